@@ -1,0 +1,841 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.c: `waygate run`, the control thread. It owns the object set and
+ * drives the data path: sources (the cluster's watches, or local YAML) feed
+ * the set; a short debounce later reconcile compiles it into a snapshot and
+ * statuses; the snapshot is committed to the store as a revision and then
+ * published to the data-plane workers; statuses go back to the cluster.
+ * On start the newest stored revision is served before any source is read,
+ * so a reboot or an unreachable cluster still serves the last-known-good
+ * configuration. Signals arrive through a signalfd on this loop: SIGHUP
+ * re-reads local configuration, SIGTERM/SIGINT drain and exit 0.
+ * Everything here runs on the main (control) thread; the workers and the UI
+ * thread are started from here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/internal.h"
+#include "core/diag.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/str.h"
+#include "gwapi/objset.h"
+#include "gwapi/reconcile.h"
+#include "kube/kube.h"
+#include "proxy/proxy.h"
+#include "proxy/snapshot.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "ui/ui.h"
+
+#ifndef WG_VERSION
+#define WG_VERSION "0.0.0"
+#endif
+#ifndef WG_BOARD_NAME
+#define WG_BOARD_NAME "generic"
+#endif
+#ifndef WG_BOARD_WORKERS
+#define WG_BOARD_WORKERS 0
+#endif
+#ifndef WG_BOARD_MAX_CONNS
+#define WG_BOARD_MAX_CONNS 0
+#endif
+#ifndef WG_BOARD_CIPHER_PREF_CHACHA
+#define WG_BOARD_CIPHER_PREF_CHACHA 0
+#endif
+
+#define DEFAULT_CONTROLLER "waygate.dev/gateway-controller"
+#define DEFAULT_STATE_DIR "/var/lib/waygate"
+#define DEFAULT_UI_LISTEN "0.0.0.0:9443"
+#define RECONCILE_DEBOUNCE_MS 20
+#define MAX_NAMESPACES 64
+
+struct run_opts {
+	const char *kubeconfig;
+	const char *context;
+	const char *config_path;
+	const char *controller_name;
+	const char *state_dir;
+	const char *address_pool;
+	const char *ui_listen; /* "off" disables the UI */
+	const char *access_log; /* path, "-" for stderr, NULL for none */
+	const char *namespaces[MAX_NAMESPACES + 1];
+	size_t n_namespaces;
+	unsigned workers;
+	uint32_t drain_ms;
+};
+
+struct runner {
+	struct run_opts o;
+	struct loop *loop;
+	struct gw_objset *set;
+	struct proxy *proxy;
+	struct store *store;
+	struct ui *ui;
+	struct kube_config *kcfg;
+	struct kube_watch *kw;
+	struct loop_io sig_io;
+	int sig_fd;
+	struct timer reconcile_timer;
+	const char *pending_source; /* source of the change waiting to be reconciled */
+	uint64_t reconciled_version; /* objset version last reconciled */
+	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
+	/* The snapshot being served, one reference held here (for the UI). */
+	struct snapshot *current;
+	uint64_t serving_revision;
+	bool serving_pinned;
+	/* Gateway -> address, carried from one reconcile to the next. */
+	char **prev_gateways;
+	char **prev_addresses;
+	size_t n_prev;
+	int exit_code;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: waygate run (--kubeconfig FILE [--context NAME] | --config PATH) [options]\n"
+		"\n"
+		"  --kubeconfig FILE       cluster mode: watch the cluster in FILE, write status back\n"
+		"  --context NAME          kubeconfig context (default: current-context)\n"
+		"  --namespace NS          watch only NS (repeatable; default: every namespace)\n"
+		"  --config PATH           local mode: serve the YAML manifests in a file or folder\n"
+		"  --controller-name NAME  GatewayClass controllerName owned (default %s)\n"
+		"  --state-dir DIR         store, keys, UI credentials (default %s)\n"
+		"  --address-pool CIDR     addresses handed to Gateways (default: wildcard)\n"
+		"  --ui-listen ADDR:PORT   admin UI over HTTPS (default %s; 'off' disables it)\n"
+		"  --workers N             data-plane workers (default: board profile, else one per core)\n"
+		"  --access-log FILE       JSON access log to FILE ('-' for stderr; default none)\n"
+		"  --log-level LEVEL       error, warn, info (default) or debug\n"
+		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n",
+		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN);
+}
+
+static int parse_opts(int argc, char **argv, struct run_opts *o)
+{
+	static const struct flag_spec specs[] = {
+		{"kubeconfig", true},   {"context", true},    {"config", true},
+		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
+		{"ui-listen", true},    {"workers", true},    {"access-log", true},
+		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
+		{"help", false},        {NULL, false},
+	};
+	const char *name, *value;
+	int i = 1, r;
+
+	*o = (struct run_opts){
+		.controller_name = DEFAULT_CONTROLLER,
+		.state_dir = DEFAULT_STATE_DIR,
+		.ui_listen = DEFAULT_UI_LISTEN,
+		.workers = WG_BOARD_WORKERS,
+		.drain_ms = 10000,
+	};
+	while ((r = flag_next(argc, argv, &i, specs, &name, &value)) > 0) {
+		uint64_t n;
+		if (!name) {
+			fprintf(stderr, "waygate run: unexpected argument '%s'\n", value);
+			return 2;
+		}
+		if (!strcmp(name, "help")) {
+			usage(stdout);
+			return 1;
+		} else if (!strcmp(name, "kubeconfig")) {
+			o->kubeconfig = value;
+		} else if (!strcmp(name, "context")) {
+			o->context = value;
+		} else if (!strcmp(name, "config")) {
+			o->config_path = value;
+		} else if (!strcmp(name, "controller-name")) {
+			o->controller_name = value;
+		} else if (!strcmp(name, "state-dir")) {
+			o->state_dir = value;
+		} else if (!strcmp(name, "address-pool")) {
+			o->address_pool = value;
+		} else if (!strcmp(name, "ui-listen")) {
+			o->ui_listen = value;
+		} else if (!strcmp(name, "access-log")) {
+			o->access_log = value;
+		} else if (!strcmp(name, "namespace")) {
+			if (o->n_namespaces == MAX_NAMESPACES) {
+				fprintf(stderr, "waygate run: --namespace: at most %d\n", MAX_NAMESPACES);
+				return 2;
+			}
+			o->namespaces[o->n_namespaces++] = value;
+		} else if (!strcmp(name, "workers")) {
+			if (str_to_u64(str_c(value), 256, &n)) {
+				fprintf(stderr, "waygate run: --workers: '%s' is not a number from 0 to 256\n",
+					value);
+				return 2;
+			}
+			o->workers = (unsigned)n;
+		} else if (!strcmp(name, "drain-timeout")) {
+			if (str_to_u64(str_c(value), 3600000, &n)) {
+				fprintf(stderr, "waygate run: --drain-timeout: '%s' is not milliseconds\n",
+					value);
+				return 2;
+			}
+			o->drain_ms = (uint32_t)n;
+		} else if (!strcmp(name, "log-level")) {
+			enum log_level lvl;
+			if (log_parse_level(value, &lvl)) {
+				fprintf(stderr, "waygate run: --log-level: '%s' is not error, warn, info or debug\n",
+					value);
+				return 2;
+			}
+			log_set_level(lvl);
+		}
+	}
+	if (r < 0) {
+		fprintf(stderr, "waygate run: --%s: %s\n", name ? name : "?",
+			r == -ENOENT ? "unknown flag" : "needs a value");
+		usage(stderr);
+		return 2;
+	}
+	if (!!o->kubeconfig == !!o->config_path) {
+		fprintf(stderr, "waygate run: give exactly one of --kubeconfig FILE or --config PATH\n");
+		usage(stderr);
+		return 2;
+	}
+	if (o->context && !o->kubeconfig) {
+		fprintf(stderr, "waygate run: --context needs --kubeconfig\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* ---- serving ---- */
+
+static void set_current(struct runner *r, struct snapshot *snap);
+
+static uint64_t pinned_revision(struct runner *r)
+{
+	uint64_t rev = 0;
+	if (r->store && store_pinned(r->store, &rev) < 0)
+		rev = 0;
+	return rev;
+}
+
+/* Makes snap (one reference, taken over) the served snapshot. */
+static void serve(struct runner *r, struct snapshot *snap, bool pinned)
+{
+	struct diag d = {0};
+
+	snap_ref(snap); /* the proxy's reference; ours stays in r->current */
+	if (proxy_publish(r->proxy, snap, &d) < 0)
+		log_error("event=publish_failed revision=%llu", (unsigned long long)snap->revision);
+	for (size_t i = 0; i < d.n; i++) {
+		char line[1400];
+		log_warn("event=listener_problem detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
+	}
+	diag_fini(&d);
+	set_current(r, snap);
+	r->serving_revision = snap->revision;
+	r->serving_pinned = pinned;
+	log_info("event=serving revision=%llu listeners=%zu sockets=%zu pinned=%s",
+		 (unsigned long long)snap->revision, snap->n_listeners, snap->n_sockets,
+		 pinned ? "true" : "false");
+}
+
+static void keep_addresses(struct runner *r, struct gw_result *res)
+{
+	for (size_t i = 0; i < r->n_prev; i++) {
+		free(r->prev_gateways[i]);
+		free(r->prev_addresses[i]);
+	}
+	free(r->prev_gateways);
+	free(r->prev_addresses);
+	r->prev_gateways = res->gateways;
+	r->prev_addresses = res->addresses;
+	r->n_prev = res->n_gateways;
+	res->gateways = res->addresses = NULL;
+	res->n_gateways = 0;
+}
+
+/* Logs reconcile problems when they differ from the last ones logged. */
+static void log_problems(struct runner *r, const struct diag *d)
+{
+	uint64_t h = d->n;
+	char line[1400];
+
+	for (size_t i = 0; i < d->n; i++) {
+		diag_format(&d->v[i], line, sizeof(line));
+		h = hash_mix(h, hash_bytes(line, strlen(line)));
+	}
+	if (h == r->problems_hash)
+		return;
+	r->problems_hash = h;
+	for (size_t i = 0; i < d->n; i++)
+		log_msg(d->v[i].sev == DIAG_ERROR ? LOG_WARN : LOG_INFO, "event=config_problem detail=%s",
+			log_q(diag_format(&d->v[i], line, sizeof(line))));
+}
+
+/*
+ * Reconciles set and returns its snapshot (one reference) or NULL. Statuses
+ * go to the cluster when one is watched.
+ */
+static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool write_status)
+{
+	struct gw_options opts = {
+		.controller_name = r->o.controller_name,
+		.address_pool = r->o.address_pool,
+		.now_ms = clock_wall_ms(),
+		.prev_gateways = (const char *const *)r->prev_gateways,
+		.prev_addresses = (const char *const *)r->prev_addresses,
+		.n_prev = r->n_prev,
+		.supported_features = wg_supported_features,
+	};
+	struct gw_result res = {0};
+	struct snapshot *snap;
+	uint64_t t0 = clock_mono_ms();
+	int err = gw_reconcile(set, &opts, &res);
+
+	if (err < 0) {
+		log_error("event=reconcile_failed error=%s", log_q(err_str(err)));
+		gw_result_fini(&res);
+		return NULL;
+	}
+	log_problems(r, &res.diag);
+	keep_addresses(r, &res);
+	if (write_status && r->kw)
+		kube_status_submit(r->kw, res.statuses, res.n_statuses);
+	snap = res.snap;
+	res.snap = NULL;
+	log_debug("event=reconciled statuses=%zu ms=%llu", res.n_statuses,
+		  (unsigned long long)(clock_mono_ms() - t0));
+	gw_result_fini(&res);
+	return snap;
+}
+
+/*
+ * Reconciles the live set, commits it as a revision and serves it (unless a
+ * revision is pinned: then the pinned one keeps being served and the live
+ * set is only recorded).
+ */
+static void reconcile_and_serve(struct runner *r, const char *source)
+{
+	struct snapshot *snap = compile(r, r->set, true);
+	uint64_t rev = 0;
+
+	r->reconciled_version = gw_objset_version(r->set);
+	if (!snap)
+		return;
+	if (r->store) {
+		char *json = gw_snapshot_to_json(snap);
+		int err = json ? store_commit(r->store, r->set, json, source, NULL, NULL, &rev) : -ENOMEM;
+		free(json);
+		if (err < 0) {
+			/* Serving an uncommitted set would break the promise that a
+			 * reboot serves what was served: keep the last good one. */
+			log_error("event=commit_failed error=%s", log_q(err_str(err)));
+			snap_unref(snap);
+			return;
+		}
+	}
+	snap->revision = rev;
+	if (pinned_revision(r)) {
+		log_info("event=revision_recorded revision=%llu pinned=%llu", (unsigned long long)rev,
+			 (unsigned long long)pinned_revision(r));
+		snap_unref(snap);
+		return;
+	}
+	if (r->current && r->current->revision == rev && rev != 0) {
+		snap_unref(snap); /* same revision already served */
+		return;
+	}
+	serve(r, snap, false);
+}
+
+/* Serves a stored revision (0 = the pinned one if any, else the newest). */
+static int serve_stored(struct runner *r, uint64_t rev)
+{
+	struct gw_objset *set = gw_objset_new();
+	uint64_t got = 0;
+	struct snapshot *snap;
+	int err;
+
+	if (!set)
+		return -ENOMEM;
+	err = store_load(r->store, rev, set, &got);
+	if (err < 0 || got == 0) {
+		gw_objset_free(set);
+		return err < 0 ? err : -WG_ENOTFOUND;
+	}
+	snap = compile(r, set, false);
+	gw_objset_free(set);
+	if (!snap)
+		return -EINVAL;
+	snap->revision = got;
+	serve(r, snap, pinned_revision(r) == got);
+	return 0;
+}
+
+static void on_reconcile_timer(struct timer *t)
+{
+	struct runner *r = t->arg;
+
+	if (r->kw && !kube_watch_synced(r->kw))
+		return; /* a partial view must never replace the last-known-good set */
+	if (gw_objset_version(r->set) == r->reconciled_version)
+		return;
+	reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
+}
+
+static void schedule_reconcile(struct runner *r, const char *source)
+{
+	r->pending_source = source;
+	if (!timer_is_armed(&r->reconcile_timer))
+		timer_add(r->loop, &r->reconcile_timer, RECONCILE_DEBOUNCE_MS, on_reconcile_timer, r);
+}
+
+static void on_cluster_change(void *arg)
+{
+	schedule_reconcile(arg, "cluster");
+}
+
+/* ---- local mode ---- */
+
+/* (Re-)reads the local configuration; on errors keeps serving what was. */
+static int load_local(struct runner *r, bool at_start)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct diag d = {0};
+	int err;
+
+	if (!set)
+		return -ENOMEM;
+	err = local_config_load(r->o.config_path, r->o.state_dir, set, &d);
+	if (err < 0) {
+		if (at_start)
+			diag_print(&d, "waygate");
+		for (size_t i = 0; i < d.n; i++) {
+			char line[1400];
+			log_error("event=config_invalid detail=%s",
+				  log_q(diag_format(&d.v[i], line, sizeof(line))));
+		}
+		log_error("event=config_rejected path=%s errors=%zu keeping=revision-%llu",
+			  log_q(r->o.config_path), d.errors, (unsigned long long)r->serving_revision);
+		diag_fini(&d);
+		gw_objset_free(set);
+		return -WG_EINVAL_CONFIG;
+	}
+	diag_fini(&d);
+	gw_objset_free(r->set);
+	r->set = set;
+	log_info("event=config_loaded path=%s", log_q(r->o.config_path));
+	reconcile_and_serve(r, "file");
+	return 0;
+}
+
+/* ---- the UI's hooks ----
+ * The UI thread reaches control-thread state only here: the served
+ * snapshot through a mutex-guarded reference, counters through the proxy's
+ * relaxed reads, cluster health through a copy refreshed every second, and
+ * changes (pinning) through one request slot that the control loop serves
+ * on its own thread after loop_wake(). */
+
+enum ctl_kind { CTL_PIN = 0 };
+
+struct ctl_request {
+	enum ctl_kind kind;
+	uint64_t rev;
+	int result;
+	char msg[256];
+	bool done;
+};
+
+static pthread_mutex_t ui_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ui_cond = PTHREAD_COND_INITIALIZER;
+static struct ctl_request *ctl_pending;
+static struct ui_cluster cluster_copy;
+
+static void set_current(struct runner *r, struct snapshot *snap)
+{
+	struct snapshot *old;
+
+	pthread_mutex_lock(&ui_lock);
+	old = r->current;
+	r->current = snap;
+	pthread_mutex_unlock(&ui_lock);
+	snap_unref(old);
+}
+
+static struct snapshot *ui_get_snapshot(void *arg)
+{
+	struct runner *r = arg;
+	struct snapshot *s;
+
+	pthread_mutex_lock(&ui_lock);
+	s = r->current;
+	if (s)
+		snap_ref(s);
+	pthread_mutex_unlock(&ui_lock);
+	return s;
+}
+
+static void ui_get_stats(void *arg, struct ui_stats *out)
+{
+	struct runner *r = arg;
+	struct proxy_stats ps;
+
+	proxy_get_stats(r->proxy, &ps);
+	memset(out, 0, sizeof(*out));
+	out->requests = ps.requests;
+	memcpy(out->responses_by_class, ps.responses_by_class, sizeof(out->responses_by_class));
+	out->bytes_in = ps.bytes_in;
+	out->bytes_out = ps.bytes_out;
+	out->upstream_errors = ps.upstream_errors;
+	out->active_connections = ps.active_connections;
+	out->total_connections = ps.total_connections;
+	_Static_assert(sizeof(out->latency_buckets) == sizeof(ps.latency_buckets), "buckets");
+	memcpy(out->latency_buckets, ps.latency_buckets, sizeof(out->latency_buckets));
+	out->latency_sum_us = ps.latency_sum_us;
+}
+
+static void ui_get_cluster(void *arg, struct ui_cluster *out)
+{
+	(void)arg;
+	pthread_mutex_lock(&ui_lock);
+	*out = cluster_copy;
+	pthread_mutex_unlock(&ui_lock);
+}
+
+/* Control thread: refreshes the copy the UI reads. */
+static void refresh_cluster_copy(struct runner *r)
+{
+	struct ui_cluster c = {.mode = r->kw ? UI_MODE_CLUSTER : UI_MODE_LOCAL};
+
+	if (r->kw) {
+		struct kube_health h;
+		kube_watch_health(r->kw, &h);
+		str_lcpy(c.server, h.server ? h.server : "", sizeof(c.server));
+		str_lcpy(c.context, h.context ? h.context : "", sizeof(c.context));
+		c.connected = h.connected;
+		c.insecure = h.insecure;
+		c.last_sync_ms = h.last_sync_ms;
+		str_lcpy(c.last_error, h.last_error, sizeof(c.last_error));
+	} else {
+		str_lcpy(c.config_path, r->o.config_path ? r->o.config_path : "", sizeof(c.config_path));
+		c.connected = true;
+	}
+	c.serving_revision = r->serving_revision;
+	c.pinned = r->serving_pinned;
+	pthread_mutex_lock(&ui_lock);
+	cluster_copy = c;
+	pthread_mutex_unlock(&ui_lock);
+}
+
+static struct timer health_timer;
+
+static void on_health_timer(struct timer *t)
+{
+	struct runner *r = t->arg;
+	refresh_cluster_copy(r);
+	timer_add(r->loop, t, 1000, on_health_timer, r);
+}
+
+/* Control thread: carries out a request from the UI. */
+static void handle_ctl(struct runner *r, struct ctl_request *q)
+{
+	switch (q->kind) {
+	case CTL_PIN:
+		if (q->rev == 0) {
+			q->result = store_unpin(r->store, "ui", "admin");
+			if (q->result == 0) {
+				reconcile_and_serve(r, r->kw ? "cluster" : "file");
+				if (r->serving_pinned || !r->current) {
+					/* the live set was the pinned one: serve it fresh */
+					serve_stored(r, 0);
+				}
+				snprintf(q->msg, sizeof(q->msg), "unpinned: serving revision %llu",
+					 (unsigned long long)r->serving_revision);
+			}
+		} else {
+			q->result = store_pin(r->store, q->rev, "ui", "admin");
+			if (q->result == 0)
+				q->result = serve_stored(r, q->rev);
+			if (q->result == 0)
+				snprintf(q->msg, sizeof(q->msg), "revision %llu pinned and served",
+					 (unsigned long long)q->rev);
+		}
+		if (q->result < 0 && !q->msg[0])
+			snprintf(q->msg, sizeof(q->msg), "%s", q->result == -WG_ENOTFOUND
+				 ? "no such revision" : err_str(q->result));
+		break;
+	}
+	refresh_cluster_copy(r);
+}
+
+static void on_control_wake(struct loop *loop, void *arg)
+{
+	struct runner *r = arg;
+	struct ctl_request *q;
+	(void)loop;
+
+	pthread_mutex_lock(&ui_lock);
+	q = ctl_pending;
+	pthread_mutex_unlock(&ui_lock);
+	if (!q)
+		return;
+	handle_ctl(r, q);
+	pthread_mutex_lock(&ui_lock);
+	q->done = true;
+	ctl_pending = NULL;
+	pthread_cond_broadcast(&ui_cond);
+	pthread_mutex_unlock(&ui_lock);
+}
+
+/* UI thread: hands q to the control thread and waits for it. */
+static void ctl_call(struct runner *r, struct ctl_request *q)
+{
+	pthread_mutex_lock(&ui_lock);
+	while (ctl_pending)
+		pthread_cond_wait(&ui_cond, &ui_lock);
+	ctl_pending = q;
+	pthread_mutex_unlock(&ui_lock);
+	loop_wake(r->loop);
+	pthread_mutex_lock(&ui_lock);
+	while (!q->done)
+		pthread_cond_wait(&ui_cond, &ui_lock);
+	pthread_mutex_unlock(&ui_lock);
+}
+
+static int ui_pin_revision(void *arg, uint64_t rev, char *msg, size_t msgsz)
+{
+	struct ctl_request q = {.kind = CTL_PIN, .rev = rev};
+
+	ctl_call(arg, &q);
+	snprintf(msg, msgsz, "%s", q.msg);
+	return q.result;
+}
+
+static struct ui *start_ui(struct runner *r)
+{
+	struct ui_config uc = {
+		.listen = r->o.ui_listen,
+		.state_dir = r->o.state_dir,
+		.version = WG_VERSION,
+		.board = WG_BOARD_NAME,
+		.cb = {
+			.get_snapshot = ui_get_snapshot,
+			.get_stats = ui_get_stats,
+			.get_cluster = ui_get_cluster,
+			.pin_revision = ui_pin_revision,
+		},
+		.cb_arg = r,
+	};
+	struct diag d = {0};
+	struct ui *ui;
+
+	refresh_cluster_copy(r);
+	timer_add(r->loop, &health_timer, 1000, on_health_timer, r);
+	ui = ui_start(&uc, &d);
+	if (!ui) {
+		for (size_t i = 0; i < d.n; i++) {
+			char line[1400];
+			log_error("event=ui_failed detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
+		}
+	}
+	diag_fini(&d);
+	return ui;
+}
+
+/* ---- signals ---- */
+
+static void on_signal(struct loop_io *io, uint32_t events)
+{
+	struct runner *r = io->arg;
+	struct signalfd_siginfo si;
+	(void)events;
+
+	while (read(r->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_info("event=reload signal=HUP");
+			if (r->o.config_path)
+				load_local(r, false);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("event=shutdown signal=%s", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			loop_stop(r->loop);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int open_signals(struct runner *r)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked before any thread starts, so every thread inherits the mask
+	 * and only the signalfd sees these signals. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	r->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->sig_fd == -1)
+		return -errno;
+	return 0;
+}
+
+static int open_access_log(const char *path)
+{
+	if (!path)
+		return -1;
+	if (!strcmp(path, "-"))
+		return STDERR_FILENO;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd == -1)
+		fprintf(stderr, "waygate run: --access-log: cannot open %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static int ensure_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "waygate run: --state-dir: cannot create %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "waygate run: --state-dir: %s is not a folder\n", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct runner r = {.sig_fd = -1};
+	struct diag d = {0};
+	int rc = parse_opts(argc, argv, &r.o), err;
+
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (ensure_state_dir(r.o.state_dir) < 0)
+		return 2;
+	if (open_signals(&r) < 0) {
+		perror("waygate run: signals");
+		return 1;
+	}
+	log_info("event=start version=%s mode=%s pid=%d", WG_VERSION,
+		 r.o.kubeconfig ? "cluster" : "local", (int)getpid());
+
+	/* Cluster mode: the kubeconfig is checked before anything starts, so
+	 * a bad one exits 2 naming the file and key. */
+	if (r.o.kubeconfig) {
+		err = kube_config_load(r.o.kubeconfig, r.o.context, &r.kcfg, &d);
+		if (err < 0) {
+			diag_print(&d, "waygate");
+			diag_fini(&d);
+			return 2;
+		}
+		diag_fini(&d);
+	}
+
+	r.store = store_open(r.o.state_dir, &d);
+	if (!r.store) {
+		diag_print(&d, "waygate");
+		diag_fini(&d);
+		return 1;
+	}
+	diag_fini(&d);
+
+	struct proxy_config pc = {
+		.workers = r.o.workers,
+		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
+		.access_log_fd = open_access_log(r.o.access_log),
+		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
+	};
+	r.loop = loop_new();
+	r.set = gw_objset_new();
+	r.proxy = r.loop && r.set ? proxy_new(&pc) : NULL;
+	if (!r.proxy || proxy_start(r.proxy) < 0) {
+		log_error("event=start_failed what=proxy");
+		rc = 1;
+		goto out;
+	}
+	loop_io_add(r.loop, &r.sig_io, r.sig_fd, LOOP_READ, on_signal, &r);
+
+	/* Last-known-good first: serve before any source is read. */
+	err = serve_stored(&r, 0);
+	if (err == 0)
+		log_info("event=restored revision=%llu", (unsigned long long)r.serving_revision);
+
+	if (r.o.config_path) {
+		if (load_local(&r, true) < 0 && !r.current) {
+			rc = 2;
+			goto out;
+		}
+	} else {
+		struct kube_watch_opts ko = {
+			.user_agent = "waygate/" WG_VERSION,
+			.namespaces = r.o.n_namespaces ? r.o.namespaces : NULL,
+			.controller_name = r.o.controller_name,
+		};
+		log_info("event=cluster server=%s context=%s auth=%s",
+			 log_q(kube_config_server(r.kcfg)), log_q(kube_config_context(r.kcfg)),
+			 kube_config_auth_kind(r.kcfg));
+		if (kube_config_insecure(r.kcfg))
+			log_warn("event=insecure_cluster detail=\"insecure-skip-tls-verify is set: the API server is not verified\"");
+		r.kw = kube_watch_new(r.loop, r.kcfg, &ko, r.set, on_cluster_change, &r);
+		if (!r.kw || kube_watch_start(r.kw) < 0) {
+			log_error("event=start_failed what=watch");
+			rc = 1;
+			goto out;
+		}
+	}
+
+	if (strcmp(r.o.ui_listen, "off") != 0) {
+		loop_set_wake(r.loop, on_control_wake, &r);
+		r.ui = start_ui(&r);
+	}
+
+	err = loop_run(r.loop);
+	if (err < 0) {
+		log_error("event=loop_failed error=%s", log_q(err_str(err)));
+		rc = 1;
+	}
+	log_info("event=draining deadline_ms=%u", r.o.drain_ms);
+	proxy_drain(r.proxy, r.o.drain_ms);
+out:
+	ui_stop(r.ui);
+	kube_watch_free(r.kw);
+	if (r.proxy)
+		proxy_free(r.proxy);
+	set_current(&r, NULL);
+	gw_objset_free(r.set);
+	kube_config_free(r.kcfg);
+	if (r.store)
+		store_close(r.store);
+	for (size_t i = 0; i < r.n_prev; i++) {
+		free(r.prev_gateways[i]);
+		free(r.prev_addresses[i]);
+	}
+	free(r.prev_gateways);
+	free(r.prev_addresses);
+	loop_free(r.loop);
+	if (r.sig_fd != -1)
+		close(r.sig_fd);
+	log_info("event=exit code=%d", rc);
+	return rc;
+}

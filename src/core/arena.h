@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arena.h: region allocator. Memory is handed out from chunks and freed all
+ * at once (arena_free) or recycled (arena_reset keeps the first chunk).
+ * Never freed piece by piece; things that must be closed register a cleanup
+ * that runs (last registered first) on reset/free. Not thread-safe: one
+ * owner at a time. Snapshots, connections and requests each own one.
+ */
+#ifndef WG_CORE_ARENA_H
+#define WG_CORE_ARENA_H
+
+#include <stddef.h>
+
+struct arena;
+typedef void (*arena_cleanup_cb)(void *arg);
+
+/* chunk_size: bytes of the first chunk (0 = 4096). NULL on ENOMEM. */
+struct arena *arena_new(size_t chunk_size);
+void arena_free(struct arena *a);
+void arena_reset(struct arena *a);
+
+/* 16-byte aligned; NULL on ENOMEM. arena_zalloc zeroes. */
+void *arena_alloc(struct arena *a, size_t size);
+void *arena_zalloc(struct arena *a, size_t size);
+/* Copies (NUL-terminated) into the arena; NULL stays NULL. */
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+void *arena_memdup(struct arena *a, const void *p, size_t n);
+char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Registers fn(arg) to run when the arena is reset or freed. -ENOMEM. */
+int arena_cleanup_add(struct arena *a, arena_cleanup_cb fn, void *arg);
+/* Bytes handed out (for memory accounting). */
+size_t arena_used(const struct arena *a);
+
+#endif

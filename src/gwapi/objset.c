@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * objset.c: the object set that feeds reconcile. One hash table per kind
+ * keyed by (namespace, name), refcounted immutable objects holding their JSON
+ * text and parsed document, a sorted listing rebuilt lazily, and a version
+ * counter bumped by every change. It also holds the static table of kinds
+ * (group, Kind, resource) that kube/ and the local loader use to name them.
+ * It does not decode spec fields (model.c does) nor judge validity.
+ * Control thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yyjson.h"
+
+#include "core/hash.h"
+#include "gwapi/objset.h"
+
+#define GW_GROUP "gateway.networking.k8s.io"
+
+static const struct gw_kind_info kinds[GW_K_COUNT] = {
+	[GW_K_GATEWAYCLASS] = {GW_GROUP, "GatewayClass", "gatewayclasses", false, true},
+	[GW_K_GATEWAY] = {GW_GROUP, "Gateway", "gateways", true, true},
+	[GW_K_LISTENERSET] = {GW_GROUP, "ListenerSet", "listenersets", true, true},
+	[GW_K_HTTPROUTE] = {GW_GROUP, "HTTPRoute", "httproutes", true, true},
+	[GW_K_GRPCROUTE] = {GW_GROUP, "GRPCRoute", "grpcroutes", true, true},
+	[GW_K_TLSROUTE] = {GW_GROUP, "TLSRoute", "tlsroutes", true, true},
+	[GW_K_TCPROUTE] = {GW_GROUP, "TCPRoute", "tcproutes", true, true},
+	[GW_K_UDPROUTE] = {GW_GROUP, "UDPRoute", "udproutes", true, true},
+	[GW_K_REFERENCEGRANT] = {GW_GROUP, "ReferenceGrant", "referencegrants", true, false},
+	[GW_K_BACKENDTLSPOLICY] = {GW_GROUP, "BackendTLSPolicy", "backendtlspolicies", true, true},
+	[GW_K_SERVICE] = {"", "Service", "services", true, false},
+	[GW_K_ENDPOINTSLICE] = {"discovery.k8s.io", "EndpointSlice", "endpointslices", true, false},
+	[GW_K_SECRET] = {"", "Secret", "secrets", true, false},
+	[GW_K_CONFIGMAP] = {"", "ConfigMap", "configmaps", true, false},
+	[GW_K_NAMESPACE] = {"", "Namespace", "namespaces", false, false},
+};
+
+const struct gw_kind_info *gw_kind_info(enum gw_kind k)
+{
+	if ((int)k < 0 || k >= GW_K_COUNT)
+		return NULL;
+	return &kinds[k];
+}
+
+int gw_kind_from_name(const char *group, const char *kind)
+{
+	if (!kind)
+		return -1;
+	for (int i = 0; i < GW_K_COUNT; i++)
+		if (!strcmp(kinds[i].kind, kind) && (!group || !strcmp(group, kinds[i].group)))
+			return i;
+	return -1;
+}
+
+int gw_kind_from_resource(const char *group, const char *resource)
+{
+	if (!resource)
+		return -1;
+	for (int i = 0; i < GW_K_COUNT; i++)
+		if (!strcmp(kinds[i].resource, resource) &&
+		    (!group || !strcmp(group, kinds[i].group)))
+			return i;
+	return -1;
+}
+
+/* -------- objects -------- */
+
+static void set_err(char *err, size_t errsz, const char *fmt, const char *a, const char *b)
+{
+	if (err && errsz)
+		snprintf(err, errsz, fmt, a ? a : "", b ? b : "");
+}
+
+static char *dup_json_str(yyjson_val *v)
+{
+	const char *s = yyjson_is_str(v) ? yyjson_get_str(v) : "";
+	return strdup(s);
+}
+
+static void object_free(struct gw_object *o)
+{
+	free(o->ns);
+	free(o->name);
+	free(o->uid);
+	free(o->resource_version);
+	free(o->creation_timestamp);
+	free(o->json);
+	free(o->file);
+	yyjson_doc_free(o->doc);
+	free(o);
+}
+
+struct gw_object *gw_object_parse(int k, const char *json, size_t len, char *err, size_t errsz)
+{
+	yyjson_read_err rerr;
+	struct gw_object *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		set_err(err, errsz, "out of memory%s%s", NULL, NULL);
+		return NULL;
+	}
+	o->json = malloc(len + 1);
+	if (!o->json)
+		goto fail_mem;
+	memcpy(o->json, json, len);
+	o->json[len] = '\0';
+	o->json_len = len;
+	o->doc = yyjson_read_opts(o->json, len, 0, NULL, &rerr);
+	if (!o->doc) {
+		if (err && errsz)
+			snprintf(err, errsz, "invalid JSON at byte %zu: %s", rerr.pos, rerr.msg);
+		goto fail;
+	}
+	yyjson_val *root = yyjson_doc_get_root(o->doc);
+	if (!yyjson_is_obj(root)) {
+		set_err(err, errsz, "object is not a JSON object%s%s", NULL, NULL);
+		goto fail;
+	}
+	const char *kind = yyjson_get_str(yyjson_obj_get(root, "kind"));
+	const char *apiv = yyjson_get_str(yyjson_obj_get(root, "apiVersion"));
+	if (k < 0) {
+		char group[128] = "";
+		if (apiv) {
+			const char *slash = strchr(apiv, '/');
+			if (slash && (size_t)(slash - apiv) < sizeof(group))
+				memcpy(group, apiv, (size_t)(slash - apiv));
+		}
+		k = gw_kind_from_name(apiv ? group : NULL, kind);
+		if (k < 0) {
+			set_err(err, errsz, "unknown kind \"%s\" (apiVersion \"%s\")", kind, apiv);
+			goto fail;
+		}
+	} else if (k >= GW_K_COUNT) {
+		set_err(err, errsz, "unknown kind%s%s", NULL, NULL);
+		goto fail;
+	} else if (kind && strcmp(kind, kinds[k].kind) != 0) {
+		set_err(err, errsz, "kind \"%s\" where %s was expected", kind, kinds[k].kind);
+		goto fail;
+	}
+	o->kind = (enum gw_kind)k;
+	yyjson_val *md = yyjson_obj_get(root, "metadata");
+	const char *name = yyjson_get_str(yyjson_obj_get(md, "name"));
+	if (!name || !*name) {
+		set_err(err, errsz, "%s without metadata.name%s", kinds[k].kind, NULL);
+		goto fail;
+	}
+	const char *ns = yyjson_get_str(yyjson_obj_get(md, "namespace"));
+	if (kinds[k].namespaced && (!ns || !*ns))
+		ns = "default";
+	if (!kinds[k].namespaced)
+		ns = "";
+	o->ns = strdup(ns);
+	o->name = strdup(name);
+	o->uid = dup_json_str(yyjson_obj_get(md, "uid"));
+	o->resource_version = dup_json_str(yyjson_obj_get(md, "resourceVersion"));
+	o->creation_timestamp = dup_json_str(yyjson_obj_get(md, "creationTimestamp"));
+	if (!o->ns || !o->name || !o->uid || !o->resource_version || !o->creation_timestamp)
+		goto fail_mem;
+	yyjson_val *gen = yyjson_obj_get(md, "generation");
+	o->generation = yyjson_is_int(gen) ? yyjson_get_sint(gen) : 0;
+	o->source = "cluster";
+	o->refs = 1;
+	return o;
+
+fail_mem:
+	set_err(err, errsz, "out of memory%s%s", NULL, NULL);
+fail:
+	object_free(o);
+	return NULL;
+}
+
+void gw_object_ref(struct gw_object *o)
+{
+	o->refs++;
+}
+
+void gw_object_unref(struct gw_object *o)
+{
+	if (o && --o->refs == 0)
+		object_free(o);
+}
+
+/* -------- the set -------- */
+
+struct kind_table {
+	struct gw_object **buckets;
+	size_t nbuckets; /* power of two, 0 = none yet */
+	size_t count;
+	const struct gw_object **sorted; /* cache for gw_objset_list */
+	bool sorted_valid;
+};
+
+struct gw_objset {
+	struct kind_table t[GW_K_COUNT];
+	uint64_t version;
+};
+
+struct gw_objset *gw_objset_new(void)
+{
+	return calloc(1, sizeof(struct gw_objset));
+}
+
+static void table_clear(struct kind_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct gw_object *o = t->buckets[i], *next;
+		for (; o; o = next) {
+			next = o->next_in_bucket;
+			o->next_in_bucket = NULL;
+			gw_object_unref(o);
+		}
+		t->buckets[i] = NULL;
+	}
+	t->count = 0;
+	t->sorted_valid = false;
+}
+
+void gw_objset_free(struct gw_objset *set)
+{
+	if (!set)
+		return;
+	for (int k = 0; k < GW_K_COUNT; k++) {
+		table_clear(&set->t[k]);
+		free(set->t[k].buckets);
+		free(set->t[k].sorted);
+	}
+	free(set);
+}
+
+static uint64_t key_hash(const char *ns, const char *name)
+{
+	return hash_mix(hash_bytes(ns, strlen(ns)), hash_bytes(name, strlen(name)));
+}
+
+static int table_grow(struct kind_table *t)
+{
+	size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
+	struct gw_object **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct gw_object *o = t->buckets[i], *next;
+		for (; o; o = next) {
+			next = o->next_in_bucket;
+			size_t j = key_hash(o->ns, o->name) & (n - 1);
+			o->next_in_bucket = b[j];
+			b[j] = o;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+static struct gw_object **table_slot(const struct kind_table *t, const char *ns, const char *name)
+{
+	if (!t->nbuckets)
+		return NULL;
+	struct gw_object **pp = &t->buckets[key_hash(ns, name) & (t->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->next_in_bucket)
+		if (!strcmp((*pp)->name, name) && !strcmp((*pp)->ns, ns))
+			return pp;
+	return pp; /* the NULL link at the end of the chain */
+}
+
+bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
+{
+	struct kind_table *t = &set->t[o->kind];
+
+	if (t->count + 1 > t->nbuckets * 3 / 4 && table_grow(t) != 0) {
+		/* Cannot index it: drop it rather than lose track of memory. */
+		gw_object_unref(o);
+		return false;
+	}
+	struct gw_object **pp = table_slot(t, o->ns, o->name);
+	struct gw_object *old = *pp;
+	if (old) {
+		bool same = !strcmp(old->resource_version, o->resource_version) &&
+			    old->json_len == o->json_len && !memcmp(old->json, o->json, o->json_len);
+		o->next_in_bucket = old->next_in_bucket;
+		old->next_in_bucket = NULL;
+		*pp = o;
+		gw_object_unref(old);
+		t->sorted_valid = false;
+		if (same)
+			return false;
+	} else {
+		o->next_in_bucket = NULL;
+		*pp = o;
+		t->count++;
+		t->sorted_valid = false;
+	}
+	set->version++;
+	return true;
+}
+
+bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const char *name)
+{
+	struct kind_table *t = &set->t[k];
+	struct gw_object **pp = table_slot(t, ns ? ns : "", name);
+
+	if (!pp || !*pp)
+		return false;
+	struct gw_object *o = *pp;
+	*pp = o->next_in_bucket;
+	o->next_in_bucket = NULL;
+	gw_object_unref(o);
+	t->count--;
+	t->sorted_valid = false;
+	set->version++;
+	return true;
+}
+
+const struct gw_object *gw_objset_get(const struct gw_objset *set, enum gw_kind k, const char *ns,
+				      const char *name)
+{
+	if ((int)k < 0 || k >= GW_K_COUNT || !name)
+		return NULL;
+	struct gw_object **pp = table_slot(&set->t[k], ns ? ns : "", name);
+	return pp ? *pp : NULL;
+}
+
+size_t gw_objset_count(const struct gw_objset *set, enum gw_kind k)
+{
+	return set->t[k].count;
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+	const struct gw_object *x = *(const struct gw_object *const *)a;
+	const struct gw_object *y = *(const struct gw_object *const *)b;
+	int c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kind k, size_t *count)
+{
+	struct kind_table *t = &set->t[k];
+
+	*count = 0;
+	if (!t->count)
+		return NULL;
+	if (!t->sorted_valid) {
+		const struct gw_object **v = realloc(t->sorted, t->count * sizeof(*v));
+		if (!v)
+			return NULL;
+		t->sorted = v;
+		size_t n = 0;
+		for (size_t i = 0; i < t->nbuckets; i++)
+			for (struct gw_object *o = t->buckets[i]; o; o = o->next_in_bucket)
+				v[n++] = o;
+		qsort(v, n, sizeof(*v), cmp_obj);
+		t->sorted_valid = true;
+	}
+	*count = t->count;
+	return t->sorted;
+}
+
+void gw_objset_clear_kind(struct gw_objset *set, enum gw_kind k)
+{
+	if (!set->t[k].count)
+		return;
+	table_clear(&set->t[k]);
+	set->version++;
+}
+
+uint64_t gw_objset_version(const struct gw_objset *set)
+{
+	return set->version;
+}

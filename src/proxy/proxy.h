@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proxy.h: the data plane. N worker threads, each with its own event loop,
+ * its own SO_REUSEPORT listening sockets, connections and upstream pools.
+ * The control thread publishes compiled snapshots; workers pick the newest
+ * up through one atomic pointer; in-flight requests finish on the snapshot
+ * they started with. A publish opens only the sockets that are new and
+ * closes only those no longer used.
+ */
+#ifndef WG_PROXY_PROXY_H
+#define WG_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/diag.h"
+
+struct snapshot;
+struct proxy;
+
+struct proxy_limits {
+	uint32_t max_head_bytes;        /* 16 KiB → 431 */
+	uint32_t max_request_line;      /* 8 KiB → 414 */
+	uint32_t max_header_fields;     /* 100 → 431 */
+	uint32_t head_timeout_ms;       /* 10 s → 408 */
+	uint32_t body_idle_timeout_ms;  /* 30 s */
+	uint32_t keepalive_timeout_ms;  /* 75 s */
+	uint32_t connect_timeout_ms;    /* 5 s → 503 */
+	uint32_t route_timeout_ms;      /* 15 s → 504, unless the route says otherwise */
+	uint32_t max_connections;       /* per worker; 0 = no cap */
+	uint32_t max_conns_per_client;  /* per worker per client address; 0 = no cap */
+};
+
+struct proxy_config {
+	unsigned workers;           /* 0 = one per online CPU */
+	struct proxy_limits limits; /* zero fields take the defaults above */
+	int access_log_fd;          /* -1 = no access log */
+	int cipher_pref;            /* enum tls_cipher_pref */
+};
+
+/* Called on the control thread. NULL on failure (message logged). */
+struct proxy *proxy_new(const struct proxy_config *cfg);
+/* Starts the worker threads (no sockets until the first publish). */
+int proxy_start(struct proxy *p);
+/*
+ * Takes one reference to snap and makes it current: opens the snapshot's
+ * sockets that are not open yet in every worker, closes the ones it no
+ * longer has, builds TLS contexts (reusing unchanged ones) and swaps the
+ * pointer. Sockets that fail to bind are reported in d (naming address,
+ * port and listener) and left out; the rest is served. 0 or negative.
+ */
+int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d);
+/* Stops accepting, lets in-flight requests finish up to deadline_ms, then
+ * stops the workers. */
+void proxy_drain(struct proxy *p, uint32_t deadline_ms);
+void proxy_free(struct proxy *p);
+
+/* Counters for the UI and /metrics, summed over workers (relaxed reads). */
+struct proxy_stats {
+	uint64_t requests;
+	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
+	uint64_t bytes_in, bytes_out;
+	uint64_t upstream_errors;
+	uint64_t active_connections;
+	uint64_t total_connections;
+	/* latency histogram buckets in ms: 1,5,10,25,50,100,250,500,1000,2500,5000,+Inf */
+	uint64_t latency_buckets[12];
+	uint64_t latency_sum_us;
+};
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
+
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.c: the refcount of a published snapshot. Any thread may drop a
+ * reference; the last one frees the arena that holds every byte of it.
+ */
+#include "core/arena.h"
+#include "proxy/snapshot.h"
+
+void snap_ref(struct snapshot *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+}
+
+void snap_unref(struct snapshot *s)
+{
+	if (!s)
+		return;
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		arena_free(s->arena);
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tls.h: waygate's TLS over mbedTLS, the only module that sees mbedTLS types.
+ * Non-blocking connections over a caller-owned fd; server contexts choose the
+ * certificate by SNI and negotiate ALPN; client contexts verify the peer
+ * (CA, name or IP, optional client certificate). Also generates keys and
+ * self-signed certificates, and offers the hashing/KDF the store needs.
+ *
+ * Threads: a tls_server / tls_client context is built on the control thread
+ * and then shared read-only by every worker (refcounted); a tls_conn belongs
+ * to the thread that created it.
+ *
+ * I/O results: > 0 bytes, 0 = clean close by the peer (close_notify or EOF),
+ * -WG_EAGAIN_READ / -WG_EAGAIN_WRITE = re-arm for that direction and call
+ * again, other negative = fatal for the connection.
+ */
+#ifndef WG_TLS_TLS_H
+#define WG_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/diag.h"
+
+struct tls_server;
+struct tls_client;
+struct tls_conn;
+
+struct tls_cert_pem {
+	const char *cert_pem; /* leaf first, then chain */
+	const char *key_pem;  /* RSA or EC, PKCS#1/SEC1/PKCS#8 */
+	const char *name;     /* for diagnostics: "ns/secret" */
+};
+
+enum tls_cipher_pref { TLS_PREF_AES_FIRST = 0, TLS_PREF_CHACHA_FIRST };
+enum tls_client_auth { TLS_CLIENT_AUTH_NONE = 0, TLS_CLIENT_AUTH_REQUIRE, TLS_CLIENT_AUTH_OPTIONAL };
+
+struct tls_server_opts {
+	const struct tls_cert_pem *certs; /* the first is the default when SNI matches none */
+	size_t n_certs;
+	const char *const *alpn;          /* e.g. {"h2", "http/1.1", NULL}; NULL = none */
+	enum tls_client_auth client_auth;
+	const char *client_ca_pem;
+	enum tls_cipher_pref cipher_pref;
+	bool tls13_only;
+};
+
+/* Builds a server context; NULL with entries in d naming the certificate
+ * and what is wrong with it. Returned with refs = 1. */
+struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *d);
+void tls_server_ref(struct tls_server *s);
+void tls_server_unref(struct tls_server *s);
+/* Earliest notAfter (seconds since the epoch) among its certificates, for
+ * the UI; 0 if none. */
+int64_t tls_server_not_after(const struct tls_server *s);
+
+struct tls_client_opts {
+	const char *ca_pem;       /* trusted CAs; NULL with use_system_cas = system store */
+	bool use_system_cas;      /* /etc/ssl/certs/ca-certificates.crt */
+	bool insecure_skip_verify;
+	const char *client_cert_pem; /* optional client certificate */
+	const char *client_key_pem;
+	const char *const *alpn;     /* NULL = none */
+	/* Extra names accepted in the peer certificate (DNS names or URIs such
+	 * as spiffe://...); when empty the SNI/host passed at connect time must
+	 * match. */
+	const char *const *sans;
+	size_t n_sans;
+};
+
+struct tls_client *tls_client_new(const struct tls_client_opts *o, struct diag *d);
+void tls_client_ref(struct tls_client *c);
+void tls_client_unref(struct tls_client *c);
+
+/* A connection over fd (non-blocking, owned by the caller: tls_conn_free
+ * does not close it). NULL on ENOMEM. */
+struct tls_conn *tls_conn_server(struct tls_server *s, int fd);
+/* server_name: SNI and the name verified (DNS name or IP literal; an IP is
+ * checked against IP SANs and not sent as SNI). */
+struct tls_conn *tls_conn_client(struct tls_client *c, int fd, const char *server_name);
+void tls_conn_free(struct tls_conn *c);
+
+/* 0 when the handshake is complete, else as the I/O results above. */
+int tls_handshake(struct tls_conn *c);
+ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
+ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len);
+/* Sends close_notify (best effort, non-blocking). */
+void tls_close_notify(struct tls_conn *c);
+/* Decrypted bytes buffered inside (read them before waiting for the fd). */
+size_t tls_pending(const struct tls_conn *c);
+const char *tls_conn_sni(const struct tls_conn *c);  /* NULL if none */
+const char *tls_conn_alpn(const struct tls_conn *c); /* NULL if none */
+const char *tls_conn_version(const struct tls_conn *c);
+const char *tls_conn_cipher(const struct tls_conn *c);
+/* Whether the peer presented a certificate that verified. */
+bool tls_conn_peer_verified(const struct tls_conn *c);
+/* Short reason of the last failure ("certificate verify failed: name mismatch"). */
+const char *tls_conn_error(const struct tls_conn *c);
+
+/* Self-signed certificate (ECDSA P-256, SHA-256) for cn and the given DNS
+ * names / IP literals, valid for `days`. PEM strings, caller frees (the key
+ * is wiped by tls_free_secret). 0 or negative. */
+int tls_gen_selfsigned(const char *cn, const char *const *sans, size_t n_sans, int days,
+		       char **cert_pem, char **key_pem);
+void tls_free_secret(char *s);
+
+/* Cryptographic helpers for store/ and ui/ (they may not see mbedTLS). */
+int tls_random(void *buf, size_t len);
+int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len,
+		      uint32_t iterations, void *out, size_t out_len);
+void tls_sha256(const void *p, size_t n, uint8_t out[32]);
+/* Constant-time comparison. */
+bool tls_ct_equal(const void *a, const void *b, size_t n);
+/* Wipes memory so the compiler cannot drop it. */
+void tls_zeroize(void *p, size_t n);
+
+#endif

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h: declarations shared by the files of ui/ and its unit tests.
+ * Never included from another module.
+ *
+ *   sec.c      pure request checks: cookies, Host allow-list, Origin,
+ *              CSRF token comparison, login rate limiter
+ *   json.c     a small JSON writer that escapes everything it is given
+ *   metrics.c  the Prometheus text exposition of the counters
+ *   events.c   the ring of recent log lines (the log sink), secrets filtered
+ *   front.c    the UI thread: TLS listener and the socketpair pump to MHD
+ *   server.c   the libmicrohttpd daemon, dispatch, sessions, static assets
+ *   api.c      the JSON API handlers
+ */
+#ifndef WG_UI_INTERNAL_H
+#define WG_UI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "ui/ui.h"
+
+/* -------- sec.c -------- */
+
+#define UI_COOKIE_NAME "__Host-wg_session"
+#define UI_MAX_HOSTS 64
+
+/* Names accepted in the Host header: lower-case, without port or brackets. */
+struct ui_hosts {
+	char *v[UI_MAX_HOSTS];
+	size_t n;
+};
+/* Adds a name ("Box.lan", "192.0.2.1", "[::1]", "fe80::1%eth0" keeps only
+ * the address). Duplicates are ignored. 0, -EINVAL, -ENOMEM, -WG_ELIMIT. */
+int ui_hosts_add(struct ui_hosts *h, const char *name);
+void ui_hosts_fini(struct ui_hosts *h);
+/*
+ * Splits a Host header value ("name", "name:port", "[v6]", "[v6]:port")
+ * into its lower-cased name (no brackets, no trailing dot) in out.
+ * Returns false when the value is malformed (empty, bad characters, a bad
+ * port, too long).
+ */
+bool ui_host_parse(const char *value, char *out, size_t outsz);
+/* Whether a Host header value names this box. NULL/malformed → false. */
+bool ui_host_is_allowed(const struct ui_hosts *h, const char *value);
+/*
+ * Whether Origin is exactly "https://" + the request's Host (scheme and
+ * authority compared case-insensitively, explicit ":443" equal to none).
+ * A missing or "null" Origin is not same-origin.
+ */
+bool ui_origin_is_same(const char *origin, const char *host);
+/*
+ * Finds cookie `name` in a Cookie header and copies its value into out.
+ * Only values of 1..outsz-1 characters from [0-9A-Za-z_-] are accepted (our
+ * cookies are hex); anything else is treated as absent. Returns true when
+ * found.
+ */
+bool ui_cookie_get(const char *header, const char *name, char *out, size_t outsz);
+/* Constant-time comparison of two NUL-terminated tokens of equal length;
+ * false when either is NULL or empty or the lengths differ. */
+bool ui_token_equal(const char *a, const char *b);
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void ui_hex(const uint8_t *p, size_t n, char *out);
+
+/*
+ * Login rate limiter: a token bucket per client address plus one for all
+ * clients together. A failed login takes a token; with none left, logins
+ * are refused (429) until one is refilled. A successful login refills the
+ * client's bucket. The table is fixed-size: the least recently used entry is
+ * recycled. All-zero plus ui_rl_init() is valid. Single-threaded.
+ */
+#define UI_RL_ENTRIES 256
+struct ui_rl_entry {
+	char key[64];
+	uint32_t tokens;
+	uint64_t last_ms; /* last refill */
+	uint64_t used_ms; /* last use, for recycling */
+};
+struct ui_ratelimit {
+	uint32_t burst, refill_ms;               /* per client */
+	uint32_t global_burst, global_refill_ms; /* all clients */
+	struct ui_rl_entry global;
+	struct ui_rl_entry v[UI_RL_ENTRIES];
+};
+void ui_rl_init(struct ui_ratelimit *rl, uint32_t burst, uint32_t refill_ms,
+		uint32_t global_burst, uint32_t global_refill_ms);
+/* true when key may try a login now; else false and *retry_s (may be
+ * NULL) says how many seconds until it may. */
+bool ui_rl_allow(struct ui_ratelimit *rl, const char *key, uint64_t now_ms, uint32_t *retry_s);
+void ui_rl_fail(struct ui_ratelimit *rl, const char *key, uint64_t now_ms);
+void ui_rl_success(struct ui_ratelimit *rl, const char *key, uint64_t now_ms);
+
+/* -------- json.c -------- */
+
+/*
+ * Appends s as a JSON string literal (with quotes), or `null` for NULL.
+ * Escapes ", \, control characters, and also <, >, &, ' and U+2028/U+2029
+ * as \uXXXX so that the text is inert even if a page ever put it in HTML.
+ * Invalid UTF-8 bytes become U+FFFD. 0 or -ENOMEM.
+ */
+int ui_json_str(struct buf *b, const char *s);
+int ui_json_strn(struct buf *b, const char *s, size_t len);
+
+/* A JSON writer that tracks commas. Nesting up to 32. Errors (ENOMEM) are
+ * sticky in err and checked once at the end. */
+struct jw {
+	struct buf *b;
+	int depth;
+	bool first[32];
+	bool after_key;
+	int err;
+};
+void jw_init(struct jw *w, struct buf *b);
+void jw_obj(struct jw *w);
+void jw_obj_end(struct jw *w);
+void jw_arr(struct jw *w);
+void jw_arr_end(struct jw *w);
+void jw_key(struct jw *w, const char *k);
+void jw_str(struct jw *w, const char *s);
+void jw_u64(struct jw *w, uint64_t v);
+void jw_i64(struct jw *w, int64_t v);
+void jw_dbl(struct jw *w, double v);
+void jw_bool(struct jw *w, bool v);
+void jw_null(struct jw *w);
+/* Inserts already-valid JSON text as a value. */
+void jw_raw(struct jw *w, const char *json, size_t len);
+/* Shorthands: key + value. */
+void jw_kstr(struct jw *w, const char *k, const char *s);
+void jw_ku64(struct jw *w, const char *k, uint64_t v);
+void jw_kbool(struct jw *w, const char *k, bool v);
+
+/* -------- metrics.c -------- */
+
+struct ui_metrics_in {
+	const struct ui_stats *stats; /* may be NULL */
+	const struct ui_route_stats *routes;
+	size_t n_routes;
+	const struct ui_cluster *cluster; /* may be NULL */
+	const struct snapshot *snap;      /* may be NULL: listener info */
+	uint64_t store_revision;          /* newest stored revision */
+	uint64_t serving_revision;
+	uint64_t pinned_revision;
+	uint64_t uptime_s;
+	uint64_t ui_requests;
+	uint64_t ui_login_failures;
+};
+/* Appends the Prometheus text exposition (format 0.0.4). 0 or -ENOMEM. */
+int ui_metrics_format(struct buf *b, const struct ui_metrics_in *in);
+/* Appends a label value escaped per the text format (\\, \", \n). */
+int ui_metrics_label(struct buf *b, const char *v);
+
+/* -------- events.c -------- */
+
+#define UI_EVENTS 512
+#define UI_EVENT_LEN 512
+struct ui_event {
+	uint64_t seq;
+	enum log_level level;
+	char line[UI_EVENT_LEN];
+};
+struct ui_events {
+	pthread_mutex_t mu;
+	uint64_t seq; /* of the newest event; 0 = none yet */
+	struct ui_event v[UI_EVENTS];
+};
+void ui_events_init(struct ui_events *ev);
+void ui_events_fini(struct ui_events *ev);
+/* The log sink (log_set_sink): keeps the line, with any secret-looking
+ * value replaced by "[redacted]". Any thread. */
+void ui_events_sink(enum log_level level, const char *line, void *arg);
+/* Copies events with seq > after (oldest first), at most max, into out;
+ * returns how many. */
+size_t ui_events_copy(struct ui_events *ev, uint64_t after, struct ui_event *out, size_t max);
+/* Rewrites line in place, replacing the value of every key that names a
+ * secret (password, passwd, token, secret, authorization, cookie, key,
+ * private) by [redacted]. Returns true if anything was replaced. */
+bool ui_redact(char *line);
+
+#endif
