@@ -35,6 +35,9 @@ include board/$(BOARD)/board.mk
 endif
 endif
 ARCH ?= $(HOST_ARCH)
+ifneq ($(filter 1,$(SANITIZE) $(SAN) $(FUZZER)),)
+override ARCH := $(HOST_ARCH)
+endif
 
 # TRIPLE is musl's target, CROSS the prefix of Debian's cross gcc and
 # binutils, QEMU what runs foreign test binaries here.
@@ -56,15 +59,18 @@ endif
 RUN := $(if $(filter $(ARCH),$(HOST_ARCH)),,$(QEMU))
 
 # The sanitizer twin (SAN=1 is accepted too) is a glibc host build: musl
-# has no ASan. It gets its own tree and its own copy of the libraries.
+# has no ASan. It gets its own tree and its own build of the libraries
+# (build/deps/san). FUZZER=1 is the same with clang and libFuzzer
+# (mk/fuzz.mk), in build/fuzz, sharing those libraries.
 SANITIZE ?= $(SAN)
-ifeq ($(SANITIZE),1)
-ARCH      := $(HOST_ARCH)
-B         := build/san
-BIN       := build/san/waygate
+ifneq ($(filter 1,$(SANITIZE) $(FUZZER)),)
+GLIBC     := 1
+B         := $(if $(filter 1,$(FUZZER)),build/fuzz,build/san)
+BIN       := $(B)/waygate
 DEPS_ARCH := san
 DEPS_CC   := gcc
-CC        := gcc
+TRIPLE    := $(CROSS:-=)
+CC        := $(if $(filter 1,$(FUZZER)),clang,gcc)
 RUN       :=
 else
 B         := build/$(ARCH)
@@ -105,10 +111,12 @@ WG_LDFLAGS  := -static -Wl,--gc-sections -Wl,-z,stack-size=1048576 $(LDFLAGS)
 WG_LIBS     := -Lbuild/deps/$(DEPS_ARCH)/lib -lmbedtls -lmbedx509 -lmbedcrypto \
 	-lmicrohttpd -lsqlite3 -lyaml -lnghttp2 -lyyjson -lpthread $(LIBS)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(GLIBC),1)
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_FLAGS   += $(if $(filter 1,$(FUZZER)),-fsanitize=fuzzer-no-link)
 WG_CFLAGS   += -O1 -g $(SAN_FLAGS)
 WG_LDFLAGS  := -Wl,--gc-sections $(SAN_FLAGS) $(LDFLAGS)
+KHDR        :=
 else
 # musl-gcc's -nostdinc hides <linux/*.h>: give back only linux/, asm/ and
 # asm-generic/ through a directory of symlinks, searched after musl's
@@ -149,6 +157,8 @@ ALL_OBJS  := $(MAIN_OBJ) $(OBJS) $(WEB_OBJ) $(TEST_OBJS)
 .PHONY: all check test run integration headers fuzz fuzz-replay bench \
 	firmware firmware-test clean distclean deps-install strip FORCE
 .DEFAULT_GOAL := all
+# Keep objects that only pattern-rule chains need (fuzz, tests).
+.SECONDARY:
 
 all: $(BIN)
 

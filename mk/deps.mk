@@ -127,9 +127,9 @@ $(DEPS_W)/%.stamp:
 	+$(Q)$(DEPS_ENV) deps/build $*
 	$(Q)touch $@
 
-# Developer aid: which Debian revisions and hashes are current (for editing
-# deps.lock when a pinned revision has left the pool).
+# Developer aid: is every pinned file still in the mirror's pool? (Debian
+# drops superseded revisions; the download cache keeps builds working.)
 deps-refresh:
-	$(Q)deps/refresh deps/deps.lock
+	$(Q)deps/fetch --probe deps/deps.lock $(DEPS_DL)
 
 FORCE:

@@ -13,5 +13,7 @@ int cmd_echo(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_passwd(int argc, char **argv);
+/* Hidden: drives the kube/ watch client for its integration tests. */
+int cmd_kube_debug(int argc, char **argv);
 
 #endif

@@ -307,8 +307,6 @@ int gw_decode_btlspolicy(struct arena *a, const struct gw_object *o, struct diag
 			 struct gw_btlspolicy *out);
 int gw_decode_namespace(struct arena *a, const struct gw_object *o, struct diag *d,
 			struct gw_namespace *out);
-int gw_decode_listener(struct arena *a, yyjson_val *v, const char *ns, const char *objname,
-		       const char *field, struct diag *d, struct gw_listener *out);
 /* Secret data field (base64) decoded into the arena, NUL-terminated; NULL
  * when absent or not valid base64. */
 char *gw_secret_data(struct arena *a, const struct gw_object *secret, const char *key,
@@ -350,5 +348,33 @@ uint64_t gw_pool_size(const struct gw_pool *p);
 bool gw_selector_match(const struct gw_selector *s, const struct gw_kv *labels, size_t n);
 /* RFC 3339 time of a wall clock in ms, "YYYY-MM-DDTHH:MM:SSZ". */
 void gw_time_format(uint64_t ms, char *buf, size_t size);
+
+/* -------- conditions (status.c) -------- */
+
+#define GW_MAX_CONDS 8
+
+struct gw_cond {
+	const char *type;
+	bool status;
+	const char *reason;
+	const char *msg; /* borrowed; must outlive the JSON rendering */
+};
+
+/* Conditions of one object, listener or parent, in the order first set. */
+struct gw_conds {
+	struct gw_cond v[GW_MAX_CONDS];
+	int n;
+};
+
+/* Sets (or replaces) the condition of that type. */
+void gw_cond_set(struct gw_conds *c, const char *type, bool status, const char *reason,
+		 const char *msg);
+const struct gw_cond *gw_cond_get(const struct gw_conds *c, const char *type);
+/* The conditions as a JSON array in doc, each with observedGeneration gen;
+ * lastTransitionTime comes from prev (the object's current array of
+ * conditions, may be NULL) when the type's status, reason and
+ * observedGeneration are unchanged, else from now_ms. NULL on ENOMEM. */
+yyjson_mut_val *gw_conds_json(yyjson_mut_doc *doc, const struct gw_conds *c, int64_t gen,
+			      yyjson_val *prev, uint64_t now_ms);
 
 #endif

@@ -244,16 +244,6 @@ static int listener_decode(struct dctx *c, yyjson_val *v, const char *field,
 	return 0;
 }
 
-int gw_decode_listener(struct arena *a, yyjson_val *v, const char *ns, const char *objname,
-		       const char *field, struct diag *d, struct gw_listener *out)
-{
-	struct gw_object fake = {.kind = GW_K_GATEWAY, .ns = (char *)ns, .name = (char *)objname};
-	struct dctx c;
-
-	dctx_init(&c, a, d, &fake);
-	return listener_decode(&c, v, field, out);
-}
-
 static int decode_listeners(struct dctx *c, yyjson_val *arr, struct gw_listener **out, size_t *n)
 {
 	size_t cnt = yyjson_arr_size(arr);

@@ -14,7 +14,11 @@
 #include "core/diag.h"
 #include "core/loop.h"
 
+#include "gwapi/objset.h"
+#include "kube/kube.h"
+
 struct arena;
+struct yyjson_val;
 struct tls_client;
 struct tls_conn;
 
@@ -212,11 +216,12 @@ struct kchunk {
 	enum kchunk_state st;
 	uint64_t left;
 };
-/* Decodes from p (n bytes); data is passed to emit(arg, data, len). Returns
- * bytes consumed (a partial size line is left for the next call), or
- * -WG_EPROTO. st->st == KCH_DONE after the last chunk and trailers. */
+/* Decodes from p (n bytes); data is passed to emit(arg, data, len), which
+ * returns nonzero to stop at once (p may be gone then). Returns bytes
+ * consumed (a partial size line is left for the next call), or -WG_EPROTO.
+ * st->st == KCH_DONE after the last chunk and trailers. */
 long kchunk_feed(struct kchunk *st, const char *p, size_t n,
-		 void (*emit)(void *arg, const char *p, size_t n), void *arg);
+		 int (*emit)(void *arg, const char *p, size_t n), void *arg);
 
 enum khttp_state {
 	KH_IDLE = 0,   /* no socket */
@@ -283,4 +288,160 @@ void khttp_close(struct khttp_conn *c);
 void khttp_fini(struct khttp_conn *c);
 static inline bool khttp_is_open(const struct khttp_conn *c) { return c->st >= KH_READY; }
 
+/* ---- string-keyed map (map.c) ----------------------------------------------- */
+
+struct kmap_ent {
+	char *key;
+	void *val;
+	struct kmap_ent *next;
+};
+struct kmap {
+	struct kmap_ent **b;
+	size_t nb, n;
+};
+void *kmap_get(const struct kmap *m, const char *key);
+/* Inserts or replaces; the key is copied. Returns the previous value (or
+ * NULL) in *old when old is non-NULL. 0 or -ENOMEM. */
+int kmap_put(struct kmap *m, const char *key, void *val, void **old);
+/* Removes key; returns its value or NULL. */
+void *kmap_del(struct kmap *m, const char *key);
+/* Calls fn for each entry; fn returns true to delete the entry (after
+ * which it must not use key). */
+void kmap_each(struct kmap *m, bool (*fn)(void *arg, const char *key, void *val), void *arg);
+void kmap_fini(struct kmap *m);
+
+/* ---- watch (watch.c) --------------------------------------------------------- */
+
+enum refl_state {
+	RF_WAIT = 0, /* not started: waiting for discovery */
+	RF_LIST,     /* listing (pages) */
+	RF_WATCH,    /* watch stream open or being opened */
+	RF_BACKOFF,  /* timer armed, then RF_LIST or RF_WATCH again */
+	RF_ABSENT,   /* the server does not serve the resource (or forbids it) */
+};
+
+/* One list/watch loop for a resource (in a namespace, or cluster-wide). */
+struct reflector {
+	struct kube_watch *w;
+	enum gw_kind kind;
+	char *ns; /* NULL = all namespaces */
+	char name[96];
+	enum refl_state st;
+	struct khttp_conn conn;
+	struct timer timer;
+	char *rv;       /* last resourceVersion seen; NULL = must list */
+	char *cont;     /* continue token of the list in progress */
+	char *list_rv;  /* resourceVersion of the list in progress */
+	bool listed;    /* listed completely at least once */
+	bool relisting; /* the list in progress follows a 410 */
+	bool want_watch; /* after backoff: watch (true) or list (false) */
+	struct gw_object **stage; /* objects of the list in progress */
+	size_t n_stage, cap_stage;
+	struct kmap stage_idx; /* Secrets/ConfigMaps seen by the list: key -> rv */
+	struct buf line;        /* partial watch event */
+	uint32_t attempt;       /* consecutive failures (backoff exponent) */
+	uint64_t watch_since_ms;
+	bool watch_got_event;
+	uint64_t lists, watches, events;
+	int retry_after_s;
+};
+
+/* A Secret or ConfigMap known to exist (from lists and watches), whether
+ * or not its data is in the object set. Key "kind/ns/name". */
+struct sref {
+	enum gw_kind kind;
+	char *ns, *name, *rv;
+	bool fetching;
+	bool queued;
+	struct sref *next_fetch;
+};
+
+/* A status write waiting for its turn. Key "kind/ns/name". */
+struct kstatus {
+	enum gw_kind kind;
+	char *ns, *name;
+	char *status_json;
+	int64_t generation;
+	uint32_t attempts;
+	bool queued;
+	struct kstatus *next;
+};
+
+struct kube_watch {
+	struct loop *loop;
+	const struct kube_config *cfg;
+	struct gw_objset *set;
+	void (*on_change)(void *arg);
+	void *arg;
+	char **namespaces;   /* NULL = cluster-wide */
+	char *controller;
+	struct kube_watch_opts o; /* tunables with defaults filled in */
+	struct kube_client cl;
+	bool started;
+	/* discovery */
+	struct khttp_conn disc;
+	struct timer disc_timer;
+	int disc_step;      /* -1 idle; 0 group document; 1.. version documents */
+	char *group_versions[8];
+	size_t n_group_versions;
+	const char *found[GW_K_COUNT]; /* version found in this round */
+	const char *ver[GW_K_COUNT];   /* version in use, NULL = absent */
+	bool discovered;
+	uint32_t disc_attempt;
+	/* reflectors */
+	struct reflector **refl;
+	size_t n_refl;
+	/* notification */
+	struct timer notify_timer;
+	bool changed;
+	bool refs_dirty; /* something other than Secrets/ConfigMaps changed */
+	/* Secret/ConfigMap index and fetches */
+	struct kmap sidx;
+	struct sref *fetch_head, *fetch_tail;
+	struct sref *fetch_cur;
+	size_t fetch_pending;
+	struct khttp_conn fetch;
+	struct timer fetch_timer;
+	uint32_t fetch_attempt;
+	/* status writer */
+	struct kmap squeue; /* key -> struct kstatus */
+	struct kstatus *sq_head, *sq_tail;
+	struct kstatus *sq_cur;
+	struct khttp_conn sconn;
+	struct timer stimer;
+	double tokens;
+	uint64_t tokens_ms;
+	uint32_t s_attempt;
+	bool s_get; /* the request in flight re-reads the object after a 409 */
+	/* health */
+	uint64_t last_sync_ms;
+	uint64_t lists, relists, status_writes;
+};
+
+/* Backoff before retry number attempt (0-based): min * 2^attempt capped at
+ * max, then a random point in its upper half (rnd is uniform). */
+uint32_t kube_backoff_ms(uint32_t attempt, uint32_t min_ms, uint32_t max_ms, uint32_t rnd);
+/* Request path of a kind's collection: /api/v1[/namespaces/NS]/RES or
+ * /apis/G/V[/namespaces/NS]/RES. ns NULL = all. Caller frees. */
+char *kube_collection_path(enum gw_kind k, const char *version, const char *ns);
+/* Serialises a list item / watch object as JSON, adding apiVersion and kind
+ * when the server left them out (built-in lists do). Caller frees. */
+char *kube_item_json(enum gw_kind k, const char *version, struct yyjson_val *item, size_t *len);
+/* Applies one watch event line (JSON). Returns 0, 1 when the set changed,
+ * -WG_EPROTO for an undecodable line, -ESTALE for a 410 ERROR event, or
+ * another negative for other ERROR events. Exposed for tests. */
+int kube_reflector_event(struct reflector *r, const char *line, size_t len);
+/* Appends watch stream bytes to r->line and applies each complete event.
+ * Same returns as kube_reflector_event (first error wins), 1 if changed. */
+int kube_reflector_feed(struct reflector *r, const char *p, size_t n);
+void kube_watch_changed(struct kube_watch *w, enum gw_kind k);
+
+/* status.c */
+void kube_status_fini(struct kube_watch *w);
+void kube_status_kick(struct kube_watch *w);
+/* Builds the full status to write (others' parents/ancestors kept, ours
+ * replaced) from the object's current status and ours (JSON text). Returns
+ * a malloc'd JSON text, or NULL (ENOMEM or ours is not valid JSON). */
+char *kube_status_merge(enum gw_kind k, const char *controller, struct yyjson_val *current,
+			const char *ours);
 #endif

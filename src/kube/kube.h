@@ -154,4 +154,11 @@ int kube_load_local(const char *path, struct gw_objset *set, struct diag *d);
  */
 int kube_convert(const char *text, size_t len, const char *file, FILE *out, struct diag *d);
 
+/* ---- debug ------------------------------------------------------------- */
+
+/* `waygate kube-debug`: runs the watch client alone and prints the object
+ * set as JSON lines (tests/integration/kube drives it). Exit code as a
+ * command's. */
+int kube_debug_main(int argc, char **argv);
+
 #endif

@@ -88,6 +88,10 @@ void store_sync_full(struct store *s, bool full);
 void store_hex(const uint8_t *p, size_t n, char *out);
 /* Binds text or "" when NULL. */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Content address of an object: SHA-256 over kind, namespace, name and the
+ * SHA-256 of its JSON (so the JSON is hashed in place, never copied). */
+void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
+		    size_t len, uint8_t out[32]);
 /* Drops the commit cache (releasing its object references). */
 void store_cache_clear(struct store *s);
 /* Applies retention inside the caller's write transaction. */

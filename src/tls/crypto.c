@@ -112,7 +112,7 @@ int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len,
 		char e[96];
 
 		log_debug("event=tls_pbkdf2_failed err=%s", log_q(tls_strerror(ret, e, sizeof(e))));
-		return ret == MBEDTLS_ERR_PKCS5_ALLOC_FAILED ? -ENOMEM : -WG_ETLS;
+		return ret == MBEDTLS_ERR_MD_ALLOC_FAILED ? -ENOMEM : -WG_ETLS;
 	}
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <mbedtls/pk.h>
+#include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
@@ -63,8 +64,8 @@ struct tls_client {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca; /* private trust anchors (ca_pem [+ system]) */
 	bool own_ca;         /* ca is used (else the shared system store or none) */
-	mbedtls_x509_crt own_chain;
-	mbedtls_pk_context own_key;
+	struct tls_keycert own; /* client certificate */
+	bool has_own;
 	bool insecure;
 	char **sans;
 	size_t n_sans;
@@ -107,6 +108,21 @@ const char *tls_strerror(int ret, char *buf, size_t size);
 int tls_keycert_load(struct tls_keycert *kc, const char *cert_pem, const char *key_pem,
 		     const char *label, struct diag *d);
 void tls_keycert_fini(struct tls_keycert *kc);
+/* Settings shared by server and client configurations: RNG, versions,
+ * suites in the preferred order, groups, signature algorithms, ALPN
+ * (borrowed, must outlive conf). 0 or -EINVAL. */
+int tls_conf_common(mbedtls_ssl_config *conf, bool tls13_only, enum tls_cipher_pref pref,
+		    const char **alpn);
+/* Copies a NULL-terminated ALPN list into one allocation (caller frees);
+ * NULL when empty or invalid (invalid adds a diag entry). */
+const char **tls_alpn_dup(const char *const *alpn, const char *label, struct diag *d);
+
+/* Client connection set-up (name, SNI, verify callback, cached session);
+ * 0 or -ENOMEM. */
+int tls_client_conn_setup(struct tls_client *cl, struct tls_conn *c, const char *server_name);
+/* Keeps the connection's session for the next connection to that name. */
+void tls_client_session_store(struct tls_conn *c);
+
 /* Parses PEM certificates into chain (appending). 0, or -EINVAL with a diag. */
 int tls_ca_load(mbedtls_x509_crt *chain, const char *pem, const char *label, const char *field,
 		struct diag *d);

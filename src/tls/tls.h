@@ -47,8 +47,13 @@ struct tls_server_opts {
 	bool tls13_only;
 };
 
-/* Builds a server context; NULL with entries in d naming the certificate
- * and what is wrong with it. Returned with refs = 1. */
+/* Builds a server context. A certificate that cannot be used (unparsable,
+ * key missing or not matching, RSA under 2048 bits, unsupported key type)
+ * gets a DIAG_ERROR entry in d naming it (tls_cert_pem.name) and the field
+ * ("tls.crt" / "tls.key") and is left out; the others still serve, the
+ * first usable one being the default. An expired certificate is served
+ * with a DIAG_WARN. NULL (with entries in d) when no certificate is usable
+ * or the options are invalid (client CA, ALPN). Returned with refs = 1. */
 struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *d);
 void tls_server_ref(struct tls_server *s);
 void tls_server_unref(struct tls_server *s);
@@ -68,6 +73,7 @@ struct tls_client_opts {
 	 * match. */
 	const char *const *sans;
 	size_t n_sans;
+	enum tls_cipher_pref cipher_pref; /* order offered to the server */
 };
 
 struct tls_client *tls_client_new(const struct tls_client_opts *o, struct diag *d);
@@ -82,7 +88,11 @@ struct tls_conn *tls_conn_server(struct tls_server *s, int fd);
 struct tls_conn *tls_conn_client(struct tls_client *c, int fd, const char *server_name);
 void tls_conn_free(struct tls_conn *c);
 
-/* 0 when the handshake is complete, else as the I/O results above. */
+/* 0 when the handshake is complete, else as the I/O results above. After
+ * a fatal result, tls_conn_error() says why and every later call fails.
+ * tls_read/tls_write complete the handshake first if needed. tls_write may
+ * write less than len (one record at most); after -WG_EAGAIN_WRITE call it
+ * again with the same bytes. */
 int tls_handshake(struct tls_conn *c);
 ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len);
@@ -94,6 +104,9 @@ const char *tls_conn_sni(const struct tls_conn *c);  /* NULL if none */
 const char *tls_conn_alpn(const struct tls_conn *c); /* NULL if none */
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
+/* Whether the handshake resumed a session (ticket) instead of exchanging
+ * certificates. */
+bool tls_conn_resumed(const struct tls_conn *c);
 /* Whether the peer presented a certificate that verified. */
 bool tls_conn_peer_verified(const struct tls_conn *c);
 /* Short reason of the last failure ("certificate verify failed: name mismatch"). */
@@ -115,5 +128,8 @@ void tls_sha256(const void *p, size_t n, uint8_t out[32]);
 bool tls_ct_equal(const void *a, const void *b, size_t n);
 /* Wipes memory so the compiler cannot drop it. */
 void tls_zeroize(void *p, size_t n);
+/* Bytes of heap mbedTLS holds right now, process-wide (contexts,
+ * connections, certificates): for memory accounting in the UI and benches. */
+size_t tls_mem_in_use(void);
 
 #endif

@@ -8,9 +8,11 @@
  *   json.c     a small JSON writer that escapes everything it is given
  *   metrics.c  the Prometheus text exposition of the counters
  *   events.c   the ring of recent log lines (the log sink), secrets filtered
+ *   cert.c     certificate expiry for display
  *   front.c    the UI thread: TLS listener and the socketpair pump to MHD
  *   server.c   the libmicrohttpd daemon, dispatch, sessions, static assets
  *   api.c      the JSON API handlers
+ *   ui.c       ui_start / ui_stop: wiring, first-start password, tokens
  */
 #ifndef WG_UI_INTERNAL_H
 #define WG_UI_INTERNAL_H
@@ -175,9 +177,147 @@ void ui_events_sink(enum log_level level, const char *line, void *arg);
 /* Copies events with seq > after (oldest first), at most max, into out;
  * returns how many. */
 size_t ui_events_copy(struct ui_events *ev, uint64_t after, struct ui_event *out, size_t max);
-/* Rewrites line in place, replacing the value of every key that names a
- * secret (password, passwd, token, secret, authorization, cookie, key,
- * private) by [redacted]. Returns true if anything was replaced. */
-bool ui_redact(char *line);
+/* Rewrites line (a NUL-terminated string in size bytes) in place,
+ * replacing the value of every key that names a secret (password, passwd,
+ * token, secret, authorization, cookie, session, private, credential, key,
+ * *_key) and any "Bearer X" by [redacted]; a line that would outgrow size
+ * is cut. Returns true if anything was replaced. */
+bool ui_redact(char *line, size_t size);
+
+/* -------- cert.c -------- */
+
+/* notAfter (seconds since the epoch) of a DER certificate, or of the first
+ * certificate in a PEM text; 0 when it cannot be read. */
+int64_t ui_der_not_after(const uint8_t *der, size_t n);
+int64_t ui_pem_not_after(const char *pem);
+
+/* -------- the UI object (front.c, server.c, api.c) -------- */
+
+struct MHD_Daemon;
+struct store;
+struct tls_server;
+struct fconn;
+
+/* One second of data-plane traffic, for the live charts. */
+struct ui_sample {
+	uint64_t t_ms; /* wall clock */
+	uint32_t rps;
+	uint32_t p50_ms, p99_ms;
+	uint32_t by_class[6]; /* responses in that second, by status / 100 */
+	uint64_t bytes_out;
+	uint64_t active;
+};
+#define UI_SAMPLES 300
+
+/* Percentile (0..100) in ms from non-cumulative bucket counts: the upper
+ * bound of the bucket where it falls (the +Inf bucket reports 10000). */
+uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct);
+
+struct ui {
+	/* configuration, copied */
+	char *listen;
+	char *state_dir;
+	char *version;
+	char *board;
+	struct ui_callbacks cb;
+	void *cb_arg;
+	uint64_t idle_ms;
+	uint64_t started_ms; /* wall clock */
+
+	/* front.c: the UI thread */
+	pthread_t thread;
+	bool thread_started;
+	struct loop *loop;
+	int lfd;
+	uint16_t port;
+	char bound[80]; /* "ADDR:PORT" as logged */
+	struct fconn *conns;
+	size_t n_conns;
+	pthread_mutex_t tls_mu; /* guards tls (replaced by a certificate upload) */
+	struct tls_server *tls;
+	int64_t cert_not_after;
+	bool cert_uploaded;
+
+	/* server.c */
+	struct MHD_Daemon *mhd;
+	struct ui_hosts hosts;
+	struct ui_ratelimit rl; /* MHD thread only */
+	char metrics_token[65];
+	uint8_t csrf_key[32];
+	uint64_t n_requests;       /* atomic */
+	uint64_t n_login_failures; /* atomic */
+
+	/* the store connection, shared by the MHD thread and the sampler */
+	pthread_mutex_t store_mu;
+	struct store *store;
+
+	struct ui_events *events; /* process-lifetime ring (ui.c) */
+
+	/* live traffic, written by the UI thread, read by the MHD thread */
+	pthread_mutex_t traffic_mu;
+	struct ui_sample samples[UI_SAMPLES];
+	uint64_t n_samples; /* total taken; samples[n % UI_SAMPLES] is next */
+	struct ui_stats last_stats;
+	bool have_last;
+	struct ui_stats minute_base; /* stats at the start of the minute */
+	uint64_t minute;             /* minutes since the epoch being summed */
+};
+
+/* front.c */
+int ui_front_open(struct ui *ui, struct diag *d);
+int ui_front_start(struct ui *ui);
+void ui_front_stop(struct ui *ui);
+/* Loads or generates the UI certificate in the state dir; builds ui->tls. */
+int ui_cert_load(struct ui *ui, struct diag *d);
+/* Validates an uploaded certificate and key, saves them (0600) and uses
+ * them for new connections. 0 or negative with a message in d. */
+int ui_cert_replace(struct ui *ui, const char *cert_pem, const char *key_pem, struct diag *d);
+/* Copies out the last samples (oldest first); returns how many. */
+size_t ui_samples_copy(struct ui *ui, struct ui_sample *out, size_t max);
+
+/* server.c */
+int ui_server_start(struct ui *ui, struct diag *d);
+void ui_server_stop(struct ui *ui);
+/* Hands a connected plaintext socket to libmicrohttpd (which owns it from
+ * then on, closed or not). addr: the client's address. 0 or -EIO. */
+int ui_server_add_conn(struct ui *ui, int fd, const void *addr, unsigned addrlen);
+
+/* One request to the UI as the handlers see it (server.c fills it in). */
+struct MHD_Connection;
+struct yyjson_doc;
+struct ui_req {
+	struct MHD_Connection *conn;
+	const char *method; /* "GET", "POST", ... */
+	const char *url;    /* path only, percent-decoded by libmicrohttpd */
+	char *body;         /* request body (NUL-terminated), NULL when none */
+	size_t body_len;
+	bool body_too_big;
+	char client[64];  /* client address, for the limiter and the audit */
+	char user[64];    /* "" until authenticated */
+	char session[72]; /* session id (hex) when authenticated */
+	/* the response */
+	int status;
+	struct buf out;
+	const char *content_type;
+	char set_cookie[200];
+	uint32_t retry_after_s; /* 429: Retry-After */
+};
+/* Sets status and a JSON body {"error": msg}. */
+void ui_reply_error(struct ui_req *rq, int status, const char *msg);
+/* A query argument (decoded) or NULL. Valid during the request. */
+const char *ui_req_arg(struct ui_req *rq, const char *key);
+/* Parses the body as a JSON object; NULL (and a 400 reply set) when it is
+ * not one. The caller frees the document with yyjson_doc_free. */
+struct yyjson_doc *ui_req_json(struct ui_req *rq);
+/* The CSRF token of a session: hex(SHA-256(key || id)). out: 65 bytes. */
+void ui_csrf_token(const struct ui *ui, const char *session, char out[65]);
+/* Starts a new session for user, sets its cookie on rq, and fills
+ * rq->session. 0 or negative (the reply is set to 500). */
+int ui_session_begin(struct ui *ui, struct ui_req *rq, const char *user);
+
+/* api.c */
+/* Answers an authenticated /api/ request; returns false when no handler
+ * matches (404). */
+bool ui_api_dispatch(struct ui *ui, struct ui_req *rq);
 
 #endif

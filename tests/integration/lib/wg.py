@@ -74,6 +74,7 @@ class Gateway:
 
     def __init__(self, config, state=None, ui="off", extra=()):
         self.state = state or tempfile.mkdtemp(prefix="wg-state-")
+        os.makedirs(self.state, mode=0o700, exist_ok=True)
         self.log = os.path.join(self.state, "waygate.log")
         args = [BIN, "run", "--config", config, "--state-dir", self.state, "--ui-listen", ui]
         self.proc = spawn(args + list(extra), log=self.log)

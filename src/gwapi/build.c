@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * build.c: turns the attached routes into the snapshot's listeners and
+ * sockets. HTTP rules are ordered by the spec's precedence (hostname
+ * specificity, then Exact path, longer prefix, method, header count, query
+ * count, then the oldest route, then namespace/name, then rule and match
+ * order), so the data plane takes the first match. Listeners of the same
+ * address, port and transport share a socket, most specific hostname first;
+ * a listener that cannot share its socket (an HTTP listener beside an HTTPS
+ * one of another Gateway on the wildcard address) is marked
+ * ProtocolConflict and left out. Control thread only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/str.h"
+#include "gwapi/reconcile_int.h"
+
+static int path_rank(const struct snap_http_match *m)
+{
+	switch (m->path_type) {
+	case SNAP_PM_EXACT: return 0;
+	case SNAP_PM_REGEX: return 1;
+	case SNAP_PM_PREFIX: return 2;
+	}
+	return 3;
+}
+
+static const struct snap_http_match *entry_match(const struct pentry *e)
+{
+	return &e->cr->rules[e->rule].matches[e->match];
+}
+
+int gw_precedence_cmp(const void *a, const void *b);
+int gw_precedence_cmp(const void *a, const void *b)
+{
+	const struct pentry *x = *(const struct pentry *const *)a;
+	const struct pentry *y = *(const struct pentry *const *)b;
+	int r = gw_hostname_cmp(x->host, y->host);
+
+	if (r)
+		return r;
+	const struct snap_http_match *mx = entry_match(x), *my = entry_match(y);
+	int px = path_rank(mx), py = path_rank(my);
+	if (px != py)
+		return px - py;
+	if (px != 0) {
+		size_t lx = strlen(mx->path), ly = strlen(my->path);
+		if (lx != ly)
+			return lx > ly ? -1 : 1;
+	}
+	if (!mx->method != !my->method)
+		return mx->method ? -1 : 1;
+	if (mx->n_headers != my->n_headers)
+		return mx->n_headers > my->n_headers ? -1 : 1;
+	if (mx->n_query != my->n_query)
+		return mx->n_query > my->n_query ? -1 : 1;
+	if (x->cr != y->cr) {
+		r = rc_age_cmp(x->cr->r.obj, y->cr->r.obj);
+		if (r)
+			return r;
+	}
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	if (x->match != y->match)
+		return x->match < y->match ? -1 : 1;
+	return 0;
+}
+
+static struct snap_backend *invalid_backend(struct rctx *c)
+{
+	static const char name[] = "invalid";
+	struct snap_backend *b = rc_salloc(c, 1, sizeof(*b));
+	if (b) {
+		b->name = rc_sdup(c, name);
+		b->weight = 1;
+		b->invalid_status = 500;
+	}
+	return b;
+}
+
+static void client_cert(struct rgw *g, struct snap_backend *v, size_t n)
+{
+	for (size_t i = 0; i < n && g->be_cert_pem; i++) {
+		struct snap_backend_tls *t = v[i].tls;
+		if (t && !t->client_cert_pem) {
+			t->client_cert_pem = g->be_cert_pem;
+			t->client_key_pem = g->be_key_pem;
+		}
+	}
+}
+
+static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl)
+{
+	struct pentry **v = (struct pentry **)li->http.v;
+	size_t n = li->http.n;
+	struct snap_backend *bad = NULL;
+
+	if (!n)
+		return;
+	qsort(v, n, sizeof(*v), gw_precedence_cmp);
+	sl->http_rules = rc_salloc(c, n, sizeof(*sl->http_rules));
+	for (size_t i = 0; i < n && sl->http_rules; i++) {
+		const struct pentry *e = v[i];
+		struct crule *ru = &e->cr->rules[e->rule];
+		struct snap_http_rule *hr = &sl->http_rules[sl->n_http_rules++];
+		hr->route = (char *)(uintptr_t)e->cr->key;
+		hr->rule_name = ru->name;
+		hr->rule_index = e->rule;
+		hr->grpc = e->cr->r.type == GW_RT_GRPC;
+		if (e->host) {
+			hr->hostnames = rc_salloc(c, 1, sizeof(char *));
+			if (hr->hostnames) {
+				hr->hostnames[0] = rc_sdup(c, e->host);
+				hr->n_hostnames = 1;
+			}
+		}
+		hr->match = ru->matches[e->match];
+		if (ru->invalid) {
+			if (!bad)
+				bad = invalid_backend(c);
+			hr->backends = bad;
+			hr->n_backends = bad ? 1 : 0;
+			continue;
+		}
+		hr->filters = ru->filters;
+		hr->n_filters = ru->n_filters;
+		hr->backends = ru->backends;
+		hr->n_backends = ru->n_backends;
+		hr->request_timeout_ms = ru->req_timeout_ms;
+		hr->backend_request_timeout_ms = ru->be_timeout_ms;
+		hr->retry = ru->retry;
+		client_cert(li->gw, ru->backends, ru->n_backends);
+	}
+}
+
+static void tls_routes(struct rctx *c, struct rlis *li, struct snap_listener *sl)
+{
+	size_t n = li->tls.n;
+
+	sl->tls_routes = rc_salloc(c, n, sizeof(*sl->tls_routes));
+	for (size_t i = 0; i < n && sl->tls_routes; i++) {
+		const struct tentry *e = li->tls.v[i];
+		struct snap_tls_route *tr = &sl->tls_routes[sl->n_tls_routes++];
+		tr->route = (char *)(uintptr_t)e->cr->key;
+		tr->hostnames = rc_salloc(c, e->n_hosts, sizeof(char *));
+		for (size_t j = 0; j < e->n_hosts && tr->hostnames; j++)
+			if (e->hosts[j])
+				tr->hostnames[tr->n_hostnames++] = rc_sdup(c, e->hosts[j]);
+		tr->backends = e->cr->l4_backends;
+		tr->n_backends = e->cr->n_l4_backends;
+	}
+}
+
+static void l4_backends(struct rctx *c, struct rlis *li, struct snap_listener *sl)
+{
+	size_t total = 0;
+
+	if (!li->l4.n)
+		return;
+	const struct croute *first = li->l4.v[0];
+	sl->l4_route = (char *)(uintptr_t)first->key;
+	/* Several routes on one listener share its traffic by weight. */
+	for (size_t i = 0; i < li->l4.n; i++)
+		total += ((const struct croute *)li->l4.v[i])->n_l4_backends;
+	if (li->l4.n == 1) {
+		sl->l4_backends = first->l4_backends;
+		sl->n_l4_backends = first->n_l4_backends;
+		return;
+	}
+	sl->l4_backends = rc_salloc(c, total, sizeof(*sl->l4_backends));
+	for (size_t i = 0; i < li->l4.n && sl->l4_backends; i++) {
+		const struct croute *cr = li->l4.v[i];
+		for (size_t j = 0; j < cr->n_l4_backends; j++)
+			sl->l4_backends[sl->n_l4_backends++] = cr->l4_backends[j];
+	}
+}
+
+static void fill_listener(struct rctx *c, struct rlis *li, struct snap_listener *sl)
+{
+	const struct gw_listener *l = li->l;
+
+	sl->gateway = rc_sdup(c, li->ls ? li->ls->key : li->gw->key);
+	sl->name = rc_sdup(c, l->name);
+	sl->proto = (enum snap_proto)li->proto;
+	if (li->proto != SNAP_P_TCP && li->proto != SNAP_P_UDP)
+		sl->hostname = rc_sdup(c, l->hostname);
+	sl->tls_mode = !strcmp(l->tls_mode, "Passthrough") ? SNAP_TLS_PASSTHROUGH
+							     : SNAP_TLS_TERMINATE;
+	sl->certs = li->certs;
+	sl->n_certs = li->n_certs;
+	sl->client_auth = li->client_auth;
+	sl->client_ca_pem = li->client_ca_pem;
+	switch (sl->proto) {
+	case SNAP_P_HTTP:
+	case SNAP_P_HTTPS:
+		http_rules(c, li, sl);
+		break;
+	case SNAP_P_TLS:
+		tls_routes(c, li, sl);
+		break;
+	case SNAP_P_TCP:
+	case SNAP_P_UDP:
+		l4_backends(c, li, sl);
+		break;
+	}
+}
+
+struct sockb {
+	char addr[48];
+	uint16_t port;
+	enum snap_transport transport;
+	int cls; /* 1 HTTP, 2 TLS-based, 3 TCP, 4 UDP */
+	struct gw_vec lis; /* struct rlis * */
+};
+
+static int lis_cls(int proto)
+{
+	return proto == SNAP_P_HTTP ? 1 : proto == SNAP_P_UDP ? 4 : proto == SNAP_P_TCP ? 3 : 2;
+}
+
+static int cmp_sock_lis(const void *a, const void *b)
+{
+	const struct rlis *x = *(const struct rlis *const *)a;
+	const struct rlis *y = *(const struct rlis *const *)b;
+	int r = gw_hostname_cmp(x->l->hostname, y->l->hostname);
+	if (r)
+		return r;
+	r = strcmp(x->gw->key, y->gw->key);
+	if (r)
+		return r;
+	r = strcmp(x->ls ? x->ls->key : "", y->ls ? y->ls->key : "");
+	return r ? r : x->l->index - y->l->index;
+}
+
+static int cmp_sockb(const void *a, const void *b)
+{
+	const struct sockb *x = *(const struct sockb *const *)a;
+	const struct sockb *y = *(const struct sockb *const *)b;
+	int r = strcmp(x->addr, y->addr);
+	if (r)
+		return r;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return (int)x->transport - (int)y->transport;
+}
+
+static int add_to_socket(struct rctx *c, struct gw_map *socks, struct gw_vec *order,
+			 struct rlis *li, const char *addr)
+{
+	enum snap_transport t = li->proto == SNAP_P_UDP ? SNAP_T_UDP : SNAP_T_TCP;
+	const char *key = rc_printf(c, "%s|%d|%d", addr, li->l->port, (int)t);
+	void **slot = key ? gw_map_slot(socks, key) : NULL;
+
+	if (!slot)
+		return -ENOMEM;
+	struct sockb *s = *slot;
+	if (!s) {
+		s = rc_alloc(c, 1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		str_lcpy(s->addr, addr, sizeof(s->addr));
+		s->port = (uint16_t)li->l->port;
+		s->transport = t;
+		s->cls = lis_cls(li->proto);
+		*slot = s;
+		if (gw_vec_push(order, c->a, s))
+			return -ENOMEM;
+	} else if (s->cls != lis_cls(li->proto)) {
+		li->accepted = false;
+		li->programmed = false;
+		li->conflict = li->acc_reason = "ProtocolConflict";
+		li->acc_msg = rc_printf(c, "port %d on %s already serves another protocol",
+					li->l->port, addr);
+		return 1;
+	}
+	return gw_vec_push(&s->lis, c->a, li);
+}
+
+int rc_build(struct rctx *c)
+{
+	struct gw_map socks;
+	struct gw_vec order = {0}, served = {0};
+
+	gw_map_init(&socks, c->a);
+	for (size_t i = 0; i < c->n_gws; i++) {
+		struct rgw *g = c->gws[i];
+		if (!g->programmed)
+			continue;
+		struct gw_vec all = {0};
+		for (size_t j = 0; j < g->n_lis; j++)
+			if (gw_vec_push(&all, c->a, &g->lis[j]))
+				return -ENOMEM;
+		for (size_t k = 0; k < g->sets.n; k++) {
+			struct rls *s = g->sets.v[k];
+			for (size_t j = 0; j < s->n_lis; j++)
+				if (gw_vec_push(&all, c->a, &s->lis[j]))
+					return -ENOMEM;
+		}
+		for (size_t j = 0; j < all.n; j++) {
+			struct rlis *li = all.v[j];
+			if (!li->programmed)
+				continue;
+			int naddr = g->n_addrs ? g->n_addrs : 1;
+			bool ok = true;
+			for (int a = 0; a < naddr && ok; a++) {
+				int rc = add_to_socket(c, &socks, &order, li,
+						       g->n_addrs ? g->addrs[a] : "0.0.0.0");
+				if (rc < 0)
+					return rc;
+				ok = rc == 0;
+			}
+			if (ok && gw_vec_push(&served, c->a, li))
+				return -ENOMEM;
+		}
+	}
+	struct snapshot *snap = c->snap;
+	snap->listeners = rc_salloc(c, served.n, sizeof(*snap->listeners));
+	for (size_t i = 0; i < served.n && snap->listeners; i++) {
+		struct rlis *li = served.v[i];
+		li->snap = &snap->listeners[snap->n_listeners++];
+		fill_listener(c, li, li->snap);
+	}
+	if (order.n)
+		qsort(order.v, order.n, sizeof(*order.v), cmp_sockb);
+	snap->sockets = rc_salloc(c, order.n, sizeof(*snap->sockets));
+	for (size_t i = 0; i < order.n && snap->sockets; i++) {
+		struct sockb *s = order.v[i];
+		struct snap_socket *ss = &snap->sockets[snap->n_sockets];
+		if (s->lis.n)
+			qsort(s->lis.v, s->lis.n, sizeof(*s->lis.v), cmp_sock_lis);
+		ss->listeners = rc_salloc(c, s->lis.n, sizeof(*ss->listeners));
+		for (size_t j = 0; j < s->lis.n && ss->listeners; j++) {
+			struct rlis *li = s->lis.v[j];
+			if (li->snap)
+				ss->listeners[ss->n_listeners++] = li->snap;
+		}
+		if (!ss->n_listeners)
+			continue;
+		memcpy(ss->addr, s->addr, sizeof(ss->addr));
+		ss->port = s->port;
+		ss->transport = s->transport;
+		snap->n_sockets++;
+	}
+	return c->err;
+}

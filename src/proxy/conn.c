@@ -1,0 +1,1917 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.c: client connections and the requests on them, from accept to
+ * close, and the upstream connections that serve them. One worker owns a
+ * connection for its whole life; nothing here takes a lock.
+ *
+ * A client connection moves through these states (conn_run drives them):
+ *
+ *   HANDSHAKE  TLS handshake                      → HEAD, or closed
+ *   HEAD       reading a request head             → PROXY, LOCAL, CLOSING
+ *   WAIT       retry backoff before a new attempt → PROXY, LOCAL
+ *   PROXY      request forwarded: bodies stream   → HEAD (keep-alive), CLOSING
+ *              both ways, response head rewritten
+ *   LOCAL      writing a response made here       → HEAD (keep-alive), CLOSING
+ *              (errors, redirects, CORS preflight)
+ *   CLOSING    flushing the last bytes            → closed
+ *
+ * Bodies are never buffered whole: bytes move from one side's input buffer
+ * straight to the other side's socket (writev, with chunk framing around
+ * them when re-encoding); only what the socket does not take is copied to
+ * the output buffer, and while that holds anything the source is not read
+ * (backpressure). Buffers come from the worker's freelist and go back as
+ * soon as they are empty, so an idle keep-alive connection holds none.
+ * Per-request data lives in the connection's arena, reset at each request.
+ *
+ * Upstream connections are kept alive per endpoint per worker; a request
+ * that fails on a reused connection before any response byte is replayed
+ * once on a fresh one when it has no body. Mirrors get their own
+ * connection, send the head with "Connection: close" and drop the answer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "proxy/filters.h"
+#include "proxy/internal.h"
+#include "proxy/snapshot.h"
+
+enum conn_state {
+	CS_HANDSHAKE = 0,
+	CS_HEAD,
+	CS_WAIT,
+	CS_PROXY,
+	CS_LOCAL,
+	CS_CLOSING,
+};
+
+struct upconn {
+	struct loop_io io;
+	struct worker *w;
+	struct upep *ep;
+	struct conn *owner; /* NULL when idle or a mirror */
+	struct upconn *next_idle;
+	struct buf in, out;
+	struct timer timer; /* connect, backend request, idle or mirror deadline */
+	bool connecting;
+	bool reused;
+	bool mirror;
+	bool got_bytes; /* any response byte on this request */
+	bool readable, writable;
+};
+
+#define MAX_RESP_MODS 8
+#define MAX_MIRRORS 8
+
+struct req {
+	struct rt *rt;
+	struct rt_socket *sock;
+	struct rt_listener *lsn;
+	struct rt_rule *rule;
+	const struct snap_backend *backend;
+	struct upconn *up;
+	uint64_t start_ms;
+	char *method, *host, *path, *query; /* copies for logs and retries */
+	char *up_head; /* the head sent upstream, kept for replays */
+	size_t up_head_len;
+	/* request body */
+	enum h1_body req_body;
+	uint64_t req_remaining;
+	struct h1_chunked req_ch;
+	bool req_body_done;
+	bool req_body_sent_any;
+	bool expect_continue;
+	/* response */
+	bool head_method;
+	bool resp_head_done;
+	int status;
+	enum h1_body resp_body;
+	uint64_t resp_remaining;
+	struct h1_chunked resp_ch;
+	bool resp_chunked_out;
+	bool resp_done;
+	bool up_keep_alive; /* the backend will keep its connection open */
+	bool resp_close_delimited_out; /* HTTP/1.0 client: close ends the body */
+	bool client_keep_alive;
+	int minor;
+	size_t up_last_len;
+	/* routing extras */
+	const struct snap_header_mod *resp_mods[MAX_RESP_MODS];
+	size_t n_resp_mods;
+	const struct snap_cors *cors;
+	struct str origin;
+	int attempts_left;
+	bool replayed_fresh;
+	uint32_t backend_timeout_ms;
+	const char *endpoint; /* "addr:port" */
+	const char *error;    /* why a local error was answered */
+	uint64_t bytes_in, bytes_out;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct worker *w;
+	struct loop_io io;
+	int fd;
+	struct tls_conn *tls;
+	uint32_t tls_want; /* LOOP_READ/LOOP_WRITE the TLS layer asked for */
+	uint64_t sock_id;
+	uint16_t port;
+	char peer[48];
+	enum conn_state st;
+	struct buf in, out;
+	struct timer timer;       /* head, keep-alive idle */
+	struct timer req_timer;   /* route timeout */
+	struct timer retry_timer; /* backoff between attempts */
+	struct arena *arena;
+	size_t last_len;      /* head parser resume point */
+	bool head_timer_armed;
+	bool close_after;
+	bool readable, writable;
+	bool closing_now;
+	bool in_run;
+	unsigned n_requests;
+	struct req r;
+	struct conn *next_free;
+};
+
+static void conn_run(struct conn *c);
+static void conn_close(struct conn *c, const char *why);
+static void up_free(struct upconn *u);
+static void on_up_io(struct loop_io *io, uint32_t events);
+
+/* ---- small helpers ---- */
+
+static inline struct proxy *P(const struct conn *c) { return c->w->p; }
+static inline const struct proxy_limits *LIM(const struct conn *c) { return &c->w->p->cfg.limits; }
+
+static void peer_str(const struct sockaddr *sa, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)size);
+}
+
+/* Client I/O, plain or TLS. Reads: > 0, 0 EOF, -EAGAIN, other negative. */
+static ssize_t cio_read(struct conn *c, char *p, size_t n)
+{
+	if (!c->tls) {
+		ssize_t r = read(c->fd, p, n);
+		if (r >= 0)
+			return r;
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	}
+	ssize_t r = tlsg_read(c->tls, p, n);
+	if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
+		c->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+		return -EAGAIN;
+	}
+	return r;
+}
+
+/* Writes iov; returns bytes written (possibly 0 on EAGAIN) or negative. */
+static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
+{
+	if (!c->tls) {
+		ssize_t r = writev(c->fd, iov, n);
+		if (r >= 0)
+			return r;
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+	ssize_t total = 0;
+	for (int i = 0; i < n; i++) {
+		size_t off = 0;
+		while (off < iov[i].iov_len) {
+			ssize_t r = tlsg_write(c->tls, (char *)iov[i].iov_base + off,
+					       iov[i].iov_len - off);
+			if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
+				c->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+				return total;
+			}
+			if (r <= 0)
+				return r < 0 ? r : -EPIPE;
+			off += (size_t)r;
+			total += r;
+		}
+	}
+	return total;
+}
+
+/*
+ * Writes pending output then iov; whatever the socket does not take is
+ * appended to out (the caller made sure it fits: out is empty when new data
+ * is offered). Returns 0 or a negative error.
+ */
+typedef ssize_t (*writev_fn)(void *ctx, struct iovec *iov, int n);
+
+static int send_or_queue(struct buf *out, writev_fn fn, void *ctx, struct iovec *iov, int n,
+			 uint64_t *counter)
+{
+	struct iovec v[8];
+	int k = 0;
+	size_t total = 0;
+
+	if (!buf_is_empty(out)) {
+		v[k].iov_base = buf_rptr(out);
+		v[k++].iov_len = buf_len(out);
+		total += buf_len(out);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		v[k++] = iov[i];
+		total += iov[i].iov_len;
+	}
+	if (!total)
+		return 0;
+	ssize_t w = fn(ctx, v, k);
+	if (w < 0)
+		return (int)w;
+	if (counter)
+		*counter += (uint64_t)w;
+	size_t done = (size_t)w;
+	for (int i = 0; i < k; i++) {
+		if (done >= v[i].iov_len) {
+			done -= v[i].iov_len;
+			if (i == 0 && v[0].iov_base == buf_rptr(out) && !buf_is_empty(out))
+				buf_consume(out, v[0].iov_len);
+			continue;
+		}
+		if (v[i].iov_base == buf_rptr(out) && !buf_is_empty(out)) {
+			buf_consume(out, done);
+			done = 0;
+			continue;
+		}
+		size_t rest = v[i].iov_len - done;
+		if (buf_room(out) < rest)
+			buf_compact(out);
+		if (buf_room(out) < rest)
+			return -ENOBUFS;
+		memcpy(buf_wptr(out), (char *)v[i].iov_base + done, rest);
+		buf_commit(out, rest);
+		done = 0;
+	}
+	return 0;
+}
+
+static ssize_t client_writev(void *ctx, struct iovec *iov, int n)
+{
+	return cio_writev(ctx, iov, n);
+}
+
+static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
+{
+	struct upconn *u = ctx;
+	ssize_t r = writev(u->io.fd, iov, n);
+	if (r >= 0)
+		return r;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/* ---- access log and counters ---- */
+
+static void json_str(struct wr *w, const char *s)
+{
+	wr_put(w, "\"", 1);
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			char e[2] = {'\\', (char)ch};
+			wr_put(w, e, 2);
+		} else if (ch < 0x20 || ch == 0x7f) {
+			char e[8];
+			snprintf(e, sizeof(e), "\\u%04x", ch);
+			wr_put(w, e, 6);
+		} else {
+			wr_put(w, (const char *)&ch, 1);
+		}
+	}
+	wr_put(w, "\"", 1);
+}
+
+static void access_log(struct conn *c, int status)
+{
+	struct req *r = &c->r;
+	int fd = P(c)->cfg.access_log_fd;
+	uint64_t now = loop_now_ms(c->w->loop), dur = now - r->start_ms;
+	struct worker *w = c->w;
+
+	STAT_ADD(w, responses_by_class[status / 100 < 6 ? status / 100 : 0], 1);
+	STAT_ADD(w, bytes_in, r->bytes_in);
+	STAT_ADD(w, bytes_out, r->bytes_out);
+	static const uint64_t bounds[11] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+	int b = 0;
+	while (b < 11 && dur > bounds[b])
+		b++;
+	STAT_ADD(w, latency_buckets[b], 1);
+	STAT_ADD(w, latency_sum_us, dur * 1000);
+	if (fd < 0)
+		return;
+	char line[3072];
+	struct wr o = {line, 0, sizeof(line) - 2, false};
+	char ts[32];
+	uint64_t wall = clock_wall_ms();
+	snprintf(ts, sizeof(ts), "%llu.%03u", (unsigned long long)(wall / 1000),
+		 (unsigned)(wall % 1000));
+	wr_cstr(&o, "{\"ts\":");
+	wr_cstr(&o, ts);
+	wr_cstr(&o, ",\"client\":");
+	json_str(&o, c->peer);
+	wr_cstr(&o, ",\"method\":");
+	json_str(&o, r->method ? r->method : "");
+	wr_cstr(&o, ",\"host\":");
+	json_str(&o, r->host ? r->host : "");
+	wr_cstr(&o, ",\"path\":");
+	json_str(&o, r->path ? r->path : "");
+	wr_cstr(&o, ",\"status\":");
+	wr_u64(&o, (uint64_t)status);
+	wr_cstr(&o, ",\"bytes_in\":");
+	wr_u64(&o, r->bytes_in);
+	wr_cstr(&o, ",\"bytes_out\":");
+	wr_u64(&o, r->bytes_out);
+	wr_cstr(&o, ",\"duration_ms\":");
+	wr_u64(&o, dur);
+	wr_cstr(&o, ",\"tls\":");
+	wr_cstr(&o, c->tls ? "true" : "false");
+	if (r->rule) {
+		wr_cstr(&o, ",\"route\":");
+		json_str(&o, r->rule->r->route);
+	}
+	if (r->backend) {
+		wr_cstr(&o, ",\"backend\":");
+		json_str(&o, r->backend->name);
+	}
+	if (r->endpoint) {
+		wr_cstr(&o, ",\"upstream\":");
+		json_str(&o, r->endpoint);
+	}
+	if (r->error) {
+		wr_cstr(&o, ",\"error\":");
+		json_str(&o, r->error);
+	}
+	wr_cstr(&o, "}\n");
+	if (o.overflow) {
+		/* a path of several KiB: log the line without it */
+		o.len = 0;
+		o.overflow = false;
+		wr_cstr(&o, "{\"ts\":");
+		wr_cstr(&o, ts);
+		wr_cstr(&o, ",\"status\":");
+		wr_u64(&o, (uint64_t)status);
+		wr_cstr(&o, ",\"truncated\":true}\n");
+	}
+	ssize_t wn = write(fd, line, o.len);
+	(void)wn;
+}
+
+/* ---- upstream connections ---- */
+
+static void up_set_io(struct upconn *u)
+{
+	uint32_t ev = 0;
+	if (u->connecting || !buf_is_empty(&u->out))
+		ev |= LOOP_WRITE;
+	if (!u->connecting) {
+		bool want = true;
+		if (u->owner) {
+			struct req *r = &u->owner->r;
+			want = !r->resp_done && (!u->in.data || buf_room(&u->in) || u->in.head);
+		}
+		if (want)
+			ev |= LOOP_READ;
+	}
+	loop_io_mod(u->w->loop, &u->io, ev);
+}
+
+static void up_free(struct upconn *u)
+{
+	if (!u)
+		return;
+	if (u->io.fd >= 0) {
+		int fd = u->io.fd;
+		loop_io_del(u->w->loop, &u->io);
+		close(fd);
+	}
+	timer_cancel(u->w->loop, &u->timer);
+	wbuf_put(u->w, &u->in);
+	wbuf_put(u->w, &u->out);
+	free(u);
+}
+
+static void pool_remove(struct upconn *u)
+{
+	struct upconn **pp = &u->ep->idle;
+	while (*pp && *pp != u)
+		pp = &(*pp)->next_idle;
+	if (*pp) {
+		*pp = u->next_idle;
+		u->ep->n_idle--;
+	}
+	u->next_idle = NULL;
+}
+
+static void on_idle_timer(struct timer *t)
+{
+	struct upconn *u = t->arg;
+	pool_remove(u);
+	up_free(u);
+}
+
+/* Puts a finished connection back in its endpoint's idle list. */
+static void up_release(struct upconn *u, bool reusable)
+{
+	u->owner = NULL;
+	timer_cancel(u->w->loop, &u->timer);
+	if (!reusable || u->ep->n_idle >= PX_UP_IDLE_MAX || !buf_is_empty(&u->in) ||
+	    !buf_is_empty(&u->out) || u->w->draining) {
+		up_free(u);
+		return;
+	}
+	wbuf_put(u->w, &u->in);
+	wbuf_put(u->w, &u->out);
+	u->next_idle = u->ep->idle;
+	u->ep->idle = u;
+	u->ep->n_idle++;
+	u->got_bytes = false;
+	u->readable = u->writable = false;
+	timer_add(u->w->loop, &u->timer, PX_UP_IDLE_MS, on_idle_timer, u);
+	loop_io_mod(u->w->loop, &u->io, LOOP_READ);
+}
+
+static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
+{
+	struct upconn *u = calloc(1, sizeof(*u));
+	if (!u) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	u->w = w;
+	u->ep = ep;
+	u->io.fd = -1;
+	int fd = up_connect(ep->addr, ep->port);
+	if (fd < 0) {
+		*err = fd;
+		free(u);
+		return NULL;
+	}
+	u->connecting = true;
+	if (loop_io_add(w->loop, &u->io, fd, LOOP_WRITE, on_up_io, u)) {
+		close(fd);
+		free(u);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	return u;
+}
+
+/* ---- mirrors: fire and forget ---- */
+
+static void on_mirror_timer(struct timer *t) { up_free(t->arg); }
+
+static void mirror_io(struct upconn *u, uint32_t events)
+{
+	if (u->connecting && (events & (LOOP_WRITE | LOOP_ERROR))) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+		getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			up_free(u);
+			return;
+		}
+		u->connecting = false;
+	}
+	if (!buf_is_empty(&u->out)) {
+		if (send_or_queue(&u->out, up_writev, u, NULL, 0, NULL) < 0) {
+			up_free(u);
+			return;
+		}
+	}
+	if (events & LOOP_READ) {
+		char sink[4096];
+		ssize_t n;
+		while ((n = read(u->io.fd, sink, sizeof(sink))) > 0)
+			;
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			up_free(u);
+			return;
+		}
+	}
+	loop_io_mod(u->w->loop, &u->io, buf_is_empty(&u->out) ? LOOP_READ : LOOP_READ | LOOP_WRITE);
+}
+
+/* ---- heads ---- */
+
+/*
+ * Serialises the upstream request head into the worker's scratch memory and
+ * returns a copy in the request arena. Hop-by-hop fields and the fields the
+ * proxy sets itself are dropped from the client's; header modifiers have
+ * already been applied to hl. NULL when it does not fit (431) or ENOMEM.
+ */
+static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist *hl,
+			   const char *path, const char *query, const char *host, bool mirror,
+			   size_t *len)
+{
+	struct req *r = &c->r;
+	size_t cap = P(c)->buf_size;
+	char *mem = arena_alloc(c->arena, cap);
+	struct wr o = {mem, 0, cap, false};
+
+	if (!mem)
+		return NULL;
+	wr_put(&o, m->method.p, m->method.len);
+	wr_put(&o, " ", 1);
+	wr_cstr(&o, path);
+	if (query && *query) {
+		wr_put(&o, "?", 1);
+		wr_cstr(&o, query);
+	}
+	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
+	wr_cstr(&o, host);
+	wr_put(&o, "\r\n", 2);
+	const char *xff_prev = NULL;
+	size_t xff_prev_len = 0;
+	for (size_t i = 0; i < hl->n; i++) {
+		struct str n = hl->v[i].name;
+		if (!n.len)
+			continue;
+		if (str_case_eq_c(n, "x-forwarded-for")) {
+			xff_prev = hl->v[i].value.p;
+			xff_prev_len = hl->v[i].value.len;
+			continue;
+		}
+		wr_field(&o, n, hl->v[i].value);
+	}
+	wr_cstr(&o, "X-Forwarded-For: ");
+	if (xff_prev_len) {
+		wr_put(&o, xff_prev, xff_prev_len);
+		wr_put(&o, ", ", 2);
+	}
+	wr_cstr(&o, c->peer);
+	wr_cstr(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	if (r->host) {
+		wr_cstr(&o, "X-Forwarded-Host: ");
+		wr_cstr(&o, r->host);
+		wr_put(&o, "\r\n", 2);
+	}
+	if (mirror) {
+		wr_cstr(&o, "Content-Length: 0\r\nConnection: close\r\n");
+	} else if (r->req_body == H1_BODY_CHUNKED) {
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else if (r->req_body == H1_BODY_LENGTH) {
+		wr_cstr(&o, "Content-Length: ");
+		wr_u64(&o, r->req_remaining);
+		wr_put(&o, "\r\n", 2);
+	} else if (m->content_length == 0 && hdr_find(m->headers, m->n_headers,
+							 STR_LIT("content-length"), 0) >= 0) {
+		wr_cstr(&o, "Content-Length: 0\r\n");
+	}
+	wr_put(&o, "\r\n", 2);
+	if (o.overflow)
+		return NULL;
+	*len = o.len;
+	return mem;
+}
+
+/* Whether a client field is forwarded as is (before header modifiers). */
+static bool forwardable(const struct h1_msg *m, struct str n)
+{
+	if (hdr_is_hop_by_hop(n))
+		return false;
+	switch (n.len) {
+	case 4:
+		if (str_case_eq_c(n, "host"))
+			return false;
+		break;
+	case 6:
+		if (str_case_eq_c(n, "expect"))
+			return false;
+		break;
+	case 14:
+		if (str_case_eq_c(n, "content-length"))
+			return false;
+		break;
+	case 16:
+		if (str_case_eq_c(n, "x-forwarded-host"))
+			return false;
+		break;
+	case 17:
+		if (str_case_eq_c(n, "x-forwarded-proto"))
+			return false;
+		break;
+	default:
+		break;
+	}
+	if ((m->conn_flags & H1_CONN_OTHER) && hdr_is_listed_in_connection(m->headers, m->n_headers, n))
+		return false;
+	return true;
+}
+
+/* ---- local responses ---- */
+
+/*
+ * Answers the current request from here. extra: fields to add (may be
+ * NULL). The connection closes afterwards when close is set, when the
+ * client asked for it, or when a request body was not read.
+ */
+static void respond(struct conn *c, int status, const struct hlist *extra, const char *body,
+		    bool close)
+{
+	struct req *r = &c->r;
+	char tmp[512];
+	size_t blen = body ? strlen(body) : 0;
+
+	if (!r->req_body_done && r->req_body != H1_BODY_NONE)
+		close = true;
+	if (!r->client_keep_alive || c->w->draining)
+		close = true;
+	if (close)
+		c->close_after = true;
+	r->status = status;
+	if (wbuf_get(c->w, &c->out)) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	buf_compact(&c->out);
+	struct wr o = {buf_wptr(&c->out), 0, buf_room(&c->out), false};
+	int n = snprintf(tmp, sizeof(tmp), "HTTP/1.1 %d %s\r\n", status, h1_reason(status));
+	wr_put(&o, tmp, (size_t)n);
+	for (size_t i = 0; extra && i < extra->n; i++)
+		if (extra->v[i].name.len)
+			wr_field(&o, extra->v[i].name, extra->v[i].value);
+	if (body)
+		wr_cstr(&o, "Content-Type: text/plain; charset=utf-8\r\n");
+	wr_cstr(&o, "Content-Length: ");
+	wr_u64(&o, blen);
+	wr_cstr(&o, close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+	if (!r->head_method && body)
+		wr_put(&o, body, blen);
+	if (o.overflow) {
+		conn_close(c, "local response too large");
+		return;
+	}
+	buf_commit(&c->out, o.len);
+	r->bytes_out += o.len;
+	c->st = CS_LOCAL;
+}
+
+static void respond_error(struct conn *c, int status, const char *why, bool close)
+{
+	char body[96];
+	c->r.error = why;
+	snprintf(body, sizeof(body), "%d %s\n", status, h1_reason(status));
+	respond(c, status, NULL, body, close);
+}
+
+/* ---- request lifecycle ---- */
+
+static void on_head_timer(struct timer *t);
+
+static void req_reset(struct conn *c)
+{
+	rt_unref(c->r.rt);
+	memset(&c->r, 0, sizeof(c->r));
+	arena_reset(c->arena);
+}
+
+static void req_timeout_cancel(struct conn *c)
+{
+	timer_cancel(c->w->loop, &c->req_timer);
+	timer_cancel(c->w->loop, &c->retry_timer);
+}
+
+/* The request is complete on both sides: log, recycle, next. */
+static void req_finish(struct conn *c)
+{
+	struct req *r = &c->r;
+
+	req_timeout_cancel(c);
+	if (r->up) {
+		bool reusable = r->resp_done && r->req_body_done && r->up_keep_alive;
+		struct upconn *u = r->up;
+		r->up = NULL;
+		up_release(u, reusable && u->ep && !u->connecting && r->resp_head_done &&
+				      c->r.up_last_len == 0 && r->status >= 200);
+	}
+	access_log(c, r->status);
+	c->n_requests++;
+	bool keep = !c->close_after && r->client_keep_alive && !c->w->draining;
+	req_reset(c);
+	if (!keep) {
+		c->st = CS_CLOSING;
+		return;
+	}
+	c->st = CS_HEAD;
+	c->last_len = 0;
+	c->head_timer_armed = false;
+	timer_add(c->w->loop, &c->timer, LIM(c)->keepalive_timeout_ms, on_head_timer, c);
+	if (buf_is_empty(&c->in))
+		wbuf_put(c->w, &c->in);
+	if (buf_is_empty(&c->out))
+		wbuf_put(c->w, &c->out);
+}
+
+static void on_head_timer(struct timer *t)
+{
+	struct conn *c = t->arg;
+	if (c->st == CS_HEAD && c->head_timer_armed) {
+		respond_error(c, 408, "request head timeout", true);
+		conn_run(c);
+		return;
+	}
+	conn_close(c, c->st == CS_HEAD ? "keep-alive idle" : "timeout");
+}
+
+/* Fails the request after an upstream problem; status when nothing was sent. */
+static void req_upstream_failed(struct conn *c, int status, const char *why)
+{
+	struct req *r = &c->r;
+
+	STAT_ADD(c->w, upstream_errors, 1);
+	if (r->up) {
+		if (r->up->ep)
+			upep_result(c->w, r->up->ep, false);
+		up_free(r->up);
+		r->up = NULL;
+	}
+	if (r->resp_head_done) {
+		/* the status line is out: all we can do is cut the connection */
+		r->error = why;
+		access_log(c, r->status);
+		req_reset(c);
+		conn_close(c, why);
+		return;
+	}
+	c->close_after = c->close_after || !r->req_body_done;
+	respond_error(c, status, why, false);
+}
+
+static int start_attempt(struct conn *c);
+
+static void on_retry_timer(struct timer *t)
+{
+	struct conn *c = t->arg;
+	if (c->st != CS_WAIT)
+		return;
+	c->st = CS_PROXY; /* start_attempt moves it on when it fails */
+	start_attempt(c);
+	conn_run(c);
+}
+
+/* Whether the request can be sent again (nothing of a body consumed). */
+static bool replayable(const struct req *r)
+{
+	return r->req_body == H1_BODY_NONE && r->up_head;
+}
+
+/*
+ * Decides what to do after attempt failure `status`: retry after backoff
+ * when the route allows it, else answer. Connection-level failures count.
+ */
+static void attempt_failed(struct conn *c, int status, const char *why, bool fresh_replay)
+{
+	struct req *r = &c->r;
+
+	if (fresh_replay && replayable(r) && !r->replayed_fresh) {
+		/* a kept-alive connection that died under us: one silent replay */
+		r->replayed_fresh = true;
+		if (r->up) {
+			up_free(r->up);
+			r->up = NULL;
+		}
+		if (start_attempt(c) == 0)
+			return;
+	}
+	if (r->attempts_left > 0 && replayable(r) && !r->resp_head_done) {
+		r->attempts_left--;
+		STAT_ADD(c->w, upstream_errors, 1);
+		if (r->up) {
+			if (r->up->ep)
+				upep_result(c->w, r->up->ep, false);
+			up_free(r->up);
+			r->up = NULL;
+		}
+		c->st = CS_WAIT;
+		uint32_t backoff = r->rule ? r->rule->r->retry.backoff_ms : 0;
+		timer_add(c->w->loop, &c->retry_timer, backoff, on_retry_timer, c);
+		log_debug("event=retry conn=%d status=%d reason=%s", c->fd, status, log_q(why));
+		return;
+	}
+	req_upstream_failed(c, status, why);
+}
+
+static void on_up_timer(struct timer *t)
+{
+	struct upconn *u = t->arg;
+	struct conn *c = u->owner;
+	if (!c)
+		return;
+	if (u->connecting)
+		attempt_failed(c, 503, "backend connect timeout", false);
+	else
+		attempt_failed(c, 504, "backend request timeout", false);
+	conn_run(c);
+}
+
+static void on_req_timer(struct timer *t)
+{
+	struct conn *c = t->arg;
+	struct req *r = &c->r;
+	timer_cancel(c->w->loop, &c->retry_timer);
+	r->attempts_left = 0;
+	if (r->resp_head_done) {
+		req_upstream_failed(c, 504, "request timeout");
+	} else {
+		if (r->up) {
+			up_free(r->up);
+			r->up = NULL;
+		}
+		STAT_ADD(c->w, upstream_errors, 1);
+		c->close_after = c->close_after || !r->req_body_done;
+		respond_error(c, 504, "request timeout", false);
+	}
+	conn_run(c);
+}
+
+/* Picks a backend by weight; NULL when the weights are all zero. */
+static const struct snap_backend *pick_backend(const struct rt_rule *rr)
+{
+	const struct snap_http_rule *r = rr->r;
+	if (!rr->total_weight)
+		return NULL;
+	if (r->n_backends == 1)
+		return &r->backends[0];
+	uint64_t x = rand_u64() % rr->total_weight;
+	for (size_t i = 0; i < r->n_backends; i++) {
+		if (x < r->backends[i].weight)
+			return &r->backends[i];
+		x -= r->backends[i].weight;
+	}
+	return &r->backends[r->n_backends - 1];
+}
+
+/* Round robin over the endpoints, skipping ejected ones unless all are. */
+static struct upep *pick_endpoint(struct worker *w, const struct snap_backend *b)
+{
+	size_t n = b->n_endpoints;
+	struct upep *first = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const struct snap_endpoint *e = &b->endpoints[(w->rr++) % n];
+		struct upep *ep = upep_get(w, e->addr, e->port);
+		if (!ep)
+			return NULL;
+		if (!first)
+			first = ep;
+		if (!upep_is_ejected(w, ep))
+			return ep;
+	}
+	return first;
+}
+
+/* Connects (or reuses) towards a freshly picked endpoint and queues the
+ * saved head. 0, or the request was answered with an error. */
+static int start_attempt(struct conn *c)
+{
+	struct req *r = &c->r;
+	struct worker *w = c->w;
+	int err = 0;
+
+	if (r->attempts_left >= 0 && r->rule && r->backend && r->rule->r->n_backends > 1) {
+		const struct snap_backend *b = pick_backend(r->rule);
+		if (b && !b->invalid_status && b->n_endpoints)
+			r->backend = b;
+	}
+	struct upep *ep = pick_endpoint(w, r->backend);
+	if (!ep) {
+		respond_error(c, 503, "no endpoint", false);
+		return -1;
+	}
+	r->endpoint = arena_printf(c->arena, "%s:%u", ep->addr, ep->port);
+	struct upconn *u = NULL;
+	if (!r->replayed_fresh && ep->idle) {
+		u = ep->idle;
+		ep->idle = u->next_idle;
+		ep->n_idle--;
+		u->next_idle = NULL;
+		u->reused = true;
+		timer_cancel(w->loop, &u->timer);
+	} else {
+		u = up_new(w, ep, &err);
+		if (!u) {
+			upep_result(w, ep, false);
+			attempt_failed(c, 503, "backend connect failed", false);
+			return c->st == CS_WAIT || c->st == CS_PROXY ? 0 : -1;
+		}
+		timer_add(w->loop, &u->timer, LIM(c)->connect_timeout_ms, on_up_timer, u);
+	}
+	u->owner = c;
+	u->got_bytes = false;
+	r->up = u;
+	r->resp_head_done = false;
+	r->up_last_len = 0;
+	if (wbuf_get(w, &u->out) || wbuf_get(w, &u->in)) {
+		req_upstream_failed(c, 502, "out of memory");
+		return -1;
+	}
+	memcpy(buf_wptr(&u->out), r->up_head, r->up_head_len);
+	buf_commit(&u->out, r->up_head_len);
+	if (!u->connecting && r->backend_timeout_ms)
+		timer_add(w->loop, &u->timer, r->backend_timeout_ms, on_up_timer, u);
+	u->writable = !u->connecting;
+	return 0;
+}
+
+/* Fires the request's mirrors (requests without a body only). */
+static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, size_t n,
+			 const struct h1_msg *m, struct hlist *hl, const char *path,
+			 const char *query, const char *host)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct snap_mirror *mi = mv[i];
+		if (!mi->backend || !mi->backend->n_endpoints || mi->backend->invalid_status)
+			continue;
+		if (mi->denominator && mi->numerator < mi->denominator &&
+		    rand_below(mi->denominator) >= mi->numerator)
+			continue;
+		size_t len;
+		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
+		struct upep *ep = head ? pick_endpoint(c->w, mi->backend) : NULL;
+		int err;
+		struct upconn *u = ep ? up_new(c->w, ep, &err) : NULL;
+		if (!u)
+			continue;
+		u->mirror = true;
+		if (wbuf_get(c->w, &u->out)) {
+			up_free(u);
+			continue;
+		}
+		memcpy(buf_wptr(&u->out), head, len);
+		buf_commit(&u->out, len);
+		timer_add(c->w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+	}
+}
+
+static bool is_preflight(const struct h1_msg *m)
+{
+	return str_eq_c(m->method, "OPTIONS") &&
+	       hdr_find(m->headers, m->n_headers, STR_LIT("access-control-request-method"), 0) >= 0;
+}
+
+/*
+ * A complete head is in c->in: route it and either answer it here or start
+ * proxying it. The head's views are used only inside this function; what
+ * must outlive it is copied to the arena.
+ */
+static void req_start(struct conn *c, struct h1_msg *m)
+{
+	struct req *r = &c->r;
+	struct worker *w = c->w;
+	char hbuf[256];
+	struct hlist hl;
+
+	STAT_ADD(w, requests, 1);
+	r->start_ms = loop_now_ms(w->loop);
+	r->minor = m->minor;
+	r->client_keep_alive = m->keep_alive;
+	r->head_method = str_eq_c(m->method, "HEAD");
+	r->method = arena_strndup(c->arena, m->method.p, m->method.len);
+	r->host = arena_strndup(c->arena, m->host.p, m->host.len);
+	const char *qm = memchr(m->path.p, '?', m->path.len);
+	struct str path = {m->path.p, qm ? (size_t)(qm - m->path.p) : m->path.len};
+	struct str query = {qm ? qm + 1 : "", qm ? m->path.len - path.len - 1 : 0};
+	r->path = arena_strndup(c->arena, path.p, path.len);
+	r->query = arena_strndup(c->arena, query.p, query.len);
+	r->req_body = m->body;
+	r->req_remaining = m->content_length;
+	r->req_body_done = m->body == H1_BODY_NONE;
+	r->bytes_in = m->head_len;
+	if (!r->method || !r->host || !r->path || !r->query) {
+		respond_error(c, 500, "out of memory", true);
+		return;
+	}
+	r->rt = w->rt;
+	if (r->rt)
+		rt_ref(r->rt);
+	r->sock = r->rt ? rt_socket_by_id(r->rt, c->sock_id) : NULL;
+	if (!r->sock) {
+		respond_error(c, 404, "listener removed", true);
+		return;
+	}
+	size_t hlen = route_host_norm(m->host, hbuf, sizeof(hbuf));
+	if (!hlen && m->host.len) {
+		respond_error(c, 400, "invalid host", true);
+		return;
+	}
+	r->lsn = route_listener(r->sock, hbuf, hlen);
+	if (c->tls) {
+		const char *sni = tlsg_sni(c->tls);
+		char sbuf[256];
+		size_t sl = sni ? route_host_norm(str_c(sni), sbuf, sizeof(sbuf)) : 0;
+		struct rt_listener *by_sni = route_listener(r->sock, sbuf, sl);
+		if (sni && by_sni != r->lsn) {
+			respond_error(c, 421, "host does not match the TLS server name", false);
+			return;
+		}
+	}
+	if (!r->lsn) {
+		respond_error(c, 404, "no listener for host", false);
+		return;
+	}
+	struct route_req rq = {m->method, path, query, m->headers, m->n_headers};
+	r->rule = route_match(r->lsn, hbuf, hlen, &rq);
+	if (!r->rule) {
+		respond_error(c, 404, "no route", false);
+		return;
+	}
+	const struct snap_http_rule *rule = r->rule->r;
+
+	/* the client's fields, minus hop-by-hop, then the filters */
+	if (hlist_init(&hl, c->arena, m->n_headers + 16)) {
+		respond_error(c, 500, "out of memory", true);
+		return;
+	}
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (forwardable(m, m->headers[i].name))
+			hlist_add(&hl, c->arena, m->headers[i].name, m->headers[i].value);
+	ssize_t oi = hdr_find(m->headers, m->n_headers, STR_LIT("origin"), 0);
+	if (oi >= 0)
+		r->origin = (struct str){arena_strndup(c->arena, m->headers[oi].value.p,
+						       m->headers[oi].value.len),
+					 m->headers[oi].value.len};
+	const char *up_path = r->path, *up_host = NULL;
+	const struct snap_mirror *mirrors[MAX_MIRRORS];
+	size_t n_mirrors = 0;
+	const struct snap_filter *fl = rule->filters;
+	size_t nf = rule->n_filters;
+	for (int level = 0; level < 2; level++) {
+		for (size_t i = 0; i < nf; i++) {
+			const struct snap_filter *f = &fl[i];
+			switch (f->type) {
+			case SNAP_F_REQ_HEADER:
+				if (hlist_apply(&hl, c->arena, &f->u.header)) {
+					respond_error(c, 500, "out of memory", true);
+					return;
+				}
+				break;
+			case SNAP_F_RESP_HEADER:
+				if (r->n_resp_mods < MAX_RESP_MODS)
+					r->resp_mods[r->n_resp_mods++] = &f->u.header;
+				break;
+			case SNAP_F_REDIRECT: {
+				struct hlist loc;
+				const char *hn = hbuf;
+				char *l = px_redirect_location(
+					c->arena, &f->u.redirect, c->tls ? "https" : "http",
+					hlen ? hn : "", c->port, path, query, r->rule->prefix_len);
+				if (!l || hlist_init(&loc, c->arena, 4) ||
+				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
+					respond_error(c, 500, "out of memory", true);
+					return;
+				}
+				for (size_t k = 0; k < r->n_resp_mods; k++)
+					hlist_apply(&loc, c->arena, r->resp_mods[k]);
+				respond(c, f->u.redirect.status ? f->u.redirect.status : 302, &loc,
+					NULL, false);
+				return;
+			}
+			case SNAP_F_REWRITE:
+				if (f->u.rewrite.hostname)
+					up_host = f->u.rewrite.hostname;
+				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
+					up_path = px_path_modify(c->arena, path,
+								 f->u.rewrite.path_type,
+								 f->u.rewrite.path,
+								 r->rule->prefix_len);
+					if (!up_path) {
+						respond_error(c, 500, "out of memory", true);
+						return;
+					}
+				}
+				break;
+			case SNAP_F_MIRROR:
+				if (n_mirrors < MAX_MIRRORS)
+					mirrors[n_mirrors++] = &f->u.mirror;
+				break;
+			case SNAP_F_CORS:
+				r->cors = &f->u.cors;
+				if (is_preflight(m)) {
+					struct hlist ch;
+					if (hlist_init(&ch, c->arena, 8) ||
+					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true)) {
+						respond_error(c, 500, "out of memory", true);
+						return;
+					}
+					for (size_t k = 0; k < r->n_resp_mods; k++)
+						hlist_apply(&ch, c->arena, r->resp_mods[k]);
+					respond(c, 200, &ch, NULL, false);
+					return;
+				}
+				break;
+			}
+		}
+		if (level == 1)
+			break;
+		/* backend selection, then the backendRef's own filters */
+		if (!rule->n_backends) {
+			respond_error(c, 500, "route has no backends", false);
+			return;
+		}
+		r->backend = pick_backend(r->rule);
+		if (!r->backend) {
+			respond_error(c, 500, "all backend weights are zero", false);
+			return;
+		}
+		if (r->backend->invalid_status) {
+			respond_error(c, r->backend->invalid_status, "invalid backend", false);
+			return;
+		}
+		if (!r->backend->n_endpoints) {
+			respond_error(c, 503, "no ready endpoints", false);
+			return;
+		}
+		fl = r->backend->filters;
+		nf = r->backend->n_filters;
+	}
+
+	if (!up_host) {
+		up_host = r->host;
+	}
+	r->up_head = build_up_head(c, m, &hl, up_path, r->query, up_host, false, &r->up_head_len);
+	if (!r->up_head) {
+		respond_error(c, 431, "request head too large after filters", true);
+		return;
+	}
+	if (n_mirrors && r->req_body == H1_BODY_NONE)
+		fire_mirrors(c, mirrors, n_mirrors, m, &hl, up_path, r->query, up_host);
+	r->attempts_left = rule->retry.attempts;
+	r->backend_timeout_ms = rule->backend_request_timeout_ms;
+	r->expect_continue = m->expect_continue && r->req_body != H1_BODY_NONE;
+	uint32_t to = rule->request_timeout_ms ? rule->request_timeout_ms : LIM(c)->route_timeout_ms;
+	timer_add(w->loop, &c->req_timer, to, on_req_timer, c);
+	c->st = CS_PROXY;
+	if (start_attempt(c) < 0)
+		return;
+	if (r->expect_continue) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (!wbuf_get(w, &c->out)) {
+			memcpy(buf_wptr(&c->out), cont, sizeof(cont) - 1);
+			buf_commit(&c->out, sizeof(cont) - 1);
+		}
+	}
+}
+
+/* ---- the response head ---- */
+
+static bool retry_on_status(const struct req *r, int status)
+{
+	if (!r->rule || r->attempts_left <= 0)
+		return false;
+	const struct snap_retry *rt = &r->rule->r->retry;
+	for (size_t i = 0; i < rt->n_codes; i++)
+		if (rt->codes[i] == status)
+			return true;
+	return false;
+}
+
+/* Parses the upstream response head in u->in and writes the client's.
+ * 1 when the head was handled, 0 need more, -1 the request was failed. */
+static int resp_head(struct conn *c)
+{
+	struct req *r = &c->r;
+	struct upconn *u = r->up;
+	struct h1_header hdrs[PX_MAX_HEADERS];
+	struct h1_msg m = {.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+
+	for (;;) {
+		ssize_t n = h1_parse_response(buf_rptr(&u->in), buf_len(&u->in), r->up_last_len, &m,
+					      &P(c)->hlim, r->head_method);
+		if (n == 0) {
+			r->up_last_len = buf_len(&u->in);
+			if (!buf_room(&u->in) && !u->in.head) {
+				attempt_failed(c, 502, "response head too large", false);
+				return -1;
+			}
+			return 0;
+		}
+		if (n < 0) {
+			attempt_failed(c, 502, m.error ? m.error : "invalid response", false);
+			return -1;
+		}
+		r->up_last_len = 0;
+		if (m.status >= 100 && m.status < 200) {
+			if (m.status == 101) {
+				attempt_failed(c, 502, "unexpected protocol switch", false);
+				return -1;
+			}
+			buf_consume(&u->in, (size_t)n); /* interim responses are dropped */
+			continue;
+		}
+		if (retry_on_status(r, m.status) && replayable(r)) {
+			attempt_failed(c, m.status, "retryable status", false);
+			return -1;
+		}
+		timer_cancel(c->w->loop, &u->timer);
+		upep_result(c->w, u->ep, m.status < 500 || m.status == 501);
+
+		struct hlist hl;
+		if (hlist_init(&hl, c->arena, m.n_headers + 16)) {
+			req_upstream_failed(c, 502, "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < m.n_headers; i++) {
+			struct str nm = m.headers[i].name;
+			if (hdr_is_hop_by_hop(nm) || str_case_eq_c(nm, "content-length"))
+				continue;
+			if ((m.conn_flags & H1_CONN_OTHER) &&
+			    hdr_is_listed_in_connection(m.headers, m.n_headers, nm))
+				continue;
+			hlist_add(&hl, c->arena, nm, m.headers[i].value);
+		}
+		for (size_t k = 0; k < r->n_resp_mods; k++)
+			hlist_apply(&hl, c->arena, r->resp_mods[k]);
+		if (r->cors)
+			px_cors_headers(&hl, c->arena, r->cors, r->origin, false);
+
+		r->status = m.status;
+		r->up_keep_alive = m.keep_alive;
+		r->resp_body = m.body;
+		r->resp_remaining = m.content_length;
+		r->resp_done = m.body == H1_BODY_NONE;
+		bool client_close = c->close_after || !r->client_keep_alive || c->w->draining;
+		if (m.body == H1_BODY_EOF || m.body == H1_BODY_CHUNKED) {
+			if (r->minor == 1)
+				r->resp_chunked_out = true;
+			else {
+				r->resp_close_delimited_out = true;
+				client_close = true;
+			}
+		}
+		if (!r->req_body_done)
+			client_close = true; /* the rest of the body would be read as a request */
+		if (client_close)
+			c->close_after = true;
+
+		if (wbuf_get(c->w, &c->out)) {
+			req_upstream_failed(c, 502, "out of memory");
+			return -1;
+		}
+		buf_compact(&c->out);
+		struct wr o = {buf_wptr(&c->out), 0, buf_room(&c->out), false};
+		char sl[64];
+		int k = snprintf(sl, sizeof(sl), "HTTP/1.1 %d ", m.status);
+		wr_put(&o, sl, (size_t)k);
+		if (m.reason.len)
+			wr_str(&o, m.reason);
+		else
+			wr_cstr(&o, h1_reason(m.status));
+		wr_put(&o, "\r\n", 2);
+		for (size_t i = 0; i < hl.n; i++)
+			if (hl.v[i].name.len)
+				wr_field(&o, hl.v[i].name, hl.v[i].value);
+		if (m.body == H1_BODY_LENGTH ||
+		    (m.body == H1_BODY_NONE && hdr_find(m.headers, m.n_headers,
+							STR_LIT("content-length"), 0) >= 0)) {
+			wr_cstr(&o, "Content-Length: ");
+			wr_u64(&o, m.content_length);
+			wr_put(&o, "\r\n", 2);
+		} else if (r->resp_chunked_out) {
+			wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+		}
+		if (client_close)
+			wr_cstr(&o, "Connection: close\r\n");
+		else if (r->minor == 0)
+			wr_cstr(&o, "Connection: keep-alive\r\n");
+		wr_put(&o, "\r\n", 2);
+		if (o.overflow) {
+			req_upstream_failed(c, 502, "response head too large");
+			return -1;
+		}
+		buf_commit(&c->out, o.len);
+		r->bytes_out += o.len;
+		buf_consume(&u->in, (size_t)n);
+		r->resp_head_done = true;
+		return 1;
+	}
+}
+
+/* ---- body pumps ---- */
+
+/*
+ * Moves body bytes from src (the other side's input buffer) to the
+ * destination through send_or_queue, decoding chunked input and
+ * re-encoding when out_chunked. Returns 1 when the body is complete, 0 when
+ * it needs more input or the destination is full, negative on a framing
+ * error (-WG_EPROTO) or a write error.
+ */
+static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct h1_chunked *ch,
+		bool out_chunked, struct buf *dst_out, writev_fn fn, void *ctx, uint64_t *counter,
+		bool *done)
+{
+	while (!*done && buf_is_empty(dst_out) && !buf_is_empty(src)) {
+		struct str data = {NULL, 0};
+		size_t used;
+		if (kind == H1_BODY_LENGTH) {
+			size_t n = buf_len(src);
+			if (n > *remaining)
+				n = (size_t)*remaining;
+			data.p = buf_rptr(src);
+			data.len = n;
+			used = n;
+			*remaining -= n;
+			if (!*remaining)
+				*done = true;
+		} else if (kind == H1_BODY_CHUNKED) {
+			ssize_t k = h1_chunked_decode(ch, buf_rptr(src), buf_len(src), &data);
+			if (k < 0)
+				return -WG_EPROTO;
+			used = (size_t)k;
+			if (h1_chunked_is_done(ch))
+				*done = true;
+			if (k == 0 && !data.len && !*done)
+				return 0;
+		} else { /* EOF-delimited: everything */
+			data.p = buf_rptr(src);
+			data.len = buf_len(src);
+			used = data.len;
+		}
+		char hdr[24];
+		struct iovec iov[4];
+		int n = 0;
+		if (data.len) {
+			if (out_chunked) {
+				iov[n].iov_base = hdr;
+				iov[n++].iov_len = h1_chunk_header(hdr, data.len);
+			}
+			iov[n].iov_base = (void *)(uintptr_t)data.p;
+			iov[n++].iov_len = data.len;
+			if (out_chunked) {
+				iov[n].iov_base = (void *)(uintptr_t)"\r\n";
+				iov[n++].iov_len = 2;
+			}
+		}
+		if (*done && out_chunked) {
+			iov[n].iov_base = (void *)(uintptr_t)H1_CHUNK_LAST;
+			iov[n++].iov_len = sizeof(H1_CHUNK_LAST) - 1;
+		}
+		int r = send_or_queue(dst_out, fn, ctx, iov, n, counter);
+		buf_consume(src, used);
+		if (r < 0)
+			return r;
+	}
+	return *done ? 1 : 0;
+}
+
+/* ---- driving a connection ---- */
+
+/* Reads what the client sent into c->in. 1 got bytes, 0 nothing now, -1 closed/error. */
+static int client_fill(struct conn *c)
+{
+	if (wbuf_get(c->w, &c->in))
+		return -1;
+	if (!buf_room(&c->in)) {
+		if (!c->in.head)
+			return 0;
+		/* safe mid-head too: the parser keeps offsets, not pointers */
+		buf_compact(&c->in);
+	}
+	ssize_t n = cio_read(c, buf_wptr(&c->in), buf_room(&c->in));
+	if (n > 0) {
+		/* a short plain read drained the socket; TLS reads one record */
+		c->readable = c->tls ? true : (size_t)n == buf_room(&c->in);
+		buf_commit(&c->in, (size_t)n);
+		return 1;
+	}
+	c->readable = false;
+	if (n == -EAGAIN)
+		return 0;
+	return -1;
+}
+
+static void try_parse_head(struct conn *c)
+{
+	struct h1_header hdrs[PX_MAX_HEADERS];
+	struct h1_msg m = {.headers = hdrs, .max_headers = PX_MAX_HEADERS};
+
+	if (buf_is_empty(&c->in))
+		return;
+	if (!c->head_timer_armed) {
+		c->head_timer_armed = true;
+		timer_add(c->w->loop, &c->timer, LIM(c)->head_timeout_ms, on_head_timer, c);
+	}
+	/* the head must start at the front so that it can use the whole buffer */
+	if (c->in.head && c->last_len == 0)
+		buf_compact(&c->in);
+	size_t room_before = buf_room(&c->in);
+	ssize_t n = h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len, &m, &P(c)->hlim);
+	if (n == 0) {
+		c->last_len = buf_len(&c->in);
+		if (!room_before) {
+			c->r.client_keep_alive = false;
+			respond_error(c, 431, "request head too large", true);
+		}
+		return;
+	}
+	c->last_len = 0;
+	timer_cancel(c->w->loop, &c->timer);
+	c->head_timer_armed = false;
+	if (n < 0) {
+		c->r.start_ms = loop_now_ms(c->w->loop);
+		c->r.client_keep_alive = false;
+		c->r.req_body_done = true;
+		STAT_ADD(c->w, requests, 1);
+		respond_error(c, m.err_status ? m.err_status : 400, m.error ? m.error : "bad request",
+			      true);
+		return;
+	}
+	req_start(c, &m);
+	buf_consume(&c->in, (size_t)n);
+	if (c->st == CS_LOCAL && !c->r.req_body_done)
+		c->close_after = true;
+}
+
+static void up_check_connect(struct upconn *u)
+{
+	int err = 0;
+	socklen_t l = sizeof(err);
+	if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &l) == -1)
+		err = errno;
+	if (err) {
+		struct conn *c = u->owner;
+		u->connecting = false;
+		attempt_failed(c, 503, "backend connect failed", false);
+		return;
+	}
+	u->connecting = false;
+	timer_cancel(u->w->loop, &u->timer);
+	if (u->owner && u->owner->r.backend_timeout_ms)
+		timer_add(u->w->loop, &u->timer, u->owner->r.backend_timeout_ms, on_up_timer, u);
+}
+
+/* One pass of proxying work; returns true when something moved. */
+static bool proxy_step(struct conn *c)
+{
+	struct req *r = &c->r;
+	struct upconn *u = r->up;
+	bool moved = false;
+	int rc;
+
+	if (!u || u->connecting)
+		return false;
+	/* request head and body towards the backend */
+	if (!buf_is_empty(&u->out)) {
+		rc = send_or_queue(&u->out, up_writev, u, NULL, 0, NULL);
+		if (rc < 0) {
+			attempt_failed(c, 502, "backend write failed", u->reused && !u->got_bytes);
+			return true;
+		}
+	}
+	if (!r->req_body_done) {
+		if (c->readable && buf_room(&c->in) + c->in.head > 0) {
+			int f = client_fill(c);
+			if (f < 0) {
+				req_upstream_failed(c, 400, "client closed during the body");
+				c->close_after = true;
+				return true;
+			}
+			moved |= f > 0;
+		}
+		if (!buf_is_empty(&c->in) && buf_is_empty(&u->out)) {
+			rc = pump(&c->in, r->req_body, &r->req_remaining, &r->req_ch,
+				  r->req_body == H1_BODY_CHUNKED, &u->out, up_writev, u, NULL,
+				  &r->req_body_done);
+			if (rc == -WG_EPROTO) {
+				r->attempts_left = 0;
+				r->up_head = NULL;
+				req_upstream_failed(c, 400, "invalid chunked body");
+				c->close_after = true;
+				return true;
+			}
+			if (rc < 0) {
+				req_upstream_failed(c, 502, "backend write failed");
+				return true;
+			}
+			r->req_body_sent_any = true;
+			moved = true;
+		}
+	}
+	/* the response towards the client */
+	if (u->readable && !r->resp_done && (buf_room(&u->in) || u->in.head)) {
+		if (!buf_room(&u->in))
+			buf_compact(&u->in);
+		ssize_t n = read(u->io.fd, buf_wptr(&u->in), buf_room(&u->in));
+		if (n > 0) {
+			buf_commit(&u->in, (size_t)n);
+			u->got_bytes = true;
+			moved = true;
+		} else if (n == 0 || errno != EAGAIN) {
+			u->readable = false;
+			if (r->resp_head_done && r->resp_body == H1_BODY_EOF) {
+				r->resp_done = true;
+				if (r->resp_chunked_out) {
+					struct iovec last = {(void *)(uintptr_t)H1_CHUNK_LAST, 5};
+					if (send_or_queue(&c->out, client_writev, c, &last, 1,
+							  &r->bytes_out) < 0) {
+						conn_close(c, "client write failed");
+						return true;
+					}
+				}
+				return true;
+			}
+			if (!r->resp_head_done)
+				attempt_failed(c, 502, n == 0 ? "backend closed the connection"
+							      : "backend read failed",
+					       u->reused && !u->got_bytes);
+			else
+				req_upstream_failed(c, 502, "backend closed mid-response");
+			return true;
+		} else {
+			u->readable = false;
+		}
+	}
+	if (!r->resp_head_done && !buf_is_empty(&u->in)) {
+		rc = resp_head(c);
+		if (rc <= 0)
+			return rc < 0;
+		moved = true;
+	}
+	if (r->resp_head_done && !r->resp_done && buf_is_empty(&c->out) && !buf_is_empty(&u->in)) {
+		rc = pump(&u->in, r->resp_body, &r->resp_remaining, &r->resp_ch, r->resp_chunked_out,
+			  &c->out, client_writev, c, &r->bytes_out, &r->resp_done);
+		if (rc == -WG_EPROTO) {
+			req_upstream_failed(c, 502, "invalid chunked response");
+			return true;
+		}
+		if (rc < 0) {
+			conn_close(c, "client write failed");
+			return true;
+		}
+		moved = true;
+	}
+	return moved;
+}
+
+static void conn_set_io(struct conn *c)
+{
+	uint32_t ev = 0;
+	struct req *r = &c->r;
+
+	switch (c->st) {
+	case CS_HANDSHAKE:
+		ev = c->tls_want ? c->tls_want : LOOP_READ;
+		break;
+	case CS_HEAD:
+		if (!c->in.data || buf_room(&c->in))
+			ev |= LOOP_READ;
+		break;
+	case CS_PROXY:
+		if (!r->req_body_done && (!c->in.data || buf_room(&c->in) || c->in.head))
+			ev |= LOOP_READ;
+		break;
+	default:
+		break;
+	}
+	if (!buf_is_empty(&c->out))
+		ev |= LOOP_WRITE;
+	if (c->tls && c->tls_want)
+		ev |= c->tls_want;
+	loop_io_mod(c->w->loop, &c->io, ev);
+	if (r->up && r->up->io.fd >= 0)
+		up_set_io(r->up);
+}
+
+/* Does everything the connection can do now, then re-arms its interests. */
+static void conn_run(struct conn *c)
+{
+	if (c->in_run)
+		return;
+	c->in_run = true;
+	/* bounded only by the input already buffered; the guard is a backstop */
+	for (int guard = 0; guard < 100000 && !c->closing_now; guard++) {
+		bool moved = false;
+		c->tls_want = 0;
+		if (c->st == CS_HANDSHAKE) {
+			int h = tlsg_handshake(c->tls);
+			if (h == -WG_EAGAIN_READ || h == -WG_EAGAIN_WRITE) {
+				c->tls_want = h == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+				break;
+			}
+			if (h < 0) {
+				conn_close(c, "tls handshake failed");
+				break;
+			}
+			c->st = CS_HEAD;
+			c->readable = true;
+			moved = true;
+		}
+		/* output first: it frees room for everything else */
+		if (!buf_is_empty(&c->out)) {
+			int rc = send_or_queue(&c->out, client_writev, c, NULL, 0, NULL);
+			if (rc < 0) {
+				conn_close(c, "client write failed");
+				break;
+			}
+		}
+		switch (c->st) {
+		case CS_HEAD:
+			if (c->readable) {
+				int f = client_fill(c);
+				if (f < 0) {
+					if (buf_is_empty(&c->in) || !c->head_timer_armed)
+						conn_close(c, "client closed");
+					else
+						conn_close(c, "client closed mid-head");
+					break;
+				}
+				moved |= f > 0;
+			}
+			{
+				enum conn_state before = c->st;
+				size_t len_before = buf_len(&c->in);
+				try_parse_head(c);
+				moved |= c->st != before || buf_len(&c->in) != len_before;
+			}
+			break;
+		case CS_PROXY:
+			moved |= proxy_step(c);
+			if (c->closing_now)
+				break;
+			if (c->st == CS_PROXY && c->r.resp_done && buf_is_empty(&c->out) &&
+			    (c->r.req_body_done || c->close_after)) {
+				req_finish(c);
+				moved = true;
+			}
+			break;
+		case CS_LOCAL:
+			if (buf_is_empty(&c->out)) {
+				if (c->r.up) {
+					up_free(c->r.up);
+					c->r.up = NULL;
+				}
+				req_finish(c);
+				moved = true;
+			}
+			break;
+		case CS_CLOSING:
+			if (buf_is_empty(&c->out))
+				conn_close(c, NULL);
+			break;
+		default:
+			break;
+		}
+		if (!moved)
+			break;
+	}
+	c->in_run = false;
+	if (!c->closing_now)
+		conn_set_io(c);
+}
+
+/* ---- I/O callbacks ---- */
+
+static void on_conn_io(struct loop_io *io, uint32_t events)
+{
+	struct conn *c = io->arg;
+	if (events & LOOP_READ)
+		c->readable = true;
+	if (events & LOOP_WRITE)
+		c->writable = true;
+	if ((events & LOOP_ERROR) && !(events & (LOOP_READ | LOOP_WRITE))) {
+		conn_close(c, "connection error");
+		return;
+	}
+	conn_run(c);
+}
+
+static void on_up_io(struct loop_io *io, uint32_t events)
+{
+	struct upconn *u = io->arg;
+
+	if (u->mirror) {
+		mirror_io(u, events);
+		return;
+	}
+	if (!u->owner) {
+		/* idle in the pool: any event means it closed or misbehaves */
+		pool_remove(u);
+		up_free(u);
+		return;
+	}
+	struct conn *c = u->owner;
+	if (events & LOOP_READ)
+		u->readable = true;
+	if (events & LOOP_WRITE)
+		u->writable = true;
+	if (u->connecting && (events & (LOOP_WRITE | LOOP_ERROR))) {
+		up_check_connect(u);
+		if (c->r.up != u) {
+			conn_run(c);
+			return;
+		}
+	}
+	conn_run(c);
+}
+
+/* ---- accept, close, drain ---- */
+
+static void conn_free_deferred(void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	if (w->n_free_conns < 256) {
+		c->next_free = w->free_conns;
+		w->free_conns = c;
+		w->n_free_conns++;
+		return;
+	}
+	arena_free(c->arena);
+	free(c);
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+	struct worker *w = c->w;
+
+	if (c->closing_now)
+		return;
+	c->closing_now = true;
+	if (why && log_enabled(LOG_DEBUG))
+		log_debug("event=conn_close worker=%u client=%s requests=%u reason=%s", w->idx,
+			  log_q(c->peer), c->n_requests, log_q(why));
+	if (c->r.up) {
+		up_free(c->r.up);
+		c->r.up = NULL;
+	}
+	if (c->r.start_ms && c->st != CS_HEAD && c->st != CS_CLOSING) {
+		c->r.error = c->r.error ? c->r.error : why;
+		access_log(c, c->r.status ? c->r.status : 499);
+	}
+	timer_cancel(w->loop, &c->timer);
+	timer_cancel(w->loop, &c->req_timer);
+	timer_cancel(w->loop, &c->retry_timer);
+	if (c->io.fd >= 0)
+		loop_io_del(w->loop, &c->io);
+	if (c->tls) {
+		if (why == NULL)
+			tlsg_close_notify(c->tls);
+		tlsg_conn_free(c->tls);
+		c->tls = NULL;
+	}
+	if (!c->tls) {
+		/* unread input would turn close() into a reset that can destroy
+		 * the response still in flight: half-close and drain a little */
+		char sink[4096];
+		shutdown(c->fd, SHUT_WR);
+		for (int i = 0; i < 16 && read(c->fd, sink, sizeof(sink)) > 0; i++)
+			;
+	}
+	close(c->fd);
+	c->fd = -1;
+	wbuf_put(w, &c->in);
+	wbuf_put(w, &c->out);
+	rt_unref(c->r.rt);
+	c->r.rt = NULL;
+	arena_reset(c->arena);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	STAT_ADD(w, active_connections, (uint64_t)-1);
+	/* callers up the stack may still look at c: free on the next iteration
+	 * (at once when the loop no longer runs) */
+	if (w->stopped || loop_defer(w->loop, conn_free_deferred, c))
+		conn_free_deferred(c);
+	if (w->draining && !w->n_conns)
+		loop_stop(w->loop);
+}
+
+void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,
+		 socklen_t salen)
+{
+	const struct proxy_limits *lim = &w->p->cfg.limits;
+	struct rt_socket *rs = w->rt ? rt_socket_by_id(w->rt, l->ps->id) : NULL;
+	int one = 1;
+	(void)salen;
+
+	if (!rs || w->draining || (lim->max_connections && w->n_conns >= lim->max_connections)) {
+		close(fd);
+		return;
+	}
+	char peer[48];
+	peer_str(sa, peer, sizeof(peer));
+	if (lim->max_conns_per_client) {
+		unsigned same = 0;
+		for (struct conn *o = w->conns; o; o = o->next)
+			if (!strcmp(o->peer, peer))
+				same++;
+		if (same >= lim->max_conns_per_client) {
+			close(fd);
+			return;
+		}
+	}
+	struct conn *c = w->free_conns;
+	if (c) {
+		w->free_conns = c->next_free;
+		w->n_free_conns--;
+		struct arena *a = c->arena;
+		memset(c, 0, sizeof(*c));
+		c->arena = a;
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (!c || !(c->arena = arena_new(8192))) {
+			free(c);
+			close(fd);
+			return;
+		}
+	}
+	c->w = w;
+	c->fd = fd;
+	c->sock_id = l->ps->id;
+	c->port = l->ps->port;
+	memcpy(c->peer, peer, sizeof(peer));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->st = CS_HEAD;
+	if (rs->tls) {
+		c->tls = tlsg_conn_new(rs, fd);
+		if (!c->tls) {
+			close(fd);
+			arena_free(c->arena);
+			free(c);
+			return;
+		}
+		c->st = CS_HANDSHAKE;
+	}
+	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
+		if (c->tls)
+			tlsg_conn_free(c->tls);
+		close(fd);
+		arena_free(c->arena);
+		free(c);
+		return;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	STAT_ADD(w, active_connections, 1);
+	STAT_ADD(w, total_connections, 1);
+	/* the handshake or the first head must arrive within the head timeout */
+	c->head_timer_armed = true;
+	timer_add(w->loop, &c->timer, lim->head_timeout_ms, on_head_timer, c);
+	c->readable = true;
+	conn_run(c);
+}
+
+void conn_drain_all(struct worker *w, bool force)
+{
+	struct conn *c = w->conns;
+	while (c) {
+		struct conn *next = c->next;
+		if (force || c->st == CS_HEAD || c->st == CS_HANDSHAKE)
+			conn_close(c, "draining");
+		else
+			c->close_after = true;
+		c = next;
+	}
+}
+
+void conn_pool_free(struct worker *w)
+{
+	for (size_t i = 0; i < w->cap_eps; i++) {
+		for (struct upep *e = w->eps[i]; e; e = e->next) {
+			while (e->idle) {
+				struct upconn *u = e->idle;
+				e->idle = u->next_idle;
+				e->n_idle--;
+				up_free(u);
+			}
+		}
+	}
+}
+
+void conn_free_cached(struct worker *w)
+{
+	while (w->free_conns) {
+		struct conn *c = w->free_conns;
+		w->free_conns = c->next_free;
+		arena_free(c->arena);
+		free(c);
+	}
+	w->n_free_conns = 0;
+}

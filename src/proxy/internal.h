@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h: the data plane's private types, shared by the files of proxy/
+ * and never included from another module.
+ *
+ *   struct rt      the runtime view of one published snapshot: per-listener
+ *                  route indexes, compiled regexes, TLS server contexts and
+ *                  the listening sockets. Built on the control thread by
+ *                  proxy_publish, then read-only; refcounted (every worker
+ *                  holds the newest, every request the one it started on).
+ *   struct psock   one bound address:port with one SO_REUSEPORT fd per
+ *                  worker; refcounted by the rts that list it and by the
+ *                  workers that have its fd in their loop; the last
+ *                  reference closes the fds.
+ *   struct worker  one thread, one loop, its connections, buffer freelist,
+ *                  upstream pools and counters. Nothing in it is touched by
+ *                  another thread except `pending` (atomic) and the counters
+ *                  (relaxed reads).
+ */
+#ifndef WG_PROXY_INTERNAL_H
+#define WG_PROXY_INTERNAL_H
+
+#include <pthread.h>
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/buf.h"
+#include "core/diag.h"
+#include "core/loop.h"
+#include "core/str.h"
+#include "http/h1.h"
+#include "proxy/proxy.h"
+#include "proxy/snapshot_types.h"
+
+struct arena;
+struct conn;
+struct upconn;
+struct worker;
+struct tls_server;
+struct tls_conn;
+
+#define WG_MAX_WORKERS 256
+#define PX_MAX_HEADERS 128      /* parser array; the limit (100) is lower */
+#define PX_EJECT_FAILURES 3     /* consecutive failures before ejection */
+#define PX_EJECT_MS 10000       /* how long an ejected endpoint rests */
+#define PX_UP_IDLE_MS 60000     /* idle upstream connections are closed after */
+#define PX_UP_IDLE_MAX 64       /* idle upstream connections kept per endpoint */
+#define PX_MIRROR_TIMEOUT_MS 5000
+
+/* ---- listening sockets ---- */
+
+struct psock {
+	uint32_t refs; /* atomic */
+	uint64_t id;   /* unique per proxy, never reused */
+	char addr[48];
+	uint16_t port;
+	unsigned n_fds;
+	int fds[]; /* one per worker, -1 where not open */
+};
+
+void psock_ref(struct psock *s);
+void psock_unref(struct psock *s);
+
+/* ---- runtime view of a snapshot ---- */
+
+/* A hash map from a lower-case host name (or ".suffix") to a run of rule
+ * indexes in precedence order. Open addressing, built once. */
+struct rt_map_ent {
+	const char *key; /* NULL = empty slot */
+	size_t klen;
+	uint32_t *idx;
+	uint32_t n;
+};
+
+struct rt_map {
+	struct rt_map_ent *v;
+	size_t cap; /* power of two, or 0 */
+};
+
+struct rt_rule {
+	const struct snap_http_rule *r;
+	regex_t *path_re;  /* SNAP_PM_REGEX */
+	regex_t **hdr_re;  /* per header match, NULL for exact */
+	regex_t **query_re;
+	size_t prefix_len; /* PathPrefix without its trailing slash */
+	uint64_t total_weight;
+	bool broken;       /* a regex failed to compile: never matches */
+};
+
+struct rt_listener {
+	const struct snap_listener *l;
+	struct rt_rule *rules;
+	size_t n_rules;
+	struct rt_map exact;    /* "host" → rules */
+	struct rt_map wildcard; /* ".suffix" → rules, from "*.suffix" */
+	uint32_t *any;          /* rules without hostnames */
+	size_t n_any;
+};
+
+struct rt_socket {
+	const struct snap_socket *s;
+	struct psock *ps;        /* NULL when the bind failed */
+	struct rt_listener **listeners; /* in the socket's order */
+	size_t n_listeners;
+	bool tls;                /* HTTPS listeners: terminate TLS */
+	struct tls_server *tls_server;
+	uint64_t tls_key;        /* hash of what the context was built from */
+};
+
+struct rt {
+	uint32_t refs; /* atomic */
+	struct snapshot *snap;
+	struct arena *arena;
+	struct rt_listener *listeners; /* parallel to snap->listeners */
+	struct rt_socket *sockets;     /* parallel to snap->sockets */
+	size_t n_sockets;
+};
+
+/* route.c (control thread for build, any worker for lookups) */
+struct rt *rt_build(struct snapshot *snap, struct diag *d);
+void rt_ref(struct rt *rt);
+void rt_unref(struct rt *rt);
+/* The socket of rt whose psock has this id, or NULL. */
+struct rt_socket *rt_socket_by_id(struct rt *rt, uint64_t id);
+/* Normalises a Host value for matching: lower case, without port and
+ * trailing dot, into out (size >= 256). Returns the length, 0 if invalid. */
+size_t route_host_norm(struct str host, char *out, size_t size);
+/* The listener of sock that serves host (exact > longest wildcard > none). */
+struct rt_listener *route_listener(struct rt_socket *sock, const char *host, size_t hlen);
+/* What a request looks like to the matcher. */
+struct route_req {
+	struct str method;
+	struct str path;  /* without the query */
+	struct str query; /* after '?', may be empty */
+	const struct h1_header *headers;
+	size_t n_headers;
+};
+/* The first rule of l matching the request, honouring hostname tiers. */
+struct rt_rule *route_match(struct rt_listener *l, const char *host, size_t hlen,
+			    const struct route_req *rq);
+/* Whether a listener hostname pattern ("*.x" or exact; NULL = any) covers host. */
+bool route_host_matches(const char *pattern, const char *host, size_t hlen);
+
+/* ---- per-worker state ---- */
+
+struct wlsn {
+	struct loop_io io;
+	struct psock *ps;
+	struct worker *w;
+	bool live;
+};
+
+/* Per endpoint, per worker: idle connections and passive health. */
+struct upep {
+	struct upep *next; /* hash chain */
+	uint64_t hash;
+	char addr[48];
+	uint16_t port;
+	struct upconn *idle; /* LIFO list of idle connections */
+	unsigned n_idle;
+	unsigned fails;      /* consecutive */
+	uint64_t ejected_until_ms;
+};
+
+struct worker_stats {
+	uint64_t requests;
+	uint64_t responses_by_class[6];
+	uint64_t bytes_in, bytes_out;
+	uint64_t upstream_errors;
+	uint64_t active_connections;
+	uint64_t total_connections;
+	uint64_t latency_buckets[12];
+	uint64_t latency_sum_us;
+};
+
+/* Single-writer counter update: plain add, published with a relaxed store. */
+#define STAT_ADD(w, field, n)                                                              \
+	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
+
+struct worker {
+	struct proxy *p;
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	struct loop *loop;
+	struct rt *rt;      /* current; the worker's own reference */
+	struct rt *pending; /* atomic: the next rt from the control thread */
+	bool draining;      /* set on the worker thread from drain_req */
+	bool stopped;       /* the loop no longer runs: free at once */
+	uint32_t drain_req; /* atomic: deadline in ms, 0 = none */
+	struct timer drain_timer;
+	struct wlsn **lsn; /* individually allocated: loop_io addresses are stable */
+	size_t n_lsn, cap_lsn;
+	struct conn *conns; /* doubly linked list of live connections */
+	size_t n_conns;
+	struct conn *free_conns; /* recycled connection objects */
+	size_t n_free_conns;
+	char **free_bufs;   /* freelist of PX buffers */
+	size_t n_free_bufs, cap_free_bufs;
+	struct upep **eps;  /* hash table of endpoints */
+	size_t cap_eps;
+	uint64_t rr;        /* round-robin cursor */
+	struct worker_stats stats;
+};
+
+struct proxy {
+	struct proxy_config cfg;
+	struct h1_limits hlim;
+	size_t buf_size; /* every I/O buffer */
+	unsigned n_workers;
+	struct worker *workers;
+	/* control thread only */
+	struct rt *current;
+	struct psock **socks;
+	size_t n_socks;
+	uint64_t next_sock_id;
+	bool started;
+	bool drained;
+};
+
+/* buffers (worker thread) */
+int wbuf_get(struct worker *w, struct buf *b);
+void wbuf_put(struct worker *w, struct buf *b);
+
+/* conn.c */
+void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,
+		 socklen_t salen);
+/* Closes idle connections; busy ones close after their response (force:
+ * all at once). */
+void conn_drain_all(struct worker *w, bool force);
+/* Closes the idle upstream connections of every endpoint. */
+void conn_pool_free(struct worker *w);
+void conn_free_cached(struct worker *w);
+
+/* upstream.c */
+struct upep *upep_get(struct worker *w, const char *addr, uint16_t port);
+bool upep_is_ejected(struct worker *w, const struct upep *ep);
+void upep_result(struct worker *w, struct upep *ep, bool ok);
+void upep_free_all(struct worker *w);
+int up_connect(const char *addr, uint16_t port);
+
+/* tlsglue.c: TLS kept to one file */
+int tlsg_server_build(struct rt_socket *rs, const struct rt *prev, const struct proxy_config *cfg,
+		      struct diag *d);
+void tlsg_server_release(struct rt_socket *rs);
+struct tls_conn *tlsg_conn_new(struct rt_socket *rs, int fd);
+void tlsg_conn_free(struct tls_conn *t);
+int tlsg_handshake(struct tls_conn *t);
+ssize_t tlsg_read(struct tls_conn *t, void *p, size_t n);
+ssize_t tlsg_write(struct tls_conn *t, const void *p, size_t n);
+size_t tlsg_pending(const struct tls_conn *t);
+const char *tlsg_sni(const struct tls_conn *t);
+void tlsg_close_notify(struct tls_conn *t);
+
+#endif

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proxy.c: the data plane's life cycle (proxy.h): worker threads and their
+ * loops, publication of snapshots, listening sockets, draining, counters and
+ * the per-worker buffer freelist.
+ *
+ * Publication (control thread): the snapshot is compiled into a struct rt
+ * (route.c), HTTPS sockets get their TLS context (tlsglue.c), sockets that
+ * are new get one SO_REUSEPORT fd per worker, bound here so that a failure
+ * is reported at once in the caller's diag. Each worker then receives the rt
+ * through an atomic exchange and a loop_wake(); on its own thread it adds
+ * the fds it does not poll yet and drops those the rt no longer lists.
+ * Connections and requests are handled in conn.c and upstream.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "proxy/internal.h"
+#include "proxy/snapshot.h"
+
+#define WBUF_FREE_MAX 512
+
+/* ---- listening sockets ---- */
+
+void psock_ref(struct psock *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
+
+void psock_unref(struct psock *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (unsigned i = 0; i < s->n_fds; i++)
+		if (s->fds[i] >= 0)
+			close(s->fds[i]);
+	log_info("event=listen_close addr=%s port=%u", log_q(s->addr), s->port);
+	free(s);
+}
+
+static int to_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+		       socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int listen_one(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)ss, len) == -1 || listen(fd, 1024) == -1) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static const char *socket_listener_names(const struct snap_socket *s, char *buf, size_t size)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->n_listeners && o + 1 < size; i++) {
+		int n = snprintf(buf + o, size - o, "%s%s/%s", i ? ", " : "",
+				 s->listeners[i]->gateway ? s->listeners[i]->gateway : "?",
+				 s->listeners[i]->name ? s->listeners[i]->name : "?");
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return buf;
+}
+
+/* Opens one fd per worker; NULL with a diag naming address, port and the
+ * listeners when the address is invalid or a bind fails. */
+static struct psock *psock_open(struct proxy *p, const struct snap_socket *s, struct diag *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char names[512];
+	struct psock *ps;
+	int r;
+
+	if (to_sockaddr(s->addr, s->port, &ss, &len)) {
+		diag_add(d, DIAG_ERROR, NULL, socket_listener_names(s, names, sizeof(names)),
+			 "address", "'%s' is not a numeric IP address", s->addr);
+		return NULL;
+	}
+	ps = calloc(1, sizeof(*ps) + p->n_workers * sizeof(int));
+	if (!ps)
+		return NULL;
+	ps->refs = 1;
+	ps->id = ++p->next_sock_id;
+	str_lcpy(ps->addr, s->addr, sizeof(ps->addr));
+	ps->port = s->port;
+	ps->n_fds = p->n_workers;
+	for (unsigned i = 0; i < p->n_workers; i++)
+		ps->fds[i] = -1;
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		r = listen_one(&ss, len);
+		if (r < 0) {
+			diag_add(d, DIAG_ERROR, NULL, socket_listener_names(s, names, sizeof(names)),
+				 "port", "cannot listen on %s:%u: %s", s->addr, s->port,
+				 err_str(r));
+			psock_unref(ps);
+			return NULL;
+		}
+		ps->fds[i] = r;
+	}
+	log_info("event=listen addr=%s port=%u workers=%u", log_q(s->addr), s->port,
+		 p->n_workers);
+	return ps;
+}
+
+/* ---- buffers ---- */
+
+int wbuf_get(struct worker *w, struct buf *b)
+{
+	if (b->data)
+		return 0;
+	char *d;
+	if (w->n_free_bufs)
+		d = w->free_bufs[--w->n_free_bufs];
+	else if (!(d = malloc(w->p->buf_size)))
+		return -ENOMEM;
+	b->data = d;
+	b->cap = w->p->buf_size;
+	b->head = b->tail = 0;
+	return 0;
+}
+
+void wbuf_put(struct worker *w, struct buf *b)
+{
+	if (!b->data)
+		return;
+	if (w->n_free_bufs < w->cap_free_bufs)
+		w->free_bufs[w->n_free_bufs++] = b->data;
+	else
+		free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- workers ---- */
+
+static void lsn_drop(struct worker *w, size_t i)
+{
+	struct wlsn *l = w->lsn[i];
+	loop_io_del(w->loop, &l->io);
+	psock_unref(l->ps);
+	free(l);
+	w->lsn[i] = w->lsn[--w->n_lsn];
+}
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+	struct wlsn *l = io->arg;
+	struct worker *w = l->w;
+	(void)events;
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("event=accept_failed worker=%u error=%s", w->idx,
+					 log_q(strerror(errno)));
+			return;
+		}
+		conn_accept(w, l, fd, (struct sockaddr *)&ss, sl);
+		if (w->draining)
+			return;
+	}
+}
+
+static void adopt(struct worker *w, struct rt *rt)
+{
+	/* drop the listeners the new rt does not have */
+	for (size_t i = 0; i < w->n_lsn;) {
+		bool keep = !w->draining && rt_socket_by_id(rt, w->lsn[i]->ps->id);
+		if (keep)
+			i++;
+		else
+			lsn_drop(w, i);
+	}
+	for (size_t i = 0; i < rt->n_sockets && !w->draining; i++) {
+		struct psock *ps = rt->sockets[i].ps;
+		bool have = false;
+		if (!ps || ps->fds[w->idx] < 0)
+			continue;
+		for (size_t k = 0; k < w->n_lsn; k++)
+			if (w->lsn[k]->ps == ps)
+				have = true;
+		if (have)
+			continue;
+		if (w->n_lsn == w->cap_lsn) {
+			size_t cap = w->cap_lsn ? w->cap_lsn * 2 : 8;
+			struct wlsn **v = realloc(w->lsn, cap * sizeof(*v));
+			if (!v)
+				continue;
+			w->lsn = v;
+			w->cap_lsn = cap;
+		}
+		struct wlsn *l = calloc(1, sizeof(*l));
+		if (!l)
+			continue;
+		l->ps = ps;
+		l->w = w;
+		if (loop_io_add(w->loop, &l->io, ps->fds[w->idx], LOOP_READ, on_accept, l)) {
+			free(l);
+			continue;
+		}
+		psock_ref(ps);
+		w->lsn[w->n_lsn++] = l;
+	}
+	rt_unref(w->rt);
+	w->rt = rt;
+}
+
+static void on_drain_deadline(struct timer *t)
+{
+	struct worker *w = t->arg;
+	conn_drain_all(w, true);
+	loop_stop(w->loop);
+}
+
+static void start_drain(struct worker *w, uint32_t deadline_ms)
+{
+	w->draining = true;
+	while (w->n_lsn)
+		lsn_drop(w, w->n_lsn - 1);
+	conn_drain_all(w, false);
+	if (!w->n_conns) {
+		loop_stop(w->loop);
+		return;
+	}
+	timer_add(w->loop, &w->drain_timer, deadline_ms, on_drain_deadline, w);
+}
+
+static void on_worker_wake(struct loop *loop, void *arg)
+{
+	struct worker *w = arg;
+	(void)loop;
+	struct rt *n = __atomic_exchange_n(&w->pending, NULL, __ATOMIC_ACQ_REL);
+	if (n)
+		adopt(w, n);
+	uint32_t dl = __atomic_load_n(&w->drain_req, __ATOMIC_ACQUIRE);
+	if (dl && !w->draining)
+		start_drain(w, dl - 1);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	on_worker_wake(w->loop, w);
+	int r = loop_run(w->loop);
+	w->stopped = true;
+	if (r < 0)
+		log_error("event=worker_failed worker=%u error=%s", w->idx, log_q(err_str(r)));
+	return NULL;
+}
+
+/* ---- public API ---- */
+
+static uint32_t dflt(uint32_t v, uint32_t d) { return v ? v : d; }
+
+struct proxy *proxy_new(const struct proxy_config *cfg)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	if (!p)
+		goto fail;
+	p->cfg = *cfg;
+	struct proxy_limits *l = &p->cfg.limits;
+	l->max_head_bytes = dflt(l->max_head_bytes, 16384);
+	l->max_request_line = dflt(l->max_request_line, 8192);
+	l->max_header_fields = dflt(l->max_header_fields, 100);
+	if (l->max_header_fields > PX_MAX_HEADERS - 8)
+		l->max_header_fields = PX_MAX_HEADERS - 8;
+	l->head_timeout_ms = dflt(l->head_timeout_ms, 10000);
+	l->body_idle_timeout_ms = dflt(l->body_idle_timeout_ms, 30000);
+	l->keepalive_timeout_ms = dflt(l->keepalive_timeout_ms, 75000);
+	l->connect_timeout_ms = dflt(l->connect_timeout_ms, 5000);
+	l->route_timeout_ms = dflt(l->route_timeout_ms, 15000);
+	p->hlim.max_head_bytes = l->max_head_bytes;
+	p->hlim.max_request_line = l->max_request_line;
+	p->hlim.max_header_fields = l->max_header_fields;
+	p->buf_size = (l->max_head_bytes > 16384 ? l->max_head_bytes : 16384) + 2048;
+	unsigned n = cfg->workers;
+	if (!n) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c > 0 ? (unsigned)c : 1;
+	}
+	if (n > WG_MAX_WORKERS)
+		n = WG_MAX_WORKERS;
+	p->n_workers = n;
+	p->workers = calloc(n, sizeof(*p->workers));
+	if (!p->workers)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &p->workers[i];
+		w->p = p;
+		w->idx = i;
+		w->loop = loop_new();
+		w->cap_free_bufs = WBUF_FREE_MAX;
+		w->free_bufs = calloc(WBUF_FREE_MAX, sizeof(char *));
+		if (!w->loop || !w->free_bufs || loop_set_wake(w->loop, on_worker_wake, w))
+			goto fail;
+	}
+	return p;
+fail:
+	log_error("event=proxy_new_failed error=%s", log_q(strerror(ENOMEM)));
+	proxy_free(p);
+	return NULL;
+}
+
+int proxy_start(struct proxy *p)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		int r = pthread_create(&w->thread, &attr, worker_main, w);
+		if (r) {
+			pthread_attr_destroy(&attr);
+			log_error("event=worker_start_failed worker=%u error=%s", i, log_q(strerror(r)));
+			return -r;
+		}
+		w->started = true;
+	}
+	pthread_attr_destroy(&attr);
+	p->started = true;
+	log_info("event=proxy_started workers=%u", p->n_workers);
+	return 0;
+}
+
+static bool serves_http(const struct snap_socket *s)
+{
+	if (s->transport != SNAP_T_TCP)
+		return false;
+	for (size_t i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i]->proto == SNAP_P_HTTP || s->listeners[i]->proto == SNAP_P_HTTPS)
+			return true;
+	return false;
+}
+
+int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
+{
+	struct rt *rt = rt_build(snap, d);
+	if (!rt) {
+		snap_unref(snap);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < rt->n_sockets; i++) {
+		struct rt_socket *rs = &rt->sockets[i];
+		if (!serves_http(rs->s))
+			continue; /* TCP, UDP and TLS routes are served elsewhere */
+		if (rs->tls && tlsg_server_build(rs, p->current, &p->cfg, d) < 0)
+			continue;
+		for (size_t k = 0; k < p->n_socks; k++) {
+			if (p->socks[k]->port == rs->s->port && !strcmp(p->socks[k]->addr, rs->s->addr)) {
+				rs->ps = p->socks[k];
+				psock_ref(rs->ps);
+				break;
+			}
+		}
+		if (!rs->ps)
+			rs->ps = psock_open(p, rs->s, d);
+	}
+	/* the control table: exactly the sockets of the new rt */
+	struct psock **tab = calloc(rt->n_sockets ? rt->n_sockets : 1, sizeof(*tab));
+	size_t n_tab = 0;
+	if (!tab) {
+		rt_unref(rt);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < rt->n_sockets; i++) {
+		if (rt->sockets[i].ps) {
+			psock_ref(rt->sockets[i].ps);
+			tab[n_tab++] = rt->sockets[i].ps;
+		}
+	}
+	for (size_t k = 0; k < p->n_socks; k++)
+		psock_unref(p->socks[k]);
+	free(p->socks);
+	p->socks = tab;
+	p->n_socks = n_tab;
+
+	struct rt *old = p->current;
+	p->current = rt;
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		rt_ref(rt);
+		struct rt *prev = __atomic_exchange_n(&w->pending, rt, __ATOMIC_ACQ_REL);
+		rt_unref(prev);
+		loop_wake(w->loop);
+	}
+	rt_unref(old);
+	log_debug("event=published revision=%llu sockets=%zu",
+		  (unsigned long long)snap->revision, n_tab);
+	return 0;
+}
+
+void proxy_drain(struct proxy *p, uint32_t deadline_ms)
+{
+	if (!p || !p->started || p->drained)
+		return;
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		__atomic_store_n(&w->drain_req, deadline_ms + 1, __ATOMIC_RELEASE);
+		loop_wake(w->loop);
+	}
+	for (unsigned i = 0; i < p->n_workers; i++)
+		if (p->workers[i].started)
+			pthread_join(p->workers[i].thread, NULL);
+	p->drained = true;
+	log_info("event=proxy_drained");
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (!p)
+		return;
+	proxy_drain(p, 0);
+	for (unsigned i = 0; p->workers && i < p->n_workers; i++) {
+		struct worker *w = &p->workers[i];
+		if (!w->loop)
+			continue;
+		w->stopped = true;
+		w->draining = true;
+		conn_drain_all(w, true);
+		while (w->n_lsn)
+			lsn_drop(w, w->n_lsn - 1);
+		free(w->lsn);
+		conn_pool_free(w);
+		upep_free_all(w);
+		conn_free_cached(w);
+		rt_unref(w->rt);
+		rt_unref(w->pending);
+		for (size_t k = 0; k < w->n_free_bufs; k++)
+			free(w->free_bufs[k]);
+		free(w->free_bufs);
+		loop_free(w->loop);
+	}
+	for (size_t k = 0; k < p->n_socks; k++)
+		psock_unref(p->socks[k]);
+	free(p->socks);
+	rt_unref(p->current);
+	free(p->workers);
+	free(p);
+}
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		const struct worker_stats *s = &p->workers[i].stats;
+		out->requests += LOAD(s->requests);
+		for (int k = 0; k < 6; k++)
+			out->responses_by_class[k] += LOAD(s->responses_by_class[k]);
+		out->bytes_in += LOAD(s->bytes_in);
+		out->bytes_out += LOAD(s->bytes_out);
+		out->upstream_errors += LOAD(s->upstream_errors);
+		out->active_connections += LOAD(s->active_connections);
+		out->total_connections += LOAD(s->total_connections);
+		for (int k = 0; k < 12; k++)
+			out->latency_buckets[k] += LOAD(s->latency_buckets[k]);
+		out->latency_sum_us += LOAD(s->latency_sum_us);
+	}
+}

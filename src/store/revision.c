@@ -1,0 +1,946 @@
+// SPDX-License-Identifier: MIT
+/*
+ * revision.c: revisions of the object set: commit (content-addressed
+ * objects, one durable transaction, nothing written when the set did not
+ * change), load, listing, object-level diff, pin/unpin (rollback) and
+ * retention. It does not reconcile or compile snapshots: the caller hands
+ * in the snapshot JSON. Commits and retention run on the control thread's
+ * connection; the readers run on any connection.
+ *
+ * The commit cache: the control thread commits whole sets that mostly hold
+ * the very same immutable objects as the previous commit. The store keeps a
+ * reference to each object of the last committed set with its hash and row
+ * id, so an unchanged object costs one pointer lookup instead of a SHA-256
+ * over its JSON and a query.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "gwapi/objset.h"
+#include "store/internal.h"
+#include "store/store.h"
+#include "tls/tls.h"
+
+struct item {
+	const struct gw_object *o;
+	const char *kind;
+	int64_t id; /* 0 = not known yet */
+	uint8_t hash[32];
+};
+
+void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
+		    size_t len, uint8_t out[32])
+{
+	uint8_t inner[32];
+	char head[1024];
+	size_t kl = strlen(kind), nl = strlen(ns), ml = strlen(name), n;
+
+	tls_sha256(json, len, inner);
+	/* kind, ns and name are Kubernetes names (at most 253 bytes each), so
+	 * the header always fits; a longer one is hashed by its own digest. */
+	if (kl + nl + ml + 3 + sizeof(inner) <= sizeof(head)) {
+		memcpy(head, kind, kl + 1);
+		memcpy(head + kl + 1, ns, nl + 1);
+		memcpy(head + kl + 1 + nl + 1, name, ml + 1);
+		n = kl + nl + ml + 3;
+	} else {
+		uint8_t d[32];
+		char *tmp = malloc(kl + nl + ml + 3);
+
+		if (tmp) {
+			memcpy(tmp, kind, kl + 1);
+			memcpy(tmp + kl + 1, ns, nl + 1);
+			memcpy(tmp + kl + 1 + nl + 1, name, ml + 1);
+			tls_sha256(tmp, kl + nl + ml + 3, d);
+			free(tmp);
+		} else {
+			memset(d, 0, sizeof(d));
+		}
+		memcpy(head, d, sizeof(d));
+		n = sizeof(d);
+	}
+	memcpy(head + n, inner, sizeof(inner));
+	tls_sha256(head, n + sizeof(inner), out);
+}
+
+/* -------- commit cache -------- */
+
+static size_t ptr_slot(const void *p, size_t cap)
+{
+	return (size_t)hash_mix(0, (uint64_t)(uintptr_t)p) & (cap - 1);
+}
+
+static struct gw_object *unconst(const struct gw_object *o)
+{
+	return (struct gw_object *)(uintptr_t)o;
+}
+
+void store_cache_clear(struct store *s)
+{
+	for (size_t i = 0; i < s->cache_cap; i++)
+		if (s->cache[i].o)
+			gw_object_unref(unconst(s->cache[i].o));
+	free(s->cache);
+	s->cache = NULL;
+	s->cache_cap = s->cache_n = 0;
+	s->cache_rev = 0;
+}
+
+static const struct store_cached_obj *cache_find(const struct store *s, const struct gw_object *o)
+{
+	if (!s->cache_cap)
+		return NULL;
+	for (size_t i = ptr_slot(o, s->cache_cap);; i = (i + 1) & (s->cache_cap - 1)) {
+		if (s->cache[i].o == o)
+			return &s->cache[i];
+		if (!s->cache[i].o)
+			return NULL;
+	}
+}
+
+/* Replaces the cache by the committed items (all with ids). Best effort:
+ * without memory the cache is simply empty. */
+static void cache_rebuild(struct store *s, const struct item *it, size_t n, uint64_t rev)
+{
+	size_t cap = 16;
+	struct store_cached_obj *c;
+
+	while (cap < 2 * n)
+		cap <<= 1;
+	c = calloc(cap, sizeof(*c));
+	/* Take the new references before dropping the old ones: most objects
+	 * are in both sets. */
+	if (c) {
+		for (size_t k = 0; k < n; k++) {
+			size_t i = ptr_slot(it[k].o, cap);
+
+			if (it[k].id <= 0)
+				continue;
+			while (c[i].o && c[i].o != it[k].o)
+				i = (i + 1) & (cap - 1);
+			if (c[i].o)
+				continue;
+			gw_object_ref(unconst(it[k].o));
+			c[i].o = it[k].o;
+			c[i].id = it[k].id;
+			memcpy(c[i].hash, it[k].hash, 32);
+		}
+	}
+	store_cache_clear(s);
+	if (c) {
+		s->cache = c;
+		s->cache_cap = cap;
+		s->cache_n = n;
+		s->cache_rev = rev;
+	}
+}
+
+/* -------- commit -------- */
+
+static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+/* Gathers every object of the set with its hash (from the cache when the
+ * object is the very one committed last). */
+static int gather(struct store *s, struct gw_objset *set, struct item **out, size_t *n_out,
+		  uint8_t set_hash[32], size_t *hashed)
+{
+	size_t n = 0, cap = 0, k = 0;
+	struct item *it;
+	uint8_t *hs;
+
+	for (int kind = 0; kind < GW_K_COUNT; kind++)
+		cap += gw_objset_count(set, (enum gw_kind)kind);
+	it = calloc(cap ? cap : 1, sizeof(*it));
+	hs = malloc((cap ? cap : 1) * 32);
+	if (!it || !hs) {
+		free(it);
+		free(hs);
+		return -ENOMEM;
+	}
+	*hashed = 0;
+	for (int kind = 0; kind < GW_K_COUNT; kind++) {
+		size_t cnt = 0;
+		const struct gw_object *const *l = gw_objset_list(set, (enum gw_kind)kind, &cnt);
+		const char *kname = gw_kind_info((enum gw_kind)kind)->kind;
+
+		for (size_t i = 0; i < cnt && n < cap; i++) {
+			const struct store_cached_obj *c = cache_find(s, l[i]);
+
+			it[n].o = l[i];
+			it[n].kind = kname;
+			if (c) {
+				it[n].id = c->id;
+				memcpy(it[n].hash, c->hash, 32);
+			} else {
+				store_obj_hash(kname, l[i]->ns ? l[i]->ns : "", l[i]->name,
+					       l[i]->json, l[i]->json_len, it[n].hash);
+				(*hashed)++;
+			}
+			n++;
+		}
+	}
+	/* The set's identity does not depend on the order of kinds. */
+	for (k = 0; k < n; k++)
+		memcpy(hs + 32 * k, it[k].hash, 32);
+	qsort(hs, n, 32, cmp_hash);
+	tls_sha256(hs, 32 * n, set_hash);
+	free(hs);
+	*out = it;
+	*n_out = n;
+	return 0;
+}
+
+/* Finds (or inserts) the row of each item. *inserted counts new rows. */
+static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, size_t *inserted)
+{
+	for (size_t k = 0; k < n; k++) {
+		sqlite3_stmt *st;
+		int rc;
+
+		if (it[k].id > 0)
+			continue;
+		st = store_stmt(s, ST_OBJ_BY_HASH);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_blob(st, 1, it[k].hash, 32, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			it[k].id = sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			continue;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "object lookup");
+		if (!insert)
+			continue;
+		st = store_stmt(s, ST_OBJ_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_blob(st, 1, it[k].hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, it[k].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, it[k].o->ns ? it[k].o->ns : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, it[k].o->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, it[k].o->json, (int)it[k].o->json_len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "object insert");
+		it[k].id = sqlite3_last_insert_rowid(s->db);
+		(*inserted)++;
+	}
+	return 0;
+}
+
+static int write_revision(struct store *s, struct item *it, size_t n, const uint8_t set_hash[32],
+			  const char *snapshot_json, const char *source, const char *user,
+			  const char *summary, uint64_t *rev)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_REV_INSERT);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)store_now_ms(s));
+	store_bind_text(st, 2, source);
+	store_bind_text(st, 3, user);
+	store_bind_text(st, 4, summary);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
+	sqlite3_bind_blob(st, 6, set_hash, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlerr(s, rc, "revision insert");
+	*rev = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	for (size_t k = 0; k < n; k++) {
+		st = store_stmt(s, ST_REVOBJ_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
+		sqlite3_bind_int64(st, 2, it[k].id);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "revision object insert");
+	}
+	if (snapshot_json) {
+		st = store_stmt(s, ST_SNAP_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
+		sqlite3_bind_text(st, 2, snapshot_json, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot insert");
+	}
+	return 0;
+}
+
+int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
+		 const char *source, const char *user, const char *summary, uint64_t *rev_out)
+{
+	uint64_t t0 = clock_mono_ms(), newest = 0, rev = 0;
+	uint8_t set_hash[32];
+	struct item *it = NULL;
+	size_t n = 0, hashed = 0, inserted = 0;
+	bool same = false;
+	sqlite3_stmt *st;
+	char line[600];
+	int err, rc;
+
+	if (!s || !set || !source)
+		return -EINVAL;
+	err = gather(s, set, &it, &n, set_hash, &hashed);
+	if (err)
+		return err;
+	store_sync_full(s, true);
+	err = store_tx_begin(s, true);
+	if (err)
+		goto out;
+	st = store_stmt(s, ST_NEWEST);
+	if (!st) {
+		err = -WG_ESTORE;
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		newest = (uint64_t)sqlite3_column_int64(st, 0);
+		same = sqlite3_column_bytes(st, 1) == 32 &&
+		       memcmp(sqlite3_column_blob(st, 1), set_hash, 32) == 0;
+	} else if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "newest revision");
+		goto fail;
+	}
+	sqlite3_reset(st);
+	if (s->cache_rev != newest) {
+		/* Someone else committed (or the cache is from before a
+		 * recovery): the cached ids may be gone. */
+		for (size_t k = 0; k < n; k++)
+			it[k].id = 0;
+		store_cache_clear(s);
+	}
+	if (same) {
+		err = resolve_ids(s, it, n, false, &inserted);
+		if (err)
+			goto fail;
+		store_tx_rollback(s);
+		rev = newest;
+		log_debug("event=store_commit_unchanged rev=%llu objects=%zu",
+			  (unsigned long long)rev, n);
+		goto done;
+	}
+	err = resolve_ids(s, it, n, true, &inserted);
+	if (!err)
+		err = write_revision(s, it, n, set_hash, snapshot_json, source, user, summary,
+				     &rev);
+	if (!err)
+		err = store_retain(s);
+	if (!err) {
+		snprintf(line, sizeof(line), "revision %llu: %zu objects (%zu new)%s%.400s",
+			 (unsigned long long)rev, n, inserted, summary && *summary ? ": " : "",
+			 summary ? summary : "");
+		err = store_audit(s, source, user, line);
+	}
+	if (err)
+		goto fail;
+	err = store_tx_commit(s);
+	if (err)
+		goto out;
+	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu source=%s "
+		 "ms=%llu",
+		 (unsigned long long)rev, n, inserted, hashed, log_q(source),
+		 (unsigned long long)(clock_mono_ms() - t0));
+done:
+	cache_rebuild(s, it, n, rev);
+	if (rev_out)
+		*rev_out = rev;
+	goto out;
+fail:
+	store_tx_rollback(s);
+	log_error("event=store_commit_failed objects=%zu err=%s", n, log_q(err_str(err)));
+out:
+	store_sync_full(s, false);
+	free(it);
+	return err;
+}
+
+/* Incremental vacuum returns freed pages to the file system after
+ * retention; only worth it when there are enough of them. */
+static void give_back_pages(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t free_pages = 0;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		free_pages = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (free_pages > 256)
+		sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+}
+
+static int cutoff(struct store *s, unsigned keep, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = 0;
+	rc = sqlite3_prepare_v2(s->db, "SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_sqlerr(s, rc, "retention");
+	sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlerr(s, rc, "retention");
+}
+
+static int exec_bound(struct store *s, const char *sql, int64_t v, int *changes)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_sqlerr(s, rc, "retention");
+	sqlite3_bind_int64(st, 1, v);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlerr(s, rc, "retention");
+	if (changes)
+		*changes = sqlite3_changes(s->db);
+	return 0;
+}
+
+/*
+ * Keeps the newest keep_revisions revisions and every pinned one, deletes
+ * the objects only deleted revisions held, and keeps snapshot JSON for the
+ * newest keep_snapshots revisions and the pinned one. Revisions are numbered
+ * in commit order, so "older than the N-th newest and not pinned" is a
+ * range. Runs in the caller's write transaction.
+ */
+int store_retain(struct store *s)
+{
+	int64_t c = 0, sc = 0;
+	int err, revs = 0, objs = 0;
+
+	err = cutoff(s, s->keep_revisions, &c);
+	if (!err && c > 0) {
+		err = exec_bound(s,
+				 "DELETE FROM objects WHERE id IN ("
+				 "  SELECT ro.obj FROM revision_objects ro"
+				 "  WHERE ro.rev IN (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0))"
+				 " AND NOT EXISTS ("
+				 "  SELECT 1 FROM revision_objects k JOIN revisions r ON r.rev = k.rev"
+				 "  WHERE k.obj = objects.id AND (r.rev >= ?1 OR r.pinned != 0))",
+				 c, &objs);
+		if (!err)
+			err = exec_bound(s,
+					 "DELETE FROM revision_objects WHERE rev IN"
+					 " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+					 c, NULL);
+		if (!err)
+			err = exec_bound(s,
+					 "DELETE FROM snapshots WHERE rev IN"
+					 " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+					 c, NULL);
+		if (!err)
+			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0", c,
+					 &revs);
+	}
+	if (!err)
+		err = cutoff(s, s->keep_snapshots, &sc);
+	if (!err && sc > 0)
+		err = exec_bound(s,
+				 "DELETE FROM snapshots WHERE rev < ?1"
+				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+				 sc, NULL);
+	if (!err && revs > 0) {
+		log_info("event=store_retention deleted_revisions=%d deleted_objects=%d keep=%u",
+			 revs, objs, s->keep_revisions);
+		give_back_pages(s);
+	}
+	return err;
+}
+
+/* -------- reading -------- */
+
+int store_pinned(struct store *s, uint64_t *rev)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_PINNED);
+	int rc;
+
+	*rev = 0;
+	if (!st)
+		return -WG_ESTORE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*rev = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlerr(s, rc, "pinned");
+}
+
+int store_serving(struct store *s, uint64_t *rev)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = store_pinned(s, rev);
+	if (err || *rev)
+		return err;
+	st = store_stmt(s, ST_NEWEST);
+	if (!st)
+		return -WG_ESTORE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*rev = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlerr(s, rc, "newest");
+}
+
+/* Resolves rev (0 = serving) to an existing revision inside a transaction. */
+static int resolve_rev(struct store *s, uint64_t rev, uint64_t *out, uint64_t *n_objects)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (rev == 0) {
+		err = store_serving(s, &rev);
+		if (err)
+			return err;
+		if (rev == 0)
+			return -WG_ENOTFOUND;
+	}
+	st = store_stmt(s, ST_REV_EXISTS);
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && n_objects)
+		*n_objects = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return -WG_ENOTFOUND;
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(s, rc, "revision lookup");
+	*out = rev;
+	return 0;
+}
+
+int store_load(struct store *s, uint64_t rev, struct gw_objset *set, uint64_t *rev_out)
+{
+	uint64_t t0 = clock_mono_ms(), n_objects = 0;
+	size_t loaded = 0, skipped = 0;
+	sqlite3_stmt *st;
+	char msg[256];
+	int err, rc;
+
+	if (!s || !set)
+		return -EINVAL;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, &n_objects);
+	if (err)
+		goto out;
+	st = store_stmt(s, ST_LOAD);
+	if (!st) {
+		err = -WG_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *kind = (const char *)sqlite3_column_text(st, 0);
+		const char *json = (const char *)sqlite3_column_text(st, 1);
+		int len = sqlite3_column_bytes(st, 1);
+		int k = kind ? gw_kind_from_name(NULL, kind) : -1;
+		struct gw_object *o;
+
+		if (k < 0) {
+			/* Stored by a newer waygate that knows more kinds. */
+			skipped++;
+			log_warn("event=store_load_unknown_kind rev=%llu kind=%s",
+				 (unsigned long long)rev, log_q(kind ? kind : ""));
+			continue;
+		}
+		msg[0] = '\0';
+		o = gw_object_parse(k, json ? json : "", (size_t)len, msg, sizeof(msg));
+		if (!o) {
+			log_error("event=store_load_bad_object rev=%llu kind=%s err=%s",
+				  (unsigned long long)rev, log_q(kind), log_q(msg));
+			err = -WG_ESTORE;
+			break;
+		}
+		o->source = "store";
+		gw_objset_put(set, o);
+		loaded++;
+	}
+	sqlite3_reset(st);
+	if (!err && rc != SQLITE_DONE)
+		err = store_sqlerr(s, rc, "load");
+	if (!err && loaded + skipped != n_objects) {
+		log_error("event=store_load_incomplete rev=%llu expected=%llu loaded=%zu",
+			  (unsigned long long)rev, (unsigned long long)n_objects, loaded);
+		err = -WG_ESTORE;
+	}
+	if (!err) {
+		log_info("event=store_load rev=%llu objects=%zu ms=%llu", (unsigned long long)rev,
+			 loaded, (unsigned long long)(clock_mono_ms() - t0));
+		if (rev_out)
+			*rev_out = rev;
+	}
+out:
+	store_tx_rollback(s);
+	return err;
+}
+
+static char *col_dup(struct arena *a, sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	return arena_strndup(a, v ? v : "", v ? (size_t)sqlite3_column_bytes(st, i) : 0);
+}
+
+int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **json,
+			uint64_t *rev_out)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*json = NULL;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, NULL);
+	if (err)
+		goto out;
+	st = store_stmt(s, ST_SNAP_GET);
+	if (!st) {
+		err = -WG_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*json = col_dup(a, st, 0);
+		if (!*json)
+			err = -ENOMEM;
+	} else {
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot");
+	}
+	sqlite3_reset(st);
+	if (!err && rev_out)
+		*rev_out = rev;
+out:
+	store_tx_rollback(s);
+	return err;
+}
+
+#define REV_COLS                                                                          \
+	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"    \
+	" EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) FROM revisions r"
+
+static int fill_rev(struct arena *a, sqlite3_stmt *st, uint64_t serving, struct store_revision *r)
+{
+	r->rev = (uint64_t)sqlite3_column_int64(st, 0);
+	r->time_ms = (uint64_t)sqlite3_column_int64(st, 1);
+	r->source = col_dup(a, st, 2);
+	r->user = col_dup(a, st, 3);
+	r->summary = col_dup(a, st, 4);
+	r->n_objects = (uint64_t)sqlite3_column_int64(st, 5);
+	r->pinned = sqlite3_column_int(st, 6) != 0;
+	r->has_snapshot = sqlite3_column_int(st, 7) != 0;
+	r->serving = r->rev == serving;
+	return (r->source && r->user && r->summary) ? 0 : -ENOMEM;
+}
+
+int store_revisions(struct store *s, size_t offset, size_t limit, struct arena *a,
+		    struct store_revision **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct store_revision *v = NULL;
+	size_t cap = 0, cnt = 0;
+	uint64_t serving = 0;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = store_serving(s, &serving);
+	if (err)
+		goto out;
+	rc = sqlite3_prepare_v2(s->db, REV_COLS " ORDER BY r.rev DESC LIMIT ?1 OFFSET ?2", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK) {
+		err = store_sqlerr(s, rc, "revisions");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)offset);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct store_revision *nv;
+
+			cap = cap ? 2 * cap : 16;
+			nv = arena_alloc(a, cap * sizeof(*nv));
+			if (!nv) {
+				err = -ENOMEM;
+				goto out;
+			}
+			if (cnt)
+				memcpy(nv, v, cnt * sizeof(*nv));
+			v = nv;
+		}
+		err = fill_rev(a, st, serving, &v[cnt]);
+		if (err)
+			goto out;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "revisions");
+		goto out;
+	}
+	*out = v;
+	*n = cnt;
+out:
+	sqlite3_finalize(st);
+	store_tx_rollback(s);
+	return err;
+}
+
+int store_revision_get(struct store *s, uint64_t rev, struct arena *a, struct store_revision *out)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t serving = 0;
+	int err, rc;
+
+	memset(out, 0, sizeof(*out));
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = store_serving(s, &serving);
+	if (err)
+		goto out;
+	rc = sqlite3_prepare_v2(s->db, REV_COLS " WHERE r.rev = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_sqlerr(s, rc, "revision");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = fill_rev(a, st, serving, out);
+	else
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "revision");
+out:
+	sqlite3_finalize(st);
+	store_tx_rollback(s);
+	return err;
+}
+
+int store_diff(struct store *s, uint64_t a, uint64_t b, struct arena *ar,
+	       struct store_diff_entry **out, size_t *n)
+{
+	static const char sql[] =
+		"WITH A AS (SELECT o.kind, o.ns, o.name, o.id FROM revision_objects r"
+		"           JOIN objects o ON o.id = r.obj WHERE r.rev = ?1),"
+		"     B AS (SELECT o.kind, o.ns, o.name, o.id FROM revision_objects r"
+		"           JOIN objects o ON o.id = r.obj WHERE r.rev = ?2)"
+		" SELECT coalesce(A.kind, B.kind) AS k, coalesce(A.ns, B.ns) AS n,"
+		"        coalesce(A.name, B.name) AS m, A.id, B.id"
+		" FROM A FULL OUTER JOIN B ON A.kind = B.kind AND A.ns = B.ns AND A.name = B.name"
+		" WHERE A.id IS NOT B.id ORDER BY k, n, m";
+	sqlite3_stmt *st = NULL;
+	struct store_diff_entry *v = NULL;
+	size_t cap = 0, cnt = 0;
+	uint64_t dummy;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	if (a == 0 || b == 0) {
+		err = -WG_ENOTFOUND;
+		goto out;
+	}
+	err = resolve_rev(s, a, &dummy, NULL);
+	if (!err)
+		err = resolve_rev(s, b, &dummy, NULL);
+	if (err)
+		goto out;
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_sqlerr(s, rc, "diff");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)a);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)b);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_diff_entry *e;
+
+		if (cnt == cap) {
+			struct store_diff_entry *nv;
+
+			cap = cap ? 2 * cap : 16;
+			nv = arena_alloc(ar, cap * sizeof(*nv));
+			if (!nv) {
+				err = -ENOMEM;
+				goto out;
+			}
+			if (cnt)
+				memcpy(nv, v, cnt * sizeof(*nv));
+			v = nv;
+		}
+		e = &v[cnt++];
+		if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+			e->change = STORE_ADDED;
+		else if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+			e->change = STORE_REMOVED;
+		else
+			e->change = STORE_CHANGED;
+		e->kind = col_dup(ar, st, 0);
+		e->ns = col_dup(ar, st, 1);
+		e->name = col_dup(ar, st, 2);
+		if (!e->kind || !e->ns || !e->name) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "diff");
+		goto out;
+	}
+	*out = v;
+	*n = cnt;
+out:
+	sqlite3_finalize(st);
+	store_tx_rollback(s);
+	return err;
+}
+
+int store_object_json(struct store *s, uint64_t rev, const char *kind, const char *ns,
+		      const char *name, struct arena *a, char **json)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*json = NULL;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, NULL);
+	if (err)
+		goto out;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT o.json FROM objects o JOIN revision_objects r ON r.obj = o.id"
+				" WHERE r.rev = ?1 AND o.kind = ?2 AND o.ns = ?3 AND o.name = ?4",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		err = store_sqlerr(s, rc, "object");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	store_bind_text(st, 2, kind);
+	store_bind_text(st, 3, ns);
+	store_bind_text(st, 4, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*json = col_dup(a, st, 0);
+		if (!*json)
+			err = -ENOMEM;
+	} else {
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "object");
+	}
+out:
+	sqlite3_finalize(st);
+	store_tx_rollback(s);
+	return err;
+}
+
+/* -------- pin -------- */
+
+int store_pin(struct store *s, uint64_t rev, const char *source, const char *user)
+{
+	uint64_t dummy, prev = 0;
+	char line[96];
+	int err;
+
+	if (rev == 0)
+		return -EINVAL;
+	store_sync_full(s, true);
+	err = store_tx_begin(s, true);
+	if (err)
+		goto out;
+	err = resolve_rev(s, rev, &dummy, NULL);
+	if (!err)
+		err = store_pinned(s, &prev);
+	if (!err)
+		err = exec_bound(s,
+				 "UPDATE revisions SET pinned = (rev = ?1)"
+				 " WHERE pinned != 0 OR rev = ?1",
+				 (int64_t)rev, NULL);
+	if (!err) {
+		snprintf(line, sizeof(line), "pinned revision %llu", (unsigned long long)rev);
+		err = store_audit(s, source ? source : "ui", user, line);
+	}
+	if (err) {
+		store_tx_rollback(s);
+		goto out;
+	}
+	err = store_tx_commit(s);
+	if (!err)
+		log_info("event=store_pin rev=%llu previous=%llu source=%s",
+			 (unsigned long long)rev, (unsigned long long)prev,
+			 log_q(source ? source : "ui"));
+out:
+	store_sync_full(s, false);
+	return err;
+}
+
+int store_unpin(struct store *s, const char *source, const char *user)
+{
+	uint64_t prev = 0;
+	char line[96];
+	int err;
+
+	store_sync_full(s, true);
+	err = store_tx_begin(s, true);
+	if (err)
+		goto out;
+	err = store_pinned(s, &prev);
+	if (!err && prev) {
+		err = store_exec(s, "UPDATE revisions SET pinned = 0 WHERE pinned != 0");
+		if (!err) {
+			snprintf(line, sizeof(line), "unpinned revision %llu",
+				 (unsigned long long)prev);
+			err = store_audit(s, source ? source : "ui", user, line);
+		}
+	}
+	if (err) {
+		store_tx_rollback(s);
+		goto out;
+	}
+	err = store_tx_commit(s);
+	if (!err && prev)
+		log_info("event=store_unpin rev=%llu source=%s", (unsigned long long)prev,
+			 log_q(source ? source : "ui"));
+out:
+	store_sync_full(s, false);
+	return err;
+}

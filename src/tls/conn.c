@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.c: one TLS connection over a caller-owned non-blocking fd: the BIO
+ * (send/recv with MSG_NOSIGNAL), the handshake driven step by step (so that
+ * a resumption can be told from a full handshake), reads and writes mapped
+ * to waygate's results (bytes, 0 for a clean close, -WG_EAGAIN_READ/WRITE,
+ * other negatives fatal), and what the proxy asks afterwards (SNI, ALPN,
+ * version, suite, peer verified, a short failure reason). A tls_conn
+ * belongs to the thread that made it; it never closes the fd and never
+ * logs above debug: the connection's owner logs the one line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/x509.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "tls/internal.h"
+#include "tls/tls.h"
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	ssize_t n;
+
+	for (;;) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return (int)n;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		c->sys_errno = errno;
+		return errno == EPIPE || errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+							     : MBEDTLS_ERR_NET_SEND_FAILED;
+	}
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct tls_conn *c = ctx;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->fd, buf, len, 0);
+		if (n >= 0)
+			return (int)n; /* 0: EOF, mbedTLS reports MBEDTLS_ERR_SSL_CONN_EOF */
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+		c->sys_errno = errno;
+		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+					   : MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+}
+
+static struct tls_conn *conn_new(const mbedtls_ssl_config *conf, int fd)
+{
+	struct tls_conn *c = mbedtls_calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	mbedtls_ssl_init(&c->ssl);
+	if (mbedtls_ssl_setup(&c->ssl, conf) != 0) {
+		mbedtls_ssl_free(&c->ssl);
+		mbedtls_free(c);
+		return NULL;
+	}
+	c->fd = fd;
+	mbedtls_ssl_set_user_data_p(&c->ssl, c);
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	return c;
+}
+
+struct tls_conn *tls_conn_server(struct tls_server *s, int fd)
+{
+	struct tls_conn *c;
+
+	if (!s)
+		return NULL;
+	c = conn_new(&s->conf, fd);
+	if (!c)
+		return NULL;
+	c->side = TLS_SIDE_SERVER;
+	tls_server_ref(s);
+	c->srv = s;
+	return c;
+}
+
+struct tls_conn *tls_conn_client(struct tls_client *cl, int fd, const char *server_name)
+{
+	struct tls_conn *c;
+
+	if (!cl)
+		return NULL;
+	c = conn_new(&cl->conf, fd);
+	if (!c)
+		return NULL;
+	c->side = TLS_SIDE_CLIENT;
+	tls_client_ref(cl);
+	c->cli = cl;
+	if (tls_client_conn_setup(cl, c, server_name) != 0) {
+		tls_conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (!c)
+		return;
+	mbedtls_ssl_free(&c->ssl);
+	if (c->name)
+		mbedtls_free(c->name);
+	if (c->srv)
+		tls_server_unref(c->srv);
+	if (c->cli)
+		tls_client_unref(c->cli);
+	mbedtls_free(c);
+}
+
+static void set_err(struct tls_conn *c, const char *fmt, const char *arg)
+{
+	snprintf(c->err, sizeof(c->err), fmt, arg);
+}
+
+/* The first reason found in verification flags, in the order a person
+ * fixing the setup needs it. */
+static const char *verify_reason(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_SKIP_VERIFY)
+		return "no certificate";
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return "unknown authority";
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		return "certificate expired";
+	if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+		return "certificate not yet valid";
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		return "name mismatch";
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return "certificate revoked";
+	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+		     MBEDTLS_X509_BADCERT_NS_CERT_TYPE))
+		return "certificate not usable for TLS";
+	if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK |
+		     MBEDTLS_X509_BADCERT_BAD_KEY))
+		return "weak or unsupported certificate algorithm";
+	return "certificate rejected";
+}
+
+/* Maps an mbedTLS error to a waygate result, recording why it failed. */
+static int fail(struct tls_conn *c, int ret, const char *during)
+{
+	char e[128];
+
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return -WG_EAGAIN_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return -WG_EAGAIN_WRITE;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+	case MBEDTLS_ERR_SSL_BAD_CERTIFICATE:
+		set_err(c, "certificate verify failed: %s",
+			verify_reason(mbedtls_ssl_get_verify_result(&c->ssl)));
+		break;
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+		set_err(c, "%s", "certificate required: the client sent none");
+		break;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+		set_err(c, "%s: peer sent a fatal alert", during);
+		break;
+	case MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL:
+		set_err(c, "%s: no common ALPN protocol", during);
+		break;
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
+		set_err(c, "%s: unsupported protocol version", during);
+		break;
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+		set_err(c, "%s: no common cipher suite, group or signature algorithm", during);
+		break;
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		set_err(c, "%s: connection closed by peer", during);
+		break;
+	case MBEDTLS_ERR_NET_CONN_RESET:
+		set_err(c, "%s: connection reset by peer", during);
+		break;
+	case MBEDTLS_ERR_NET_SEND_FAILED:
+	case MBEDTLS_ERR_NET_RECV_FAILED:
+		snprintf(c->err, sizeof(c->err), "%s: %s", during, strerror(c->sys_errno));
+		break;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		set_err(c, "%s: out of memory", during);
+		log_debug("event=tls_error conn_fd=%d during=%s err=%s", c->fd, during,
+			  log_q(tls_strerror(ret, e, sizeof(e))));
+		return -ENOMEM;
+	default:
+		snprintf(c->err, sizeof(c->err), "%s: error -0x%04x", during, (unsigned)-ret);
+		break;
+	}
+	log_debug("event=tls_error fd=%d during=%s reason=%s err=%s", c->fd, during, log_q(c->err),
+		  log_q(tls_strerror(ret, e, sizeof(e))));
+	return -WG_ETLS;
+}
+
+static void handshake_done(struct tls_conn *c)
+{
+	bool cert = mbedtls_ssl_get_peer_cert(&c->ssl) != NULL;
+	bool clean = mbedtls_ssl_get_verify_result(&c->ssl) == 0;
+
+	c->done = true;
+	if (c->side == TLS_SIDE_CLIENT) {
+		/* A TLS 1.3 resumption carries no certificate; the session was
+		 * cached by this verifying client only after it verified. */
+		c->peer_ok = !c->cli->insecure && clean && (cert || !c->full);
+	} else {
+		/* mbedTLS reports a TLS 1.3 resumption as verified even when the
+		 * original (optional) certificate was not: insist on seeing one. */
+		c->peer_ok = c->srv->client_auth != TLS_CLIENT_AUTH_NONE && cert && clean;
+	}
+	/* TLS 1.3 tickets arrive after the handshake (see tls_read). */
+	if (c->side == TLS_SIDE_CLIENT &&
+	    mbedtls_ssl_get_version_number(&c->ssl) == MBEDTLS_SSL_VERSION_TLS1_2)
+		tls_client_session_store(c);
+}
+
+int tls_handshake(struct tls_conn *c)
+{
+	int ret;
+
+	if (c->done)
+		return 0;
+	if (c->err[0])
+		return -WG_ETLS;
+	/* mbedtls_ssl_handshake() is this loop; doing it here lets us see
+	 * whether a certificate was exchanged (a full handshake) or not. */
+	while (!mbedtls_ssl_is_handshake_over(&c->ssl)) {
+		ret = mbedtls_ssl_handshake_step(&c->ssl);
+		if (c->ssl.MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_SERVER_CERTIFICATE)
+			c->full = true;
+		if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+			tls_client_session_store(c);
+			continue;
+		}
+		if (ret != 0)
+			return fail(c, ret, "handshake");
+	}
+	handshake_done(c);
+	return 0;
+}
+
+ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
+{
+	int ret;
+
+	if (!c->done) {
+		ret = tls_handshake(c);
+		if (ret != 0)
+			return ret;
+	}
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	for (;;) {
+		ret = mbedtls_ssl_read(&c->ssl, buf, len);
+		if (ret >= 0)
+			return ret;
+		switch (ret) {
+		case MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET:
+			tls_client_session_store(c);
+			continue;
+		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		case MBEDTLS_ERR_SSL_CONN_EOF:
+			return 0;
+		default:
+			return fail(c, ret, "read");
+		}
+	}
+}
+
+ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	int ret;
+
+	if (!c->done) {
+		ret = tls_handshake(c);
+		if (ret != 0)
+			return ret;
+	}
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	for (;;) {
+		ret = mbedtls_ssl_write(&c->ssl, buf, len);
+		if (ret >= 0)
+			return ret;
+		if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+			tls_client_session_store(c);
+			continue;
+		}
+		return fail(c, ret, "write");
+	}
+}
+
+void tls_close_notify(struct tls_conn *c)
+{
+	if (c && c->done)
+		(void)mbedtls_ssl_close_notify(&c->ssl);
+}
+
+size_t tls_pending(const struct tls_conn *c)
+{
+	size_t n = mbedtls_ssl_get_bytes_avail(&c->ssl);
+
+	/* A record already in the input buffer but not yet decrypted also
+	 * means "read again before waiting for the fd". */
+	if (n == 0 && mbedtls_ssl_check_pending(&c->ssl))
+		n = 1;
+	return n;
+}
+
+const char *tls_conn_sni(const struct tls_conn *c)
+{
+	return c->name;
+}
+
+const char *tls_conn_alpn(const struct tls_conn *c)
+{
+	return mbedtls_ssl_get_alpn_protocol(&c->ssl);
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+	switch (mbedtls_ssl_get_version_number(&c->ssl)) {
+	case MBEDTLS_SSL_VERSION_TLS1_2:
+		return "TLSv1.2";
+	case MBEDTLS_SSL_VERSION_TLS1_3:
+		return "TLSv1.3";
+	default:
+		return "unknown";
+	}
+}
+
+/* IANA names (what access logs and other proxies print). */
+static const struct {
+	int id;
+	const char *name;
+} suite_names[] = {
+	{MBEDTLS_TLS1_3_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256"},
+	{MBEDTLS_TLS1_3_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384"},
+	{MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256"},
+	{MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	 "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+	{MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+	{MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	 "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+	{MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+	{MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	 "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+	{MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	 "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+};
+
+const char *tls_conn_cipher(const struct tls_conn *c)
+{
+	int id = mbedtls_ssl_get_ciphersuite_id_from_ssl(&c->ssl);
+
+	for (size_t i = 0; i < sizeof(suite_names) / sizeof(suite_names[0]); i++) {
+		if (suite_names[i].id == id)
+			return suite_names[i].name;
+	}
+	return mbedtls_ssl_get_ciphersuite(&c->ssl);
+}
+
+bool tls_conn_resumed(const struct tls_conn *c)
+{
+	return c->done && !c->full;
+}
+
+bool tls_conn_peer_verified(const struct tls_conn *c)
+{
+	return c->peer_ok;
+}
+
+const char *tls_conn_error(const struct tls_conn *c)
+{
+	return c->err[0] ? c->err : NULL;
+}

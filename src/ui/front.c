@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: MIT
+/*
+ * front.c: the UI thread. It owns one event loop that accepts HTTPS on
+ * --ui-listen, terminates TLS with tls/ (the UI certificate lives in the
+ * state dir: generated on first start, or uploaded by the owner), and once
+ * a handshake completes hands the plaintext side of a socketpair to
+ * libmicrohttpd, then pumps bytes both ways. libmicrohttpd never sees TLS
+ * and never listens itself. The same loop samples the data-plane counters
+ * once a second for the live charts and writes one traffic rollup per
+ * minute to the store. It does not parse HTTP (server.c does, in MHD's
+ * thread).
+ *
+ * Connection states:
+ *   HANDSHAKE  TLS handshake in progress, no socketpair yet (10 s limit)
+ *   OPEN       bytes pumped client <-> MHD; closed when MHD closes its side
+ *              (after flushing), when the client goes away, on a TLS error
+ *              or after 120 s without traffic
+ * fc_close() is the only way out: it frees, cancels the timer and logs
+ * (at debug: the UI is not the data path).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/str.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "ui/internal.h"
+
+#define FC_BUF 16384
+#define FC_MAX 64
+#define FC_HANDSHAKE_MS 10000
+#define FC_IDLE_MS 120000
+#define CERT_FILE "ui-cert.pem"
+#define KEY_FILE "ui-key.pem"
+#define CERT_DAYS 3650
+
+enum fc_state { FC_HANDSHAKE = 0, FC_OPEN };
+
+struct fconn {
+	struct ui *ui;
+	struct fconn *prev, *next;
+	enum fc_state st;
+	int cfd; /* client socket */
+	int pfd; /* our end of the socketpair, -1 before OPEN */
+	struct loop_io cio, pio;
+	struct timer timer;
+	struct tls_conn *tls;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char up[FC_BUF]; /* client -> MHD */
+	size_t up_len;
+	char down[FC_BUF]; /* MHD -> client */
+	size_t down_off, down_len;
+	bool client_eof, mhd_eof, shut_wr;
+};
+
+static void fc_close(struct fconn *c, const char *reason)
+{
+	struct ui *ui = c->ui;
+
+	log_debug("event=ui_conn_close fd=%d reason=%s", c->cfd, log_q(reason));
+	timer_cancel(ui->loop, &c->timer);
+	loop_io_del(ui->loop, &c->cio);
+	if (c->pfd != -1) {
+		loop_io_del(ui->loop, &c->pio);
+		close(c->pfd);
+	}
+	if (c->tls)
+		tls_conn_free(c->tls);
+	close(c->cfd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ui->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ui->n_conns--;
+	free(c);
+}
+
+static void on_fc_timer(struct timer *t)
+{
+	struct fconn *c = t->arg;
+
+	fc_close(c, c->st == FC_HANDSHAKE ? "tls handshake timeout" : "idle timeout");
+}
+
+static void on_client(struct loop_io *io, uint32_t events);
+static void on_pair(struct loop_io *io, uint32_t events);
+
+/* After the handshake: the socketpair, one end to MHD. */
+static int fc_open_pair(struct fconn *c)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
+		return -errno;
+	if (ui_server_add_conn(c->ui, sv[1], &c->peer, (unsigned)c->peer_len) < 0) {
+		close(sv[0]);
+		return -EIO;
+	}
+	c->pfd = sv[0];
+	if (loop_io_add(c->ui->loop, &c->pio, c->pfd, LOOP_READ, on_pair, c) < 0) {
+		close(c->pfd);
+		c->pfd = -1;
+		return -ENOMEM;
+	}
+	c->st = FC_OPEN;
+	return 0;
+}
+
+/*
+ * Moves what can be moved in both directions, then re-arms both fds for
+ * exactly what is still wanted. Returns false when c was closed.
+ */
+static bool fc_pump(struct fconn *c)
+{
+	uint32_t cwant = 0, pwant = 0;
+	ssize_t n;
+	int rc;
+
+	if (c->st == FC_HANDSHAKE) {
+		rc = tls_handshake(c->tls);
+		if (rc == -WG_EAGAIN_READ || rc == -WG_EAGAIN_WRITE) {
+			loop_io_mod(c->ui->loop, &c->cio,
+				    rc == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE);
+			return true;
+		}
+		if (rc < 0) {
+			log_debug("event=ui_tls_failed reason=%s", log_q(tls_conn_error(c->tls)));
+			fc_close(c, "tls handshake failed");
+			return false;
+		}
+		if ((rc = fc_open_pair(c)) < 0) {
+			fc_close(c, err_str(rc));
+			return false;
+		}
+	}
+
+	/* client -> up */
+	while (!c->client_eof && c->up_len < FC_BUF) {
+		n = tls_read(c->tls, c->up + c->up_len, FC_BUF - c->up_len);
+		if (n > 0) {
+			c->up_len += (size_t)n;
+		} else if (n == 0) {
+			c->client_eof = true;
+		} else if (n == -WG_EAGAIN_READ) {
+			cwant |= LOOP_READ;
+			break;
+		} else if (n == -WG_EAGAIN_WRITE) {
+			cwant |= LOOP_WRITE;
+			break;
+		} else {
+			fc_close(c, "tls read failed");
+			return false;
+		}
+	}
+	/* up -> MHD */
+	if (c->up_len) {
+		n = write(c->pfd, c->up, c->up_len);
+		if (n > 0) {
+			memmove(c->up, c->up + n, c->up_len - (size_t)n);
+			c->up_len -= (size_t)n;
+		} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			fc_close(c, "ui server closed");
+			return false;
+		}
+	}
+	if (c->up_len)
+		pwant |= LOOP_WRITE;
+	else if (c->client_eof && !c->shut_wr) {
+		shutdown(c->pfd, SHUT_WR);
+		c->shut_wr = true;
+	}
+	/* MHD -> down -> client */
+	for (;;) {
+		if (c->down_len == 0 && !c->mhd_eof) {
+			n = read(c->pfd, c->down, FC_BUF);
+			if (n > 0) {
+				c->down_off = 0;
+				c->down_len = (size_t)n;
+			} else if (n == 0) {
+				c->mhd_eof = true;
+			} else if (errno == EAGAIN || errno == EINTR) {
+				pwant |= LOOP_READ;
+			} else {
+				c->mhd_eof = true;
+			}
+		}
+		if (c->down_len == 0)
+			break;
+		n = tls_write(c->tls, c->down + c->down_off, c->down_len);
+		if (n > 0) {
+			c->down_off += (size_t)n;
+			c->down_len -= (size_t)n;
+		} else if (n == -WG_EAGAIN_WRITE) {
+			cwant |= LOOP_WRITE;
+			break;
+		} else if (n == -WG_EAGAIN_READ) {
+			cwant |= LOOP_READ;
+			break;
+		} else {
+			fc_close(c, "tls write failed");
+			return false;
+		}
+	}
+	if (c->mhd_eof && c->down_len == 0) {
+		tls_close_notify(c->tls);
+		fc_close(c, "done");
+		return false;
+	}
+	if (c->client_eof && c->up_len == 0 && c->shut_wr && c->down_len == 0 && !pwant) {
+		/* the client is gone and MHD has nothing more to say yet: wait
+		 * for MHD to close, bounded by the idle timer */
+		pwant |= LOOP_READ;
+	}
+	if (!c->client_eof && c->up_len < FC_BUF)
+		cwant |= LOOP_READ;
+	loop_io_mod(c->ui->loop, &c->cio, cwant);
+	loop_io_mod(c->ui->loop, &c->pio, pwant);
+	timer_add(c->ui->loop, &c->timer, FC_IDLE_MS, on_fc_timer, c);
+	return true;
+}
+
+static void on_client(struct loop_io *io, uint32_t events)
+{
+	struct fconn *c = io->arg;
+
+	if ((events & LOOP_ERROR) && !(events & LOOP_READ)) {
+		fc_close(c, "client error");
+		return;
+	}
+	fc_pump(c);
+}
+
+static void on_pair(struct loop_io *io, uint32_t events)
+{
+	(void)events;
+	fc_pump(io->arg);
+}
+
+static void on_accept(struct loop_io *io, uint32_t events)
+{
+	struct ui *ui = io->arg;
+	(void)events;
+
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct tls_server *srv;
+		struct fconn *c;
+		int fd = accept4(ui->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("event=ui_accept_failed error=%s", log_q(strerror(errno)));
+			return;
+		}
+		if (ui->n_conns >= FC_MAX) {
+			log_warn("event=ui_conn_refused reason=too_many max=%d", FC_MAX);
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		pthread_mutex_lock(&ui->tls_mu);
+		srv = ui->tls;
+		if (srv)
+			tls_server_ref(srv);
+		pthread_mutex_unlock(&ui->tls_mu);
+		if (!c || !srv) {
+			free(c);
+			if (srv)
+				tls_server_unref(srv);
+			close(fd);
+			continue;
+		}
+		c->ui = ui;
+		c->cfd = fd;
+		c->pfd = -1;
+		memcpy(&c->peer, &ss, sl);
+		c->peer_len = sl;
+		/* the connection keeps what it needs from the context */
+		c->tls = tls_conn_server(srv, fd);
+		tls_server_unref(srv);
+		if (!c->tls || loop_io_add(ui->loop, &c->cio, fd, LOOP_READ, on_client, c) < 0) {
+			if (c->tls)
+				tls_conn_free(c->tls);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->next = ui->conns;
+		if (ui->conns)
+			ui->conns->prev = c;
+		ui->conns = c;
+		ui->n_conns++;
+		timer_add(ui->loop, &c->timer, FC_HANDSHAKE_MS, on_fc_timer, c);
+		fc_pump(c);
+	}
+}
+
+/* -------- the listen address -------- */
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" into host and port. */
+static int split_listen(const char *s, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char *colon;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *e = strchr(s, ']');
+
+		if (!e || e[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(e - s - 1);
+		if (hl == 0 || hl >= hostsz)
+			return -EINVAL;
+		memcpy(host, s + 1, hl);
+		colon = e + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s)
+			return -EINVAL;
+		hl = (size_t)(colon - s);
+		if (hl >= hostsz || memchr(s, ':', hl))
+			return -EINVAL;
+		memcpy(host, s, hl);
+	}
+	host[hl] = '\0';
+	if (!colon[1] || strlen(colon + 1) >= portsz)
+		return -EINVAL;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+	if (atoi(colon + 1) > 65535)
+		return -EINVAL;
+	str_lcpy(port, colon + 1, portsz);
+	return 0;
+}
+
+int ui_front_open(struct ui *ui, struct diag *d)
+{
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+				 .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[64], port[8], hbuf[64];
+	int one = 1, err, fd;
+
+	if (split_listen(ui->listen, host, sizeof(host), port, sizeof(port)) < 0) {
+		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen",
+			 "'%s' is not ADDR:PORT (a numeric address, e.g. 0.0.0.0:9443 or [::]:9443)",
+			 ui->listen);
+		return -EINVAL;
+	}
+	err = getaddrinfo(host, port, &hints, &ai);
+	if (err != 0 || !ai) {
+		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen",
+			 "'%s' is not a numeric address", host);
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail_errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 64) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		goto fail_errno;
+	freeaddrinfo(ai);
+	ui->lfd = fd;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, hbuf, sizeof(hbuf));
+		ui->port = ntohs(s6->sin6_port);
+		snprintf(ui->bound, sizeof(ui->bound), "[%s]:%u", hbuf, ui->port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, hbuf, sizeof(hbuf));
+		ui->port = ntohs(s4->sin_port);
+		snprintf(ui->bound, sizeof(ui->bound), "%s:%u", hbuf, ui->port);
+	}
+	ui_hosts_add(&ui->hosts, hbuf);
+	return 0;
+
+fail_errno:
+	err = -errno;
+	diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen", "cannot listen on %s: %s", ui->listen,
+		 strerror(errno));
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(ai);
+	return err;
+}
+
+/* -------- certificate -------- */
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s", dir, name) == -1)
+		return NULL;
+	return p;
+}
+
+/* Reads a whole file (at most 1 MiB) into a NUL-terminated buffer. */
+static int read_file(const char *path, char **out)
+{
+	FILE *f = fopen(path, "re");
+	char *b;
+	size_t n;
+
+	if (!f)
+		return -errno;
+	b = malloc(1024 * 1024 + 1);
+	if (!b) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(b, 1, 1024 * 1024, f);
+	fclose(f);
+	b[n] = '\0';
+	*out = b;
+	return 0;
+}
+
+/* Writes data to path with mode 0600 through a temporary file and rename. */
+static int write_private(const char *path, const char *data)
+{
+	char tmp[4096];
+	size_t len = strlen(data);
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -errno;
+	fchmod(fd, 0600);
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1)
+		err = -EIO;
+	close(fd);
+	if (!err && rename(tmp, path) == -1)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static struct tls_server *server_for(const char *cert, const char *key, struct diag *d)
+{
+	static const char *const alpn[] = {"http/1.1", NULL};
+	struct tls_cert_pem pem = {.cert_pem = cert, .key_pem = key, .name = "ui certificate"};
+	struct tls_server_opts o = {.certs = &pem, .n_certs = 1, .alpn = alpn};
+
+	return tls_server_new(&o, d);
+}
+
+static void set_server(struct ui *ui, struct tls_server *srv)
+{
+	struct tls_server *old;
+
+	pthread_mutex_lock(&ui->tls_mu);
+	old = ui->tls;
+	ui->tls = srv;
+	ui->cert_not_after = srv ? tls_server_not_after(srv) : 0;
+	pthread_mutex_unlock(&ui->tls_mu);
+	if (old)
+		tls_server_unref(old);
+}
+
+int ui_cert_load(struct ui *ui, struct diag *d)
+{
+	char *cp = path_in(ui->state_dir, CERT_FILE), *kp = path_in(ui->state_dir, KEY_FILE);
+	char *cert = NULL, *key = NULL, hostname[256] = "";
+	struct tls_server *srv = NULL;
+	int err = -ENOMEM;
+
+	if (!cp || !kp)
+		goto out;
+	if (read_file(cp, &cert) == 0 && read_file(kp, &key) == 0) {
+		struct diag tmp = {0};
+
+		srv = server_for(cert, key, &tmp);
+		if (!srv)
+			log_warn("event=ui_cert_invalid file=%s action=regenerate", log_q(cp));
+		diag_fini(&tmp);
+	}
+	if (!srv) {
+		const char *sans[UI_MAX_HOSTS + 2];
+		size_t n = 0;
+
+		free(cert);
+		if (key)
+			tls_free_secret(key);
+		cert = key = NULL;
+		gethostname(hostname, sizeof(hostname) - 1);
+		for (size_t i = 0; i < ui->hosts.n && n < UI_MAX_HOSTS; i++)
+			if (strcmp(ui->hosts.v[i], "0.0.0.0") && strcmp(ui->hosts.v[i], "::"))
+				sans[n++] = ui->hosts.v[i];
+		err = tls_gen_selfsigned(hostname[0] ? hostname : "waygate", sans, n, CERT_DAYS,
+					 &cert, &key);
+		if (err < 0) {
+			diag_add(d, DIAG_ERROR, cp, NULL, NULL,
+				 "cannot generate the UI certificate: %s", err_str(err));
+			goto out;
+		}
+		if ((err = write_private(kp, key)) < 0 || (err = write_private(cp, cert)) < 0) {
+			diag_add(d, DIAG_ERROR, cp, NULL, NULL, "cannot write the UI certificate: %s",
+				 err_str(err));
+			goto out;
+		}
+		srv = server_for(cert, key, d);
+		if (!srv) {
+			err = -WG_ETLS;
+			goto out;
+		}
+		log_info("event=ui_cert_generated file=%s days=%d", log_q(cp), CERT_DAYS);
+	}
+	set_server(ui, srv);
+	err = 0;
+out:
+	free(cert);
+	if (key)
+		tls_free_secret(key);
+	free(cp);
+	free(kp);
+	return err;
+}
+
+int ui_cert_replace(struct ui *ui, const char *cert_pem, const char *key_pem, struct diag *d)
+{
+	char *cp = path_in(ui->state_dir, CERT_FILE), *kp = path_in(ui->state_dir, KEY_FILE);
+	struct tls_server *srv;
+	int err = -ENOMEM;
+
+	if (!cp || !kp)
+		goto out;
+	srv = server_for(cert_pem, key_pem, d);
+	if (!srv) {
+		err = -EINVAL;
+		goto out;
+	}
+	if ((err = write_private(kp, key_pem)) < 0 || (err = write_private(cp, cert_pem)) < 0) {
+		diag_add(d, DIAG_ERROR, cp, NULL, NULL, "cannot save the certificate: %s",
+			 err_str(err));
+		tls_server_unref(srv);
+		goto out;
+	}
+	set_server(ui, srv);
+	ui->cert_uploaded = true;
+	log_info("event=ui_cert_replaced file=%s", log_q(cp));
+	err = 0;
+out:
+	free(cp);
+	free(kp);
+	return err;
+}
+
+/* -------- traffic sampling -------- */
+
+static void stats_delta(const struct ui_stats *now, const struct ui_stats *then,
+			struct ui_stats *out)
+{
+	const uint64_t *a = (const uint64_t *)now, *b = (const uint64_t *)then;
+	uint64_t *o = (uint64_t *)out;
+
+	/* every field is a uint64_t counter; active_connections is a gauge and
+	 * is copied as is below */
+	_Static_assert(sizeof(*now) % sizeof(uint64_t) == 0, "ui_stats holds only uint64_t");
+	for (size_t i = 0; i < sizeof(*now) / sizeof(uint64_t); i++)
+		o[i] = a[i] >= b[i] ? a[i] - b[i] : 0;
+	out->active_connections = now->active_connections;
+}
+
+static void roll_minute(struct ui *ui, const struct ui_stats *now, uint64_t minute)
+{
+	struct ui_stats d;
+	struct store_traffic t;
+
+	stats_delta(now, &ui->minute_base, &d);
+	t = (struct store_traffic){
+		.minute = ui->minute,
+		.requests = d.requests,
+		.errors = d.responses_by_class[5] + d.upstream_errors,
+		.p50_ms = ui_percentile_ms(d.latency_buckets, 50),
+		.p99_ms = ui_percentile_ms(d.latency_buckets, 99),
+		.bytes = d.bytes_out,
+	};
+	if (ui->store && d.requests) {
+		pthread_mutex_lock(&ui->store_mu);
+		store_traffic_add(ui->store, &t);
+		pthread_mutex_unlock(&ui->store_mu);
+	}
+	ui->minute_base = *now;
+	ui->minute = minute;
+}
+
+static void on_sample(struct timer *t)
+{
+	struct ui *ui = t->arg;
+	struct ui_stats now = {0}, d;
+	struct ui_sample s = {0};
+	uint64_t wall = clock_wall_ms(), minute = wall / 60000;
+
+	timer_add(ui->loop, t, 1000, on_sample, ui);
+	if (!ui->cb.get_stats)
+		return;
+	ui->cb.get_stats(ui->cb_arg, &now);
+	if (!ui->have_last) {
+		ui->last_stats = now;
+		ui->minute_base = now;
+		ui->minute = minute;
+		ui->have_last = true;
+		return;
+	}
+	stats_delta(&now, &ui->last_stats, &d);
+	s.t_ms = wall;
+	s.rps = (uint32_t)d.requests;
+	s.p50_ms = ui_percentile_ms(d.latency_buckets, 50);
+	s.p99_ms = ui_percentile_ms(d.latency_buckets, 99);
+	for (int i = 0; i < 6; i++)
+		s.by_class[i] = (uint32_t)d.responses_by_class[i];
+	s.bytes_out = d.bytes_out;
+	s.active = now.active_connections;
+	pthread_mutex_lock(&ui->traffic_mu);
+	ui->samples[ui->n_samples % UI_SAMPLES] = s;
+	ui->n_samples++;
+	pthread_mutex_unlock(&ui->traffic_mu);
+	ui->last_stats = now;
+	if (minute != ui->minute)
+		roll_minute(ui, &now, minute);
+}
+
+size_t ui_samples_copy(struct ui *ui, struct ui_sample *out, size_t max)
+{
+	size_t n = 0;
+	uint64_t first;
+
+	pthread_mutex_lock(&ui->traffic_mu);
+	first = ui->n_samples > UI_SAMPLES ? ui->n_samples - UI_SAMPLES : 0;
+	if (max && ui->n_samples - first > max)
+		first = ui->n_samples - max;
+	for (uint64_t i = first; i < ui->n_samples; i++)
+		out[n++] = ui->samples[i % UI_SAMPLES];
+	pthread_mutex_unlock(&ui->traffic_mu);
+	return n;
+}
+
+/* -------- the thread -------- */
+
+static void on_wake(struct loop *loop, void *arg)
+{
+	(void)arg;
+	loop_stop(loop);
+}
+
+static void *ui_thread(void *arg)
+{
+	struct ui *ui = arg;
+	struct loop_io lio;
+	struct timer sample = {0};
+	int err;
+
+	if (loop_io_add(ui->loop, &lio, ui->lfd, LOOP_READ, on_accept, ui) < 0) {
+		log_error("event=ui_failed what=listen_register");
+		return NULL;
+	}
+	timer_add(ui->loop, &sample, 1000, on_sample, ui);
+	err = loop_run(ui->loop);
+	if (err < 0)
+		log_error("event=ui_loop_failed error=%s", log_q(err_str(err)));
+	timer_cancel(ui->loop, &sample);
+	loop_io_del(ui->loop, &lio);
+	while (ui->conns)
+		fc_close(ui->conns, "shutdown");
+	return NULL;
+}
+
+int ui_front_start(struct ui *ui)
+{
+	int err;
+
+	ui->loop = loop_new();
+	if (!ui->loop)
+		return -ENOMEM;
+	if ((err = loop_set_wake(ui->loop, on_wake, ui)) < 0)
+		return err;
+	if ((err = pthread_create(&ui->thread, NULL, ui_thread, ui)) != 0)
+		return -err;
+	ui->thread_started = true;
+	return 0;
+}
+
+void ui_front_stop(struct ui *ui)
+{
+	if (ui->thread_started) {
+		loop_wake(ui->loop);
+		pthread_join(ui->thread, NULL);
+		ui->thread_started = false;
+	}
+	if (ui->loop) {
+		loop_free(ui->loop);
+		ui->loop = NULL;
+	}
+	if (ui->lfd > 0) {
+		close(ui->lfd);
+		ui->lfd = -1;
+	}
+	set_server(ui, NULL);
+}

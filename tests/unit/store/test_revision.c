@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_revision.c: revisions: commit/load round trip across a reopen, no new
+ * revision for an unchanged set, content-addressed objects, object-level
+ * diff, pin/unpin and the serving revision, retention (pinned kept, orphans
+ * deleted, snapshots bounded), and a timing print for 10,000 objects.
+ */
+#include "helpers.h"
+
+#include "check.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/loop.h"
+
+static const char *SNAP1 = "{\"listeners\":[{\"name\":\"http\"}]}";
+
+TEST(store_commit_load_roundtrip)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct gw_objset *set = gw_objset_new(), *back = gw_objset_new();
+	struct store *s = th_open(dir);
+	struct arena *a = arena_new(0);
+	struct store_revision *revs = NULL;
+	uint64_t rev = 0, got = 0;
+	size_t n = 0;
+	char *json = NULL;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	th_put(set, "Service", "default", "svc", "b");
+	th_put(set, "GatewayClass", "", "wg", "c");
+	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", "alice", "first", &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	store_close(s);
+
+	s = th_open(dir);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(store_load(s, 0, back, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), 1);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_SERVICE), 1);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_GATEWAYCLASS), 1);
+	const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "web");
+	const struct gw_object *orig = gw_objset_get(set, GW_K_HTTPROUTE, "default", "web");
+	CHECK(o != NULL);
+	if (o && orig) {
+		CHECK_EQ_STR(o->json, orig->json);
+		CHECK_EQ_STR(o->source, "store");
+	}
+	CHECK(gw_objset_get(back, GW_K_GATEWAYCLASS, "", "wg") != NULL);
+
+	CHECK_EQ_INT(store_snapshot_json(s, 0, a, &json, &got), 0);
+	CHECK_EQ_STR(json, SNAP1);
+	CHECK_EQ_INT(store_revisions(s, 0, 0, a, &revs, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1) {
+		CHECK_EQ_INT(revs[0].rev, 1);
+		CHECK_EQ_STR(revs[0].source, "cluster");
+		CHECK_EQ_STR(revs[0].user, "alice");
+		CHECK_EQ_STR(revs[0].summary, "first");
+		CHECK_EQ_INT(revs[0].n_objects, 3);
+		CHECK(revs[0].serving);
+		CHECK(!revs[0].pinned);
+		CHECK(revs[0].has_snapshot);
+		CHECK(revs[0].time_ms > 0);
+	}
+	/* Missing revisions are named as such. */
+	gw_objset_free(back);
+	back = gw_objset_new();
+	CHECK_EQ_INT(store_load(s, 7, back, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_json(s, 7, a, &json, NULL), -WG_ENOTFOUND);
+
+	arena_free(a);
+	gw_objset_free(set);
+	gw_objset_free(back);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_load_empty_store_is_not_found)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	uint64_t rev = 99;
+
+	CHECK_EQ_INT(store_load(s, 0, set, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_serving(s, &rev), 0);
+	CHECK_EQ_INT(rev, 0);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_commit_unchanged_set_makes_no_revision)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *copy = gw_objset_new();
+	uint64_t r1 = 0, r2 = 0, r3 = 0, r4 = 0;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	th_put(set, "HTTPRoute", "default", "b", "2");
+	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &r1), 0);
+	/* The same objects again. */
+	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &r2), 0);
+	CHECK_EQ_INT(r2, r1);
+	/* Equal content in new objects (a relist): still the same set, and
+	 * the comparison does not depend on the commit cache. */
+	th_put(copy, "HTTPRoute", "default", "b", "2");
+	th_put(copy, "HTTPRoute", "default", "a", "1");
+	CHECK_EQ_INT(store_commit(s, copy, SNAP1, "file", NULL, NULL, &r3), 0);
+	CHECK_EQ_INT(r3, r1);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions"), 1);
+	/* One object changes: a new revision storing one new object. */
+	th_put(copy, "HTTPRoute", "default", "b", "3");
+	CHECK_EQ_INT(store_commit(s, copy, SNAP1, "file", NULL, "b changed", &r4), 0);
+	CHECK_EQ_INT(r4, r1 + 1);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM objects"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revision_objects"), 4);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM audit WHERE summary LIKE 'revision %'"), 2);
+	/* Deleting an object is a change too. */
+	gw_objset_del(copy, GW_K_HTTPROUTE, "default", "a");
+	CHECK_EQ_INT(store_commit(s, copy, NULL, "file", NULL, NULL, &r4), 0);
+	CHECK_EQ_INT(r4, r1 + 2);
+	/* An empty set is a valid revision. */
+	gw_objset_clear_kind(copy, GW_K_HTTPROUTE);
+	CHECK_EQ_INT(store_commit(s, copy, NULL, "file", NULL, NULL, &r4), 0);
+	CHECK_EQ_INT(r4, r1 + 3);
+	struct gw_objset *back = gw_objset_new();
+	CHECK_EQ_INT(store_load(s, 0, back, &r2), 0);
+	CHECK_EQ_INT(r2, r4);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), 0);
+
+	gw_objset_free(back);
+	gw_objset_free(set);
+	gw_objset_free(copy);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_diff_objects)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct arena *a = arena_new(0);
+	struct store_diff_entry *e = NULL;
+	uint64_t r1 = 0, r2 = 0;
+	size_t n = 0;
+	char *json = NULL;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	th_put(set, "HTTPRoute", "default", "b", "1");
+	th_put(set, "Service", "apps", "c", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &r1), 0);
+	th_put(set, "HTTPRoute", "default", "b", "2");
+	gw_objset_del(set, GW_K_SERVICE, "apps", "c");
+	th_put(set, "Gateway", "default", "d", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &r2), 0);
+
+	CHECK_EQ_INT(store_diff(s, r1, r2, a, &e, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_STR(e[0].kind, "Gateway");
+		CHECK_EQ_STR(e[0].name, "d");
+		CHECK_EQ_INT(e[0].change, STORE_ADDED);
+		CHECK_EQ_STR(e[1].kind, "HTTPRoute");
+		CHECK_EQ_STR(e[1].name, "b");
+		CHECK_EQ_INT(e[1].change, STORE_CHANGED);
+		CHECK_EQ_STR(e[2].kind, "Service");
+		CHECK_EQ_STR(e[2].ns, "apps");
+		CHECK_EQ_STR(e[2].name, "c");
+		CHECK_EQ_INT(e[2].change, STORE_REMOVED);
+	}
+	/* The other way round, additions become removals. */
+	CHECK_EQ_INT(store_diff(s, r2, r1, a, &e, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_INT(e[0].change, STORE_REMOVED);
+		CHECK_EQ_INT(e[1].change, STORE_CHANGED);
+		CHECK_EQ_INT(e[2].change, STORE_ADDED);
+	}
+	CHECK_EQ_INT(store_diff(s, r1, r1, a, &e, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(store_diff(s, r1, 42, a, &e, &n), -WG_ENOTFOUND);
+
+	/* Each side's JSON of a changed object. */
+	CHECK_EQ_INT(store_object_json(s, r1, "HTTPRoute", "default", "b", a, &json), 0);
+	CHECK(json && strstr(json, "\"v\":\"1\""));
+	CHECK_EQ_INT(store_object_json(s, r2, "HTTPRoute", "default", "b", a, &json), 0);
+	CHECK(json && strstr(json, "\"v\":\"2\""));
+	CHECK_EQ_INT(store_object_json(s, r2, "Service", "apps", "c", a, &json), -WG_ENOTFOUND);
+
+	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_pin_serves_until_unpinned)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	struct arena *a = arena_new(0);
+	struct store_revision *revs = NULL;
+	uint64_t r1 = 0, r2 = 0, r3 = 0, got = 0, pinned = 9;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &r1), 0);
+	th_put(set, "HTTPRoute", "default", "a", "2");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &r2), 0);
+	CHECK_EQ_INT(store_pinned(s, &pinned), 0);
+	CHECK_EQ_INT(pinned, 0);
+
+	CHECK_EQ_INT(store_pin(s, r1, "ui", "admin"), 0);
+	CHECK_EQ_INT(store_pinned(s, &pinned), 0);
+	CHECK_EQ_INT(pinned, r1);
+	back = gw_objset_new();
+	CHECK_EQ_INT(store_load(s, 0, back, &got), 0);
+	CHECK_EQ_INT(got, r1);
+	const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "a");
+	CHECK(o && strstr(o->json, "\"v\":\"1\""));
+	gw_objset_free(back);
+
+	/* New commits are recorded but the pin keeps being served, also
+	 * after a restart. */
+	th_put(set, "HTTPRoute", "default", "a", "3");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &r3), 0);
+	store_close(s);
+	s = th_open(dir);
+	CHECK_EQ_INT(store_serving(s, &got), 0);
+	CHECK_EQ_INT(got, r1);
+	CHECK_EQ_INT(store_revisions(s, 0, 0, a, &revs, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	if (n == 3) {
+		CHECK_EQ_INT(revs[0].rev, r3);
+		CHECK(!revs[0].serving);
+		CHECK(revs[2].pinned && revs[2].serving);
+	}
+	/* Pinning another moves the pin. */
+	CHECK_EQ_INT(store_pin(s, r2, "ui", "admin"), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions WHERE pinned != 0"), 1);
+	CHECK_EQ_INT(store_pin(s, 77, "ui", "admin"), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_pinned(s, &pinned), 0);
+	CHECK_EQ_INT(pinned, r2);
+
+	CHECK_EQ_INT(store_unpin(s, "ui", "admin"), 0);
+	CHECK_EQ_INT(store_serving(s, &got), 0);
+	CHECK_EQ_INT(got, r3);
+	CHECK_EQ_INT(store_unpin(s, "ui", "admin"), 0); /* no pin: nothing to do */
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM audit WHERE summary LIKE 'pinned revision%'"),
+		     2);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM audit WHERE summary = 'unpinned revision 2'"
+				 " AND source = 'ui' AND user = 'admin'"),
+		     1);
+
+	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_retention_keeps_newest_and_pinned)
+{
+	char buf[64], v[16];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	uint64_t rev = 0;
+
+	store_set_retention(s, 3, 2);
+	th_put(set, "Service", "default", "shared", "x"); /* in every revision */
+	for (int i = 1; i <= 6; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		th_put(set, "HTTPRoute", "default", "r", v);
+		CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &rev), 0);
+		CHECK_EQ_INT(rev, i);
+		if (i == 2)
+			CHECK_EQ_INT(store_pin(s, 2, "ui", NULL), 0);
+	}
+	/* Newest 3 (4, 5, 6) and the pinned 2. */
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions"), 4);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions WHERE rev IN (2, 4, 5, 6)"), 4);
+	/* Objects only deleted revisions held are gone: shared + r@2,4,5,6. */
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM objects"), 5);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revision_objects WHERE rev IN (1, 3)"), 0);
+	/* Snapshots: newest 2 and the pinned one. */
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM snapshots"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM snapshots WHERE rev IN (2, 5, 6)"), 3);
+
+	back = gw_objset_new();
+	CHECK_EQ_INT(store_load(s, 1, back, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_load(s, 2, back, NULL), 0);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), 1);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_SERVICE), 1);
+	gw_objset_free(back);
+
+	/* Once unpinned, 2 goes at the next commit. */
+	CHECK_EQ_INT(store_unpin(s, "ui", NULL), 0);
+	th_put(set, "HTTPRoute", "default", "r", "7");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT min(rev) FROM revisions"), 5);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM objects"), 4);
+
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_revision_numbers_never_reused)
+{
+	char buf[64], v[16];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	uint64_t rev = 0;
+
+	store_set_retention(s, 1, 1);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		th_put(set, "HTTPRoute", "default", "r", v);
+		CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	}
+	CHECK_EQ_INT(rev, 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM revisions"), 1);
+	store_close(s);
+	s = th_open(dir);
+	th_put(set, "HTTPRoute", "default", "r", "x");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 4);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_load_skips_unknown_kind_and_rejects_bad_json)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back = gw_objset_new();
+	uint64_t rev = 0;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	/* A kind from a newer waygate: skipped. */
+	CHECK_EQ_INT(store_exec(s, "INSERT INTO objects(hash, kind, ns, name, json)"
+				   " VALUES (x'00', 'FutureRoute', 'default', 'f', '{}');"
+				   "INSERT INTO revision_objects SELECT 1, id FROM objects"
+				   " WHERE kind = 'FutureRoute';"
+				   "UPDATE revisions SET n_objects = 2"),
+		     0);
+	CHECK_EQ_INT(store_load(s, 0, back, NULL), 0);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), 1);
+	/* An object that no longer parses fails the load. */
+	CHECK_EQ_INT(store_exec(s, "UPDATE objects SET json = '{not json' WHERE kind = 'HTTPRoute'"),
+		     0);
+	gw_objset_free(back);
+	back = gw_objset_new();
+	CHECK_EQ_INT(store_load(s, 0, back, NULL), -WG_ESTORE);
+	gw_objset_free(back);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* Timing print, not an assertion: 10,000 HTTPRoutes committed, committed
+ * again with one change (the commit cache at work), reopened (the start-up
+ * check), loaded. */
+TEST(store_timing_10k_objects)
+{
+	char buf[64], name[32];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back = gw_objset_new();
+	uint64_t rev = 0, t0, t_commit, t_commit2, t_open, t_load;
+	char *snap = malloc(10000 * 120 + 64);
+	size_t off = 0;
+
+	off += (size_t)sprintf(snap, "{\"listeners\":[{\"rules\":[");
+	for (int i = 0; i < 10000; i++) {
+		char json[700];
+		struct gw_object *o;
+
+		snprintf(name, sizeof(name), "route-%05d", i);
+		snprintf(json, sizeof(json),
+			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+			 "\"metadata\":{\"name\":\"%s\",\"namespace\":\"apps\",\"resourceVersion\":"
+			 "\"%d\",\"generation\":1},\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],"
+			 "\"hostnames\":[\"%s.example.com\"],\"rules\":[{\"matches\":[{\"path\":"
+			 "{\"type\":\"PathPrefix\",\"value\":\"/%s\"}}],\"backendRefs\":[{\"name\":"
+			 "\"svc-%d\",\"port\":8080,\"weight\":1}]}]}}",
+			 name, i, name, name, i % 50);
+		o = gw_object_parse(GW_K_HTTPROUTE, json, strlen(json), NULL, 0);
+		gw_objset_put(set, o);
+		off += (size_t)sprintf(snap + off,
+				       "%s{\"route\":\"apps/%s\",\"path\":\"/%s\",\"backends\":"
+				       "[{\"name\":\"apps/svc:8080\",\"weight\":1}]}",
+				       i ? "," : "", name, name);
+	}
+	sprintf(snap + off, "]}]}");
+	t0 = clock_mono_ms();
+	CHECK_EQ_INT(store_commit(s, set, snap, "cluster", NULL, NULL, &rev), 0);
+	t_commit = clock_mono_ms() - t0;
+	gw_objset_put(set, th_obj("HTTPRoute", "apps", "route-00001", "changed"));
+	t0 = clock_mono_ms();
+	CHECK_EQ_INT(store_commit(s, set, snap, "cluster", NULL, NULL, &rev), 0);
+	t_commit2 = clock_mono_ms() - t0;
+	CHECK_EQ_INT(rev, 2);
+	store_close(s);
+
+	t0 = clock_mono_ms();
+	s = th_open(dir);
+	t_open = clock_mono_ms() - t0;
+	t0 = clock_mono_ms();
+	CHECK_EQ_INT(store_load(s, 0, back, &rev), 0);
+	t_load = clock_mono_ms() - t0;
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), 10000);
+	printf("  store timing (10,000 HTTPRoutes): first commit %llu ms, commit of one change "
+	       "%llu ms, open+check %llu ms, load %llu ms\n",
+	       (unsigned long long)t_commit, (unsigned long long)t_commit2,
+	       (unsigned long long)t_open, (unsigned long long)t_load);
+	free(snap);
+	gw_objset_free(set);
+	gw_objset_free(back);
+	store_close(s);
+	th_rmdir(dir);
+}

@@ -1,0 +1,833 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_conn.c: handshakes between a tls_server and a tls_client over a
+ * non-blocking socketpair: versions, SNI certificate selection, ALPN,
+ * ticket resumption, client certificates, every verification failure the
+ * proxy and the kube client must refuse, data transfer, clean close, and
+ * the memory an idle connection holds.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "check.h"
+#include "core/err.h"
+#include "tls/internal.h"
+#include "tls/tls.h"
+#include "tlsutil.h"
+
+static const char *const alpn_h2_h1[] = {"h2", "http/1.1", NULL};
+static const char *const alpn_h1[] = {"http/1.1", NULL};
+static const char *const alpn_h2[] = {"h2", NULL};
+static const char *const alpn_x[] = {"x-unknown", NULL};
+
+/* The CN of the leaf the client received. */
+static const char *peer_cn(struct tls_conn *c, char *buf, size_t size)
+{
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+
+	buf[0] = '\0';
+	if (crt)
+		mbedtls_x509_dn_gets(buf, size, &crt->subject);
+	return buf;
+}
+
+static struct tls_server *sni_server(void)
+{
+	const struct tpki *k = tpki_get();
+
+	return tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->other_crt, k->other_key, k->www_crt,
+			k->www_key, k->wild_crt, k->wild_key, NULL);
+}
+
+TEST(tls_handshake_tls13_default)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+
+	CHECK(s && c);
+	if (!s || !c)
+		goto out;
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(tls_conn_version(p.s), "TLSv1.3");
+	CHECK_EQ_STR(tls_conn_version(p.c), "TLSv1.3");
+	CHECK_EQ_STR(tls_conn_cipher(p.c), "TLS_AES_128_GCM_SHA256");
+	CHECK_EQ_STR(tls_conn_sni(p.s), "www.example.com");
+	CHECK(tls_conn_alpn(p.s) == NULL);
+	CHECK(tls_conn_peer_verified(p.c));
+	CHECK(!tls_conn_peer_verified(p.s)); /* no client certificate asked */
+	CHECK(!tls_conn_resumed(p.s));
+	CHECK(!tls_conn_resumed(p.c));
+	CHECK(tls_conn_error(p.c) == NULL);
+	{
+		char got[6] = {0};
+
+		CHECK_EQ_INT(tpair_xfer(&p, false, "hello", 5, got), 5);
+		CHECK_EQ_MEM(got, 5, "hello");
+		CHECK_EQ_INT(tpair_xfer(&p, true, "world", 5, got), 5);
+		CHECK_EQ_MEM(got, 5, "world");
+	}
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_handshake_tls12_when_client_caps_version)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	char got[4];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(tls_conn_version(p.s), "TLSv1.2");
+	CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+	CHECK(tls_conn_peer_verified(p.c));
+	CHECK_EQ_INT(tpair_xfer(&p, true, "ping", 4, got), 4);
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_tls13_only_server_refuses_tls12_client)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_cert_pem cp = {k->www_crt, k->www_key, "ns/www"};
+	struct tls_server_opts o = {.certs = &cp, .n_certs = 1, .tls13_only = true};
+	struct diag d = {0};
+	struct tls_server *s = tls_server_new(&o, &d);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK(tpair_handshake(&p) != 0);
+	CHECK(tls_conn_error(p.s) != NULL);
+	tpair_close(&p);
+out:
+	diag_fini(&d);
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+static void check_sni(struct tls_server *s, struct tls_client *c, const char *name,
+		      const char *want_cn, const char *want_sni)
+{
+	struct tpair p;
+	char cn[128];
+
+	CHECK_EQ_INT(tpair_open(&p, s, c, name), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(peer_cn(p.c, cn, sizeof(cn)), want_cn);
+	if (want_sni)
+		CHECK_EQ_STR(tls_conn_sni(p.s), want_sni);
+	else
+		CHECK(tls_conn_sni(p.s) == NULL);
+	tpair_close(&p);
+}
+
+TEST(tls_sni_selects_exact_then_wildcard_then_default)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = sni_server();
+	struct tls_client *ci = tcli_new(NULL, NULL); /* insecure: see what is served */
+
+	if (!s || !ci) {
+		CHECK(s && ci);
+		goto out;
+	}
+	/* Exact beats the wildcard that also matches. */
+	check_sni(s, ci, "www.example.com", "CN=www.example.com", "www.example.com");
+	check_sni(s, ci, "example.com", "CN=www.example.com", "example.com");
+	/* Case and a trailing dot do not matter. */
+	check_sni(s, ci, "WWW.Example.COM", "CN=www.example.com", "www.example.com");
+	/* Wildcard: one label only. */
+	check_sni(s, ci, "api.example.com", "CN=*.example.com", "api.example.com");
+	check_sni(s, ci, "a.b.example.com", "CN=other.test", "a.b.example.com");
+	/* No match, no SNI (IP literal): the first certificate. */
+	check_sni(s, ci, "unknown.test", "CN=other.test", "unknown.test");
+	check_sni(s, ci, "127.0.0.1", "CN=other.test", NULL);
+	(void)k;
+out:
+	tls_server_unref(s);
+	tls_client_unref(ci);
+}
+
+TEST(tls_sni_trailing_dot)
+{
+	struct tls_server *s = sni_server();
+	struct tls_client *ci = tcli_new(NULL, NULL);
+
+	if (s && ci)
+		check_sni(s, ci, "api.example.com.", "CN=*.example.com", "api.example.com");
+	tls_server_unref(s);
+	tls_client_unref(ci);
+}
+
+static void alpn_case(const char *const *srv, const char *const *cli, int want_ok,
+		      const char *want)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(srv, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, cli);
+	struct tpair p;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p) == 0, want_ok);
+	if (want_ok) {
+		if (want) {
+			CHECK_EQ_STR(tls_conn_alpn(p.s), want);
+			CHECK_EQ_STR(tls_conn_alpn(p.c), want);
+		} else {
+			CHECK(tls_conn_alpn(p.s) == NULL);
+		}
+	} else {
+		CHECK(tls_conn_error(p.s) != NULL);
+	}
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_alpn_negotiation)
+{
+	alpn_case(alpn_h2_h1, alpn_h2_h1, 1, "h2");
+	alpn_case(alpn_h2_h1, alpn_h1, 1, "http/1.1");
+	alpn_case(alpn_h1, alpn_h2_h1, 1, "http/1.1");
+	alpn_case(alpn_h2_h1, NULL, 1, NULL); /* client without ALPN */
+	alpn_case(NULL, alpn_h2, 1, NULL);    /* server without ALPN */
+	alpn_case(alpn_h2_h1, alpn_x, 0, NULL); /* no overlap: refused (RFC 7301) */
+}
+
+static void resume_case(bool tls12)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	char got[8];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	if (tls12)
+		mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	for (int round = 0; round < 3; round++) {
+		CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		/* The TLS 1.3 ticket travels after the handshake: read data. */
+		CHECK_EQ_INT(tpair_xfer(&p, true, "ticket", 6, got), 6);
+		CHECK_EQ_INT(tls_conn_resumed(p.s), round > 0);
+		CHECK_EQ_INT(tls_conn_resumed(p.c), round > 0);
+		CHECK(tls_conn_peer_verified(p.c));
+		CHECK_EQ_STR(tls_conn_version(p.c), tls12 ? "TLSv1.2" : "TLSv1.3");
+		tpair_close(&p);
+	}
+	/* Another name is not offered that session. */
+	CHECK_EQ_INT(tpair_open(&p, s, c, "example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK(!tls_conn_resumed(p.s));
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_resumption_tls13_ticket)
+{
+	resume_case(false);
+}
+
+TEST(tls_resumption_tls12_ticket)
+{
+	resume_case(true);
+}
+
+TEST(tls_ticket_from_other_server_is_not_resumed)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s1 = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					 NULL);
+	struct tls_server *s2 = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					 NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	char got[8];
+
+	if (!s1 || !s2 || !c) {
+		CHECK(s1 && s2 && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s1, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_INT(tpair_xfer(&p, true, "ticket", 6, got), 6);
+	tpair_close(&p);
+	/* s2's ticket key differs: a full handshake, which still succeeds. */
+	CHECK_EQ_INT(tpair_open(&p, s2, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK(!tls_conn_resumed(p.s));
+	CHECK(tls_conn_peer_verified(p.c));
+	tpair_close(&p);
+out:
+	tls_server_unref(s1);
+	tls_server_unref(s2);
+	tls_client_unref(c);
+}
+
+/* Client auth: server mode, client cert (or none), expected outcome. */
+static void auth_case(enum tls_client_auth mode, const char *crt, const char *key, bool tls12,
+		      int want_ok, bool want_verified)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, mode, k->ca_crt, k->www_crt, k->www_key, NULL);
+	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = crt,
+				    .client_key_pem = key};
+	struct diag d = {0};
+	struct tls_client *c = tls_client_new(&o, &d);
+	struct tpair p;
+	char got[4];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	if (tls12)
+		mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p) == 0, want_ok);
+	if (want_ok) {
+		CHECK_EQ_INT(tls_conn_peer_verified(p.s), want_verified);
+		/* TLS 1.3 failures of the client certificate surface here. */
+		CHECK_EQ_INT(tpair_xfer(&p, false, "data", 4, got), 4);
+	} else {
+		CHECK(tls_conn_error(p.s) != NULL);
+		if (tls_conn_error(p.s))
+			CHECK(strstr(tls_conn_error(p.s), "certificate") != NULL);
+	}
+	tpair_close(&p);
+out:
+	diag_fini(&d);
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_client_auth_required)
+{
+	const struct tpki *k = tpki_get();
+
+	for (int v = 0; v < 2; v++) {
+		auth_case(TLS_CLIENT_AUTH_REQUIRE, k->cli_crt, k->cli_key, v, 1, true);
+		auth_case(TLS_CLIENT_AUTH_REQUIRE, NULL, NULL, v, 0, false);
+		auth_case(TLS_CLIENT_AUTH_REQUIRE, k->cli2_crt, k->cli2_key, v, 0, false);
+	}
+}
+
+TEST(tls_client_auth_optional_is_insecure_fallback)
+{
+	const struct tpki *k = tpki_get();
+
+	for (int v = 0; v < 2; v++) {
+		auth_case(TLS_CLIENT_AUTH_OPTIONAL, k->cli_crt, k->cli_key, v, 1, true);
+		auth_case(TLS_CLIENT_AUTH_OPTIONAL, NULL, NULL, v, 1, false);
+		auth_case(TLS_CLIENT_AUTH_OPTIONAL, k->cli2_crt, k->cli2_key, v, 1, false);
+	}
+}
+
+TEST(tls_client_auth_rsa_and_ec_key_formats)
+{
+	/* kubeconfig client keys: RSA PKCS#1, EC SEC1, PKCS#8. */
+	struct tls_server *s;
+	const char *keys[][2] = {{fx_rsa_cli_crt, fx_rsa_cli_key_pkcs1},
+				 {fx_ec_cli_crt, fx_ec_cli_key_sec1},
+				 {fx_ec_cli_crt, fx_ec_cli_key_pkcs8}};
+
+	s = tsrv_new(NULL, TLS_CLIENT_AUTH_REQUIRE, fx_rsa_ca_crt, fx_rsa_srv_crt, fx_rsa_srv_key,
+		     NULL);
+	CHECK(s != NULL);
+	for (size_t i = 0; s && i < 3; i++) {
+		for (int v = 0; v < 2; v++) {
+			struct tls_client_opts o = {.ca_pem = fx_rsa_ca_crt,
+						    .client_cert_pem = keys[i][0],
+						    .client_key_pem = keys[i][1]};
+			struct diag d = {0};
+			struct tls_client *c = tls_client_new(&o, &d);
+			struct tpair p;
+			char got[4];
+
+			CHECK(c != NULL);
+			if (!c)
+				continue;
+			if (v)
+				mbedtls_ssl_conf_max_tls_version(&c->conf,
+								 MBEDTLS_SSL_VERSION_TLS1_2);
+			CHECK_EQ_INT(tpair_open(&p, s, c, "kube.test"), 0);
+			CHECK_EQ_INT(tpair_handshake(&p), 0);
+			CHECK(tls_conn_peer_verified(p.s));
+			CHECK(tls_conn_peer_verified(p.c));
+			CHECK_EQ_INT(tpair_xfer(&p, false, "GET ", 4, got), 4);
+			if (v)
+				CHECK_EQ_STR(tls_conn_cipher(p.c),
+					     "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+			tpair_close(&p);
+			tls_client_unref(c);
+			diag_fini(&d);
+		}
+	}
+	tls_server_unref(s);
+}
+
+/* A client verification case: server certificate, client CA / SANs, name. */
+static void verify_case(const char *crt, const char *key, const char *ca,
+			const char *const *sans, size_t n_sans, const char *name, bool want_ok,
+			const char *want_err)
+{
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, crt, key, NULL);
+	struct tls_client_opts o = {.ca_pem = ca, .sans = sans, .n_sans = n_sans};
+	struct diag d = {0};
+	struct tls_client *c = tls_client_new(&o, &d);
+	struct tpair p;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, name), 0);
+	CHECK_EQ_INT(tpair_handshake(&p) == 0, want_ok);
+	if (want_ok) {
+		CHECK(tls_conn_peer_verified(p.c));
+	} else {
+		CHECK_EQ_STR(tls_conn_error(p.c), want_err);
+		CHECK(tls_conn_error(p.s) != NULL); /* the alert reached the server */
+	}
+	tpair_close(&p);
+out:
+	diag_fini(&d);
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_verify_ca_mismatch_refused)
+{
+	const struct tpki *k = tpki_get();
+
+	verify_case(k->rogue_crt, k->rogue_key, k->ca_crt, NULL, 0, "www.example.com", false,
+		    "certificate verify failed: unknown authority");
+	verify_case(k->www_crt, k->www_key, k->ca2_crt, NULL, 0, "www.example.com", false,
+		    "certificate verify failed: unknown authority");
+}
+
+TEST(tls_verify_hostname)
+{
+	const struct tpki *k = tpki_get();
+
+	verify_case(k->www_crt, k->www_key, k->ca_crt, NULL, 0, "www.example.com", true, NULL);
+	verify_case(k->www_crt, k->www_key, k->ca_crt, NULL, 0, "EXAMPLE.com", true, NULL);
+	verify_case(k->www_crt, k->www_key, k->ca_crt, NULL, 0, "evil.example.com", false,
+		    "certificate verify failed: name mismatch");
+	verify_case(k->wild_crt, k->wild_key, k->ca_crt, NULL, 0, "api.example.com", true, NULL);
+	verify_case(k->wild_crt, k->wild_key, k->ca_crt, NULL, 0, "example.com", false,
+		    "certificate verify failed: name mismatch");
+	verify_case(k->wild_crt, k->wild_key, k->ca_crt, NULL, 0, "a.b.example.com", false,
+		    "certificate verify failed: name mismatch");
+	/* No CN fallback: "client" has no SANs. */
+	verify_case(k->cli_crt, k->cli_key, k->ca_crt, NULL, 0, "client", false,
+		    "certificate verify failed: name mismatch");
+}
+
+TEST(tls_verify_ip_sans)
+{
+	const struct tpki *k = tpki_get();
+
+	verify_case(k->ip_crt, k->ip_key, k->ca_crt, NULL, 0, "127.0.0.1", true, NULL);
+	verify_case(k->ip_crt, k->ip_key, k->ca_crt, NULL, 0, "::1", true, NULL);
+	verify_case(k->ip_crt, k->ip_key, k->ca_crt, NULL, 0, "[::1]", true, NULL);
+	verify_case(k->ip_crt, k->ip_key, k->ca_crt, NULL, 0, "127.0.0.2", false,
+		    "certificate verify failed: name mismatch");
+	/* An IP is never matched against DNS names (the CN is "127.0.0.1"). */
+	verify_case(k->www_crt, k->www_key, k->ca_crt, NULL, 0, "127.0.0.1", false,
+		    "certificate verify failed: name mismatch");
+	/* Kubernetes API servers: RSA certificate with an IP SAN, both versions. */
+	verify_case(fx_rsa_srv_crt, fx_rsa_srv_key, fx_rsa_ca_crt, NULL, 0, "127.0.0.1", true,
+		    NULL);
+	verify_case(fx_rsa_srv_crt, fx_rsa_srv_key, fx_rsa_ca_crt, NULL, 0, "kube.test", true,
+		    NULL);
+}
+
+TEST(tls_verify_extra_sans_dns_and_uri)
+{
+	const struct tpki *k = tpki_get();
+	const char *uri[] = {"spiffe://cluster.local/ns/default/sa/backend"};
+	const char *uri_bad[] = {"spiffe://cluster.local/ns/default/sa/other"};
+	const char *dns[] = {"nomatch.test", "backend.internal"};
+	const char *wild[] = {"x.example.com"};
+
+	/* With subjectAltNames the host name is only SNI, not checked. */
+	verify_case(k->uri_crt, k->uri_key, k->ca_crt, uri, 1, "svc.ns.svc", true, NULL);
+	verify_case(k->uri_crt, k->uri_key, k->ca_crt, dns, 2, "svc.ns.svc", true, NULL);
+	verify_case(k->uri_crt, k->uri_key, k->ca_crt, uri_bad, 1, "backend.internal", false,
+		    "certificate verify failed: name mismatch");
+	verify_case(k->wild_crt, k->wild_key, k->ca_crt, wild, 1, "svc", true, NULL);
+	/* A URI in the list never matches a DNS SAN spelled the same. */
+	{
+		const char *u[] = {"dns://backend.internal"};
+
+		verify_case(k->uri_crt, k->uri_key, k->ca_crt, u, 1, "svc", false,
+			    "certificate verify failed: name mismatch");
+	}
+}
+
+TEST(tls_insecure_skip_verify_accepts_anything)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
+					k->rogue_key, NULL);
+	struct tls_client *c = tcli_new(NULL, NULL);
+	struct tpair p;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "wrong.name"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK(!tls_conn_peer_verified(p.c));
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_cipher_preference)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_cert_pem cp = {k->www_crt, k->www_key, "ns/www"};
+	struct tls_server_opts so = {.certs = &cp, .n_certs = 1,
+				     .cipher_pref = TLS_PREF_CHACHA_FIRST};
+	struct tls_client_opts co = {.ca_pem = k->ca_crt};
+	struct tls_client_opts cc = {.ca_pem = k->ca_crt, .cipher_pref = TLS_PREF_CHACHA_FIRST};
+	struct diag d = {0};
+	struct tls_server *s = tls_server_new(&so, &d);
+	struct tls_client *c = tls_client_new(&co, &d);
+	struct tls_client *c_chacha = tls_client_new(&cc, &d);
+	struct tpair p;
+
+	if (!s || !c || !c_chacha) {
+		CHECK(s && c && c_chacha);
+		goto out;
+	}
+	/* TLS 1.2: the server's order wins over an AES-first client. */
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+	tpair_close(&p);
+	/* TLS 1.3: mbedTLS servers follow the client's order; ours offers
+	 * ChaCha20 first when told to. */
+	CHECK_EQ_INT(tpair_open(&p, s, c_chacha, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_CHACHA20_POLY1305_SHA256");
+	tpair_close(&p);
+out:
+	diag_fini(&d);
+	tls_server_unref(s);
+	tls_client_unref(c);
+	tls_client_unref(c_chacha);
+}
+
+TEST(tls_large_transfer_and_clean_close)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	size_t n = 1 << 20;
+	char *data = malloc(n), *got = malloc(n), b[16];
+	struct tpair p;
+	ssize_t r;
+
+	if (!s || !c || !data || !got) {
+		CHECK(s && c && data && got);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7 + (i >> 8));
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_INT(tpair_xfer(&p, true, data, n, got), n);
+	CHECK(memcmp(data, got, n) == 0);
+	CHECK_EQ_INT(tpair_xfer(&p, false, data, n, got), n);
+	CHECK(memcmp(data, got, n) == 0);
+	CHECK_EQ_INT(tls_pending(p.s), 0);
+	/* close_notify: the peer reads 0. */
+	tls_close_notify(p.c);
+	r = -1;
+	for (int i = 0; i < 50 && (r = tls_read(p.s, b, sizeof(b))) == -WG_EAGAIN_READ; i++)
+		usleep(1000);
+	CHECK_EQ_INT(r, 0);
+	tpair_close(&p);
+	/* EOF without close_notify also reads as 0. */
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_INT(tpair_xfer(&p, true, "x", 1, got), 1);
+	shutdown(p.fd[1], SHUT_WR);
+	r = -1;
+	for (int i = 0; i < 50 && (r = tls_read(p.s, b, sizeof(b))) == -WG_EAGAIN_READ; i++)
+		usleep(1000);
+	CHECK_EQ_INT(r, 0);
+	tpair_close(&p);
+out:
+	free(data);
+	free(got);
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_pending_reports_buffered_plaintext)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	char b[4];
+	ssize_t r = -1;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_INT(tls_write(p.c, "0123456789", 10), 10);
+	for (int i = 0; i < 50 && (r = tls_read(p.s, b, 4)) == -WG_EAGAIN_READ; i++)
+		usleep(1000);
+	CHECK_EQ_INT(r, 4);
+	CHECK_EQ_INT(tls_pending(p.s), 6);
+	CHECK_EQ_INT(tls_read(p.s, b, 4), 4);
+	CHECK_EQ_INT(tls_read(p.s, b, 4), 2);
+	CHECK_EQ_INT(tls_pending(p.s), 0);
+	CHECK_EQ_INT(tls_read(p.s, b, 4), -WG_EAGAIN_READ);
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_garbage_from_client_fails_cleanly)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	int r = -WG_EAGAIN_READ;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	/* A plain HTTP request on the TLS port. */
+	CHECK_EQ_INT(write(p.fd[1], "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27), 27);
+	for (int i = 0; i < 50 && r == -WG_EAGAIN_READ; i++)
+		r = tls_handshake(p.s);
+	CHECK_EQ_INT(r, -WG_ETLS);
+	CHECK(tls_conn_error(p.s) != NULL);
+	/* Calling again does not resurrect it. */
+	CHECK_EQ_INT(tls_handshake(p.s), -WG_ETLS);
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* Heap that mbedTLS holds per idle connection after the handshake (both
+ * ends counted separately), printed for the record and bounded. */
+TEST(tls_memory_per_idle_connection)
+{
+	enum { N = 16 };
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt,
+					k->www_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, alpn_h2_h1);
+	struct tpair p[N];
+	size_t base, after_s, per;
+	char got[4];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	base = tls_mem_in_use();
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ_INT(tpair_open(&p[i], s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p[i]), 0);
+		CHECK_EQ_INT(tpair_xfer(&p[i], true, "data", 4, got), 4);
+	}
+	/* Free the client ends to count the server ends alone. */
+	after_s = tls_mem_in_use();
+	for (int i = 0; i < N; i++) {
+		tls_conn_free(p[i].c);
+		p[i].c = NULL;
+	}
+	per = (tls_mem_in_use() - base) / N;
+	fprintf(stderr, "  tls: %zu bytes per idle server connection (both ends %zu)\n", per,
+		(after_s - base) / N);
+	CHECK(per < 48 * 1024);
+	for (int i = 0; i < N; i++)
+		tpair_close(&p[i]);
+	CHECK(tls_mem_in_use() <= after_s);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* Full handshakes (ECDHE X25519 + ECDSA P-256, TLS 1.3), CPU time of the
+ * server side and of both; printed for the record, bounded loosely. */
+TEST(tls_handshake_cost)
+{
+	enum { N = 20 };
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct timespec t0, t1;
+	double total_us;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	/* No client-side cache: each is a full handshake. */
+	mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	for (int i = 0; i < N; i++) {
+		struct tpair p;
+
+		CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK(!tls_conn_resumed(p.s));
+		tpair_close(&p);
+	}
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	total_us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+		   N;
+	fprintf(stderr, "  tls: %.0f us CPU per full TLS 1.3 handshake (client + server)\n",
+		total_us);
+	CHECK(total_us < 200000);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+struct shared_ctx {
+	struct tls_server *s;
+	struct tls_client *c;
+	int ok;
+};
+
+static void *handshake_worker(void *arg)
+{
+	struct shared_ctx *x = arg;
+	char got[16];
+
+	for (int i = 0; i < 4; i++) {
+		struct tpair p;
+
+		if (tpair_open(&p, x->s, x->c, i % 2 ? "www.example.com" : "api.example.com") != 0)
+			continue;
+		if (tpair_handshake(&p) == 0 && tpair_xfer(&p, true, "from the worker", 15, got) == 15 &&
+		    memcmp(got, "from the worker", 15) == 0)
+			__atomic_add_fetch(&x->ok, 1, __ATOMIC_RELAXED);
+		tpair_close(&p);
+	}
+	return NULL;
+}
+
+/* Contexts are shared read-only by worker threads (the ticket key, the
+ * RNG and the client's session cache have their own locks). */
+TEST(tls_contexts_shared_across_threads)
+{
+	const struct tpki *k = tpki_get();
+	struct shared_ctx x = {
+		.s = tsrv_new(NULL, TLS_CLIENT_AUTH_REQUIRE, k->ca_crt, k->www_crt, k->www_key,
+			      k->wild_crt, k->wild_key, NULL),
+	};
+	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = k->cli_crt,
+				    .client_key_pem = k->cli_key};
+	struct diag d = {0};
+	pthread_t t[3];
+
+	x.c = tls_client_new(&o, &d);
+	if (!x.s || !x.c) {
+		CHECK(x.s && x.c);
+		goto out;
+	}
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(pthread_create(&t[i], NULL, handshake_worker, &x), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ_INT(x.ok, 12);
+out:
+	diag_fini(&d);
+	tls_server_unref(x.s);
+	tls_client_unref(x.c);
+}
+
+/* A connection keeps its context alive after the owner dropped it (the
+ * proxy swaps contexts while connections are in flight). */
+TEST(tls_conn_holds_context_reference)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	char got[4];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		tls_server_unref(s);
+		tls_client_unref(c);
+		return;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	tls_server_unref(s);
+	tls_client_unref(c);
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_INT(tpair_xfer(&p, false, "late", 4, got), 4);
+	tpair_close(&p);
+}
