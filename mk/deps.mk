@@ -91,12 +91,16 @@ deps-fetch:
 
 # --- the steps ------------------------------------------------------------
 
-$(DEPS_SRC)/.fetched: deps/deps.lock
+# Each package's lines of deps.lock (files and "# version:"), rewritten only
+# when they change: bumping one package re-fetches and rebuilds only that
+# package, and editing comments rebuilds nothing.
+$(DEPS_SRC)/%.lock: FORCE
 	@mkdir -p $(@D)
-	$(Q)deps/fetch deps/deps.lock $(DEPS_DL)
-	$(Q)touch $@
+	@awk -v p=$* '$$1 == p || ($$2 == "version:" && $$3 == p)' deps/deps.lock >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
-$(DEPS_SRC)/%.stamp: $(DEPS_SRC)/.fetched
+$(DEPS_SRC)/%.stamp: $(DEPS_SRC)/%.lock
+	$(Q)deps/fetch $< $(DEPS_DL)
 	@echo "  EXTRACT $*"
 	$(Q)$(DEPS_ENV) deps/build extract $*
 	$(Q)touch $@

@@ -23,7 +23,7 @@ function el(tag, attrs, ...kids) {
       e.setAttribute(k, v === true ? '' : String(v));
     }
   }
-  for (const k of kids.flat()) {
+  for (const k of kids.flat(Infinity)) {
     if (k === undefined || k === null || k === false) continue;
     e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   }
@@ -57,8 +57,12 @@ function kv(pairs) {
   for (const [k, v] of pairs) dl.append(el('dt', null, k), el('dd', null, v));
   return dl;
 }
+// On a phone each row becomes a card: every cell carries its column's name
+// (data-label, shown by the stylesheet).
 function table(headers, rows) {
-  const t = el('table', null,
+  const names = headers.map((h) => h.t || h);
+  for (const tr of rows) [...tr.children].forEach((td, i) => td.setAttribute('data-label', names[i] || ''));
+  const t = el('table', { class: 'cards-on-phone' },
     el('thead', null, el('tr', null, headers.map((h) => el('th', h.num ? { class: 'num' } : null, h.t || h)))),
     el('tbody', null, rows));
   return el('div', { class: 'table-wrap' }, t);
@@ -258,6 +262,7 @@ async function pageRoutes() {
         el('td', null, el('strong', { class: 'route-name' }, r.name), el('div', { class: 'muted small' }, r.kind)),
         el('td', null, (r.hostnames || []).length ? r.hostnames.map((h) => el('div', null, h)) : '*'),
         el('td', null, (r.rules || []).map((rule) => el('div', { class: 'rule' },
+          rule.name ? el('div', { class: 'muted small' }, 'rule ' + rule.name) : null,
           (rule.matches || []).map((m) => el('div', { class: 'mono' }, matchText(m))),
           (rule.filters || []).length ? el('div', { class: 'muted small' }, 'filters: ' + rule.filters.join(', ')) : null,
           el('div', { class: 'small' }, '→ ', (rule.backends || []).length ? rule.backends.map((b, i) =>
@@ -281,7 +286,7 @@ async function pageBackends() {
         el('td', null, badge(b.health, b.health === 'ready' ? 'ok' : 'bad')),
         el('td', { class: 'mono' }, b.endpoints.length ? b.endpoints.map((e) =>
           el('div', null, (e.address.includes(':') ? '[' + e.address + ']' : e.address) + ':' + e.port)) : '—'),
-        el('td', null, b.routes.map((r) => el('div', null, r))))))));
+        el('td', null, b.routes.map((r) => el('div', null, r)))))));
   });
 }
 
@@ -319,7 +324,7 @@ async function pageTraffic() {
 
 // Line diff (LCS) of two texts, for one object between two revisions.
 function lineDiff(a, b) {
-  const x = a.split('\n'), y = b.split('\n');
+  const x = a ? a.split('\n') : [], y = b ? b.split('\n') : [];
   if (x.length * y.length > 4e6) return [{ t: ' ', s: 'too large to compare here' }];
   const n = x.length, m = y.length, L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
   for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
@@ -467,7 +472,7 @@ async function pageSettings() {
   });
   // certificate
   const cert = el('textarea', { id: 'cert-pem', spellcheck: 'false', placeholder: '-----BEGIN CERTIFICATE-----' });
-  const key = el('textarea', { id: 'key-pem', spellcheck: 'false', placeholder: '-----BEGIN PRIVATE KEY-----' });
+  const key = el('textarea', { id: 'key-pem', spellcheck: 'false', placeholder: 'the key, PEM' });
   const certMsg = formMsg();
   const days = s.certificate.not_after ? Math.floor((s.certificate.not_after * 1000 - Date.now()) / 86400000) : null;
   const certForm = el('form', { id: 'cert-form' },

@@ -62,7 +62,7 @@ int cmd_convert(int argc, char **argv)
 	struct diag d = {0};
 	const char *file = NULL;
 	char *text = NULL, *outbuf = NULL;
-	size_t len, outlen = 0;
+	size_t len = 0, outlen = 0;
 	FILE *mem;
 	int rc;
 

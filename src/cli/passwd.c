@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * passwd.c: `waygate passwd [--state-dir DIR]`: sets the UI admin password
  * in the store (creating the store when the box has never run). On a
@@ -95,19 +95,22 @@ static int prompt_no_echo(const char *prompt, char *buf, size_t size)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: waygate passwd [--state-dir DIR]\n"
-		   "  sets the UI password of user " UI_USER "; asks twice on a terminal, else\n"
-		   "  reads one line from stdin (at least %d characters)\n",
+	fprintf(f,
+		"usage: waygate passwd [--state-dir DIR]\n"
+		"  sets the UI password of user " UI_USER "; asks twice on a terminal, else\n"
+		"  reads one line from stdin (at least %d characters)\n",
 		PW_MIN);
 }
 
 int cmd_passwd(int argc, char **argv)
 {
 	static const struct flag_spec specs[] = {
-		{"state-dir", true}, {"help", false}, {NULL, false},
+		{"state-dir", true},
+		{"help", false},
+		{NULL, false},
 	};
 	const char *state_dir = STORE_DEFAULT_DIR, *name, *value;
-	char pw[PW_MAX + 1], again[PW_MAX + 1];
+	char pw[PW_MAX + 1], again[PW_MAX + 1], path[4200];
 	struct diag d = {0};
 	struct store *s = NULL;
 	int i = 1, r, rc = 2, err;
@@ -141,14 +144,16 @@ int cmd_passwd(int argc, char **argv)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		if (!err && strcmp(pw, again) != 0) {
-			fprintf(stderr, "waygate passwd: the two passwords differ; nothing changed\n");
+			fprintf(stderr,
+				"waygate passwd: the two passwords differ; nothing changed\n");
 			goto out;
 		}
 	} else {
 		err = read_line(STDIN_FILENO, pw, sizeof(pw));
 	}
 	if (err == -E2BIG) {
-		fprintf(stderr, "waygate passwd: the password is longer than %d characters\n", PW_MAX);
+		fprintf(stderr, "waygate passwd: the password is longer than %d characters\n",
+			PW_MAX);
 		goto out;
 	}
 	if (err) {
@@ -161,7 +166,14 @@ int cmd_passwd(int argc, char **argv)
 		goto out;
 	}
 	log_set_level(LOG_WARN);
-	s = store_open(state_dir, &d);
+	/* An existing store may be in use by `waygate run`: open a second
+	 * connection (no check, no recovery: that is run's job). A box that
+	 * never ran gets its store created. */
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_DB_NAME);
+	if (access(path, F_OK) == 0)
+		s = store_open_reader(state_dir, &d);
+	else
+		s = store_open(state_dir, &d);
 	if (!s) {
 		diag_print(&d, "waygate passwd");
 		rc = 1;
@@ -169,8 +181,8 @@ int cmd_passwd(int argc, char **argv)
 	}
 	err = store_set_password(s, UI_USER, pw, "cli");
 	if (err) {
-		fprintf(stderr, "waygate passwd: %s: cannot store the password: %s\n", store_path(s),
-			err_str(err));
+		fprintf(stderr, "waygate passwd: %s: cannot store the password: %s\n",
+			store_path(s), err_str(err));
 		rc = 1;
 		goto out;
 	}

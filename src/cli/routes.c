@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * routes.c: `waygate routes [--state-dir DIR] [--revision N] [--list]`:
  * prints the routing table of the serving revision (or of revision N) from
@@ -46,10 +46,10 @@ static void print_time(FILE *f, uint64_t ms)
 
 static void print_list(FILE *f, yyjson_val *arr, const char *sep, const char *empty)
 {
-	size_t idx, max, n = 0;
+	size_t n = 0;
 	yyjson_val *v;
 
-	yyjson_arr_foreach(arr, idx, max, v) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(arr); (v = yyjson_arr_iter_next(&it));) {
 		if (yyjson_is_str(v))
 			fprintf(f, "%s%s", n++ ? sep : "", yyjson_get_str(v));
 	}
@@ -59,10 +59,10 @@ static void print_list(FILE *f, yyjson_val *arr, const char *sep, const char *em
 
 static void print_backends(FILE *f, yyjson_val *arr)
 {
-	size_t idx, max, n = 0;
+	size_t n = 0;
 	yyjson_val *b;
 
-	yyjson_arr_foreach(arr, idx, max, b) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(arr); (b = yyjson_arr_iter_next(&it));) {
 		yyjson_val *inv = yyjson_obj_get(b, "invalidStatus");
 		size_t eps = yyjson_arr_size(yyjson_obj_get(b, "endpoints"));
 
@@ -79,10 +79,9 @@ static void print_backends(FILE *f, yyjson_val *arr)
 
 static void print_kv(FILE *f, yyjson_val *arr, const char *what)
 {
-	size_t idx, max;
 	yyjson_val *m;
 
-	yyjson_arr_foreach(arr, idx, max, m) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(arr); (m = yyjson_arr_iter_next(&it));) {
 		bool re = !strcmp(jstr(m, "type", "Exact"), "RegularExpression");
 
 		fprintf(f, " %s:%s%s%s", what, jstr(m, "name", "?"), re ? "~=" : "=",
@@ -109,11 +108,12 @@ static void print_rule(FILE *f, yyjson_val *r)
 	print_kv(f, yyjson_obj_get(m, "headers"), "header");
 	print_kv(f, yyjson_obj_get(m, "queryParams"), "query");
 	if (yyjson_arr_size(filters)) {
-		size_t idx, max, n = 0;
+		size_t n = 0;
 		yyjson_val *flt;
 
 		fputs(" filters=", f);
-		yyjson_arr_foreach(filters, idx, max, flt) {
+		for (yyjson_arr_iter it = yyjson_arr_iter_with(filters);
+		     (flt = yyjson_arr_iter_next(&it));) {
 			fprintf(f, "%s%s", n++ ? "," : "", jstr(flt, "type", "?"));
 		}
 	}
@@ -124,7 +124,6 @@ static void print_rule(FILE *f, yyjson_val *r)
 static void print_listener(FILE *f, yyjson_val *l)
 {
 	yyjson_val *v;
-	size_t idx, max;
 
 	fprintf(f, "  listener %s/%s %s hostname=%s", jstr(l, "gateway", "?"), jstr(l, "name", "?"),
 		jstr(l, "protocol", "?"), jstr(l, "hostname", "*"));
@@ -135,10 +134,12 @@ static void print_listener(FILE *f, yyjson_val *l)
 		print_list(f, yyjson_obj_get(l, "certificates"), ",", "");
 	}
 	fputc('\n', f);
-	yyjson_arr_foreach(yyjson_obj_get(l, "rules"), idx, max, v) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(yyjson_obj_get(l, "rules"));
+	     (v = yyjson_arr_iter_next(&it));) {
 		print_rule(f, v);
 	}
-	yyjson_arr_foreach(yyjson_obj_get(l, "tlsRoutes"), idx, max, v) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(yyjson_obj_get(l, "tlsRoutes"));
+	     (v = yyjson_arr_iter_next(&it));) {
 		fprintf(f, "    %s sni=", jstr(v, "route", "?"));
 		print_list(f, yyjson_obj_get(v, "hostnames"), ",", "*");
 		print_backends(f, yyjson_obj_get(v, "backends"));
@@ -156,18 +157,19 @@ static int print_table(FILE *f, const char *json)
 {
 	yyjson_doc *doc = yyjson_read(json, strlen(json), 0);
 	yyjson_val *root = yyjson_doc_get_root(doc), *socks, *so, *l;
-	size_t i, imax, j, jmax, n = 0;
+	size_t n = 0;
 
 	socks = yyjson_obj_get(root, "sockets");
 	if (!yyjson_is_arr(socks)) {
 		yyjson_doc_free(doc);
 		return -EINVAL;
 	}
-	yyjson_arr_foreach(socks, i, imax, so) {
+	for (yyjson_arr_iter it = yyjson_arr_iter_with(socks); (so = yyjson_arr_iter_next(&it));) {
 		fprintf(f, "%s %s:%" PRIu64 "\n",
 			!strcmp(jstr(so, "transport", "TCP"), "UDP") ? "udp" : "tcp",
 			jstr(so, "address", "?"), yyjson_get_uint(yyjson_obj_get(so, "port")));
-		yyjson_arr_foreach(yyjson_obj_get(so, "listeners"), j, jmax, l) {
+		for (yyjson_arr_iter lit = yyjson_arr_iter_with(yyjson_obj_get(so, "listeners"));
+		     (l = yyjson_arr_iter_next(&lit));) {
 			print_listener(f, l);
 		}
 		n++;
@@ -222,7 +224,8 @@ static void usage(FILE *f)
 int cmd_routes(int argc, char **argv)
 {
 	static const struct flag_spec specs[] = {
-		{"state-dir", true}, {"revision", true}, {"list", false}, {"help", false}, {NULL, false},
+		{"state-dir", true}, {"revision", true}, {"list", false},
+		{"help", false},     {NULL, false},
 	};
 	const char *state_dir = STORE_DEFAULT_DIR, *name, *value;
 	struct store_revision info;
@@ -251,7 +254,8 @@ int cmd_routes(int argc, char **argv)
 		} else if (!strcmp(name, "revision")) {
 			if (str_to_u64(str_c(value), UINT64_MAX, &rev) != 0 || rev == 0) {
 				fprintf(stderr,
-					"waygate routes: --revision: '%s' is not a revision number\n",
+					"waygate routes: --revision: '%s' is not a revision "
+					"number\n",
 					value);
 				return 2;
 			}
@@ -279,11 +283,13 @@ int cmd_routes(int argc, char **argv)
 	err = store_snapshot_json(s, rev, a, &json, &got);
 	if (err == -WG_ENOTFOUND) {
 		if (rev == 0)
-			fprintf(stderr, "waygate routes: %s: no revision stored yet\n", store_path(s));
+			fprintf(stderr, "waygate routes: %s: no revision stored yet\n",
+				store_path(s));
 		else if (store_revision_get(s, rev, a, &info) == 0)
 			fprintf(stderr,
 				"waygate routes: revision %" PRIu64
-				" no longer keeps its routing table (only the newest %d and the pinned "
+				" no longer keeps its routing table (only the newest %d and the "
+				"pinned "
 				"one do); its objects are still stored\n",
 				rev, STORE_DEFAULT_KEEP_SNAPSHOTS);
 		else
@@ -299,8 +305,10 @@ int cmd_routes(int argc, char **argv)
 	if (store_revision_get(s, got, a, &info) == 0)
 		print_header(stdout, &info);
 	if (print_table(stdout, json) != 0) {
-		fprintf(stderr, "waygate routes: revision %" PRIu64 ": stored routing table is not "
-				"readable\n", got);
+		fprintf(stderr,
+			"waygate routes: revision %" PRIu64 ": stored routing table is not "
+			"readable\n",
+			got);
 		goto out;
 	}
 	rc = 0;

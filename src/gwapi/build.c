@@ -37,19 +37,23 @@ int gw_precedence_cmp(const void *a, const void *b)
 {
 	const struct pentry *x = *(const struct pentry *const *)a;
 	const struct pentry *y = *(const struct pentry *const *)b;
-	int r = gw_hostname_cmp(x->host, y->host);
+	int r;
 
-	if (r)
-		return r;
-	const struct snap_http_match *mx = entry_match(x), *my = entry_match(y);
-	int px = path_rank(mx), py = path_rank(my);
-	if (px != py)
-		return px - py;
-	if (px != 0) {
-		size_t lx = strlen(mx->path), ly = strlen(my->path);
-		if (lx != ly)
-			return lx > ly ? -1 : 1;
+	/* gw_hostname_cmp's order, from precomputed keys */
+	if (x->host_class != y->host_class)
+		return x->host_class - y->host_class;
+	if (x->host_class != 2) {
+		if (x->host_len != y->host_len)
+			return x->host_len > y->host_len ? -1 : 1;
+		r = strcmp(x->host, y->host);
+		if (r)
+			return r;
 	}
+	const struct snap_http_match *mx = entry_match(x), *my = entry_match(y);
+	if (x->path_rank != y->path_rank)
+		return x->path_rank - y->path_rank;
+	if (x->path_rank != 0 && x->path_len != y->path_len)
+		return x->path_len > y->path_len ? -1 : 1;
 	if (!mx->method != !my->method)
 		return mx->method ? -1 : 1;
 	if (mx->n_headers != my->n_headers)
@@ -99,6 +103,14 @@ static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl
 
 	if (!n)
 		return;
+	for (size_t i = 0; i < n; i++) {
+		struct pentry *e = v[i];
+		const struct snap_http_match *m = entry_match(e);
+		e->host_class = !e->host || !*e->host ? 2 : e->host[0] == '*' ? 1 : 0;
+		e->host_len = e->host ? (uint32_t)strlen(e->host) : 0;
+		e->path_rank = (uint8_t)path_rank(m);
+		e->path_len = m->path ? (uint32_t)strlen(m->path) : 0;
+	}
 	qsort(v, n, sizeof(*v), gw_precedence_cmp);
 	sl->http_rules = rc_salloc(c, n, sizeof(*sl->http_rules));
 	for (size_t i = 0; i < n && sl->http_rules; i++) {

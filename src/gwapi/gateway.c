@@ -306,6 +306,15 @@ static void find_conflicts(struct rctx *c, struct rlis **v, size_t n)
 	}
 }
 
+/* A ListenerSet listener counts as valid when it is accepted and its
+ * references resolve (a partial list of route kinds still serves). */
+static bool listener_usable(const struct rlis *li)
+{
+	if (!li->accepted)
+		return false;
+	return li->resolved || (li->n_sk > 0 && !strcmp(li->ref_reason, "InvalidRouteKinds"));
+}
+
 static int cmp_rls_age(const void *a, const void *b)
 {
 	const struct rls *x = *(const struct rls *const *)a, *y = *(const struct rls *const *)b;
@@ -611,7 +620,7 @@ int rc_gateways(struct rctx *c)
 			struct rls *s = g->sets.v[k];
 			size_t ok = 0;
 			for (size_t j = 0; j < s->n_lis; j++)
-				ok += s->lis[j].accepted;
+				ok += listener_usable(&s->lis[j]);
 			if (s->n_lis && !ok) {
 				s->acc_reason = s->prog_reason = "ListenersNotValid";
 				s->acc_msg = "no listener of this ListenerSet is valid";

@@ -160,7 +160,8 @@ struct gw_backend_ref {
 	struct gw_ref ref;
 	int weight;          /* default 1 */
 	yyjson_val *filters; /* HTTP/GRPC only, array or NULL */
-	const char *field;   /* "spec.rules[0].backendRefs[1]" for diagnostics */
+	uint32_t rule;       /* spec.rules[rule].backendRefs[index], for diagnostics */
+	uint32_t index;
 };
 
 struct gw_kv_match {

@@ -21,7 +21,7 @@ struct dctx {
 	struct arena *a;
 	struct diag *d;
 	const struct gw_object *o;
-	char objname[320];
+	char objname[320]; /* formatted on the first problem only */
 };
 
 static void dctx_init(struct dctx *c, struct arena *a, struct diag *d, const struct gw_object *o)
@@ -29,11 +29,18 @@ static void dctx_init(struct dctx *c, struct arena *a, struct diag *d, const str
 	c->a = a;
 	c->d = d;
 	c->o = o;
-	snprintf(c->objname, sizeof(c->objname), "%s %s%s%s", gw_kind_info(o->kind)->kind, o->ns,
-		 *o->ns ? "/" : "", o->name);
+	c->objname[0] = '\0';
 }
 
-#define BAD(c, field, ...) diag_add((c)->d, DIAG_ERROR, (c)->o->file, (c)->objname, field, __VA_ARGS__)
+static const char *objname(struct dctx *c)
+{
+	if (!c->objname[0])
+		snprintf(c->objname, sizeof(c->objname), "%s %s%s%s",
+			 gw_kind_info(c->o->kind)->kind, c->o->ns, *c->o->ns ? "/" : "", c->o->name);
+	return c->objname;
+}
+
+#define BAD(c, field, ...) diag_add((c)->d, DIAG_ERROR, (c)->o->file, objname(c), field, __VA_ARGS__)
 
 static const char *jstr(yyjson_val *obj, const char *key)
 {
@@ -404,11 +411,13 @@ static int decode_backend_refs(struct dctx *c, yyjson_val *arr, size_t rule,
 	for (size_t i = 0; i < cnt; i++) {
 		yyjson_val *e = yyjson_arr_get(arr, i);
 		struct gw_backend_ref *b = &(*out)[i];
-		b->field = fieldf(c, "spec.rules[%zu].backendRefs[%zu]", rule, i);
+		b->rule = (uint32_t)rule;
+		b->index = (uint32_t)i;
 		decode_ref(c, e, "", "Service", &b->ref);
-		b->weight = jint(c, e, "weight", 1, b->field);
+		b->weight = jint(c, e, "weight", 1, "spec.rules[].backendRefs[].weight");
 		if (b->weight < 0) {
-			BAD(c, b->field, "weight must not be negative");
+			BAD(c, fieldf(c, "spec.rules[%zu].backendRefs[%zu].weight", rule, i),
+			    "weight must not be negative");
 			b->weight = 0;
 		}
 		b->filters = yyjson_obj_get(e, "filters");
@@ -461,7 +470,7 @@ int gw_decode_route(struct arena *a, const struct gw_object *o, struct diag *d,
 	for (size_t i = 0; i < nr; i++) {
 		yyjson_val *rv = yyjson_arr_get(rules, i);
 		struct gw_rule *ru = &r->rules[i];
-		char *rf = fieldf(&c, "spec.rules[%zu]", i);
+		const char *rf = "spec.rules[].matches";
 		ru->name = jstr(rv, "name");
 		ru->filters = yyjson_obj_get(rv, "filters");
 		ru->timeouts = yyjson_obj_get(rv, "timeouts");

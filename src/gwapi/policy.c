@@ -184,8 +184,11 @@ int rc_policies(struct rctx *c)
 struct rpolicy *rc_policy_for(struct rctx *c, const char *ns, const char *svc,
 			      const char *port_name)
 {
-	struct gw_vec *vec = gw_map_get(&c->policies, rc_printf(c, "%s/%s", ns, svc));
 	struct rpolicy *whole = NULL;
+
+	if (!c->policies.n)
+		return NULL;
+	struct gw_vec *vec = gw_map_get(&c->policies, rc_cat(c, c->a, ns, '/', svc));
 
 	for (size_t k = 0; vec && k < vec->n; k += 2) {
 		struct rpolicy *p = vec->v[k];

@@ -71,6 +71,21 @@ void *rc_alloc(struct rctx *c, size_t n, size_t size)
 	return p;
 }
 
+char *rc_cat(struct rctx *c, struct arena *a, const char *x, char sep, const char *y)
+{
+	size_t lx = strlen(x), ly = strlen(y);
+	char *s = arena_alloc(a, lx + ly + 2);
+
+	if (!s) {
+		c->err = -ENOMEM;
+		return NULL;
+	}
+	memcpy(s, x, lx);
+	s[lx] = sep;
+	memcpy(s + lx + 1, y, ly + 1);
+	return s;
+}
+
 const char *rc_objname(struct rctx *c, const struct gw_object *o)
 {
 	return rc_printf(c, "%s %s%s%s", gw_kind_info(o->kind)->kind, o->ns, *o->ns ? "/" : "",
@@ -79,7 +94,7 @@ const char *rc_objname(struct rctx *c, const struct gw_object *o)
 
 static const char *nskey(struct rctx *c, const char *ns, const char *name)
 {
-	return rc_printf(c, "%s/%s", ns, name);
+	return rc_cat(c, c->a, ns, '/', name);
 }
 
 /* Age order: creationTimestamp (RFC 3339 compares as text; missing = newest),
@@ -364,10 +379,17 @@ int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw
 		diag_add(&c.diag, DIAG_ERROR, NULL, NULL, "--address-pool",
 			 "invalid CIDR \"%s\": Gateways bind the wildcard address", opts->address_pool);
 
-	if ((rc = index_objects(&c)) || (rc = do_classes(&c)) || (rc = rc_gateways(&c)) ||
-	    (rc = rc_policies(&c)) || (rc = rc_routes(&c)) || (rc = rc_build(&c)) ||
-	    (rc = rc_render(&c, out)))
+#ifdef GW_PROFILE
+#define PH(x) (t0 = clock_mono_ms(), rc = (x), fprintf(stderr, "phase %s %llu ms\n", #x, (unsigned long long)(clock_mono_ms() - t0)), rc)
+	uint64_t t0;
+#else
+#define PH(x) (x)
+#endif
+	if ((rc = PH(index_objects(&c))) || (rc = PH(do_classes(&c))) || (rc = PH(rc_gateways(&c))) ||
+	    (rc = PH(rc_policies(&c))) || (rc = PH(rc_routes(&c))) || (rc = PH(rc_build(&c))) ||
+	    (rc = PH(rc_render(&c, out))))
 		goto out;
+#undef PH
 	if (c.err) {
 		rc = c.err;
 		goto out;

@@ -140,6 +140,11 @@ struct pentry {
 	uint32_t rule;
 	uint32_t match;
 	const char *host; /* NULL = any */
+	/* precedence keys, filled in by build.c before sorting */
+	uint8_t host_class; /* 0 exact, 1 wildcard, 2 any */
+	uint8_t path_rank;  /* 0 Exact, 1 RegularExpression, 2 PathPrefix */
+	uint32_t host_len;
+	uint32_t path_len;
 };
 
 struct tentry {
@@ -195,6 +200,8 @@ struct rctx {
 
 char *rc_printf(struct rctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *rc_sdup(struct rctx *c, const char *s);
+/* x, sep, y concatenated in arena a (scratch or snapshot); NULL on ENOMEM. */
+char *rc_cat(struct rctx *c, struct arena *a, const char *x, char sep, const char *y);
 void *rc_salloc(struct rctx *c, size_t n, size_t size);
 void *rc_alloc(struct rctx *c, size_t n, size_t size);
 const char *rc_objname(struct rctx *c, const struct gw_object *o);

@@ -13,11 +13,41 @@
 
 #include "gwapi/reconcile_int.h"
 
+/* yyjson's allocator over the scratch arena: status documents are built
+ * there and dropped with it (the written text is malloc'd for the caller). */
+static void *alc_malloc(void *ctx, size_t size)
+{
+	return arena_alloc(ctx, size);
+}
+
+static void *alc_realloc(void *ctx, void *ptr, size_t old_size, size_t size)
+{
+	void *p = arena_alloc(ctx, size);
+	if (p && ptr)
+		memcpy(p, ptr, old_size < size ? old_size : size);
+	return p;
+}
+
+static void alc_free(void *ctx, void *ptr)
+{
+	(void)ctx;
+	(void)ptr;
+}
+
+static yyjson_mut_doc *new_doc(struct rctx *c)
+{
+	static __thread yyjson_alc alc;
+	alc.malloc = alc_malloc;
+	alc.realloc = alc_realloc;
+	alc.free = alc_free;
+	alc.ctx = c->a;
+	return yyjson_mut_doc_new(&alc);
+}
+
 static int push_status(struct rctx *c, struct gw_result *out, const struct gw_object *o,
 		       yyjson_mut_doc *doc)
 {
 	char *json = yyjson_mut_write(doc, 0, NULL);
-	yyjson_mut_doc_free(doc);
 	if (!json)
 		return -ENOMEM;
 	if ((out->n_statuses & (out->n_statuses + 1)) == 0 || !out->statuses) {
@@ -51,7 +81,7 @@ static yyjson_val *prev_conds(yyjson_val *status)
 
 static int render_class(struct rctx *c, struct gw_result *out, struct rclass *rc)
 {
-	yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+	yyjson_mut_doc *doc = new_doc(c);
 	struct gw_conds conds = {0};
 
 	if (!doc)
@@ -125,7 +155,7 @@ static void listener_json(struct rctx *c, yyjson_mut_doc *doc, yyjson_mut_val *a
 
 static int render_gateway(struct rctx *c, struct gw_result *out, struct rgw *g)
 {
-	yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+	yyjson_mut_doc *doc = new_doc(c);
 	struct gw_conds conds = {0};
 	int64_t gen = g->g.obj->generation;
 
@@ -163,7 +193,7 @@ static int render_gateway(struct rctx *c, struct gw_result *out, struct rgw *g)
 
 static int render_listenerset(struct rctx *c, struct gw_result *out, struct rls *s)
 {
-	yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+	yyjson_mut_doc *doc = new_doc(c);
 	struct gw_conds conds = {0};
 	int64_t gen = s->s.obj->generation;
 
@@ -234,15 +264,39 @@ static void add_ref(yyjson_mut_doc *doc, yyjson_mut_val *o, const char *key, con
 		yyjson_mut_obj_add_int(doc, pr, "port", r->port);
 }
 
+static bool same_ref(const struct gw_ref *a, const struct gw_ref *b)
+{
+	return !strcmp(a->group, b->group) && !strcmp(a->kind, b->kind) && !strcmp(a->ns, b->ns) &&
+	       !strcmp(a->name, b->name) && !a->section == !b->section &&
+	       (!a->section || !strcmp(a->section, b->section)) && a->port_set == b->port_set &&
+	       a->port == b->port;
+}
+
+/* Whether the object's current status has an entry our controller wrote:
+ * then an empty list must be written so that the stale entry goes. */
+static bool has_our_entry(struct rctx *c, yyjson_val *status, const char *list)
+{
+	size_t i, max;
+	yyjson_val *p;
+
+	yyjson_arr_foreach(yyjson_obj_get(status, list), i, max, p)
+	{
+		const char *ctl = yyjson_get_str(yyjson_obj_get(p, "controllerName"));
+		if (ctl && c->opts->controller_name && !strcmp(ctl, c->opts->controller_name))
+			return true;
+	}
+	return false;
+}
+
 static int render_route(struct rctx *c, struct gw_result *out, struct croute *cr)
 {
 	bool any = false;
 
 	for (size_t i = 0; i < cr->r.n_parents; i++)
 		any |= cr->parents[i].ours;
-	if (!any)
+	if (!any && !has_our_entry(c, cr->r.status, "parents"))
 		return 0;
-	yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+	yyjson_mut_doc *doc = new_doc(c);
 	if (!doc)
 		return -ENOMEM;
 	yyjson_mut_val *root = yyjson_mut_obj(doc);
@@ -255,7 +309,7 @@ static int render_route(struct rctx *c, struct gw_result *out, struct croute *cr
 		if (!rp->ours)
 			continue;
 		for (size_t j = 0; j < i; j++)
-			dup |= cr->parents[j].ours && !memcmp(&cr->r.parents[j], r, sizeof(*r));
+			dup |= cr->parents[j].ours && same_ref(&cr->r.parents[j], r);
 		if (dup)
 			continue;
 		yyjson_mut_val *o = yyjson_mut_arr_add_obj(doc, parents);
@@ -272,9 +326,9 @@ static int render_route(struct rctx *c, struct gw_result *out, struct croute *cr
 
 static int render_policy(struct rctx *c, struct gw_result *out, struct rpolicy *p)
 {
-	if (!p->ancestors.n)
+	if (!p->ancestors.n && !has_our_entry(c, p->p.status, "ancestors"))
 		return 0;
-	yyjson_mut_doc *doc = yyjson_mut_doc_new(NULL);
+	yyjson_mut_doc *doc = new_doc(c);
 	if (!doc)
 		return -ENOMEM;
 	yyjson_mut_val *root = yyjson_mut_obj(doc);

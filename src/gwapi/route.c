@@ -26,7 +26,33 @@ static const char *route_kind(const struct croute *cr)
 	return gw_kind_info(cr->r.obj->kind)->kind;
 }
 
-static void refs_fail(struct rctx *c, struct croute *cr, const char *field, const char *reason,
+/* Where in a route a problem is, formatted only when there is one:
+ * spec.rules[rule](.backendRefs[backend])(.leaf). */
+struct where {
+	int rule;    /* -1 = none */
+	int backend; /* -1 = none */
+	const char *leaf;
+};
+
+static const char *where_str(struct rctx *c, const struct where *w)
+{
+	if (w->rule < 0)
+		return w->leaf;
+	if (w->backend < 0)
+		return rc_printf(c, "spec.rules[%d]%s%s", w->rule, w->leaf ? "." : "",
+				 w->leaf ? w->leaf : "");
+	return rc_printf(c, "spec.rules[%d].backendRefs[%d]%s%s", w->rule, w->backend,
+			 w->leaf ? "." : "", w->leaf ? w->leaf : "");
+}
+
+static const char *route_objname(struct rctx *c, struct croute *cr)
+{
+	if (!cr->objname)
+		cr->objname = rc_objname(c, cr->r.obj);
+	return cr->objname;
+}
+
+static void refs_fail(struct rctx *c, struct croute *cr, const struct where *w, const char *reason,
 		      const char *msg)
 {
 	if (cr->refs_ok) {
@@ -34,11 +60,12 @@ static void refs_fail(struct rctx *c, struct croute *cr, const char *field, cons
 		cr->ref_reason = reason;
 		cr->ref_msg = msg;
 	}
-	diag_add(&c->diag, DIAG_ERROR, cr->r.obj->file, cr->objname, field, "%s", msg);
+	diag_add(&c->diag, DIAG_ERROR, cr->r.obj->file, route_objname(c, cr), where_str(c, w), "%s",
+		 msg);
 }
 
-static void rule_invalid(struct rctx *c, struct croute *cr, struct crule *ru, const char *field,
-			 const char *msg)
+static void rule_invalid(struct rctx *c, struct croute *cr, struct crule *ru,
+			 const struct where *w, const char *msg)
 {
 	if (!ru->invalid) {
 		ru->invalid = true;
@@ -46,13 +73,17 @@ static void rule_invalid(struct rctx *c, struct croute *cr, struct crule *ru, co
 		if (!cr->invalid_msg)
 			cr->invalid_msg = msg;
 	}
-	diag_add(&c->diag, DIAG_ERROR, cr->r.obj->file, cr->objname, field, "%s", msg);
+	diag_add(&c->diag, DIAG_ERROR, cr->r.obj->file, route_objname(c, cr), where_str(c, w), "%s",
+		 msg);
 }
 
 static struct epcache *endpoints_for(struct rctx *c, const char *ns, const struct gw_service *s,
 				     const struct gw_service_port *sp)
 {
-	const char *key = rc_printf(c, "%s/%s:%d", ns, s->obj->name, sp->port);
+	char port[8];
+	snprintf(port, sizeof(port), "%d", sp->port);
+	const char *svckey = rc_cat(c, c->a, ns, '/', s->obj->name);
+	const char *key = svckey ? rc_cat(c, c->a, svckey, ':', port) : NULL;
 	void **slot = key ? gw_map_slot(&c->epcache, key) : NULL;
 
 	if (!slot)
@@ -62,7 +93,7 @@ static struct epcache *endpoints_for(struct rctx *c, const char *ns, const struc
 	struct epcache *ec = rc_alloc(c, 1, sizeof(*ec));
 	if (!ec)
 		return NULL;
-	struct gw_vec *sl = gw_map_get(&c->slices, rc_printf(c, "%s/%s", ns, s->obj->name));
+	struct gw_vec *sl = gw_map_get(&c->slices, svckey);
 	size_t total = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; sl && i < sl->n; i++) {
@@ -70,11 +101,11 @@ static struct epcache *endpoints_for(struct rctx *c, const char *ns, const struc
 			if (strcmp(es->address_type, "IPv4") != 0 &&
 			    strcmp(es->address_type, "IPv6") != 0)
 				continue;
-			int port = -1;
+			int eport = -1;
 			for (size_t j = 0; j < es->n_ports; j++)
 				if (!strcmp(es->ports[j].name, sp->name))
-					port = es->ports[j].port;
-			if (port <= 0 || port > 65535)
+					eport = es->ports[j].port;
+			if (eport <= 0 || eport > 65535)
 				continue;
 			for (size_t j = 0; j < es->n_endpoints; j++) {
 				const struct gw_slice_endpoint *e = &es->endpoints[j];
@@ -89,7 +120,7 @@ static struct epcache *endpoints_for(struct rctx *c, const char *ns, const struc
 					if (strlen(e->addresses[k]) >= sizeof(ep->addr))
 						continue;
 					strcpy(ep->addr, e->addresses[k]);
-					ep->port = (uint16_t)port;
+					ep->port = (uint16_t)eport;
 					/* One endpoint per address and port, in slice order. */
 					bool dup = false;
 					for (size_t d = 0; d < ec->n && !dup; d++)
@@ -114,13 +145,16 @@ static struct epcache *endpoints_for(struct rctx *c, const char *ns, const struc
  * that cannot be used makes b answer 500 and the route's ResolvedRefs
  * false with the reason the spec names. */
 static void resolve_backend(struct rctx *c, struct croute *cr, const struct gw_ref *r, int weight,
-			    const char *field, bool http, struct snap_backend *b)
+			    const struct where *field, bool http, struct snap_backend *b)
 {
 	const struct gw_object *ro = cr->r.obj;
 	const char *msg;
 
 	b->weight = (uint32_t)weight;
-	b->name = rc_sdup(c, rc_printf(c, "%s/%s:%d", r->ns, r->name, r->port));
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%d", r->port);
+	const char *nsname = rc_cat(c, c->a, r->ns, '/', r->name);
+	b->name = nsname ? rc_cat(c, c->sa, nsname, ':', portstr) : NULL;
 	b->invalid_status = 500;
 	if (strcmp(r->group, "") != 0 || strcmp(r->kind, "Service") != 0) {
 		msg = rc_printf(c, "backendRef %s/%s %s: only core Services are supported",
@@ -253,7 +287,7 @@ static int path_mod(struct rctx *c, yyjson_val *p, enum snap_path_mod *type, cha
 }
 
 /* 0 ok, 1 unsupported (message in *why). */
-static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, const char *field,
+static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, const struct where *field,
 			  struct snap_filter *out, const char **why)
 {
 	const char *type = jstr(f, "type");
@@ -376,7 +410,7 @@ static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, cons
 }
 
 static struct snap_filter *compile_filters(struct rctx *c, struct croute *cr, struct crule *ru,
-					   yyjson_val *arr, const char *field, size_t *n)
+					   yyjson_val *arr, const struct where *field, size_t *n)
 {
 	size_t cnt = yyjson_arr_size(arr);
 	struct snap_filter *v = rc_salloc(c, cnt, sizeof(*v));
@@ -384,9 +418,11 @@ static struct snap_filter *compile_filters(struct rctx *c, struct croute *cr, st
 	*n = 0;
 	for (size_t i = 0; i < cnt && v; i++) {
 		const char *why;
-		const char *f = rc_printf(c, "%s.filters[%zu]", field, i);
-		if (compile_filter(c, cr, yyjson_arr_get(arr, i), f, &v[*n], &why))
-			rule_invalid(c, cr, ru, f, why);
+		struct where f = *field;
+		if (compile_filter(c, cr, yyjson_arr_get(arr, i), field, &v[*n], &why)) {
+			f.leaf = rc_printf(c, "filters[%zu]", i);
+			rule_invalid(c, cr, ru, &f, why);
+		}
 		else
 			(*n)++;
 	}
@@ -471,7 +507,7 @@ static int compile_match(struct rctx *c, struct croute *cr, const struct gw_http
 }
 
 static uint32_t timeout_ms(struct rctx *c, struct croute *cr, struct crule *ru, yyjson_val *v,
-			   const char *field)
+			   const struct where *field)
 {
 	const char *s = yyjson_get_str(v);
 	uint64_t ms;
@@ -489,7 +525,7 @@ static uint32_t timeout_ms(struct rctx *c, struct croute *cr, struct crule *ru, 
 }
 
 static void compile_retry(struct rctx *c, struct croute *cr, struct crule *ru, yyjson_val *r,
-			  const char *field)
+			  const struct where *field)
 {
 	if (!r)
 		return;
@@ -526,11 +562,11 @@ static void compile_backends(struct rctx *c, struct croute *cr, const struct gw_
 		const struct gw_backend_ref *br = &gr->backends[i];
 		struct snap_backend tmp = {0};
 		struct snap_backend *b = br->weight > 0 ? &(*out)[(*n)++] : &tmp;
+		struct where w = {(int)br->rule, (int)br->index, NULL};
 		/* Weight 0 still resolves: its reference problems are reported. */
-		resolve_backend(c, cr, &br->ref, br->weight, br->field, http, b);
+		resolve_backend(c, cr, &br->ref, br->weight, &w, http, b);
 		if (http && br->filters && ru)
-			b->filters = compile_filters(c, cr, ru, br->filters, br->field,
-						     &b->n_filters);
+			b->filters = compile_filters(c, cr, ru, br->filters, &w, &b->n_filters);
 	}
 }
 
@@ -540,7 +576,7 @@ static void compile_route(struct rctx *c, struct croute *cr)
 
 	cr->compiled = true;
 	cr->refs_ok = true;
-	cr->key = rc_sdup(c, rc_printf(c, "%s/%s", cr->r.obj->ns, cr->r.obj->name));
+	cr->key = rc_cat(c, c->sa, cr->r.obj->ns, '/', cr->r.obj->name);
 	if (!http) {
 		size_t total = 0;
 		for (size_t i = 0; i < cr->r.n_rules; i++)
@@ -559,24 +595,27 @@ static void compile_route(struct rctx *c, struct croute *cr)
 	for (size_t i = 0; i < cr->r.n_rules && cr->rules; i++) {
 		const struct gw_rule *gr = &cr->r.rules[i];
 		struct crule *ru = &cr->rules[i];
-		const char *field = rc_printf(c, "spec.rules[%zu]", i);
+		struct where w = {(int)i, -1, NULL};
 		ru->name = rc_sdup(c, gr->name);
 		ru->matches = rc_salloc(c, gr->n_matches, sizeof(*ru->matches));
 		for (size_t j = 0; j < gr->n_matches && ru->matches; j++) {
 			const char *why;
-			if (compile_match(c, cr, &gr->matches[j], &ru->matches[ru->n_matches], &why))
-				rule_invalid(c, cr, ru, rc_printf(c, "%s.matches[%zu]", field, j), why);
-			else
+			if (compile_match(c, cr, &gr->matches[j], &ru->matches[ru->n_matches], &why)) {
+				struct where mw = {(int)i, -1, rc_printf(c, "matches[%zu]", j)};
+				rule_invalid(c, cr, ru, &mw, why);
+			} else {
 				ru->n_matches++;
+			}
 		}
-		ru->filters = compile_filters(c, cr, ru, gr->filters, field, &ru->n_filters);
+		ru->filters = compile_filters(c, cr, ru, gr->filters, &w, &ru->n_filters);
 		compile_backends(c, cr, gr, true, ru, &ru->backends, &ru->n_backends);
 		yyjson_val *to = gr->timeouts;
-		ru->req_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "request"),
-						rc_printf(c, "%s.timeouts.request", field));
-		ru->be_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "backendRequest"),
-					       rc_printf(c, "%s.timeouts.backendRequest", field));
-		compile_retry(c, cr, ru, gr->retry, rc_printf(c, "%s.retry", field));
+		struct where tw = {(int)i, -1, "timeouts.request"};
+		ru->req_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "request"), &tw);
+		tw.leaf = "timeouts.backendRequest";
+		ru->be_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "backendRequest"), &tw);
+		tw.leaf = "retry";
+		compile_retry(c, cr, ru, gr->retry, &tw);
 	}
 }
 
@@ -679,14 +718,14 @@ static int do_parent(struct rctx *c, struct croute *cr, size_t pi)
 	if (strcmp(p->group, GW_GROUP) != 0)
 		return 0;
 	if (!strcmp(p->kind, "Gateway")) {
-		struct rgw *g = gw_map_get(&c->gateways, rc_printf(c, "%s/%s", p->ns, p->name));
+		struct rgw *g = gw_map_get(&c->gateways, rc_cat(c, c->a, p->ns, '/', p->name));
 		if (!g)
 			return 0;
 		lis = g->lis;
 		n = g->n_lis;
 		owner_ns = g->g.obj->ns;
 	} else if (!strcmp(p->kind, "ListenerSet")) {
-		struct rls *s = gw_map_get(&c->listenersets, rc_printf(c, "%s/%s", p->ns, p->name));
+		struct rls *s = gw_map_get(&c->listenersets, rc_cat(c, c->a, p->ns, '/', p->name));
 		if (!s)
 			return 0;
 		lis = s->lis;
@@ -778,7 +817,6 @@ int rc_routes(struct rctx *c)
 				return rc;
 			if (rc)
 				continue;
-			cr->objname = rc_objname(c, v[i]);
 			cr->parents = rc_alloc(c, cr->r.n_parents, sizeof(*cr->parents));
 			if (cr->r.n_parents && !cr->parents)
 				return -ENOMEM;

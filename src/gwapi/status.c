@@ -66,12 +66,17 @@ static const char *prev_time(yyjson_val *prev, const struct gw_cond *cond, int64
 yyjson_mut_val *gw_conds_json(yyjson_mut_doc *doc, const struct gw_conds *c, int64_t gen,
 			      yyjson_val *prev, uint64_t now_ms)
 {
-	char now[32];
+	/* One reconcile formats the same clock thousands of times. */
+	static __thread uint64_t cached_ms = UINT64_MAX;
+	static __thread char now[32];
 	yyjson_mut_val *arr = yyjson_mut_arr(doc);
 
 	if (!arr)
 		return NULL;
-	gw_time_format(now_ms, now, sizeof(now));
+	if (cached_ms != now_ms) {
+		gw_time_format(now_ms, now, sizeof(now));
+		cached_ms = now_ms;
+	}
 	for (int i = 0; i < c->n; i++) {
 		const struct gw_cond *cd = &c->v[i];
 		yyjson_mut_val *o = yyjson_mut_arr_add_obj(doc, arr);

@@ -73,7 +73,7 @@ int gw_map_put(struct gw_map *m, const char *key, void *val)
 
 void *gw_map_get(const struct gw_map *m, const char *key)
 {
-	if (!m->cap)
+	if (!m->cap || !key)
 		return NULL;
 	size_t j = hash_bytes(key, strlen(key)) & (m->cap - 1);
 	while (m->v[j].key) {

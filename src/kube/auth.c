@@ -243,6 +243,7 @@ static void exec_finish(struct kube_auth *a, int status)
 		a->exec_key_pem = key;
 		a->exec_expiry_ms = exp;
 		a->exec_valid = true;
+		a->serial++;
 		a->exec_error[0] = 0;
 		log_info("event=kube_exec_credential command=%s token=%s cert=%s expires_in_s=%lld",
 			 log_q(a->cfg->exec.command), tok ? "yes" : "no", cert ? "yes" : "no",
@@ -481,6 +482,7 @@ static int token_file_check(struct kube_auth *a)
 		log_info("event=kube_token_file_reloaded file=%s", log_q(a->cfg->token_file));
 	wipe_free(a->file_token);
 	a->file_token = t;
+	a->serial++;
 	a->file_ino = (uint64_t)st.st_ino;
 	a->file_size = (uint64_t)st.st_size;
 	a->file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -552,8 +554,11 @@ void kube_auth_cancel(struct kube_auth *a, struct kube_auth_waiter *w)
 	w->next = NULL;
 }
 
-bool kube_auth_invalidate(struct kube_auth *a)
+bool kube_auth_invalidate(struct kube_auth *a, uint64_t serial)
 {
+	if (serial != a->serial &&
+	    (a->cfg->auth == KUBE_AUTH_TOKEN_FILE || a->cfg->auth == KUBE_AUTH_EXEC))
+		return true; /* already replaced since that request: just retry */
 	switch (a->cfg->auth) {
 	case KUBE_AUTH_TOKEN_FILE:
 		a->file_checked_ms = 0;

@@ -145,6 +145,8 @@ int khttp_parse_head(const char *p, size_t n, struct khttp_resp *r)
 	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	r->close = p[7] == '0'; /* HTTP/1.0 closes unless keep-alive */
 	line = (const char *)memchr(p, '\n', hl) + 1;
+	if (line[-2] != '\r')
+		return -WG_EPROTO;
 	while (line < end - 2) {
 		const char *colon, *v, *ve;
 		size_t nl;
@@ -344,7 +346,7 @@ static void finish(struct khttp_conn *c, int err)
 
 	timer_cancel(c->cl->loop, &c->timer);
 	if (err) {
-		snprintf(c->cl->last_error, sizeof(c->cl->last_error), "%s %s: %s",
+		snprintf(c->cl->last_error, sizeof(c->cl->last_error), "%.8s %.40s: %.100s",
 			 c->method ? c->method : "", c->name, c->error[0] ? c->error : err_str(err));
 		c->cl->errors++;
 		c->cl->connected = false;
@@ -364,7 +366,7 @@ static void finish(struct khttp_conn *c, int err)
 			sock_close(c);
 		else
 			set_events(c, LOOP_READ); /* notice when the server closes it */
-		if (r.status == 401 && !c->auth_retry && kube_auth_invalidate(&c->cl->auth)) {
+		if (r.status == 401 && !c->auth_retry && kube_auth_invalidate(&c->cl->auth, c->cred_serial)) {
 			log_info("event=kube_unauthorized conn=%s action=refresh_credentials", c->name);
 			c->auth_retry = true;
 			sock_close(c);
@@ -557,7 +559,7 @@ static void conn_begin(struct khttp_conn *c)
 	if (rc) {
 		const char *why = cl->auth.exec_error[0] ? cl->auth.exec_error : err_str(rc);
 
-		snprintf(c->error, sizeof(c->error), "credentials: %s", why);
+		snprintf(c->error, sizeof(c->error), "credentials: %.140s", why);
 		/* report on the next iteration, not from inside khttp_request */
 		c->st = c->fd != -1 ? c->st : KH_IDLE;
 		if (c->st == KH_READY)
@@ -576,6 +578,7 @@ static void conn_begin(struct khttp_conn *c)
 		}
 		cl->auth.exec_cert_changed = false;
 	}
+	c->cred_serial = cl->auth.serial;
 	if (c->st == KH_AUTH)
 		c->st = KH_IDLE;
 	if (c->st != KH_READY && c->fd != -1)

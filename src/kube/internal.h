@@ -48,6 +48,8 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 	       struct ynode ***docs, size_t *ndocs, struct diag *d);
 /* The value of key in a map; NULL when n is not a map or has no such key. */
 struct ynode *kyaml_get(const struct ynode *n, const char *key);
+/* The key node of key in a map (for its line), or NULL. */
+struct ynode *kyaml_key(const struct ynode *n, const char *key);
 /* The scalar's text, or NULL for non-scalars and nulls. */
 const char *kyaml_str(const struct ynode *n);
 bool kyaml_is_null(const struct ynode *n);
@@ -153,6 +155,7 @@ struct kube_auth {
 	struct kube_auth_waiter *waiters;
 	char exec_error[160];
 	uint64_t exec_runs;
+	uint64_t serial; /* bumped whenever the credential changes */
 	uint64_t exec_last_fail_ms; /* monotonic; a failed run is not retried within 1 s */
 	uint64_t exec_deadline_ms;  /* monotonic; the running plugin is killed then */
 	const char *server; /* for KUBERNETES_EXEC_INFO */
@@ -167,9 +170,10 @@ void kube_auth_fini(struct kube_auth *a);
  * reason is in a->exec_error or is a read error of tokenFile). */
 int kube_auth_get(struct kube_auth *a, struct kube_auth_waiter *w, const char **token);
 void kube_auth_cancel(struct kube_auth *a, struct kube_auth_waiter *w);
-/* After a 401: drop the cached exec credential, re-read the token file.
- * True when a retry may succeed with new credentials. */
-bool kube_auth_invalidate(struct kube_auth *a);
+/* After a 401 for a request sent with credential serial (a->serial when it
+ * was built): drop the cached exec credential, re-read the token file,
+ * unless the credential changed since. True when a retry may succeed. */
+bool kube_auth_invalidate(struct kube_auth *a, uint64_t serial);
 /* Parses an ExecCredential document. 0 or -EINVAL with why. Exposed for
  * tests. Outputs are malloc'd (NULL when absent). */
 int kube_exec_parse(const char *json, size_t len, const char *want_api, char **token,
@@ -266,6 +270,7 @@ struct khttp_conn {
 	bool reused;     /* sent on a kept-alive connection */
 	bool got_bytes;  /* some response bytes arrived */
 	bool auth_retry; /* already retried after a 401 */
+	uint64_t cred_serial; /* credential serial the request was built with */
 	char *method, *path, *req_body;
 	size_t req_body_len;
 	uint32_t timeout_ms;

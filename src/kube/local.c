@@ -208,7 +208,9 @@ static void load_json_doc(struct lload *l, const struct ynode *doc, size_t docno
 	}
 	if (!kind || !*kind) {
 		snprintf(object, sizeof(object), "document %zu", docno + 1);
-		lerr(l, object, "kind", doc->line, "is required");
+		lerr(l, object, "kind", kyaml_key(doc, "apiVersion") ? kyaml_key(doc, "apiVersion")->line
+								       : doc->line,
+		     "is required");
 		return;
 	}
 	slash = strchr(api, '/');
@@ -226,7 +228,9 @@ static void load_json_doc(struct lload *l, const struct ynode *doc, size_t docno
 	name = kyaml_str(nn);
 	if (!md || md->type != YN_MAP || !name || !*name) {
 		snprintf(object, sizeof(object), "%s (document %zu)", kind, docno + 1);
-		lerr(l, object, "metadata.name", nn ? nn->line : md ? md->line : doc->line,
+		const struct ynode *mk = kyaml_key(doc, "metadata");
+
+		lerr(l, object, "metadata.name", nn ? nn->line : mk ? mk->line : doc->line,
 		     "is required");
 		return;
 	}

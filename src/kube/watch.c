@@ -679,7 +679,8 @@ static void apply_list(struct reflector *r)
 	r->relisting = false;
 	r->attempt = 0;
 	w->last_sync_ms = clock_wall_ms();
-	(void)changed;
+	if (kube_watch_synced(w))
+		w->cl.last_error[0] = 0; /* everything listed: past errors are over */
 	kube_watch_changed(w, r->kind); /* also tells the owner when the sync completes */
 }
 
@@ -799,8 +800,11 @@ static bool refl_status(struct reflector *r, const struct khttp_resp *resp, bool
 		return true;
 	}
 	r->w->cl.errors++;
-	snprintf(r->w->cl.last_error, sizeof(r->w->cl.last_error), "%s %s: HTTP %d",
-		 watch ? "watch" : "list", r->name, resp->status);
+	if (resp->status == 401)
+		r->w->cl.connected = false; /* reachable, but not usable */
+	snprintf(r->w->cl.last_error, sizeof(r->w->cl.last_error), "%s %.40s: HTTP %d%s",
+		 watch ? "watch" : "list", r->name, resp->status,
+		 resp->status == 401 ? " (unauthorized: check the kubeconfig's credentials)" : "");
 	log_warn("event=kube_request_failed resource=%s op=%s status=%d", r->name,
 		 watch ? "watch" : "list", resp->status);
 	refl_backoff(r, watch && r->rv, resp->status == 429 || resp->status == 503
@@ -1156,8 +1160,12 @@ static void disc_done(void *arg, int err, const struct khttp_resp *resp, const c
 
 		snprintf(why, sizeof(why), "HTTP %d", resp->status);
 		w->cl.errors++;
-		snprintf(w->cl.last_error, sizeof(w->cl.last_error), "discovery: HTTP %d",
-			 resp->status);
+		if (resp->status == 401)
+			w->cl.connected = false;
+		snprintf(w->cl.last_error, sizeof(w->cl.last_error), "discovery: HTTP %d%s",
+			 resp->status,
+			 resp->status == 401 ? " (unauthorized: check the kubeconfig's credentials)"
+					     : "");
 		disc_fail(w, why);
 		return;
 	}
@@ -1338,6 +1346,5 @@ void kube_watch_health(const struct kube_watch *w, struct kube_health *out)
 		if (r->st == RF_WATCH && r->conn.st == KH_BODY)
 			out->open_watches++;
 	}
-	snprintf(out->last_error, sizeof(out->last_error), "%s",
-		 w->cl.connected ? "" : w->cl.last_error);
+	snprintf(out->last_error, sizeof(out->last_error), "%s", w->cl.last_error);
 }

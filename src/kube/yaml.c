@@ -281,6 +281,16 @@ struct ynode *kyaml_get(const struct ynode *n, const char *key)
 	return NULL;
 }
 
+struct ynode *kyaml_key(const struct ynode *n, const char *key)
+{
+	if (!n || n->type != YN_MAP)
+		return NULL;
+	for (size_t i = 0; i < n->n; i++)
+		if (n->k[i]->type == YN_SCALAR && strcmp(n->k[i]->s, key) == 0)
+			return n->k[i];
+	return NULL;
+}
+
 static bool is_null_text(const char *s)
 {
 	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||

@@ -114,7 +114,7 @@ struct req {
 	int attempts_left;
 	bool replayed_fresh;
 	uint32_t backend_timeout_ms;
-	const char *endpoint; /* "addr:port" */
+	const struct upep *endpoint; /* the last one tried */
 	const char *error;    /* why a local error was answered */
 	uint64_t bytes_in, bytes_out;
 };
@@ -139,6 +139,7 @@ struct conn {
 	bool head_timer_armed;
 	bool close_after;
 	bool readable, writable;
+	bool rd_eof; /* the client half-closed: answer what is buffered, then close */
 	bool closing_now;
 	bool in_run;
 	unsigned n_requests;
@@ -166,6 +167,13 @@ static void peer_str(const struct sockaddr *sa, char *out, size_t size)
 			  (socklen_t)size);
 }
 
+/* writev without SIGPIPE, whatever the process's signal setup. */
+static ssize_t sock_writev(int fd, struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 /* Client I/O, plain or TLS. Reads: > 0, 0 EOF, -EAGAIN, other negative. */
 static ssize_t cio_read(struct conn *c, char *p, size_t n)
 {
@@ -187,7 +195,7 @@ static ssize_t cio_read(struct conn *c, char *p, size_t n)
 static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
 {
 	if (!c->tls) {
-		ssize_t r = writev(c->fd, iov, n);
+		ssize_t r = sock_writev(c->fd, iov, n);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -276,7 +284,7 @@ static ssize_t client_writev(void *ctx, struct iovec *iov, int n)
 static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
 {
 	struct upconn *u = ctx;
-	ssize_t r = writev(u->io.fd, iov, n);
+	ssize_t r = sock_writev(u->io.fd, iov, n);
 	if (r >= 0)
 		return r;
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -356,8 +364,11 @@ static void access_log(struct conn *c, int status)
 		json_str(&o, r->backend->name);
 	}
 	if (r->endpoint) {
-		wr_cstr(&o, ",\"upstream\":");
-		json_str(&o, r->endpoint);
+		wr_cstr(&o, ",\"upstream\":\"");
+		wr_cstr(&o, r->endpoint->addr);
+		wr_put(&o, ":", 1);
+		wr_u64(&o, r->endpoint->port);
+		wr_put(&o, "\"", 1);
 	}
 	if (r->error) {
 		wr_cstr(&o, ",\"error\":");
@@ -526,12 +537,8 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 			   size_t *len)
 {
 	struct req *r = &c->r;
-	size_t cap = P(c)->buf_size;
-	char *mem = arena_alloc(c->arena, cap);
-	struct wr o = {mem, 0, cap, false};
+	struct wr o = {c->w->scratch, 0, P(c)->buf_size, false};
 
-	if (!mem)
-		return NULL;
 	wr_put(&o, m->method.p, m->method.len);
 	wr_put(&o, " ", 1);
 	wr_cstr(&o, path);
@@ -583,7 +590,7 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 	if (o.overflow)
 		return NULL;
 	*len = o.len;
-	return mem;
+	return arena_memdup(c->arena, o.p, o.len);
 }
 
 /* Whether a client field is forwarded as is (before header modifiers). */
@@ -899,7 +906,7 @@ static int start_attempt(struct conn *c)
 		respond_error(c, 503, "no endpoint", false);
 		return -1;
 	}
-	r->endpoint = arena_printf(c->arena, "%s:%u", ep->addr, ep->port);
+	r->endpoint = ep;
 	struct upconn *u = NULL;
 	if (!r->replayed_fresh && ep->idle) {
 		u = ep->idle;
@@ -988,7 +995,7 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	r->client_keep_alive = m->keep_alive;
 	r->head_method = str_eq_c(m->method, "HEAD");
 	r->method = arena_strndup(c->arena, m->method.p, m->method.len);
-	r->host = arena_strndup(c->arena, m->host.p, m->host.len);
+	r->host = arena_strndup(c->arena, m->host.len ? m->host.p : "", m->host.len);
 	const char *qm = memchr(m->path.p, '?', m->path.len);
 	struct str path = {m->path.p, qm ? (size_t)(qm - m->path.p) : m->path.len};
 	struct str query = {qm ? qm + 1 : "", qm ? m->path.len - path.len - 1 : 0};
@@ -998,6 +1005,16 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	r->req_remaining = m->content_length;
 	r->req_body_done = m->body == H1_BODY_NONE;
 	r->bytes_in = m->head_len;
+	if (!m->host.len && r->host) {
+		/* HTTP/1.0 without Host: name the address the request came to */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char ip[48] = "localhost";
+		if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+			peer_str((struct sockaddr *)&ss, ip, sizeof(ip));
+		r->host = arena_printf(c->arena, "%s%s%s:%u", strchr(ip, ':') ? "[" : "", ip,
+				       strchr(ip, ':') ? "]" : "", c->port);
+	}
 	if (!r->method || !r->host || !r->path || !r->query) {
 		respond_error(c, 500, "out of memory", true);
 		return;
@@ -1270,9 +1287,9 @@ static int resp_head(struct conn *c)
 		}
 		buf_compact(&c->out);
 		struct wr o = {buf_wptr(&c->out), 0, buf_room(&c->out), false};
-		char sl[64];
-		int k = snprintf(sl, sizeof(sl), "HTTP/1.1 %d ", m.status);
-		wr_put(&o, sl, (size_t)k);
+		wr_cstr(&o, "HTTP/1.1 ");
+		wr_u64(&o, (uint64_t)m.status);
+		wr_put(&o, " ", 1);
 		if (m.reason.len)
 			wr_str(&o, m.reason);
 		else
@@ -1320,11 +1337,15 @@ static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct 
 		bool out_chunked, struct buf *dst_out, writev_fn fn, void *ctx, uint64_t *counter,
 		bool *done)
 {
-	while (!*done && buf_is_empty(dst_out) && !buf_is_empty(src)) {
+	/* a small pending output (a head) goes out in the same writev; the
+	 * piece taken from src is bounded so that any unsent rest fits */
+	while (!*done && !buf_is_empty(src) && buf_len(dst_out) < dst_out->cap / 4) {
 		struct str data = {NULL, 0};
 		size_t used;
+		size_t room = dst_out->cap - buf_len(dst_out) - 32;
+		size_t avail = buf_len(src) < room ? buf_len(src) : room;
 		if (kind == H1_BODY_LENGTH) {
-			size_t n = buf_len(src);
+			size_t n = avail;
 			if (n > *remaining)
 				n = (size_t)*remaining;
 			data.p = buf_rptr(src);
@@ -1334,7 +1355,7 @@ static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct 
 			if (!*remaining)
 				*done = true;
 		} else if (kind == H1_BODY_CHUNKED) {
-			ssize_t k = h1_chunked_decode(ch, buf_rptr(src), buf_len(src), &data);
+			ssize_t k = h1_chunked_decode(ch, buf_rptr(src), avail, &data);
 			if (k < 0)
 				return -WG_EPROTO;
 			used = (size_t)k;
@@ -1344,7 +1365,7 @@ static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct 
 				return 0;
 		} else { /* EOF-delimited: everything */
 			data.p = buf_rptr(src);
-			data.len = buf_len(src);
+			data.len = avail;
 			used = data.len;
 		}
 		char hdr[24];
@@ -1488,7 +1509,7 @@ static bool proxy_step(struct conn *c)
 			}
 			moved |= f > 0;
 		}
-		if (!buf_is_empty(&c->in) && buf_is_empty(&u->out)) {
+		if (!buf_is_empty(&c->in)) {
 			rc = pump(&c->in, r->req_body, &r->req_remaining, &r->req_ch,
 				  r->req_body == H1_BODY_CHUNKED, &u->out, up_writev, u, NULL,
 				  &r->req_body_done);
@@ -1506,15 +1527,26 @@ static bool proxy_step(struct conn *c)
 			r->req_body_sent_any = true;
 			moved = true;
 		}
+	} else if (c->readable && !c->rd_eof && (buf_room(&c->in) || c->in.head)) {
+		/* read ahead: pipelined requests wait in c->in, and the
+		 * interest set stays the same for the whole exchange */
+		int f = client_fill(c);
+		if (f < 0) {
+			c->rd_eof = true;
+			c->close_after = true;
+		}
+		moved |= f > 0;
 	}
 	/* the response towards the client */
 	if (u->readable && !r->resp_done && (buf_room(&u->in) || u->in.head)) {
 		if (!buf_room(&u->in))
 			buf_compact(&u->in);
-		ssize_t n = read(u->io.fd, buf_wptr(&u->in), buf_room(&u->in));
+		size_t want = buf_room(&u->in);
+		ssize_t n = read(u->io.fd, buf_wptr(&u->in), want);
 		if (n > 0) {
 			buf_commit(&u->in, (size_t)n);
 			u->got_bytes = true;
+			u->readable = (size_t)n == want; /* a short read drained the socket */
 			moved = true;
 		} else if (n == 0 || errno != EAGAIN) {
 			u->readable = false;
@@ -1547,7 +1579,7 @@ static bool proxy_step(struct conn *c)
 			return rc < 0;
 		moved = true;
 	}
-	if (r->resp_head_done && !r->resp_done && buf_is_empty(&c->out) && !buf_is_empty(&u->in)) {
+	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
 		rc = pump(&u->in, r->resp_body, &r->resp_remaining, &r->resp_ch, r->resp_chunked_out,
 			  &c->out, client_writev, c, &r->bytes_out, &r->resp_done);
 		if (rc == -WG_EPROTO) {
@@ -1577,7 +1609,7 @@ static void conn_set_io(struct conn *c)
 			ev |= LOOP_READ;
 		break;
 	case CS_PROXY:
-		if (!r->req_body_done && (!c->in.data || buf_room(&c->in) || c->in.head))
+		if (!c->rd_eof && (!c->in.data || buf_room(&c->in) || c->in.head))
 			ev |= LOOP_READ;
 		break;
 	default:
@@ -1642,6 +1674,10 @@ static void conn_run(struct conn *c)
 				size_t len_before = buf_len(&c->in);
 				try_parse_head(c);
 				moved |= c->st != before || buf_len(&c->in) != len_before;
+				if (c->st == CS_HEAD && c->rd_eof) {
+					conn_close(c, "client closed");
+					break;
+				}
 			}
 			break;
 		case CS_PROXY:
@@ -1726,18 +1762,23 @@ static void on_up_io(struct loop_io *io, uint32_t events)
 
 /* ---- accept, close, drain ---- */
 
-static void conn_free_deferred(void *arg)
+/* Recycles the connections closed since the last iteration. */
+static void free_dead(void *arg)
 {
-	struct conn *c = arg;
-	struct worker *w = c->w;
-	if (w->n_free_conns < 256) {
-		c->next_free = w->free_conns;
-		w->free_conns = c;
-		w->n_free_conns++;
-		return;
+	struct worker *w = arg;
+	w->dead_scheduled = false;
+	while (w->dead) {
+		struct conn *c = w->dead;
+		w->dead = c->next_free;
+		if (w->n_free_conns < 256) {
+			c->next_free = w->free_conns;
+			w->free_conns = c;
+			w->n_free_conns++;
+			continue;
+		}
+		arena_free(c->arena);
+		free(c);
 	}
-	arena_free(c->arena);
-	free(c);
 }
 
 static void conn_close(struct conn *c, const char *why)
@@ -1792,10 +1833,15 @@ static void conn_close(struct conn *c, const char *why)
 		c->next->prev = c->prev;
 	w->n_conns--;
 	STAT_ADD(w, active_connections, (uint64_t)-1);
-	/* callers up the stack may still look at c: free on the next iteration
-	 * (at once when the loop no longer runs) */
-	if (w->stopped || loop_defer(w->loop, conn_free_deferred, c))
-		conn_free_deferred(c);
+	/* callers up the stack may still look at c: recycle it on the next
+	 * iteration (conn_free_cached takes what a stopped loop left) */
+	c->next_free = w->dead;
+	w->dead = c;
+	if (w->stopped) {
+		free_dead(w);
+	} else if (!w->dead_scheduled && loop_defer(w->loop, free_dead, w) == 0) {
+		w->dead_scheduled = true;
+	}
 	if (w->draining && !w->n_conns)
 		loop_stop(w->loop);
 }
@@ -1907,6 +1953,8 @@ void conn_pool_free(struct worker *w)
 
 void conn_free_cached(struct worker *w)
 {
+	w->stopped = true;
+	free_dead(w);
 	while (w->free_conns) {
 		struct conn *c = w->free_conns;
 		w->free_conns = c->next_free;

@@ -199,7 +199,10 @@ struct worker {
 	struct conn *conns; /* doubly linked list of live connections */
 	size_t n_conns;
 	struct conn *free_conns; /* recycled connection objects */
+	struct conn *dead;       /* closed this iteration, recycled by a deferred call */
+	bool dead_scheduled;
 	size_t n_free_conns;
+	char *scratch;      /* buf_size bytes for building heads */
 	char **free_bufs;   /* freelist of PX buffers */
 	size_t n_free_bufs, cap_free_bufs;
 	struct upep **eps;  /* hash table of endpoints */

@@ -328,7 +328,8 @@ struct proxy *proxy_new(const struct proxy_config *cfg)
 		w->loop = loop_new();
 		w->cap_free_bufs = WBUF_FREE_MAX;
 		w->free_bufs = calloc(WBUF_FREE_MAX, sizeof(char *));
-		if (!w->loop || !w->free_bufs || loop_set_wake(w->loop, on_worker_wake, w))
+		w->scratch = malloc(p->buf_size);
+		if (!w->loop || !w->free_bufs || !w->scratch || loop_set_wake(w->loop, on_worker_wake, w))
 			goto fail;
 	}
 	return p;
@@ -466,6 +467,7 @@ void proxy_free(struct proxy *p)
 		for (size_t k = 0; k < w->n_free_bufs; k++)
 			free(w->free_bufs[k]);
 		free(w->free_bufs);
+		free(w->scratch);
 		loop_free(w->loop);
 	}
 	for (size_t k = 0; k < p->n_socks; k++)

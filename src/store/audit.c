@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * audit.c: the audit log: one row per change a person may ask about
  * (revision commits, pins, password changes, uploads), with its time,

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.c: the UI's credentials and sessions. A password is kept as
  * PBKDF2-SHA256 (STORE_PBKDF2_ITERATIONS, the count stored per row so it
@@ -24,9 +24,9 @@
 
 #define SALT_LEN 16
 #define DK_LEN 32
+#define CLOCK_SLACK_MS 60000 /* clock steps back tolerated for sessions */
 
-int store_set_password(struct store *s, const char *user, const char *password,
-		       const char *source)
+int store_set_password(struct store *s, const char *user, const char *password, const char *source)
 {
 	uint8_t salt[SALT_LEN], dk[DK_LEN];
 	sqlite3_stmt *st = NULL;
@@ -46,10 +46,11 @@ int store_set_password(struct store *s, const char *user, const char *password,
 	err = store_tx_begin(s, true);
 	if (err)
 		goto out;
-	rc = sqlite3_prepare_v2(s->db,
-				"INSERT OR REPLACE INTO credentials(user, salt, iterations, hash, time_ms)"
-				" VALUES (?1, ?2, ?3, ?4, ?5)",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"INSERT OR REPLACE INTO credentials(user, salt, iterations, hash, time_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+		-1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
@@ -106,8 +107,8 @@ int store_check_password(struct store *s, const char *user, const char *password
 	if (!s || !user || !password)
 		return -EINVAL;
 	rc = sqlite3_prepare_v2(s->db,
-				"SELECT salt, iterations, hash FROM credentials WHERE user = ?1", -1,
-				&st, NULL);
+				"SELECT salt, iterations, hash FROM credentials WHERE user = ?1",
+				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlerr(s, rc, "password");
 	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
@@ -144,8 +145,8 @@ bool store_has_password(struct store *s, const char *user)
 	sqlite3_stmt *st = NULL;
 	bool has = false;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM credentials WHERE user = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM credentials WHERE user = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return false;
 	sqlite3_bind_text(st, 1, user ? user : "", -1, SQLITE_STATIC);
 	has = sqlite3_step(st) == SQLITE_ROW;
@@ -262,8 +263,12 @@ int store_session_lookup(struct store *s, const char *id_hex, uint64_t idle_time
 		snprintf(user_out, user_size, "%s", u ? u : "");
 	}
 	sqlite3_reset(st);
+	/* A box without a battery-backed clock may step its clock back (at
+	 * boot, then NTP): a session stamped well in the future would never
+	 * go idle, so it ends too. */
 	if ((now > last && now - last >= idle_timeout_ms) ||
-	    (max_age_ms && now > created && now - created >= max_age_ms)) {
+	    (max_age_ms && now > created && now - created >= max_age_ms) ||
+	    last > now + CLOCK_SLACK_MS) {
 		if (user_out && user_size)
 			user_out[0] = '\0';
 		delete_key(s, key);

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * recover.c: salvage from a damaged database that store_open() moved aside.
  * It copies into the fresh store what can still be read and proven intact:
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -70,7 +71,10 @@ static void srev_fini(struct srev *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, 32); }
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
 
 /* Reads every object of r->rev and proves it intact; false when anything
  * fails to read or does not match its hash. */
@@ -155,10 +159,11 @@ static size_t read_candidates(sqlite3 *bad, struct srev *c, size_t max, int64_t 
 	size_t n = 0;
 
 	*max_rev = 0;
-	if (sqlite3_prepare_v2(bad,
-			       "SELECT rev, time_ms, source, user, summary, n_objects, set_hash, pinned"
-			       " FROM revisions ORDER BY rev DESC",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    bad,
+		    "SELECT rev, time_ms, source, user, summary, n_objects, set_hash, pinned"
+		    " FROM revisions ORDER BY rev DESC",
+		    -1, &st, NULL) != SQLITE_OK)
 		return 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct srev *r = &c[n];
@@ -194,10 +199,11 @@ static int exec_rev(struct store *s, const struct srev *r)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(s->db,
-				"INSERT INTO revisions(rev, time_ms, source, user, summary, n_objects,"
-				" set_hash, pinned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"INSERT INTO revisions(rev, time_ms, source, user, summary, n_objects,"
+		" set_hash, pinned) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(st, 1, r->rev);
@@ -245,8 +251,8 @@ static int exec_rev(struct store *s, const struct srev *r)
 			return rc;
 	}
 	if (r->snapshot) {
-		rc = sqlite3_prepare_v2(s->db, "INSERT INTO snapshots(rev, json) VALUES (?1, ?2)", -1,
-					&st, NULL);
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO snapshots(rev, json) VALUES (?1, ?2)",
+					-1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return rc;
 		sqlite3_bind_int64(st, 1, r->rev);
@@ -342,10 +348,11 @@ void store_salvage(struct store *s, const char *bad_path, char *note, size_t siz
 		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 			goto out;
 	}
-	creds = copy_table(bad, s, "SELECT user, salt, iterations, hash, time_ms FROM credentials",
-			   "INSERT OR REPLACE INTO credentials(user, salt, iterations, hash, time_ms)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5)",
-			   5);
+	creds = copy_table(
+		bad, s, "SELECT user, salt, iterations, hash, time_ms FROM credentials",
+		"INSERT OR REPLACE INTO credentials(user, salt, iterations, hash, time_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+		5);
 	settings = copy_table(bad, s, "SELECT key, value FROM settings",
 			      "INSERT OR REPLACE INTO settings(key, value) VALUES (?1, ?2)", 2);
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -355,13 +362,13 @@ void store_salvage(struct store *s, const char *bad_path, char *note, size_t siz
 		goto out;
 	}
 	if (newest)
-		snprintf(note, size,
-			 "revision %lld (%lld objects)%s%.0lld was restored%s, with %d credential(s)"
-			 " and %d setting(s)",
-			 (long long)newest->rev, (long long)newest->n_objects,
-			 pinned ? " and pinned revision " : "", pinned ? (long long)pinned->rev : 0,
-			 max_rev > newest->rev ? " (newer ones were damaged)" : "", creds,
-			 settings);
+		snprintf(
+			note, size,
+			"revision %lld (%lld objects)%s%.0lld was restored%s, with %d credential(s)"
+			" and %d setting(s)",
+			(long long)newest->rev, (long long)newest->n_objects,
+			pinned ? " and pinned revision " : "", pinned ? (long long)pinned->rev : 0,
+			max_rev > newest->rev ? " (newer ones were damaged)" : "", creds, settings);
 	else
 		snprintf(note, size,
 			 "no revision could be restored, the store starts empty, with %d "
@@ -370,6 +377,13 @@ void store_salvage(struct store *s, const char *bad_path, char *note, size_t siz
 out:
 	for (size_t i = 0; i < n; i++)
 		srev_fini(&cand[i]);
-	if (bad)
+	if (bad) {
+		char shm[4400];
+
 		sqlite3_close_v2(bad);
+		/* Opening it made a shared-memory index beside it: not part
+		 * of what was kept. */
+		snprintf(shm, sizeof(shm), "%s-shm", bad_path);
+		(void)unlink(shm);
+	}
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * revision.c: revisions of the object set: commit (content-addressed
  * objects, one durable transaction, nothing written when the set did not
@@ -40,43 +40,33 @@ struct item {
 void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
 		    size_t len, uint8_t out[32])
 {
-	uint8_t inner[32];
-	char head[1024];
+	uint8_t head[512 + 32];
 	size_t kl = strlen(kind), nl = strlen(ns), ml = strlen(name), n;
 
-	tls_sha256(json, len, inner);
-	/* kind, ns and name are Kubernetes names (at most 253 bytes each), so
-	 * the header always fits; a longer one is hashed by its own digest. */
-	if (kl + nl + ml + 3 + sizeof(inner) <= sizeof(head)) {
+	/* kind, ns and name are Kubernetes names (at most 253 bytes), so they
+	 * fit as they are; longer ones (a local file may say anything) are
+	 * replaced by their digests. */
+	if (kl + nl + ml + 3 <= sizeof(head) - 32) {
 		memcpy(head, kind, kl + 1);
 		memcpy(head + kl + 1, ns, nl + 1);
 		memcpy(head + kl + 1 + nl + 1, name, ml + 1);
 		n = kl + nl + ml + 3;
 	} else {
-		uint8_t d[32];
-		char *tmp = malloc(kl + nl + ml + 3);
-
-		if (tmp) {
-			memcpy(tmp, kind, kl + 1);
-			memcpy(tmp + kl + 1, ns, nl + 1);
-			memcpy(tmp + kl + 1 + nl + 1, name, ml + 1);
-			tls_sha256(tmp, kl + nl + ml + 3, d);
-			free(tmp);
-		} else {
-			memset(d, 0, sizeof(d));
-		}
-		memcpy(head, d, sizeof(d));
-		n = sizeof(d);
+		tls_sha256(kind, kl, head);
+		tls_sha256(ns, nl, head + 32);
+		tls_sha256(name, ml, head + 64);
+		n = 96;
 	}
-	memcpy(head + n, inner, sizeof(inner));
-	tls_sha256(head, n + sizeof(inner), out);
+	tls_sha256(json, len, head + n);
+	tls_sha256(head, n + 32, out);
 }
 
 /* -------- commit cache -------- */
 
+/* Object pointers are 16-byte aligned: hash all their bits. */
 static size_t ptr_slot(const void *p, size_t cap)
 {
-	return (size_t)hash_mix(0, (uint64_t)(uintptr_t)p) & (cap - 1);
+	return (size_t)hash_bytes(&p, sizeof(p)) & (cap - 1);
 }
 
 static struct gw_object *unconst(const struct gw_object *o)
@@ -146,7 +136,10 @@ static void cache_rebuild(struct store *s, const struct item *it, size_t n, uint
 
 /* -------- commit -------- */
 
-static int cmp_hash(const void *a, const void *b) { return memcmp(a, b, 32); }
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
 
 /* Gathers every object of the set with its hash (from the cache when the
  * object is the very one committed last). */
@@ -395,8 +388,9 @@ static int cutoff(struct store *s, unsigned keep, int64_t *out)
 	int rc;
 
 	*out = 0;
-	rc = sqlite3_prepare_v2(s->db, "SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1", -1,
+				&st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlerr(s, rc, "retention");
 	sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
@@ -438,27 +432,31 @@ int store_retain(struct store *s)
 
 	err = cutoff(s, s->keep_revisions, &c);
 	if (!err && c > 0) {
-		err = exec_bound(s,
-				 "DELETE FROM objects WHERE id IN ("
-				 "  SELECT ro.obj FROM revision_objects ro"
-				 "  WHERE ro.rev IN (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0))"
-				 " AND NOT EXISTS ("
-				 "  SELECT 1 FROM revision_objects k JOIN revisions r ON r.rev = k.rev"
-				 "  WHERE k.obj = objects.id AND (r.rev >= ?1 OR r.pinned != 0))",
-				 c, &objs);
+		err = exec_bound(
+			s,
+			"DELETE FROM objects WHERE id IN ("
+			"  SELECT ro.obj FROM revision_objects ro"
+			"  WHERE ro.rev IN (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = "
+			"0))"
+			" AND NOT EXISTS ("
+			"  SELECT 1 FROM revision_objects k JOIN revisions r ON r.rev = k.rev"
+			"  WHERE k.obj = objects.id AND (r.rev >= ?1 OR r.pinned != 0))",
+			c, &objs);
 		if (!err)
-			err = exec_bound(s,
-					 "DELETE FROM revision_objects WHERE rev IN"
-					 " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-					 c, NULL);
+			err = exec_bound(
+				s,
+				"DELETE FROM revision_objects WHERE rev IN"
+				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+				c, NULL);
 		if (!err)
-			err = exec_bound(s,
-					 "DELETE FROM snapshots WHERE rev IN"
-					 " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-					 c, NULL);
+			err = exec_bound(
+				s,
+				"DELETE FROM snapshots WHERE rev IN"
+				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+				c, NULL);
 		if (!err)
-			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0", c,
-					 &revs);
+			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
+					 c, &revs);
 	}
 	if (!err)
 		err = cutoff(s, s->keep_snapshots, &sc);
@@ -648,8 +646,8 @@ out:
 	return err;
 }
 
-#define REV_COLS                                                                          \
-	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"    \
+#define REV_COLS                                                                                   \
+	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"             \
 	" EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) FROM revisions r"
 
 static int fill_rev(struct arena *a, sqlite3_stmt *st, uint64_t serving, struct store_revision *r)
@@ -847,10 +845,11 @@ int store_object_json(struct store *s, uint64_t rev, const char *kind, const cha
 	err = resolve_rev(s, rev, &rev, NULL);
 	if (err)
 		goto out;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT o.json FROM objects o JOIN revision_objects r ON r.obj = o.id"
-				" WHERE r.rev = ?1 AND o.kind = ?2 AND o.ns = ?3 AND o.name = ?4",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"SELECT o.json FROM objects o JOIN revision_objects r ON r.obj = o.id"
+		" WHERE r.rev = ?1 AND o.kind = ?2 AND o.ns = ?3 AND o.name = ?4",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		err = store_sqlerr(s, rc, "object");
 		goto out;

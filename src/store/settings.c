@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * settings.c: small state the box keeps for its UI and commands: key/value
  * settings (the mode, the uploaded kubeconfig, generated keys: values may be
@@ -107,9 +107,13 @@ int store_traffic_add(struct store *s, const struct store_traffic *t)
 	if (rc == SQLITE_DONE) {
 		char sql[128];
 
+		/* Bounded around the minute just added, so that rows stamped
+		 * in the future by a clock that was later stepped back go
+		 * too. */
 		snprintf(sql, sizeof(sql),
-			 "DELETE FROM traffic WHERE minute <= (SELECT max(minute) FROM traffic) - %d",
-			 STORE_TRAFFIC_MINUTES);
+			 "DELETE FROM traffic WHERE minute <= %lld OR minute > %lld",
+			 (long long)t->minute - STORE_TRAFFIC_MINUTES,
+			 (long long)t->minute + STORE_TRAFFIC_MINUTES);
 		rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			rc = SQLITE_DONE;
@@ -132,10 +136,11 @@ int store_traffic_read(struct store *s, uint64_t from_minute, struct arena *a,
 
 	*out = NULL;
 	*n = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT minute, requests, errors, p50_ms, p99_ms, bytes FROM traffic"
-				" WHERE minute >= ?1 ORDER BY minute",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"SELECT minute, requests, errors, p50_ms, p99_ms, bytes FROM traffic"
+		" WHERE minute >= ?1 ORDER BY minute",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_sqlerr(s, rc, "traffic");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)from_minute);

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c: opening and closing the store: the state directory and file
  * modes, connection settings (WAL, synchronous, busy timeout), the schema
@@ -100,16 +100,19 @@ static const char *const migrations[] = {
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_NEWEST] = "SELECT rev, set_hash FROM revisions ORDER BY rev DESC LIMIT 1",
 	[ST_OBJ_BY_HASH] = "SELECT id FROM objects WHERE hash = ?1",
-	[ST_OBJ_INSERT] = "INSERT INTO objects(hash, kind, ns, name, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_REV_INSERT] = "INSERT INTO revisions(time_ms, source, user, summary, n_objects, set_hash)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_OBJ_INSERT] =
+		"INSERT INTO objects(hash, kind, ns, name, json) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_REV_INSERT] =
+		"INSERT INTO revisions(time_ms, source, user, summary, n_objects, set_hash)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_REVOBJ_INSERT] = "INSERT OR IGNORE INTO revision_objects(rev, obj) VALUES (?1, ?2)",
 	[ST_SNAP_INSERT] = "INSERT OR REPLACE INTO snapshots(rev, json) VALUES (?1, ?2)",
 	[ST_LOAD] = "SELECT o.kind, o.json FROM revision_objects r JOIN objects o ON o.id = r.obj"
 		    " WHERE r.rev = ?1",
 	[ST_PINNED] = "SELECT rev FROM revisions WHERE pinned != 0 ORDER BY rev DESC LIMIT 1",
 	[ST_REV_EXISTS] = "SELECT n_objects FROM revisions WHERE rev = ?1",
-	[ST_AUDIT_INSERT] = "INSERT INTO audit(time_ms, source, user, summary) VALUES (?1, ?2, ?3, ?4)",
+	[ST_AUDIT_INSERT] =
+		"INSERT INTO audit(time_ms, source, user, summary) VALUES (?1, ?2, ?3, ?4)",
 	[ST_AUDIT_TRIM] = "DELETE FROM audit WHERE id <= ?1",
 	[ST_SNAP_GET] = "SELECT json FROM snapshots WHERE rev = ?1",
 	[ST_SESSION_INSERT] = "INSERT INTO sessions(id_hash, user, created_ms, last_ms)"
@@ -214,8 +217,14 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v)
 	return sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
-const char *store_recovery_note(const struct store *s) { return s->recovery_note; }
-const char *store_path(const struct store *s) { return s->path; }
+const char *store_recovery_note(const struct store *s)
+{
+	return s->recovery_note;
+}
+const char *store_path(const struct store *s)
+{
+	return s->path;
+}
 
 void store_set_retention(struct store *s, unsigned keep_revisions, unsigned keep_snapshots)
 {
@@ -308,26 +317,57 @@ static int open_db(struct store *s, bool create)
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	/* auto_vacuum only takes effect before the first table is created;
 	 * incremental mode lets retention give pages back to the file system
-	 * (flash on a small box) without a full VACUUM. */
+	 * (flash on a small box) without a full VACUUM. The WAL is truncated
+	 * back to 8 MiB after a checkpoint instead of keeping its largest
+	 * size. Deleted rows (Secrets of old revisions, sessions) are zeroed
+	 * where that costs no extra I/O. */
 	rc = sqlite3_exec(s->db,
 			  "PRAGMA auto_vacuum=INCREMENTAL;"
 			  "PRAGMA journal_mode=WAL;"
 			  "PRAGMA synchronous=NORMAL;"
+			  "PRAGMA journal_size_limit=8388608;"
 			  "PRAGMA temp_store=MEMORY;"
+			  "PRAGMA secure_delete=FAST;"
 			  "PRAGMA foreign_keys=OFF;",
 			  NULL, NULL, NULL);
 	return rc;
 }
 
+static int user_version(struct store *s, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Brings the schema to SCHEMA_VERSION inside one write transaction (so two
- * connections opening at once do not both migrate). Returns a SQLite code;
- * *too_new is set when the database comes from a newer waygate. */
+ * connections opening at once do not both migrate). Returns a SQLite code,
+ * SQLITE_MISMATCH when the database comes from a newer waygate; the version
+ * found goes to *version_out. */
 static int migrate(struct store *s, int *version_out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, v = 0;
 	char sql[64];
 
+	/* Up to date (the usual case): no write lock needed. Reading the
+	 * version also reads page 1, so a file that is not a database shows
+	 * here. */
+	rc = user_version(s, &v);
+	if (rc != SQLITE_OK)
+		return rc;
+	*version_out = v;
+	if (v == SCHEMA_VERSION)
+		return SQLITE_OK;
 	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -569,8 +609,8 @@ struct store *store_open(const char *state_dir, struct diag *d)
 	s->primary = true;
 	err = make_dir(state_dir);
 	if (err) {
-		diag_add(d, DIAG_ERROR, state_dir, NULL, NULL, "cannot create the state directory: %s",
-			 err_str(err));
+		diag_add(d, DIAG_ERROR, state_dir, NULL, NULL,
+			 "cannot create the state directory: %s", err_str(err));
 		goto fail;
 	}
 	err = prepare_file(s->path);

@@ -71,7 +71,9 @@ struct store;
 struct store *store_open(const char *state_dir, struct diag *d);
 /*
  * Opens another connection to an existing store, for another thread (the UI)
- * or a command (`waygate routes`): no check and no recovery. NULL with an
+ * or a command (`waygate routes`, `waygate passwd` while `waygate run` may be
+ * serving): no check and no recovery (a damaged database is reported, and
+ * left to store_open), migrations only if the schema is older. NULL with an
  * entry in d when the database does not exist or cannot be opened.
  */
 struct store *store_open_reader(const char *state_dir, struct diag *d);
@@ -151,7 +153,9 @@ struct store_diff_entry {
 int store_diff(struct store *s, uint64_t a, uint64_t b, struct arena *ar,
 	       struct store_diff_entry **out, size_t *n);
 /* JSON of one object as stored in revision rev (0 = serving), copied into
- * arena; -WG_ENOTFOUND when the revision does not hold it. */
+ * arena; -WG_ENOTFOUND when the revision does not hold it. kind is matched
+ * exactly ("HTTPRoute"). A Secret's JSON holds key material: callers never
+ * show it. */
 int store_object_json(struct store *s, uint64_t rev, const char *kind, const char *ns,
 		      const char *name, struct arena *a, char **json);
 
@@ -186,8 +190,7 @@ int store_audit_list(struct store *s, uint64_t before_id, size_t limit, struct a
 /* Sets user's password (PBKDF2-SHA256, STORE_PBKDF2_ITERATIONS, a random
  * 16-byte salt), ends every session of that user, and records an audit
  * entry with source (e.g. "cli", "ui"). -EINVAL for an empty password. */
-int store_set_password(struct store *s, const char *user, const char *password,
-		       const char *source);
+int store_set_password(struct store *s, const char *user, const char *password, const char *source);
 /* 0 when password is user's; -EACCES when it is not or the user has no
  * password (the time taken does not tell which). */
 int store_check_password(struct store *s, const char *user, const char *password);
@@ -199,7 +202,8 @@ int store_session_create(struct store *s, const char *user, char id_hex[STORE_SE
 /*
  * Looks a session up: 0 and its user copied into user_out (NUL-terminated,
  * truncated to user_size) when it exists and was used less than
- * idle_timeout_ms ago (and is younger than max_age_ms, 0 = no limit); its
+ * idle_timeout_ms ago (and is younger than max_age_ms, 0 = no limit; and
+ * not last used more than a minute in the future, after a clock step); its
  * last use becomes now. -WG_ENOTFOUND when unknown or expired (an expired
  * session is deleted).
  */
@@ -234,9 +238,11 @@ struct store_traffic {
 	uint32_t p99_ms;
 	uint64_t bytes;
 };
-/* Adds one minute's figures. Adding to a minute already present sums the
- * counters and keeps the larger percentiles. Rows older than
- * STORE_TRAFFIC_MINUTES before the newest minute are dropped. */
+/* Adds one minute's figures (minutes are added in time order). Adding to a
+ * minute already present sums the counters and keeps the larger
+ * percentiles. Rows more than STORE_TRAFFIC_MINUTES away from the minute
+ * added are dropped (also rows from the future after the clock stepped
+ * back). */
 int store_traffic_add(struct store *s, const struct store_traffic *t);
 /* Rows with minute >= from_minute, oldest first, in arena. */
 int store_traffic_read(struct store *s, uint64_t from_minute, struct arena *a,

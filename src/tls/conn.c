@@ -158,6 +158,40 @@ static const char *verify_reason(uint32_t flags)
 	return "certificate rejected";
 }
 
+/* The alert the peer just sent (RFC 8446 section 6), by name: tells a
+ * person whether the other side disliked our certificate, our CA list,
+ * our versions or our ALPN. */
+static const char *alert_name(const struct tls_conn *c)
+{
+	static const struct {
+		uint8_t code;
+		const char *name;
+	} names[] = {
+		{10, "unexpected_message"},     {20, "bad_record_mac"},
+		{22, "record_overflow"},        {40, "handshake_failure"},
+		{42, "bad_certificate"},        {43, "unsupported_certificate"},
+		{44, "certificate_revoked"},    {45, "certificate_expired"},
+		{46, "certificate_unknown"},    {47, "illegal_parameter"},
+		{48, "unknown_ca"},             {49, "access_denied"},
+		{50, "decode_error"},           {51, "decrypt_error"},
+		{70, "protocol_version"},       {71, "insufficient_security"},
+		{80, "internal_error"},         {86, "inappropriate_fallback"},
+		{109, "missing_extension"},     {110, "unsupported_extension"},
+		{112, "unrecognized_name"},     {113, "bad_certificate_status_response"},
+		{115, "unknown_psk_identity"},  {116, "certificate_required"},
+		{120, "no_application_protocol"},
+	};
+	const unsigned char *msg = c->ssl.MBEDTLS_PRIVATE(in_msg);
+
+	if (!msg || c->ssl.MBEDTLS_PRIVATE(in_msgtype) != MBEDTLS_SSL_MSG_ALERT)
+		return "(unknown)";
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].code == msg[1])
+			return names[i].name;
+	}
+	return "(unknown)";
+}
+
 /* Maps an mbedTLS error to a waygate result, recording why it failed. */
 static int fail(struct tls_conn *c, int ret, const char *during)
 {
@@ -177,7 +211,7 @@ static int fail(struct tls_conn *c, int ret, const char *during)
 		set_err(c, "%s", "certificate required: the client sent none");
 		break;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-		set_err(c, "%s: peer sent a fatal alert", during);
+		snprintf(c->err, sizeof(c->err), "%s: peer sent alert %s", during, alert_name(c));
 		break;
 	case MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL:
 		set_err(c, "%s: no common ALPN protocol", during);
@@ -187,6 +221,11 @@ static int fail(struct tls_conn *c, int ret, const char *during)
 		break;
 	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
 		set_err(c, "%s: no common cipher suite, group or signature algorithm", during);
+		break;
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+	case MBEDTLS_ERR_SSL_INVALID_RECORD:
+	case MBEDTLS_ERR_SSL_DECODE_ERROR:
+		set_err(c, "%s: malformed or undecryptable record from peer", during);
 		break;
 	case MBEDTLS_ERR_SSL_CONN_EOF:
 		set_err(c, "%s: connection closed by peer", during);
@@ -200,7 +239,7 @@ static int fail(struct tls_conn *c, int ret, const char *during)
 		break;
 	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
 		set_err(c, "%s: out of memory", during);
-		log_debug("event=tls_error conn_fd=%d during=%s err=%s", c->fd, during,
+		log_debug("event=tls_error fd=%d during=%s err=%s", c->fd, during,
 			  log_q(tls_strerror(ret, e, sizeof(e))));
 		return -ENOMEM;
 	default:
@@ -222,10 +261,15 @@ static void handshake_done(struct tls_conn *c)
 		/* A TLS 1.3 resumption carries no certificate; the session was
 		 * cached by this verifying client only after it verified. */
 		c->peer_ok = !c->cli->insecure && clean && (cert || !c->full);
+	} else if (c->srv->client_auth == TLS_CLIENT_AUTH_REQUIRE) {
+		/* mbedTLS fails a full handshake without a valid certificate, and
+		 * tickets come only from such handshakes with this context. */
+		c->peer_ok = true;
 	} else {
-		/* mbedTLS reports a TLS 1.3 resumption as verified even when the
-		 * original (optional) certificate was not: insist on seeing one. */
-		c->peer_ok = c->srv->client_auth != TLS_CLIENT_AUTH_NONE && cert && clean;
+		/* Optional: mbedTLS reports a TLS 1.3 resumption as verified even
+		 * when the original certificate was not, and the ticket does not
+		 * carry the certificate: only a certificate seen here counts. */
+		c->peer_ok = c->srv->client_auth == TLS_CLIENT_AUTH_OPTIONAL && cert && clean;
 	}
 	/* TLS 1.3 tickets arrive after the handshake (see tls_read). */
 	if (c->side == TLS_SIDE_CLIENT &&
@@ -262,6 +306,8 @@ ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
 {
 	int ret;
 
+	if (c->err[0])
+		return -WG_ETLS;
 	if (!c->done) {
 		ret = tls_handshake(c);
 		if (ret != 0)
@@ -290,6 +336,8 @@ ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	int ret;
 
+	if (c->err[0])
+		return -WG_ETLS;
 	if (!c->done) {
 		ret = tls_handshake(c);
 		if (ret != 0)

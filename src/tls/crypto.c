@@ -8,8 +8,8 @@
  * mbedTLS's own mutex (MBEDTLS_THREADING_PTHREAD), so any thread may call
  * any function here. Nothing here does I/O beyond the entropy source.
  */
-#include <malloc.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +33,36 @@ static int init_status;
 static atomic_size_t mem_in_use;
 
 /* mbedTLS allocations go through these two so that tls_mem_in_use() can
- * report what TLS state costs (per connection, per context). */
+ * report what TLS state costs (per connection, per context). The size
+ * lives in a 16-byte header (alignment kept): cheaper than asking malloc. */
+#define MEM_HDR 16
+
 static void *count_calloc(size_t n, size_t size)
 {
-	void *p = calloc(n, size);
+	unsigned char *p;
+	size_t total;
 
-	if (p)
-		atomic_fetch_add_explicit(&mem_in_use, malloc_usable_size(p), memory_order_relaxed);
-	return p;
+	if (size && n > (SIZE_MAX - MEM_HDR) / size)
+		return NULL;
+	total = n * size;
+	p = calloc(1, total + MEM_HDR);
+	if (!p)
+		return NULL;
+	memcpy(p, &total, sizeof(total));
+	atomic_fetch_add_explicit(&mem_in_use, total, memory_order_relaxed);
+	return p + MEM_HDR;
 }
 
-static void count_free(void *p)
+static void count_free(void *ptr)
 {
+	unsigned char *p = ptr;
+	size_t total;
+
 	if (!p)
 		return;
-	atomic_fetch_sub_explicit(&mem_in_use, malloc_usable_size(p), memory_order_relaxed);
+	p -= MEM_HDR;
+	memcpy(&total, p, sizeof(total));
+	atomic_fetch_sub_explicit(&mem_in_use, total, memory_order_relaxed);
 	free(p);
 }
 

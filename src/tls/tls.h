@@ -81,10 +81,16 @@ void tls_client_ref(struct tls_client *c);
 void tls_client_unref(struct tls_client *c);
 
 /* A connection over fd (non-blocking, owned by the caller: tls_conn_free
- * does not close it). NULL on ENOMEM. */
+ * does not close it). It holds a reference on its context until
+ * tls_conn_free, so the owner may unref (swap) the context at any time.
+ * NULL on ENOMEM. */
 struct tls_conn *tls_conn_server(struct tls_server *s, int fd);
 /* server_name: SNI and the name verified (DNS name or IP literal; an IP is
- * checked against IP SANs and not sent as SNI). */
+ * checked against IP SANs only and not sent as SNI). A DNS name matches DNS
+ * SANs (one leftmost "*" label), never the CN. With tls_client_opts.sans,
+ * one of those must match instead and server_name is only the SNI. A
+ * session ticket from an earlier connection to the same server_name is
+ * offered (per tls_client, a few names kept). */
 struct tls_conn *tls_conn_client(struct tls_client *c, int fd, const char *server_name);
 void tls_conn_free(struct tls_conn *c);
 
@@ -98,18 +104,26 @@ ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls_conn *c);
-/* Decrypted bytes buffered inside (read them before waiting for the fd). */
+/* Decrypted bytes buffered inside (read them before waiting for the fd);
+ * also non-zero when a whole record sits undecrypted in the buffer. */
 size_t tls_pending(const struct tls_conn *c);
-const char *tls_conn_sni(const struct tls_conn *c);  /* NULL if none */
+/* Server: the SNI received, lower-cased, without a trailing dot, NULL if
+ * none or not a host name; client: the server_name given. */
+const char *tls_conn_sni(const struct tls_conn *c);
 const char *tls_conn_alpn(const struct tls_conn *c); /* NULL if none */
 const char *tls_conn_version(const struct tls_conn *c);
 const char *tls_conn_cipher(const struct tls_conn *c);
 /* Whether the handshake resumed a session (ticket) instead of exchanging
  * certificates. */
 bool tls_conn_resumed(const struct tls_conn *c);
-/* Whether the peer presented a certificate that verified. */
+/* Whether the peer is authenticated by a certificate that verified. A
+ * resumed session counts for a client and with TLS_CLIENT_AUTH_REQUIRE;
+ * with TLS_CLIENT_AUTH_OPTIONAL only a certificate seen in this handshake
+ * counts (TLS 1.3 tickets do not carry it). False in insecure mode. */
 bool tls_conn_peer_verified(const struct tls_conn *c);
-/* Short reason of the last failure ("certificate verify failed: name mismatch"). */
+/* Short reason of the last failure ("certificate verify failed: name
+ * mismatch", "handshake: peer sent alert unknown_ca"); NULL if none. No
+ * secrets, fit for a log line. */
 const char *tls_conn_error(const struct tls_conn *c);
 
 /* Self-signed certificate (ECDSA P-256, SHA-256) for cn and the given DNS

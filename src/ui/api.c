@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c: the JSON API under /api/ that the pages use (docs/ui-api.md). It
  * is reached only through server.c's gate, so every handler here runs with
@@ -98,7 +98,8 @@ static void write_conditions(struct jw *w, yyjson_val *conds)
 
 	jw_key(w, "conditions");
 	jw_arr(w);
-	yyjson_arr_foreach(conds, i, n, c) {
+	yyjson_arr_foreach(conds, i, n, c)
+	{
 		jw_obj(w);
 		jw_kstr(w, "type", yyjson_get_str(yyjson_obj_get(c, "type")));
 		jw_kstr(w, "status", yyjson_get_str(yyjson_obj_get(c, "status")));
@@ -317,12 +318,13 @@ static void api_overview(struct ui *ui, struct ui_req *rq)
 
 static void write_listener_status(struct jw *w, yyjson_doc *gw, const char *listener)
 {
-	yyjson_val *ls = yyjson_obj_get(yyjson_obj_get(yyjson_doc_get_root(gw), "status"),
-					"listeners");
+	yyjson_val *ls =
+		yyjson_obj_get(yyjson_obj_get(yyjson_doc_get_root(gw), "status"), "listeners");
 	yyjson_val *l;
 	size_t i, n;
 
-	yyjson_arr_foreach(ls, i, n, l) {
+	yyjson_arr_foreach(ls, i, n, l)
+	{
 		const char *name = yyjson_get_str(yyjson_obj_get(l, "name"));
 
 		if (name && listener && !strcmp(name, listener)) {
@@ -388,11 +390,12 @@ static void api_gateways(struct ui *ui, struct ui_req *rq)
 				jw_kstr(&w, "hostname", l->hostname);
 				jw_kstr(&w, "address", so->addr);
 				jw_ku64(&w, "port", so->port);
-				jw_kstr(&w, "transport", so->transport == SNAP_T_UDP ? "UDP" : "TCP");
+				jw_kstr(&w, "transport",
+					so->transport == SNAP_T_UDP ? "UDP" : "TCP");
 				if (l->proto == SNAP_P_HTTPS || l->proto == SNAP_P_TLS)
-					jw_kstr(&w, "tls_mode", l->tls_mode == SNAP_TLS_PASSTHROUGH
-								       ? "Passthrough"
-								       : "Terminate");
+					jw_kstr(&w, "tls_mode",
+						l->tls_mode == SNAP_TLS_PASSTHROUGH ? "Passthrough"
+										    : "Terminate");
 				jw_key(&w, "certificates");
 				jw_arr(&w);
 				for (size_t c = 0; c < l->n_certs; c++) {
@@ -403,8 +406,8 @@ static void api_gateways(struct ui *ui, struct ui_req *rq)
 					jw_obj_end(&w);
 				}
 				jw_arr_end(&w);
-				jw_ku64(&w, "rules", l->n_http_rules + l->n_tls_routes +
-							     (l->l4_route ? 1 : 0));
+				jw_ku64(&w, "rules",
+					l->n_http_rules + l->n_tls_routes + (l->l4_route ? 1 : 0));
 				if (doc)
 					write_listener_status(&w, doc, l->name);
 				jw_obj_end(&w);
@@ -482,7 +485,8 @@ static void write_match(struct jw *w, const struct snap_http_match *m)
 		jw_obj(w);
 		jw_kstr(w, "name", m->headers[i].name);
 		jw_kstr(w, "value", m->headers[i].value);
-		jw_kstr(w, "type", m->headers[i].type == SNAP_SM_REGEX ? "RegularExpression" : "Exact");
+		jw_kstr(w, "type",
+			m->headers[i].type == SNAP_SM_REGEX ? "RegularExpression" : "Exact");
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
@@ -639,7 +643,8 @@ static void api_routes(struct ui *ui, struct ui_req *rq)
 		jw_key(&w, "parents");
 		jw_arr(&w);
 		for (size_t k = 0; k < r->n_listeners; k++) {
-			const struct snap_listener *l = (const struct snap_listener *)r->listeners[k];
+			const struct snap_listener *l =
+				(const struct snap_listener *)r->listeners[k];
 
 			jw_obj(&w);
 			jw_kstr(&w, "gateway", l->gateway);
@@ -667,12 +672,14 @@ static void api_routes(struct ui *ui, struct ui_req *rq)
 
 			jw_key(&w, "status");
 			jw_arr(&w);
-			yyjson_arr_foreach(parents, pi, pn, p) {
+			yyjson_arr_foreach(parents, pi, pn, p)
+			{
 				yyjson_val *ref = yyjson_obj_get(p, "parentRef");
 
 				jw_obj(&w);
 				jw_kstr(&w, "parent", yyjson_get_str(yyjson_obj_get(ref, "name")));
-				jw_kstr(&w, "section", yyjson_get_str(yyjson_obj_get(ref, "sectionName")));
+				jw_kstr(&w, "section",
+					yyjson_get_str(yyjson_obj_get(ref, "sectionName")));
 				jw_kstr(&w, "controller",
 					yyjson_get_str(yyjson_obj_get(p, "controllerName")));
 				write_conditions(&w, yyjson_obj_get(p, "conditions"));
@@ -761,9 +768,10 @@ static void api_backends(struct ui *ui, struct ui_req *rq)
 			jw_kstr(&w, "tls_sni", b->tls->sni);
 		jw_key(&w, "invalid_status");
 		jw_i64(&w, b->invalid_status);
-		jw_kstr(&w, "health", b->invalid_status ? "invalid"
-				      : b->n_endpoints ? "ready"
-							: "no ready endpoints");
+		jw_kstr(&w, "health",
+			b->invalid_status ? "invalid"
+			: b->n_endpoints  ? "ready"
+					  : "no ready endpoints");
 		jw_key(&w, "endpoints");
 		jw_arr(&w);
 		for (size_t e = 0; e < b->n_endpoints; e++) {
@@ -1054,12 +1062,13 @@ static void api_object(struct ui *ui, struct ui_req *rq)
 	err = store_object_json(ui->store, rev, kind, ns ? ns : "", name, a, &json);
 	pthread_mutex_unlock(&ui->store_mu);
 	if (err < 0 || !json) {
-		ui_reply_error(rq, err == -WG_ENOTFOUND ? 404 : 500, "no such object in that revision");
+		ui_reply_error(rq, err == -WG_ENOTFOUND ? 404 : 500,
+			       "no such object in that revision");
 	} else {
 		yyjson_doc *d = yyjson_read(json, strlen(json), 0);
 		yyjson_mut_doc *m = d ? yyjson_doc_mut_copy(d, NULL) : NULL;
-		yyjson_mut_val *meta = m ? yyjson_mut_obj_get(yyjson_mut_doc_get_root(m), "metadata")
-					 : NULL;
+		yyjson_mut_val *meta =
+			m ? yyjson_mut_obj_get(yyjson_mut_doc_get_root(m), "metadata") : NULL;
 		char *txt;
 		size_t len = 0;
 
@@ -1127,8 +1136,9 @@ static void api_pin(struct ui *ui, struct ui_req *rq, bool unpin)
 	if (err == 0)
 		log_info("event=ui_%s revision=%" PRIu64 " user=%s", unpin ? "unpin" : "pin", rev,
 			 log_q(rq->user));
-	reply_result(rq, err, msg, unpin ? "unpinned: the newest revision is served"
-					 : "pinned: this revision is served until unpinned");
+	reply_result(rq, err, msg,
+		     unpin ? "unpinned: the newest revision is served"
+			   : "pinned: this revision is served until unpinned");
 }
 
 /* -------- settings -------- */
@@ -1201,7 +1211,8 @@ static void api_kubeconfig(struct ui *ui, struct ui_req *rq)
 	tls_zeroize(rq->body, rq->body_len); /* it held credentials */
 	pthread_mutex_lock(&ui->store_mu);
 	store_audit(ui->store, "ui", rq->user,
-		    err == 0 ? "uploaded a kubeconfig (accepted)" : "uploaded a kubeconfig (rejected)");
+		    err == 0 ? "uploaded a kubeconfig (accepted)"
+			     : "uploaded a kubeconfig (rejected)");
 	pthread_mutex_unlock(&ui->store_mu);
 	log_info("event=ui_kubeconfig_upload user=%s accepted=%s", log_q(rq->user),
 		 err == 0 ? "yes" : "no");
@@ -1234,7 +1245,8 @@ static void api_mode(struct ui *ui, struct ui_req *rq)
 	if (err == 0) {
 		pthread_mutex_lock(&ui->store_mu);
 		store_audit(ui->store, "ui", rq->user,
-			    m == UI_MODE_CLUSTER ? "switched to cluster mode" : "switched to local mode");
+			    m == UI_MODE_CLUSTER ? "switched to cluster mode"
+						 : "switched to local mode");
 		pthread_mutex_unlock(&ui->store_mu);
 	}
 	reply_result(rq, err, msg, "mode switched");
@@ -1323,8 +1335,9 @@ static void api_certificate(struct ui *ui, struct ui_req *rq)
 	yyjson_doc_free(doc);
 	tls_zeroize(rq->body, rq->body_len);
 	if (err < 0) {
-		ui_reply_error(rq, 422, d.n ? diag_format(&d.v[0], line, sizeof(line))
-					    : "the certificate or key is not valid");
+		ui_reply_error(rq, 422,
+			       d.n ? diag_format(&d.v[0], line, sizeof(line))
+				   : "the certificate or key is not valid");
 		diag_fini(&d);
 		return;
 	}

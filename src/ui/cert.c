@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * cert.c: reads the expiry (notAfter) of the first certificate in a PEM
  * chain, for the Gateways page. A minimal DER walk over the fixed prefix of
@@ -87,8 +87,8 @@ static int64_t der_time(uint8_t tag, const uint8_t *p, size_t len)
 	h = digits(p + off + 4, 2);
 	mi = digits(p + off + 6, 2);
 	s = digits(p + off + 8, 2);
-	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
-	    mi > 59 || s < 0 || s > 60 || p[len - 1] != 'Z')
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    s < 0 || s > 60 || p[len - 1] != 'Z')
 		return 0;
 	return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * events.c: the ring of recent log lines behind the Events page. It is the
  * process's log sink (log_set_sink), so it is called from every thread,
@@ -24,8 +24,8 @@ void ui_events_fini(struct ui_events *ev)
 }
 
 static const char *const secret_words[] = {
-	"password", "passwd", "token", "secret", "authorization", "cookie",
-	"private", "credential", "bearer", "session",
+	"password", "passwd",  "token",      "secret", "authorization",
+	"cookie",   "private", "credential", "bearer", "session",
 };
 
 /* Whether a key (klen bytes) names a secret: contains one of the words, or

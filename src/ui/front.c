@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * front.c: the UI thread. It owns one event loop that accepts HTTPS on
  * --ui-listen, terminates TLS with tls/ (the UI certificate lives in the
@@ -261,7 +261,8 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		socklen_t sl = sizeof(ss);
 		struct tls_server *srv;
 		struct fconn *c;
-		int fd = accept4(ui->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+			accept4(ui->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -269,7 +270,13 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			return;
 		}
 		if (ui->n_conns >= FC_MAX) {
-			log_warn("event=ui_conn_refused reason=too_many max=%d", FC_MAX);
+			static uint64_t last_ms;
+			uint64_t now = clock_mono_ms();
+
+			if (now - last_ms >= 1000) {
+				last_ms = now;
+				log_warn("event=ui_conn_refused reason=too_many max=%d", FC_MAX);
+			}
 			close(fd);
 			continue;
 		}
@@ -361,15 +368,16 @@ int ui_front_open(struct ui *ui, struct diag *d)
 	int one = 1, err, fd;
 
 	if (split_listen(ui->listen, host, sizeof(host), port, sizeof(port)) < 0) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen",
-			 "'%s' is not ADDR:PORT (a numeric address, e.g. 0.0.0.0:9443 or [::]:9443)",
-			 ui->listen);
+		diag_add(
+			d, DIAG_ERROR, NULL, NULL, "--ui-listen",
+			"'%s' is not ADDR:PORT (a numeric address, e.g. 0.0.0.0:9443 or [::]:9443)",
+			ui->listen);
 		return -EINVAL;
 	}
 	err = getaddrinfo(host, port, &hints, &ai);
 	if (err != 0 || !ai) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen",
-			 "'%s' is not a numeric address", host);
+		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen", "'%s' is not a numeric address",
+			 host);
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -522,8 +530,8 @@ int ui_cert_load(struct ui *ui, struct diag *d)
 			goto out;
 		}
 		if ((err = write_private(kp, key)) < 0 || (err = write_private(cp, cert)) < 0) {
-			diag_add(d, DIAG_ERROR, cp, NULL, NULL, "cannot write the UI certificate: %s",
-				 err_str(err));
+			diag_add(d, DIAG_ERROR, cp, NULL, NULL,
+				 "cannot write the UI certificate: %s", err_str(err));
 			goto out;
 		}
 		srv = server_for(cert, key, d);

@@ -88,8 +88,8 @@ struct ui_ratelimit {
 	struct ui_rl_entry global;
 	struct ui_rl_entry v[UI_RL_ENTRIES];
 };
-void ui_rl_init(struct ui_ratelimit *rl, uint32_t burst, uint32_t refill_ms,
-		uint32_t global_burst, uint32_t global_refill_ms);
+void ui_rl_init(struct ui_ratelimit *rl, uint32_t burst, uint32_t refill_ms, uint32_t global_burst,
+		uint32_t global_refill_ms);
 /* true when key may try a login now; else false and *retry_s (may be
  * NULL) says how many seconds until it may. */
 bool ui_rl_allow(struct ui_ratelimit *rl, const char *key, uint64_t now_ms, uint32_t *retry_s);

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * json.c: the UI's JSON writer. Every string the API returns (names,
  * hostnames, condition messages from the cluster, log lines) goes through
@@ -159,10 +159,22 @@ static void close_(struct jw *w, char c)
 		w->depth--;
 }
 
-void jw_obj(struct jw *w) { open_(w, '{'); }
-void jw_obj_end(struct jw *w) { close_(w, '}'); }
-void jw_arr(struct jw *w) { open_(w, '['); }
-void jw_arr_end(struct jw *w) { close_(w, ']'); }
+void jw_obj(struct jw *w)
+{
+	open_(w, '{');
+}
+void jw_obj_end(struct jw *w)
+{
+	close_(w, '}');
+}
+void jw_arr(struct jw *w)
+{
+	open_(w, '[');
+}
+void jw_arr_end(struct jw *w)
+{
+	close_(w, ']');
+}
 
 void jw_key(struct jw *w, const char *k)
 {

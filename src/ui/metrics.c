@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: the Prometheus text exposition (format 0.0.4) served at
  * /metrics: data-plane counters (requests, responses by class, a latency
@@ -19,13 +19,12 @@
 /* Bucket upper bounds in seconds, as text, for ui_stats.latency_buckets
  * (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 ms, +Inf). */
 static const char *const le_s[UI_LATENCY_BUCKETS] = {
-	"0.001", "0.005", "0.01", "0.025", "0.05", "0.1",
-	"0.25",  "0.5",   "1",    "2.5",   "5",    "+Inf",
+	"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf",
 };
 
 uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
 {
-	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,    10,   25,   50,   100,
+	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,   10,   25,   50,   100,
 							   250, 500, 1000, 2500, 5000, 10000};
 	uint64_t total = 0, cum = 0, want;
 
@@ -87,16 +86,11 @@ static int sample1(struct buf *b, const char *name, const char *label, const cha
 static const char *proto_name(enum snap_proto p)
 {
 	switch (p) {
-	case SNAP_P_HTTP:
-		return "HTTP";
-	case SNAP_P_HTTPS:
-		return "HTTPS";
-	case SNAP_P_TLS:
-		return "TLS";
-	case SNAP_P_TCP:
-		return "TCP";
-	case SNAP_P_UDP:
-		return "UDP";
+	case SNAP_P_HTTP: return "HTTP";
+	case SNAP_P_HTTPS: return "HTTPS";
+	case SNAP_P_TLS: return "TLS";
+	case SNAP_P_TCP: return "TCP";
+	case SNAP_P_UDP: return "UDP";
 	}
 	return "unknown";
 }
@@ -117,8 +111,9 @@ static int stats_part(struct buf *b, const struct ui_stats *st)
 		    "Time from the request head to the end of the response.");
 	for (int i = 0; i < UI_LATENCY_BUCKETS; i++) {
 		cum += st->latency_buckets[i];
-		err |= buf_appendf(b, "waygate_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
-				   le_s[i], cum);
+		err |= buf_appendf(
+			b, "waygate_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+			le_s[i], cum);
 	}
 	err |= buf_appendf(b, "waygate_request_duration_seconds_sum %" PRIu64 ".%06" PRIu64 "\n",
 			   st->latency_sum_us / 1000000, st->latency_sum_us % 1000000);
@@ -143,9 +138,9 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 
 	err |= head(b, "waygate_route_requests_total", "counter", "Requests matched, per route.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_requests_total", "route", r[i].route, r[i].requests);
-	err |= head(b, "waygate_route_responses_5xx_total", "counter",
-		    "5xx responses, per route.");
+		err |= sample1(b, "waygate_route_requests_total", "route", r[i].route,
+			       r[i].requests);
+	err |= head(b, "waygate_route_responses_5xx_total", "counter", "5xx responses, per route.");
 	for (size_t i = 0; i < n; i++)
 		err |= sample1(b, "waygate_route_responses_5xx_total", "route", r[i].route,
 			       r[i].responses_5xx);
@@ -155,7 +150,8 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 			       r[i].bytes_out);
 	err |= head(b, "waygate_route_active_requests", "gauge", "Requests in flight, per route.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_active_requests", "route", r[i].route, r[i].active);
+		err |= sample1(b, "waygate_route_active_requests", "route", r[i].route,
+			       r[i].active);
 	return err ? -ENOMEM : 0;
 }
 
@@ -176,13 +172,16 @@ static int listeners_part(struct buf *b, const struct snapshot *s)
 
 			for (int k = 0; k < 2; k++) {
 				err |= buf_appendf(b, "%s{gateway=\"",
-						   k ? "waygate_listener_rules" : "waygate_listener_info");
+						   k ? "waygate_listener_rules"
+						     : "waygate_listener_info");
 				err |= ui_metrics_label(b, l->gateway);
 				err |= buf_append_str(b, "\",listener=\"");
 				err |= ui_metrics_label(b, l->name);
-				err |= buf_appendf(b, "\",protocol=\"%s\",address=\"", proto_name(l->proto));
+				err |= buf_appendf(b, "\",protocol=\"%s\",address=\"",
+						   proto_name(l->proto));
 				err |= ui_metrics_label(b, so->addr);
-				err |= buf_appendf(b, "\",port=\"%u\"} %zu\n", so->port, k ? rules : (size_t)1);
+				err |= buf_appendf(b, "\",port=\"%u\"} %zu\n", so->port,
+						   k ? rules : (size_t)1);
 			}
 		}
 	}
@@ -195,12 +194,14 @@ static int cluster_part(struct buf *b, const struct ui_cluster *c)
 
 	err |= head(b, "waygate_cluster_mode", "gauge", "1 in cluster mode, 0 in local mode.");
 	err |= sample(b, "waygate_cluster_mode", c->mode == UI_MODE_CLUSTER);
-	err |= head(b, "waygate_cluster_connected", "gauge", "1 while the API server is reachable.");
+	err |= head(b, "waygate_cluster_connected", "gauge",
+		    "1 while the API server is reachable.");
 	err |= sample(b, "waygate_cluster_connected", c->connected);
 	err |= head(b, "waygate_cluster_last_sync_timestamp_seconds", "gauge",
 		    "Wall clock of the last successful sync (0 = never).");
 	err |= sample(b, "waygate_cluster_last_sync_timestamp_seconds", c->last_sync_ms / 1000);
-	err |= head(b, "waygate_watch_synced", "gauge", "1 when a watch has listed and is watching.");
+	err |= head(b, "waygate_watch_synced", "gauge",
+		    "1 when a watch has listed and is watching.");
 	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
 		err |= sample1(b, "waygate_watch_synced", "resource", c->watches[i].resource,
 			       c->watches[i].synced);

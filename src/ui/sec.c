@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * sec.c: the UI's request checks, as pure functions of their inputs so that
  * each is unit-tested on its own: the Host allow-list (against DNS
@@ -240,8 +240,8 @@ void ui_hex(const uint8_t *p, size_t n, char *out)
 
 /* -------- rate limiter -------- */
 
-void ui_rl_init(struct ui_ratelimit *rl, uint32_t burst, uint32_t refill_ms,
-		uint32_t global_burst, uint32_t global_refill_ms)
+void ui_rl_init(struct ui_ratelimit *rl, uint32_t burst, uint32_t refill_ms, uint32_t global_burst,
+		uint32_t global_refill_ms)
 {
 	memset(rl, 0, sizeof(*rl));
 	rl->burst = burst ? burst : 1;

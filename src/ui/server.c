@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: the libmicrohttpd side of the UI. The daemon has no listening
  * socket: front.c hands it each connection after TLS. Every request goes
@@ -48,8 +48,30 @@ static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'sel
 
 /* Pages of the app: each is app.html; the script picks the view from the
  * path. */
-static const char *const pages[] = {"/overview", "/gateways", "/routes",   "/backends",
+static const char *const pages[] = {"/overview", "/gateways",  "/routes",   "/backends",
 				    "/traffic",  "/revisions", "/settings", "/events"};
+
+/* Refusals are logged at most once a second each (a client can send many);
+ * the count of those not logged goes with the next line. MHD thread only. */
+struct log_gate {
+	uint64_t last_ms;
+	uint64_t dropped;
+};
+static struct log_gate gate_host, gate_origin, gate_csrf;
+
+static bool gate_open(struct log_gate *g, uint64_t *dropped)
+{
+	uint64_t now = clock_mono_ms();
+
+	if (g->last_ms && now - g->last_ms < 1000) {
+		g->dropped++;
+		return false;
+	}
+	g->last_ms = now;
+	*dropped = g->dropped;
+	g->dropped = 0;
+	return true;
+}
 
 static const struct web_asset *asset_find(const char *path)
 {
@@ -249,7 +271,8 @@ static void handle_metrics(struct ui *ui, struct ui_req *rq)
 	struct store_stats ss = {0};
 	struct ui_metrics_in in = {0};
 
-	if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !ui_token_equal(auth + 7, ui->metrics_token)) {
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0 ||
+	    !ui_token_equal(auth + 7, ui->metrics_token)) {
 		rq->status = 401;
 		rq->content_type = "text/plain; charset=utf-8";
 		buf_append_str(&rq->out, "a bearer token is required (see ui-metrics.token in the "
@@ -301,8 +324,8 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t outsz)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
 			  (socklen_t)outsz);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-			  (socklen_t)outsz);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)outsz);
 }
 
 static bool is_page(const char *path)
@@ -354,10 +377,15 @@ static void dispatch(struct ui *ui, struct ui_req *rq)
 		return;
 	}
 	if (!ui_host_is_allowed(&ui->hosts, host)) {
-		log_warn("event=ui_host_refused host=%s client=%s", log_q(host ? host : "-"),
-			 log_q(rq->client));
-		ui_reply_error(rq, 421, "this Host is not one of the box's names (DNS rebinding "
-					"protection)");
+		uint64_t n;
+
+		if (gate_open(&gate_host, &n))
+			log_warn("event=ui_host_refused host=%s client=%s not_logged=%llu",
+				 log_q(host ? host : "-"), log_q(rq->client),
+				 (unsigned long long)n);
+		ui_reply_error(rq, 421,
+			       "this Host is not one of the box's names (DNS rebinding "
+			       "protection)");
 		return;
 	}
 	if (!is_get && !is_post) {
@@ -366,17 +394,25 @@ static void dispatch(struct ui *ui, struct ui_req *rq)
 	}
 	if (is_post) {
 		const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-		const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+		const char *site =
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
 		const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 
-		if (!ui_origin_is_same(origin, host) || (site && strcmp(site, "same-origin") != 0)) {
-			log_warn("event=ui_origin_refused origin=%s client=%s",
-				 log_q(origin ? origin : "-"), log_q(rq->client));
+		if (!ui_origin_is_same(origin, host) ||
+		    (site && strcmp(site, "same-origin") != 0)) {
+			uint64_t n;
+
+			if (gate_open(&gate_origin, &n))
+				log_warn("event=ui_origin_refused origin=%s client=%s "
+					 "not_logged=%llu",
+					 log_q(origin ? origin : "-"), log_q(rq->client),
+					 (unsigned long long)n);
 			ui_reply_error(rq, 403, "cross-origin request refused");
 			return;
 		}
 		if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
-			ui_reply_error(rq, 415, "changes take a JSON body (Content-Type: application/json)");
+			ui_reply_error(rq, 415,
+				       "changes take a JSON body (Content-Type: application/json)");
 			return;
 		}
 		if (rq->body_too_big) {
@@ -404,8 +440,8 @@ static void dispatch(struct ui *ui, struct ui_req *rq)
 	if (ui_cookie_get(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie"), UI_COOKIE_NAME,
 			  sid, sizeof(sid))) {
 		pthread_mutex_lock(&ui->store_mu);
-		err = store_session_lookup(ui->store, sid, ui->idle_ms, SESSION_MAX_AGE_MS, rq->user,
-					   sizeof(rq->user));
+		err = store_session_lookup(ui->store, sid, ui->idle_ms, SESSION_MAX_AGE_MS,
+					   rq->user, sizeof(rq->user));
 		pthread_mutex_unlock(&ui->store_mu);
 		if (err == 0)
 			str_lcpy(rq->session, sid, sizeof(rq->session));
@@ -426,8 +462,11 @@ static void dispatch(struct ui *ui, struct ui_req *rq)
 
 		ui_csrf_token(ui, rq->session, csrf);
 		if (!ui_token_equal(tok, csrf)) {
-			log_warn("event=ui_csrf_refused path=%s client=%s", log_q(path),
-				 log_q(rq->client));
+			uint64_t n;
+
+			if (gate_open(&gate_csrf, &n))
+				log_warn("event=ui_csrf_refused path=%s client=%s not_logged=%llu",
+					 log_q(path), log_q(rq->client), (unsigned long long)n);
 			ui_reply_error(rq, 403, "missing or wrong CSRF token");
 			return;
 		}
@@ -502,8 +541,8 @@ static enum MHD_Result respond(struct ui_req *rq)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **req_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
 {
 	struct ui *ui = cls;
 	struct ui_req *rq = *req_cls;
@@ -571,7 +610,8 @@ int ui_server_start(struct ui *ui, struct diag *d)
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 				   MHD_OPTION_END);
 	if (!ui->mhd) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen", "cannot start the UI's HTTP server");
+		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen",
+			 "cannot start the UI's HTTP server");
 		return -EIO;
 	}
 	return 0;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * ui.c: ui_start() and ui_stop(): wires the UI together. Copies the
  * configuration, builds the Host allow-list (the listen address, localhost,
@@ -10,11 +10,11 @@
  * and becomes the log sink for the Events page. Called on the control
  * thread; nothing here runs per request.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,12 +67,13 @@ static void add_box_names(struct ui_hosts *h, const char *const *extra)
 			if (!i->ifa_addr)
 				continue;
 			if (i->ifa_addr->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+				inet_ntop(AF_INET,
+					  &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
 					  addr, sizeof(addr));
 			else if (i->ifa_addr->sa_family == AF_INET6)
 				inet_ntop(AF_INET6,
-					  &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, addr,
-					  sizeof(addr));
+					  &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+					  addr, sizeof(addr));
 			else
 				continue;
 			ui_hosts_add(h, addr);
@@ -226,6 +227,8 @@ struct ui *ui_start(const struct ui_config *cfg, struct diag *d)
 		goto fail;
 	}
 	add_box_names(&ui->hosts, cfg->allowed_hosts);
+	/* from here on the Events page sees the log (redacted) */
+	log_set_sink(ui_events_sink, ui->events);
 
 	ui->store = store_open_reader(ui->state_dir, d);
 	if (!ui->store)
@@ -242,7 +245,6 @@ struct ui *ui_start(const struct ui_config *cfg, struct diag *d)
 		diag_add(d, DIAG_ERROR, NULL, NULL, "--ui-listen", "cannot start the UI thread");
 		goto fail_server;
 	}
-	log_set_sink(ui_events_sink, ui->events);
 	log_info("event=ui_listening addr=%s msg=\"ui listening on https://%s\"", ui->bound,
 		 ui->bound);
 	return ui;
@@ -252,6 +254,7 @@ fail_server:
 fail_front:
 	ui_front_stop(ui);
 fail:
+	log_set_sink(NULL, NULL);
 	ui_free(ui);
 	return NULL;
 }

@@ -70,7 +70,7 @@ struct ui_cluster {
 	char context[128];     /* kubeconfig context */
 	char config_path[256]; /* local mode: the --config path */
 	bool connected;
-	bool insecure; /* insecure-skip-tls-verify is set */
+	bool insecure;         /* insecure-skip-tls-verify is set */
 	uint64_t last_sync_ms; /* wall clock of the last successful sync, 0 = never */
 	struct ui_watch watches[UI_MAX_WATCHES];
 	size_t n_watches;
@@ -110,8 +110,8 @@ struct ui_config {
 	 * localhost, the box's host name and addresses; NULL-terminated or
 	 * NULL. */
 	const char *const *allowed_hosts;
-	const char *version; /* shown on the overview */
-	const char *board;   /* board profile name, may be NULL */
+	const char *version;     /* shown on the overview */
+	const char *board;       /* board profile name, may be NULL */
 	uint32_t session_idle_s; /* 0 = 1800 */
 	struct ui_callbacks cb;
 	void *cb_arg;

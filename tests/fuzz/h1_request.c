@@ -6,10 +6,9 @@
  * to the chunked decoder when the head asks for chunked. Invariants checked:
  * the parse result does not depend on how the bytes were split, views stay
  * inside the input, and errors always carry a status.
- * Built with -fsanitize=fuzzer it is a libFuzzer target; otherwise main()
- * replays the files named on the command line (the committed corpus).
+ * Built with -fsanitize=fuzzer it is a libFuzzer target; the replay build
+ * (mk/fuzz-replay.c) runs it over tests/fuzz/corpus/h1_request/.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,24 +84,3 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	}
 	return 0;
 }
-
-#ifndef WG_LIBFUZZER
-int main(int argc, char **argv)
-{
-	int n = 0;
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (!f) {
-			perror(argv[i]);
-			return 1;
-		}
-		static unsigned char b[65536];
-		size_t len = fread(b, 1, sizeof(b), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(b, len);
-		n++;
-	}
-	printf("h1_request: %d inputs replayed\n", n);
-	return 0;
-}
-#endif

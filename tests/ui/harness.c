@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.c: runs the real UI module (src/ui/, linked from libwaygate.a)
  * against a stand-in control thread, so the browser tests do not depend on
@@ -13,7 +13,7 @@
  *   quit               stop
  * It also stops on SIGTERM/SIGINT or end of input.
  *
- * usage: harness --state-dir DIR [--listen ADDR:PORT]
+ * usage: harness --state-dir DIR [--listen ADDR:PORT] [--session-idle-s N]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +32,7 @@
 #include "gwapi/reconcile.h"
 #include "proxy/snapshot.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "ui/ui.h"
 
 #define SECRET_MARKER "WG-SECRET-MARKER-7f3a"
@@ -52,6 +53,7 @@ struct harness {
 	size_t routes_at[64];
 	size_t n_revs;
 	uint64_t started_ms;
+	char *cert_pem; /* a real certificate valid for 20 days (its key is dropped) */
 };
 
 static struct harness H;
@@ -93,10 +95,10 @@ static struct snapshot *build_snapshot(uint64_t rev, char names[][64], size_t n)
 		if (k) {
 			l[k].certs = arena_zalloc(a, sizeof(*l[k].certs));
 			l[k].certs[0].name = arena_strdup(a, "default/edge-tls");
-			l[k].certs[0].cert_pem = arena_strdup(a, "-----BEGIN CERTIFICATE-----\n"
-								 "-----END CERTIFICATE-----\n");
-			l[k].certs[0].key_pem = arena_strdup(a, "-----BEGIN PRIVATE KEY-----\n"
-								SECRET_MARKER "\n-----END PRIVATE KEY-----\n");
+			l[k].certs[0].cert_pem = arena_strdup(a, H.cert_pem);
+			l[k].certs[0].key_pem =
+				arena_strdup(a, "-----BEGIN PRIVATE KEY-----\n" SECRET_MARKER
+						"\n-----END PRIVATE KEY-----\n");
 			l[k].n_certs = 1;
 		}
 		l[k].http_rules = arena_zalloc(a, (n + 1) * sizeof(*l[k].http_rules));
@@ -178,7 +180,8 @@ static int commit(const char *summary)
 	} else {
 		snap_unref(s);
 	}
-	log_info("event=harness_commit revision=%llu routes=%zu", (unsigned long long)rev, H.n_routes);
+	log_info("event=harness_commit revision=%llu routes=%zu", (unsigned long long)rev,
+		 H.n_routes);
 	return 0;
 }
 
@@ -188,18 +191,19 @@ static int add_route(const char *name)
 
 	if (H.n_routes == MAX_ROUTES || strlen(name) >= 60)
 		return -EINVAL;
-	snprintf(json, sizeof(json),
-		 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
-		 "\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\",\"resourceVersion\":\"%zu\","
-		 "\"generation\":1},"
-		 "\"spec\":{\"parentRefs\":[{\"name\":\"edge\"}],\"hostnames\":[\"%s.example.com\"],"
-		 "\"rules\":[{\"backendRefs\":[{\"name\":\"%s-svc\",\"port\":8080}]}]},"
-		 "\"status\":{\"parents\":[{\"parentRef\":{\"name\":\"edge\"},"
-		 "\"controllerName\":\"waygate.dev/gateway-controller\",\"conditions\":["
-		 "{\"type\":\"Accepted\",\"status\":\"True\",\"reason\":\"Accepted\","
-		 "\"message\":\"%s\"}]}]}}",
-		 name, H.n_routes + 10, name, name,
-		 "<b>bold</b><script>window.pwned=2</script>");
+	snprintf(
+		json, sizeof(json),
+		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+		"\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\",\"resourceVersion\":\"%"
+		"zu\","
+		"\"generation\":1},"
+		"\"spec\":{\"parentRefs\":[{\"name\":\"edge\"}],\"hostnames\":[\"%s.example.com\"],"
+		"\"rules\":[{\"backendRefs\":[{\"name\":\"%s-svc\",\"port\":8080}]}]},"
+		"\"status\":{\"parents\":[{\"parentRef\":{\"name\":\"edge\"},"
+		"\"controllerName\":\"waygate.dev/gateway-controller\",\"conditions\":["
+		"{\"type\":\"Accepted\",\"status\":\"True\",\"reason\":\"Accepted\","
+		"\"message\":\"%s\"}]}]}}",
+		name, H.n_routes + 10, name, name, "<b>bold</b><script>window.pwned=2</script>");
 	if (put_json(H.set, json) < 0)
 		return -EINVAL;
 	snprintf(H.routes[H.n_routes++], sizeof(H.routes[0]), "%s", name);
@@ -210,16 +214,19 @@ static int seed(void)
 {
 	static const char gw[] =
 		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
-		"\"metadata\":{\"namespace\":\"default\",\"name\":\"edge\",\"resourceVersion\":\"1\","
+		"\"metadata\":{\"namespace\":\"default\",\"name\":\"edge\",\"resourceVersion\":"
+		"\"1\","
 		"\"generation\":1},\"spec\":{\"gatewayClassName\":\"waygate\",\"listeners\":["
 		"{\"name\":\"http\",\"port\":8080,\"protocol\":\"HTTP\"}]},"
 		"\"status\":{\"addresses\":[{\"type\":\"IPAddress\",\"value\":\"192.0.2.10\"}],"
-		"\"conditions\":[{\"type\":\"Programmed\",\"status\":\"True\",\"reason\":\"Programmed\","
+		"\"conditions\":[{\"type\":\"Programmed\",\"status\":\"True\",\"reason\":"
+		"\"Programmed\","
 		"\"message\":\"<img src=x onerror=alert(3)>\"}],"
 		"\"listeners\":[{\"name\":\"http\",\"attachedRoutes\":2,\"conditions\":["
 		"{\"type\":\"Accepted\",\"status\":\"True\",\"reason\":\"Accepted\"}]}]}}";
 	static const char secret[] =
-		"{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"namespace\":\"default\","
+		"{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"namespace\":"
+		"\"default\","
 		"\"name\":\"edge-tls\",\"resourceVersion\":\"2\"},\"type\":\"kubernetes.io/tls\","
 		"\"data\":{\"tls.crt\":\"Y2VydA==\",\"tls.key\":\"" SECRET_MARKER "\"}}";
 
@@ -320,7 +327,8 @@ static int cb_pin(void *arg, uint64_t rev, char *msg, size_t msgsz)
 	if (rev) {
 		err = store_pin(H.store, rev, "ui", "admin");
 		if (err < 0) {
-			snprintf(msg, msgsz, "revision %llu does not exist", (unsigned long long)rev);
+			snprintf(msg, msgsz, "revision %llu does not exist",
+				 (unsigned long long)rev);
 			pthread_mutex_unlock(&H.mu);
 			return err;
 		}
@@ -384,6 +392,7 @@ static void on_sig(int s)
 int main(int argc, char **argv)
 {
 	const char *state = NULL, *listen = "127.0.0.1:0";
+	uint32_t idle_s = 0;
 	struct diag d = {0};
 	struct ui *ui;
 	char line[256];
@@ -394,6 +403,8 @@ int main(int argc, char **argv)
 			state = argv[i + 1];
 		else if (!strcmp(argv[i], "--listen"))
 			listen = argv[i + 1];
+		else if (!strcmp(argv[i], "--session-idle-s"))
+			idle_s = (uint32_t)atoi(argv[i + 1]);
 	}
 	if (!state) {
 		fprintf(stderr, "usage: harness --state-dir DIR [--listen ADDR:PORT]\n");
@@ -406,6 +417,16 @@ int main(int argc, char **argv)
 	mkdir(state, 0700);
 	pthread_mutex_init(&H.mu, NULL);
 	H.started_ms = clock_wall_ms();
+	{
+		static const char *const sans[] = {"edge.example.com"};
+		char *key = NULL;
+
+		if (tls_gen_selfsigned("edge.example.com", sans, 1, 20, &H.cert_pem, &key) < 0) {
+			fprintf(stderr, "harness: cannot generate a certificate\n");
+			return 1;
+		}
+		tls_free_secret(key);
+	}
 	H.store = store_open(state, &d);
 	H.set = gw_objset_new();
 	if (!H.store || !H.set || seed() < 0) {
@@ -418,9 +439,13 @@ int main(int argc, char **argv)
 		.allowed_hosts = extra_hosts,
 		.version = "test",
 		.board = "harness",
-		.cb = {.get_snapshot = cb_snapshot, .get_stats = cb_stats,
-		       .get_route_stats = cb_route_stats, .get_cluster = cb_cluster,
-		       .pin_revision = cb_pin, .apply_kubeconfig = cb_kubeconfig,
+		.session_idle_s = idle_s,
+		.cb = {.get_snapshot = cb_snapshot,
+		       .get_stats = cb_stats,
+		       .get_route_stats = cb_route_stats,
+		       .get_cluster = cb_cluster,
+		       .pin_revision = cb_pin,
+		       .apply_kubeconfig = cb_kubeconfig,
 		       .set_mode = cb_mode},
 	};
 	ui = ui_start(&cfg, &d);
@@ -447,5 +472,6 @@ int main(int argc, char **argv)
 	gw_objset_free(H.set);
 	store_close(H.store);
 	diag_fini(&d);
+	free(H.cert_pem);
 	return 0;
 }

@@ -69,8 +69,8 @@ static inline struct gw_object *th_obj(const char *kind, const char *ns, const c
 	return o;
 }
 
-static inline void th_put(struct gw_objset *set, const char *kind, const char *ns,
-			  const char *name, const char *value)
+static inline void th_put(struct gw_objset *set, const char *kind, const char *ns, const char *name,
+			  const char *value)
 {
 	gw_objset_put(set, th_obj(kind, ns, name, value));
 }

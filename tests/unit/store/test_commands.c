@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * test_commands.c: `waygate routes` (the serving table, a given revision,
  * --list, missing revisions and stores, bad flags) and `waygate passwd`
@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "cli/cli.h"
+#include "gwapi/reconcile.h"
 
 static const char *SNAP =
 	"{\"revision\":0,\"compiledMs\":1,\"sockets\":["
@@ -216,5 +217,70 @@ TEST(store_cmd_passwd_from_stdin)
 	run_cmd(dir, cmd_passwd, 2, argv2, "whatever-long\n", c);
 	CHECK_EQ_INT(c->rc, 2);
 	free(c);
+	th_rmdir(dir);
+}
+
+/* The table printed from what gw_snapshot_to_json really writes. */
+TEST(store_cmd_routes_reads_compiled_snapshot)
+{
+	static const char *const docs[] = {
+		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"GatewayClass\","
+		"\"metadata\":{\"name\":\"wg\",\"generation\":1},"
+		"\"spec\":{\"controllerName\":\"waygate.dev/gateway-controller\"}}",
+		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
+		"\"metadata\":{\"name\":\"gw\",\"namespace\":\"default\",\"generation\":1},"
+		"\"spec\":{\"gatewayClassName\":\"wg\",\"listeners\":[{\"name\":\"http\","
+		"\"port\":8080,\"protocol\":\"HTTP\"}]}}",
+		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+		"\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"generation\":1},"
+		"\"spec\":{\"parentRefs\":[{\"name\":\"gw\"}],\"hostnames\":[\"example.com\"],"
+		"\"rules\":[{\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/api\"}}],"
+		"\"backendRefs\":[{\"name\":\"svc\",\"port\":80,\"weight\":3}]}]}}",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"svc\","
+		"\"namespace\":\"default\"},\"spec\":{\"ports\":[{\"name\":\"http\",\"port\":80,"
+		"\"targetPort\":8080,\"protocol\":\"TCP\"}]}}",
+		"{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+		"\"metadata\":{\"name\":\"svc-1\",\"namespace\":\"default\",\"labels\":"
+		"{\"kubernetes.io/service-name\":\"svc\"}},\"addressType\":\"IPv4\","
+		"\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}],"
+		"\"endpoints\":[{\"addresses\":[\"10.1.0.7\"],\"conditions\":{\"ready\":true}}]}",
+	};
+	char buf[64], err[160];
+	char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct captured *c = calloc(1, sizeof(*c));
+	struct gw_result res = {0};
+	struct gw_options opts = {.controller_name = "waygate.dev/gateway-controller", .now_ms = 1};
+	uint64_t rev = 0;
+	char *json;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct gw_object *o =
+			gw_object_parse(-1, docs[i], strlen(docs[i]), err, sizeof(err));
+
+		CHECK(o != NULL);
+		if (!o)
+			fprintf(stderr, "  %s\n", err);
+		else
+			gw_objset_put(set, o);
+	}
+	CHECK_EQ_INT(gw_reconcile(set, &opts, &res), 0);
+	json = res.snap ? gw_snapshot_to_json(res.snap) : NULL;
+	CHECK(json != NULL);
+	CHECK_EQ_INT(store_commit(s, set, json, "file", NULL, NULL, &rev), 0);
+	free(json);
+	char *argv1[] = {"routes", "--state-dir", dir, NULL};
+	run_cmd(dir, cmd_routes, 3, argv1, NULL, c);
+	CHECK_EQ_INT(c->rc, 0);
+	CHECK(strstr(c->out, ":8080\n  listener default/gw/http HTTP hostname=*\n") != NULL);
+	CHECK(strstr(c->out, "    default/web host=example.com PathPrefix /api -> ") != NULL);
+	CHECK(strstr(c->out, " w=3 (1 endpoint)\n") != NULL);
+	if (check_failures || getenv("WG_STORE_KEEP"))
+		fprintf(stderr, "%s", c->out);
+	gw_result_fini(&res);
+	free(c);
+	gw_objset_free(set);
+	store_close(s);
 	th_rmdir(dir);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * test_crash.c: a child process commits revision after revision and tells
  * the parent each number once store_commit() returned; the parent kills it

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * test_settings.c: settings (binary values, overwrite, delete, absence),
  * traffic rollups (summing a minute, percentiles kept at their maximum,
@@ -55,8 +55,12 @@ TEST(store_traffic_sums_and_bounds)
 	struct arena *a = arena_new(0);
 	struct store_traffic *v = NULL;
 	size_t n = 0;
-	struct store_traffic t = {.minute = 1000, .requests = 10, .errors = 1, .p50_ms = 5,
-				  .p99_ms = 50, .bytes = 1000};
+	struct store_traffic t = {.minute = 1000,
+				  .requests = 10,
+				  .errors = 1,
+				  .p50_ms = 5,
+				  .p99_ms = 50,
+				  .bytes = 1000};
 
 	CHECK_EQ_INT(store_traffic_add(s, &t), 0);
 	t.requests = 5;
@@ -88,6 +92,13 @@ TEST(store_traffic_sums_and_bounds)
 	CHECK_EQ_INT(n, 1);
 	if (n)
 		CHECK_EQ_INT(v[0].minute, 1000 + STORE_TRAFFIC_MINUTES + 1);
+	/* The clock stepped back by two days: the future rows go. */
+	t.minute = 1000;
+	CHECK_EQ_INT(store_traffic_add(s, &t), 0);
+	CHECK_EQ_INT(store_traffic_read(s, 0, a, &v, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	if (n)
+		CHECK_EQ_INT(v[0].minute, 1000);
 	arena_free(a);
 	store_close(s);
 	th_rmdir(dir);

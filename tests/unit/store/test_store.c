@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c: opening the store: directory and file modes, errors named
  * by path, the second (reader) connection, schema versions, the figures for
@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -88,7 +89,7 @@ static void damage_table(struct store *s, const char *path, const char *name)
 
 TEST(store_open_creates_private_dir_and_file)
 {
-	char buf[64], dir[128], path[192];
+	char buf[64], dir[128], path[192], wal[200];
 	const char *top = th_tmpdir(buf);
 	struct store_stats st;
 	struct stat sb;
@@ -111,6 +112,11 @@ TEST(store_open_creates_private_dir_and_file)
 	CHECK(!st.recovered);
 	CHECK_EQ_INT(th_query(s, "PRAGMA journal_mode = WAL") >= 0, 1);
 	CHECK_EQ_INT(th_query(s, "PRAGMA user_version"), 1);
+	/* The log beside it holds the same data: same mode. */
+	CHECK_EQ_INT(store_setting_set(s, "k", "v", 1), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	CHECK_EQ_INT(stat(wal, &sb), 0);
+	CHECK_EQ_INT(sb.st_mode & 0777, 0600);
 	store_close(s);
 
 	/* A file made readable by others gets its mode back. */
@@ -277,6 +283,9 @@ TEST(store_recover_garbage_header_starts_empty)
 	snprintf(kept, sizeof(kept), "%s/%s", dir, aside);
 	CHECK_EQ_INT(stat(kept, &sb), 0);
 	CHECK(sb.st_size >= 4096);
+	strcat(kept, "-shm");
+	CHECK(stat(kept, &sb) == -1);
+	kept[strlen(kept) - 4] = '\0';
 	if (store_recovery_note(s))
 		CHECK(strstr(store_recovery_note(s), kept) != NULL);
 	CHECK_EQ_INT(store_quick_stats(s, &st), 0);
@@ -402,5 +411,94 @@ out:
 	gw_objset_free(set);
 	gw_objset_free(back);
 	store_close(s);
+	th_rmdir(dir);
+}
+
+struct ui_thread {
+	const char *dir;
+	int failures;
+	int reads;
+};
+
+/* What the UI thread does meanwhile: sessions, traffic, listing. */
+static void *ui_work(void *arg)
+{
+	struct ui_thread *u = arg;
+	struct diag d = {0};
+	struct store *r = store_open_reader(u->dir, &d);
+	char id[STORE_SESSION_ID_HEX + 1], user[32];
+
+	diag_fini(&d);
+	if (!r) {
+		u->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < 60; i++) {
+		struct store_traffic t = {.minute = (uint64_t)(1000 + i), .requests = 1};
+		struct arena *a = arena_new(0);
+		struct store_revision *v = NULL;
+		size_t n = 0;
+
+		if (store_session_create(r, "admin", id) != 0 ||
+		    store_session_lookup(r, id, 60000, 0, user, sizeof(user)) != 0 ||
+		    store_traffic_add(r, &t) != 0 || store_revisions(r, 0, 10, a, &v, &n) != 0)
+			u->failures++;
+		u->reads += (int)n;
+		arena_free(a);
+	}
+	store_close(r);
+	return NULL;
+}
+
+TEST(store_control_and_ui_threads_concurrently)
+{
+	char buf[64], v[16];
+	char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct ui_thread u = {.dir = dir};
+	uint64_t rev = 0;
+	int failures = 0;
+	pthread_t t;
+
+	th_put(set, "HTTPRoute", "default", "a", "0");
+	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(pthread_create(&t, NULL, ui_work, &u), 0);
+	for (int i = 1; i <= 30; i++) {
+		snprintf(v, sizeof(v), "%d", i);
+		th_put(set, "HTTPRoute", "default", "a", v);
+		if (store_commit(s, set, "{}", "cluster", NULL, NULL, &rev) != 0)
+			failures++;
+	}
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(u.failures, 0);
+	CHECK(u.reads > 0);
+	CHECK_EQ_INT(rev, 31);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM traffic"), 60);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_reader_reports_damage_and_leaves_it)
+{
+	char buf[64], path[128], aside[300];
+	char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct diag d = {0};
+
+	CHECK_EQ_INT(store_setting_set(s, "k", "v", 1), 0);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/waygate.db", dir);
+	scribble(path, 0, 100);
+	s = store_open_reader(dir, &d);
+	CHECK(s == NULL);
+	CHECK_EQ_INT(d.errors, 1);
+	if (d.n)
+		CHECK(strstr(d.v[0].msg, "recovers a damaged database") != NULL);
+	find_corrupt(dir, aside, sizeof(aside));
+	CHECK_EQ_STR(aside, "");
+	diag_fini(&d);
 	th_rmdir(dir);
 }

@@ -430,7 +430,7 @@ static void verify_case(const char *crt, const char *key, const char *ca,
 		CHECK(tls_conn_peer_verified(p.c));
 	} else {
 		CHECK_EQ_STR(tls_conn_error(p.c), want_err);
-		CHECK(tls_conn_error(p.s) != NULL); /* the alert reached the server */
+		CHECK(tls_conn_error(p.s) != NULL); /* the server stopped too */
 	}
 	tpair_close(&p);
 out:
@@ -830,4 +830,222 @@ TEST(tls_conn_holds_context_reference)
 	CHECK_EQ_INT(tpair_handshake(&p), 0);
 	CHECK_EQ_INT(tpair_xfer(&p, false, "late", 4, got), 4);
 	tpair_close(&p);
+}
+
+/* Resumed connections and client certificates: with "require" a resumed
+ * session counts as verified (only verified sessions get tickets); with
+ * the insecure fallback nothing unverified becomes verified by resuming. */
+static void resume_auth_case(enum tls_client_auth mode, bool with_cert, bool tls12,
+			     bool want_first, bool want_resumed)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, mode, k->ca_crt, k->www_crt, k->www_key, NULL);
+	struct tls_client_opts o = {.ca_pem = k->ca_crt,
+				    .client_cert_pem = with_cert ? k->cli_crt : NULL,
+				    .client_key_pem = with_cert ? k->cli_key : NULL};
+	struct diag d = {0};
+	struct tls_client *c = tls_client_new(&o, &d);
+	char got[8];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	if (tls12)
+		mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	for (int round = 0; round < 2; round++) {
+		struct tpair p;
+
+		CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_INT(tpair_xfer(&p, true, "ticket", 6, got), 6);
+		CHECK_EQ_INT(tls_conn_resumed(p.s), round == 1);
+		CHECK_EQ_INT(tls_conn_peer_verified(p.s), round == 0 ? want_first : want_resumed);
+		tpair_close(&p);
+	}
+out:
+	diag_fini(&d);
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_resumption_and_client_certificates)
+{
+	for (int v = 0; v < 2; v++) {
+		resume_auth_case(TLS_CLIENT_AUTH_REQUIRE, true, v, true, true);
+		resume_auth_case(TLS_CLIENT_AUTH_OPTIONAL, false, v, false, false);
+	}
+	/* TLS 1.2 tickets carry the certificate; TLS 1.3 ones do not, so an
+	 * optional certificate that verified is reported unverified when the
+	 * session resumes (never the reverse). */
+	resume_auth_case(TLS_CLIENT_AUTH_OPTIONAL, true, true, true, true);
+	resume_auth_case(TLS_CLIENT_AUTH_OPTIONAL, true, false, true, false);
+}
+
+/* Only TLS 1.2 and 1.3, only AEAD suites (issue: "no weak cipher"). */
+TEST(tls_server_refuses_old_versions_and_weak_suites)
+{
+	static const int cbc_only[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, 0};
+	/* A TLS 1.0 ClientHello: TLS_RSA_WITH_AES_128_CBC_SHA, no extensions. */
+	static const unsigned char hello10[] = {
+		0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x01,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+		17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+		0x00, 0x00, 0x02, 0x00, 0x2f, 0x01, 0x00,
+	};
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
+					NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	int r = -WG_EAGAIN_READ;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(write(p.fd[1], hello10, sizeof(hello10)), (ssize_t)sizeof(hello10));
+	for (int i = 0; i < 50 && r == -WG_EAGAIN_READ; i++)
+		r = tls_handshake(p.s);
+	CHECK_EQ_INT(r, -WG_ETLS);
+	CHECK_EQ_STR(tls_conn_error(p.s), "handshake: unsupported protocol version");
+	tpair_close(&p);
+
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_ciphersuites(&c->conf, cbc_only);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK(tpair_handshake(&p) != 0);
+	CHECK_EQ_STR(tls_conn_error(p.s),
+		     "handshake: no common cipher suite, group or signature algorithm");
+	CHECK_EQ_STR(tls_conn_error(p.c), "handshake: peer sent alert handshake_failure");
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* What each side reads when the client refuses the server's certificate
+ * over TLS 1.2 (the alert is in the clear there). */
+TEST(tls_refusal_names_the_alert)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
+					k->rogue_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK(tpair_handshake(&p) != 0);
+	CHECK_EQ_STR(tls_conn_error(p.c), "certificate verify failed: unknown authority");
+	CHECK_EQ_STR(tls_conn_error(p.s), "handshake: peer sent alert unknown_ca");
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* A real ClientHello with a few bytes changed, many times over: the server
+ * ends every attempt with a clean error (or waits for more), never hangs
+ * or crashes, and frees everything. Deterministic (fixed seed). */
+TEST(tls_server_survives_mutated_client_hellos)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_OPTIONAL, k->ca_crt, k->www_crt,
+					k->www_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, alpn_h2_h1);
+	size_t before = 0;
+	unsigned char hello[2048], buf[2048];
+	uint32_t seed = 12345;
+	ssize_t n = 0;
+	struct tpair p;
+	int errors = 0;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tls_handshake(p.c), -WG_EAGAIN_READ);
+	n = read(p.fd[0], hello, sizeof(hello));
+	tpair_close(&p);
+	CHECK(n > 100);
+	before = tls_mem_in_use();
+	for (int i = 0; n > 0 && i < 150; i++) {
+		struct tls_conn *sc;
+		int fd[2], r = -WG_EAGAIN_READ;
+
+		memcpy(buf, hello, (size_t)n);
+		for (int m = 0; m < 1 + i % 4; m++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[(seed >> 8) % (uint32_t)n] ^= (unsigned char)(1u << ((seed >> 4) & 7));
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd) == -1)
+			break;
+		CHECK_EQ_INT(write(fd[1], buf, (size_t)n), n);
+		shutdown(fd[1], SHUT_WR);
+		sc = tls_conn_server(s, fd[0]);
+		for (int t = 0; t < 20 && (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE); t++)
+			r = tls_handshake(sc);
+		CHECK(r == -WG_ETLS);
+		errors += r == -WG_ETLS;
+		tls_conn_free(sc);
+		close(fd[0]);
+		close(fd[1]);
+	}
+	CHECK_EQ_INT(errors, 150);
+	/* Every failed connection gave back all it took. */
+	CHECK_EQ_INT(tls_mem_in_use(), before);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* Connections of every kind (full, resumed, refused, client-certified)
+ * give back all the memory they took; contexts give back theirs. */
+TEST(tls_connections_leave_no_memory_behind)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_OPTIONAL, k->ca_crt, k->www_crt,
+					k->www_key, NULL);
+	struct tls_server *rogue = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
+					    k->rogue_key, NULL);
+	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = k->cli_crt,
+				    .client_key_pem = k->cli_key, .alpn = alpn_h2_h1};
+	struct diag d = {0};
+	struct tls_client *c = tls_client_new(&o, &d);
+	size_t before = 0, base;
+	char got[8];
+
+	if (!s || !rogue || !c) {
+		CHECK(s && rogue && c);
+		goto out;
+	}
+	for (int i = 0; i < 12; i++) {
+		struct tpair p;
+
+		if (i == 2)
+			before = tls_mem_in_use(); /* after one-time growth (PSA key store) */
+		CHECK_EQ_INT(tpair_open(&p, i % 3 == 2 ? rogue : s, c, "www.example.com"), 0);
+		if (i % 3 == 2) {
+			CHECK(tpair_handshake(&p) != 0);
+		} else {
+			CHECK_EQ_INT(tpair_handshake(&p), 0);
+			CHECK_EQ_INT(tpair_xfer(&p, true, "ticket", 6, got), 6);
+		}
+		tpair_close(&p);
+	}
+	CHECK_EQ_INT(tls_mem_in_use(), before);
+out:
+	base = tls_mem_in_use();
+	tls_server_unref(s);
+	tls_server_unref(rogue);
+	tls_client_unref(c);
+	diag_fini(&d);
+	CHECK(tls_mem_in_use() < base);
 }

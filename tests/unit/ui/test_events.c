@@ -25,7 +25,8 @@ TEST(ui_redact_secret_keys)
 		     "event=a bearer_token=[redacted] client_key=[redacted] key=[redacted]");
 	CHECK_EQ_STR(red("event=a detail=\"Authorization: Bearer abc.def\""),
 		     "event=a detail=\"Authorization: Bearer [redacted]\"");
-	CHECK_EQ_STR(red("event=a Secret=s PASSWD=p"), "event=a Secret=[redacted] PASSWD=[redacted]");
+	CHECK_EQ_STR(red("event=a Secret=s PASSWD=p"),
+		     "event=a Secret=[redacted] PASSWD=[redacted]");
 	/* values that merely mention a word are kept; keys decide */
 	CHECK_EQ_STR(red("event=ui_password_changed user=admin"),
 		     "event=ui_password_changed user=admin");

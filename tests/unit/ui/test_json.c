@@ -46,7 +46,9 @@ TEST(ui_json_escape_utf8)
 	CHECK_EQ_STR(esc(&b, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
 		     "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
 	/* U+2028 / U+2029 end a line in old JavaScript parsers */
-	CHECK_EQ_STR(esc(&b, "a\xe2\x80\xa8" "b\xe2\x80\xa9"), "\"a\\u2028b\\u2029\"");
+	CHECK_EQ_STR(esc(&b, "a\xe2\x80\xa8"
+			     "b\xe2\x80\xa9"),
+		     "\"a\\u2028b\\u2029\"");
 	/* invalid bytes, truncated sequences, overlong forms, surrogates */
 	CHECK_EQ_STR(esc(&b, "x\xffy"), "\"x\\ufffdy\"");
 	CHECK_EQ_STR(esc(&b, "x\xc3"), "\"x\\ufffd\"");

@@ -96,15 +96,25 @@ static int lines_ok(char *text, int *samples)
 
 TEST(ui_metrics_format_parses)
 {
-	struct ui_stats st = {.requests = 100, .bytes_in = 5, .bytes_out = 7, .upstream_errors = 2,
-			      .active_connections = 3, .total_connections = 9,
+	struct ui_stats st = {.requests = 100,
+			      .bytes_in = 5,
+			      .bytes_out = 7,
+			      .upstream_errors = 2,
+			      .active_connections = 3,
+			      .total_connections = 9,
 			      .latency_sum_us = 1500000};
 	struct ui_route_stats rs[2] = {{.route = "default/web", .requests = 60},
 				       {.route = "ns/\"evil\"\\\n<x>", .requests = 40}};
-	struct ui_cluster cl = {.mode = UI_MODE_CLUSTER, .connected = true, .n_watches = 1,
+	struct ui_cluster cl = {.mode = UI_MODE_CLUSTER,
+				.connected = true,
+				.n_watches = 1,
 				.last_sync_ms = 1700000000123ull};
-	struct ui_metrics_in in = {.stats = &st, .routes = rs, .n_routes = 2, .cluster = &cl,
-				   .store_revision = 12, .serving_revision = 11};
+	struct ui_metrics_in in = {.stats = &st,
+				   .routes = rs,
+				   .n_routes = 2,
+				   .cluster = &cl,
+				   .store_revision = 12,
+				   .serving_revision = 11};
 	struct buf b = {0};
 	int samples = 0;
 
@@ -124,7 +134,8 @@ TEST(ui_metrics_format_parses)
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_bucket{le=\"+Inf\"} 100\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_count 100\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_sum 1.500000\n"));
-	CHECK(strstr(buf_rptr(&b), "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n<x>\"} 40\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n<x>\"} 40\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_watch_synced{resource=\"httproutes\"} 1\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_cluster_last_sync_timestamp_seconds 1700000000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_store_revision 12\n"));
@@ -137,11 +148,11 @@ TEST(ui_metrics_format_parses)
 
 TEST(ui_metrics_listeners_from_snapshot)
 {
-	struct snap_listener l = {.gateway = "default/gw", .name = "http", .proto = SNAP_P_HTTP,
-				  .n_http_rules = 3};
+	struct snap_listener l = {
+		.gateway = "default/gw", .name = "http", .proto = SNAP_P_HTTP, .n_http_rules = 3};
 	struct snap_listener *lp = &l;
-	struct snap_socket so = {.addr = "0.0.0.0", .port = 8080, .listeners = &lp,
-				 .n_listeners = 1};
+	struct snap_socket so = {
+		.addr = "0.0.0.0", .port = 8080, .listeners = &lp, .n_listeners = 1};
 	struct snapshot s = {.listeners = &l, .n_listeners = 1, .sockets = &so, .n_sockets = 1};
 	struct ui_metrics_in in = {.snap = &s};
 	struct buf b = {0};
@@ -151,8 +162,9 @@ TEST(ui_metrics_listeners_from_snapshot)
 	buf_append(&b, "", 1);
 	CHECK(strstr(buf_rptr(&b), "waygate_listener_info{gateway=\"default/gw\",listener=\"http\","
 				   "protocol=\"HTTP\",address=\"0.0.0.0\",port=\"8080\"} 1\n"));
-	CHECK(strstr(buf_rptr(&b), "waygate_listener_rules{gateway=\"default/gw\",listener=\"http\","
-				   "protocol=\"HTTP\",address=\"0.0.0.0\",port=\"8080\"} 3\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_listener_rules{gateway=\"default/gw\",listener=\"http\","
+		     "protocol=\"HTTP\",address=\"0.0.0.0\",port=\"8080\"} 3\n"));
 	/* no stats: zeros, still valid */
 	CHECK(strstr(buf_rptr(&b), "waygate_requests_total 0\n"));
 	CHECK_EQ_INT(lines_ok(buf_rptr(&b), &samples), 0);
@@ -173,9 +185,9 @@ TEST(ui_percentiles_from_buckets)
 	uint64_t b[UI_LATENCY_BUCKETS] = {0};
 
 	CHECK_EQ_INT(ui_percentile_ms(b, 50), 0);
-	b[0] = 90;  /* <= 1 ms */
-	b[6] = 9;   /* <= 250 ms */
-	b[11] = 1;  /* +Inf */
+	b[0] = 90; /* <= 1 ms */
+	b[6] = 9;  /* <= 250 ms */
+	b[11] = 1; /* +Inf */
 	CHECK_EQ_INT(ui_percentile_ms(b, 50), 1);
 	CHECK_EQ_INT(ui_percentile_ms(b, 90), 1);
 	CHECK_EQ_INT(ui_percentile_ms(b, 99), 250);

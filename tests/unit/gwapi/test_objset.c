@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_objset.c: the object set: parsing metadata, kinds by name and
+ * resource, put/replace/delete with the version counter, sorted listing,
+ * refcounts across a replace, relists, and gw_is_referenced.
+ */
+#include "gwtest.h"
+
+TEST(gw_objset_kind_table)
+{
+	CHECK_EQ_STR(gw_kind_info(GW_K_HTTPROUTE)->group, "gateway.networking.k8s.io");
+	CHECK_EQ_STR(gw_kind_info(GW_K_HTTPROUTE)->resource, "httproutes");
+	CHECK_EQ_STR(gw_kind_info(GW_K_SERVICE)->group, "");
+	CHECK_EQ_STR(gw_kind_info(GW_K_ENDPOINTSLICE)->group, "discovery.k8s.io");
+	CHECK(!gw_kind_info(GW_K_GATEWAYCLASS)->namespaced);
+	CHECK(!gw_kind_info(GW_K_NAMESPACE)->namespaced);
+	CHECK(gw_kind_info(GW_K_GATEWAY)->has_status);
+	CHECK(!gw_kind_info(GW_K_SECRET)->has_status);
+	CHECK(gw_kind_info(GW_K_COUNT) == NULL);
+	CHECK_EQ_INT(gw_kind_from_name("gateway.networking.k8s.io", "TLSRoute"), GW_K_TLSROUTE);
+	CHECK_EQ_INT(gw_kind_from_name(NULL, "ConfigMap"), GW_K_CONFIGMAP);
+	CHECK_EQ_INT(gw_kind_from_name("", "Gateway"), -1);
+	CHECK_EQ_INT(gw_kind_from_name(NULL, "Deployment"), -1);
+	CHECK_EQ_INT(gw_kind_from_resource("gateway.networking.k8s.io", "listenersets"),
+		     GW_K_LISTENERSET);
+	CHECK_EQ_INT(gw_kind_from_resource("", "secrets"), GW_K_SECRET);
+	CHECK_EQ_INT(gw_kind_from_resource("", "httproutes"), -1);
+	for (int k = 0; k < GW_K_COUNT; k++)
+		CHECK_EQ_INT(gw_kind_from_name(gw_kind_info(k)->group, gw_kind_info(k)->kind), k);
+}
+
+TEST(gw_object_parse_metadata)
+{
+	struct gw_object *o = gwt_obj("{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute',"
+				      "'metadata':{'namespace':'apps','name':'r','uid':'u-1',"
+				      "'resourceVersion':'42','generation':7,"
+				      "'creationTimestamp':'2026-01-02T03:04:05Z'},'spec':{}}");
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	CHECK_EQ_INT(o->kind, GW_K_HTTPROUTE);
+	CHECK_EQ_STR(o->ns, "apps");
+	CHECK_EQ_STR(o->name, "r");
+	CHECK_EQ_STR(o->uid, "u-1");
+	CHECK_EQ_STR(o->resource_version, "42");
+	CHECK_EQ_INT(o->generation, 7);
+	CHECK_EQ_STR(o->creation_timestamp, "2026-01-02T03:04:05Z");
+	CHECK_EQ_INT(o->refs, 1);
+	CHECK(o->doc != NULL);
+	gw_object_unref(o);
+
+	/* cluster-scoped kinds have ns "", namespaced ones default to "default" */
+	o = gwt_obj("{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'x','namespace':'y'}}");
+	CHECK(o && !strcmp(o->ns, ""));
+	gw_object_unref(o);
+	o = gwt_obj("{'apiVersion':'v1','kind':'Service','metadata':{'name':'s'}}");
+	CHECK(o && !strcmp(o->ns, "default"));
+	gw_object_unref(o);
+}
+
+TEST(gw_object_parse_errors)
+{
+	char err[256];
+	const char *bad[] = {
+		"{",
+		"[1,2]",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{}}",
+		"{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"}}",
+		"{\"apiVersion\":\"v1\",\"kind\":\"Gateway\",\"metadata\":{\"name\":\"g\"}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		struct gw_object *o = gw_object_parse(-1, bad[i], strlen(bad[i]), err, sizeof(err));
+		CHECK(o == NULL);
+		CHECK(err[0] != '\0');
+		gw_object_unref(o);
+	}
+	/* an explicit kind that disagrees with the JSON */
+	const char *svc = "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"}}";
+	CHECK(gw_object_parse(GW_K_SECRET, svc, strlen(svc), err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "Secret") != NULL);
+	struct gw_object *o = gw_object_parse(GW_K_SERVICE, svc, strlen(svc), NULL, 0);
+	CHECK(o != NULL);
+	gw_object_unref(o);
+}
+
+TEST(gw_objset_put_replace_delete)
+{
+	struct gw_objset *set = gw_objset_new();
+	uint64_t v0 = gw_objset_version(set);
+
+	struct gw_object *a = gwt_obj("{'apiVersion':'v1','kind':'Service','metadata':{'namespace':"
+				      "'b','name':'s1','resourceVersion':'1'}}");
+	CHECK(gw_objset_put(set, a));
+	CHECK(gw_objset_version(set) > v0);
+	CHECK(gw_objset_get(set, GW_K_SERVICE, "b", "s1") == a);
+	CHECK(gw_objset_get(set, GW_K_SERVICE, "a", "s1") == NULL);
+	CHECK(gw_objset_get(set, GW_K_SECRET, "b", "s1") == NULL);
+
+	/* keep a reference across a replace */
+	gw_object_ref(a);
+	uint64_t v1 = gw_objset_version(set);
+	struct gw_object *same = gwt_obj("{'apiVersion':'v1','kind':'Service','metadata':{"
+					 "'namespace':'b','name':'s1','resourceVersion':'1'}}");
+	CHECK(!gw_objset_put(set, same)); /* identical: no change */
+	CHECK_EQ_INT(gw_objset_version(set), v1);
+	struct gw_object *a2 = gwt_obj("{'apiVersion':'v1','kind':'Service','metadata':{"
+				       "'namespace':'b','name':'s1','resourceVersion':'2'}}");
+	CHECK(gw_objset_put(set, a2));
+	CHECK(gw_objset_version(set) > v1);
+	CHECK(gw_objset_get(set, GW_K_SERVICE, "b", "s1") == a2);
+	CHECK_EQ_STR(a->resource_version, "1"); /* still alive */
+	gw_object_unref(a);
+	CHECK_EQ_INT(gw_objset_count(set, GW_K_SERVICE), 1);
+
+	/* many objects: listing is sorted by (ns, name) whatever the order of puts */
+	char buf[256];
+	for (int i = 99; i >= 0; i--) {
+		snprintf(buf, sizeof(buf),
+			 "{'apiVersion':'v1','kind':'Service','metadata':{'namespace':'%s',"
+			 "'name':'s%02d'}}",
+			 i % 2 ? "a" : "c", i);
+		gwt_put(set, buf);
+	}
+	size_t n;
+	const struct gw_object *const *v = gw_objset_list(set, GW_K_SERVICE, &n);
+	CHECK_EQ_INT(n, 101);
+	for (size_t i = 1; i < n; i++) {
+		int c = strcmp(v[i - 1]->ns, v[i]->ns);
+		CHECK(c < 0 || (c == 0 && strcmp(v[i - 1]->name, v[i]->name) < 0));
+	}
+	CHECK_EQ_STR(v[0]->ns, "a");
+	CHECK_EQ_STR(v[0]->name, "s01");
+	CHECK(gw_objset_list(set, GW_K_SECRET, &n) == NULL);
+	CHECK_EQ_INT(n, 0);
+
+	uint64_t v2 = gw_objset_version(set);
+	CHECK(gw_objset_del(set, GW_K_SERVICE, "b", "s1"));
+	CHECK(!gw_objset_del(set, GW_K_SERVICE, "b", "s1"));
+	CHECK(gw_objset_version(set) > v2);
+	CHECK_EQ_INT(gw_objset_count(set, GW_K_SERVICE), 100);
+	v = gw_objset_list(set, GW_K_SERVICE, &n);
+	CHECK_EQ_INT(n, 100);
+
+	gw_objset_clear_kind(set, GW_K_SERVICE);
+	CHECK_EQ_INT(gw_objset_count(set, GW_K_SERVICE), 0);
+	CHECK(gw_objset_get(set, GW_K_SERVICE, "a", "s01") == NULL);
+	gw_objset_free(set);
+}
+
+TEST(gw_is_referenced_table)
+{
+	struct gw_objset *set = gw_objset_new();
+
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg',"
+		     "'listeners':[{'name':'https','port':443,'protocol':'HTTPS','tls':{"
+		     "'certificateRefs':[{'name':'cert'},{'name':'other','namespace':'certs'}]}}],"
+		     "'tls':{'frontend':{'default':{'validation':{'caCertificateRefs':[{'group':'',"
+		     "'kind':'ConfigMap','name':'client-ca'}]}}},'backend':{'clientCertificateRef':"
+		     "{'name':'to-backend'}}}}}");
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'BackendTLSPolicy',"
+		     "'metadata':{'namespace':'apps','name':'p'},'spec':{'targetRefs':[{'group':'',"
+		     "'kind':'Service','name':'s'}],'validation':{'hostname':'s.example.com',"
+		     "'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'backend-ca'}]}}}");
+	CHECK(gw_is_referenced(set, GW_K_SECRET, "infra", "cert"));
+	CHECK(gw_is_referenced(set, GW_K_SECRET, "certs", "other"));
+	CHECK(!gw_is_referenced(set, GW_K_SECRET, "infra", "other"));
+	CHECK(gw_is_referenced(set, GW_K_SECRET, "infra", "to-backend"));
+	CHECK(gw_is_referenced(set, GW_K_CONFIGMAP, "infra", "client-ca"));
+	CHECK(!gw_is_referenced(set, GW_K_SECRET, "infra", "client-ca"));
+	CHECK(gw_is_referenced(set, GW_K_CONFIGMAP, "apps", "backend-ca"));
+	CHECK(!gw_is_referenced(set, GW_K_CONFIGMAP, "infra", "backend-ca"));
+	CHECK(!gw_is_referenced(set, GW_K_SERVICE, "apps", "s"));
+	gw_objset_free(set);
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_status.c: the status merge of src/kube/status.c: other controllers'
+ * route parents and policy ancestors keep their places, ours are replaced;
+ * Gateway-like statuses are ours entirely.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <yyjson.h>
+
+#include "check.h"
+#include "gwapi/objset.h"
+#include "kube/internal.h"
+
+#define OURS "waygate.dev/gateway-controller"
+
+static char *merge(enum gw_kind k, const char *current, const char *ours)
+{
+	yyjson_doc *d = current ? yyjson_read(current, strlen(current), 0) : NULL;
+	char *out = kube_status_merge(k, OURS, yyjson_doc_get_root(d), ours);
+
+	yyjson_doc_free(d);
+	return out;
+}
+
+#define P(ctl, gw) "{\"controllerName\":\"" ctl "\",\"parentRef\":{\"name\":\"" gw "\"}}"
+
+TEST(kube_status_merge_route_parents)
+{
+	char *m = merge(GW_K_HTTPROUTE,
+			"{\"parents\":[" P("a/x", "g1") "," P(OURS, "old") "," P("b/y", "g2") "]}",
+			"{\"parents\":[" P(OURS, "new") "]}");
+
+	CHECK_EQ_STR(m, "{\"parents\":[" P("a/x", "g1") "," P("b/y", "g2") "," P(OURS, "new") "]}");
+	free(m);
+	/* no current status */
+	m = merge(GW_K_GRPCROUTE, NULL, "{\"parents\":[" P(OURS, "g") "]}");
+	CHECK_EQ_STR(m, "{\"parents\":[" P(OURS, "g") "]}");
+	free(m);
+	/* ours removed: theirs stay */
+	m = merge(GW_K_TCPROUTE, "{\"parents\":[" P(OURS, "g") "," P("c/z", "h") "]}",
+		  "{\"parents\":[]}");
+	CHECK_EQ_STR(m, "{\"parents\":[" P("c/z", "h") "]}");
+	free(m);
+	/* unknown fields of the current status are kept */
+	m = merge(GW_K_UDPROUTE, "{\"extra\":1,\"parents\":[]}", "{\"parents\":[]}");
+	CHECK_EQ_STR(m, "{\"extra\":1,\"parents\":[]}");
+	free(m);
+}
+
+TEST(kube_status_merge_policy_ancestors)
+{
+	char *m = merge(GW_K_BACKENDTLSPOLICY,
+			"{\"ancestors\":[" P("o/x", "g") "," P(OURS, "g") "]}",
+			"{\"ancestors\":[" P(OURS, "g2") "]}");
+
+	CHECK_EQ_STR(m, "{\"ancestors\":[" P("o/x", "g") "," P(OURS, "g2") "]}");
+	free(m);
+}
+
+TEST(kube_status_merge_whole_and_invalid)
+{
+	char *m = merge(GW_K_GATEWAY, "{\"conditions\":[{\"type\":\"Old\"}],\"x\":1}",
+			"{\"conditions\":[{\"type\":\"Programmed\"}]}");
+
+	CHECK_EQ_STR(m, "{\"conditions\":[{\"type\":\"Programmed\"}]}");
+	free(m);
+	CHECK(merge(GW_K_HTTPROUTE, NULL, "not json") == NULL);
+	CHECK(merge(GW_K_HTTPROUTE, NULL, "[]") == NULL);
+}
