@@ -412,6 +412,14 @@ static void up_free(struct upconn *u)
 {
 	if (!u)
 		return;
+	if (u->mirror) {
+		/* mirrors are listed on the worker (next_idle links them) */
+		struct upconn **pp = (struct upconn **)&u->w->mirrors;
+		while (*pp && *pp != u)
+			pp = &(*pp)->next_idle;
+		if (*pp)
+			*pp = u->next_idle;
+	}
 	if (u->io.fd >= 0) {
 		int fd = u->io.fd;
 		loop_io_del(u->w->loop, &u->io);
@@ -961,6 +969,8 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 		if (!u)
 			continue;
 		u->mirror = true;
+		u->next_idle = c->w->mirrors;
+		c->w->mirrors = u;
 		if (wbuf_get(c->w, &u->out)) {
 			up_free(u);
 			continue;
@@ -1939,6 +1949,8 @@ void conn_drain_all(struct worker *w, bool force)
 
 void conn_pool_free(struct worker *w)
 {
+	while (w->mirrors)
+		up_free(w->mirrors);
 	for (size_t i = 0; i < w->cap_eps; i++) {
 		for (struct upep *e = w->eps[i]; e; e = e->next) {
 			while (e->idle) {

@@ -200,6 +200,7 @@ struct worker {
 	size_t n_conns;
 	struct conn *free_conns; /* recycled connection objects */
 	struct conn *dead;       /* closed this iteration, recycled by a deferred call */
+	struct upconn *mirrors;  /* mirror connections in flight */
 	bool dead_scheduled;
 	size_t n_free_conns;
 	char *scratch;      /* buf_size bytes for building heads */

@@ -426,35 +426,85 @@ static void api_gateways(struct ui *ui, struct ui_req *rq)
 
 /* -------- GET /api/routes -------- */
 
-struct route_view {
+/* Statuses are read from the store for at most this many routes per call
+ * (one query each); larger configurations show them per route only. */
+#define STATUS_ROUTES_MAX 200
+
+enum ref_kind { REF_HTTP = 0, REF_TLS, REF_L4 };
+
+/* One place a route appears in the snapshot: a rule entry (one per match)
+ * of an HTTP/HTTPS listener, a TLS route of a TLS listener, or the route of
+ * a TCP/UDP listener. Sorted by name, listener, rule index and position,
+ * the entries of one route are adjacent and in the route's order. */
+struct route_ref {
 	const char *name;
 	const char *kind;
-	const char *listeners[32]; /* "gw/listener", borrowed from the snapshot */
-	size_t n_listeners;
-	const struct snap_listener *first; /* rules are shown as on this one */
+	const struct snap_listener *l;
+	size_t l_idx;
+	enum ref_kind rk;
+	size_t pos;
+	uint32_t rule_index;
 };
 
-static struct route_view *route_get(struct route_view *v, size_t *n, const char *name,
-				    const char *kind)
+static int ref_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp(v[i].name, name))
-			return &v[i];
-	if (*n == MAX_ROUTES)
-		return NULL;
-	v[*n] = (struct route_view){.name = name, .kind = kind};
-	return &v[(*n)++];
+	const struct route_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	if (x->l_idx != y->l_idx)
+		return x->l_idx < y->l_idx ? -1 : 1;
+	if (x->rule_index != y->rule_index)
+		return x->rule_index < y->rule_index ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static void route_add_listener(struct route_view *r, const struct snap_listener *l)
+static int rs_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < r->n_listeners; i++)
-		if (r->listeners[i] == (const char *)l)
-			return;
-	if (!r->first)
-		r->first = l;
-	if (r->n_listeners < 32)
-		r->listeners[r->n_listeners++] = (const char *)l;
+	return strcmp(((const struct ui_route_stats *)a)->route,
+		      ((const struct ui_route_stats *)b)->route);
+}
+
+static const char *l4_kind(const struct snap_listener *l)
+{
+	return l->proto == SNAP_P_UDP ? "UDPRoute" : "TCPRoute";
+}
+
+/* All references of the snapshot; *n set. Caller frees. NULL when none or
+ * on ENOMEM (then *n = 0). */
+static struct route_ref *collect_refs(const struct snapshot *s, size_t *n)
+{
+	struct route_ref *v;
+	size_t cap = 0, k = 0;
+
+	*n = 0;
+	for (size_t i = 0; s && i < s->n_listeners; i++)
+		cap += s->listeners[i].n_http_rules + s->listeners[i].n_tls_routes + 1;
+	if (!cap || !(v = calloc(cap, sizeof(*v))))
+		return NULL;
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		const struct snap_listener *l = &s->listeners[i];
+
+		for (size_t j = 0; j < l->n_http_rules; j++)
+			v[k++] = (struct route_ref){
+				.name = l->http_rules[j].route,
+				.kind = l->http_rules[j].grpc ? "GRPCRoute" : "HTTPRoute",
+				.l = l, .l_idx = i, .rk = REF_HTTP, .pos = j,
+				.rule_index = l->http_rules[j].rule_index};
+		for (size_t j = 0; j < l->n_tls_routes; j++)
+			v[k++] = (struct route_ref){.name = l->tls_routes[j].route, .kind = "TLSRoute",
+						    .l = l, .l_idx = i, .rk = REF_TLS, .pos = j};
+		if (l->l4_route)
+			v[k++] = (struct route_ref){.name = l->l4_route, .kind = l4_kind(l), .l = l,
+						    .l_idx = i, .rk = REF_L4};
+	}
+	for (size_t i = 0; i < k; i++)
+		if (!v[i].name)
+			v[i].name = "";
+	qsort(v, k, sizeof(*v), ref_cmp);
+	*n = k;
+	return v;
 }
 
 static void write_backends(struct jw *w, const struct snap_backend *b, size_t n)
@@ -502,61 +552,56 @@ static void write_match(struct jw *w, const struct snap_http_match *m)
 	jw_obj_end(w);
 }
 
-static void write_route_rules(struct jw *w, const struct route_view *r)
+/* Writes one route from its references r[0..n) (n >= 1). */
+static void write_route(struct jw *w, const struct route_ref *r, size_t n)
 {
-	const struct snap_listener *l = r->first;
+	const struct snap_listener *first = r[0].l;
+	bool open = false;
 
+	jw_key(w, "parents");
+	jw_arr(w);
+	for (size_t i = 0; i < n; i++) {
+		if (i && r[i].l_idx == r[i - 1].l_idx)
+			continue;
+		jw_obj(w);
+		jw_kstr(w, "gateway", r[i].l->gateway);
+		jw_kstr(w, "listener", r[i].l->name);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+
+	/* hostnames and rules as attached to the first listener */
 	jw_key(w, "hostnames");
 	jw_arr(w);
-	for (size_t i = 0; l && i < l->n_http_rules; i++) {
-		const struct snap_http_rule *h = &l->http_rules[i];
+	if (r[0].rk == REF_HTTP) {
+		const struct snap_http_rule *h = &first->http_rules[r[0].pos];
 
-		if (strcmp(h->route, r->name) != 0)
-			continue;
 		for (size_t k = 0; k < h->n_hostnames; k++)
 			jw_str(w, h->hostnames[k]);
-		break;
+	} else if (r[0].rk == REF_TLS) {
+		const struct snap_tls_route *t = &first->tls_routes[r[0].pos];
+
+		for (size_t k = 0; k < t->n_hostnames; k++)
+			jw_str(w, t->hostnames[k]);
 	}
-	for (size_t i = 0; l && i < l->n_tls_routes; i++)
-		if (!strcmp(l->tls_routes[i].route, r->name))
-			for (size_t k = 0; k < l->tls_routes[i].n_hostnames; k++)
-				jw_str(w, l->tls_routes[i].hostnames[k]);
 	jw_arr_end(w);
 
 	jw_key(w, "rules");
 	jw_arr(w);
-	/* The listener's array holds one entry per match, in precedence order;
-	 * group them back by rule index (the entries of one rule share filters
-	 * and backends), rules in their order in the route. */
-	uint32_t idx[256];
-	size_t n_idx = 0;
+	for (size_t i = 0; i < n && r[i].l_idx == r[0].l_idx; i++) {
+		if (r[i].rk == REF_HTTP) {
+			const struct snap_http_rule *h = &first->http_rules[r[i].pos];
 
-	for (size_t i = 0; l && i < l->n_http_rules; i++) {
-		const struct snap_http_rule *h = &l->http_rules[i];
-		size_t k = 0;
-
-		if (strcmp(h->route, r->name) != 0)
-			continue;
-		while (k < n_idx && idx[k] < h->rule_index)
-			k++;
-		if ((k < n_idx && idx[k] == h->rule_index) || n_idx == 256)
-			continue;
-		memmove(idx + k + 1, idx + k, (n_idx - k) * sizeof(idx[0]));
-		idx[k] = h->rule_index;
-		n_idx++;
-	}
-	for (size_t k = 0; k < n_idx; k++) {
-		bool found = false;
-
-		for (size_t i = 0; i < l->n_http_rules; i++) {
-			const struct snap_http_rule *h = &l->http_rules[i];
-
-			if (strcmp(h->route, r->name) != 0 || h->rule_index != idx[k])
-				continue;
-			if (!found) {
-				found = true;
+			/* the entries of one rule (one per match) share filters and
+			 * backends */
+			if (!open || r[i].rule_index != r[i - 1].rule_index) {
+				if (open) {
+					jw_arr_end(w);
+					jw_obj_end(w);
+				}
+				open = true;
 				jw_obj(w);
-				jw_ku64(w, "index", idx[k]);
+				jw_ku64(w, "index", h->rule_index);
 				jw_kstr(w, "name", h->rule_name);
 				jw_key(w, "filters");
 				jw_arr(w);
@@ -569,123 +614,95 @@ static void write_route_rules(struct jw *w, const struct route_view *r)
 				jw_arr(w);
 			}
 			write_match(w, &h->match);
-		}
-		jw_arr_end(w);
-		jw_obj_end(w);
-	}
-	for (size_t i = 0; l && i < l->n_tls_routes; i++) {
-		if (strcmp(l->tls_routes[i].route, r->name) != 0)
 			continue;
+		}
+		if (open) {
+			jw_arr_end(w);
+			jw_obj_end(w);
+			open = false;
+		}
 		jw_obj(w);
 		jw_ku64(w, "index", 0);
-		write_backends(w, l->tls_routes[i].backends, l->tls_routes[i].n_backends);
+		if (r[i].rk == REF_TLS)
+			write_backends(w, first->tls_routes[r[i].pos].backends,
+				       first->tls_routes[r[i].pos].n_backends);
+		else
+			write_backends(w, first->l4_backends, first->n_l4_backends);
 		jw_obj_end(w);
 	}
-	if (l && l->l4_route && !strcmp(l->l4_route, r->name)) {
-		jw_obj(w);
-		jw_ku64(w, "index", 0);
-		write_backends(w, l->l4_backends, l->n_l4_backends);
+	if (open) {
+		jw_arr_end(w);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
 }
 
-static const char *l4_kind(const struct snap_listener *l)
+static void write_route_status(struct jw *w, yyjson_doc *doc)
 {
-	if (l->proto == SNAP_P_UDP)
-		return "UDPRoute";
-	return "TCPRoute";
+	yyjson_val *parents =
+		yyjson_obj_get(yyjson_obj_get(yyjson_doc_get_root(doc), "status"), "parents");
+	yyjson_val *p;
+	size_t pi, pn;
+
+	jw_key(w, "status");
+	jw_arr(w);
+	yyjson_arr_foreach(parents, pi, pn, p)
+	{
+		yyjson_val *ref = yyjson_obj_get(p, "parentRef");
+
+		jw_obj(w);
+		jw_kstr(w, "parent", yyjson_get_str(yyjson_obj_get(ref, "name")));
+		jw_kstr(w, "section", yyjson_get_str(yyjson_obj_get(ref, "sectionName")));
+		jw_kstr(w, "controller", yyjson_get_str(yyjson_obj_get(p, "controllerName")));
+		write_conditions(w, yyjson_obj_get(p, "conditions"));
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
 }
 
 static void api_routes(struct ui *ui, struct ui_req *rq)
 {
 	struct snapshot *snap = get_snap(ui);
-	struct route_view *v = calloc(MAX_ROUTES, sizeof(*v));
 	struct ui_route_stats *rs = NULL;
-	size_t n = 0, n_rs = 0;
+	size_t n = 0, n_rs = 0, n_routes = 0;
+	struct route_ref *v = collect_refs(snap, &n);
 	struct jw w;
 
-	if (!v) {
-		snap_unref(snap);
-		ui_reply_error(rq, 500, "out of memory");
-		return;
-	}
-	for (size_t i = 0; snap && i < snap->n_listeners; i++) {
-		const struct snap_listener *l = &snap->listeners[i];
-		struct route_view *r;
-
-		for (size_t j = 0; j < l->n_http_rules; j++) {
-			const struct snap_http_rule *h = &l->http_rules[j];
-
-			if ((r = route_get(v, &n, h->route, h->grpc ? "GRPCRoute" : "HTTPRoute")))
-				route_add_listener(r, l);
-		}
-		for (size_t j = 0; j < l->n_tls_routes; j++)
-			if ((r = route_get(v, &n, l->tls_routes[j].route, "TLSRoute")))
-				route_add_listener(r, l);
-		if (l->l4_route && (r = route_get(v, &n, l->l4_route, l4_kind(l))))
-			route_add_listener(r, l);
-	}
-	if (ui->cb.get_route_stats && (rs = calloc(1024, sizeof(*rs))))
+	for (size_t i = 0; i < n; i++)
+		n_routes += !i || strcmp(v[i].name, v[i - 1].name) != 0;
+	if (ui->cb.get_route_stats && (rs = calloc(1024, sizeof(*rs)))) {
 		n_rs = ui->cb.get_route_stats(ui->cb_arg, rs, 1024);
-
+		qsort(rs, n_rs, sizeof(*rs), rs_cmp);
+	}
 	jw_init(&w, &rq->out);
 	jw_obj(&w);
 	jw_key(&w, "routes");
 	jw_arr(&w);
-	for (size_t i = 0; i < n; i++) {
-		struct route_view *r = &v[i];
-		yyjson_doc *doc = stored_object(ui, r->kind, r->name);
+	for (size_t a = 0, b; a < n; a = b) {
+		struct ui_route_stats key, *st;
 
+		for (b = a + 1; b < n && !strcmp(v[b].name, v[a].name); b++)
+			;
 		jw_obj(&w);
-		jw_kstr(&w, "name", r->name);
-		jw_kstr(&w, "kind", r->kind);
-		jw_key(&w, "parents");
-		jw_arr(&w);
-		for (size_t k = 0; k < r->n_listeners; k++) {
-			const struct snap_listener *l =
-				(const struct snap_listener *)r->listeners[k];
-
-			jw_obj(&w);
-			jw_kstr(&w, "gateway", l->gateway);
-			jw_kstr(&w, "listener", l->name);
-			jw_obj_end(&w);
-		}
-		jw_arr_end(&w);
-		write_route_rules(&w, r);
-		for (size_t k = 0; k < n_rs; k++) {
-			if (strcmp(rs[k].route, r->name) != 0)
-				continue;
+		jw_kstr(&w, "name", v[a].name);
+		jw_kstr(&w, "kind", v[a].kind);
+		write_route(&w, v + a, b - a);
+		str_lcpy(key.route, v[a].name, sizeof(key.route));
+		st = n_rs ? bsearch(&key, rs, n_rs, sizeof(*rs), rs_cmp) : NULL;
+		if (st) {
 			jw_key(&w, "traffic");
 			jw_obj(&w);
-			jw_ku64(&w, "requests", rs[k].requests);
-			jw_ku64(&w, "responses_5xx", rs[k].responses_5xx);
-			jw_ku64(&w, "bytes_out", rs[k].bytes_out);
-			jw_ku64(&w, "active", rs[k].active);
+			jw_ku64(&w, "requests", st->requests);
+			jw_ku64(&w, "responses_5xx", st->responses_5xx);
+			jw_ku64(&w, "bytes_out", st->bytes_out);
+			jw_ku64(&w, "active", st->active);
 			jw_obj_end(&w);
 		}
-		if (doc) {
-			yyjson_val *parents = yyjson_obj_get(
-				yyjson_obj_get(yyjson_doc_get_root(doc), "status"), "parents");
-			yyjson_val *p;
-			size_t pi, pn;
+		if (n_routes <= STATUS_ROUTES_MAX) {
+			yyjson_doc *doc = stored_object(ui, v[a].kind, v[a].name);
 
-			jw_key(&w, "status");
-			jw_arr(&w);
-			yyjson_arr_foreach(parents, pi, pn, p)
-			{
-				yyjson_val *ref = yyjson_obj_get(p, "parentRef");
-
-				jw_obj(&w);
-				jw_kstr(&w, "parent", yyjson_get_str(yyjson_obj_get(ref, "name")));
-				jw_kstr(&w, "section",
-					yyjson_get_str(yyjson_obj_get(ref, "sectionName")));
-				jw_kstr(&w, "controller",
-					yyjson_get_str(yyjson_obj_get(p, "controllerName")));
-				write_conditions(&w, yyjson_obj_get(p, "conditions"));
-				jw_obj_end(&w);
-			}
-			jw_arr_end(&w);
+			if (doc)
+				write_route_status(&w, doc);
 			yyjson_doc_free(doc);
 		}
 		jw_obj_end(&w);
