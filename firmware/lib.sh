@@ -18,9 +18,14 @@ fw_board() {
 	. "$f"
 }
 
-# fw_default_bin ARCH: where the top-level Makefile leaves the binary.
+# fw_default_bin ARCH [BOARD]: where the top-level Makefile leaves the
+# binary: build/BOARD/waygate when there is one, else the architecture's.
 fw_default_bin() {
 	local host
+	if [ -n "${2:-}" ] && [ -x "$FW_ROOT/build/$2/waygate" ]; then
+		echo "$FW_ROOT/build/$2/waygate"
+		return
+	fi
 	host=$(uname -m | sed -e 's/^armv[78].*/armv7/' -e 's/^arm64$/aarch64/')
 	if [ "$1" = "$host" ]; then echo "$FW_ROOT/build/waygate"; else echo "$FW_ROOT/build/$1/waygate"; fi
 }

@@ -26,6 +26,9 @@
 
 WAYGATE_CACHE ?= $(HOME)/.cache/waygate
 DEPS_CFLAGS   ?= -Os -ffunction-sections -fdata-sections
+# Added after DEPS_CFLAGS for Mbed TLS only: handshakes are CPU-bound
+# public-key math (-O2: 1.2-1.7x faster, about +40 KB on aarch64).
+MBEDTLS_OPT   ?= -O2
 
 DEPS_DL    := $(WAYGATE_CACHE)/dl
 DEPS_SRC   := $(abspath build/deps/src)
@@ -39,8 +42,10 @@ DEPS_STEPS := mbedtls mhd sqlite yaml nghttp2 yyjson
 # $(DEPS_W)/config, rewritten only when it changes, so steps depend on it.
 DEPS_CONFIG := $(DEPS_ARCH) $(TRIPLE) $(DEPS_CFLAGS) \
 	$(shell $(CROSS)gcc -dumpfullversion 2>/dev/null)
-DEPS_INPUTS := deps/deps.lock deps/mbedtls_config.h deps/build mk/deps.mk
-DEPS_KEY    := $(shell { cat $(DEPS_INPUTS); echo '$(DEPS_CONFIG)'; } | sha256sum | cut -c1-16)
+DEPS_INPUTS := deps/deps.lock deps/mbedtls_config.h deps/build mk/deps.mk \
+	$(sort $(wildcard deps/patches/*/*.patch))
+DEPS_KEY    := $(shell { cat $(DEPS_INPUTS); echo '$(DEPS_CONFIG) $(MBEDTLS_OPT)'; } | \
+	sha256sum | cut -c1-16)
 DEPS_DONE   := $(DEPS_OUT)/.key-$(DEPS_KEY)
 DEPS_CACHED := $(WAYGATE_CACHE)/deps/$(DEPS_ARCH)-$(DEPS_KEY)
 
@@ -48,7 +53,7 @@ DEPS_CACHED := $(WAYGATE_CACHE)/deps/$(DEPS_ARCH)-$(DEPS_KEY)
 # inside it (musl, Mbed TLS, libmicrohttpd) shares this make's -j slots.
 DEPS_ENV = DL='$(DEPS_DL)' SRC='$(DEPS_SRC)' HOSTW='$(DEPS_HOSTW)' W='$(DEPS_W)' \
 	OUT='$(DEPS_OUT)' TRIPLE='$(TRIPLE)' CROSS='$(CROSS)' DEPS_CC='$(DEPS_CC)' \
-	CFLAGS='$(DEPS_CFLAGS)' LOCK='$(abspath deps/deps.lock)' DEPS_DIR='$(abspath deps)' \
+	CFLAGS='$(DEPS_CFLAGS)' MBEDTLS_OPT='$(MBEDTLS_OPT)' LOCK='$(abspath deps/deps.lock)' DEPS_DIR='$(abspath deps)' \
 	MAKE='$(MAKE)'
 
 .PHONY: deps deps-locked deps-rebuild deps-fetch deps-refresh
@@ -91,12 +96,15 @@ deps-fetch:
 
 # --- the steps ------------------------------------------------------------
 
-# Each package's lines of deps.lock (files and "# version:"), rewritten only
-# when they change: bumping one package re-fetches and rebuilds only that
-# package, and editing comments rebuilds nothing.
+# Each package's lines of deps.lock (files and "# version:") plus the hashes
+# of its local patches (deps/patches/<pkg>/*.patch, applied after Debian's),
+# rewritten only when they change: bumping or patching one package
+# re-extracts and rebuilds only that package; editing comments, nothing.
 $(DEPS_SRC)/%.lock: FORCE
 	@mkdir -p $(@D)
-	@awk -v p=$* '$$1 == p || ($$2 == "version:" && $$3 == p)' deps/deps.lock >$@.tmp
+	@{ awk -v p=$* '$$1 == p || ($$2 == "version:" && $$3 == p)' deps/deps.lock; \
+	   if ls deps/patches/$*/*.patch >/dev/null 2>&1; then sha256sum deps/patches/$*/*.patch | sed "s/^/# patch /"; fi; \
+	 } >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(DEPS_SRC)/%.stamp: $(DEPS_SRC)/%.lock
@@ -115,9 +123,12 @@ $(DEPS_HOSTW)/sqlite.stamp: $(DEPS_SRC)/sqlite3.stamp
 $(DEPS_W)/config: FORCE
 	@mkdir -p $(@D)
 	@echo '$(DEPS_CONFIG)' | cmp -s - $@ || echo '$(DEPS_CONFIG)' >$@
+$(DEPS_W)/mbedtls.config: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MBEDTLS_OPT)' | cmp -s - $@ || echo '$(MBEDTLS_OPT)' >$@
 
 $(DEPS_W)/musl.stamp: $(DEPS_SRC)/musl.stamp $(DEPS_W)/config
-$(DEPS_W)/mbedtls.stamp: $(DEPS_SRC)/mbedtls.stamp deps/mbedtls_config.h
+$(DEPS_W)/mbedtls.stamp: $(DEPS_SRC)/mbedtls.stamp deps/mbedtls_config.h $(DEPS_W)/mbedtls.config
 $(DEPS_W)/mhd.stamp: $(DEPS_SRC)/libmicrohttpd.stamp
 $(DEPS_W)/sqlite.stamp: $(DEPS_HOSTW)/sqlite.stamp
 $(DEPS_W)/yaml.stamp: $(DEPS_SRC)/libyaml.stamp

@@ -254,11 +254,19 @@ function matchText(m) {
 }
 
 async function pageRoutes() {
-  refreshEvery(1000, async () => {
-    const d = await api('/api/routes');
-    if (!d.routes.length) { render(el('p', { class: 'muted' }, 'No route is served.')); return; }
-    render(table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Requests', num: 1 }, 'Status'],
-      d.routes.map((r) => el('tr', { class: 'route', 'data-route': r.name },
+  const filter = el('input', { id: 'route-filter', type: 'search', placeholder: 'Filter by route, hostname or backend' });
+  const list = el('div');
+  render(filter, el('p'), list);
+  let last = null;
+  const matches = (r, q) => !q || [r.name, ...(r.hostnames || []),
+    ...(r.rules || []).flatMap((x) => (x.backends || []).map((b) => b.name))].some((t) => t.toLowerCase().includes(q));
+  const draw = () => {
+    if (!last) return;
+    const q = filter.value.trim().toLowerCase();
+    const routes = last.routes.filter((r) => matches(r, q));
+    if (!last.routes.length) { list.replaceChildren(el('p', { class: 'muted' }, 'No route is served.')); return; }
+    list.replaceChildren(table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Requests', num: 1 }, 'Status'],
+      routes.map((r) => el('tr', { class: 'route', 'data-route': r.name },
         el('td', null, el('strong', { class: 'route-name' }, r.name), el('div', { class: 'muted small' }, r.kind)),
         el('td', null, (r.hostnames || []).length ? r.hostnames.map((h) => el('div', null, h)) : '*'),
         el('td', null, (r.rules || []).map((rule) => el('div', { class: 'rule' },
@@ -271,7 +279,13 @@ async function pageRoutes() {
             el('span', { class: 'muted' }, 'none'))))),
         el('td', null, (r.parents || []).map((p) => el('div', null, p.gateway + ' / ' + p.listener))),
         el('td', { class: 'num' }, r.traffic ? String(r.traffic.requests) : '—'),
-        el('td', null, (r.status || []).map((s) => el('div', null, condBadges(s.conditions))))))));
+        el('td', null, (r.status || []).map((s) => el('div', null, condBadges(s.conditions))))))),
+      routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null);
+  };
+  filter.addEventListener('input', draw);
+  refreshEvery(1000, async () => {
+    last = await api('/api/routes');
+    draw();
   });
 }
 

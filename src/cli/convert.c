@@ -69,14 +69,19 @@ int cmd_convert(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			printf("usage: waygate convert FILE\n"
-			       "Prints the networking.x-k8s.io/v1alpha1 manifests in FILE (- for stdin)\n"
-			       "as gateway.networking.k8s.io/v1 YAML. HTTPRoute parentRefs are derived\n"
-			       "from the Gateways in the same input whose listeners select the route.\n");
+			       "Prints the networking.x-k8s.io/v1alpha1 manifests in FILE (- for "
+			       "stdin)\n"
+			       "as gateway.networking.k8s.io/v1 YAML. HTTPRoute parentRefs are "
+			       "derived\n"
+			       "from the Gateways in the same input whose listeners select the "
+			       "route.\n");
 			return 0;
 		}
 		if (file || (argv[i][0] == '-' && argv[i][1])) {
-			fprintf(stderr, "waygate convert: unexpected argument '%s'\n"
-					"usage: waygate convert FILE\n", argv[i]);
+			fprintf(stderr,
+				"waygate convert: unexpected argument '%s'\n"
+				"usage: waygate convert FILE\n",
+				argv[i]);
 			return 2;
 		}
 		file = argv[i];

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * routes.c: `waygate routes [--state-dir DIR] [--revision N] [--list]`:
+ * routes.c: `waygate routes [--state-dir DIR] [--revision N | --list | --diff A,B]`:
  * prints the routing table of the serving revision (or of revision N) from
  * the snapshot JSON kept in the store, one socket, listener and rule per
  * line (hosts, match, backends with weights), without contacting anything.
- * --list prints the stored revisions instead. It reads the store through a
+ * --list prints the stored revisions instead, --diff the objects added,
+ * removed and changed from revision A to B. It reads the store through a
  * second connection, so it works while `waygate run` is serving; it never
  * writes. Main thread, before and instead of anything else.
  */
@@ -214,25 +215,65 @@ static int list_revisions(struct store *s, struct arena *a)
 	return 0;
 }
 
+/* "A,B" -> two revision numbers; -EINVAL otherwise. */
+static int parse_pair(const char *v, uint64_t *a, uint64_t *b)
+{
+	const char *comma = strchr(v, ',');
+
+	if (!comma)
+		return -EINVAL;
+	if (str_to_u64((struct str){v, (size_t)(comma - v)}, UINT64_MAX, a) != 0 ||
+	    str_to_u64(str_c(comma + 1), UINT64_MAX, b) != 0 || *a == 0 || *b == 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int diff_revisions(struct store *s, struct arena *a, uint64_t from, uint64_t to)
+{
+	static const char mark[] = {'+', '-', '~'};
+	struct store_diff_entry *e = NULL;
+	size_t n = 0;
+	int err = store_diff(s, from, to, a, &e, &n);
+
+	if (err == -WG_ENOTFOUND) {
+		fprintf(stderr,
+			"waygate routes: %s: revision %" PRIu64 " or %" PRIu64 " does not exist\n",
+			store_path(s), from, to);
+		return 1;
+	}
+	if (err) {
+		fprintf(stderr, "waygate routes: cannot compare revisions: %s\n", err_str(err));
+		return 1;
+	}
+	printf("revision %" PRIu64 " -> %" PRIu64 ": %zu %s\n", from, to, n,
+	       n == 1 ? "object differs" : "objects differ");
+	for (size_t i = 0; i < n; i++)
+		printf("%c %s %s%s%s\n", mark[e[i].change], e[i].kind, e[i].ns, *e[i].ns ? "/" : "",
+		       e[i].name);
+	return 0;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: waygate routes [--state-dir DIR] [--revision N] [--list]\n"
+	fprintf(f, "usage: waygate routes [--state-dir DIR] [--revision N | --list | --diff A,B]\n"
 		   "  prints the routing table of the serving revision (the pinned one if any,\n"
-		   "  else the newest) or of revision N; --list prints the stored revisions\n");
+		   "  else the newest) or of revision N; --list prints the stored revisions;\n"
+		   "  --diff prints the objects added (+), removed (-) and changed (~) from\n"
+		   "  revision A to revision B\n");
 }
 
 int cmd_routes(int argc, char **argv)
 {
 	static const struct flag_spec specs[] = {
 		{"state-dir", true}, {"revision", true}, {"list", false},
-		{"help", false},     {NULL, false},
+		{"diff", true},      {"help", false},    {NULL, false},
 	};
 	const char *state_dir = STORE_DEFAULT_DIR, *name, *value;
 	struct store_revision info;
 	struct diag d = {0};
 	struct store *s = NULL;
 	struct arena *a = NULL;
-	uint64_t rev = 0, got = 0;
+	uint64_t rev = 0, got = 0, diff_a = 0, diff_b = 0;
 	bool list = false;
 	char *json = NULL;
 	int i = 1, r, rc = 1, err;
@@ -251,6 +292,14 @@ int cmd_routes(int argc, char **argv)
 			state_dir = value;
 		} else if (!strcmp(name, "list")) {
 			list = true;
+		} else if (!strcmp(name, "diff")) {
+			if (parse_pair(value, &diff_a, &diff_b) != 0) {
+				fprintf(stderr,
+					"waygate routes: --diff: '%s' is not two revision numbers "
+					"A,B\n",
+					value);
+				return 2;
+			}
 		} else if (!strcmp(name, "revision")) {
 			if (str_to_u64(str_c(value), UINT64_MAX, &rev) != 0 || rev == 0) {
 				fprintf(stderr,
@@ -278,6 +327,10 @@ int cmd_routes(int argc, char **argv)
 		goto out;
 	if (list) {
 		rc = list_revisions(s, a);
+		goto out;
+	}
+	if (diff_a) {
+		rc = diff_revisions(s, a, diff_a, diff_b);
 		goto out;
 	}
 	err = store_snapshot_json(s, rev, a, &json, &got);

@@ -555,7 +555,8 @@ int rc_gateways(struct rctx *c)
 			return -ENOMEM;
 		c->gws[c->n_gws++] = g;
 	}
-	qsort(c->gws, c->n_gws, sizeof(*c->gws), cmp_rgw);
+	if (c->n_gws)
+		qsort(c->gws, c->n_gws, sizeof(*c->gws), cmp_rgw);
 
 	v = gw_objset_list(c->set, GW_K_LISTENERSET, &n);
 	c->lss = rc_alloc(c, n, sizeof(*c->lss));
@@ -579,7 +580,8 @@ int rc_gateways(struct rctx *c)
 			return -ENOMEM;
 		c->lss[c->n_lss++] = s;
 	}
-	qsort(c->lss, c->n_lss, sizeof(*c->lss), cmp_rls_age);
+	if (c->n_lss)
+		qsort(c->lss, c->n_lss, sizeof(*c->lss), cmp_rls_age);
 
 	for (size_t i = 0; i < c->n_gws; i++) {
 		struct rgw *g = c->gws[i];

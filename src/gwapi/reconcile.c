@@ -403,6 +403,10 @@ out:
 		memset(out, 0, sizeof(*out));
 	}
 	out->diag = c.diag;
+#ifdef GW_PROFILE
+	fprintf(stderr, "scratch %zu bytes, snapshot %zu bytes\n", c.a ? arena_used(c.a) : 0,
+		out->snap ? arena_used(out->snap->arena) : 0);
+#endif
 	arena_free(c.a);
 	arena_free(c.sa);
 	return rc;

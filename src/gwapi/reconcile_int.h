@@ -172,6 +172,7 @@ struct rctx {
 	const struct gw_options *opts;
 	struct arena *a;  /* scratch */
 	struct arena *sa; /* snapshot */
+	struct arena *ra; /* one status document at a time (render.c) */
 	struct snapshot *snap;
 	struct diag diag;
 	struct gw_pool pool;

@@ -34,13 +34,12 @@ static void alc_free(void *ctx, void *ptr)
 	(void)ptr;
 }
 
+/* Each status document lives in the render arena (c->ra), which is reset
+ * once the document is written: thousands of statuses reuse the same pages
+ * instead of faulting in fresh ones. */
 static yyjson_mut_doc *new_doc(struct rctx *c)
 {
-	static __thread yyjson_alc alc;
-	alc.malloc = alc_malloc;
-	alc.realloc = alc_realloc;
-	alc.free = alc_free;
-	alc.ctx = c->a;
+	yyjson_alc alc = {alc_malloc, alc_realloc, alc_free, c->ra};
 	return yyjson_mut_doc_new(&alc);
 }
 
@@ -48,6 +47,7 @@ static int push_status(struct rctx *c, struct gw_result *out, const struct gw_ob
 		       yyjson_mut_doc *doc)
 {
 	char *json = yyjson_mut_write(doc, 0, NULL);
+	arena_reset(c->ra);
 	if (!json)
 		return -ENOMEM;
 	if ((out->n_statuses & (out->n_statuses + 1)) == 0 || !out->statuses) {
@@ -70,7 +70,6 @@ static int push_status(struct rctx *c, struct gw_result *out, const struct gw_ob
 	out->n_statuses++;
 	if (!s->ns || !s->name || !s->resource_version)
 		return -ENOMEM;
-	(void)c;
 	return 0;
 }
 
@@ -357,6 +356,10 @@ int rc_render(struct rctx *c, struct gw_result *out)
 {
 	int rc = 0;
 
+	c->ra = arena_new(32 * 1024);
+	if (!c->ra)
+		return -ENOMEM;
+
 	for (size_t i = 0; i < c->n_classes && !rc; i++)
 		rc = render_class(c, out, &c->classes[i]);
 	for (size_t i = 0; i < c->n_gws && !rc; i++)
@@ -368,6 +371,8 @@ int rc_render(struct rctx *c, struct gw_result *out)
 			rc = render_route(c, out, c->routes[t][i]);
 	for (size_t i = 0; i < c->n_pols && !rc; i++)
 		rc = render_policy(c, out, c->pols[i]);
+	arena_free(c->ra);
+	c->ra = NULL;
 	if (rc)
 		return rc;
 	out->gateways = calloc(c->n_gws ? c->n_gws : 1, sizeof(char *));

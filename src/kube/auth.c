@@ -130,8 +130,8 @@ int64_t kube_time_parse(const char *s)
 	return ((int64_t)timegm(&tm) - off) * 1000 + ms;
 }
 
-int kube_exec_parse(const char *json, size_t len, const char *want_api, char **token,
-		    char **cert, char **key, uint64_t *expiry_ms, const char **why)
+int kube_exec_parse(const char *json, size_t len, const char *want_api, char **token, char **cert,
+		    char **key, uint64_t *expiry_ms, const char **why)
 {
 	yyjson_doc *doc;
 	yyjson_val *root, *st, *v;
@@ -224,11 +224,12 @@ static void exec_finish(struct kube_auth *a, int status)
 	a->exec_pid = -1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		snprintf(a->exec_error, sizeof(a->exec_error), "exec plugin %s %s %d",
-			 a->cfg->exec.command, WIFEXITED(status) ? "exited with" : "killed by signal",
+			 a->cfg->exec.command,
+			 WIFEXITED(status) ? "exited with" : "killed by signal",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	} else if (kube_exec_parse(a->exec_out.data ? buf_rptr(&a->exec_out) : "",
-				   buf_len(&a->exec_out), a->cfg->exec.api_version, &tok, &cert, &key,
-				   &exp, &why)) {
+				   buf_len(&a->exec_out), a->cfg->exec.api_version, &tok, &cert,
+				   &key, &exp, &why)) {
 		snprintf(a->exec_error, sizeof(a->exec_error), "exec plugin %s: %s",
 			 a->cfg->exec.command, why);
 	} else {
@@ -344,7 +345,8 @@ static char *exec_info_json(const struct kube_auth *a)
 		kjson_append_str(&b, cfg->server, strlen(cfg->server));
 		buf_appendf(&b, ",\"tls-server-name\":");
 		kjson_append_str(&b, cfg->server_name, strlen(cfg->server_name));
-		buf_appendf(&b, ",\"insecure-skip-tls-verify\":%s", cfg->insecure ? "true" : "false");
+		buf_appendf(&b, ",\"insecure-skip-tls-verify\":%s",
+			    cfg->insecure ? "true" : "false");
 		if (cfg->ca_pem) {
 			char *enc = kb64_encode(cfg->ca_pem, strlen(cfg->ca_pem));
 
@@ -415,8 +417,11 @@ static int exec_start(struct kube_auth *a)
 	close(pfd[1]);
 	pfd[1] = -1;
 	if (rc) {
-		snprintf(a->exec_error, sizeof(a->exec_error), "exec plugin %s cannot run: %s",
-			 x->command, strerror(rc));
+		snprintf(a->exec_error, sizeof(a->exec_error),
+			 "exec plugin %.80s cannot run: %.60s", x->command, strerror(rc));
+		if (x->install_hint)
+			log_warn("event=kube_exec_missing command=%s hint=%s", log_q(x->command),
+				 log_q(x->install_hint));
 		rc = -rc;
 		goto out;
 	}
@@ -502,16 +507,14 @@ int kube_auth_get(struct kube_auth *a, struct kube_auth_waiter *w, const char **
 
 	*token = NULL;
 	switch (cfg->auth) {
-	case KUBE_AUTH_TOKEN:
-		*token = cfg->token;
-		return 0;
+	case KUBE_AUTH_TOKEN: *token = cfg->token; return 0;
 	case KUBE_AUTH_TOKEN_FILE:
 		rc = token_file_check(a);
 		*token = a->file_token;
 		return rc;
 	case KUBE_AUTH_EXEC:
-		if (a->exec_valid &&
-		    (!a->exec_expiry_ms || clock_wall_ms() + EXEC_EXPIRY_SKEW_MS < a->exec_expiry_ms)) {
+		if (a->exec_valid && (!a->exec_expiry_ms ||
+				      clock_wall_ms() + EXEC_EXPIRY_SKEW_MS < a->exec_expiry_ms)) {
 			*token = a->exec_token;
 			return 0;
 		}
@@ -533,8 +536,7 @@ int kube_auth_get(struct kube_auth *a, struct kube_auth_waiter *w, const char **
 			a->waiters = w;
 		}
 		return -EAGAIN;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -570,7 +572,6 @@ bool kube_auth_invalidate(struct kube_auth *a, uint64_t serial)
 		a->exec_valid = false;
 		a->exec_last_fail_ms = 0;
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }

@@ -86,7 +86,8 @@ static void cerr(struct conv *c, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	diag_add(c->d, DIAG_ERROR, c->file, c->object, field, "line %u: %s", at ? at->line : 0, msg);
+	diag_add(c->d, DIAG_ERROR, c->file, c->object, field, "line %u: %s", at ? at->line : 0,
+		 msg);
 	c->errors++;
 }
 
@@ -109,8 +110,8 @@ static void cwarn(struct conv *c, const char *field, const char *fmt, ...)
 
 static bool plain_ok(const char *s, size_t n)
 {
-	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "y", "n",
-					    "null", "~", ".inf", "-.inf", ".nan", NULL};
+	static const char *const words[] = {"true", "false", "yes", "no",   "on",    "off",  "y",
+					    "n",    "null",  "~",   ".inf", "-.inf", ".nan", NULL};
 	char *end;
 
 	if (!n || strlen(s) != n)
@@ -118,8 +119,8 @@ static bool plain_ok(const char *s, size_t n)
 	for (size_t i = 0; words[i]; i++)
 		if (!strcasecmp(s, words[i]))
 			return false;
-	if (strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) && !(s[0] == '-' && n > 1 && s[1] != ' ' &&
-							   !(s[1] >= '0' && s[1] <= '9') && s[1] != '.'))
+	if (strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) &&
+	    !(s[0] == '-' && n > 1 && s[1] != ' ' && !(s[1] >= '0' && s[1] <= '9') && s[1] != '.'))
 		return false;
 	if (s[n - 1] == ' ' || s[n - 1] == ':')
 		return false;
@@ -128,7 +129,8 @@ static bool plain_ok(const char *s, size_t n)
 
 		if (ch < 0x20 || ch == 0x7f)
 			return false;
-		if ((ch == ':' && (s[i + 1] == ' ' || !s[i + 1])) || (ch == '#' && i && s[i - 1] == ' '))
+		if ((ch == ':' && (s[i + 1] == ' ' || !s[i + 1])) ||
+		    (ch == '#' && i && s[i - 1] == ' '))
 			return false;
 	}
 	strtod(s, &end);
@@ -210,7 +212,8 @@ static void emit_node(FILE *out, yyjson_mut_val *v, int indent, bool inline_firs
 		}
 		return;
 	}
-	yyjson_mut_arr_foreach(v, idx, max, e) {
+	yyjson_mut_arr_foreach(v, idx, max, e)
+	{
 		if (!(first && inline_first))
 			fprintf(out, "%*s", indent, "");
 		first = false;
@@ -323,7 +326,8 @@ static bool sel_matches(yyjson_val *sel, yyjson_val *labels)
 		if (!want || !have || strcmp(want, have))
 			return false;
 	}
-	yyjson_arr_foreach(yyjson_obj_get(sel, "matchExpressions"), idx, max, e) {
+	yyjson_arr_foreach(yyjson_obj_get(sel, "matchExpressions"), idx, max, e)
+	{
 		const char *key = sget(e, "key"), *op = sget(e, "operator");
 		const char *have = key ? sget(labels, key) : NULL;
 		bool in = false;
@@ -332,9 +336,9 @@ static bool sel_matches(yyjson_val *sel, yyjson_val *labels)
 
 		if (!key || !op)
 			return false;
-		yyjson_arr_foreach(yyjson_obj_get(e, "values"), i2, m2, v)
-			if (have && yyjson_get_str(v) && !strcmp(have, yyjson_get_str(v)))
-				in = true;
+		yyjson_arr_foreach(yyjson_obj_get(e, "values"), i2, m2,
+				   v) if (have && yyjson_get_str(v) &&
+					  !strcmp(have, yyjson_get_str(v))) in = true;
 		if ((!strcmp(op, "In") && !in) || (!strcmp(op, "NotIn") && in) ||
 		    (!strcmp(op, "Exists") && !have) || (!strcmp(op, "DoesNotExist") && have))
 			return false;
@@ -426,7 +430,8 @@ static yyjson_mut_val *conv_gateway(struct conv *c)
 	if (!yyjson_arr_size(ls))
 		cerr(c, "spec.listeners", "at least one listener is required");
 	mls = yyjson_mut_arr(c->m);
-	yyjson_arr_foreach(ls, idx, max, l) {
+	yyjson_arr_foreach(ls, idx, max, l)
+	{
 		yyjson_mut_val *ml = yyjson_mut_obj(c->m), *ar, *tls;
 		yyjson_val *routes = yyjson_obj_get(l, "routes"), *t;
 		char name[80], field[80];
@@ -446,24 +451,29 @@ static yyjson_mut_val *conv_gateway(struct conv *c)
 			tls = yyjson_mut_obj(c->m);
 			madd_copy(c, tls, "mode", yyjson_obj_get(t, "mode"));
 			if (cr) {
-				yyjson_mut_val *refs = yyjson_mut_arr(c->m), *r = yyjson_mut_obj(c->m);
+				yyjson_mut_val *refs = yyjson_mut_arr(c->m),
+					       *r = yyjson_mut_obj(c->m);
 				const char *g = sget(cr, "group");
 
 				yyjson_mut_obj_add_strcpy(c->m, r, "group",
 							  !g || !strcmp(g, "core") ? "" : g);
 				yyjson_mut_obj_add_strcpy(c->m, r, "kind",
-							  sget(cr, "kind") ? sget(cr, "kind") : "Secret");
+							  sget(cr, "kind") ? sget(cr, "kind")
+									   : "Secret");
 				madd_copy(c, r, "name", yyjson_obj_get(cr, "name"));
 				madd_copy(c, r, "namespace", yyjson_obj_get(cr, "namespace"));
 				yyjson_mut_arr_append(refs, r);
 				madd(c, tls, "certificateRefs", refs);
 			} else {
-				madd_copy(c, tls, "certificateRefs", yyjson_obj_get(t, "certificateRefs"));
+				madd_copy(c, tls, "certificateRefs",
+					  yyjson_obj_get(t, "certificateRefs"));
 			}
 			madd_copy(c, tls, "options", yyjson_obj_get(t, "options"));
 			if (yyjson_obj_get(t, "routeOverride"))
 				cwarn(c, "spec.listeners",
-				      "listener %s: tls.routeOverride has no v1 equivalent; dropped", name);
+				      "listener %s: tls.routeOverride has no v1 equivalent; "
+				      "dropped",
+				      name);
 			madd(c, ml, "tls", tls);
 		}
 		ar = yyjson_mut_obj(c->m);
@@ -472,7 +482,8 @@ static yyjson_mut_val *conv_gateway(struct conv *c)
 
 			madd_copy(c, ar, "namespaces", yyjson_obj_get(routes, "namespaces"));
 			if (kind) {
-				yyjson_mut_val *kinds = yyjson_mut_arr(c->m), *k = yyjson_mut_obj(c->m);
+				yyjson_mut_val *kinds = yyjson_mut_arr(c->m),
+					       *k = yyjson_mut_obj(c->m);
 
 				yyjson_mut_obj_add_strcpy(c->m, k, "group",
 							  route_group(sget(routes, "group")));
@@ -505,7 +516,8 @@ static bool gateway_allows(struct conv *c, yyjson_val *route, const char *gns, c
 	if (!strcmp(allow, "All"))
 		return true;
 	if (!strcmp(allow, "FromList")) {
-		yyjson_arr_foreach(yyjson_obj_get(g, "gatewayRefs"), idx, max, ref) {
+		yyjson_arr_foreach(yyjson_obj_get(g, "gatewayRefs"), idx, max, ref)
+		{
 			const char *n = sget(ref, "name"), *ns = sget(ref, "namespace");
 
 			if (n && !strcmp(n, gname) && ns && !strcmp(ns, gns))
@@ -558,7 +570,8 @@ static yyjson_mut_val *derive_parents(struct conv *c, const char *rkind)
 			continue;
 		ls = yyjson_obj_get(yyjson_obj_get(g->root, "spec"), "listeners");
 		nls = yyjson_arr_size(ls);
-		yyjson_arr_foreach(ls, idx, max, l) {
+		yyjson_arr_foreach(ls, idx, max, l)
+		{
 			if (idx < 256 && listener_selects(c, l, gns, route, rkind)) {
 				match[idx] = true;
 				nmatch++;
@@ -626,8 +639,9 @@ static yyjson_mut_val *conv_filter(struct conv *c, yyjson_val *f, const char *fi
 			size_t i;
 
 			for (i = 0; proto[i] && i < sizeof(lower) - 1; i++)
-				lower[i] = (proto[i] >= 'A' && proto[i] <= 'Z') ? (char)(proto[i] + 32)
-										 : proto[i];
+				lower[i] = (proto[i] >= 'A' && proto[i] <= 'Z')
+						   ? (char)(proto[i] + 32)
+						   : proto[i];
 			lower[i] = 0;
 			yyjson_mut_obj_add_strcpy(c->m, mr, "scheme", lower);
 		}
@@ -666,8 +680,7 @@ static yyjson_mut_val *conv_filters(struct conv *c, yyjson_val *fs, const char *
 	yyjson_val *f;
 	size_t idx, max;
 
-	yyjson_arr_foreach(fs, idx, max, f)
-		yyjson_mut_arr_append(arr, conv_filter(c, f, field));
+	yyjson_arr_foreach(fs, idx, max, f) yyjson_mut_arr_append(arr, conv_filter(c, f, field));
 	return arr;
 }
 
@@ -677,7 +690,8 @@ static yyjson_mut_val *conv_forward(struct conv *c, yyjson_val *fwd, bool http)
 	yyjson_val *f;
 	size_t idx, max;
 
-	yyjson_arr_foreach(fwd, idx, max, f) {
+	yyjson_arr_foreach(fwd, idx, max, f)
+	{
 		yyjson_mut_val *b = yyjson_mut_obj(c->m);
 		yyjson_val *br = yyjson_obj_get(f, "backendRef");
 
@@ -688,7 +702,8 @@ static yyjson_mut_val *conv_forward(struct conv *c, yyjson_val *fwd, bool http)
 			madd_copy(c, b, "kind", yyjson_obj_get(br, "kind"));
 			madd_copy(c, b, "name", yyjson_obj_get(br, "name"));
 		} else {
-			cerr(c, "spec.rules", "forwardTo[%zu] needs serviceName or backendRef", idx);
+			cerr(c, "spec.rules", "forwardTo[%zu] needs serviceName or backendRef",
+			     idx);
 		}
 		madd_copy(c, b, "port", yyjson_obj_get(f, "port"));
 		if (!yyjson_obj_get(f, "port") && sget(f, "serviceName"))
@@ -720,7 +735,8 @@ static yyjson_mut_val *conv_match(struct conv *c, yyjson_val *mt)
 			cerr(c, "spec.rules", "path match type %s has no v1 equivalent", t);
 		}
 		yyjson_mut_obj_add_strcpy(c->m, mp, "type", t);
-		yyjson_mut_obj_add_strcpy(c->m, mp, "value", sget(p, "value") ? sget(p, "value") : "/");
+		yyjson_mut_obj_add_strcpy(c->m, mp, "value",
+					  sget(p, "value") ? sget(p, "value") : "/");
 		madd(c, o, "path", mp);
 	}
 	if (h) {
@@ -749,9 +765,9 @@ static yyjson_mut_val *conv_route(struct conv *c, const char *kind)
 {
 	yyjson_val *spec = yyjson_obj_get(c->cur->root, "spec"), *r;
 	bool http = !strcmp(kind, "HTTPRoute"), tls = !strcmp(kind, "TLSRoute");
-	const char *api = !strcmp(kind, "TCPRoute") || !strcmp(kind, "UDPRoute")
-				  ? NEW_GROUP "/v1alpha2"
-				  : NEW_GROUP "/v1";
+	const char *api = !strcmp(kind, "TCPRoute") || !strcmp(kind, "UDPRoute") ? NEW_GROUP
+				  "/v1alpha2"
+										 : NEW_GROUP "/v1";
 	yyjson_mut_val *ms, *o = new_object(c, api, kind, &ms), *rules, *hosts = NULL;
 	size_t idx, max;
 
@@ -773,7 +789,8 @@ static yyjson_mut_val *conv_route(struct conv *c, const char *kind)
 	if (yyjson_obj_get(spec, "tls"))
 		cwarn(c, "spec.tls", "route-level tls has no v1 equivalent; dropped");
 	rules = yyjson_mut_arr(c->m);
-	yyjson_arr_foreach(yyjson_obj_get(spec, "rules"), idx, max, r) {
+	yyjson_arr_foreach(yyjson_obj_get(spec, "rules"), idx, max, r)
+	{
 		yyjson_mut_val *mr = yyjson_mut_obj(c->m);
 		yyjson_val *mt;
 		size_t i2, x2;
@@ -786,9 +803,11 @@ static yyjson_mut_val *conv_route(struct conv *c, const char *kind)
 			madd(c, mr, "matches", mm);
 		}
 		if (http && yyjson_arr_size(yyjson_obj_get(r, "filters")))
-			madd(c, mr, "filters", conv_filters(c, yyjson_obj_get(r, "filters"), "spec.rules"));
+			madd(c, mr, "filters",
+			     conv_filters(c, yyjson_obj_get(r, "filters"), "spec.rules"));
 		if (yyjson_obj_get(r, "forwardTo"))
-			madd(c, mr, "backendRefs", conv_forward(c, yyjson_obj_get(r, "forwardTo"), http));
+			madd(c, mr, "backendRefs",
+			     conv_forward(c, yyjson_obj_get(r, "forwardTo"), http));
 		else
 			madd_copy(c, mr, "backendRefs", yyjson_obj_get(r, "backendRefs"));
 		yyjson_mut_arr_append(rules, mr);
@@ -827,8 +846,8 @@ int kube_convert(const char *text, size_t len, const char *file, FILE *out, stru
 			continue;
 		c.docs[c.n].y = docs[i];
 		if (docs[i]->type != YN_MAP) {
-			diag_add(d, DIAG_ERROR, file, NULL, NULL, "line %u: a manifest is a mapping",
-				 docs[i]->line);
+			diag_add(d, DIAG_ERROR, file, NULL, NULL,
+				 "line %u: a manifest is a mapping", docs[i]->line);
 			c.errors++;
 			continue;
 		}
@@ -880,10 +899,12 @@ int kube_convert(const char *text, size_t len, const char *file, FILE *out, stru
 			   !strcmp(cd->kind, "UDPRoute") || !strcmp(cd->kind, "TLSRoute")) {
 			o = conv_route(&c, cd->kind);
 		} else if (!strcmp(cd->kind, "BackendPolicy")) {
-			cwarn(&c, "kind", "BackendPolicy has no v1 equivalent; dropped "
-					  "(see BackendTLSPolicy)");
+			cwarn(&c, "kind",
+			      "BackendPolicy has no v1 equivalent; dropped "
+			      "(see BackendTLSPolicy)");
 		} else {
-			cerr(&c, "kind", "%s %s is not a kind this command converts", OLD_API, cd->kind);
+			cerr(&c, "kind", "%s %s is not a kind this command converts", OLD_API,
+			     cd->kind);
 		}
 		if (o && !c.errors) {
 			fputs(emitted ? "---\n" : "", out);

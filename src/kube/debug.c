@@ -140,13 +140,15 @@ static void submit(struct dbg *g, yyjson_val *items)
 
 	if (!st)
 		return;
-	yyjson_arr_foreach(items, idx, max, it) {
+	yyjson_arr_foreach(items, idx, max, it)
+	{
 		int k = gw_kind_from_name(NULL, yyjson_get_str(yyjson_obj_get(it, "kind")));
 
 		if (k < 0)
 			continue;
 		st[n].kind = (enum gw_kind)k;
-		st[n].ns = (char *)(uintptr_t)(yyjson_get_str(yyjson_obj_get(it, "namespace")) ?: "");
+		st[n].ns =
+			(char *)(uintptr_t)(yyjson_get_str(yyjson_obj_get(it, "namespace")) ?: "");
 		st[n].name = (char *)(uintptr_t)yyjson_get_str(yyjson_obj_get(it, "name"));
 		st[n].generation = yyjson_get_sint(yyjson_obj_get(it, "generation"));
 		st[n].status_json = yyjson_val_write(yyjson_obj_get(it, "status"), 0, NULL);
@@ -239,6 +241,18 @@ int kube_debug_main(int argc, char **argv)
 			g.full = true;
 			continue;
 		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			printf("usage: waygate kube-debug --kubeconfig FILE [--context NAME] "
+			       "[--namespace NS]... [--controller-name NAME] [--exit-on-sync] "
+			       "[--full]\n"
+			       "  [--duration-ms N] [--page-limit N] [--silence-ms N] "
+			       "[--backoff-min-ms N] [--backoff-max-ms N]\n"
+			       "  [--recheck-ms N] [--request-timeout-ms N] [--watch-timeout-s N] "
+			       "[--status-rate N] [--debug]\n"
+			       "Runs the watch client alone; prints JSON lines; reads commands "
+			       "(dump, health, status, wait_status, quit) on stdin.\n");
+			return 0;
+		}
 		if (!strcmp(a, "--debug")) {
 			log_set_level(LOG_DEBUG);
 			continue;
@@ -292,14 +306,16 @@ int kube_debug_main(int argc, char **argv)
 		char line[600];
 
 		for (size_t i = 0; i < d.n; i++)
-			fprintf(stderr, "kube-debug: %s\n", diag_format(&d.v[i], line, sizeof(line)));
+			fprintf(stderr, "kube-debug: %s\n",
+				diag_format(&d.v[i], line, sizeof(line)));
 		diag_fini(&d);
 		return 2;
 	}
 	for (size_t i = 0; i < d.n; i++) {
 		char line[600];
 
-		fprintf(stderr, "kube-debug: warning: %s\n", diag_format(&d.v[i], line, sizeof(line)));
+		fprintf(stderr, "kube-debug: warning: %s\n",
+			diag_format(&d.v[i], line, sizeof(line)));
 	}
 	diag_fini(&d);
 	g.loop = loop_new();

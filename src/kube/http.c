@@ -14,12 +14,15 @@
  * had already closed is retried once on a fresh one. Anything else is the
  * caller's to retry (with its backoff).
  *
- * Name resolution uses getaddrinfo(), which blocks; the API server's name is
- * resolved once per connection, and connections are long-lived. Runs on the
- * control thread.
+ * Name resolution: an IP literal is used as is; a name is resolved by
+ * getaddrinfo() on a short-lived helper thread (it may block for seconds on
+ * a bad WAN), the answer handed back through a socketpair registered on the
+ * loop and cached for 30 s for every connection of the client. Everything
+ * else runs on the control thread.
  *
  * States (enum khttp_state):
- *   IDLE -> CONNECTING -> [PROXY] -> HANDSHAKE -> SEND -> HEAD -> BODY -> READY
+ *   IDLE -> [RESOLVING] -> CONNECTING -> [PROXY] -> HANDSHAKE -> SEND -> HEAD -> BODY
+ *        -> READY
  *   READY -> SEND (next request on the kept-alive connection)
  *   any   -> IDLE (error, close, or a response that ends the connection)
  *   AUTH: a request waiting for an exec plugin before it can be built.
@@ -29,6 +32,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +51,7 @@
 #define KH_MAX_HEAD (64u << 10)
 #define KH_MAX_BODY (64u << 20)
 #define KH_READ_CHUNK 16384
+#define KH_DNS_TTL_MS 30000
 
 /* ---- client ---- */
 
@@ -67,7 +73,8 @@ static struct tls_client *client_tls_build(const struct kube_config *cfg, const 
 
 		for (size_t i = 0; i < d.n; i++)
 			log_error("event=kube_tls_client_failed context=%s reason=%s",
-				  log_q(cfg->context), log_q(diag_format(&d.v[i], msg, sizeof(msg))));
+				  log_q(cfg->context),
+				  log_q(diag_format(&d.v[i], msg, sizeof(msg))));
 	}
 	diag_fini(&d);
 	return t;
@@ -90,11 +97,15 @@ int kube_client_init(struct kube_client *cl, struct loop *loop, const struct kub
 		return -WG_ETLS;
 	}
 	kube_auth_init(&cl->auth, loop, cfg);
+	cl->res_fd = -1;
 	return 0;
 }
 
+static void res_cancel(struct kube_client *cl);
+
 void kube_client_fini(struct kube_client *cl)
 {
+	res_cancel(cl);
 	kube_auth_fini(&cl->auth);
 	if (cl->tls)
 		tls_client_unref(cl->tls);
@@ -114,7 +125,8 @@ static bool token_in(const char *v, size_t vl, const char *tok)
 	size_t tl = strlen(tok);
 
 	for (size_t i = 0; i + tl <= vl; i++) {
-		if (strncasecmp(v + i, tok, tl) == 0 && (i == 0 || v[i - 1] == ',' || v[i - 1] == ' ') &&
+		if (strncasecmp(v + i, tok, tl) == 0 &&
+		    (i == 0 || v[i - 1] == ',' || v[i - 1] == ' ') &&
 		    (i + tl == vl || v[i + tl] == ',' || v[i + tl] == ' ' || v[i + tl] == ';'))
 			return true;
 	}
@@ -138,9 +150,9 @@ int khttp_parse_head(const char *p, size_t n, struct khttp_resp *r)
 	memset(r, 0, sizeof(*r));
 	r->retry_after_s = -1;
 	/* status line: HTTP/1.x SP 3DIGIT SP reason */
-	if (hl < 14 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
-	    p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9' ||
-	    (p[12] != ' ' && p[12] != '\r'))
+	if (hl < 14 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+	    p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' ||
+	    p[11] > '9' || (p[12] != ' ' && p[12] != '\r'))
 		return -WG_EPROTO;
 	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	r->close = p[7] == '0'; /* HTTP/1.0 closes unless keep-alive */
@@ -289,8 +301,7 @@ long kchunk_feed(struct kchunk *st, const char *p, size_t n,
 			i = (size_t)(nl - p) + 1;
 			break;
 		}
-		case KCH_DONE:
-			break;
+		case KCH_DONE: break;
 		}
 	}
 	return (long)i;
@@ -300,6 +311,7 @@ long kchunk_feed(struct kchunk *st, const char *p, size_t n,
 
 static void drive(struct khttp_conn *c);
 static void conn_begin(struct khttp_conn *c);
+static void res_unwait(struct khttp_conn *c);
 
 static void set_events(struct khttp_conn *c, uint32_t ev)
 {
@@ -309,6 +321,7 @@ static void set_events(struct khttp_conn *c, uint32_t ev)
 
 static void sock_close(struct khttp_conn *c)
 {
+	res_unwait(c);
 	if (c->tls) {
 		if (c->st >= KH_READY)
 			tls_close_notify(c->tls);
@@ -347,12 +360,14 @@ static void finish(struct khttp_conn *c, int err)
 	timer_cancel(c->cl->loop, &c->timer);
 	if (err) {
 		snprintf(c->cl->last_error, sizeof(c->cl->last_error), "%.8s %.40s: %.100s",
-			 c->method ? c->method : "", c->name, c->error[0] ? c->error : err_str(err));
+			 c->method ? c->method : "", c->name,
+			 c->error[0] ? c->error : err_str(err));
 		c->cl->errors++;
 		c->cl->connected = false;
 		/* A kept-alive connection the server had closed: retry once. */
 		if (c->reused && !c->got_bytes && c->active) {
-			log_debug("event=kube_http_retry conn=%s reason=%s", c->name, log_q(c->error));
+			log_debug("event=kube_http_retry conn=%s reason=%s", c->name,
+				  log_q(c->error));
 			sock_close(c);
 			c->reused = false;
 			c->error[0] = 0;
@@ -366,8 +381,10 @@ static void finish(struct khttp_conn *c, int err)
 			sock_close(c);
 		else
 			set_events(c, LOOP_READ); /* notice when the server closes it */
-		if (r.status == 401 && !c->auth_retry && kube_auth_invalidate(&c->cl->auth, c->cred_serial)) {
-			log_info("event=kube_unauthorized conn=%s action=refresh_credentials", c->name);
+		if (r.status == 401 && !c->auth_retry &&
+		    kube_auth_invalidate(&c->cl->auth, c->cred_serial)) {
+			log_info("event=kube_unauthorized conn=%s action=refresh_credentials",
+				 c->name);
 			c->auth_retry = true;
 			sock_close(c);
 			memset(&c->body, 0, sizeof(c->body));
@@ -381,7 +398,8 @@ static void finish(struct khttp_conn *c, int err)
 	c->gen++;
 	if (ops && ops->on_done)
 		ops->on_done(arg, err, complete ? &r : NULL,
-			     complete && body.data ? buf_rptr(&body) : NULL, complete ? buf_len(&body) : 0);
+			     complete && body.data ? buf_rptr(&body) : NULL,
+			     complete ? buf_len(&body) : 0);
 	buf_release(&body);
 }
 
@@ -403,8 +421,8 @@ static void on_timer(struct timer *t)
 		fail(c, c->error[0] ? -EACCES : -ETIMEDOUT, c->error[0] ? NULL : "timed out");
 		return;
 	}
-	fail(c, -ETIMEDOUT, c->stream && c->st == KH_BODY ? "stream silent past its deadline"
-							   : "timed out");
+	fail(c, -ETIMEDOUT,
+	     c->stream && c->st == KH_BODY ? "stream silent past its deadline" : "timed out");
 }
 
 static void on_io(struct loop_io *io, uint32_t events)
@@ -447,39 +465,214 @@ static int build_request(struct khttp_conn *c, const char *token)
 	return rc ? -ENOMEM : 0;
 }
 
-static int sock_connect(struct khttp_conn *c)
+/* ---- name resolution ---- */
+
+struct kres_job {
+	atomic_int refs; /* the loop side and the thread */
+	char host[256];
+	char port[8];
+	int fd; /* the thread's end of the socketpair */
+	int rc;
+	struct addrinfo *res;
+};
+
+static void job_unref(struct kres_job *j)
 {
-	const struct kube_config *cfg = c->cl->cfg;
-	const char *host = cfg->proxy_host ? cfg->proxy_host : cfg->host;
-	uint16_t port = cfg->proxy_host ? cfg->proxy_port : cfg->port;
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	char ps[8];
-	int fd = -1, rc, one = 1;
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	if (j->res)
+		freeaddrinfo(j->res);
+	free(j);
+}
+
+static void *res_thread(void *arg)
+{
+	struct kres_job *j = arg;
+	struct addrinfo hints = {0};
 
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-	snprintf(ps, sizeof(ps), "%u", port);
-	rc = getaddrinfo(host, ps, &hints, &res);
-	if (rc) {
-		snprintf(c->error, sizeof(c->error), "cannot resolve %s: %s", host, gai_strerror(rc));
-		return -EHOSTUNREACH;
+	j->rc = getaddrinfo(j->host, j->port, &hints, &j->res);
+	send(j->fd, "x", 1, MSG_NOSIGNAL);
+	close(j->fd);
+	job_unref(j);
+	return NULL;
+}
+
+static void res_cache(struct kube_client *cl, const struct addrinfo *res, uint64_t ttl_ms)
+{
+	cl->n_addrs = 0;
+	for (const struct addrinfo *ai = res; ai && cl->n_addrs < KUBE_MAX_ADDRS;
+	     ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(cl->addrs[0]))
+			continue;
+		memcpy(&cl->addrs[cl->n_addrs], ai->ai_addr, ai->ai_addrlen);
+		cl->addr_lens[cl->n_addrs++] = ai->ai_addrlen;
 	}
-	rc = -ECONNREFUSED;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	cl->addrs_expire_ms = ttl_ms == UINT64_MAX ? UINT64_MAX : clock_mono_ms() + ttl_ms;
+}
+
+static void res_unwait(struct khttp_conn *c)
+{
+	struct khttp_conn **pp;
+
+	if (!c->res_waiting)
+		return;
+	for (pp = &c->cl->res_waiters; *pp; pp = &(*pp)->next_res) {
+		if (*pp == c) {
+			*pp = c->next_res;
+			break;
+		}
+	}
+	c->next_res = NULL;
+	c->res_waiting = false;
+}
+
+static void res_cancel(struct kube_client *cl)
+{
+	if (!cl->res_job)
+		return;
+	loop_io_del(cl->loop, &cl->res_io);
+	close(cl->res_fd);
+	cl->res_fd = -1;
+	job_unref(cl->res_job);
+	cl->res_job = NULL;
+}
+
+static int sock_connect_addrs(struct khttp_conn *c);
+
+static void on_resolved(struct loop_io *io, uint32_t events)
+{
+	struct kube_client *cl = io->arg;
+	struct kres_job *j = cl->res_job;
+	char b;
+
+	(void)events;
+	if (recv(cl->res_fd, &b, 1, MSG_DONTWAIT) == -1 && errno == EAGAIN)
+		return;
+	if (j->rc == 0) {
+		res_cache(cl, j->res, KH_DNS_TTL_MS);
+		cl->res_error[0] = 0;
+	} else {
+		cl->n_addrs = 0;
+		snprintf(cl->res_error, sizeof(cl->res_error), "cannot resolve %.40s: %.40s",
+			 j->host, gai_strerror(j->rc));
+	}
+	res_cancel(cl);
+	/* one waiter at a time: a callback may close others or add new ones */
+	while (cl->res_waiters) {
+		struct khttp_conn *c = cl->res_waiters;
+		int rc;
+
+		res_unwait(c);
+		if (c->st != KH_RESOLVING)
+			continue;
+		c->st = KH_IDLE;
+		if (!cl->n_addrs) {
+			fail(c, -EHOSTUNREACH, cl->res_error);
+			continue;
+		}
+		rc = sock_connect_addrs(c);
+		if (rc)
+			fail(c, rc, NULL);
+		if (cl->res_job)
+			break; /* a new lookup started: its waiters wait for it */
+	}
+}
+
+/* Connects to the cached addresses, or starts (or joins) a lookup. */
+static int sock_connect(struct khttp_conn *c)
+{
+	struct kube_client *cl = c->cl;
+	const struct kube_config *cfg = cl->cfg;
+	const char *host = cfg->proxy_host ? cfg->proxy_host : cfg->host;
+	uint16_t port = cfg->proxy_host ? cfg->proxy_port : cfg->port;
+	struct addrinfo hints = {0}, *res = NULL;
+	struct kres_job *j;
+	pthread_attr_t attr;
+	pthread_t th;
+	char ps[8];
+	int sv[2];
+
+	if (cl->n_addrs && clock_mono_ms() < cl->addrs_expire_ms)
+		return sock_connect_addrs(c);
+	snprintf(ps, sizeof(ps), "%u", port);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+	if (getaddrinfo(host, ps, &hints, &res) == 0) { /* an IP literal: no lookup */
+		res_cache(cl, res, UINT64_MAX);
+		freeaddrinfo(res);
+		return sock_connect_addrs(c);
+	}
+	if (!cl->res_job) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return -ENOMEM;
+		snprintf(j->host, sizeof(j->host), "%s", host);
+		memcpy(j->port, ps, sizeof(j->port));
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+			free(j);
+			return -errno;
+		}
+		j->fd = sv[1];
+		atomic_init(&j->refs, 2);
+		if (loop_io_add(cl->loop, &cl->res_io, sv[0], LOOP_READ, on_resolved, cl)) {
+			close(sv[0]);
+			close(sv[1]);
+			free(j);
+			return -ENOMEM;
+		}
+		cl->res_fd = sv[0];
+		cl->res_job = j;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 128 << 10);
+		if (pthread_create(&th, &attr, res_thread, j) != 0) {
+			pthread_attr_destroy(&attr);
+			close(sv[1]);
+			atomic_fetch_sub(&j->refs, 1);
+			res_cancel(cl);
+			snprintf(c->error, sizeof(c->error), "cannot start a resolver thread");
+			return -EAGAIN;
+		}
+		pthread_attr_destroy(&attr);
+		log_debug("event=kube_resolve host=%s", log_q(host));
+	}
+	c->st = KH_RESOLVING;
+	c->res_waiting = true;
+	c->next_res = cl->res_waiters;
+	cl->res_waiters = c;
+	return 0;
+}
+
+static int sock_connect_from(struct khttp_conn *c, size_t first)
+{
+	struct kube_client *cl = c->cl;
+	const struct kube_config *cfg = cl->cfg;
+	const char *host = cfg->proxy_host ? cfg->proxy_host : cfg->host;
+	uint16_t port = cfg->proxy_host ? cfg->proxy_port : cfg->port;
+	int fd = -1, rc = -ECONNREFUSED, one = 1;
+	size_t i;
+
+	for (i = first; i < cl->n_addrs; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&cl->addrs[i];
+
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
 			rc = -errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)
+		if (connect(fd, sa, cl->addr_lens[i]) == 0 || errno == EINPROGRESS)
 			break;
 		rc = -errno;
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
 	if (fd == -1) {
-		snprintf(c->error, sizeof(c->error), "connect to %s:%u: %s", host, port, err_str(rc));
+		if (cl->addrs_expire_ms != UINT64_MAX)
+			cl->n_addrs = 0; /* look the name up again next time */
+		snprintf(c->error, sizeof(c->error), "connect to %.60s:%u: %.60s", host, port,
+			 err_str(rc));
 		return rc;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -491,14 +684,20 @@ static int sock_connect(struct khttp_conn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	}
-	rc = loop_io_add(c->cl->loop, &c->io, fd, LOOP_WRITE, on_io, c);
+	rc = loop_io_add(cl->loop, &c->io, fd, LOOP_WRITE, on_io, c);
 	if (rc) {
 		close(fd);
 		return rc;
 	}
 	c->fd = fd;
+	c->addr_idx = i;
 	c->st = KH_CONNECTING;
 	return 0;
+}
+
+static int sock_connect_addrs(struct khttp_conn *c)
+{
+	return sock_connect_from(c, 0);
 }
 
 /* Runs once credentials are known: builds the request and sends it on the
@@ -512,6 +711,7 @@ static void conn_send(struct khttp_conn *c, const char *token)
 		return;
 	}
 	c->got_bytes = false;
+	c->head_seen = false;
 	memset(&c->resp, 0, sizeof(c->resp));
 	memset(&c->chunk, 0, sizeof(c->chunk));
 	buf_release(&c->body);
@@ -533,7 +733,8 @@ static void conn_send(struct khttp_conn *c, const char *token)
 
 static void on_auth_ready(struct kube_auth_waiter *w)
 {
-	struct khttp_conn *c = (struct khttp_conn *)((char *)w - offsetof(struct khttp_conn, waiter));
+	struct khttp_conn *c =
+		(struct khttp_conn *)((char *)w - offsetof(struct khttp_conn, waiter));
 
 	if (c->active && c->st == KH_AUTH) {
 		c->st = c->fd != -1 ? KH_READY : KH_IDLE;
@@ -569,8 +770,8 @@ static void conn_begin(struct khttp_conn *c)
 		return;
 	}
 	if (cl->auth.exec_cert_changed) {
-		struct tls_client *t = client_tls_build(cl->cfg, cl->auth.exec_cert_pem,
-							 cl->auth.exec_key_pem);
+		struct tls_client *t =
+			client_tls_build(cl->cfg, cl->auth.exec_cert_pem, cl->auth.exec_key_pem);
 
 		if (t) {
 			tls_client_unref(cl->tls);
@@ -611,7 +812,8 @@ int khttp_request(struct khttp_conn *c, const char *method, const char *path, co
 	c->active = true;
 	c->auth_retry = false;
 	c->error[0] = 0;
-	log_debug("event=kube_http_request conn=%s method=%s path=%s", c->name, method, log_q(path));
+	log_debug("event=kube_http_request conn=%s method=%s path=%s", c->name, method,
+		  log_q(path));
 	conn_begin(c);
 	return 0;
 }
@@ -659,7 +861,8 @@ static int body_process(struct khttp_conn *c)
 		return c->chunk.st == KCH_DONE;
 	}
 	if (c->resp.has_length) {
-		size_t take = buf_len(&c->in) < c->body_left ? buf_len(&c->in) : (size_t)c->body_left;
+		size_t take =
+			buf_len(&c->in) < c->body_left ? buf_len(&c->in) : (size_t)c->body_left;
 		const char *p = buf_rptr(&c->in);
 
 		c->body_left -= take;
@@ -707,6 +910,7 @@ static ssize_t conn_read(struct khttp_conn *c)
 
 static void head_done(struct khttp_conn *c, int used)
 {
+	c->head_seen = true;
 	buf_consume(&c->in, (size_t)used);
 	if (c->resp.status == 204 || c->resp.status == 304 || !strcmp(c->method, "HEAD") ||
 	    (!c->resp.chunked && c->resp.has_length && c->resp.length == 0)) {
@@ -735,9 +939,9 @@ static void drive(struct khttp_conn *c)
 
 		switch (c->st) {
 		case KH_IDLE:
+		case KH_RESOLVING:
 		case KH_READY:
-		case KH_AUTH:
-			return;
+		case KH_AUTH: return;
 		case KH_CONNECTING: {
 			int err = 0;
 			socklen_t el = sizeof(err);
@@ -746,6 +950,17 @@ static void drive(struct khttp_conn *c)
 				err = errno;
 			if (err == EINPROGRESS || err == EALREADY)
 				return;
+			if (err && c->addr_idx + 1 < c->cl->n_addrs) {
+				/* the next address of the name, if any */
+				loop_io_del(c->cl->loop, &c->io);
+				close(c->fd);
+				c->fd = -1;
+				c->st = KH_IDLE;
+				rc = sock_connect_from(c, c->addr_idx + 1);
+				if (rc)
+					fail(c, rc, NULL);
+				return;
+			}
 			if (err) {
 				char why[160];
 
@@ -767,13 +982,18 @@ static void drive(struct khttp_conn *c)
 			}
 			if (c->cl->cfg->proxy_host) {
 				const struct kube_config *cfg = c->cl->cfg;
-				struct buf *o = &c->in; /* the request is in out; use in for CONNECT */
+				struct buf *o =
+					&c->in; /* the request is in out; use in for CONNECT */
 
 				buf_release(o);
-				if (buf_appendf(o, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n",
-						cfg->host_header, cfg->host_header, c->cl->user_agent) ||
+				if (buf_appendf(
+					    o,
+					    "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n",
+					    cfg->host_header, cfg->host_header,
+					    c->cl->user_agent) ||
 				    (cfg->proxy_auth &&
-				     buf_appendf(o, "Proxy-Authorization: Basic %s\r\n", cfg->proxy_auth)) ||
+				     buf_appendf(o, "Proxy-Authorization: Basic %s\r\n",
+						 cfg->proxy_auth)) ||
 				    buf_append_str(o, "\r\n")) {
 					fail(c, -ENOMEM, "out of memory");
 					return;
@@ -826,7 +1046,8 @@ static void drive(struct khttp_conn *c)
 				if (used < 0 || pr.status != 200) {
 					char why[96];
 
-					snprintf(why, sizeof(why), "proxy refused CONNECT (status %d)",
+					snprintf(why, sizeof(why),
+						 "proxy refused CONNECT (status %d)",
 						 used < 0 ? 0 : pr.status);
 					fail(c, -ECONNREFUSED, why);
 					return;
@@ -851,7 +1072,8 @@ static void drive(struct khttp_conn *c)
 				char why[160];
 
 				snprintf(why, sizeof(why), "tls: %s",
-					 tls_conn_error(c->tls) ? tls_conn_error(c->tls) : "handshake failed");
+					 tls_conn_error(c->tls) ? tls_conn_error(c->tls)
+								: "handshake failed");
 				fail(c, -WG_ETLS, why);
 				return;
 			}
@@ -861,7 +1083,8 @@ static void drive(struct khttp_conn *c)
 			while (buf_len(&c->out)) {
 				r = tls_write(c->tls, buf_rptr(&c->out), buf_len(&c->out));
 				if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
-					set_events(c, r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE);
+					set_events(c,
+						   r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE);
 					return;
 				}
 				if (r <= 0) {
@@ -876,7 +1099,8 @@ static void drive(struct khttp_conn *c)
 			break;
 		case KH_HEAD:
 			if (buf_len(&c->in)) {
-				int used = khttp_parse_head(buf_rptr(&c->in), buf_len(&c->in), &c->resp);
+				int used = khttp_parse_head(buf_rptr(&c->in), buf_len(&c->in),
+							    &c->resp);
 
 				if (used < 0) {
 					fail(c, used, "invalid response head");
@@ -916,7 +1140,8 @@ static void drive(struct khttp_conn *c)
 				if (rc == 2)
 					return;
 				if (rc < 0) {
-					fail(c, rc, rc == -WG_ELIMIT ? NULL : "invalid chunked body");
+					fail(c, rc,
+					     rc == -WG_ELIMIT ? NULL : "invalid chunked body");
 					return;
 				}
 				if (rc == 1) {

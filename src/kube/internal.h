@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/diag.h"
@@ -30,11 +31,11 @@ enum ynode_type { YN_SCALAR = 0, YN_SEQ, YN_MAP };
 
 struct ynode {
 	enum ynode_type type;
-	uint32_t line; /* 1-based */
-	uint32_t col;  /* 1-based */
-	bool plain;    /* scalar written without quotes or block style */
+	uint32_t line;   /* 1-based */
+	uint32_t col;    /* 1-based */
+	bool plain;      /* scalar written without quotes or block style */
 	const char *tag; /* explicit tag ("tag:yaml.org,2002:str") or NULL */
-	char *s;       /* scalar: text (NUL-terminated), len bytes */
+	char *s;         /* scalar: text (NUL-terminated), len bytes */
 	size_t len;
 	/* seq: v[0..n); map: k[i] -> v[i], i < n */
 	struct ynode **k, **v;
@@ -77,10 +78,11 @@ int kfile_read(const char *path, size_t max, char **out, size_t *len);
 /* ---- kubeconfig (kubeconfig.c) -------------------------------------------- */
 
 struct kube_exec {
-	char *api_version; /* client.authentication.k8s.io/v1 or v1beta1 */
-	char *command;     /* resolved against the kubeconfig folder when relative with a '/' */
-	char **args;       /* NULL-terminated */
-	char **env;        /* NULL-terminated "NAME=value" */
+	char *api_version;  /* client.authentication.k8s.io/v1 or v1beta1 */
+	char *command;      /* resolved against the kubeconfig folder when relative with a '/' */
+	char **args;        /* NULL-terminated */
+	char **env;         /* NULL-terminated "NAME=value" */
+	char *install_hint; /* shown when the command cannot be run */
 	bool provide_cluster_info;
 };
 
@@ -99,8 +101,8 @@ struct kube_config {
 	char *dir;     /* its folder, for relative paths */
 	char *context; /* selected context */
 	char *cluster_name, *user_name, *namespace;
-	char *server;    /* "https://host:port" as written, without trailing '/' */
-	char *host;      /* connect host (no brackets) */
+	char *server; /* "https://host:port" as written, without trailing '/' */
+	char *host;   /* connect host (no brackets) */
 	uint16_t port;
 	char *base_path; /* URL path prefix ("" or "/prefix") */
 	char *host_header;
@@ -155,10 +157,10 @@ struct kube_auth {
 	struct kube_auth_waiter *waiters;
 	char exec_error[160];
 	uint64_t exec_runs;
-	uint64_t serial; /* bumped whenever the credential changes */
+	uint64_t serial;            /* bumped whenever the credential changes */
 	uint64_t exec_last_fail_ms; /* monotonic; a failed run is not retried within 1 s */
 	uint64_t exec_deadline_ms;  /* monotonic; the running plugin is killed then */
-	const char *server; /* for KUBERNETES_EXEC_INFO */
+	const char *server;         /* for KUBERNETES_EXEC_INFO */
 };
 
 void kube_auth_init(struct kube_auth *a, struct loop *loop, const struct kube_config *cfg);
@@ -176,12 +178,17 @@ void kube_auth_cancel(struct kube_auth *a, struct kube_auth_waiter *w);
 bool kube_auth_invalidate(struct kube_auth *a, uint64_t serial);
 /* Parses an ExecCredential document. 0 or -EINVAL with why. Exposed for
  * tests. Outputs are malloc'd (NULL when absent). */
-int kube_exec_parse(const char *json, size_t len, const char *want_api, char **token,
-		    char **cert, char **key, uint64_t *expiry_ms, const char **why);
+int kube_exec_parse(const char *json, size_t len, const char *want_api, char **token, char **cert,
+		    char **key, uint64_t *expiry_ms, const char **why);
 /* RFC 3339 to milliseconds since the epoch; -1 when invalid. */
 int64_t kube_time_parse(const char *s);
 
 /* ---- HTTP/1.1 client (http.c) ----------------------------------------------- */
+
+struct kres_job;
+struct khttp_conn;
+
+#define KUBE_MAX_ADDRS 4
 
 /* What a watch client shares between its connections. */
 struct kube_client {
@@ -191,6 +198,17 @@ struct kube_client {
 	struct kube_auth auth;
 	char *user_agent;
 	uint32_t request_timeout_ms;
+	/* addresses of the server (or the proxy): resolved off the loop by a
+	 * helper thread, cached for a while; connections wait in res_waiters */
+	struct sockaddr_storage addrs[KUBE_MAX_ADDRS];
+	socklen_t addr_lens[KUBE_MAX_ADDRS];
+	size_t n_addrs;
+	uint64_t addrs_expire_ms; /* monotonic; UINT64_MAX for IP literals */
+	struct kres_job *res_job;
+	int res_fd;
+	struct loop_io res_io;
+	struct khttp_conn *res_waiters;
+	char res_error[96];
 	/* counters for health */
 	uint64_t errors;
 	bool connected;
@@ -229,6 +247,7 @@ long kchunk_feed(struct kchunk *st, const char *p, size_t n,
 
 enum khttp_state {
 	KH_IDLE = 0,   /* no socket */
+	KH_RESOLVING,  /* waiting for the server's address */
 	KH_CONNECTING, /* TCP connect in progress */
 	KH_PROXY,      /* CONNECT sent to the proxy, waiting for its answer */
 	KH_HANDSHAKE,  /* TLS handshake */
@@ -267,9 +286,10 @@ struct khttp_conn {
 	/* the current request */
 	bool active;
 	bool stream;
-	bool reused;     /* sent on a kept-alive connection */
-	bool got_bytes;  /* some response bytes arrived */
-	bool auth_retry; /* already retried after a 401 */
+	bool reused;          /* sent on a kept-alive connection */
+	bool got_bytes;       /* some response bytes arrived */
+	bool head_seen;       /* the response head of the last request was read */
+	bool auth_retry;      /* already retried after a 401 */
 	uint64_t cred_serial; /* credential serial the request was built with */
 	char *method, *path, *req_body;
 	size_t req_body_len;
@@ -279,6 +299,9 @@ struct khttp_conn {
 	uint64_t gen; /* bumped when a request ends, to detect reentrancy */
 	struct kube_auth_waiter waiter;
 	char error[160];
+	struct khttp_conn *next_res; /* in cl->res_waiters */
+	bool res_waiting;
+	size_t addr_idx; /* which of cl->addrs the connection is trying */
 };
 
 void khttp_init(struct khttp_conn *c, struct kube_client *cl, const char *name);
@@ -291,7 +314,10 @@ int khttp_request(struct khttp_conn *c, const char *method, const char *path, co
 /* Ends the request (no callback) and closes the connection. */
 void khttp_close(struct khttp_conn *c);
 void khttp_fini(struct khttp_conn *c);
-static inline bool khttp_is_open(const struct khttp_conn *c) { return c->st >= KH_READY; }
+static inline bool khttp_is_open(const struct khttp_conn *c)
+{
+	return c->st >= KH_READY;
+}
 
 /* ---- string-keyed map (map.c) ----------------------------------------------- */
 
@@ -334,18 +360,19 @@ struct reflector {
 	enum refl_state st;
 	struct khttp_conn conn;
 	struct timer timer;
-	char *rv;       /* last resourceVersion seen; NULL = must list */
-	char *cont;     /* continue token of the list in progress */
-	char *list_rv;  /* resourceVersion of the list in progress */
-	bool listed;    /* listed completely at least once */
-	bool relisting; /* the list in progress follows a 410 */
-	bool want_watch; /* after backoff: watch (true) or list (false) */
+	char *rv;                 /* last resourceVersion seen; NULL = must list */
+	char *cont;               /* continue token of the list in progress */
+	char *list_rv;            /* resourceVersion of the list in progress */
+	bool listed;              /* listed completely at least once */
+	bool relisting;           /* the list in progress follows a 410 */
+	bool want_watch;          /* after backoff: watch (true) or list (false) */
 	struct gw_object **stage; /* objects of the list in progress */
 	size_t n_stage, cap_stage;
 	struct kmap stage_idx; /* Secrets/ConfigMaps seen by the list: key -> rv */
-	struct buf line;        /* partial watch event */
-	uint32_t attempt;       /* consecutive failures (backoff exponent) */
+	struct buf line;       /* partial watch event */
+	uint32_t attempt;      /* consecutive failures (backoff exponent) */
 	uint64_t watch_since_ms;
+	uint64_t last_relist_ms; /* monotonic, of the last relist after 410 */
 	bool watch_got_event;
 	uint64_t lists, watches, events;
 	int retry_after_s;
@@ -378,7 +405,7 @@ struct kube_watch {
 	struct gw_objset *set;
 	void (*on_change)(void *arg);
 	void *arg;
-	char **namespaces;   /* NULL = cluster-wide */
+	char **namespaces; /* NULL = cluster-wide */
 	char *controller;
 	struct kube_watch_opts o; /* tunables with defaults filled in */
 	struct kube_client cl;
@@ -386,7 +413,7 @@ struct kube_watch {
 	/* discovery */
 	struct khttp_conn disc;
 	struct timer disc_timer;
-	int disc_step;      /* -1 idle; 0 group document; 1.. version documents */
+	int disc_step; /* -1 idle; 0 group document; 1.. version documents */
 	char *group_versions[8];
 	size_t n_group_versions;
 	const char *found[GW_K_COUNT]; /* version found in this round */

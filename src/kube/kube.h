@@ -54,8 +54,8 @@ int kube_config_load(const char *path, const char *context, struct kube_config *
 void kube_config_free(struct kube_config *cfg);
 
 /* Read-only facts for logs and the UI (never secrets). Borrowed strings. */
-const char *kube_config_server(const struct kube_config *cfg);  /* "https://host:port" */
-const char *kube_config_context(const struct kube_config *cfg); /* selected context */
+const char *kube_config_server(const struct kube_config *cfg);    /* "https://host:port" */
+const char *kube_config_context(const struct kube_config *cfg);   /* selected context */
 const char *kube_config_namespace(const struct kube_config *cfg); /* context namespace or NULL */
 bool kube_config_insecure(const struct kube_config *cfg);
 /* "token", "tokenFile", "client-certificate", "exec" or "none". */
@@ -64,18 +64,18 @@ const char *kube_config_auth_kind(const struct kube_config *cfg);
 /* ---- watch ----------------------------------------------------------- */
 
 struct kube_watch_opts {
-	const char *user_agent;          /* "waygate/<version>"; NULL = "waygate" */
-	const char *const *namespaces;   /* NULL-terminated; NULL = cluster-wide */
-	const char *controller_name;     /* for status write-back (our parents entries) */
+	const char *user_agent;        /* "waygate/<version>"; NULL = "waygate" */
+	const char *const *namespaces; /* NULL-terminated; NULL = cluster-wide */
+	const char *controller_name;   /* for status write-back (our parents entries) */
 	/* Tunables; 0 = default. */
-	uint32_t page_limit;          /* LIST page size (default 500) */
-	uint32_t silence_timeout_ms;  /* a watch silent this long is reconnected (120000) */
-	uint32_t backoff_min_ms;      /* first retry delay (500) */
-	uint32_t backoff_max_ms;      /* cap of the exponential backoff (30000) */
-	uint32_t recheck_ms;          /* rediscovery of absent resources (60000) */
-	uint32_t request_timeout_ms;  /* non-watch requests (30000) */
-	uint32_t status_rate_per_s;   /* status writes per second (10) */
-	uint32_t watch_timeout_s;     /* timeoutSeconds asked of the server (300..600) */
+	uint32_t page_limit;         /* LIST page size (default 500) */
+	uint32_t silence_timeout_ms; /* a watch silent this long is reconnected (120000) */
+	uint32_t backoff_min_ms;     /* first retry delay (500) */
+	uint32_t backoff_max_ms;     /* cap of the exponential backoff (30000) */
+	uint32_t recheck_ms;         /* rediscovery of absent resources (60000) */
+	uint32_t request_timeout_ms; /* non-watch requests (30000) */
+	uint32_t status_rate_per_s;  /* status writes per second (10) */
+	uint32_t watch_timeout_s;    /* timeoutSeconds asked of the server (300..600) */
 };
 
 /*
@@ -98,12 +98,12 @@ void kube_watch_free(struct kube_watch *w);
 bool kube_watch_synced(const struct kube_watch *w);
 
 struct kube_health {
-	bool connected;         /* the last request to the server succeeded */
+	bool connected; /* the last request to the server succeeded */
 	bool synced;
-	bool insecure;          /* insecure-skip-tls-verify in use */
-	const char *server;     /* borrowed from the config */
-	const char *context;    /* borrowed from the config */
-	uint64_t last_sync_ms;  /* wall clock of the last completed list or event, 0 = never */
+	bool insecure;         /* insecure-skip-tls-verify in use */
+	const char *server;    /* borrowed from the config */
+	const char *context;   /* borrowed from the config */
+	uint64_t last_sync_ms; /* wall clock of the last completed list or event, 0 = never */
 	uint32_t open_watches;
 	uint32_t reflectors;    /* resources being watched (absent ones excluded) */
 	uint64_t errors;        /* failed requests since start */

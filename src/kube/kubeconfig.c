@@ -60,8 +60,7 @@ static char *xstrdup(const char *s)
 }
 
 /* Finds the entry named name in a list of {name:, <inner>: {...}}. */
-static const struct ynode *find_named(const struct ynode *list, const char *name,
-				      const char *inner)
+static const struct ynode *find_named(const struct ynode *list, const char *name, const char *inner)
 {
 	if (!list || list->type != YN_SEQ)
 		return NULL;
@@ -283,11 +282,12 @@ static int load_cluster(struct kload *l, const struct ynode *c)
 		}
 		cfg->insecure = !strcmp(n->s, "true");
 	}
-	if (read_file_or_data(l, c, "cluster", "certificate-authority", "certificate-authority-data",
-			      &cfg->ca_pem))
+	if (read_file_or_data(l, c, "cluster", "certificate-authority",
+			      "certificate-authority-data", &cfg->ca_pem))
 		return -1;
 	if (cfg->insecure && cfg->ca_pem) {
-		kerr(l, kyaml_get(c, "insecure-skip-tls-verify"), "cluster.insecure-skip-tls-verify",
+		kerr(l, kyaml_get(c, "insecure-skip-tls-verify"),
+		     "cluster.insecure-skip-tls-verify",
 		     "a certificate authority and insecure-skip-tls-verify cannot both be set");
 		return -1;
 	}
@@ -296,10 +296,11 @@ static int load_cluster(struct kload *l, const struct ynode *c)
 		const char *pu = kyaml_str(n), *at, *ss;
 		char *ppath = NULL;
 
-		if (!pu || kube_url_parse(pu, "http", &cfg->proxy_host, &cfg->proxy_port, &ppath,
-					  &why)) {
+		if (!pu ||
+		    kube_url_parse(pu, "http", &cfg->proxy_host, &cfg->proxy_port, &ppath, &why)) {
 			kerr(l, n, "cluster.proxy-url",
-			     "\"%s\" is not supported: only http:// proxies (HTTP CONNECT) are, and it %s",
+			     "\"%s\" is not supported: only http:// proxies (HTTP CONNECT) are, "
+			     "and it %s",
 			     pu ? pu : "", pu ? why : "is not a string");
 			return -1;
 		}
@@ -402,6 +403,8 @@ static int load_exec(struct kload *l, const struct ynode *e)
 			return -1;
 		}
 	}
+	if (kyaml_str(kyaml_get(e, "installHint")))
+		x->install_hint = strdup(kyaml_str(kyaml_get(e, "installHint")));
 	n = kyaml_get(e, "provideClusterInfo");
 	x->provide_cluster_info = n && n->type == YN_SCALAR && !strcmp(n->s, "true");
 	l->cfg->has_exec = true;
@@ -427,7 +430,8 @@ static int load_user(struct kload *l, const struct ynode *u)
 
 			snprintf(field, sizeof(field), "user.%s", unsupported[i]);
 			kerr(l, n, field,
-			     "is not supported; use token, tokenFile, a client certificate or exec");
+			     "is not supported; use token, tokenFile, a client certificate or "
+			     "exec");
 			return -1;
 		}
 	}
@@ -460,8 +464,7 @@ static int load_user(struct kload *l, const struct ynode *u)
 	}
 	if (read_file_or_data(l, u, "user", "client-certificate", "client-certificate-data",
 			      &cfg->client_cert_pem) ||
-	    read_file_or_data(l, u, "user", "client-key", "client-key-data",
-			      &cfg->client_key_pem))
+	    read_file_or_data(l, u, "user", "client-key", "client-key-data", &cfg->client_key_pem))
 		return -1;
 	if (!!cfg->client_cert_pem != !!cfg->client_key_pem) {
 		kerr(l, u, cfg->client_cert_pem ? "user.client-key" : "user.client-certificate",
@@ -614,8 +617,8 @@ int kube_config_load(const char *path, const char *context, struct kube_config *
 	if (uname && *uname) {
 		user = find_named(kyaml_get(root, "users"), uname, "user");
 		if (!user) {
-			kerr(&l, kyaml_get(ctx, "user"), "context.user", "user \"%s\" is not in users",
-			     uname);
+			kerr(&l, kyaml_get(ctx, "user"), "context.user",
+			     "user \"%s\" is not in users", uname);
 			goto fail;
 		}
 		if (load_user(&l, user))
@@ -675,6 +678,7 @@ void kube_config_free(struct kube_config *cfg)
 	free_secret(cfg->client_key_pem);
 	free(cfg->exec.api_version);
 	free(cfg->exec.command);
+	free(cfg->exec.install_hint);
 	for (size_t i = 0; cfg->exec.args && cfg->exec.args[i]; i++)
 		free(cfg->exec.args[i]);
 	free(cfg->exec.args);
@@ -684,10 +688,22 @@ void kube_config_free(struct kube_config *cfg)
 	free(cfg);
 }
 
-const char *kube_config_server(const struct kube_config *cfg) { return cfg->server; }
-const char *kube_config_context(const struct kube_config *cfg) { return cfg->context; }
-const char *kube_config_namespace(const struct kube_config *cfg) { return cfg->namespace; }
-bool kube_config_insecure(const struct kube_config *cfg) { return cfg->insecure; }
+const char *kube_config_server(const struct kube_config *cfg)
+{
+	return cfg->server;
+}
+const char *kube_config_context(const struct kube_config *cfg)
+{
+	return cfg->context;
+}
+const char *kube_config_namespace(const struct kube_config *cfg)
+{
+	return cfg->namespace;
+}
+bool kube_config_insecure(const struct kube_config *cfg)
+{
+	return cfg->insecure;
+}
 
 const char *kube_config_auth_kind(const struct kube_config *cfg)
 {

@@ -41,7 +41,7 @@ struct lload {
 	struct gw_objset *set;
 	struct diag *d;
 	const char *file;
-	uint32_t seq;      /* documents seen, for creationTimestamp */
+	uint32_t seq;       /* documents seen, for creationTimestamp */
 	struct kmap nsused; /* namespaces used by objects */
 	struct kmap origin; /* "kind/ns/name" -> file:line (malloc'd) */
 	int errors;
@@ -160,7 +160,9 @@ static bool add_object(struct lload *l, enum gw_kind k, yyjson_mut_doc *m, uint3
 		const char *first = key ? kmap_get(&l->origin, key) : NULL;
 
 		lerr(l, object, "metadata.name", line, "%s is defined twice (first in %s)", object,
-		     first ? first : old->file ? old->file : "another document");
+		     first       ? first
+		     : old->file ? old->file
+				 : "another document");
 		free(key);
 		gw_object_unref(o);
 		return false;
@@ -208,8 +210,8 @@ static void load_json_doc(struct lload *l, const struct ynode *doc, size_t docno
 	}
 	if (!kind || !*kind) {
 		snprintf(object, sizeof(object), "document %zu", docno + 1);
-		lerr(l, object, "kind", kyaml_key(doc, "apiVersion") ? kyaml_key(doc, "apiVersion")->line
-								       : doc->line,
+		lerr(l, object, "kind",
+		     kyaml_key(doc, "apiVersion") ? kyaml_key(doc, "apiVersion")->line : doc->line,
 		     "is required");
 		return;
 	}
@@ -220,8 +222,8 @@ static void load_json_doc(struct lload *l, const struct ynode *doc, size_t docno
 	if (k < 0) {
 		snprintf(object, sizeof(object), "%s", kind);
 		diag_add(l->d, DIAG_WARN, l->file, object, "kind",
-			 "line %u: %s %s is not used by waygate; skipped", kyaml_get(doc, "kind")->line,
-			 api, kind);
+			 "line %u: %s %s is not used by waygate; skipped",
+			 kyaml_get(doc, "kind")->line, api, kind);
 		return;
 	}
 	nn = kyaml_get(md, "name");
@@ -230,7 +232,10 @@ static void load_json_doc(struct lload *l, const struct ynode *doc, size_t docno
 		snprintf(object, sizeof(object), "%s (document %zu)", kind, docno + 1);
 		const struct ynode *mk = kyaml_key(doc, "metadata");
 
-		lerr(l, object, "metadata.name", nn ? nn->line : mk ? mk->line : doc->line,
+		lerr(l, object, "metadata.name",
+		     nn   ? nn->line
+		     : mk ? mk->line
+			  : doc->line,
 		     "is required");
 		return;
 	}
@@ -370,8 +375,8 @@ static bool has_yaml_ext(const char *n)
 {
 	size_t l = strlen(n);
 
-	return n[0] != '.' && ((l > 5 && !strcmp(n + l - 5, ".yaml")) ||
-			       (l > 4 && !strcmp(n + l - 4, ".yml")));
+	return n[0] != '.' &&
+	       ((l > 5 && !strcmp(n + l - 5, ".yaml")) || (l > 4 && !strcmp(n + l - 4, ".yml")));
 }
 
 struct implied_ctx {
@@ -392,7 +397,8 @@ static bool add_implied(void *arg, const char *ns, void *val)
 	if (asprintf(&json,
 		     "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\","
 		     "\"uid\":\"%s\",\"resourceVersion\":\"1\",\"generation\":1,"
-		     "\"creationTimestamp\":\"%s\",\"labels\":{\"kubernetes.io/metadata.name\":\"%s\"},"
+		     "\"creationTimestamp\":\"%s\",\"labels\":{\"kubernetes.io/"
+		     "metadata.name\":\"%s\"},"
 		     "\"annotations\":{\"waygate.dev/implied\":\"true\"}}}",
 		     ns, uid, ts, ns) == -1)
 		return false;

@@ -40,12 +40,9 @@ static const char *list_key(enum gw_kind k)
 	case GW_K_GRPCROUTE:
 	case GW_K_TLSROUTE:
 	case GW_K_TCPROUTE:
-	case GW_K_UDPROUTE:
-		return "parents";
-	case GW_K_BACKENDTLSPOLICY:
-		return "ancestors";
-	default:
-		return NULL;
+	case GW_K_UDPROUTE: return "parents";
+	case GW_K_BACKENDTLSPOLICY: return "ancestors";
+	default: return NULL;
 	}
 }
 
@@ -80,9 +77,11 @@ char *kube_status_merge(enum gw_kind k, const char *controller, struct yyjson_va
 		yyjson_obj_iter_init(current, &it);
 		while ((key = yyjson_obj_iter_next(&it))) {
 			val = yyjson_obj_iter_get_val(key);
-			if (!strcmp(yyjson_get_str(key), lk) || yyjson_obj_get(oroot, yyjson_get_str(key)))
+			if (!strcmp(yyjson_get_str(key), lk) ||
+			    yyjson_obj_get(oroot, yyjson_get_str(key)))
 				continue;
-			yyjson_mut_obj_add(root, yyjson_val_mut_copy(m, key), yyjson_val_mut_copy(m, val));
+			yyjson_mut_obj_add(root, yyjson_val_mut_copy(m, key),
+					   yyjson_val_mut_copy(m, val));
 		}
 	}
 	yyjson_obj_iter_init(oroot, &it);
@@ -93,14 +92,16 @@ char *kube_status_merge(enum gw_kind k, const char *controller, struct yyjson_va
 				   yyjson_val_mut_copy(m, yyjson_obj_iter_get_val(key)));
 	}
 	/* other controllers' entries keep their places; ours go last */
-	yyjson_arr_foreach(yyjson_obj_get(current, lk), idx, max, e) {
+	yyjson_arr_foreach(yyjson_obj_get(current, lk), idx, max, e)
+	{
 		const char *cn = yyjson_get_str(yyjson_obj_get(e, "controllerName"));
 
 		if (cn && !strcmp(cn, controller))
 			continue;
 		yyjson_mut_arr_append(arr, yyjson_val_mut_copy(m, e));
 	}
-	yyjson_arr_foreach(yyjson_obj_get(oroot, lk), idx, max, e) {
+	yyjson_arr_foreach(yyjson_obj_get(oroot, lk), idx, max, e)
+	{
 		yyjson_mut_arr_append(arr, yyjson_val_mut_copy(m, e));
 	}
 	yyjson_mut_obj_add_val(m, root, lk, arr);
@@ -309,7 +310,8 @@ static void status_retry(struct kube_watch *w, struct kstatus *e, int retry_afte
 	if (++e->attempts > STATUS_MAX_ATTEMPTS || !key || kmap_get(&w->squeue, key)) {
 		/* given up, or a newer submit is queued and supersedes it */
 		if (e->attempts > STATUS_MAX_ATTEMPTS)
-			log_warn("event=kube_status_failed kind=%s ns=%s name=%s reason=\"too many attempts\"",
+			log_warn("event=kube_status_failed kind=%s ns=%s name=%s reason=\"too many "
+				 "attempts\"",
 				 gw_kind_info(e->kind)->kind, e->ns, e->name);
 		free(key);
 		ks_free(e);
@@ -421,15 +423,16 @@ void kube_status_kick(struct kube_watch *w)
 		size_t blen;
 
 		if (w->tokens < 1.0) {
-			uint64_t d = (uint64_t)((1.0 - w->tokens) * 1000.0 / w->o.status_rate_per_s) + 1;
+			uint64_t d =
+				(uint64_t)((1.0 - w->tokens) * 1000.0 / w->o.status_rate_per_s) + 1;
 
 			timer_add(w->loop, &w->stimer, d, on_status_timer, w);
 			return;
 		}
 		e = sq_pop(w);
 		o = gw_objset_get(w->set, e->kind, e->ns, e->name);
-		if (!o || !w->ver[e->kind] || (e->generation && o->generation &&
-					       o->generation != e->generation) ||
+		if (!o || !w->ver[e->kind] ||
+		    (e->generation && o->generation && o->generation != e->generation) ||
 		    (o->source && strcmp(o->source, "cluster") != 0)) {
 			ks_free(e);
 			continue;

@@ -50,7 +50,10 @@
 static const char *const known_versions[] = {"v1", "v1beta1", "v1alpha3", "v1alpha2"};
 #define N_KNOWN (sizeof(known_versions) / sizeof(known_versions[0]))
 
-static bool is_sc(enum gw_kind k) { return k == GW_K_SECRET || k == GW_K_CONFIGMAP; }
+static bool is_sc(enum gw_kind k)
+{
+	return k == GW_K_SECRET || k == GW_K_CONFIGMAP;
+}
 
 static void refl_start_list(struct reflector *r);
 static void refl_start_watch(struct reflector *r);
@@ -80,8 +83,8 @@ char *kube_collection_path(enum gw_kind k, const char *version, const char *ns)
 		rc = asprintf(&p, "/api/%s%s%s/%s", version, ns ? "/namespaces/" : "", ns ? ns : "",
 			      ki->resource);
 	else
-		rc = asprintf(&p, "/apis/%s/%s%s%s/%s", ki->group, version, ns ? "/namespaces/" : "",
-			      ns ? ns : "", ki->resource);
+		rc = asprintf(&p, "/apis/%s/%s%s%s/%s", ki->group, version,
+			      ns ? "/namespaces/" : "", ns ? ns : "", ki->resource);
 	return rc == -1 ? NULL : p;
 }
 
@@ -304,8 +307,7 @@ static void fetch_next(struct kube_watch *w)
 	free(path);
 }
 
-static void fetch_done(void *arg, int err, const struct khttp_resp *r, const char *body,
-		       size_t len)
+static void fetch_done(void *arg, int err, const struct khttp_resp *r, const char *body, size_t len)
 {
 	struct kube_watch *w = arg;
 	struct sref *s = w->fetch_cur;
@@ -322,8 +324,8 @@ static void fetch_done(void *arg, int err, const struct khttp_resp *r, const cha
 		if (!w->fetch_tail)
 			w->fetch_tail = s;
 		timer_add(w->loop, &w->fetch_timer,
-			  kube_backoff_ms(w->fetch_attempt++, w->o.backoff_min_ms, w->o.backoff_max_ms,
-					  (uint32_t)rand_u64()),
+			  kube_backoff_ms(w->fetch_attempt++, w->o.backoff_min_ms,
+					  w->o.backoff_max_ms, (uint32_t)rand_u64()),
 			  on_fetch_timer, w);
 		return;
 	}
@@ -390,7 +392,8 @@ static bool apply_object(struct reflector *r, yyjson_val *obj)
 	if (!name)
 		return false;
 	if (is_sc(r->kind)) {
-		sidx_put(w, r->kind, ns, name, yyjson_get_str(yyjson_obj_get(md, "resourceVersion")));
+		sidx_put(w, r->kind, ns, name,
+			 yyjson_get_str(yyjson_obj_get(md, "resourceVersion")));
 		if (!gw_is_referenced(w->set, r->kind, ns, name))
 			return gw_objset_del(w->set, r->kind, ns, name);
 	}
@@ -400,8 +403,8 @@ static bool apply_object(struct reflector *r, yyjson_val *obj)
 	o = gw_object_parse((int)r->kind, json, len, msg, sizeof(msg));
 	free(json);
 	if (!o) {
-		log_warn("event=kube_decode_failed resource=%s ns=%s name=%s reason=%s", r->name, ns,
-			 name, log_q(msg));
+		log_warn("event=kube_decode_failed resource=%s ns=%s name=%s reason=%s", r->name,
+			 ns, name, log_q(msg));
 		return false;
 	}
 	o->source = "cluster";
@@ -487,7 +490,8 @@ int kube_reflector_feed(struct reflector *r, const char *p, size_t n)
 			rc = kube_reflector_event(r, buf_rptr(&r->line), buf_len(&r->line));
 			buf_release(&r->line);
 		} else if (take) {
-			rc = kube_reflector_event(r, p, take); /* whole line in this read: no copy */
+			rc = kube_reflector_event(r, p,
+						  take); /* whole line in this read: no copy */
 		} else {
 			rc = 0; /* empty line */
 		}
@@ -681,7 +685,7 @@ static void apply_list(struct reflector *r)
 	w->last_sync_ms = clock_wall_ms();
 	if (kube_watch_synced(w))
 		w->cl.last_error[0] = 0; /* everything listed: past errors are over */
-	kube_watch_changed(w, r->kind); /* also tells the owner when the sync completes */
+	kube_watch_changed(w, r->kind);  /* also tells the owner when the sync completes */
 }
 
 static int stage_push(struct reflector *r, struct gw_object *o)
@@ -732,8 +736,8 @@ static int stage_item(struct reflector *r, yyjson_val *item)
 	o = gw_object_parse((int)r->kind, json, len, msg, sizeof(msg));
 	free(json);
 	if (!o) {
-		log_warn("event=kube_decode_failed resource=%s ns=%s name=%s reason=%s", r->name, ns,
-			 name, log_q(msg));
+		log_warn("event=kube_decode_failed resource=%s ns=%s name=%s reason=%s", r->name,
+			 ns, name, log_q(msg));
 		return 0;
 	}
 	o->source = "cluster";
@@ -782,6 +786,27 @@ static void refl_absent(struct reflector *r, int status)
 	kube_watch_changed(w, r->kind);
 }
 
+/* The history the watch needs is gone (410): list again. A server that
+ * answers 410 again right after a list is not hammered: that relist waits
+ * a backoff. */
+static void refl_relist(struct reflector *r, const char *why)
+{
+	uint64_t now = clock_mono_ms();
+	bool again = r->last_relist_ms && now - r->last_relist_ms < 5000;
+
+	log_info("event=kube_relist resource=%s reason=%s", r->name, why);
+	r->w->relists++;
+	r->relisting = true;
+	r->last_relist_ms = now;
+	free(r->rv);
+	r->rv = NULL;
+	stage_reset(r);
+	if (again)
+		refl_backoff(r, false, -1);
+	else
+		refl_now(r, false);
+}
+
 /* Common handling of an error answer; returns true when it was handled. */
 static bool refl_status(struct reflector *r, const struct khttp_resp *resp, bool watch)
 {
@@ -790,13 +815,7 @@ static bool refl_status(struct reflector *r, const struct khttp_resp *resp, bool
 		return true;
 	}
 	if (resp->status == 410) {
-		log_info("event=kube_relist resource=%s reason=gone", r->name);
-		r->w->relists++;
-		r->relisting = true;
-		free(r->rv);
-		r->rv = NULL;
-		stage_reset(r);
-		refl_now(r, false);
+		refl_relist(r, "gone");
 		return true;
 	}
 	r->w->cl.errors++;
@@ -807,9 +826,8 @@ static bool refl_status(struct reflector *r, const struct khttp_resp *resp, bool
 		 resp->status == 401 ? " (unauthorized: check the kubeconfig's credentials)" : "");
 	log_warn("event=kube_request_failed resource=%s op=%s status=%d", r->name,
 		 watch ? "watch" : "list", resp->status);
-	refl_backoff(r, watch && r->rv, resp->status == 429 || resp->status == 503
-						? resp->retry_after_s
-						: -1);
+	refl_backoff(r, watch && r->rv,
+		     resp->status == 429 || resp->status == 503 ? resp->retry_after_s : -1);
 	return true;
 }
 
@@ -843,12 +861,14 @@ static void list_done(void *arg, int err, const struct khttp_resp *resp, const c
 	items = yyjson_obj_get(root, "items");
 	if (!doc || (!yyjson_is_arr(items) && !yyjson_is_null(items) && items)) {
 		yyjson_doc_free(doc);
-		log_warn("event=kube_request_failed resource=%s op=list reason=\"invalid list body\"",
+		log_warn("event=kube_request_failed resource=%s op=list reason=\"invalid list "
+			 "body\"",
 			 r->name);
 		refl_backoff(r, false, -1);
 		return;
 	}
-	yyjson_arr_foreach(items, idx, max, item) {
+	yyjson_arr_foreach(items, idx, max, item)
+	{
 		if (stage_item(r, item)) {
 			yyjson_doc_free(doc);
 			refl_backoff(r, false, -1);
@@ -868,7 +888,8 @@ static void list_done(void *arg, int err, const struct khttp_resp *resp, const c
 		return;
 	}
 	if (!r->list_rv) {
-		log_warn("event=kube_request_failed resource=%s op=list reason=\"list without resourceVersion\"",
+		log_warn("event=kube_request_failed resource=%s op=list reason=\"list without "
+			 "resourceVersion\"",
 			 r->name);
 		refl_backoff(r, false, -1);
 		return;
@@ -932,13 +953,8 @@ static void watch_data(void *arg, const char *p, size_t n)
 	int rc = kube_reflector_feed(r, p, n);
 
 	if (rc == -ESTALE) {
-		log_info("event=kube_relist resource=%s reason=expired", r->name);
-		r->w->relists++;
-		r->relisting = true;
-		free(r->rv);
-		r->rv = NULL;
 		buf_release(&r->line);
-		refl_now(r, false);
+		refl_relist(r, "expired");
 	} else if (rc < 0) {
 		log_warn("event=kube_watch_failed resource=%s reason=%s", r->name,
 			 rc == -EIO ? "error event" : err_str(rc));
@@ -958,9 +974,14 @@ static void watch_done(void *arg, int err, const struct khttp_resp *resp, const 
 	buf_release(&r->line);
 	if (r->watch_got_event || lived > 30000)
 		r->attempt = 0;
+	else if (r->conn.head_seen && r->conn.resp.status == 200)
+		/* the server accepted the watch, then it broke: a network or
+		 * server restart matter, not a reason to back off for long */
+		r->attempt = lived >= 1000 ? 0 : (r->attempt < 2 ? r->attempt : 2);
 	if (err) {
 		log_info("event=kube_watch_ended resource=%s reason=%s rv=%s", r->name,
-			 log_q(r->conn.error[0] ? r->conn.error : err_str(err)), r->rv ? r->rv : "");
+			 log_q(r->conn.error[0] ? r->conn.error : err_str(err)),
+			 r->rv ? r->rv : "");
 		refl_backoff(r, true, -1);
 		return;
 	}
@@ -995,8 +1016,9 @@ static void refl_start_watch(struct reflector *r)
 	}
 	/* client-go spreads timeouts over [t, 2t) so watches do not end together */
 	tmo += (uint32_t)rand_below(tmo ? tmo : 1);
-	buf_appendf(&p, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=",
-		    coll, tmo);
+	buf_appendf(&p,
+		    "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=", coll,
+		    tmo);
 	url_append_escaped(&p, r->rv);
 	rc = buf_append(&p, "", 1);
 	free(coll);
@@ -1108,7 +1130,8 @@ static void disc_apply(struct kube_watch *w)
 			 *ki->group ? ki->group : "core", v);
 		if (ki->namespaced && w->namespaces) {
 			for (size_t i = 0; w->namespaces[i]; i++) {
-				struct reflector *r = refl_new(w, (enum gw_kind)k, w->namespaces[i]);
+				struct reflector *r =
+					refl_new(w, (enum gw_kind)k, w->namespaces[i]);
 
 				if (r)
 					refl_start_list(r);
@@ -1174,10 +1197,12 @@ static void disc_done(void *arg, int err, const struct khttp_resp *resp, const c
 	if (w->disc_step == 0) {
 		arr = yyjson_obj_get(root, "versions");
 		for (size_t kv = 0; kv < N_KNOWN; kv++) {
-			yyjson_arr_foreach(arr, idx, max, v) {
+			yyjson_arr_foreach(arr, idx, max, v)
+			{
 				const char *gv = yyjson_get_str(yyjson_obj_get(v, "version"));
 
-				if (gv && !strcmp(gv, known_versions[kv]) && w->n_group_versions < 8)
+				if (gv && !strcmp(gv, known_versions[kv]) &&
+				    w->n_group_versions < 8)
 					w->group_versions[w->n_group_versions++] =
 						(char *)(uintptr_t)known_versions[kv];
 			}
@@ -1186,7 +1211,8 @@ static void disc_done(void *arg, int err, const struct khttp_resp *resp, const c
 		const char *gv = w->group_versions[w->disc_step - 1];
 
 		arr = yyjson_obj_get(root, "resources");
-		yyjson_arr_foreach(arr, idx, max, v) {
+		yyjson_arr_foreach(arr, idx, max, v)
+		{
 			const char *res = yyjson_get_str(yyjson_obj_get(v, "name"));
 			int k;
 
@@ -1229,8 +1255,8 @@ struct kube_watch *kube_watch_new(struct loop *loop, const struct kube_config *c
 	w->o.user_agent = NULL;
 	w->o.namespaces = NULL;
 	w->o.controller_name = NULL;
-#define DEF(f, v)                                                                          \
-	if (!w->o.f)                                                                       \
+#define DEF(f, v)                                                                                  \
+	if (!w->o.f)                                                                               \
 	w->o.f = (v)
 	DEF(page_limit, 500);
 	DEF(silence_timeout_ms, 120000);
@@ -1242,7 +1268,7 @@ struct kube_watch *kube_watch_new(struct loop *loop, const struct kube_config *c
 	DEF(watch_timeout_s, 300);
 #undef DEF
 	w->controller = strdup(opts && opts->controller_name ? opts->controller_name
-							    : "waygate.dev/gateway-controller");
+							     : "waygate.dev/gateway-controller");
 	if (!w->controller)
 		goto fail;
 	if (opts && opts->namespaces && opts->namespaces[0]) {

@@ -158,9 +158,7 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 			break;
 		}
 		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
+		case YAML_STREAM_END_EVENT: done = true; break;
 		case YAML_DOCUMENT_START_EVENT:
 			root = NULL;
 			anchors = NULL;
@@ -231,13 +229,15 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 				break;
 			}
 			node = node_new(a, seq ? YN_SEQ : YN_MAP, &ev,
-					seq ? ev.data.sequence_start.tag : ev.data.mapping_start.tag);
+					seq ? ev.data.sequence_start.tag
+					    : ev.data.mapping_start.tag);
 			if (!node) {
 				rc = -ENOMEM;
 				break;
 			}
 			rc = add_anchor(a, &anchors,
-					seq ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor,
+					seq ? ev.data.sequence_start.anchor
+					    : ev.data.mapping_start.anchor,
 					node);
 			if (rc)
 				break;
@@ -251,8 +251,7 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 			depth--;
 			rc = attach(a, stack, depth, stack[depth].node, &root);
 			break;
-		default:
-			break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 		if (rc)
@@ -338,11 +337,26 @@ int kjson_append_str(struct buf *out, const char *s, size_t len)
 		size_t el = 0;
 
 		switch (c) {
-		case '"': memcpy(esc, "\\\"", 2); el = 2; break;
-		case '\\': memcpy(esc, "\\\\", 2); el = 2; break;
-		case '\n': memcpy(esc, "\\n", 2); el = 2; break;
-		case '\r': memcpy(esc, "\\r", 2); el = 2; break;
-		case '\t': memcpy(esc, "\\t", 2); el = 2; break;
+		case '"':
+			memcpy(esc, "\\\"", 2);
+			el = 2;
+			break;
+		case '\\':
+			memcpy(esc, "\\\\", 2);
+			el = 2;
+			break;
+		case '\n':
+			memcpy(esc, "\\n", 2);
+			el = 2;
+			break;
+		case '\r':
+			memcpy(esc, "\\r", 2);
+			el = 2;
+			break;
+		case '\t':
+			memcpy(esc, "\\t", 2);
+			el = 2;
+			break;
 		default:
 			if (c < 0x20 || c == 0x7f) {
 				esc[0] = '\\';
@@ -493,8 +507,7 @@ static int node_json(struct jctx *c, const struct ynode *n, unsigned depth)
 		return -WG_ELIMIT;
 	}
 	switch (n->type) {
-	case YN_SCALAR:
-		return scalar_json(n, c->out);
+	case YN_SCALAR: return scalar_json(n, c->out);
 	case YN_SEQ:
 		if ((rc = buf_append(c->out, "[", 1)))
 			return rc;
@@ -600,7 +613,8 @@ bad:
 
 char *kb64_encode(const void *p, size_t len)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = p;
 	char *out = malloc((len + 2) / 3 * 4 + 1);
 	size_t o = 0, i;

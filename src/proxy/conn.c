@@ -92,6 +92,10 @@ struct req {
 	bool req_body_done;
 	bool req_body_sent_any;
 	bool expect_continue;
+	/* protocol upgrade (WebSocket): the request asked for it, and once the
+	 * backend answered 101 the connection is a byte tunnel both ways */
+	struct str upgrade;
+	bool tunnel;
 	/* response */
 	bool head_method;
 	bool resp_head_done;
@@ -582,6 +586,11 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_cstr(&o, r->host);
 		wr_put(&o, "\r\n", 2);
 	}
+	if (r->upgrade.len && !mirror) {
+		wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
+		wr_str(&o, r->upgrade);
+		wr_put(&o, "\r\n", 2);
+	}
 	if (mirror) {
 		wr_cstr(&o, "Content-Length: 0\r\nConnection: close\r\n");
 	} else if (r->req_body == H1_BODY_CHUNKED) {
@@ -695,11 +704,36 @@ static void respond_error(struct conn *c, int status, const char *why, bool clos
 
 static void on_head_timer(struct timer *t);
 
+/* Per-request arenas come from a per-worker pool: their number follows the
+ * requests in progress, not the connections, and a request mallocs nothing
+ * once the pool is warm. */
+#define PX_ARENA_CHUNK 16384
+#define PX_ARENA_POOL 256
+
+static struct arena *warena_get(struct worker *w)
+{
+	if (w->n_free_arenas)
+		return w->free_arenas[--w->n_free_arenas];
+	return arena_new(PX_ARENA_CHUNK);
+}
+
+static void warena_put(struct worker *w, struct arena *a)
+{
+	if (!a)
+		return;
+	arena_reset(a);
+	if (w->n_free_arenas < PX_ARENA_POOL)
+		w->free_arenas[w->n_free_arenas++] = a;
+	else
+		arena_free(a);
+}
+
 static void req_reset(struct conn *c)
 {
 	rt_unref(c->r.rt);
 	memset(&c->r, 0, sizeof(c->r));
-	arena_reset(c->arena);
+	warena_put(c->w, c->arena);
+	c->arena = NULL;
 }
 
 static void req_timeout_cancel(struct conn *c)
@@ -1002,6 +1036,10 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	STAT_ADD(w, requests, 1);
 	r->start_ms = loop_now_ms(w->loop);
 	r->minor = m->minor;
+	if (!c->arena && !(c->arena = warena_get(w))) {
+		respond_error(c, 503, "out of memory", true);
+		return;
+	}
 	r->client_keep_alive = m->keep_alive;
 	r->head_method = str_eq_c(m->method, "HEAD");
 	r->method = arena_strndup(c->arena, m->method.p, m->method.len);
@@ -1136,8 +1174,15 @@ static void req_start(struct conn *c, struct h1_msg *m)
 				r->cors = &f->u.cors;
 				if (is_preflight(m)) {
 					struct hlist ch;
+					ssize_t km = hdr_find(m->headers, m->n_headers,
+							      STR_LIT("access-control-request-method"), 0);
+					ssize_t kh = hdr_find(m->headers, m->n_headers,
+							      STR_LIT("access-control-request-headers"), 0);
+					struct str rm = km >= 0 ? m->headers[km].value : STR_LIT("");
+					struct str rh = kh >= 0 ? m->headers[kh].value : STR_LIT("");
 					if (hlist_init(&ch, c->arena, 8) ||
-					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true)) {
+					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true, rm,
+							    rh)) {
 						respond_error(c, 500, "out of memory", true);
 						return;
 					}
@@ -1175,6 +1220,13 @@ static void req_start(struct conn *c, struct h1_msg *m)
 
 	if (!up_host) {
 		up_host = r->host;
+	}
+	if (m->has_upgrade && (m->conn_flags & H1_CONN_UPGRADE) && m->body == H1_BODY_NONE &&
+	    m->minor == 1) {
+		ssize_t ku = hdr_find(m->headers, m->n_headers, STR_LIT("upgrade"), 0);
+		char *uv = arena_strndup(c->arena, m->headers[ku].value.p, m->headers[ku].value.len);
+		if (uv)
+			r->upgrade = (struct str){uv, m->headers[ku].value.len};
 	}
 	r->up_head = build_up_head(c, m, &hl, up_path, r->query, up_host, false, &r->up_head_len);
 	if (!r->up_head) {
@@ -1238,11 +1290,11 @@ static int resp_head(struct conn *c)
 			return -1;
 		}
 		r->up_last_len = 0;
-		if (m.status >= 100 && m.status < 200) {
-			if (m.status == 101) {
-				attempt_failed(c, 502, "unexpected protocol switch", false);
-				return -1;
-			}
+		if (m.status == 101 && !r->upgrade.len) {
+			attempt_failed(c, 502, "unexpected protocol switch", false);
+			return -1;
+		}
+		if (m.status >= 100 && m.status < 200 && m.status != 101) {
 			buf_consume(&u->in, (size_t)n); /* interim responses are dropped */
 			continue;
 		}
@@ -1270,13 +1322,26 @@ static int resp_head(struct conn *c)
 		for (size_t k = 0; k < r->n_resp_mods; k++)
 			hlist_apply(&hl, c->arena, r->resp_mods[k]);
 		if (r->cors)
-			px_cors_headers(&hl, c->arena, r->cors, r->origin, false);
+			px_cors_headers(&hl, c->arena, r->cors, r->origin, false, STR_LIT(""),
+					STR_LIT(""));
 
 		r->status = m.status;
 		r->up_keep_alive = m.keep_alive;
 		r->resp_body = m.body;
 		r->resp_remaining = m.content_length;
 		r->resp_done = m.body == H1_BODY_NONE;
+		struct str up_upgrade = {NULL, 0};
+		if (m.status == 101) {
+			/* from here on both directions are opaque bytes */
+			ssize_t ku = hdr_find(m.headers, m.n_headers, STR_LIT("upgrade"), 0);
+			up_upgrade = ku >= 0 ? m.headers[ku].value : r->upgrade;
+			r->tunnel = true;
+			r->resp_done = false;
+			r->up_keep_alive = false;
+			c->close_after = true;
+			timer_cancel(c->w->loop, &c->req_timer);
+			timer_add(c->w->loop, &c->timer, LIM(c)->keepalive_timeout_ms, on_head_timer, c);
+		}
 		bool client_close = c->close_after || !r->client_keep_alive || c->w->draining;
 		if (m.body == H1_BODY_EOF || m.body == H1_BODY_CHUNKED) {
 			if (r->minor == 1)
@@ -1317,10 +1382,15 @@ static int resp_head(struct conn *c)
 		} else if (r->resp_chunked_out) {
 			wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
 		}
-		if (client_close)
+		if (r->tunnel) {
+			wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
+			wr_str(&o, up_upgrade);
+			wr_put(&o, "\r\n", 2);
+		} else if (client_close) {
 			wr_cstr(&o, "Connection: close\r\n");
-		else if (r->minor == 0)
+		} else if (r->minor == 0) {
 			wr_cstr(&o, "Connection: keep-alive\r\n");
+		}
 		wr_put(&o, "\r\n", 2);
 		if (o.overflow) {
 			req_upstream_failed(c, 502, "response head too large");
@@ -1491,6 +1561,69 @@ static void up_check_connect(struct upconn *u)
 		timer_add(u->w->loop, &u->timer, u->owner->r.backend_timeout_ms, on_up_timer, u);
 }
 
+/*
+ * An upgraded connection: bytes both ways until either side closes, which
+ * ends both. Idle for the keep-alive timeout → closed.
+ */
+static bool tunnel_step(struct conn *c)
+{
+	struct req *r = &c->r;
+	struct upconn *u = r->up;
+	bool moved = false, never = false;
+	uint64_t up_bytes = 0;
+
+	if (!buf_is_empty(&u->out) && send_or_queue(&u->out, up_writev, u, NULL, 0, NULL) < 0) {
+		conn_close(c, "upgraded connection: backend write failed");
+		return true;
+	}
+	if (c->readable && (buf_room(&c->in) || c->in.head)) {
+		int f = client_fill(c);
+		if (f < 0) {
+			conn_close(c, NULL);
+			return true;
+		}
+		moved |= f > 0;
+	}
+	if (!buf_is_empty(&c->in)) {
+		size_t before = buf_len(&c->in);
+		if (pump(&c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u, NULL,
+			 &never) < 0) {
+			conn_close(c, "upgraded connection: backend write failed");
+			return true;
+		}
+		r->bytes_in += before - buf_len(&c->in);
+		moved |= buf_len(&c->in) != before;
+	}
+	if (u->readable && (buf_room(&u->in) || u->in.head)) {
+		if (!buf_room(&u->in))
+			buf_compact(&u->in);
+		size_t want = buf_room(&u->in);
+		ssize_t n = read(u->io.fd, buf_wptr(&u->in), want);
+		if (n > 0) {
+			buf_commit(&u->in, (size_t)n);
+			u->readable = (size_t)n == want;
+			moved = true;
+		} else if (n == 0 || errno != EAGAIN) {
+			conn_close(c, n == 0 ? NULL : "upgraded connection: backend read failed");
+			return true;
+		} else {
+			u->readable = false;
+		}
+	}
+	if (!buf_is_empty(&u->in)) {
+		size_t before = buf_len(&u->in);
+		if (pump(&u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev, c,
+			 &r->bytes_out, &never) < 0) {
+			conn_close(c, "upgraded connection: client write failed");
+			return true;
+		}
+		moved |= buf_len(&u->in) != before;
+	}
+	if (moved)
+		timer_add(c->w->loop, &c->timer, LIM(c)->keepalive_timeout_ms, on_head_timer, c);
+	return moved;
+}
+
 /* One pass of proxying work; returns true when something moved. */
 static bool proxy_step(struct conn *c)
 {
@@ -1501,6 +1634,8 @@ static bool proxy_step(struct conn *c)
 
 	if (!u || u->connecting)
 		return false;
+	if (r->tunnel)
+		return tunnel_step(c);
 	/* request head and body towards the backend */
 	if (!buf_is_empty(&u->out)) {
 		rc = send_or_queue(&u->out, up_writev, u, NULL, 0, NULL);
@@ -1587,6 +1722,8 @@ static bool proxy_step(struct conn *c)
 		rc = resp_head(c);
 		if (rc <= 0)
 			return rc < 0;
+		if (r->tunnel)
+			return true;
 		moved = true;
 	}
 	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
@@ -1834,7 +1971,8 @@ static void conn_close(struct conn *c, const char *why)
 	wbuf_put(w, &c->out);
 	rt_unref(c->r.rt);
 	c->r.rt = NULL;
-	arena_reset(c->arena);
+	warena_put(w, c->arena);
+	c->arena = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1884,16 +2022,10 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	if (c) {
 		w->free_conns = c->next_free;
 		w->n_free_conns--;
-		struct arena *a = c->arena;
 		memset(c, 0, sizeof(*c));
-		c->arena = a;
-	} else {
-		c = calloc(1, sizeof(*c));
-		if (!c || !(c->arena = arena_new(8192))) {
-			free(c);
-			close(fd);
-			return;
-		}
+	} else if (!(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return;
 	}
 	c->w = w;
 	c->fd = fd;
@@ -1906,7 +2038,6 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 		c->tls = tlsg_conn_new(rs, fd);
 		if (!c->tls) {
 			close(fd);
-			arena_free(c->arena);
 			free(c);
 			return;
 		}
@@ -1916,7 +2047,6 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 		if (c->tls)
 			tlsg_conn_free(c->tls);
 		close(fd);
-		arena_free(c->arena);
 		free(c);
 		return;
 	}
@@ -1970,8 +2100,9 @@ void conn_free_cached(struct worker *w)
 	while (w->free_conns) {
 		struct conn *c = w->free_conns;
 		w->free_conns = c->next_free;
-		arena_free(c->arena);
 		free(c);
 	}
 	w->n_free_conns = 0;
+	while (w->n_free_arenas)
+		arena_free(w->free_arenas[--w->n_free_arenas]);
 }

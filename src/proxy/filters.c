@@ -192,7 +192,8 @@ static bool has_star(char **v, size_t n)
 }
 
 int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c,
-		    struct str origin, bool preflight)
+		    struct str origin, bool preflight, struct str req_method,
+		    struct str req_headers)
 {
 	if (!px_cors_origin_allowed(c, origin))
 		return 0;
@@ -206,20 +207,27 @@ int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c,
 		return -ENOMEM;
 	if (!wild_origin && hlist_add(l, a, STR_LIT("Vary"), STR_LIT("Origin")))
 		return -ENOMEM;
-	if (!preflight) {
-		if (c->n_expose_headers) {
-			char *e = join(a, c->expose_headers, c->n_expose_headers);
-			if (!e || hlist_add(l, a, STR_LIT("Access-Control-Expose-Headers"), str_c(e)))
-				return -ENOMEM;
-		}
-		return 0;
+	if (c->n_expose_headers) {
+		char *e = join(a, c->expose_headers, c->n_expose_headers);
+		if (!e || hlist_add(l, a, STR_LIT("Access-Control-Expose-Headers"), str_c(e)))
+			return -ENOMEM;
 	}
-	if (c->n_allow_methods) {
+	if (!preflight)
+		return 0;
+	if (has_star(c->allow_methods, c->n_allow_methods)) {
+		if (req_method.len &&
+		    hlist_add(l, a, STR_LIT("Access-Control-Allow-Methods"), req_method))
+			return -ENOMEM;
+	} else if (c->n_allow_methods) {
 		char *m = join(a, c->allow_methods, c->n_allow_methods);
 		if (!m || hlist_add(l, a, STR_LIT("Access-Control-Allow-Methods"), str_c(m)))
 			return -ENOMEM;
 	}
-	if (c->n_allow_headers) {
+	if (has_star(c->allow_headers, c->n_allow_headers)) {
+		if (req_headers.len &&
+		    hlist_add(l, a, STR_LIT("Access-Control-Allow-Headers"), req_headers))
+			return -ENOMEM;
+	} else if (c->n_allow_headers) {
 		char *h = join(a, c->allow_headers, c->n_allow_headers);
 		if (!h || hlist_add(l, a, STR_LIT("Access-Control-Allow-Headers"), str_c(h)))
 			return -ENOMEM;

@@ -61,13 +61,17 @@ char *px_redirect_location(struct arena *a, const struct snap_redirect *r, const
  */
 bool px_cors_origin_allowed(const struct snap_cors *c, struct str origin);
 /*
- * CORS response headers for origin into l: for a preflight (the request is
- * OPTIONS with Access-Control-Request-Method) the full set, otherwise
- * Allow-Origin, Allow-Credentials and Expose-Headers. Nothing when the
- * origin is not allowed. 0 or -ENOMEM.
+ * CORS response headers for origin into l: Allow-Origin, Allow-Credentials
+ * and Expose-Headers always; for a preflight (OPTIONS with
+ * Access-Control-Request-Method) also Allow-Methods, Allow-Headers and
+ * Max-Age, where a configured "*" answers what the request asked for
+ * (req_method, req_headers: its Access-Control-Request-* values, may be
+ * empty), which stays valid with credentials. Nothing when the origin is
+ * not allowed. 0 or -ENOMEM.
  */
 int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c,
-		    struct str origin, bool preflight);
+		    struct str origin, bool preflight, struct str req_method,
+		    struct str req_headers);
 
 /* A bounded writer over a caller buffer; overflow is sticky. */
 struct wr {

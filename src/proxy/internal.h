@@ -201,6 +201,8 @@ struct worker {
 	struct conn *free_conns; /* recycled connection objects */
 	struct conn *dead;       /* closed this iteration, recycled by a deferred call */
 	struct upconn *mirrors;  /* mirror connections in flight */
+	struct arena *free_arenas[256]; /* reset request arenas, ready for reuse */
+	size_t n_free_arenas;
 	bool dead_scheduled;
 	size_t n_free_conns;
 	char *scratch;      /* buf_size bytes for building heads */

@@ -451,8 +451,11 @@ void proxy_free(struct proxy *p)
 	proxy_drain(p, 0);
 	for (unsigned i = 0; p->workers && i < p->n_workers; i++) {
 		struct worker *w = &p->workers[i];
-		if (!w->loop)
+		if (!w->loop) {
+			free(w->free_bufs);
+			free(w->scratch);
 			continue;
+		}
 		w->stopped = true;
 		w->draining = true;
 		conn_drain_all(w, true);

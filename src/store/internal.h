@@ -73,7 +73,7 @@ uint64_t store_now_ms(const struct store *s);
  * (logged at debug). */
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id);
 /* Translates a SQLite result code: logs sqlite's text at debug with `what`,
- * returns -WG_ESTORE (or -ENOMEM, -WG_ENOTFOUND never). */
+ * returns -ENOMEM, -ENOSPC, -EIO, -EROFS, -EBUSY or else -WG_ESTORE. */
 int store_sqlerr(struct store *s, int rc, const char *what);
 /* Runs SQL without results. 0 or store_sqlerr(). */
 int store_exec(struct store *s, const char *sql);

@@ -144,9 +144,15 @@ int store_sqlerr(struct store *s, int rc, const char *what)
 {
 	log_debug("event=store_sqlite_error what=%s rc=%d msg=%s", what, rc,
 		  log_q(s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc)));
-	if ((rc & 0xff) == SQLITE_NOMEM)
-		return -ENOMEM;
-	return -WG_ESTORE;
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_IOERR: return -EIO;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return -EBUSY;
+	default: return -WG_ESTORE;
+	}
 }
 
 sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id)

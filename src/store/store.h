@@ -23,8 +23,10 @@
  * writer waits up to a busy timeout for another writer.
  *
  * Errors: 0 or a negative code. -WG_ENOTFOUND when the thing asked for does
- * not exist, -EINVAL for bad arguments, -WG_ESTORE for a database failure
- * (SQLite's own text is logged at debug level), -ENOMEM.
+ * not exist, -EINVAL for bad arguments, -ENOSPC (disk full), -EIO, -EROFS,
+ * -EBUSY (another writer held the database past the busy timeout), -ENOMEM,
+ * and -WG_ESTORE for any other database failure (SQLite's own text is
+ * logged at debug level). A failed write changes nothing.
  * Strings returned through an arena are copies owned by that arena.
  */
 #ifndef WG_STORE_STORE_H

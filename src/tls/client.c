@@ -222,10 +222,8 @@ static int on_verify(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 	if (depth != 0)
 		return 0;
 	*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	if (!peer_name_ok(c, crt)) {
+	if (!peer_name_ok(c, crt))
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-		c->name_bad = true;
-	}
 	return 0;
 }
 
@@ -254,9 +252,10 @@ static void session_offer(struct tls_client *cl, struct tls_conn *c)
 	if (!data)
 		return;
 	mbedtls_ssl_session_init(&sess);
-	if (mbedtls_ssl_session_load(&sess, data, len) == 0 &&
-	    mbedtls_ssl_set_session(&c->ssl, &sess) == 0)
-		c->offered = true;
+	/* A session that no longer loads (or has expired) is simply not
+	 * offered: the handshake is then a full one. */
+	if (mbedtls_ssl_session_load(&sess, data, len) == 0)
+		(void)mbedtls_ssl_set_session(&c->ssl, &sess);
 	mbedtls_ssl_session_free(&sess);
 	tls_zeroize(data, len);
 	free(data);

@@ -357,6 +357,35 @@ ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
 	}
 }
 
+/* One record's worth of plaintext, per thread (workers own connections). */
+static __thread unsigned char writev_buf[MBEDTLS_SSL_OUT_CONTENT_LEN];
+
+ssize_t tls_writev(struct tls_conn *c, const struct iovec *iov, int iovcnt)
+{
+	size_t max = sizeof(writev_buf), n = 0;
+	int i = 0, ret;
+
+	while (i < iovcnt && iov[i].iov_len == 0)
+		i++;
+	if (i == iovcnt)
+		return 0;
+	if (!c->done && (ret = tls_handshake(c)) != 0)
+		return ret;
+	ret = mbedtls_ssl_get_max_out_record_payload(&c->ssl);
+	if (ret > 0 && (size_t)ret < max)
+		max = (size_t)ret;
+	/* Large enough alone, or alone: no copy. */
+	if (iov[i].iov_len >= max || i + 1 == iovcnt)
+		return tls_write(c, iov[i].iov_base, iov[i].iov_len);
+	for (; i < iovcnt && n < max; i++) {
+		size_t take = iov[i].iov_len < max - n ? iov[i].iov_len : max - n;
+
+		memcpy(writev_buf + n, iov[i].iov_base, take);
+		n += take;
+	}
+	return tls_write(c, writev_buf, n);
+}
+
 void tls_close_notify(struct tls_conn *c)
 {
 	if (c && c->done)

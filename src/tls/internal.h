@@ -77,6 +77,10 @@ struct tls_client {
 
 enum tls_conn_side { TLS_SIDE_SERVER = 0, TLS_SIDE_CLIENT };
 
+/* States: handshaking (!done, err empty) -> established (done) -> closed
+ * by its owner; any state -> failed (err set, every call returns
+ * -WG_ETLS). `full`, `peer_ok` are meaningful once done. Memory comes from
+ * mbedtls_calloc (counted by tls_mem_in_use), `name` too. */
 struct tls_conn {
 	mbedtls_ssl_context ssl;
 	enum tls_conn_side side;
@@ -88,9 +92,7 @@ struct tls_conn {
 	size_t ip_len;     /* 0 when name is a DNS name */
 	bool done;         /* handshake complete */
 	bool full;         /* a certificate was exchanged (not a resumption) */
-	bool offered;      /* client: a cached session was offered */
 	bool peer_ok;      /* the peer's certificate verified */
-	bool name_bad;     /* client: the certificate does not match the name */
 	int sys_errno;     /* last socket error */
 	char err[96];
 };

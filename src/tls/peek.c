@@ -71,8 +71,10 @@ static int copy_host(const uint8_t *p, size_t n, char *out, size_t out_size)
 {
 	if (n > 0 && p[n - 1] == '.')
 		n--;
-	if (n == 0 || n > 253 || n + 1 > out_size)
+	if (n == 0 || n > 253)
 		return -WG_EPROTO;
+	if (n + 1 > out_size)
+		return -WG_ELIMIT;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t ch = p[i];
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/diag.h"
 
@@ -102,6 +103,11 @@ void tls_conn_free(struct tls_conn *c);
 int tls_handshake(struct tls_conn *c);
 ssize_t tls_read(struct tls_conn *c, void *buf, size_t len);
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len);
+/* tls_write over several buffers, coalesced into one record where they fit
+ * (an HTTP head and a small body go out as one record and one send(2)).
+ * Returns bytes taken from the front of iov (possibly fewer than all), or
+ * as tls_write; after -WG_EAGAIN_WRITE offer the same bytes again. */
+ssize_t tls_writev(struct tls_conn *c, const struct iovec *iov, int iovcnt);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls_conn *c);
 /* Decrypted bytes buffered inside (read them before waiting for the fd);
@@ -125,6 +131,15 @@ bool tls_conn_peer_verified(const struct tls_conn *c);
  * mismatch", "handshake: peer sent alert unknown_ca"); NULL if none. No
  * secrets, fit for a log line. */
 const char *tls_conn_error(const struct tls_conn *c);
+
+/* TLS passthrough: the SNI of the ClientHello at the start of buf (what a
+ * client sent first, possibly over several records), lower-cased, without
+ * a trailing dot, into out (256 bytes hold any host name). Nothing is
+ * consumed. > 0: name length; 0: incomplete, call again with more bytes;
+ * -WG_ENOTFOUND: a complete ClientHello without SNI; -WG_EPROTO: not a TLS
+ * ClientHello or a malformed one; -WG_ELIMIT: ClientHello over 16 KiB or
+ * out too small. */
+int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size);
 
 /* Self-signed certificate (ECDSA P-256, SHA-256) for cn and the given DNS
  * names / IP literals, valid for `days`. PEM strings, caller frees (the key

@@ -32,9 +32,6 @@
 #include "tls/tls.h"
 #include "ui/internal.h"
 
-#define MAX_ROUTES 4096
-#define MAX_BACKENDS 4096
-
 /* -------- small helpers -------- */
 
 static uint64_t arg_u64(struct ui_req *rq, const char *key, uint64_t def)
@@ -220,10 +217,9 @@ static void write_box(struct ui *ui, struct jw *w)
 
 /* -------- GET /api/overview -------- */
 
-static void count_snapshot(const struct snapshot *s, size_t *routes, size_t *rules,
-			   size_t *backends)
+static void count_snapshot(const struct snapshot *s, size_t *rules, size_t *backends)
 {
-	*routes = *rules = *backends = 0;
+	*rules = *backends = 0;
 	for (size_t i = 0; s && i < s->n_listeners; i++) {
 		const struct snap_listener *l = &s->listeners[i];
 
@@ -231,7 +227,6 @@ static void count_snapshot(const struct snapshot *s, size_t *routes, size_t *rul
 		for (size_t j = 0; j < l->n_http_rules; j++)
 			*backends += l->http_rules[j].n_backends;
 	}
-	(void)routes;
 }
 
 static void write_cluster(struct jw *w, const struct ui_cluster *c)
@@ -266,7 +261,7 @@ static void api_overview(struct ui *ui, struct ui_req *rq)
 	struct store_stats ss = {0};
 	struct snapshot *snap = get_snap(ui);
 	struct ui_sample last[1];
-	size_t routes, rules, backends;
+	size_t rules, backends;
 	const char *note;
 	struct jw w;
 
@@ -276,7 +271,7 @@ static void api_overview(struct ui *ui, struct ui_req *rq)
 	store_quick_stats(ui->store, &ss);
 	note = store_recovery_note(ui->store);
 	pthread_mutex_unlock(&ui->store_mu);
-	count_snapshot(snap, &routes, &rules, &backends);
+	count_snapshot(snap, &rules, &backends);
 
 	jw_init(&w, &rq->out);
 	jw_obj(&w);
@@ -487,17 +482,27 @@ static struct route_ref *collect_refs(const struct snapshot *s, size_t *n)
 		const struct snap_listener *l = &s->listeners[i];
 
 		for (size_t j = 0; j < l->n_http_rules; j++)
-			v[k++] = (struct route_ref){
-				.name = l->http_rules[j].route,
-				.kind = l->http_rules[j].grpc ? "GRPCRoute" : "HTTPRoute",
-				.l = l, .l_idx = i, .rk = REF_HTTP, .pos = j,
-				.rule_index = l->http_rules[j].rule_index};
+			v[k++] = (struct route_ref){.name = l->http_rules[j].route,
+						    .kind = l->http_rules[j].grpc ? "GRPCRoute"
+										  : "HTTPRoute",
+						    .l = l,
+						    .l_idx = i,
+						    .rk = REF_HTTP,
+						    .pos = j,
+						    .rule_index = l->http_rules[j].rule_index};
 		for (size_t j = 0; j < l->n_tls_routes; j++)
-			v[k++] = (struct route_ref){.name = l->tls_routes[j].route, .kind = "TLSRoute",
-						    .l = l, .l_idx = i, .rk = REF_TLS, .pos = j};
+			v[k++] = (struct route_ref){.name = l->tls_routes[j].route,
+						    .kind = "TLSRoute",
+						    .l = l,
+						    .l_idx = i,
+						    .rk = REF_TLS,
+						    .pos = j};
 		if (l->l4_route)
-			v[k++] = (struct route_ref){.name = l->l4_route, .kind = l4_kind(l), .l = l,
-						    .l_idx = i, .rk = REF_L4};
+			v[k++] = (struct route_ref){.name = l->l4_route,
+						    .kind = l4_kind(l),
+						    .l = l,
+						    .l_idx = i,
+						    .rk = REF_L4};
 	}
 	for (size_t i = 0; i < k; i++)
 		if (!v[i].name)
@@ -717,66 +722,78 @@ static void api_routes(struct ui *ui, struct ui_req *rq)
 
 /* -------- GET /api/backends -------- */
 
-struct backend_view {
+/* A backend as referenced by one route; sorted by backend name, then
+ * route, the references of one backend are adjacent. */
+struct backend_ref {
 	const struct snap_backend *b;
-	const char *used_by[16];
-	size_t n_used;
+	const char *route;
 };
 
-static void backend_add(struct backend_view *v, size_t *n, const struct snap_backend *b,
-			const char *route)
+static int bref_cmp(const void *a, const void *b)
 {
-	struct backend_view *e = NULL;
+	const struct backend_ref *x = a, *y = b;
+	int c = strcmp(x->b->name ? x->b->name : "", y->b->name ? y->b->name : "");
 
-	for (size_t i = 0; i < *n && !e; i++)
-		if (!strcmp(v[i].b->name, b->name))
-			e = &v[i];
-	if (!e) {
-		if (*n == MAX_BACKENDS)
-			return;
-		e = &v[(*n)++];
-		e->b = b;
+	return c ? c : strcmp(x->route ? x->route : "", y->route ? y->route : "");
+}
+
+static struct backend_ref *collect_backends(const struct snapshot *s, size_t *n)
+{
+	struct backend_ref *v;
+	size_t cap = 0, k = 0;
+
+	*n = 0;
+	for (size_t i = 0; s && i < s->n_listeners; i++) {
+		const struct snap_listener *l = &s->listeners[i];
+
+		for (size_t j = 0; j < l->n_http_rules; j++)
+			cap += l->http_rules[j].n_backends;
+		for (size_t j = 0; j < l->n_tls_routes; j++)
+			cap += l->tls_routes[j].n_backends;
+		cap += l->n_l4_backends;
 	}
-	for (size_t i = 0; i < e->n_used; i++)
-		if (!strcmp(e->used_by[i], route))
-			return;
-	if (e->n_used < 16)
-		e->used_by[e->n_used++] = route;
+	if (!cap || !(v = calloc(cap, sizeof(*v))))
+		return NULL;
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		const struct snap_listener *l = &s->listeners[i];
+
+		for (size_t j = 0; j < l->n_http_rules; j++)
+			for (size_t m = 0; m < l->http_rules[j].n_backends; m++)
+				v[k++] = (struct backend_ref){&l->http_rules[j].backends[m],
+							      l->http_rules[j].route};
+		for (size_t j = 0; j < l->n_tls_routes; j++)
+			for (size_t m = 0; m < l->tls_routes[j].n_backends; m++)
+				v[k++] = (struct backend_ref){&l->tls_routes[j].backends[m],
+							      l->tls_routes[j].route};
+		for (size_t m = 0; m < l->n_l4_backends; m++)
+			v[k++] = (struct backend_ref){&l->l4_backends[m], l->l4_route};
+	}
+	qsort(v, k, sizeof(*v), bref_cmp);
+	*n = k;
+	return v;
+}
+
+static bool same_backend(const struct backend_ref *x, const struct backend_ref *y)
+{
+	return !strcmp(x->b->name ? x->b->name : "", y->b->name ? y->b->name : "");
 }
 
 static void api_backends(struct ui *ui, struct ui_req *rq)
 {
 	struct snapshot *snap = get_snap(ui);
-	struct backend_view *v = calloc(MAX_BACKENDS, sizeof(*v));
 	size_t n = 0;
+	struct backend_ref *v = collect_backends(snap, &n);
 	struct jw w;
 
-	if (!v) {
-		snap_unref(snap);
-		ui_reply_error(rq, 500, "out of memory");
-		return;
-	}
-	for (size_t i = 0; snap && i < snap->n_listeners; i++) {
-		const struct snap_listener *l = &snap->listeners[i];
-
-		for (size_t j = 0; j < l->n_http_rules; j++)
-			for (size_t k = 0; k < l->http_rules[j].n_backends; k++)
-				backend_add(v, &n, &l->http_rules[j].backends[k],
-					    l->http_rules[j].route);
-		for (size_t j = 0; j < l->n_tls_routes; j++)
-			for (size_t k = 0; k < l->tls_routes[j].n_backends; k++)
-				backend_add(v, &n, &l->tls_routes[j].backends[k],
-					    l->tls_routes[j].route);
-		for (size_t k = 0; l->l4_route && k < l->n_l4_backends; k++)
-			backend_add(v, &n, &l->l4_backends[k], l->l4_route);
-	}
 	jw_init(&w, &rq->out);
 	jw_obj(&w);
 	jw_key(&w, "backends");
 	jw_arr(&w);
-	for (size_t i = 0; i < n; i++) {
-		const struct snap_backend *b = v[i].b;
+	for (size_t a = 0, e; a < n; a = e) {
+		const struct snap_backend *b = v[a].b;
 
+		for (e = a + 1; e < n && same_backend(&v[e], &v[a]); e++)
+			;
 		jw_obj(&w);
 		jw_kstr(&w, "name", b->name);
 		jw_kstr(&w, "protocol", app_proto_name(b->proto));
@@ -791,18 +808,20 @@ static void api_backends(struct ui *ui, struct ui_req *rq)
 					  : "no ready endpoints");
 		jw_key(&w, "endpoints");
 		jw_arr(&w);
-		for (size_t e = 0; e < b->n_endpoints; e++) {
+		for (size_t k = 0; k < b->n_endpoints; k++) {
 			jw_obj(&w);
-			jw_kstr(&w, "address", b->endpoints[e].addr);
-			jw_ku64(&w, "port", b->endpoints[e].port);
+			jw_kstr(&w, "address", b->endpoints[k].addr);
+			jw_ku64(&w, "port", b->endpoints[k].port);
 			jw_kstr(&w, "state", "ready");
 			jw_obj_end(&w);
 		}
 		jw_arr_end(&w);
 		jw_key(&w, "routes");
 		jw_arr(&w);
-		for (size_t k = 0; k < v[i].n_used; k++)
-			jw_str(&w, v[i].used_by[k]);
+		for (size_t k = a; k < e; k++)
+			if (k == a || strcmp(v[k].route ? v[k].route : "",
+					     v[k - 1].route ? v[k - 1].route : "") != 0)
+				jw_str(&w, v[k].route);
 		jw_arr_end(&w);
 		jw_obj_end(&w);
 	}

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,9 @@ static void on_accept(struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
+		/* responses leave in several TLS records: without this, Nagle
+		 * holds the last one for the client's delayed ACK (40 ms) */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		c = calloc(1, sizeof(*c));
 		pthread_mutex_lock(&ui->tls_mu);
 		srv = ui->tls;

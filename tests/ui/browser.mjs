@@ -344,6 +344,10 @@ async function browserTests() {
     ok('the payload ran nothing', ran.pwned === undefined && ran.title !== 'pwned' && ran.scripts === 0, JSON.stringify(ran));
     const hasB = await page.evaluate(() => document.querySelectorAll('#page b').length);
     ok('no element from cluster text reaches the DOM', hasB === 0);
+    await page.fill('#route-filter', 'shop');
+    await page.waitForFunction(() => document.querySelectorAll('.route-name').length === 1, null, { timeout: 3000 });
+    ok('the route filter narrows the list', (await page.locator('.route-name').allTextContents()).join() === 'default/shop');
+    await page.fill('#route-filter', '');
   });
 
   await step('cluster change appears', async () => {

@@ -23,6 +23,23 @@ import fakeapi  # noqa: E402
 _cleanups = []
 
 
+def _probe():
+    """The cases drive `waygate kube-debug`; say so clearly when the binary
+    does not dispatch it."""
+    try:
+        r = subprocess.run([BIN, "kube-debug", "--help"], capture_output=True, timeout=10)
+    except OSError as e:
+        print("FAIL: cannot run %s: %s" % (BIN, e))
+        sys.exit(1)
+    if r.returncode != 0:
+        print("FAIL: %s does not run `kube-debug` (exit %d): %s" %
+              (BIN, r.returncode, r.stderr.decode(errors="replace").strip()[:300]))
+        sys.exit(1)
+
+
+_probe()
+
+
 def _cleanup():
     for fn in reversed(_cleanups):
         try:

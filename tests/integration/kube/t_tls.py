@@ -5,9 +5,11 @@ sign it is refused (and the token never reaches it), a tls-server-name that
 its certificate does not carry is refused; tls-server-name that it carries,
 insecure-skip-tls-verify (reported as insecure) and an HTTP CONNECT proxy
 (proxy-url) work."""
+import json
 import os
 import socket
 import threading
+import time
 
 from kubetest import Debug, check, server
 
@@ -43,10 +45,36 @@ check(not st["synced"] and all(r["verb"] == "tls-failed" for r in api.log[n0:]),
       "tls-server-name mismatch: refused (%s)" % st["health"]["last_error"])
 dbg.quit()
 
+# a host name (resolved off the loop) rather than an IP literal
+kc = api.kubeconfig(os.path.join(d, "kc-name.json"))
+with open(kc) as f:
+    cfg = json.load(f)
+cfg["clusters"][0]["cluster"]["server"] = "https://localhost:%d" % api.port
+with open(kc, "w") as f:
+    json.dump(cfg, f)
+dbg = Debug(kc)
+dbg.synced()
+check(True, "server given by name (localhost): resolved, verified, synced")
+dbg.quit()
+
+# a name that does not resolve: reported, and the loop keeps answering
+cfg["clusters"][0]["cluster"]["server"] = "https://no-such-host.invalid:%d" % api.port
+with open(kc, "w") as f:
+    json.dump(cfg, f)
+dbg = Debug(kc, "--request-timeout-ms", "4000")
+t0 = time.monotonic()
+st = dbg.state()
+check(time.monotonic() - t0 < 2, "unresolvable name: the loop answers at once (%.2f s)" %
+      (time.monotonic() - t0))
+st = dbg.poll(lambda s: s["health"]["errors"] > 0, timeout=20, what="resolution failure")
+check(not st["synced"] and ("resolve" in st["health"]["last_error"] or
+                            "timed out" in st["health"]["last_error"]),
+      "unresolvable name reported (%s)" % st["health"]["last_error"])
+dbg.quit()
+
 # insecure-skip-tls-verify: works, flagged
 kc = api.kubeconfig(os.path.join(d, "kc-insecure.json"),
                     cluster_extra={"insecure-skip-tls-verify": True})
-import json  # noqa: E402
 with open(kc) as f:
     cfg = json.load(f)
 del cfg["clusters"][0]["cluster"]["certificate-authority"]

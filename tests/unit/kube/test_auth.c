@@ -44,7 +44,8 @@ TEST(kube_exec_credential_rejects)
 		{"nope", "not JSON"},
 		{"{\"apiVersion\":\"" V1 "\",\"kind\":\"Other\",\"status\":{\"token\":\"a\"}}",
 		 "not an ExecCredential"},
-		{"{\"apiVersion\":\"x/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"a\"}}",
+		{"{\"apiVersion\":\"x/"
+		 "v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"a\"}}",
 		 "apiVersion"},
 		{"{\"apiVersion\":\"" V1 "\",\"kind\":\"ExecCredential\"}", "no status"},
 		{"{\"apiVersion\":\"" V1 "\",\"kind\":\"ExecCredential\",\"status\":{}}",
@@ -60,7 +61,8 @@ TEST(kube_exec_credential_rejects)
 		char *t, *c, *k;
 		uint64_t exp;
 		const char *why = "";
-		int rc = kube_exec_parse(bad[i].json, strlen(bad[i].json), V1, &t, &c, &k, &exp, &why);
+		int rc = kube_exec_parse(bad[i].json, strlen(bad[i].json), V1, &t, &c, &k, &exp,
+					 &why);
 
 		if (rc == 0 || !strstr(why, bad[i].why))
 			CHECK_FAIL_("case %zu: rc %d why \"%s\"", i, rc, why);

@@ -29,8 +29,9 @@ TEST(kube_http_head_basic)
 TEST(kube_http_head_fields)
 {
 	struct khttp_resp r;
-	const char *h = "HTTP/1.1 429 Too Many Requests\r\nRetry-After:  7 \r\n"
-			"Transfer-Encoding: chunked\r\nContent-Length: 5\r\nConnection: close\r\n\r\n";
+	const char *h =
+		"HTTP/1.1 429 Too Many Requests\r\nRetry-After:  7 \r\n"
+		"Transfer-Encoding: chunked\r\nContent-Length: 5\r\nConnection: close\r\n\r\n";
 
 	CHECK(khttp_parse_head(h, strlen(h), &r) > 0);
 	CHECK_EQ_INT(r.status, 429);

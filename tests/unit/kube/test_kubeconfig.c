@@ -148,13 +148,15 @@ TEST(kube_kubeconfig_certs_data_exec_proxy)
 	snprintf(cluster, sizeof(cluster),
 		 "    server: https://kube.example.com\n"
 		 "    certificate-authority-data: %s\n"
-		 "    proxy-url: http://alice:pw@proxy.lan:3128\n", ca64);
+		 "    proxy-url: http://alice:pw@proxy.lan:3128\n",
+		 ca64);
 	snprintf(user, sizeof(user),
 		 "    client-certificate-data: %s\n    client-key-data: %s\n"
 		 "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
 		 "      command: ./bin/plugin\n      args: [get-token, --x]\n"
 		 "      env:\n      - name: A\n        value: b\n"
-		 "      provideClusterInfo: true\n", ca64, k64);
+		 "      provideClusterInfo: true\n",
+		 ca64, k64);
 	CHECK_EQ_INT(load(cluster, user, NULL, &cfg, &d), 0);
 	if (cfg) {
 		char want[128];
@@ -207,8 +209,9 @@ TEST(kube_kubeconfig_errors_name_context_and_key)
 		 "context main|cluster.server|", "has no server URL"},
 		{"    server: https://h:99999\n", "    token: t\n", NULL,
 		 "context main|cluster.server|", "invalid port"},
-		{"    server: https://h\n    certificate-authority: missing.pem\n", "    token: t\n",
-		 NULL, "context main|cluster.certificate-authority|", "cannot read"},
+		{"    server: https://h\n    certificate-authority: missing.pem\n",
+		 "    token: t\n", NULL, "context main|cluster.certificate-authority|",
+		 "cannot read"},
 		{"    server: https://h\n    certificate-authority: ca.pem\n"
 		 "    certificate-authority-data: eA==\n",
 		 "    token: t\n", NULL, "context main|cluster.certificate-authority-data|",
@@ -242,8 +245,8 @@ TEST(kube_kubeconfig_errors_name_context_and_key)
 		 NULL, "context main|user.exec.env[0].name|", "variable name"},
 		{"    server: https://h\n", "    token: t\n", "nosuch", "context nosuch|--context|",
 		 "not in contexts"},
-		{"    server: https://h\n    certificate-authority: c.key\n", "    token: t\n", NULL,
-		 "context main|cluster.certificate-authority|", ""},
+		{"    server: https://h\n    certificate-authority: c.key\n", "    token: t\n",
+		 NULL, "context main|cluster.certificate-authority|", ""},
 	};
 	setup();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -129,7 +129,8 @@ TEST(kube_local_folder_defaults_and_implied_namespaces)
 		CHECK_EQ_INT(kube_load_local(dir, set2, &d), 0);
 		a = gw_objset_get(set, GW_K_HTTPROUTE, "team", "r2");
 		b = gw_objset_get(set2, GW_K_HTTPROUTE, "team", "r2");
-		CHECK(a && b && a->json_len == b->json_len && !memcmp(a->json, b->json, a->json_len));
+		CHECK(a && b && a->json_len == b->json_len &&
+		      !memcmp(a->json, b->json, a->json_len));
 		gw_objset_free(set2);
 	}
 	diag_fini(&d);
@@ -169,8 +170,8 @@ TEST(kube_local_errors_name_file_line_key)
 		if (f && !strcmp(f, "/a.yaml") && e->field && !strcmp(e->field, "kind") &&
 		    e->sev == DIAG_ERROR && strstr(e->msg, "line 13"))
 			nokind = true;
-		if (f && !strcmp(f, "/a.yaml") && e->sev == DIAG_WARN && strstr(e->msg, "line 17") &&
-		    strstr(e->msg, "Deployment"))
+		if (f && !strcmp(f, "/a.yaml") && e->sev == DIAG_WARN &&
+		    strstr(e->msg, "line 17") && strstr(e->msg, "Deployment"))
 			unknown = true;
 		if (f && !strcmp(f, "/c.yaml") && strstr(e->msg, "line "))
 			syntax = true;

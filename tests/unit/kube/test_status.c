@@ -51,9 +51,9 @@ TEST(kube_status_merge_route_parents)
 
 TEST(kube_status_merge_policy_ancestors)
 {
-	char *m = merge(GW_K_BACKENDTLSPOLICY,
-			"{\"ancestors\":[" P("o/x", "g") "," P(OURS, "g") "]}",
-			"{\"ancestors\":[" P(OURS, "g2") "]}");
+	char *m =
+		merge(GW_K_BACKENDTLSPOLICY, "{\"ancestors\":[" P("o/x", "g") "," P(OURS, "g") "]}",
+		      "{\"ancestors\":[" P(OURS, "g2") "]}");
 
 	CHECK_EQ_STR(m, "{\"ancestors\":[" P("o/x", "g") "," P(OURS, "g2") "]}");
 	free(m);

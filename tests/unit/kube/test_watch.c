@@ -47,17 +47,17 @@ static void fixture_fini(struct kube_watch *w, struct reflector *r)
 	gw_objset_free(w->set);
 }
 
-#define EV(type, ns, name, rv)                                                             \
-	"{\"type\":\"" type "\",\"object\":{\"apiVersion\":\"gateway.networking.k8s.io/v1\","  \
-	"\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"" ns     \
+#define EV(type, ns, name, rv)                                                                     \
+	"{\"type\":\"" type "\",\"object\":{\"apiVersion\":\"gateway.networking.k8s.io/v1\","      \
+	"\"kind\":\"HTTPRoute\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"" ns           \
 	"\",\"resourceVersion\":\"" rv "\",\"uid\":\"u-" name "\"},\"spec\":{}}}\n"
 
 TEST(kube_watch_events_split_at_every_byte)
 {
 	const char *stream = EV("ADDED", "a", "r1", "10") EV("ADDED", "b", "r2", "11")
-		EV("MODIFIED", "a", "r1", "12")
-		"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"HTTPRoute\",\"metadata\":"
-		"{\"resourceVersion\":\"20\"}}}\n" EV("DELETED", "b", "r2", "21");
+		EV("MODIFIED", "a", "r1",
+		   "12") "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"HTTPRoute\",\"metadata\":"
+			 "{\"resourceVersion\":\"20\"}}}\n" EV("DELETED", "b", "r2", "21");
 	size_t len = strlen(stream);
 
 	for (size_t cut = 0; cut <= len; cut++) {
@@ -94,8 +94,9 @@ TEST(kube_watch_error_events)
 
 	fixture(&w, &r, GW_K_HTTPROUTE);
 	r.rv = strdup("5");
-	CHECK_EQ_INT(LINE(kube_reflector_feed, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
-					       "\"code\":410,\"reason\":\"Expired\"}}\n"),
+	CHECK_EQ_INT(LINE(kube_reflector_feed,
+			  "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+			  "\"code\":410,\"reason\":\"Expired\"}}\n"),
 		     -ESTALE);
 	CHECK_EQ_STR(r.rv, "5"); /* an error does not move the version */
 	buf_release(&r.line);
@@ -130,9 +131,9 @@ static void put_gateway(struct gw_objset *set, const char *secret)
 		gw_objset_put(set, o);
 }
 
-#define SEC(type, name, rv)                                                                \
-	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                  \
-	"\",\"namespace\":\"a\",\"resourceVersion\":\"" rv "\"},\"type\":\"kubernetes.io/tls\"," \
+#define SEC(type, name, rv)                                                                        \
+	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                        \
+	"\",\"namespace\":\"a\",\"resourceVersion\":\"" rv "\"},\"type\":\"kubernetes.io/tls\","   \
 	"\"data\":{\"tls.crt\":\"eA==\"}}}\n"
 
 TEST(kube_watch_secrets_only_when_referenced)
@@ -151,8 +152,7 @@ TEST(kube_watch_secrets_only_when_referenced)
 	CHECK(o && strstr(o->json, "\"apiVersion\":\"v1\",\"kind\":\"Secret\"") == o->json + 1);
 	CHECK(gw_objset_get(w.set, GW_K_SECRET, "a", "unused") == NULL);
 	/* both are indexed */
-	CHECK(kmap_get(&w.sidx, "12/a/used") || kmap_get(&w.sidx, "13/a/used") ||
-	      w.sidx.n == 2);
+	CHECK(kmap_get(&w.sidx, "12/a/used") || kmap_get(&w.sidx, "13/a/used") || w.sidx.n == 2);
 	CHECK_EQ_INT(w.sidx.n, 2);
 	s = SEC("DELETED", "unused", "5");
 	CHECK_EQ_INT(kube_reflector_feed(&r, s, strlen(s)), 0); /* not in the set: no change */
@@ -205,13 +205,15 @@ TEST(kube_watch_paths_and_item_json)
 
 	d = jread("{\"metadata\":{\"name\":\"s\"}}");
 	j = kube_item_json(GW_K_SERVICE, "v1", yyjson_doc_get_root(d), &len);
-	CHECK_EQ_STR(j, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"}}");
+	CHECK_EQ_STR(j,
+		     "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"}}");
 	CHECK_EQ_INT(len, strlen(j));
 	free(j);
 	yyjson_doc_free(d);
 	d = jread("{}");
 	j = kube_item_json(GW_K_TLSROUTE, "v1alpha3", yyjson_doc_get_root(d), &len);
-	CHECK_EQ_STR(j, "{\"apiVersion\":\"gateway.networking.k8s.io/v1alpha3\",\"kind\":\"TLSRoute\"}");
+	CHECK_EQ_STR(
+		j, "{\"apiVersion\":\"gateway.networking.k8s.io/v1alpha3\",\"kind\":\"TLSRoute\"}");
 	free(j);
 	yyjson_doc_free(d);
 	d = jread("{\"kind\":\"X\",\"apiVersion\":\"y\"}");
@@ -246,7 +248,7 @@ TEST(kube_map_basics)
 	CHECK(kmap_get(&m, "k5") == NULL);
 	CHECK(kmap_del(&m, "nope") == NULL);
 	kmap_each(&m, count_cb, &sum); /* deletes the 2s */
-	CHECK_EQ_INT(m.n, 999 - 332); /* k5 (a 2) was deleted already */
+	CHECK_EQ_INT(m.n, 999 - 332);  /* k5 (a 2) was deleted already */
 	CHECK(kmap_get(&m, "k2") == NULL && kmap_get(&m, "k4") == (void *)1);
 	kmap_fini(&m);
 }

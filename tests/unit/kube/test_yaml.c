@@ -48,11 +48,11 @@ static char *y2j(const char *y)
 	return out;
 }
 
-#define CHECK_Y2J(y, want)                                                                 \
-	do {                                                                               \
-		char *got_ = y2j(y);                                                       \
-		CHECK_EQ_STR(got_, want);                                                  \
-		free(got_);                                                                \
+#define CHECK_Y2J(y, want)                                                                         \
+	do {                                                                                       \
+		char *got_ = y2j(y);                                                               \
+		CHECK_EQ_STR(got_, want);                                                          \
+		free(got_);                                                                        \
 	} while (0)
 
 TEST(kube_yaml_scalars_core_schema)
@@ -60,7 +60,8 @@ TEST(kube_yaml_scalars_core_schema)
 	CHECK_Y2J("a: 1\nb: -7\nc: 0x1f\nd: 0o17\ne: 1.5\nf: .5\ng: 1e3\n",
 		  "{\"a\":1,\"b\":-7,\"c\":31,\"d\":15,\"e\":1.5,\"f\":0.5,\"g\":1e3}");
 	CHECK_Y2J("a: true\nb: False\nc: null\nd: ~\ne:\nf: yes\ng: on\n",
-		  "{\"a\":true,\"b\":false,\"c\":null,\"d\":null,\"e\":null,\"f\":\"yes\",\"g\":\"on\"}");
+		  "{\"a\":true,\"b\":false,\"c\":null,\"d\":null,\"e\":null,\"f\":\"yes\",\"g\":"
+		  "\"on\"}");
 	CHECK_Y2J("a: \"80\"\nb: '1.0'\nc: 007\nd: +3\n",
 		  "{\"a\":\"80\",\"b\":\"1.0\",\"c\":7,\"d\":3}");
 	CHECK_Y2J("a: 1.2.3\nb: 12abc\nc: .inf\nd: -x\n",
@@ -109,8 +110,9 @@ TEST(kube_yaml_alias_bomb_is_bounded)
 
 	buf_append_str(&y, "a: &a [x, x, x, x, x, x, x, x, x, x]\n");
 	for (char c = 'b'; c <= 'k'; c++)
-		buf_appendf(&y, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c,
-			    c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+		buf_appendf(&y, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c,
+			    c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1,
+			    c - 1);
 	buf_append(&y, "", 1);
 	r = y2j(buf_rptr(&y));
 	CHECK(strstr(r, "expands past") != NULL);

@@ -129,29 +129,32 @@ TEST(filters_cors)
 
 	struct hlist l;
 	hlist_init(&l, a, 4);
-	CHECK_EQ_INT(px_cors_headers(&l, a, &c, STR_LIT("https://a.bar.com"), true), 0);
+	CHECK_EQ_INT(px_cors_headers(&l, a, &c, STR_LIT("https://a.bar.com"), true, STR_LIT("GET"), STR_LIT("x-a")), 0);
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Origin"), "https://a.bar.com");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Credentials"), "true");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Methods"), "GET, OPTIONS");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Headers"), "x-a, x-b");
 	CHECK_EQ_STR(val(&l, "Access-Control-Max-Age"), "5");
-	CHECK_EQ_STR(val(&l, "Access-Control-Expose-Headers"), "(none)");
+	CHECK_EQ_STR(val(&l, "Access-Control-Expose-Headers"), "x-e");
 
 	hlist_init(&l, a, 4);
-	px_cors_headers(&l, a, &c, STR_LIT("https://www.foo.com"), false);
+	px_cors_headers(&l, a, &c, STR_LIT("https://www.foo.com"), false, STR_LIT(""), STR_LIT(""));
 	CHECK_EQ_STR(val(&l, "Access-Control-Expose-Headers"), "x-e");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Methods"), "(none)");
 
 	hlist_init(&l, a, 4);
-	px_cors_headers(&l, a, &c, STR_LIT("https://evil.com"), true);
+	px_cors_headers(&l, a, &c, STR_LIT("https://evil.com"), true, STR_LIT("GET"), STR_LIT(""));
 	CHECK_EQ_INT(l.n, 0);
 
 	char *star[] = {"*"};
-	struct snap_cors any = {star, 1, false, NULL, 0, NULL, 0, NULL, 0, 60};
+	struct snap_cors any = {star, 1, false, star, 1, star, 1, NULL, 0, 60};
 	hlist_init(&l, a, 4);
-	px_cors_headers(&l, a, &any, STR_LIT("https://x.org"), true);
+	px_cors_headers(&l, a, &any, STR_LIT("https://x.org"), true, STR_LIT("PATCH"), STR_LIT("x-q, x-r"));
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Origin"), "*");
 	CHECK_EQ_STR(val(&l, "Access-Control-Max-Age"), "60");
+	/* a configured "*" answers what the preflight asked for */
+	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Methods"), "PATCH");
+	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Headers"), "x-q, x-r");
 	arena_free(a);
 }
 

@@ -22,6 +22,7 @@
 #include "../check.h"
 #include "core/arena.h"
 #include "core/diag.h"
+#include "core/log.h"
 #include "http/h1.h"
 #include "proxy/proxy.h"
 #include "proxy/snapshot.h"
@@ -107,7 +108,7 @@ static void *bconn_main(void *arg)
 		} else if (m.body == H1_BODY_CHUNKED) {
 			struct h1_chunked ch = {0};
 			while (!h1_chunked_is_done(&ch)) {
-				struct str d;
+				struct str d = {NULL, 0};
 				ssize_t k = len ? h1_chunked_decode(&ch, in, len, &d) : 0;
 				if (k < 0)
 					goto out;
@@ -120,6 +121,19 @@ static void *bconn_main(void *arg)
 						goto out;
 					len += (size_t)r;
 				}
+			}
+		}
+		if (strstr(head, "\r\nUpgrade: websocket\r\n") && strstr(head, "Connection: upgrade")) {
+			const char *sw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+					 "Connection: Upgrade\r\n\r\n";
+			write_all(bc->fd, sw, strlen(sw));
+			if (len)
+				write_all(bc->fd, in, len);
+			for (;;) { /* echo bytes until the peer closes */
+				ssize_t r = read(bc->fd, in, sizeof(in));
+				if (r <= 0)
+					goto out;
+				write_all(bc->fd, in, (size_t)r);
 			}
 		}
 		int status = 200;
@@ -418,6 +432,8 @@ static void setup(void)
 	if (px)
 		return;
 	signal(SIGPIPE, SIG_IGN); /* this test's own clients and backends */
+	if (getenv("PX_DEBUG"))
+		log_set_level(LOG_DEBUG);
 	backend_start(&b1, "b1");
 	backend_start(&b2, "b2");
 	px_port = dead_port();
@@ -527,6 +543,46 @@ TEST(proxy_mirror_and_cors)
 		 "GET /cors HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\nConnection: close\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK(strstr(resp, "Access-Control-Allow-Origin") == NULL);
+}
+
+TEST(proxy_upgrade_becomes_a_tunnel)
+{
+	setup();
+	int fd = client_connect(px_port);
+	const char *rq = "GET /app/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+			 "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\nearly";
+	write_all(fd, rq, strlen(rq));
+	char b[4096];
+	size_t n = 0;
+	while (n < sizeof(b) - 1) {
+		ssize_t r = read(fd, b + n, sizeof(b) - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		b[n] = '\0';
+		if (strstr(b, "early"))
+			break;
+	}
+	b[n] = '\0';
+	CHECK_EQ_INT(status_of(b), 101);
+	CHECK(strstr(b, "Upgrade: websocket\r\n") != NULL);
+	CHECK(strstr(b, "Connection: upgrade\r\n") != NULL);
+	CHECK(strstr(b, "\r\n\r\nearly") != NULL);
+	/* both ways, several times, on the same connection */
+	for (int i = 0; i < 3; i++) {
+		char msg[32];
+		int k = snprintf(msg, sizeof(msg), "frame-%d", i);
+		write_all(fd, msg, (size_t)k);
+		ssize_t r = read(fd, b, sizeof(b) - 1);
+		b[r > 0 ? r : 0] = '\0';
+		CHECK_EQ_STR(b, msg);
+	}
+	close(fd);
+	/* a request without the Connection token is not upgraded */
+	exchange(px_port, "GET /app/ws2 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+			  "Connection: close\r\n\r\n", resp, sizeof(resp));
+	CHECK_EQ_INT(status_of(resp), 200);
+	CHECK(strstr(resp, "Upgrade: websocket") == NULL);
 }
 
 TEST(proxy_limits_and_head_timeout)

@@ -48,7 +48,7 @@ static inline void th_rmdir(const char *dir)
 static inline struct gw_object *th_obj(const char *kind, const char *ns, const char *name,
 				       const char *value)
 {
-	char json[1024], err[128];
+	char json[4096], err[128];
 	int k = gw_kind_from_name(NULL, kind);
 	const struct gw_kind_info *ki = gw_kind_info((enum gw_kind)k);
 	struct gw_object *o;

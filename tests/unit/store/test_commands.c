@@ -12,6 +12,7 @@
 #include "check.h"
 #include "cli/cli.h"
 #include "gwapi/reconcile.h"
+#include "proxy/snapshot.h"
 
 static const char *SNAP =
 	"{\"revision\":0,\"compiledMs\":1,\"sockets\":["
@@ -130,6 +131,18 @@ TEST(store_cmd_routes_prints_serving_table)
 	CHECK_EQ_INT(c->rc, 0);
 	CHECK(strncmp(c->out, "revision 2 ", 11) == 0);
 	CHECK(strstr(c->out, "\nrevision 1 (serving, pinned) ") != NULL);
+
+	/* What changed between two revisions. */
+	char *argv8[] = {"routes", "--state-dir", dir, "--diff", "1,2", NULL};
+	run_cmd(dir, cmd_routes, 5, argv8, NULL, c);
+	CHECK_EQ_INT(c->rc, 0);
+	CHECK_EQ_STR(c->out, "revision 1 -> 2: 1 object differs\n~ HTTPRoute default/web\n");
+	char *argv9[] = {"routes", "--state-dir", dir, "--diff", "1,7", NULL};
+	run_cmd(dir, cmd_routes, 5, argv9, NULL, c);
+	CHECK_EQ_INT(c->rc, 1);
+	char *argv10[] = {"routes", "--diff", "12", NULL};
+	run_cmd(dir, cmd_routes, 3, argv10, NULL, c);
+	CHECK_EQ_INT(c->rc, 2);
 
 	/* Errors: unknown revision, bad number, unknown flag, no store. */
 	char *argv4[] = {"routes", "--state-dir", dir, "--revision", "9", NULL};
@@ -278,6 +291,8 @@ TEST(store_cmd_routes_reads_compiled_snapshot)
 	CHECK(strstr(c->out, " w=3 (1 endpoint)\n") != NULL);
 	if (check_failures || getenv("WG_STORE_KEEP"))
 		fprintf(stderr, "%s", c->out);
+	snap_unref(res.snap);
+	res.snap = NULL;
 	gw_result_fini(&res);
 	free(c);
 	gw_objset_free(set);

@@ -568,3 +568,43 @@ TEST(store_revisions_paging_and_get)
 	store_close(s);
 	th_rmdir(dir);
 }
+
+/* A full disk (here: a page limit) fails the commit cleanly; what was
+ * committed before is still served, and commits work again once there is
+ * room. */
+TEST(store_commit_disk_full)
+{
+	char buf[64], v[2048];
+	char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back = gw_objset_new();
+	uint64_t rev = 0, got = 0;
+	int64_t pages;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), 0);
+	pages = th_query(s, "PRAGMA page_count");
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages);
+	th_query(s, sql);
+	memset(v, 'x', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	for (int i = 0; i < 8; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "big%d", i);
+		v[0] = (char)('a' + i);
+		gw_objset_put(set, th_obj("ConfigMap", "default", name, v));
+	}
+	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), -ENOSPC);
+	CHECK_EQ_INT(store_load(s, 0, back, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	CHECK_EQ_INT(gw_objset_count(back, GW_K_CONFIGMAP), 0);
+	th_query(s, "PRAGMA max_page_count = 1000000");
+	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 2);
+	gw_objset_free(back);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
