@@ -4,7 +4,8 @@
 #
 #   make                     build/waygate for this machine (x86_64 here)
 #   make ARCH=aarch64        build/aarch64/waygate (also ARCH=armv7, x86_64)
-#   make BOARD=name          also read board/name/board.mk (ARCH, CPU flags)
+#   make BOARD=name          build/name/waygate with board/name/board.mk's
+#                            ARCH, CPU_CFLAGS and BOARD_CPPFLAGS
 #   make check               unit tests (under qemu-user for a foreign ARCH)
 #   make test                everything; ends with "N passed, N failed"
 #   make run                 build, then tests/run-local (the seed scenario)
@@ -27,8 +28,10 @@ VERSION := 0.1.0
 
 HOST_ARCH := $(shell uname -m | sed -e 's/^armv[78].*/armv7/' -e 's/^arm64$$/aarch64/')
 
-# A board may set ARCH, CPU_CFLAGS, DEPS_CFLAGS (then the libraries are
-# built for it too) and BOARD_CPPFLAGS (e.g. -DWG_BOARD='"name"').
+# A board may set ARCH, CPU_CFLAGS and BOARD_CPPFLAGS (e.g.
+# -DWG_BOARD='"name"'), and append to DEPS_CFLAGS to build the libraries
+# for it too (another cache key: they are rebuilt or copied from the cache).
+DEPS_CFLAGS ?= -Os -ffunction-sections -fdata-sections
 ifneq ($(BOARD),)
 ifneq ($(wildcard board/$(BOARD)/board.mk),)
 include board/$(BOARD)/board.mk
@@ -72,6 +75,15 @@ DEPS_CC   := gcc
 TRIPLE    := $(CROSS:-=)
 CC        := $(if $(filter 1,$(FUZZER)),clang,gcc)
 RUN       :=
+else ifneq ($(BOARD),)
+# A board build has its own tree (its CPU flags and defines differ) and
+# binary, build/<board>/waygate, which firmware/ picks up; the libraries
+# are the architecture's.
+B         := build/$(BOARD)
+BIN       := $(B)/waygate
+DEPS_ARCH := $(ARCH)
+DEPS_CC   :=
+CC        := build/deps/$(ARCH)/sysroot/bin/musl-gcc
 else
 B         := build/$(ARCH)
 BIN       := $(if $(filter $(ARCH),$(HOST_ARCH)),build/waygate,$(B)/waygate)

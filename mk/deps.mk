@@ -15,14 +15,15 @@
 #                                    .key-<key> once complete
 #
 # The key is a hash of every input that shapes the result: deps.lock, the
-# Mbed TLS config, deps/build, this file, the arch, DEPS_CFLAGS and the
-# compiler version. A staged tree with the current key is used as is. Else a
-# cached tree with that key is copied in (a fresh clone on this machine
-# builds nothing). Else the steps run (their stamps follow make's usual
-# timestamp rules, so a config change rebuilds only Mbed TLS) and the result
-# is published to the cache. One flock serialises concurrent `make`s in the
-# same tree. After editing a recipe in deps/build, remove its stamp
-# (build/deps/work/<arch>/<step>.stamp) or run `make deps-rebuild`.
+# Mbed TLS config, deps/patches/, deps/build, this file, the arch,
+# DEPS_CFLAGS, MBEDTLS_OPT and the compiler version. A staged tree with the
+# current key is used as is. Else a cached tree with that key is copied in
+# (a fresh clone on this machine builds nothing). Else the steps run (their
+# stamps follow make's usual timestamp rules, so a config change rebuilds
+# only Mbed TLS) and the result is published to the cache. One flock
+# serialises concurrent `make`s in the same tree. After editing a recipe in
+# deps/build, remove its stamp (build/deps/work/<arch>/<step>.stamp) or run
+# `make deps-rebuild`: recipe edits change the key but not the stamps.
 
 WAYGATE_CACHE ?= $(HOME)/.cache/waygate
 DEPS_CFLAGS   ?= -Os -ffunction-sections -fdata-sections
@@ -53,8 +54,8 @@ DEPS_CACHED := $(WAYGATE_CACHE)/deps/$(DEPS_ARCH)-$(DEPS_KEY)
 # inside it (musl, Mbed TLS, libmicrohttpd) shares this make's -j slots.
 DEPS_ENV = DL='$(DEPS_DL)' SRC='$(DEPS_SRC)' HOSTW='$(DEPS_HOSTW)' W='$(DEPS_W)' \
 	OUT='$(DEPS_OUT)' TRIPLE='$(TRIPLE)' CROSS='$(CROSS)' DEPS_CC='$(DEPS_CC)' \
-	CFLAGS='$(DEPS_CFLAGS)' MBEDTLS_OPT='$(MBEDTLS_OPT)' LOCK='$(abspath deps/deps.lock)' DEPS_DIR='$(abspath deps)' \
-	MAKE='$(MAKE)'
+	CFLAGS='$(DEPS_CFLAGS)' MBEDTLS_OPT='$(MBEDTLS_OPT)' \
+	LOCK='$(abspath deps/deps.lock)' DEPS_DIR='$(abspath deps)' MAKE='$(MAKE)'
 
 .PHONY: deps deps-locked deps-rebuild deps-fetch deps-refresh
 
@@ -67,14 +68,19 @@ $(DEPS_DONE):
 	$(Q)flock build/deps/.lock $(MAKE) --no-print-directory deps-locked
 
 ifneq ($(wildcard $(DEPS_CACHED)/.complete),)
-# Cache hit: copy the finished tree and point its musl-gcc at the copy.
+# Cache hit: copy the finished tree, point its musl-gcc at where it will
+# live, and swap it in with two renames (compiles running meanwhile see the
+# old tree or the new one). Nothing to do if another make, which held the
+# lock before us, already did it.
 deps-locked:
-	@echo "  DEPS    $(DEPS_ARCH): from cache $(DEPS_CACHED)"
-	$(Q)rm -rf $(DEPS_OUT).tmp && cp -a $(DEPS_CACHED) $(DEPS_OUT).tmp && \
-		rm -f $(DEPS_OUT).tmp/.complete && rm -rf $(DEPS_OUT) && \
-		mv $(DEPS_OUT).tmp $(DEPS_OUT)
-	$(Q)$(DEPS_ENV) deps/build relocate
-	$(Q)touch $(DEPS_DONE)
+	$(Q)if [ ! -e $(DEPS_DONE) ]; then \
+		echo "  DEPS    $(DEPS_ARCH): from cache $(DEPS_CACHED)" && \
+		rm -rf $(DEPS_OUT).tmp $(DEPS_OUT).old && cp -a $(DEPS_CACHED) $(DEPS_OUT).tmp && \
+		rm -f $(DEPS_OUT).tmp/.complete && \
+		$(DEPS_ENV) deps/build relocate $(DEPS_OUT).tmp && \
+		touch $(DEPS_OUT).tmp/.key-$(DEPS_KEY) && \
+		{ [ ! -e $(DEPS_OUT) ] || mv $(DEPS_OUT) $(DEPS_OUT).old; } && \
+		mv $(DEPS_OUT).tmp $(DEPS_OUT) && rm -rf $(DEPS_OUT).old; fi
 else
 # Cache miss: run the steps, then publish (copy, then rename: atomic).
 deps-locked: $(patsubst %,$(DEPS_W)/%.stamp,$(DEPS_STEPS))

@@ -7,7 +7,16 @@
 // drawn by hand on canvas. No external assets.
 'use strict';
 
-const state = { csrf: '', timer: null, page: '' };
+const state = { csrf: '', timer: null, page: '', idleMs: 1800000, lastActivity: Date.now() };
+
+// Pages poll the API, and every request keeps the session alive: so that
+// an unattended tab still logs out after the idle timeout, polling stops
+// when the person has not touched the page for that long.
+for (const ev of ['pointerdown', 'keydown', 'wheel', 'touchstart'])
+  addEventListener(ev, () => { state.lastActivity = Date.now(); }, { passive: true });
+function idleTooLong() {
+  return Date.now() - state.lastActivity > state.idleMs - Math.min(10000, state.idleMs / 10);
+}
 
 // ---------- helpers ----------
 
@@ -107,7 +116,14 @@ function refreshEvery(ms, fn) {
     try { await fn(); setStatus(''); } catch (e) { setStatus(e.message, true); }
   };
   run();
-  state.timer = setInterval(() => { if (!document.hidden) run(); }, ms);
+  state.timer = setInterval(() => {
+    if (idleTooLong()) {
+      clearInterval(state.timer);
+      location.assign('/login?idle=1');
+    } else if (!document.hidden) {
+      run();
+    }
+  }, ms);
 }
 
 function page() { return document.getElementById('page'); }
@@ -368,7 +384,6 @@ async function showObjectDiff(box, from, to, ch) {
 }
 
 async function pageRevisions() {
-  clearInterval(state.timer);
   const msg = el('p', { class: 'msg', id: 'rev-msg', role: 'status' });
   const diffBox = el('div', { id: 'diff' });
   const list = el('div');
@@ -414,11 +429,13 @@ async function pageRevisions() {
           el('td', { class: 'num' }, String(r.objects)),
           el('td', null, r.serving ? badge('serving', 'ok') : null, ' ', r.pinned ? badge('pinned', 'warn') : null),
           el('td', null,
-            r.pinned ? null : el('button', { class: 'secondary pin', on: { click: () => pinAction(r.revision) } }, 'Pin'),
+            r.pinned ? null : el('button', { class: 'secondary pin', title: 'Serve this revision (roll back or forward to it) until unpinned',
+              on: { click: () => pinAction(r.revision) } }, 'Pin'),
             ' ',
             i + 1 < revs.length ? el('button', { class: 'secondary diff', on: { click: () => diffAction(revs[i + 1].revision, r.revision) } }, 'Diff') : null)))));
   };
-  try { await load(); } catch (e) { setStatus(e.message, true); }
+  // new revisions from the cluster show up without a reload
+  refreshEvery(5000, load);
 }
 
 function formMsg() { return el('p', { class: 'msg', role: 'status' }); }
@@ -505,7 +522,7 @@ async function pageSettings() {
     el('div', { class: 'card' }, el('h2', null, 'Mode'), modeForm),
     el('div', { class: 'card' }, el('h2', null, 'Password'), pwForm),
     el('div', { class: 'card' }, el('h2', null, 'UI certificate'), certForm),
-    el('div', { class: 'card' }, el('h2', null, 'Access'), kv([
+    el('div', { class: 'card wide' }, el('h2', null, 'Access'), kv([
       ['Metrics', el('span', null, el('code', null, s.metrics.path), ' with a bearer token from ', el('code', null, s.metrics.token_file))],
       ['Idle logout', Math.round(s.session_idle_s / 60) + ' min'],
       ['Host names accepted', s.allowed_hosts.join(', ')],
@@ -554,6 +571,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   try {
     const s = await api('/api/session');
     state.csrf = s.csrf;
+    state.idleMs = (s.idle_timeout_s || 1800) * 1000;
     document.getElementById('who').textContent = s.user;
     await fn();
   } catch (e) {

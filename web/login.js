@@ -8,6 +8,10 @@ document.addEventListener('DOMContentLoaded', () => {
   const form = document.getElementById('login-form');
   const err = document.getElementById('login-error');
   const button = document.getElementById('login-button');
+  if (new URLSearchParams(location.search).get('idle') === '1') {
+    err.textContent = 'You were logged out after a while without activity.';
+    err.hidden = false;
+  }
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -9,8 +9,10 @@
  * X-Echo-Set-Header ("name:value,name2:value2" become response headers),
  * answers /status/NNN with that status, keeps connections alive and accepts
  * pipelined requests; request bodies are read (Content-Length or chunked)
- * and counted, never stored. One thread, one loop; not a production server.
- * WebSocket echo is not implemented yet.
+ * and counted, never stored. A WebSocket upgrade (RFC 6455) on any path
+ * turns the connection into a message echo: text and binary frames come
+ * back as sent, pings get pongs, a close is answered and ends it. One
+ * thread, one loop; not a production server.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -35,7 +38,7 @@
 #define ECHO_MAX_IN (64 * 1024)
 #define ECHO_MAX_HEADERS 128
 
-enum echo_state { ES_HEAD = 0, ES_BODY };
+enum echo_state { ES_HEAD = 0, ES_BODY, ES_WS };
 
 struct echo_srv {
 	struct loop *loop;
@@ -61,6 +64,161 @@ struct echo_conn {
 	bool closing;
 	size_t last_len;
 };
+
+/* ---- WebSocket: the handshake's SHA-1 (not for security) and frames ---- */
+
+static uint32_t rol(uint32_t v, int n)
+{
+	return (v << n) | (v >> (32 - n));
+}
+
+static void sha1(const unsigned char *msg, size_t len, unsigned char out[20])
+{
+	uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+	size_t total = ((len + 8) / 64 + 1) * 64;
+	unsigned char block[64];
+
+	for (size_t off = 0; off < total; off += 64) {
+		for (size_t i = 0; i < 64; i++) {
+			size_t k = off + i;
+			if (k < len)
+				block[i] = msg[k];
+			else if (k == len)
+				block[i] = 0x80;
+			else if (k >= total - 8)
+				block[i] =
+					(unsigned char)((uint64_t)len * 8 >> (8 * (total - 1 - k)));
+			else
+				block[i] = 0;
+		}
+		uint32_t w[80];
+		for (int i = 0; i < 16; i++)
+			w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
+			       (uint32_t)block[4 * i + 2] << 8 | block[4 * i + 3];
+		for (int i = 16; i < 80; i++)
+			w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+		uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+		for (int i = 0; i < 80; i++) {
+			uint32_t f, k;
+			if (i < 20) {
+				f = (b & c) | (~b & d);
+				k = 0x5a827999;
+			} else if (i < 40) {
+				f = b ^ c ^ d;
+				k = 0x6ed9eba1;
+			} else if (i < 60) {
+				f = (b & c) | (b & d) | (c & d);
+				k = 0x8f1bbcdc;
+			} else {
+				f = b ^ c ^ d;
+				k = 0xca62c1d6;
+			}
+			uint32_t t = rol(a, 5) + f + e + k + w[i];
+			e = d;
+			d = c;
+			c = rol(b, 30);
+			b = a;
+			a = t;
+		}
+		h[0] += a;
+		h[1] += b;
+		h[2] += c;
+		h[3] += d;
+		h[4] += e;
+	}
+	for (int i = 0; i < 5; i++) {
+		out[4 * i] = (unsigned char)(h[i] >> 24);
+		out[4 * i + 1] = (unsigned char)(h[i] >> 16);
+		out[4 * i + 2] = (unsigned char)(h[i] >> 8);
+		out[4 * i + 3] = (unsigned char)h[i];
+	}
+}
+
+static void ws_accept_key(struct str key, char out[32])
+{
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char tmp[128], dig[20];
+	size_t n = key.len < 64 ? key.len : 64;
+	memcpy(tmp, key.p, n);
+	memcpy(tmp + n, guid, sizeof(guid) - 1);
+	sha1(tmp, n + sizeof(guid) - 1, dig);
+	base64_encode(dig, sizeof(dig), out);
+}
+
+/* Sends one unmasked frame. */
+static void ws_send(struct buf *o, unsigned opcode, const char *p, size_t n)
+{
+	unsigned char h[10];
+	size_t hl = 2;
+	h[0] = (unsigned char)(0x80 | opcode);
+	if (n < 126) {
+		h[1] = (unsigned char)n;
+	} else if (n < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(n >> 8);
+		h[3] = (unsigned char)n;
+		hl = 4;
+	} else {
+		h[1] = 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+		hl = 10;
+	}
+	buf_append(o, h, hl);
+	buf_append(o, p, n);
+}
+
+/*
+ * Echoes the complete frames in c->in. Returns false when the connection
+ * must close after what is queued (a close frame, or a protocol error).
+ */
+static bool ws_process(struct buf *in, struct buf *out)
+{
+	for (;;) {
+		unsigned char *p = (unsigned char *)buf_rptr(in);
+		size_t n = buf_len(in);
+		if (n < 2)
+			return true;
+		unsigned opcode = p[0] & 0x0f;
+		bool masked = p[1] & 0x80;
+		uint64_t len = p[1] & 0x7f;
+		size_t hl = 2;
+		if (len == 126) {
+			if (n < 4)
+				return true;
+			len = (uint64_t)p[2] << 8 | p[3];
+			hl = 4;
+		} else if (len == 127) {
+			if (n < 10)
+				return true;
+			len = 0;
+			for (int i = 0; i < 8; i++)
+				len = len << 8 | p[2 + i];
+			hl = 10;
+		}
+		if (!masked || len > ECHO_MAX_IN / 2) {
+			ws_send(out, 8, "\x03\xea", 2); /* 1002: protocol error */
+			return false;
+		}
+		if (n < hl + 4 + len)
+			return true;
+		unsigned char *mask = p + hl, *data = p + hl + 4;
+		for (uint64_t i = 0; i < len; i++)
+			data[i] ^= mask[i & 3];
+		switch (opcode) {
+		case 0x0: /* continuation: echoed as it came */
+		case 0x1:
+		case 0x2: ws_send(out, opcode, (char *)data, (size_t)len); break;
+		case 0x8:
+			ws_send(out, 8, (char *)data, len >= 2 ? 2 : 0);
+			buf_consume(in, hl + 4 + (size_t)len);
+			return false;
+		case 0x9: ws_send(out, 0xa, (char *)data, (size_t)len); break;
+		default: break; /* pongs and reserved opcodes are ignored */
+		}
+		buf_consume(in, hl + 4 + (size_t)len);
+	}
+}
 
 static void json_escape(struct buf *b, const char *p, size_t n)
 {
@@ -226,6 +384,11 @@ static bool process(struct echo_conn *c)
 	struct h1_msg m = {.headers = hdrs, .max_headers = ECHO_MAX_HEADERS};
 
 	while (!c->closing && !buf_is_empty(&c->in)) {
+		if (c->st == ES_WS) {
+			if (!ws_process(&c->in, &c->out))
+				c->closing = true;
+			return true;
+		}
 		if (c->st == ES_HEAD) {
 			ssize_t n = h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len,
 						     &m, NULL);
@@ -239,6 +402,22 @@ static bool process(struct echo_conn *c)
 				return true;
 			}
 			c->keep_alive = m.keep_alive;
+			ssize_t kk =
+				hdr_find(m.headers, m.n_headers, STR_LIT("sec-websocket-key"), 0);
+			ssize_t ku = hdr_find(m.headers, m.n_headers, STR_LIT("upgrade"), 0);
+			if (kk >= 0 && ku >= 0 && str_case_eq_c(m.headers[ku].value, "websocket") &&
+			    (m.conn_flags & H1_CONN_UPGRADE) && m.body == H1_BODY_NONE) {
+				char acc[32];
+				ws_accept_key(m.headers[kk].value, acc);
+				buf_appendf(
+					&c->out,
+					"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+					"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+					acc);
+				buf_consume(&c->in, (size_t)n);
+				c->st = ES_WS;
+				continue;
+			}
 			build_answer(c, &m);
 			buf_consume(&c->in, (size_t)n);
 			c->body = m.body;
@@ -466,7 +645,8 @@ int cmd_echo(int argc, char **argv)
 		return 2;
 	}
 	if (parse_listen(listen_arg, &ss, &sl, &s.port)) {
-		fprintf(stderr, "waygate echo: --listen: '%s' is not ADDR:PORT with a numeric address\n",
+		fprintf(stderr,
+			"waygate echo: --listen: '%s' is not ADDR:PORT with a numeric address\n",
 			listen_arg);
 		return 2;
 	}
@@ -479,7 +659,8 @@ int cmd_echo(int argc, char **argv)
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, 512) == -1) {
-		fprintf(stderr, "waygate echo: cannot listen on %s: %s\n", listen_arg, strerror(errno));
+		fprintf(stderr, "waygate echo: cannot listen on %s: %s\n", listen_arg,
+			strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return 1;

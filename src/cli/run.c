@@ -92,6 +92,7 @@ struct runner {
 	const char *pending_source; /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
+	uint64_t served_hash;        /* of the live snapshot last committed and served */
 	/* The snapshot being served, one reference held here (for the UI). */
 	struct snapshot *current;
 	uint64_t serving_revision;
@@ -318,30 +319,84 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	return snap;
 }
 
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return s ? hash_mix(h, hash_bytes(s, strlen(s))) : hash_mix(h, 0);
+}
+
+static uint64_t hash_backend_tls(uint64_t h, const struct snap_backend *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!b[i].tls)
+			continue;
+		h = hash_str(h, b[i].tls->ca_pem);
+		h = hash_str(h, b[i].tls->client_cert_pem);
+		h = hash_str(h, b[i].tls->client_key_pem);
+	}
+	return h;
+}
+
+/*
+ * Identity of what a snapshot serves: its JSON (listeners, rules,
+ * backends, endpoints) plus the key material the JSON leaves out, so a
+ * rotated certificate counts as a change.
+ */
+static uint64_t snapshot_identity(const struct snapshot *snap, const char *json)
+{
+	uint64_t h = hash_str(0, json);
+
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		const struct snap_listener *l = &snap->listeners[i];
+		for (size_t c = 0; c < l->n_certs; c++) {
+			h = hash_str(h, l->certs[c].cert_pem);
+			h = hash_str(h, l->certs[c].key_pem);
+		}
+		h = hash_str(h, l->client_ca_pem);
+		for (size_t k = 0; k < l->n_http_rules; k++)
+			h = hash_backend_tls(h, l->http_rules[k].backends, l->http_rules[k].n_backends);
+		for (size_t k = 0; k < l->n_tls_routes; k++)
+			h = hash_backend_tls(h, l->tls_routes[k].backends, l->tls_routes[k].n_backends);
+		h = hash_backend_tls(h, l->l4_backends, l->n_l4_backends);
+	}
+	return h;
+}
+
 /*
  * Reconciles the live set, commits it as a revision and serves it (unless a
  * revision is pinned: then the pinned one keeps being served and the live
- * set is only recorded).
+ * set is only recorded). A change that leaves the served snapshot as it was
+ * (our own status writes coming back, a resourceVersion bump) is neither
+ * committed nor re-published: revisions record what the box served.
  */
 static void reconcile_and_serve(struct runner *r, const char *source)
 {
 	struct snapshot *snap = compile(r, r->set, true);
-	uint64_t rev = 0;
+	uint64_t rev = 0, identity;
+	char *json;
 
 	r->reconciled_version = gw_objset_version(r->set);
 	if (!snap)
 		return;
-	if (r->store) {
-		char *json = gw_snapshot_to_json(snap);
-		int err = json ? store_commit(r->store, r->set, json, source, NULL, NULL, &rev) : -ENOMEM;
+	json = gw_snapshot_to_json(snap);
+	if (!json) {
+		log_error("event=commit_failed error=%s", log_q(err_str(-ENOMEM)));
+		snap_unref(snap);
+		return;
+	}
+	identity = snapshot_identity(snap, json);
+	if (identity == r->served_hash && r->current && !r->serving_pinned) {
 		free(json);
-		if (err < 0) {
-			/* Serving an uncommitted set would break the promise that a
-			 * reboot serves what was served: keep the last good one. */
-			log_error("event=commit_failed error=%s", log_q(err_str(err)));
-			snap_unref(snap);
-			return;
-		}
+		snap_unref(snap);
+		return;
+	}
+	int err = store_commit(r->store, r->set, json, source, NULL, NULL, &rev);
+	free(json);
+	if (err < 0) {
+		/* Serving an uncommitted set would break the promise that a
+		 * reboot serves what was served: keep the last good one. */
+		log_error("event=commit_failed error=%s", log_q(err_str(err)));
+		snap_unref(snap);
+		return;
 	}
 	snap->revision = rev;
 	if (pinned_revision(r)) {
@@ -350,10 +405,7 @@ static void reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
-	if (r->current && r->current->revision == rev && rev != 0) {
-		snap_unref(snap); /* same revision already served */
-		return;
-	}
+	r->served_hash = identity;
 	serve(r, snap, false);
 }
 

@@ -67,7 +67,15 @@ struct loop *loop_new(void)
 		free(l);
 		return NULL;
 	}
-	l->wake_fd = -1;
+	/* The eventfd exists from the start so that a loop_wake() from another
+	 * thread before loop_set_wake() is not lost: the count waits in it. */
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd == -1) {
+		close(l->epfd);
+		free(l);
+		return NULL;
+	}
+	l->wake_io.fd = -1;
 	l->now_ms = clock_mono_ms();
 	return l;
 }
@@ -76,8 +84,7 @@ void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
-	if (l->wake_fd != -1)
-		close(l->wake_fd);
+	close(l->wake_fd);
 	close(l->epfd);
 	free(l->heap);
 	free(l->defer);
@@ -257,29 +264,21 @@ static void on_wake(struct loop_io *io, uint32_t events)
 
 int loop_set_wake(struct loop *l, loop_wake_cb cb, void *arg)
 {
-	if (l->wake_fd == -1) {
-		l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (l->wake_fd == -1)
-			return -errno;
-		int r = loop_io_add(l, &l->wake_io, l->wake_fd, LOOP_READ, on_wake, l);
-		if (r) {
-			close(l->wake_fd);
-			l->wake_fd = -1;
-			return r;
-		}
-	}
 	l->wake_cb = cb;
 	l->wake_arg = arg;
+	if (l->wake_io.fd == -1) {
+		int r = loop_io_add(l, &l->wake_io, l->wake_fd, LOOP_READ, on_wake, l);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 
 void loop_wake(struct loop *l)
 {
 	uint64_t one = 1;
-	if (l->wake_fd != -1) {
-		ssize_t w = write(l->wake_fd, &one, sizeof(one));
-		(void)w;
-	}
+	ssize_t w = write(l->wake_fd, &one, sizeof(one));
+	(void)w;
 }
 
 /* ---- the loop ---- */

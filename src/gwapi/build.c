@@ -117,7 +117,7 @@ static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl
 		const struct pentry *e = v[i];
 		struct crule *ru = &e->cr->rules[e->rule];
 		struct snap_http_rule *hr = &sl->http_rules[sl->n_http_rules++];
-		hr->route = (char *)(uintptr_t)e->cr->key;
+		hr->route = e->cr->key;
 		hr->rule_name = ru->name;
 		hr->rule_index = e->rule;
 		hr->grpc = e->cr->r.type == GW_RT_GRPC;
@@ -155,7 +155,7 @@ static void tls_routes(struct rctx *c, struct rlis *li, struct snap_listener *sl
 	for (size_t i = 0; i < n && sl->tls_routes; i++) {
 		const struct tentry *e = li->tls.v[i];
 		struct snap_tls_route *tr = &sl->tls_routes[sl->n_tls_routes++];
-		tr->route = (char *)(uintptr_t)e->cr->key;
+		tr->route = e->cr->key;
 		tr->hostnames = rc_salloc(c, e->n_hosts, sizeof(char *));
 		for (size_t j = 0; j < e->n_hosts && tr->hostnames; j++)
 			if (e->hosts[j])
@@ -172,7 +172,7 @@ static void l4_backends(struct rctx *c, struct rlis *li, struct snap_listener *s
 	if (!li->l4.n)
 		return;
 	const struct croute *first = li->l4.v[0];
-	sl->l4_route = (char *)(uintptr_t)first->key;
+	sl->l4_route = first->key;
 	/* Several routes on one listener share its traffic by weight. */
 	for (size_t i = 0; i < li->l4.n; i++)
 		total += ((const struct croute *)li->l4.v[i])->n_l4_backends;

@@ -200,6 +200,7 @@ struct gw_route {
 	enum gw_route_type type;
 	const char **hostnames;
 	size_t n_hostnames;
+	bool hostnames_set; /* spec.hostnames was given (even if every entry was invalid) */
 	struct gw_ref *parents;
 	size_t n_parents;
 	struct gw_rule *rules;
@@ -352,7 +353,7 @@ void gw_time_format(uint64_t ms, char *buf, size_t size);
 
 /* -------- conditions (status.c) -------- */
 
-#define GW_MAX_CONDS 8
+#define GW_MAX_CONDS 6
 
 struct gw_cond {
 	const char *type;

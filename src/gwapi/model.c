@@ -446,6 +446,7 @@ int gw_decode_route(struct arena *a, const struct gw_object *o, struct diag *d,
 	}
 	yyjson_val *hn = yyjson_obj_get(spec, "hostnames");
 	size_t nh = yyjson_arr_size(hn);
+	r->hostnames_set = nh > 0;
 	r->hostnames = alloc_n(&c, nh, sizeof(char *));
 	for (size_t i = 0; i < nh; i++) {
 		const char *h = yyjson_get_str(yyjson_arr_get(hn, i));

@@ -1,18 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reconcile.c: the pure function from the object set to a compiled snapshot
- * and the status of every object we own, per Gateway API v1.6.1:
- * GatewayClass acceptance, Gateway addresses (pool and static), listener
- * validation and conflicts (Gateway listeners first, then ListenerSets by
- * age), route attachment (parentRefs, sectionName, port, allowedRoutes,
- * hostname intersection), backendRefs through Services and EndpointSlices,
- * ReferenceGrants, BackendTLSPolicy, filters, and match precedence.
- * Status JSON is rendered at the end (render.c) from what is computed here.
+ * reconcile.c: the driver of reconcile, the pure function from the object
+ * set to a compiled snapshot and the status of every object we own (Gateway
+ * API v1.6.1). It builds the indexes every phase uses (Namespaces,
+ * EndpointSlices by Service, ReferenceGrants by target namespace, Services
+ * decoded on demand), judges ReferenceGrants and GatewayClasses, runs the
+ * phases in order (gateway.c, policy.c, route.c, build.c, render.c) and owns
+ * the result's lifetime; it also answers gw_is_referenced for the watch.
  *
  * Memory: a scratch arena holds the typed model and the bookkeeping and is
  * freed before returning; the snapshot owns its own arena. Lookups go
  * through hash maps so that the cost grows with the number of routes, not
- * with its square. No sockets, no clock beyond opts->now_ms.
+ * with its square. No sockets, no clock beyond opts->now_ms, no globals.
  * Control thread only (and `waygate check`).
  */
 #include <errno.h>
@@ -360,8 +359,8 @@ int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw
 
 	memset(out, 0, sizeof(*out));
 	ctx_init(&c, set, opts);
-	c.a = arena_new(64 * 1024);
-	c.sa = arena_new(64 * 1024);
+	c.a = arena_new(1024 * 1024);
+	c.sa = arena_new(256 * 1024);
 	if (!c.a || !c.sa) {
 		rc = -ENOMEM;
 		goto out;
@@ -379,17 +378,10 @@ int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw
 		diag_add(&c.diag, DIAG_ERROR, NULL, NULL, "--address-pool",
 			 "invalid CIDR \"%s\": Gateways bind the wildcard address", opts->address_pool);
 
-#ifdef GW_PROFILE
-#define PH(x) (t0 = clock_mono_ms(), rc = (x), fprintf(stderr, "phase %s %llu ms\n", #x, (unsigned long long)(clock_mono_ms() - t0)), rc)
-	uint64_t t0;
-#else
-#define PH(x) (x)
-#endif
-	if ((rc = PH(index_objects(&c))) || (rc = PH(do_classes(&c))) || (rc = PH(rc_gateways(&c))) ||
-	    (rc = PH(rc_policies(&c))) || (rc = PH(rc_routes(&c))) || (rc = PH(rc_build(&c))) ||
-	    (rc = PH(rc_render(&c, out))))
+	if ((rc = index_objects(&c)) || (rc = do_classes(&c)) || (rc = rc_gateways(&c)) ||
+	    (rc = rc_policies(&c)) || (rc = rc_routes(&c)) || (rc = rc_build(&c)) ||
+	    (rc = rc_render(&c, out)))
 		goto out;
-#undef PH
 	if (c.err) {
 		rc = c.err;
 		goto out;
@@ -403,10 +395,6 @@ out:
 		memset(out, 0, sizeof(*out));
 	}
 	out->diag = c.diag;
-#ifdef GW_PROFILE
-	fprintf(stderr, "scratch %zu bytes, snapshot %zu bytes\n", c.a ? arena_used(c.a) : 0,
-		out->snap ? arena_used(out->snap->arena) : 0);
-#endif
 	arena_free(c.a);
 	arena_free(c.sa);
 	return rc;

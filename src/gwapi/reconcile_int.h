@@ -119,7 +119,7 @@ struct rparent {
 
 struct croute {
 	struct gw_route r;
-	const char *key; /* "ns/name" in the snapshot arena */
+	char *key; /* "ns/name" in the snapshot arena */
 	const char *objname;
 	struct crule *rules;
 	bool compiled;

@@ -205,6 +205,9 @@ static void resolve_backend(struct rctx *c, struct croute *cr, const struct gw_r
 			return;
 		}
 	}
+	/* gRPC needs HTTP/2 end to end, whatever the Service declares. */
+	if (cr->r.type == GW_RT_GRPC && b->proto == SNAP_APP_HTTP1)
+		b->proto = SNAP_APP_H2C;
 	struct epcache *ec = endpoints_for(c, r->ns, s, sp);
 	if (!ec)
 		return;
@@ -637,6 +640,8 @@ static bool effective_hosts(struct rctx *c, const struct croute *cr, const struc
 	const char *lh = li->l->hostname;
 
 	*n = 0;
+	if (!cr->r.n_hostnames && cr->r.hostnames_set)
+		return false; /* every hostname was invalid: it matches nothing, not everything */
 	if (!cr->r.n_hostnames) {
 		*out = rc_alloc(c, 1, sizeof(char *));
 		if (!*out)
@@ -672,8 +677,6 @@ static int attach(struct rctx *c, struct croute *cr, struct rlis *li, const char
 		for (size_t h = 0; h < nh; h++)
 			for (uint32_t r = 0; r < cr->r.n_rules; r++) {
 				size_t nm = cr->rules[r].n_matches;
-				if (cr->rules[r].invalid && !nm)
-					nm = 0;
 				for (uint32_t m = 0; m < nm; m++) {
 					struct pentry *e = rc_alloc(c, 1, sizeof(*e));
 					if (!e || gw_vec_push(&li->http, c->a, e))

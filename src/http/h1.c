@@ -15,25 +15,31 @@
 
 /* RFC 9110 tchar: "!#$%&'*+-.^_`|~" DIGIT ALPHA. */
 static const unsigned char tchar_tab[256] = {
-	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-	['~'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+	['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+	['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+	['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+	['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+	['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+	['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+	['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
 	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-static inline bool is_tchar(unsigned char c) { return tchar_tab[c]; }
+static inline bool is_tchar(unsigned char c)
+{
+	return tchar_tab[c];
+}
 /* field-vchar / obs-text, SP and HTAB */
-static inline bool is_value_char(unsigned char c) { return c >= 0x20 ? c != 0x7f : c == '\t'; }
-static inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static inline bool is_value_char(unsigned char c)
+{
+	return c >= 0x20 ? c != 0x7f : c == '\t';
+}
+static inline bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
 
 #define DEF_HEAD 16384u
 #define DEF_LINE 8192u
@@ -124,18 +130,12 @@ ssize_t hdr_find(const struct h1_header *h, size_t n, struct str name, size_t fr
 bool hdr_is_hop_by_hop(struct str name)
 {
 	switch (name.len) {
-	case 2:
-		return str_case_eq_c(name, "te");
-	case 7:
-		return str_case_eq_c(name, "trailer") || str_case_eq_c(name, "upgrade");
-	case 10:
-		return str_case_eq_c(name, "connection") || str_case_eq_c(name, "keep-alive");
-	case 16:
-		return str_case_eq_c(name, "proxy-connection");
-	case 17:
-		return str_case_eq_c(name, "transfer-encoding");
-	default:
-		return false;
+	case 2: return str_case_eq_c(name, "te");
+	case 7: return str_case_eq_c(name, "trailer") || str_case_eq_c(name, "upgrade");
+	case 10: return str_case_eq_c(name, "connection") || str_case_eq_c(name, "keep-alive");
+	case 16: return str_case_eq_c(name, "proxy-connection");
+	case 17: return str_case_eq_c(name, "transfer-encoding");
+	default: return false;
 	}
 }
 
@@ -354,8 +354,7 @@ static int scan_fields(struct h1_msg *m, struct fields_info *fi, int bad_status)
 				list_each(v, te_cb, &fi->te);
 			}
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	if (cs.invalid)
@@ -744,8 +743,7 @@ ssize_t h1_chunked_decode(struct h1_chunked *c, const char *p, size_t len, struc
 			c->line_len++;
 			i++;
 			break;
-		case H1_CH_DONE:
-			return (ssize_t)i;
+		case H1_CH_DONE: return (ssize_t)i;
 		}
 	}
 	return (ssize_t)i;

@@ -87,8 +87,8 @@ struct h1_msg {
 	unsigned conn_flags; /* H1_CONN_* */
 	bool keep_alive;     /* after this message (version + Connection) */
 	bool expect_continue;
-	bool has_upgrade;    /* Upgrade header present */
-	size_t head_len;     /* bytes of the head, through the final CRLF */
+	bool has_upgrade; /* Upgrade header present */
+	size_t head_len;  /* bytes of the head, through the final CRLF */
 	/* error reporting */
 	int err_status;    /* 400, 414, 431, 501, 505, 417; 502 for responses */
 	const char *error; /* static text for the log */
@@ -110,25 +110,25 @@ enum h1_chunk_state {
 	H1_CH_DATA,     /* remaining bytes of chunk data */
 	H1_CH_DATA_CR,  /* CRLF after chunk data */
 	H1_CH_DATA_LF,
-	H1_CH_TRAILER,  /* trailer section, line by line */
+	H1_CH_TRAILER, /* trailer section, line by line */
 	H1_CH_DONE,
 };
 
 /* Decoder state; all-zero starts a body. */
 struct h1_chunked {
 	enum h1_chunk_state state;
-	uint64_t remaining;  /* of the current chunk's data */
-	uint32_t line_len;   /* bytes of the current size or trailer line */
+	uint64_t remaining; /* of the current chunk's data */
+	uint32_t line_len;  /* bytes of the current size or trailer line */
 	uint32_t trailer_len;
 	uint32_t n_digits;
-	bool in_ext;         /* past ';' on a size line */
+	bool in_ext; /* past ';' on a size line */
 	bool in_quote, quote_esc;
 	bool saw_cr;
-	uint64_t total;      /* body bytes decoded so far */
+	uint64_t total; /* body bytes decoded so far */
 };
 
-#define H1_CHUNK_LINE_MAX 256u   /* size line incl. extensions */
-#define H1_TRAILER_MAX 8192u     /* whole trailer section */
+#define H1_CHUNK_LINE_MAX 256u /* size line incl. extensions */
+#define H1_TRAILER_MAX 8192u   /* whole trailer section */
 
 /*
  * Decodes from p[0..len). Returns the bytes consumed (>= 0) or a negative
@@ -140,7 +140,10 @@ struct h1_chunked {
  * that are not consumed. Trailers are validated and dropped.
  */
 ssize_t h1_chunked_decode(struct h1_chunked *c, const char *p, size_t len, struct str *data);
-static inline bool h1_chunked_is_done(const struct h1_chunked *c) { return c->state == H1_CH_DONE; }
+static inline bool h1_chunked_is_done(const struct h1_chunked *c)
+{
+	return c->state == H1_CH_DONE;
+}
 
 /* Writes the chunk header for n > 0 data bytes ("1a2b\r\n") into out (at
  * least 19 bytes); returns its length. The data must be followed by CRLF. */

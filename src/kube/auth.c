@@ -418,7 +418,7 @@ static int exec_start(struct kube_auth *a)
 	pfd[1] = -1;
 	if (rc) {
 		snprintf(a->exec_error, sizeof(a->exec_error),
-			 "exec plugin %.80s cannot run: %.60s", x->command, strerror(rc));
+			 "exec plugin %.70s cannot run: %.60s", x->command, strerror(rc));
 		if (x->install_hint)
 			log_warn("event=kube_exec_missing command=%s hint=%s", log_q(x->command),
 				 log_q(x->install_hint));

@@ -208,7 +208,7 @@ struct kube_client {
 	int res_fd;
 	struct loop_io res_io;
 	struct khttp_conn *res_waiters;
-	char res_error[96];
+	char res_error[128];
 	/* counters for health */
 	uint64_t errors;
 	bool connected;
@@ -457,7 +457,9 @@ uint32_t kube_backoff_ms(uint32_t attempt, uint32_t min_ms, uint32_t max_ms, uin
  * /apis/G/V[/namespaces/NS]/RES. ns NULL = all. Caller frees. */
 char *kube_collection_path(enum gw_kind k, const char *version, const char *ns);
 /* Serialises a list item / watch object as JSON, adding apiVersion and kind
- * when the server left them out (built-in lists do). Caller frees. */
+ * when the server left them out (built-in lists do), leaving out
+ * metadata.managedFields and kubectl's last-applied annotation. Caller
+ * frees. */
 char *kube_item_json(enum gw_kind k, const char *version, struct yyjson_val *item, size_t *len);
 /* Applies one watch event line (JSON). Returns 0, 1 when the set changed,
  * -WG_EPROTO for an undecodable line, -ESTALE for a 410 ERROR event, or
@@ -476,4 +478,8 @@ void kube_status_kick(struct kube_watch *w);
  * a malloc'd JSON text, or NULL (ENOMEM or ours is not valid JSON). */
 char *kube_status_merge(enum gw_kind k, const char *controller, struct yyjson_val *current,
 			const char *ours);
+/* The merge-patch body that moves o's status to desired (JSON text), with
+ * o's resourceVersion as the precondition. Caller frees; NULL on ENOMEM or
+ * invalid desired. */
+char *kube_status_patch(const struct gw_object *o, const char *desired, size_t *len);
 #endif

@@ -119,8 +119,9 @@ void kube_watch_health(const struct kube_watch *w, struct kube_health *out);
  * loop, each is compared with the status the server has (the object in the
  * set); when different, the object's full status is rebuilt (for routes the
  * parents entries of other controllers are kept and ours replaced; for
- * BackendTLSPolicy likewise the ancestors) and PUT on /status with the
- * object's resourceVersion; a 409 re-reads the object and retries. Writes are
+ * BackendTLSPolicy likewise the ancestors) and sent as a merge patch on
+ * /status with the object's resourceVersion as the precondition; a 409
+ * re-reads the object and retries. Writes are
  * rate-limited; a later submit for the same object replaces a queued one;
  * objects no longer in the set are skipped.
  */

@@ -6,10 +6,12 @@
  * object as the set holds it (what the watch last saw); only a difference
  * causes a write. The full status is rebuilt so that what other controllers
  * own survives: for routes their `parents` entries, for BackendTLSPolicy
- * their `ancestors`, are kept in place and ours replaced. It is written with
- * PUT on the /status subresource carrying the object's resourceVersion, so
- * a concurrent change makes the server answer 409; then the object is read
- * again and the merge redone. Writes are rate-limited (token bucket).
+ * their `ancestors`, are kept in place and ours replaced. It is written as
+ * a JSON merge patch on the /status subresource (lists are replaced whole
+ * by a merge patch, so the list sent is the full merged one) carrying the
+ * object's resourceVersion as a precondition, so a concurrent change makes
+ * the server answer 409; then the object is read again and the merge
+ * redone. Writes are rate-limited (token bucket).
  * Objects that left the set, or whose generation moved past the one that
  * was reconciled, are skipped: a newer reconcile follows.
  *
@@ -266,19 +268,54 @@ static char *object_path(struct kube_watch *w, enum gw_kind k, const char *ns, c
 	return p;
 }
 
-/* The PUT body: the object as the set holds it with status replaced. */
-static char *put_body(const struct gw_object *o, const char *status, size_t *len)
+/* RFC 7386 merge patch that turns cur into want: keys cur has and want
+ * lacks become null, equal values are left out, objects recurse, anything
+ * else (arrays included) is replaced whole. */
+static yyjson_mut_val *merge_diff(yyjson_mut_doc *m, yyjson_val *cur, yyjson_val *want)
 {
-	yyjson_mut_doc *m = yyjson_doc_mut_copy(o->doc, NULL);
-	yyjson_doc *sd = yyjson_read(status, strlen(status), 0);
-	yyjson_mut_val *root;
+	yyjson_mut_val *out;
+	yyjson_obj_iter it;
+	yyjson_val *k;
+
+	if (!yyjson_is_obj(cur) || !yyjson_is_obj(want))
+		return yyjson_val_mut_copy(m, want);
+	out = yyjson_mut_obj(m);
+	yyjson_obj_iter_init(cur, &it);
+	while ((k = yyjson_obj_iter_next(&it)))
+		if (!yyjson_obj_get(want, yyjson_get_str(k)))
+			yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k), yyjson_mut_null(m));
+	yyjson_obj_iter_init(want, &it);
+	while ((k = yyjson_obj_iter_next(&it))) {
+		yyjson_val *wv = yyjson_obj_iter_get_val(k);
+		yyjson_val *cv = yyjson_obj_get(cur, yyjson_get_str(k));
+
+		if (cv && yyjson_equals(cv, wv))
+			continue;
+		yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k), merge_diff(m, cv, wv));
+	}
+	return out;
+}
+
+/* The PATCH body: the object's resourceVersion as the precondition (a
+ * stale one gets 409) and the merge patch from its status to desired. */
+char *kube_status_patch(const struct gw_object *o, const char *desired, size_t *len)
+{
+	yyjson_val *root = yyjson_doc_get_root(o->doc);
+	yyjson_doc *sd = yyjson_read(desired, strlen(desired), 0);
+	yyjson_mut_doc *m = yyjson_mut_doc_new(NULL);
+	yyjson_mut_val *body, *md;
 	char *out = NULL;
 
 	if (!m || !sd)
 		goto out;
-	root = yyjson_mut_doc_get_root(m);
-	yyjson_mut_obj_remove_key(root, "status");
-	yyjson_mut_obj_add_val(m, root, "status", yyjson_val_mut_copy(m, yyjson_doc_get_root(sd)));
+	body = yyjson_mut_obj(m);
+	md = yyjson_mut_obj(m);
+	yyjson_mut_doc_set_root(m, body);
+	yyjson_mut_obj_add_strcpy(m, md, "resourceVersion", o->resource_version);
+	yyjson_mut_obj_add_val(m, body, "metadata", md);
+	yyjson_mut_obj_add_val(
+		m, body, "status",
+		merge_diff(m, yyjson_obj_get(root, "status"), yyjson_doc_get_root(sd)));
 	out = yyjson_mut_write(m, 0, len);
 out:
 	yyjson_mut_doc_free(m);
@@ -286,16 +323,28 @@ out:
 	return out;
 }
 
-/* Puts an object the server returned into the set. */
-static void refresh_object(struct kube_watch *w, enum gw_kind k, const char *body, size_t len)
+/* Puts an object the server returned into the set, written exactly as the
+ * watch will deliver it (kube_item_json), so that the watch event for the
+ * same resourceVersion is no change. After our own status write the owner
+ * is not notified (notify false): what changed is the status reconcile
+ * just computed, so reconciling again would only give the same result. */
+static void refresh_object(struct kube_watch *w, enum gw_kind k, const char *body, size_t len,
+			   bool notify)
 {
-	char msg[160];
-	struct gw_object *o = gw_object_parse((int)k, body, len, msg, sizeof(msg));
+	char msg[160], *json;
+	yyjson_doc *d = yyjson_read(body ? body : "", len, 0);
+	struct gw_object *o = NULL;
+	size_t jl;
 
+	json = d ? kube_item_json(k, w->ver[k], yyjson_doc_get_root(d), &jl) : NULL;
+	if (json)
+		o = gw_object_parse((int)k, json, jl, msg, sizeof(msg));
+	free(json);
+	yyjson_doc_free(d);
 	if (!o)
 		return;
 	o->source = "cluster";
-	if (gw_objset_put(w->set, o))
+	if (gw_objset_put(w->set, o) && notify)
 		kube_watch_changed(w, k);
 }
 
@@ -345,7 +394,7 @@ static void status_done(void *arg, int err, const struct khttp_resp *r, const ch
 	}
 	if (was_get) {
 		if (r->status == 200) {
-			refresh_object(w, e->kind, body, len);
+			refresh_object(w, e->kind, body, len, true);
 			status_retry(w, e, 0); /* redo the merge against what it holds now */
 			timer_cancel(w->loop, &w->stimer);
 			kube_status_kick(w);
@@ -362,7 +411,7 @@ static void status_done(void *arg, int err, const struct khttp_resp *r, const ch
 		w->status_writes++;
 		log_info("event=kube_status_written kind=%s ns=%s name=%s",
 			 gw_kind_info(e->kind)->kind, e->ns, e->name);
-		refresh_object(w, e->kind, body, len);
+		refresh_object(w, e->kind, body, len, false);
 		ks_free(e);
 		break;
 	case 409: {
@@ -450,7 +499,7 @@ void kube_status_kick(struct kube_watch *w)
 			ks_free(e);
 			continue;
 		}
-		body = put_body(o, desired, &blen);
+		body = kube_status_patch(o, desired, &blen);
 		free(desired);
 		path = object_path(w, e->kind, e->ns, e->name, true);
 		if (!body || !path) {
@@ -462,7 +511,7 @@ void kube_status_kick(struct kube_watch *w)
 		w->tokens -= 1.0;
 		w->sq_cur = e;
 		w->s_get = false;
-		if (khttp_request(&w->sconn, "PUT", path, body, blen, false, 0, &status_ops, w)) {
+		if (khttp_request(&w->sconn, "PATCH", path, body, blen, false, 0, &status_ops, w)) {
 			w->sq_cur = NULL;
 			ks_free(e);
 		}

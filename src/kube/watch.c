@@ -88,10 +88,41 @@ char *kube_collection_path(enum gw_kind k, const char *version, const char *ns)
 	return rc == -1 ? NULL : p;
 }
 
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* Writes item without metadata.managedFields and kubectl's last-applied
+ * annotation: bookkeeping of other clients, often larger than the spec, that
+ * waygate never reads (a status PUT without them leaves them as they are). */
+static char *write_trimmed(yyjson_val *item, size_t *len)
+{
+	yyjson_val *md = yyjson_obj_get(item, "metadata");
+	yyjson_mut_doc *m;
+	yyjson_mut_val *root, *mmd, *ann;
+	char *s;
+
+	if (!yyjson_obj_get(md, "managedFields") &&
+	    !yyjson_obj_get(yyjson_obj_get(md, "annotations"), LAST_APPLIED))
+		return yyjson_val_write(item, 0, len);
+	m = yyjson_mut_doc_new(NULL);
+	if (!m)
+		return NULL;
+	root = yyjson_val_mut_copy(m, item);
+	yyjson_mut_doc_set_root(m, root);
+	mmd = yyjson_mut_obj_get(root, "metadata");
+	yyjson_mut_obj_remove_key(mmd, "managedFields");
+	ann = yyjson_mut_obj_get(mmd, "annotations");
+	yyjson_mut_obj_remove_key(ann, LAST_APPLIED);
+	if (ann && !yyjson_mut_obj_size(ann))
+		yyjson_mut_obj_remove_key(mmd, "annotations");
+	s = yyjson_mut_write(m, 0, len);
+	yyjson_mut_doc_free(m);
+	return s;
+}
+
 char *kube_item_json(enum gw_kind k, const char *version, struct yyjson_val *item, size_t *len)
 {
 	const struct gw_kind_info *ki = gw_kind_info(k);
-	char *s = yyjson_val_write(item, 0, len), *out;
+	char *s = write_trimmed(item, len), *out;
 	bool empty;
 
 	if (!s)
@@ -562,7 +593,8 @@ static void refl_backoff(struct reflector *r, bool watch, int retry_after_s)
 
 static void refl_now(struct reflector *r, bool watch)
 {
-	khttp_close(&r->conn);
+	if (r->conn.active)
+		khttp_close(&r->conn); /* else keep the idle connection for the next request */
 	r->st = RF_BACKOFF;
 	r->want_watch = watch;
 	timer_add(r->w->loop, &r->timer, 0, on_refl_timer, r);
@@ -631,8 +663,9 @@ static bool sidx_add_seen(void *arg, const char *key, void *val)
 	return true;
 }
 
-/* The list is complete: make the set hold exactly what it returned. */
-static void apply_list(struct reflector *r)
+/* Deletes the objects in the reflector's scope that the list in progress
+ * (r->stage) does not hold. True when the set changed. */
+static bool drop_unstaged(struct reflector *r)
 {
 	struct kube_watch *w = r->w;
 	const struct gw_object *const *v;
@@ -651,6 +684,7 @@ static void apply_list(struct reflector *r)
 		del[ndel * 2 + 1] = strdup(v[i]->name);
 		ndel++;
 	}
+	/* copies first: the list is invalidated by the first delete */
 	for (size_t i = 0; i < ndel; i++) {
 		if (del[i * 2] && del[i * 2 + 1] &&
 		    gw_objset_del(w->set, r->kind, del[i * 2], del[i * 2 + 1]))
@@ -659,6 +693,16 @@ static void apply_list(struct reflector *r)
 		free(del[i * 2 + 1]);
 	}
 	free(del);
+	return changed;
+}
+
+/* The list is complete: make the set hold exactly what it returned. */
+static void apply_list(struct reflector *r)
+{
+	struct kube_watch *w = r->w;
+	bool changed;
+
+	changed = drop_unstaged(r);
 	for (size_t i = 0; i < r->n_stage; i++)
 		if (gw_objset_put(w->set, r->stage[i]))
 			changed = true;
@@ -751,38 +795,20 @@ static int stage_item(struct reflector *r, yyjson_val *item)
 static void refl_absent(struct reflector *r, int status)
 {
 	struct kube_watch *w = r->w;
-	bool changed = false;
-	const struct gw_object *const *v;
-	size_t n;
 
 	log_warn("event=kube_resource_unavailable resource=%s status=%d recheck_s=%u", r->name,
 		 status, w->o.recheck_ms / 1000);
 	khttp_close(&r->conn);
 	stage_reset(r);
 	/* the resource is gone: so are its objects */
-	v = gw_objset_list(w->set, r->kind, &n);
-	if (n) {
-		r->n_stage = 0;
-		stage_reset(r);
-		for (size_t i = n; i-- > 0;) {
-			v = gw_objset_list(w->set, r->kind, &n);
-			if (i < n && in_scope(r, v[i])) {
-				char *ns = strdup(v[i]->ns), *name = strdup(v[i]->name);
-
-				if (ns && name && gw_objset_del(w->set, r->kind, ns, name))
-					changed = true;
-				free(ns);
-				free(name);
-			}
-		}
-	}
+	if (drop_unstaged(r))
+		log_info("event=kube_objects_dropped resource=%s reason=unavailable", r->name);
 	free(r->rv);
 	r->rv = NULL;
 	r->st = RF_ABSENT;
 	r->listed = true;
 	r->attempt = 0;
 	timer_add(w->loop, &r->timer, w->o.recheck_ms, on_refl_timer, r);
-	(void)changed;
 	kube_watch_changed(w, r->kind);
 }
 
@@ -1121,6 +1147,12 @@ static void disc_apply(struct kube_watch *w)
 				log_info("event=kube_resource_absent resource=%s.%s", ki->resource,
 					 ki->group);
 			missing = missing || !w->ver[k];
+			/* not served: nothing of that kind exists (a copy restored
+			 * from the store would otherwise linger) */
+			if (!w->ver[k] && gw_objset_count(w->set, (enum gw_kind)k)) {
+				gw_objset_clear_kind(w->set, (enum gw_kind)k);
+				w->changed = true;
+			}
 			continue;
 		}
 		if (w->ver[k])

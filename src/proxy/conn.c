@@ -83,7 +83,7 @@ struct req {
 	struct upconn *up;
 	uint64_t start_ms;
 	char *method, *host, *path, *query; /* copies for logs and retries */
-	char *up_head; /* the head sent upstream, kept for replays */
+	char *up_head;                      /* the head sent upstream, kept for replays */
 	size_t up_head_len;
 	/* request body */
 	enum h1_body req_body;
@@ -105,7 +105,7 @@ struct req {
 	struct h1_chunked resp_ch;
 	bool resp_chunked_out;
 	bool resp_done;
-	bool up_keep_alive; /* the backend will keep its connection open */
+	bool up_keep_alive;            /* the backend will keep its connection open */
 	bool resp_close_delimited_out; /* HTTP/1.0 client: close ends the body */
 	bool client_keep_alive;
 	int minor;
@@ -116,10 +116,11 @@ struct req {
 	const struct snap_cors *cors;
 	struct str origin;
 	int attempts_left;
+	uint8_t connect_repicks;
 	bool replayed_fresh;
 	uint32_t backend_timeout_ms;
 	const struct upep *endpoint; /* the last one tried */
-	const char *error;    /* why a local error was answered */
+	const char *error;           /* why a local error was answered */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -139,7 +140,7 @@ struct conn {
 	struct timer req_timer;   /* route timeout */
 	struct timer retry_timer; /* backoff between attempts */
 	struct arena *arena;
-	size_t last_len;      /* head parser resume point */
+	size_t last_len; /* head parser resume point */
 	bool head_timer_armed;
 	bool close_after;
 	bool readable, writable;
@@ -158,14 +159,21 @@ static void on_up_io(struct loop_io *io, uint32_t events);
 
 /* ---- small helpers ---- */
 
-static inline struct proxy *P(const struct conn *c) { return c->w->p; }
-static inline const struct proxy_limits *LIM(const struct conn *c) { return &c->w->p->cfg.limits; }
+static inline struct proxy *P(const struct conn *c)
+{
+	return c->w->p;
+}
+static inline const struct proxy_limits *LIM(const struct conn *c)
+{
+	return &c->w->p->cfg.limits;
+}
 
 static void peer_str(const struct sockaddr *sa, char *out, size_t size)
 {
 	out[0] = '\0';
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			  (socklen_t)size);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
 			  (socklen_t)size);
@@ -203,6 +211,23 @@ static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+	/* small pieces (a head and a body) are gathered so that they leave in
+	 * one record and one send(), not one per piece */
+	struct iovec one;
+	size_t sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += iov[i].iov_len;
+	if (n > 1 && sum <= 16384 && sum <= P(c)->buf_size) {
+		size_t o = 0;
+		for (int i = 0; i < n; i++) {
+			memcpy(c->w->scratch + o, iov[i].iov_base, iov[i].iov_len);
+			o += iov[i].iov_len;
+		}
+		one.iov_base = c->w->scratch;
+		one.iov_len = sum;
+		iov = &one;
+		n = 1;
 	}
 	ssize_t total = 0;
 	for (int i = 0; i < n; i++) {
@@ -362,6 +387,10 @@ static void access_log(struct conn *c, int status)
 	if (r->rule) {
 		wr_cstr(&o, ",\"route\":");
 		json_str(&o, r->rule->r->route);
+		if (r->rule->r->rule_name) {
+			wr_cstr(&o, ",\"rule\":");
+			json_str(&o, r->rule->r->rule_name);
+		}
 	}
 	if (r->backend) {
 		wr_cstr(&o, ",\"backend\":");
@@ -503,7 +532,10 @@ static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
 
 /* ---- mirrors: fire and forget ---- */
 
-static void on_mirror_timer(struct timer *t) { up_free(t->arg); }
+static void on_mirror_timer(struct timer *t)
+{
+	up_free(t->arg);
+}
 
 static void mirror_io(struct upconn *u, uint32_t events)
 {
@@ -580,7 +612,8 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_put(&o, ", ", 2);
 	}
 	wr_cstr(&o, c->peer);
-	wr_cstr(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	wr_cstr(&o,
+		c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host) {
 		wr_cstr(&o, "X-Forwarded-Host: ");
 		wr_cstr(&o, r->host);
@@ -599,8 +632,8 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_cstr(&o, "Content-Length: ");
 		wr_u64(&o, r->req_remaining);
 		wr_put(&o, "\r\n", 2);
-	} else if (m->content_length == 0 && hdr_find(m->headers, m->n_headers,
-							 STR_LIT("content-length"), 0) >= 0) {
+	} else if (m->content_length == 0 &&
+		   hdr_find(m->headers, m->n_headers, STR_LIT("content-length"), 0) >= 0) {
 		wr_cstr(&o, "Content-Length: 0\r\n");
 	}
 	wr_put(&o, "\r\n", 2);
@@ -636,10 +669,10 @@ static bool forwardable(const struct h1_msg *m, struct str n)
 		if (str_case_eq_c(n, "x-forwarded-proto"))
 			return false;
 		break;
-	default:
-		break;
+	default: break;
 	}
-	if ((m->conn_flags & H1_CONN_OTHER) && hdr_is_listed_in_connection(m->headers, m->n_headers, n))
+	if ((m->conn_flags & H1_CONN_OTHER) &&
+	    hdr_is_listed_in_connection(m->headers, m->n_headers, n))
 		return false;
 	return true;
 }
@@ -862,6 +895,34 @@ static void attempt_failed(struct conn *c, int status, const char *why, bool fre
 	req_upstream_failed(c, status, why);
 }
 
+/*
+ * A connection to the endpoint could not be made: nothing of the request
+ * left, so another endpoint of the same backend is tried at once (at most
+ * PX_CONNECT_REPICKS times), whatever the route's retry policy says. Then
+ * the usual policy applies (503).
+ */
+#define PX_CONNECT_REPICKS 2
+
+static void connect_failed(struct conn *c, const char *why)
+{
+	struct req *r = &c->r;
+
+	if (r->backend && r->connect_repicks < PX_CONNECT_REPICKS &&
+	    (size_t)r->connect_repicks + 1 < r->backend->n_endpoints) {
+		r->connect_repicks++;
+		STAT_ADD(c->w, upstream_errors, 1);
+		if (r->up) {
+			upep_result(c->w, r->up->ep, false);
+			up_free(r->up);
+			r->up = NULL;
+		}
+		log_debug("event=connect_repick worker=%u reason=%s", c->w->idx, log_q(why));
+		start_attempt(c);
+		return;
+	}
+	attempt_failed(c, 503, why, false);
+}
+
 static void on_up_timer(struct timer *t)
 {
 	struct upconn *u = t->arg;
@@ -869,7 +930,7 @@ static void on_up_timer(struct timer *t)
 	if (!c)
 		return;
 	if (u->connecting)
-		attempt_failed(c, 503, "backend connect timeout", false);
+		connect_failed(c, "backend connect timeout");
 	else
 		attempt_failed(c, 504, "backend request timeout", false);
 	conn_run(c);
@@ -961,7 +1022,7 @@ static int start_attempt(struct conn *c)
 		u = up_new(w, ep, &err);
 		if (!u) {
 			upep_result(w, ep, false);
-			attempt_failed(c, 503, "backend connect failed", false);
+			connect_failed(c, "backend connect failed");
 			return c->st == CS_WAIT || c->st == CS_PROXY ? 0 : -1;
 		}
 		timer_add(w->loop, &u->timer, LIM(c)->connect_timeout_ms, on_up_timer, u);
@@ -1113,9 +1174,9 @@ static void req_start(struct conn *c, struct h1_msg *m)
 			hlist_add(&hl, c->arena, m->headers[i].name, m->headers[i].value);
 	ssize_t oi = hdr_find(m->headers, m->n_headers, STR_LIT("origin"), 0);
 	if (oi >= 0)
-		r->origin = (struct str){arena_strndup(c->arena, m->headers[oi].value.p,
-						       m->headers[oi].value.len),
-					 m->headers[oi].value.len};
+		r->origin = (struct str){
+			arena_strndup(c->arena, m->headers[oi].value.p, m->headers[oi].value.len),
+			m->headers[oi].value.len};
 	const char *up_path = r->path, *up_host = NULL;
 	const struct snap_mirror *mirrors[MAX_MIRRORS];
 	size_t n_mirrors = 0;
@@ -1143,7 +1204,7 @@ static void req_start(struct conn *c, struct h1_msg *m)
 					hlen ? hn : "", c->port, path, query, r->rule->prefix_len);
 				if (!l || hlist_init(&loc, c->arena, 4) ||
 				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
-					respond_error(c, 500, "out of memory", true);
+					respond_error(c, 500, "redirect failed", true);
 					return;
 				}
 				for (size_t k = 0; k < r->n_resp_mods; k++)
@@ -1153,15 +1214,19 @@ static void req_start(struct conn *c, struct h1_msg *m)
 				return;
 			}
 			case SNAP_F_REWRITE:
-				if (f->u.rewrite.hostname)
+				if (f->u.rewrite.hostname) {
+					if (!px_is_clean(f->u.rewrite.hostname)) {
+						respond_error(c, 500, "rewrite failed", true);
+						return;
+					}
 					up_host = f->u.rewrite.hostname;
+				}
 				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
-					up_path = px_path_modify(c->arena, path,
-								 f->u.rewrite.path_type,
-								 f->u.rewrite.path,
-								 r->rule->prefix_len);
+					up_path = px_path_modify(
+						c->arena, path, f->u.rewrite.path_type,
+						f->u.rewrite.path, r->rule->prefix_len);
 					if (!up_path) {
-						respond_error(c, 500, "out of memory", true);
+						respond_error(c, 500, "rewrite failed", true);
 						return;
 					}
 				}
@@ -1174,15 +1239,19 @@ static void req_start(struct conn *c, struct h1_msg *m)
 				r->cors = &f->u.cors;
 				if (is_preflight(m)) {
 					struct hlist ch;
-					ssize_t km = hdr_find(m->headers, m->n_headers,
-							      STR_LIT("access-control-request-method"), 0);
-					ssize_t kh = hdr_find(m->headers, m->n_headers,
-							      STR_LIT("access-control-request-headers"), 0);
-					struct str rm = km >= 0 ? m->headers[km].value : STR_LIT("");
-					struct str rh = kh >= 0 ? m->headers[kh].value : STR_LIT("");
+					ssize_t km = hdr_find(
+						m->headers, m->n_headers,
+						STR_LIT("access-control-request-method"), 0);
+					ssize_t kh = hdr_find(
+						m->headers, m->n_headers,
+						STR_LIT("access-control-request-headers"), 0);
+					struct str rm =
+						km >= 0 ? m->headers[km].value : STR_LIT("");
+					struct str rh =
+						kh >= 0 ? m->headers[kh].value : STR_LIT("");
 					if (hlist_init(&ch, c->arena, 8) ||
-					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true, rm,
-							    rh)) {
+					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true,
+							    rm, rh)) {
 						respond_error(c, 500, "out of memory", true);
 						return;
 					}
@@ -1224,7 +1293,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	if (m->has_upgrade && (m->conn_flags & H1_CONN_UPGRADE) && m->body == H1_BODY_NONE &&
 	    m->minor == 1) {
 		ssize_t ku = hdr_find(m->headers, m->n_headers, STR_LIT("upgrade"), 0);
-		char *uv = arena_strndup(c->arena, m->headers[ku].value.p, m->headers[ku].value.len);
+		char *uv =
+			arena_strndup(c->arena, m->headers[ku].value.p, m->headers[ku].value.len);
 		if (uv)
 			r->upgrade = (struct str){uv, m->headers[ku].value.len};
 	}
@@ -1238,7 +1308,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	r->attempts_left = rule->retry.attempts;
 	r->backend_timeout_ms = rule->backend_request_timeout_ms;
 	r->expect_continue = m->expect_continue && r->req_body != H1_BODY_NONE;
-	uint32_t to = rule->request_timeout_ms ? rule->request_timeout_ms : LIM(c)->route_timeout_ms;
+	uint32_t to =
+		rule->request_timeout_ms ? rule->request_timeout_ms : LIM(c)->route_timeout_ms;
 	timer_add(w->loop, &c->req_timer, to, on_req_timer, c);
 	c->st = CS_PROXY;
 	if (start_attempt(c) < 0)
@@ -1303,7 +1374,8 @@ static int resp_head(struct conn *c)
 			return -1;
 		}
 		timer_cancel(c->w->loop, &u->timer);
-		upep_result(c->w, u->ep, m.status < 500 || m.status == 501);
+		/* only gateway-class answers say the endpoint itself is unwell */
+		upep_result(c->w, u->ep, m.status < 502 || m.status > 504);
 
 		struct hlist hl;
 		if (hlist_init(&hl, c->arena, m.n_headers + 16)) {
@@ -1340,7 +1412,8 @@ static int resp_head(struct conn *c)
 			r->up_keep_alive = false;
 			c->close_after = true;
 			timer_cancel(c->w->loop, &c->req_timer);
-			timer_add(c->w->loop, &c->timer, LIM(c)->keepalive_timeout_ms, on_head_timer, c);
+			timer_add(c->w->loop, &c->timer, LIM(c)->keepalive_timeout_ms,
+				  on_head_timer, c);
 		}
 		bool client_close = c->close_after || !r->client_keep_alive || c->w->draining;
 		if (m.body == H1_BODY_EOF || m.body == H1_BODY_CHUNKED) {
@@ -1374,8 +1447,8 @@ static int resp_head(struct conn *c)
 			if (hl.v[i].name.len)
 				wr_field(&o, hl.v[i].name, hl.v[i].value);
 		if (m.body == H1_BODY_LENGTH ||
-		    (m.body == H1_BODY_NONE && hdr_find(m.headers, m.n_headers,
-							STR_LIT("content-length"), 0) >= 0)) {
+		    (m.body == H1_BODY_NONE &&
+		     hdr_find(m.headers, m.n_headers, STR_LIT("content-length"), 0) >= 0)) {
 			wr_cstr(&o, "Content-Length: ");
 			wr_u64(&o, m.content_length);
 			wr_put(&o, "\r\n", 2);
@@ -1459,7 +1532,7 @@ static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct 
 			iov[n].iov_base = (void *)(uintptr_t)data.p;
 			iov[n++].iov_len = data.len;
 			if (out_chunked) {
-				iov[n].iov_base = (void *)(uintptr_t)"\r\n";
+				iov[n].iov_base = (void *)(uintptr_t) "\r\n";
 				iov[n++].iov_len = 2;
 			}
 		}
@@ -1490,8 +1563,9 @@ static int client_fill(struct conn *c)
 	}
 	ssize_t n = cio_read(c, buf_wptr(&c->in), buf_room(&c->in));
 	if (n > 0) {
-		/* a short plain read drained the socket; TLS reads one record */
-		c->readable = c->tls ? true : (size_t)n == buf_room(&c->in);
+		/* a short read drained the socket; with TLS, decrypted bytes held
+		 * inside do not wake epoll, so they count as readable */
+		c->readable = (size_t)n == buf_room(&c->in) || (c->tls && tlsg_pending(c->tls));
 		buf_commit(&c->in, (size_t)n);
 		return 1;
 	}
@@ -1516,7 +1590,8 @@ static void try_parse_head(struct conn *c)
 	if (c->in.head && c->last_len == 0)
 		buf_compact(&c->in);
 	size_t room_before = buf_room(&c->in);
-	ssize_t n = h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len, &m, &P(c)->hlim);
+	ssize_t n =
+		h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len, &m, &P(c)->hlim);
 	if (n == 0) {
 		c->last_len = buf_len(&c->in);
 		if (!room_before) {
@@ -1533,8 +1608,8 @@ static void try_parse_head(struct conn *c)
 		c->r.client_keep_alive = false;
 		c->r.req_body_done = true;
 		STAT_ADD(c->w, requests, 1);
-		respond_error(c, m.err_status ? m.err_status : 400, m.error ? m.error : "bad request",
-			      true);
+		respond_error(c, m.err_status ? m.err_status : 400,
+			      m.error ? m.error : "bad request", true);
 		return;
 	}
 	req_start(c, &m);
@@ -1552,7 +1627,7 @@ static void up_check_connect(struct upconn *u)
 	if (err) {
 		struct conn *c = u->owner;
 		u->connecting = false;
-		attempt_failed(c, 503, "backend connect failed", false);
+		connect_failed(c, "backend connect failed");
 		return;
 	}
 	u->connecting = false;
@@ -1708,8 +1783,9 @@ static bool proxy_step(struct conn *c)
 				return true;
 			}
 			if (!r->resp_head_done)
-				attempt_failed(c, 502, n == 0 ? "backend closed the connection"
-							      : "backend read failed",
+				attempt_failed(c, 502,
+					       n == 0 ? "backend closed the connection"
+						      : "backend read failed",
 					       u->reused && !u->got_bytes);
 			else
 				req_upstream_failed(c, 502, "backend closed mid-response");
@@ -1727,8 +1803,9 @@ static bool proxy_step(struct conn *c)
 		moved = true;
 	}
 	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
-		rc = pump(&u->in, r->resp_body, &r->resp_remaining, &r->resp_ch, r->resp_chunked_out,
-			  &c->out, client_writev, c, &r->bytes_out, &r->resp_done);
+		rc = pump(&u->in, r->resp_body, &r->resp_remaining, &r->resp_ch,
+			  r->resp_chunked_out, &c->out, client_writev, c, &r->bytes_out,
+			  &r->resp_done);
 		if (rc == -WG_EPROTO) {
 			req_upstream_failed(c, 502, "invalid chunked response");
 			return true;
@@ -1748,9 +1825,7 @@ static void conn_set_io(struct conn *c)
 	struct req *r = &c->r;
 
 	switch (c->st) {
-	case CS_HANDSHAKE:
-		ev = c->tls_want ? c->tls_want : LOOP_READ;
-		break;
+	case CS_HANDSHAKE: ev = c->tls_want ? c->tls_want : LOOP_READ; break;
 	case CS_HEAD:
 		if (!c->in.data || buf_room(&c->in))
 			ev |= LOOP_READ;
@@ -1759,8 +1834,7 @@ static void conn_set_io(struct conn *c)
 		if (!c->rd_eof && (!c->in.data || buf_room(&c->in) || c->in.head))
 			ev |= LOOP_READ;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	if (!buf_is_empty(&c->out))
 		ev |= LOOP_WRITE;
@@ -1851,8 +1925,7 @@ static void conn_run(struct conn *c)
 			if (buf_is_empty(&c->out))
 				conn_close(c, NULL);
 			break;
-		default:
-			break;
+		default: break;
 		}
 		if (!moved)
 			break;

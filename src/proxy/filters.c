@@ -54,10 +54,19 @@ void hlist_remove(struct hlist *l, struct str name)
 			l->v[i].name.len = 0;
 }
 
+/* Configuration is validated upstream; this is the last line against a
+ * field that would split a head (CR, LF, NUL) if it ever got through. */
+static bool field_ok(struct str name, struct str value)
+{
+	return hdr_is_token(name) && hdr_is_value(value);
+}
+
 int hlist_apply(struct hlist *l, struct arena *a, const struct snap_header_mod *m)
 {
 	for (size_t i = 0; i < m->n_set; i++) {
 		struct str name = str_c(m->set[i].name), value = str_c(m->set[i].value);
+		if (!field_ok(name, value))
+			continue;
 		ssize_t k = hlist_find(l, name);
 		if (k < 0) {
 			if (hlist_add(l, a, name, value))
@@ -71,6 +80,8 @@ int hlist_apply(struct hlist *l, struct arena *a, const struct snap_header_mod *
 	}
 	for (size_t i = 0; i < m->n_add; i++) {
 		struct str name = str_c(m->add[i].name), value = str_c(m->add[i].value);
+		if (!field_ok(name, value))
+			continue;
 		ssize_t k = hlist_find(l, name);
 		if (k < 0) {
 			if (hlist_add(l, a, name, value))
@@ -88,9 +99,19 @@ int hlist_apply(struct hlist *l, struct arena *a, const struct snap_header_mod *
 	return 0;
 }
 
+bool px_is_clean(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
 char *px_path_modify(struct arena *a, struct str path, enum snap_path_mod type,
 		     const char *replacement, size_t matched_prefix_len)
 {
+	if (!px_is_clean(replacement))
+		return NULL;
 	if (type == SNAP_PATH_FULL)
 		return arena_strdup(a, replacement ? replacement : "/");
 	if (type != SNAP_PATH_PREFIX)
@@ -118,6 +139,8 @@ char *px_redirect_location(struct arena *a, const struct snap_redirect *r, const
 	const char *h = r->hostname ? r->hostname : host;
 	int port = r->port;
 
+	if (!px_is_clean(scheme) || !px_is_clean(h))
+		return NULL;
 	if (!port) {
 		if (r->scheme && !strcasecmp(r->scheme, "http"))
 			port = 80;
@@ -191,9 +214,8 @@ static bool has_star(char **v, size_t n)
 	return false;
 }
 
-int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c,
-		    struct str origin, bool preflight, struct str req_method,
-		    struct str req_headers)
+int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c, struct str origin,
+		    bool preflight, struct str req_method, struct str req_headers)
 {
 	if (!px_cors_origin_allowed(c, origin))
 		return 0;

@@ -33,7 +33,8 @@ int hlist_add(struct hlist *l, struct arena *a, struct str name, struct str valu
 /* Removes every field named name. */
 void hlist_remove(struct hlist *l, struct str name);
 /* Applies set, then add (appended to an existing field with ","), then
- * remove. 0 or -ENOMEM. */
+ * remove; a name or value that is not a valid field is skipped. 0 or
+ * -ENOMEM. */
 int hlist_apply(struct hlist *l, struct arena *a, const struct snap_header_mod *m);
 ssize_t hlist_find(const struct hlist *l, struct str name);
 
@@ -41,7 +42,8 @@ ssize_t hlist_find(const struct hlist *l, struct str name);
  * The path after a URL rewrite or redirect path modifier. path is the
  * request path without the query; matched_prefix_len is the length of the
  * rule's PathPrefix without its trailing slash. Result in the arena
- * (NUL-terminated), or NULL on ENOMEM.
+ * (NUL-terminated), or NULL on ENOMEM or when the replacement holds
+ * whitespace or control bytes.
  */
 char *px_path_modify(struct arena *a, struct str path, enum snap_path_mod type,
 		     const char *replacement, size_t matched_prefix_len);
@@ -49,11 +51,16 @@ char *px_path_modify(struct arena *a, struct str path, enum snap_path_mod type,
 /*
  * The Location of a RequestRedirect. scheme_in: "http"/"https" of the
  * request; host: the request's host (port stripped); listener_port: the
- * port the request arrived on. query may be empty. NULL on ENOMEM.
+ * port the request arrived on. query may be empty. NULL on ENOMEM or when
+ * a configured part holds whitespace or control bytes.
  */
 char *px_redirect_location(struct arena *a, const struct snap_redirect *r, const char *scheme_in,
 			   const char *host, uint16_t listener_port, struct str path,
 			   struct str query, size_t matched_prefix_len);
+
+/* Whether s (NULL is fine) holds no whitespace or control byte: what a
+ * request-target or a host name taken from configuration may hold. */
+bool px_is_clean(const char *s);
 
 /*
  * Whether origin is allowed by the CORS filter: "*", an exact origin, or a
@@ -69,9 +76,8 @@ bool px_cors_origin_allowed(const struct snap_cors *c, struct str origin);
  * empty), which stays valid with credentials. Nothing when the origin is
  * not allowed. 0 or -ENOMEM.
  */
-int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c,
-		    struct str origin, bool preflight, struct str req_method,
-		    struct str req_headers);
+int px_cors_headers(struct hlist *l, struct arena *a, const struct snap_cors *c, struct str origin,
+		    bool preflight, struct str req_method, struct str req_headers);
 
 /* A bounded writer over a caller buffer; overflow is sticky. */
 struct wr {
@@ -89,8 +95,14 @@ static inline void wr_put(struct wr *w, const char *s, size_t n)
 	memcpy(w->p + w->len, s, n);
 	w->len += n;
 }
-static inline void wr_str(struct wr *w, struct str s) { wr_put(w, s.p, s.len); }
-static inline void wr_cstr(struct wr *w, const char *s) { wr_put(w, s, strlen(s)); }
+static inline void wr_str(struct wr *w, struct str s)
+{
+	wr_put(w, s.p, s.len);
+}
+static inline void wr_cstr(struct wr *w, const char *s)
+{
+	wr_put(w, s, strlen(s));
+}
 void wr_u64(struct wr *w, uint64_t v);
 /* "Name: value\r\n" */
 void wr_field(struct wr *w, struct str name, struct str value);

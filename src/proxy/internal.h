@@ -41,15 +41,17 @@ struct arena;
 struct conn;
 struct upconn;
 struct worker;
+struct l4_sock;
+struct l4_worker;
 struct tls_server;
 struct tls_conn;
 
 #define WG_MAX_WORKERS 256
-#define PX_MAX_HEADERS 128      /* parser array; the limit (100) is lower */
-#define PX_EJECT_FAILURES 3     /* consecutive failures before ejection */
-#define PX_EJECT_MS 10000       /* how long an ejected endpoint rests */
-#define PX_UP_IDLE_MS 60000     /* idle upstream connections are closed after */
-#define PX_UP_IDLE_MAX 64       /* idle upstream connections kept per endpoint */
+#define PX_MAX_HEADERS 128  /* parser array; the limit (100) is lower */
+#define PX_EJECT_FAILURES 3 /* consecutive failures before ejection */
+#define PX_EJECT_MS 10000   /* how long an ejected endpoint rests */
+#define PX_UP_IDLE_MS 60000 /* idle upstream connections are closed after */
+#define PX_UP_IDLE_MAX 64   /* idle upstream connections kept per endpoint */
 #define PX_MIRROR_TIMEOUT_MS 5000
 
 /* ---- listening sockets ---- */
@@ -59,6 +61,7 @@ struct psock {
 	uint64_t id;   /* unique per proxy, never reused */
 	char addr[48];
 	uint16_t port;
+	enum snap_transport transport;
 	unsigned n_fds;
 	int fds[]; /* one per worker, -1 where not open */
 };
@@ -84,12 +87,12 @@ struct rt_map {
 
 struct rt_rule {
 	const struct snap_http_rule *r;
-	regex_t *path_re;  /* SNAP_PM_REGEX */
-	regex_t **hdr_re;  /* per header match, NULL for exact */
+	regex_t *path_re; /* SNAP_PM_REGEX */
+	regex_t **hdr_re; /* per header match, NULL for exact */
 	regex_t **query_re;
 	size_t prefix_len; /* PathPrefix without its trailing slash */
 	uint64_t total_weight;
-	bool broken;       /* a regex failed to compile: never matches */
+	bool broken; /* a regex failed to compile: never matches */
 };
 
 struct rt_listener {
@@ -104,12 +107,13 @@ struct rt_listener {
 
 struct rt_socket {
 	const struct snap_socket *s;
-	struct psock *ps;        /* NULL when the bind failed */
+	struct psock *ps;               /* NULL when the bind failed */
 	struct rt_listener **listeners; /* in the socket's order */
 	size_t n_listeners;
-	bool tls;                /* HTTPS listeners: terminate TLS */
+	bool tls; /* HTTPS listeners: terminate TLS */
 	struct tls_server *tls_server;
-	uint64_t tls_key;        /* hash of what the context was built from */
+	uint64_t tls_key;   /* hash of what the context was built from */
+	struct l4_sock *l4; /* set when the L4 code serves the socket (l4.h) */
 };
 
 struct rt {
@@ -163,7 +167,7 @@ struct upep {
 	uint16_t port;
 	struct upconn *idle; /* LIFO list of idle connections */
 	unsigned n_idle;
-	unsigned fails;      /* consecutive */
+	unsigned fails; /* consecutive */
 	uint64_t ejected_until_ms;
 };
 
@@ -179,7 +183,7 @@ struct worker_stats {
 };
 
 /* Single-writer counter update: plain add, published with a relaxed store. */
-#define STAT_ADD(w, field, n)                                                              \
+#define STAT_ADD(w, field, n)                                                                      \
 	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
 
 struct worker {
@@ -198,19 +202,20 @@ struct worker {
 	size_t n_lsn, cap_lsn;
 	struct conn *conns; /* doubly linked list of live connections */
 	size_t n_conns;
-	struct conn *free_conns; /* recycled connection objects */
-	struct conn *dead;       /* closed this iteration, recycled by a deferred call */
-	struct upconn *mirrors;  /* mirror connections in flight */
+	struct conn *free_conns;        /* recycled connection objects */
+	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
+	struct upconn *mirrors;         /* mirror connections in flight */
 	struct arena *free_arenas[256]; /* reset request arenas, ready for reuse */
 	size_t n_free_arenas;
 	bool dead_scheduled;
 	size_t n_free_conns;
-	char *scratch;      /* buf_size bytes for building heads */
-	char **free_bufs;   /* freelist of PX buffers */
+	char *scratch;    /* buf_size bytes for building heads */
+	char **free_bufs; /* freelist of PX buffers */
 	size_t n_free_bufs, cap_free_bufs;
-	struct upep **eps;  /* hash table of endpoints */
+	struct upep **eps; /* hash table of endpoints */
 	size_t cap_eps;
-	uint64_t rr;        /* round-robin cursor */
+	uint64_t rr;          /* round-robin cursor */
+	struct l4_worker *l4; /* the L4 code's per-worker state (l4.h), or NULL */
 	struct worker_stats stats;
 };
 

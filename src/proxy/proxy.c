@@ -10,7 +10,8 @@
  * is reported at once in the caller's diag. Each worker then receives the rt
  * through an atomic exchange and a loop_wake(); on its own thread it adds
  * the fds it does not poll yet and drops those the rt no longer lists.
- * Connections and requests are handled in conn.c and upstream.c.
+ * Connections and requests are handled in conn.c and upstream.c; sockets
+ * with TLS, TCP or UDP listeners are handed to the L4 code (l4.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,13 +25,17 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "proxy/internal.h"
+#include "proxy/l4.h"
 #include "proxy/snapshot.h"
 
 #define WBUF_FREE_MAX 512
 
 /* ---- listening sockets ---- */
 
-void psock_ref(struct psock *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
+void psock_ref(struct psock *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+}
 
 void psock_unref(struct psock *s)
 {
@@ -43,8 +48,7 @@ void psock_unref(struct psock *s)
 	free(s);
 }
 
-static int to_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-		       socklen_t *len)
+static int to_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -118,22 +122,23 @@ static struct psock *psock_open(struct proxy *p, const struct snap_socket *s, st
 	ps->id = ++p->next_sock_id;
 	str_lcpy(ps->addr, s->addr, sizeof(ps->addr));
 	ps->port = s->port;
+	ps->transport = s->transport;
 	ps->n_fds = p->n_workers;
 	for (unsigned i = 0; i < p->n_workers; i++)
 		ps->fds[i] = -1;
 	for (unsigned i = 0; i < p->n_workers; i++) {
-		r = listen_one(&ss, len);
+		r = s->transport == SNAP_T_UDP ? l4_udp_listen(&ss, len) : listen_one(&ss, len);
 		if (r < 0) {
-			diag_add(d, DIAG_ERROR, NULL, socket_listener_names(s, names, sizeof(names)),
-				 "port", "cannot listen on %s:%u: %s", s->addr, s->port,
-				 err_str(r));
+			diag_add(d, DIAG_ERROR, NULL,
+				 socket_listener_names(s, names, sizeof(names)), "port",
+				 "cannot listen on %s:%u: %s", s->addr, s->port, err_str(r));
 			psock_unref(ps);
 			return NULL;
 		}
 		ps->fds[i] = r;
 	}
-	log_info("event=listen addr=%s port=%u workers=%u", log_q(s->addr), s->port,
-		 p->n_workers);
+	log_info("event=listen addr=%s port=%u transport=%s workers=%u", log_q(s->addr), s->port,
+		 s->transport == SNAP_T_UDP ? "udp" : "tcp", p->n_workers);
 	return ps;
 }
 
@@ -171,6 +176,7 @@ static void lsn_drop(struct worker *w, size_t i)
 {
 	struct wlsn *l = w->lsn[i];
 	loop_io_del(w->loop, &l->io);
+	l4_lsn_closed(w, l->ps);
 	psock_unref(l->ps);
 	free(l);
 	w->lsn[i] = w->lsn[--w->n_lsn];
@@ -192,10 +198,21 @@ static void on_accept(struct loop_io *io, uint32_t events)
 					 log_q(strerror(errno)));
 			return;
 		}
-		conn_accept(w, l, fd, (struct sockaddr *)&ss, sl);
+		struct rt_socket *rs = w->rt ? rt_socket_by_id(w->rt, l->ps->id) : NULL;
+		if (rs && rs->l4)
+			l4_accept(w, l, rs, fd, (struct sockaddr *)&ss, sl);
+		else
+			conn_accept(w, l, fd, (struct sockaddr *)&ss, sl);
 		if (w->draining)
 			return;
 	}
+}
+
+static void on_udp_readable(struct loop_io *io, uint32_t events)
+{
+	struct wlsn *l = io->arg;
+	(void)events;
+	l4_udp_input(l->w, l);
 }
 
 static void adopt(struct worker *w, struct rt *rt)
@@ -231,7 +248,8 @@ static void adopt(struct worker *w, struct rt *rt)
 			continue;
 		l->ps = ps;
 		l->w = w;
-		if (loop_io_add(w->loop, &l->io, ps->fds[w->idx], LOOP_READ, on_accept, l)) {
+		loop_io_cb cb = ps->transport == SNAP_T_UDP ? on_udp_readable : on_accept;
+		if (loop_io_add(w->loop, &l->io, ps->fds[w->idx], LOOP_READ, cb, l)) {
 			free(l);
 			continue;
 		}
@@ -246,6 +264,7 @@ static void on_drain_deadline(struct timer *t)
 {
 	struct worker *w = t->arg;
 	conn_drain_all(w, true);
+	l4_drain(w, true);
 	loop_stop(w->loop);
 }
 
@@ -255,6 +274,7 @@ static void start_drain(struct worker *w, uint32_t deadline_ms)
 	while (w->n_lsn)
 		lsn_drop(w, w->n_lsn - 1);
 	conn_drain_all(w, false);
+	l4_drain(w, false);
 	if (!w->n_conns) {
 		loop_stop(w->loop);
 		return;
@@ -287,7 +307,10 @@ static void *worker_main(void *arg)
 
 /* ---- public API ---- */
 
-static uint32_t dflt(uint32_t v, uint32_t d) { return v ? v : d; }
+static uint32_t dflt(uint32_t v, uint32_t d)
+{
+	return v ? v : d;
+}
 
 struct proxy *proxy_new(const struct proxy_config *cfg)
 {
@@ -329,7 +352,8 @@ struct proxy *proxy_new(const struct proxy_config *cfg)
 		w->cap_free_bufs = WBUF_FREE_MAX;
 		w->free_bufs = calloc(WBUF_FREE_MAX, sizeof(char *));
 		w->scratch = malloc(p->buf_size);
-		if (!w->loop || !w->free_bufs || !w->scratch || loop_set_wake(w->loop, on_worker_wake, w))
+		if (!w->loop || !w->free_bufs || !w->scratch ||
+		    loop_set_wake(w->loop, on_worker_wake, w))
 			goto fail;
 	}
 	return p;
@@ -350,7 +374,8 @@ int proxy_start(struct proxy *p)
 		int r = pthread_create(&w->thread, &attr, worker_main, w);
 		if (r) {
 			pthread_attr_destroy(&attr);
-			log_error("event=worker_start_failed worker=%u error=%s", i, log_q(strerror(r)));
+			log_error("event=worker_start_failed worker=%u error=%s", i,
+				  log_q(strerror(r)));
 			return -r;
 		}
 		w->started = true;
@@ -380,12 +405,19 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	}
 	for (size_t i = 0; i < rt->n_sockets; i++) {
 		struct rt_socket *rs = &rt->sockets[i];
-		if (!serves_http(rs->s))
-			continue; /* TCP, UDP and TLS routes are served elsewhere */
-		if (rs->tls && tlsg_server_build(rs, p->current, &p->cfg, d) < 0)
+		bool l4 = l4_socket_is_l4(rs->s);
+		if (!l4 && !serves_http(rs->s))
+			continue;
+		if (l4 && l4_sock_build(rt, rs, p->current, &p->cfg, d) < 0)
+			continue;
+		/* HTTPS listeners, also those reached after an L4 socket's SNI peek;
+		 * an L4 socket without them still serves its TLS/TCP routes */
+		if (rs->tls && tlsg_server_build(rs, p->current, &p->cfg, d) < 0 && !l4)
 			continue;
 		for (size_t k = 0; k < p->n_socks; k++) {
-			if (p->socks[k]->port == rs->s->port && !strcmp(p->socks[k]->addr, rs->s->addr)) {
+			if (p->socks[k]->port == rs->s->port &&
+			    p->socks[k]->transport == rs->s->transport &&
+			    !strcmp(p->socks[k]->addr, rs->s->addr)) {
 				rs->ps = p->socks[k];
 				psock_ref(rs->ps);
 				break;
@@ -423,8 +455,8 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 		loop_wake(w->loop);
 	}
 	rt_unref(old);
-	log_debug("event=published revision=%llu sockets=%zu",
-		  (unsigned long long)snap->revision, n_tab);
+	log_debug("event=published revision=%llu sockets=%zu", (unsigned long long)snap->revision,
+		  n_tab);
 	return 0;
 }
 
@@ -463,6 +495,7 @@ void proxy_free(struct proxy *p)
 			lsn_drop(w, w->n_lsn - 1);
 		free(w->lsn);
 		conn_pool_free(w);
+		l4_worker_free(w);
 		upep_free_all(w);
 		conn_free_cached(w);
 		rt_unref(w->rt);

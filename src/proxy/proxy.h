@@ -20,16 +20,16 @@ struct snapshot;
 struct proxy;
 
 struct proxy_limits {
-	uint32_t max_head_bytes;        /* 16 KiB → 431 */
-	uint32_t max_request_line;      /* 8 KiB → 414 */
-	uint32_t max_header_fields;     /* 100 → 431 */
-	uint32_t head_timeout_ms;       /* 10 s → 408 */
-	uint32_t body_idle_timeout_ms;  /* 30 s */
-	uint32_t keepalive_timeout_ms;  /* 75 s */
-	uint32_t connect_timeout_ms;    /* 5 s → 503 */
-	uint32_t route_timeout_ms;      /* 15 s → 504, unless the route says otherwise */
-	uint32_t max_connections;       /* per worker; 0 = no cap */
-	uint32_t max_conns_per_client;  /* per worker per client address; 0 = no cap */
+	uint32_t max_head_bytes;       /* 16 KiB → 431 */
+	uint32_t max_request_line;     /* 8 KiB → 414 */
+	uint32_t max_header_fields;    /* 100 → 431 */
+	uint32_t head_timeout_ms;      /* 10 s → 408 */
+	uint32_t body_idle_timeout_ms; /* 30 s */
+	uint32_t keepalive_timeout_ms; /* 75 s */
+	uint32_t connect_timeout_ms;   /* 5 s → 503 */
+	uint32_t route_timeout_ms;     /* 15 s → 504, unless the route says otherwise */
+	uint32_t max_connections;      /* per worker; 0 = no cap */
+	uint32_t max_conns_per_client; /* per worker per client address; 0 = no cap */
 };
 
 struct proxy_config {

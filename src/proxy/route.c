@@ -134,7 +134,10 @@ static int build_maps(struct arena *a, struct rt_listener *rl)
 
 /* ---- regexes ---- */
 
-static void regex_cleanup(void *arg) { regfree(arg); }
+static void regex_cleanup(void *arg)
+{
+	regfree(arg);
+}
 
 /* Compiles "^(re)$" into the arena; NULL (with a diag) when invalid. */
 static regex_t *compile(struct arena *a, const char *re, const struct snap_http_rule *r,
@@ -149,8 +152,8 @@ static regex_t *compile(struct arena *a, const char *re, const struct snap_http_
 		char msg[128];
 		regerror(rc, rx, msg, sizeof(msg));
 		diag_add(d, DIAG_WARN, NULL, r->route, field,
-			 "regular expression '%s' does not compile (%s): the rule never matches", re,
-			 msg);
+			 "regular expression '%s' does not compile (%s): the rule never matches",
+			 re, msg);
 		return NULL;
 	}
 	if (arena_cleanup_add(a, regex_cleanup, rx)) {
@@ -198,7 +201,8 @@ static int build_rule(struct arena *a, struct rt_rule *rr, const struct snap_htt
 		for (size_t i = 0; i < m->n_query; i++) {
 			if (m->query[i].type != SNAP_SM_REGEX)
 				continue;
-			rr->query_re[i] = compile(a, m->query[i].value, r, "matches.queryParams", d);
+			rr->query_re[i] =
+				compile(a, m->query[i].value, r, "matches.queryParams", d);
 			if (!rr->query_re[i])
 				rr->broken = true;
 		}
@@ -262,7 +266,10 @@ fail:
 	return NULL;
 }
 
-void rt_ref(struct rt *rt) { __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED); }
+void rt_ref(struct rt *rt)
+{
+	__atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+}
 
 void rt_unref(struct rt *rt)
 {
@@ -426,8 +433,8 @@ static bool rule_matches(const struct rt_rule *rr, const struct route_req *rq)
 	for (size_t i = 0; i < m->n_headers; i++) {
 		const struct snap_kv_match *km = &m->headers[i];
 		ssize_t k = hdr_find(rq->headers, rq->n_headers, str_c(km->name), 0);
-		if (k < 0 || !value_matches(km, rr->hdr_re ? rr->hdr_re[i] : NULL,
-					    rq->headers[k].value))
+		if (k < 0 ||
+		    !value_matches(km, rr->hdr_re ? rr->hdr_re[i] : NULL, rq->headers[k].value))
 			return false;
 	}
 	for (size_t i = 0; i < m->n_query; i++) {

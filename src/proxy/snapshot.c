@@ -3,8 +3,8 @@
  * snapshot.c: the refcount of a published snapshot. Any thread may drop a
  * reference; the last one frees the arena that holds every byte of it.
  */
-#include "core/arena.h"
 #include "proxy/snapshot.h"
+#include "core/arena.h"
 
 void snap_ref(struct snapshot *s)
 {

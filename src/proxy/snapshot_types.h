@@ -40,10 +40,10 @@ struct snap_endpoint {
 
 /* BackendTLSPolicy applied to a backend (upstream TLS). */
 struct snap_backend_tls {
-	char *sni;            /* validation.hostname */
-	char *ca_pem;         /* concatenated PEM CAs; NULL = system well-known CAs */
+	char *sni;    /* validation.hostname */
+	char *ca_pem; /* concatenated PEM CAs; NULL = system well-known CAs */
 	bool use_system_cas;
-	char **sans;          /* subjectAltNames to accept (hostnames or URIs); empty = sni */
+	char **sans; /* subjectAltNames to accept (hostnames or URIs); empty = sni */
 	size_t n_sans;
 	char *client_cert_pem; /* Gateway spec.tls.backend.clientCertificateRef */
 	char *client_key_pem;
@@ -80,8 +80,8 @@ struct snap_redirect {
 	char *hostname; /* NULL = keep */
 	int port;       /* 0 = derive per spec */
 	enum snap_path_mod path_type;
-	char *path;     /* replaceFullPath or replacePrefixMatch */
-	int status;     /* 301, 302, 303, 307, 308 */
+	char *path; /* replaceFullPath or replacePrefixMatch */
+	int status; /* 301, 302, 303, 307, 308 */
 };
 
 struct snap_rewrite {
@@ -94,7 +94,7 @@ struct snap_backend;
 
 struct snap_mirror {
 	struct snap_backend *backend;
-	uint32_t numerator;   /* mirror numerator/denominator of requests; 100/100 = all */
+	uint32_t numerator; /* mirror numerator/denominator of requests; 100/100 = all */
 	uint32_t denominator;
 };
 
@@ -123,14 +123,14 @@ struct snap_filter {
 };
 
 struct snap_backend {
-	char *name;        /* "ns/service:port" for logs, metrics and the UI */
+	char *name; /* "ns/service:port" for logs, metrics and the UI */
 	uint32_t weight;
 	int invalid_status; /* 0 = valid; else answer this (500) instead of proxying */
 	enum snap_app_proto proto;
 	struct snap_endpoint *endpoints; /* ready endpoints; none → 503 */
 	size_t n_endpoints;
-	struct snap_backend_tls *tls;    /* NULL = plain */
-	struct snap_filter *filters;     /* backendRef-level filters */
+	struct snap_backend_tls *tls; /* NULL = plain */
+	struct snap_filter *filters;  /* backendRef-level filters */
 	size_t n_filters;
 };
 
@@ -158,7 +158,7 @@ struct snap_http_match {
 struct snap_retry {
 	int *codes;
 	size_t n_codes;
-	int attempts;     /* total retries allowed, 0 = none */
+	int attempts; /* total retries allowed, 0 = none */
 	uint32_t backoff_ms;
 };
 
@@ -169,8 +169,8 @@ struct snap_retry {
  * the first entry that matches a request wins.
  */
 struct snap_http_rule {
-	char *route;      /* "ns/name" of the HTTPRoute or GRPCRoute */
-	char *rule_name;  /* rules[].name, may be NULL */
+	char *route;     /* "ns/name" of the HTTPRoute or GRPCRoute */
+	char *rule_name; /* rules[].name, may be NULL */
 	uint32_t rule_index;
 	bool grpc;        /* came from a GRPCRoute: errors are gRPC statuses */
 	char **hostnames; /* effective hostnames ("*.example.com" allowed); empty = any */
@@ -193,7 +193,7 @@ enum snap_tls_mode { SNAP_TLS_TERMINATE = 0, SNAP_TLS_PASSTHROUGH };
 struct snap_cert {
 	char *cert_pem; /* chain, leaf first */
 	char *key_pem;
-	char *name;     /* "ns/secret" */
+	char *name; /* "ns/secret" */
 };
 
 enum snap_client_auth { SNAP_CA_NONE = 0, SNAP_CA_REQUIRE, SNAP_CA_ALLOW_INSECURE };

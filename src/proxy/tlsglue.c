@@ -103,10 +103,31 @@ struct tls_conn *tlsg_conn_new(struct rt_socket *rs, int fd)
 	return rs->tls_server ? tls_conn_server(rs->tls_server, fd) : NULL;
 }
 
-void tlsg_conn_free(struct tls_conn *t) { tls_conn_free(t); }
-int tlsg_handshake(struct tls_conn *t) { return tls_handshake(t); }
-ssize_t tlsg_read(struct tls_conn *t, void *p, size_t n) { return tls_read(t, p, n); }
-ssize_t tlsg_write(struct tls_conn *t, const void *p, size_t n) { return tls_write(t, p, n); }
-size_t tlsg_pending(const struct tls_conn *t) { return tls_pending(t); }
-const char *tlsg_sni(const struct tls_conn *t) { return tls_conn_sni(t); }
-void tlsg_close_notify(struct tls_conn *t) { tls_close_notify(t); }
+void tlsg_conn_free(struct tls_conn *t)
+{
+	tls_conn_free(t);
+}
+int tlsg_handshake(struct tls_conn *t)
+{
+	return tls_handshake(t);
+}
+ssize_t tlsg_read(struct tls_conn *t, void *p, size_t n)
+{
+	return tls_read(t, p, n);
+}
+ssize_t tlsg_write(struct tls_conn *t, const void *p, size_t n)
+{
+	return tls_write(t, p, n);
+}
+size_t tlsg_pending(const struct tls_conn *t)
+{
+	return tls_pending(t);
+}
+const char *tlsg_sni(const struct tls_conn *t)
+{
+	return tls_conn_sni(t);
+}
+void tlsg_close_notify(struct tls_conn *t)
+{
+	tls_close_notify(t);
+}

@@ -92,6 +92,9 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v);
  * SHA-256 of its JSON (so the JSON is hashed in place, never copied). */
 void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
 		    size_t len, uint8_t out[32]);
+/* Identity of an object set: SHA-256 over its objects' hashes (n of 32
+ * bytes, sorted in place), so it does not depend on their order. */
+void store_set_hash(uint8_t *hashes, size_t n, uint8_t out[32]);
 /* Drops the commit cache (releasing its object references). */
 void store_cache_clear(struct store *s);
 /* Applies retention inside the caller's write transaction. */

@@ -71,11 +71,6 @@ static void srev_fini(struct srev *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int cmp_hash(const void *a, const void *b)
-{
-	return memcmp(a, b, 32);
-}
-
 /* Reads every object of r->rev and proves it intact; false when anything
  * fails to read or does not match its hash. */
 static bool read_objects(sqlite3 *bad, struct srev *r)
@@ -129,8 +124,7 @@ static bool read_objects(sqlite3 *bad, struct srev *r)
 		goto out;
 	for (size_t i = 0; i < r->n_rows; i++)
 		memcpy(hs + 32 * i, r->rows[i].hash, 32);
-	qsort(hs, r->n_rows, 32, cmp_hash);
-	tls_sha256(hs, 32 * r->n_rows, set_hash);
+	store_set_hash(hs, r->n_rows, set_hash);
 	ok = memcmp(set_hash, r->set_hash, 32) == 0;
 out:
 	free(hs);

@@ -141,6 +141,12 @@ static int cmp_hash(const void *a, const void *b)
 	return memcmp(a, b, 32);
 }
 
+void store_set_hash(uint8_t *hashes, size_t n, uint8_t out[32])
+{
+	qsort(hashes, n, 32, cmp_hash);
+	tls_sha256(hashes, 32 * n, out);
+}
+
 /* Gathers every object of the set with its hash (from the cache when the
  * object is the very one committed last). */
 static int gather(struct store *s, struct gw_objset *set, struct item **out, size_t *n_out,
@@ -184,8 +190,7 @@ static int gather(struct store *s, struct gw_objset *set, struct item **out, siz
 	/* The set's identity does not depend on the order of kinds. */
 	for (k = 0; k < n; k++)
 		memcpy(hs + 32 * k, it[k].hash, 32);
-	qsort(hs, n, 32, cmp_hash);
-	tls_sha256(hs, 32 * n, set_hash);
+	store_set_hash(hs, n, set_hash);
 	free(hs);
 	*out = it;
 	*n_out = n;

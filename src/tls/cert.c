@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/x509.h>
 #include <mbedtls/x509_crt.h>
@@ -188,8 +189,21 @@ static int collect_names(struct tls_keycert *kc)
 	return 0;
 }
 
+/* What a person can act on, for the parse errors a Secret commonly hits;
+ * mbedTLS's own text otherwise. */
 static const char *short_err(int ret, char *buf, size_t size)
 {
+	int high = -((-ret) & 0xff80), low = -((-ret) & 0x7f);
+
+	if (high == MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG)
+		return "unsupported signature algorithm (RSA or ECDSA with SHA-2 only)";
+	if (high == MBEDTLS_ERR_PK_UNKNOWN_PK_ALG || high == MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE ||
+	    (high == MBEDTLS_ERR_X509_INVALID_ALG && low != 0) ||
+	    high == MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE)
+		return "unsupported key algorithm or curve (RSA, ECDSA P-256/P-384 only)";
+	if (ret == MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT ||
+	    ret == MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT)
+		return "not PEM (no -----BEGIN block)";
 	return tls_strerror(ret, buf, size);
 }
 
@@ -261,7 +275,8 @@ int tls_keycert_load(struct tls_keycert *kc, const char *cert_pem, const char *k
 	type = mbedtls_pk_get_type(&kc->key);
 	if (type != MBEDTLS_PK_RSA && type != MBEDTLS_PK_ECKEY) {
 		diag_add(d, DIAG_ERROR, NULL, label, "tls.key",
-			 "unsupported key type %s (RSA or ECDSA only)", mbedtls_pk_get_name(&kc->key));
+			 "unsupported key type %s (RSA or ECDSA only)",
+			 mbedtls_pk_get_name(&kc->key));
 		ret = -EINVAL;
 		goto fail;
 	}

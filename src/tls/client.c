@@ -129,7 +129,7 @@ struct tls_client *tls_client_new(const struct tls_client_opts *o, struct diag *
 		if (!c->alpn || (d && d->errors != before))
 			goto fail;
 	}
-	if (tls_conf_common(&c->conf, false, o->cipher_pref, c->alpn) != 0) {
+	if (tls_conf_common(&c->conf, false, tls_suites(o->cipher_pref), c->alpn) != 0) {
 		diag_add(d, DIAG_ERROR, NULL, NULL, "alpn", "invalid ALPN protocol list");
 		goto fail;
 	}

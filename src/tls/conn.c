@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conn.c: one TLS connection over a caller-owned non-blocking fd: the BIO
- * (send/recv with MSG_NOSIGNAL), the handshake driven step by step (so that
- * a resumption can be told from a full handshake), reads and writes mapped
+ * (send/recv with MSG_NOSIGNAL), server set-up deferred until the whole
+ * ClientHello is in, the handshake driven step by step (so that a
+ * resumption can be told from a full handshake), reads and writes mapped
  * to waygate's results (bytes, 0 for a clean close, -WG_EAGAIN_READ/WRITE,
  * other negatives fatal), and what the proxy asks afterwards (SNI, ALPN,
  * version, suite, peer verified, a short failure reason). A tls_conn
@@ -48,6 +49,19 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 	struct tls_conn *c = ctx;
 	ssize_t n;
 
+	/* First the ClientHello bytes server_prepare() had to take. */
+	if (c->pre) {
+		size_t k = c->pre_len - c->pre_off < len ? c->pre_len - c->pre_off : len;
+
+		memcpy(buf, c->pre + c->pre_off, k);
+		c->pre_off += k;
+		if (c->pre_off == c->pre_len) {
+			mbedtls_free(c->pre);
+			c->pre = NULL;
+			c->pre_len = c->pre_off = c->pre_cap = 0;
+		}
+		return (int)k;
+	}
 	for (;;) {
 		n = recv(c->fd, buf, len, 0);
 		if (n >= 0)
@@ -62,22 +76,108 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 	}
 }
 
-static struct tls_conn *conn_new(const mbedtls_ssl_config *conf, int fd)
+static int conn_setup(struct tls_conn *c, const mbedtls_ssl_config *conf)
+{
+	if (mbedtls_ssl_setup(&c->ssl, conf) != 0)
+		return -ENOMEM;
+	mbedtls_ssl_set_user_data_p(&c->ssl, c);
+	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+	c->setup = true;
+	return 0;
+}
+
+static struct tls_conn *conn_new(int fd)
 {
 	struct tls_conn *c = mbedtls_calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	mbedtls_ssl_init(&c->ssl);
-	if (mbedtls_ssl_setup(&c->ssl, conf) != 0) {
-		mbedtls_ssl_free(&c->ssl);
-		mbedtls_free(c);
-		return NULL;
-	}
 	c->fd = fd;
-	mbedtls_ssl_set_user_data_p(&c->ssl, c);
-	mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
 	return c;
+}
+
+/* What is looked at without taking it (real hellos are under 2 KiB), and
+ * the most taken while waiting (a 16 KiB hello over a few records). */
+#define HELLO_PEEK 4096
+#define HELLO_PEEK_MAX (16384 + 4 + 8 * 5)
+
+static __thread unsigned char hello_peek[HELLO_PEEK];
+
+/* Server connections set up mbedTLS (its 24 KiB of record buffers) only
+ * once the whole ClientHello is there: a client that connects and sends
+ * nothing, or trickles, costs a few hundred bytes, not 32 KB. The hello
+ * also picks the configuration: with a ChaCha20-first server and a TLS 1.3
+ * client offering ChaCha20, s->conf13 (ChaCha20 only) makes the server's
+ * preference win. The common case only peeks (the bytes stay in the
+ * socket); an incomplete hello is taken into c->pre, or a level-triggered
+ * loop would wake up for it again and again, and handed to mbedTLS by
+ * bio_recv. Anything that is not a ClientHello goes to mbedTLS as is, so
+ * that it fails the way it always does. */
+static int server_prepare(struct tls_conn *c)
+{
+	struct tls_hello h = {0};
+	const mbedtls_ssl_config *conf;
+	int scan = 0;
+
+	for (;;) {
+		const unsigned char *data;
+		size_t len;
+		ssize_t n;
+
+		if (!c->pre) {
+			n = recv(c->fd, hello_peek, sizeof(hello_peek), MSG_PEEK);
+			data = hello_peek;
+		} else {
+			if (c->pre_len == c->pre_cap) {
+				size_t cap = c->pre_cap * 2 < HELLO_PEEK_MAX ? c->pre_cap * 2
+									     : HELLO_PEEK_MAX;
+				unsigned char *p = mbedtls_calloc(1, cap);
+
+				if (!p)
+					return -ENOMEM;
+				memcpy(p, c->pre, c->pre_len);
+				mbedtls_free(c->pre);
+				c->pre = p;
+				c->pre_cap = cap;
+			}
+			n = recv(c->fd, c->pre + c->pre_len, c->pre_cap - c->pre_len, 0);
+			if (n > 0)
+				c->pre_len += (size_t)n;
+			data = c->pre;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -WG_EAGAIN_READ;
+		if (n <= 0)
+			break; /* EOF or error: mbedTLS reads it again and reports it */
+		len = c->pre ? c->pre_len : (size_t)n;
+		scan = tls_hello_scan(data, len, &h);
+		if (scan == -ENOMEM)
+			return -ENOMEM;
+		if (scan != 0 || len >= HELLO_PEEK_MAX)
+			break;
+		if (!c->pre) {
+			/* Incomplete at first sight: take what is there. */
+			c->pre_cap = len < 1024 ? 1024 : len;
+			c->pre = mbedtls_calloc(1, c->pre_cap);
+			if (!c->pre)
+				return -ENOMEM;
+			n = recv(c->fd, c->pre, len, 0);
+			if (n <= 0) {
+				mbedtls_free(c->pre);
+				c->pre = NULL;
+				c->pre_cap = 0;
+				if (n == -1 && (errno == EAGAIN || errno == EINTR))
+					continue;
+				break;
+			}
+			c->pre_len = (size_t)n;
+		}
+	}
+	conf = scan > 0 && h.chacha13 && c->srv->has_conf13 ? &c->srv->conf13 : &c->srv->conf;
+	return conn_setup(c, conf);
 }
 
 struct tls_conn *tls_conn_server(struct tls_server *s, int fd)
@@ -86,7 +186,7 @@ struct tls_conn *tls_conn_server(struct tls_server *s, int fd)
 
 	if (!s)
 		return NULL;
-	c = conn_new(&s->conf, fd);
+	c = conn_new(fd);
 	if (!c)
 		return NULL;
 	c->side = TLS_SIDE_SERVER;
@@ -101,9 +201,13 @@ struct tls_conn *tls_conn_client(struct tls_client *cl, int fd, const char *serv
 
 	if (!cl)
 		return NULL;
-	c = conn_new(&cl->conf, fd);
+	c = conn_new(fd);
 	if (!c)
 		return NULL;
+	if (conn_setup(c, &cl->conf) != 0) {
+		tls_conn_free(c);
+		return NULL;
+	}
 	c->side = TLS_SIDE_CLIENT;
 	tls_client_ref(cl);
 	c->cli = cl;
@@ -119,6 +223,8 @@ void tls_conn_free(struct tls_conn *c)
 	if (!c)
 		return;
 	mbedtls_ssl_free(&c->ssl);
+	if (c->pre)
+		mbedtls_free(c->pre);
 	if (c->name)
 		mbedtls_free(c->name);
 	if (c->srv)
@@ -167,18 +273,30 @@ static const char *alert_name(const struct tls_conn *c)
 		uint8_t code;
 		const char *name;
 	} names[] = {
-		{10, "unexpected_message"},     {20, "bad_record_mac"},
-		{22, "record_overflow"},        {40, "handshake_failure"},
-		{42, "bad_certificate"},        {43, "unsupported_certificate"},
-		{44, "certificate_revoked"},    {45, "certificate_expired"},
-		{46, "certificate_unknown"},    {47, "illegal_parameter"},
-		{48, "unknown_ca"},             {49, "access_denied"},
-		{50, "decode_error"},           {51, "decrypt_error"},
-		{70, "protocol_version"},       {71, "insufficient_security"},
-		{80, "internal_error"},         {86, "inappropriate_fallback"},
-		{109, "missing_extension"},     {110, "unsupported_extension"},
-		{112, "unrecognized_name"},     {113, "bad_certificate_status_response"},
-		{115, "unknown_psk_identity"},  {116, "certificate_required"},
+		{10, "unexpected_message"},
+		{20, "bad_record_mac"},
+		{22, "record_overflow"},
+		{40, "handshake_failure"},
+		{42, "bad_certificate"},
+		{43, "unsupported_certificate"},
+		{44, "certificate_revoked"},
+		{45, "certificate_expired"},
+		{46, "certificate_unknown"},
+		{47, "illegal_parameter"},
+		{48, "unknown_ca"},
+		{49, "access_denied"},
+		{50, "decode_error"},
+		{51, "decrypt_error"},
+		{70, "protocol_version"},
+		{71, "insufficient_security"},
+		{80, "internal_error"},
+		{86, "inappropriate_fallback"},
+		{109, "missing_extension"},
+		{110, "unsupported_extension"},
+		{112, "unrecognized_name"},
+		{113, "bad_certificate_status_response"},
+		{115, "unknown_psk_identity"},
+		{116, "certificate_required"},
 		{120, "no_application_protocol"},
 	};
 	const unsigned char *msg = c->ssl.MBEDTLS_PRIVATE(in_msg);
@@ -198,10 +316,8 @@ static int fail(struct tls_conn *c, int ret, const char *during)
 	char e[128];
 
 	switch (ret) {
-	case MBEDTLS_ERR_SSL_WANT_READ:
-		return -WG_EAGAIN_READ;
-	case MBEDTLS_ERR_SSL_WANT_WRITE:
-		return -WG_EAGAIN_WRITE;
+	case MBEDTLS_ERR_SSL_WANT_READ: return -WG_EAGAIN_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE: return -WG_EAGAIN_WRITE;
 	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
 	case MBEDTLS_ERR_SSL_BAD_CERTIFICATE:
 		set_err(c, "certificate verify failed: %s",
@@ -227,12 +343,8 @@ static int fail(struct tls_conn *c, int ret, const char *during)
 	case MBEDTLS_ERR_SSL_DECODE_ERROR:
 		set_err(c, "%s: malformed or undecryptable record from peer", during);
 		break;
-	case MBEDTLS_ERR_SSL_CONN_EOF:
-		set_err(c, "%s: connection closed by peer", during);
-		break;
-	case MBEDTLS_ERR_NET_CONN_RESET:
-		set_err(c, "%s: connection reset by peer", during);
-		break;
+	case MBEDTLS_ERR_SSL_CONN_EOF: set_err(c, "%s: connection closed by peer", during); break;
+	case MBEDTLS_ERR_NET_CONN_RESET: set_err(c, "%s: connection reset by peer", during); break;
 	case MBEDTLS_ERR_NET_SEND_FAILED:
 	case MBEDTLS_ERR_NET_RECV_FAILED:
 		snprintf(c->err, sizeof(c->err), "%s: %s", during, strerror(c->sys_errno));
@@ -285,6 +397,13 @@ int tls_handshake(struct tls_conn *c)
 		return 0;
 	if (c->err[0])
 		return -WG_ETLS;
+	if (!c->setup) {
+		ret = server_prepare(c);
+		if (ret == -ENOMEM)
+			set_err(c, "%s", "handshake: out of memory");
+		if (ret != 0)
+			return ret;
+	}
 	/* mbedtls_ssl_handshake() is this loop; doing it here lets us see
 	 * whether a certificate was exchanged (a full handshake) or not. */
 	while (!mbedtls_ssl_is_handshake_over(&c->ssl)) {
@@ -324,10 +443,8 @@ ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
 			tls_client_session_store(c);
 			continue;
 		case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-		case MBEDTLS_ERR_SSL_CONN_EOF:
-			return 0;
-		default:
-			return fail(c, ret, "read");
+		case MBEDTLS_ERR_SSL_CONN_EOF: return 0;
+		default: return fail(c, ret, "read");
 		}
 	}
 }
@@ -357,11 +474,9 @@ ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
 	}
 }
 
-/* One record's worth of plaintext, per thread (workers own connections). */
-static __thread unsigned char writev_buf[MBEDTLS_SSL_OUT_CONTENT_LEN];
-
 ssize_t tls_writev(struct tls_conn *c, const struct iovec *iov, int iovcnt)
 {
+	unsigned char writev_buf[MBEDTLS_SSL_OUT_CONTENT_LEN]; /* one record's worth */
 	size_t max = sizeof(writev_buf), n = 0;
 	int i = 0, ret;
 
@@ -394,6 +509,9 @@ void tls_close_notify(struct tls_conn *c)
 
 size_t tls_pending(const struct tls_conn *c)
 {
+	/* Hello bytes held before set-up are not counted: nothing can be done
+	 * with them until the fd brings the rest (and once set up, mbedTLS
+	 * drains them before it ever reports WANT_READ). */
 	size_t n = mbedtls_ssl_get_bytes_avail(&c->ssl);
 
 	/* A record already in the input buffer but not yet decrypted also
@@ -416,12 +534,9 @@ const char *tls_conn_alpn(const struct tls_conn *c)
 const char *tls_conn_version(const struct tls_conn *c)
 {
 	switch (mbedtls_ssl_get_version_number(&c->ssl)) {
-	case MBEDTLS_SSL_VERSION_TLS1_2:
-		return "TLSv1.2";
-	case MBEDTLS_SSL_VERSION_TLS1_3:
-		return "TLSv1.3";
-	default:
-		return "unknown";
+	case MBEDTLS_SSL_VERSION_TLS1_2: return "TLSv1.2";
+	case MBEDTLS_SSL_VERSION_TLS1_3: return "TLSv1.3";
+	default: return "unknown";
 	}
 }
 

@@ -110,8 +110,8 @@ int tls_random(void *buf, size_t len)
 	return 0;
 }
 
-int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len,
-		      uint32_t iterations, void *out, size_t out_len)
+int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len, uint32_t iterations,
+		      void *out, size_t out_len)
 {
 	int ret;
 

@@ -58,8 +58,8 @@ static void fmt_time(int64_t t, char out[32])
 	struct tm tm;
 
 	gmtime_r(&tt, &tm);
-	snprintf(out, 32, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(out, 32, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int gen_key(mbedtls_pk_context *key, enum tls_key_type type)
@@ -74,7 +74,8 @@ static int gen_key(mbedtls_pk_context *key, enum tls_key_type type)
 	}
 	ret = mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
 	if (ret == 0)
-		ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key), tls_rng, NULL);
+		ret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key), tls_rng,
+					  NULL);
 	return ret;
 }
 
@@ -91,12 +92,12 @@ static int map_err(int ret)
 	return -WG_ETLS;
 }
 
-#define MB(call)                                                                           \
-	do {                                                                               \
-		if ((ret = (call)) != 0) {                                                 \
-			ret = map_err(ret);                                                \
-			goto out;                                                          \
-		}                                                                          \
+#define MB(call)                                                                                   \
+	do {                                                                                       \
+		if ((ret = (call)) != 0) {                                                         \
+			ret = map_err(ret);                                                        \
+			goto out;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 int tls_gen_cert(const struct tls_gen_req *r, char **cert_pem, char **key_pem)
@@ -190,10 +191,12 @@ int tls_gen_cert(const struct tls_gen_req *r, char **cert_pem, char **key_pem)
 				sans[i].node.san.unstructured_name.p = ips[i];
 				sans[i].node.san.unstructured_name.len = ip_len;
 			} else {
-				sans[i].node.type = strstr(s, "://")
-							    ? MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER
-							    : MBEDTLS_X509_SAN_DNS_NAME;
-				sans[i].node.san.unstructured_name.p = (unsigned char *)(uintptr_t)s;
+				sans[i].node.type =
+					strstr(s, "://")
+						? MBEDTLS_X509_SAN_UNIFORM_RESOURCE_IDENTIFIER
+						: MBEDTLS_X509_SAN_DNS_NAME;
+				sans[i].node.san.unstructured_name.p =
+					(unsigned char *)(uintptr_t)s;
 				sans[i].node.san.unstructured_name.len = strlen(s);
 			}
 			sans[i].next = i + 1 < r->n_sans ? &sans[i + 1] : NULL;

@@ -43,6 +43,8 @@ struct tls_keycert {
 struct tls_server {
 	int refs; /* atomic */
 	mbedtls_ssl_config conf;
+	mbedtls_ssl_config conf13; /* TLS 1.3 ChaCha20 only (has_conf13) */
+	bool has_conf13;
 	mbedtls_ssl_ticket_context ticket;
 	struct tls_keycert *kc;
 	size_t n_kc;
@@ -53,17 +55,17 @@ struct tls_server {
 };
 
 struct tls_sess_slot {
-	char *name;            /* server name the session belongs to */
-	unsigned char *data;   /* mbedtls_ssl_session_save() output */
+	char *name;          /* server name the session belongs to */
+	unsigned char *data; /* mbedtls_ssl_session_save() output */
 	size_t len;
-	uint64_t used;         /* LRU clock */
+	uint64_t used; /* LRU clock */
 };
 
 struct tls_client {
 	int refs; /* atomic */
 	mbedtls_ssl_config conf;
-	mbedtls_x509_crt ca; /* private trust anchors (ca_pem [+ system]) */
-	bool own_ca;         /* ca is used (else the shared system store or none) */
+	mbedtls_x509_crt ca;    /* private trust anchors (ca_pem [+ system]) */
+	bool own_ca;            /* ca is used (else the shared system store or none) */
 	struct tls_keycert own; /* client certificate */
 	bool has_own;
 	bool insecure;
@@ -77,7 +79,8 @@ struct tls_client {
 
 enum tls_conn_side { TLS_SIDE_SERVER = 0, TLS_SIDE_CLIENT };
 
-/* States: handshaking (!done, err empty) -> established (done) -> closed
+/* States: (server) waiting for the whole ClientHello (!setup, no mbedTLS
+ * buffers) -> handshaking (!done, err empty) -> established (done) -> closed
  * by its owner; any state -> failed (err set, every call returns
  * -WG_ETLS). `full`, `peer_ok` are meaningful once done. Memory comes from
  * mbedtls_calloc (counted by tls_mem_in_use), `name` too. */
@@ -87,13 +90,16 @@ struct tls_conn {
 	struct tls_server *srv; /* holds a reference (server side) */
 	struct tls_client *cli; /* holds a reference (client side) */
 	int fd;
-	char *name;        /* server: SNI received; client: the name to verify */
-	uint8_t ip[16];    /* client: name as an IP literal */
-	size_t ip_len;     /* 0 when name is a DNS name */
-	bool done;         /* handshake complete */
-	bool full;         /* a certificate was exchanged (not a resumption) */
-	bool peer_ok;      /* the peer's certificate verified */
-	int sys_errno;     /* last socket error */
+	char *name;         /* server: SNI received; client: the name to verify */
+	uint8_t ip[16];     /* client: name as an IP literal */
+	size_t ip_len;      /* 0 when name is a DNS name */
+	unsigned char *pre; /* server: ClientHello bytes taken before setup */
+	size_t pre_len, pre_off, pre_cap;
+	bool setup;    /* mbedtls_ssl_setup done (server: once the hello is there) */
+	bool done;     /* handshake complete */
+	bool full;     /* a certificate was exchanged (not a resumption) */
+	bool peer_ok;  /* the peer's certificate verified */
+	int sys_errno; /* last socket error */
 	char err[96];
 };
 
@@ -113,8 +119,10 @@ void tls_keycert_fini(struct tls_keycert *kc);
 /* Settings shared by server and client configurations: RNG, versions,
  * suites in the preferred order, groups, signature algorithms, ALPN
  * (borrowed, must outlive conf). 0 or -EINVAL. */
-int tls_conf_common(mbedtls_ssl_config *conf, bool tls13_only, enum tls_cipher_pref pref,
+int tls_conf_common(mbedtls_ssl_config *conf, bool tls13_only, const int *suites,
 		    const char **alpn);
+/* The suite list for a preference (AEAD, ECDHE only; static). */
+const int *tls_suites(enum tls_cipher_pref pref);
 /* Copies a NULL-terminated ALPN list into one allocation (caller frees);
  * NULL when empty or invalid (invalid adds a diag entry). */
 const char **tls_alpn_dup(const char *const *alpn, const char *label, struct diag *d);
@@ -124,6 +132,18 @@ const char **tls_alpn_dup(const char *const *alpn, const char *label, struct dia
 int tls_client_conn_setup(struct tls_client *cl, struct tls_conn *c, const char *server_name);
 /* Keeps the connection's session for the next connection to that name. */
 void tls_client_session_store(struct tls_conn *c);
+
+/* What the server wants to know from a ClientHello before mbedTLS sees it. */
+struct tls_hello {
+	bool chacha13; /* TLS_CHACHA20_POLY1305_SHA256 offered */
+	int sni_len;   /* > 0, or -WG_ENOTFOUND / -WG_EPROTO (bad name) */
+	char sni[256];
+};
+/* Scans the ClientHello at the start of buf (records reassembled). 1 when
+ * complete (h filled), 0 when more bytes are needed, -WG_EPROTO when not a
+ * ClientHello, -WG_ELIMIT when over 16 KiB, -ENOMEM. Allocates only for a
+ * hello spread over several records. */
+int tls_hello_scan(const void *buf, size_t len, struct tls_hello *h);
 
 /* Parses PEM certificates into chain (appending). 0, or -EINVAL with a diag. */
 int tls_ca_load(mbedtls_x509_crt *chain, const char *pem, const char *label, const char *field,

@@ -4,14 +4,17 @@
  * without terminating TLS: what TLS passthrough (TLSRoute) routes on. A
  * pure parser over the caller's buffer (RFC 8446 section 4.1.2, RFC 6066
  * section 3): TLS records of type handshake are reassembled as far as the
- * ClientHello needs, nothing is allocated, nothing is consumed (the bytes
- * are forwarded untouched afterwards). It does not judge versions or
- * suites: the backend does. Any thread may call it.
+ * ClientHello needs (in place when it fits one record, the usual case),
+ * nothing is consumed (the bytes are forwarded untouched afterwards). It does not judge versions or
+ * suites: the backend (or mbedTLS) does; it only notes whether ChaCha20 is
+ * offered for TLS 1.3, for server.c's preference. Any thread may call it.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "tls/internal.h"
 #include "tls/tls.h"
 
 #define REC_HDR 5
@@ -89,17 +92,28 @@ static int copy_host(const uint8_t *p, size_t n, char *out, size_t out_size)
 	return (int)n;
 }
 
-static int parse_hello(struct rd *r, char *out, size_t out_size)
+/* Fills h from a ClientHello body: the cipher suites of interest and the
+ * server name. 1 when parsed (h->sni_len < 0: no usable SNI, with the
+ * reason), -WG_EPROTO when malformed. */
+static int parse_hello(struct rd *r, struct tls_hello *h)
 {
-	struct rd v, ext;
+	struct rd v, suites, ext;
 	size_t ver;
 
-	if (get_u16(r, &ver) != 0 || (ver >> 8) != 3 || skip(r, 32) != 0 ||
-	    sub(r, 1, &v) != 0 || v.n > 32 || sub(r, 2, &v) != 0 || v.n < 2 || sub(r, 1, &v) != 0 ||
-	    v.n < 1)
+	if (get_u16(r, &ver) != 0 || (ver >> 8) != 3 || skip(r, 32) != 0 || sub(r, 1, &v) != 0 ||
+	    v.n > 32 || sub(r, 2, &suites) != 0 || suites.n < 2 || (suites.n & 1) ||
+	    sub(r, 1, &v) != 0 || v.n < 1)
 		return -WG_EPROTO;
+	while (suites.n > 0) {
+		size_t id = 0;
+
+		(void)get_u16(&suites, &id);
+		if (id == 0x1303) /* TLS_CHACHA20_POLY1305_SHA256 */
+			h->chacha13 = true;
+	}
+	h->sni_len = -WG_ENOTFOUND;
 	if (r->n == 0)
-		return -WG_ENOTFOUND; /* no extensions at all */
+		return 1; /* no extensions at all */
 	if (sub(r, 2, &ext) != 0)
 		return -WG_EPROTO;
 	while (ext.n > 0) {
@@ -120,23 +134,52 @@ static int parse_hello(struct rd *r, char *out, size_t out_size)
 
 			if (get_u8(&list, &name_type) != 0 || sub(&list, 2, &name) != 0)
 				return -WG_EPROTO;
-			if (name_type == 0)
-				return copy_host(name.p, name.n, out, out_size);
+			if (name_type == 0) {
+				h->sni_len = copy_host(name.p, name.n, h->sni, sizeof(h->sni));
+				return 1;
+			}
 		}
-		return -WG_ENOTFOUND;
+		return 1;
 	}
-	return -WG_ENOTFOUND;
+	return 1;
 }
 
-int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size)
+static int scan_records(const uint8_t *p, size_t len, uint8_t *hs, struct tls_hello *h);
+
+int tls_hello_scan(const void *buf, size_t len, struct tls_hello *h)
 {
 	const uint8_t *p = buf;
-	uint8_t hs[HELLO_MAX + 4];
+	uint8_t *hs;
+	struct rd r;
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	h->sni_len = -WG_ENOTFOUND;
+	/* The usual case: one record holding the whole hello, parsed in place. */
+	if (len >= REC_HDR + 4 && p[0] == 0x16 && p[1] == 3 && p[REC_HDR] == 1) {
+		size_t rlen = (size_t)p[3] << 8 | p[4];
+		size_t hlen = (size_t)p[6] << 16 | (size_t)p[7] << 8 | p[8];
+
+		if (rlen <= REC_MAX && 4 + hlen <= rlen && len >= REC_HDR + 4 + hlen) {
+			r.p = p + REC_HDR + 4;
+			r.n = hlen;
+			return parse_hello(&r, h);
+		}
+	}
+	/* Spread over several records (rare): reassemble on the heap. */
+	hs = malloc(HELLO_MAX + 4);
+	if (!hs)
+		return -ENOMEM;
+	ret = scan_records(p, len, hs, h);
+	free(hs);
+	return ret;
+}
+
+static int scan_records(const uint8_t *p, size_t len, uint8_t *hs, struct tls_hello *h)
+{
 	size_t have = 0, need = 0, off = 0;
 	struct rd r;
 
-	if (out_size > 0)
-		out[0] = '\0';
 	/* Gather handshake bytes from consecutive handshake records until the
 	 * whole ClientHello (4-byte header + body) is there. */
 	for (;;) {
@@ -156,15 +199,15 @@ int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size)
 		if (rlen == 0 || rlen > REC_MAX)
 			return -WG_EPROTO;
 		take = len - off - REC_HDR < rlen ? len - off - REC_HDR : rlen;
-		if (have + take > sizeof(hs))
-			take = sizeof(hs) - have;
+		if (have + take > HELLO_MAX + 4)
+			take = HELLO_MAX + 4 - have;
 		memcpy(hs + have, p + off + REC_HDR, take);
 		have += take;
 		if (need == 0 && have >= 4) {
 			if (hs[0] != 1)
 				return -WG_EPROTO; /* not a ClientHello */
 			need = 4 + ((size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3]);
-			if (need > sizeof(hs))
+			if (need > HELLO_MAX + 4)
 				return -WG_ELIMIT;
 		}
 		if (need && have >= need)
@@ -175,5 +218,22 @@ int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size)
 	}
 	r.p = hs + 4;
 	r.n = need - 4;
-	return parse_hello(&r, out, out_size);
+	return parse_hello(&r, h);
+}
+
+int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size)
+{
+	struct tls_hello h;
+	int r = tls_hello_scan(buf, len, &h);
+
+	if (out_size > 0)
+		out[0] = '\0';
+	if (r <= 0)
+		return r;
+	if (h.sni_len < 0)
+		return h.sni_len;
+	if ((size_t)h.sni_len + 1 > out_size)
+		return -WG_ELIMIT;
+	memcpy(out, h.sni, (size_t)h.sni_len + 1);
+	return h.sni_len;
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c: server contexts. A tls_server holds one mbedtls_ssl_config, the
- * listener's certificates (chosen per handshake by SNI: exact name, then
- * wildcard, then the first certificate), the ALPN list, the optional client
- * CA, and a session-ticket key that rotates by itself. Only TLS 1.2 and 1.3
- * with AEAD suites and ECDHE are offered; renegotiation is compiled out.
+ * server.c: server contexts. A tls_server holds its mbedtls_ssl_config (a
+ * second one, ChaCha20-only for TLS 1.3, when ChaCha20 is preferred: conn.c
+ * picks it from the ClientHello), the listener's certificates (chosen per
+ * handshake by SNI: exact name, then wildcard, then the first certificate),
+ * the ALPN list, the optional client CA, and a session-ticket key that
+ * rotates by itself. Only TLS 1.2 and 1.3 with AEAD suites and ECDHE are
+ * offered; renegotiation is compiled out.
  * Built on the control thread; afterwards read-only and shared by every
  * worker (the ticket context and the RNG carry their own locks). Handshakes
  * and I/O live in conn.c.
@@ -49,6 +51,25 @@ static const int suites_chacha_first[] = {
 	0,
 };
 
+/* For CHACHA_FIRST servers (no AES instructions): the configuration used
+ * when a TLS 1.3 client offers ChaCha20, so that the server's preference
+ * wins over the client's (mbedTLS's TLS 1.3 server follows the client's). */
+static const int suites_chacha13_only[] = {
+	MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	0,
+};
+
+const int *tls_suites(enum tls_cipher_pref pref)
+{
+	return pref == TLS_PREF_CHACHA_FIRST ? suites_chacha_first : suites_aes_first;
+}
+
 static const uint16_t groups[] = {
 	MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
 	MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
@@ -69,15 +90,13 @@ static const uint16_t sig_algs[] = {
 	MBEDTLS_TLS1_3_SIG_NONE,
 };
 
-int tls_conf_common(mbedtls_ssl_config *conf, bool tls13_only, enum tls_cipher_pref pref,
-		    const char **alpn)
+int tls_conf_common(mbedtls_ssl_config *conf, bool tls13_only, const int *suites, const char **alpn)
 {
 	mbedtls_ssl_conf_rng(conf, tls_rng, NULL);
 	mbedtls_ssl_conf_min_tls_version(conf, tls13_only ? MBEDTLS_SSL_VERSION_TLS1_3
 							  : MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_ciphersuites(conf, pref == TLS_PREF_CHACHA_FIRST ? suites_chacha_first
-									  : suites_aes_first);
+	mbedtls_ssl_conf_ciphersuites(conf, suites);
 	mbedtls_ssl_conf_groups(conf, groups);
 	mbedtls_ssl_conf_sig_algs(conf, sig_algs);
 	if (alpn && mbedtls_ssl_conf_alpn_protocols(conf, alpn) != 0)
@@ -210,6 +229,7 @@ void tls_server_ref(struct tls_server *s)
 static void server_free(struct tls_server *s)
 {
 	mbedtls_ssl_config_free(&s->conf);
+	mbedtls_ssl_config_free(&s->conf13);
 	mbedtls_ssl_ticket_free(&s->ticket);
 	for (size_t i = 0; i < s->n_kc; i++)
 		tls_keycert_fini(&s->kc[i]);
@@ -228,6 +248,51 @@ void tls_server_unref(struct tls_server *s)
 int64_t tls_server_not_after(const struct tls_server *s)
 {
 	return s ? s->not_after : 0;
+}
+
+/* One server configuration over the context's shared parts (certificates,
+ * SNI, client CA, ALPN, ticket key); only the suite list differs between
+ * s->conf and s->conf13. */
+static int conf_setup(struct tls_server *s, mbedtls_ssl_config *conf, const int *suites,
+		      const struct tls_server_opts *o, struct diag *d)
+{
+	char e[128];
+	int ret;
+
+	ret = mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+					  MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		diag_add(d, DIAG_ERROR, NULL, NULL, NULL, "TLS configuration failed: %s",
+			 tls_strerror(ret, e, sizeof(e)));
+		return -WG_ETLS;
+	}
+	if (tls_conf_common(conf, o->tls13_only, suites, s->alpn) != 0) {
+		diag_add(d, DIAG_ERROR, NULL, NULL, "alpn", "invalid ALPN protocol list");
+		return -EINVAL;
+	}
+	/* The first usable certificate answers clients without SNI or without
+	 * a match. */
+	ret = mbedtls_ssl_conf_own_cert(conf, &s->kc[0].chain, &s->kc[0].key);
+	if (ret != 0) {
+		diag_add(d, DIAG_ERROR, NULL, NULL, "tls.crt", "cannot use certificate: %s",
+			 tls_strerror(ret, e, sizeof(e)));
+		return -WG_ETLS;
+	}
+	mbedtls_ssl_conf_sni(conf, on_sni, s);
+	switch (o->client_auth) {
+	case TLS_CLIENT_AUTH_NONE: mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE); break;
+	case TLS_CLIENT_AUTH_REQUIRE:
+	case TLS_CLIENT_AUTH_OPTIONAL:
+		mbedtls_ssl_conf_ca_chain(conf, &s->client_ca, NULL);
+		mbedtls_ssl_conf_authmode(conf, o->client_auth == TLS_CLIENT_AUTH_REQUIRE
+							? MBEDTLS_SSL_VERIFY_REQUIRED
+							: MBEDTLS_SSL_VERIFY_OPTIONAL);
+		break;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write,
+					    mbedtls_ssl_ticket_parse, &s->ticket);
+	mbedtls_ssl_conf_new_session_tickets(conf, 1);
+	return 0;
 }
 
 struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *d)
@@ -252,6 +317,7 @@ struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *
 	}
 	s->refs = 1;
 	mbedtls_ssl_config_init(&s->conf);
+	mbedtls_ssl_config_init(&s->conf13);
 	mbedtls_ssl_ticket_init(&s->ticket);
 	mbedtls_x509_crt_init(&s->client_ca);
 	s->client_auth = o->client_auth;
@@ -283,13 +349,6 @@ struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *
 			s->not_after = s->kc[i].not_after;
 	}
 
-	ret = mbedtls_ssl_config_defaults(&s->conf, MBEDTLS_SSL_IS_SERVER,
-					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-	if (ret != 0) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, NULL, "TLS configuration failed: %s",
-			 tls_strerror(ret, e, sizeof(e)));
-		goto fail;
-	}
 	if (o->alpn && o->alpn[0]) {
 		size_t before = d ? d->errors : 0;
 
@@ -297,26 +356,7 @@ struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *
 		if (!s->alpn || (d && d->errors != before))
 			goto fail;
 	}
-	if (tls_conf_common(&s->conf, o->tls13_only, o->cipher_pref, s->alpn) != 0) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "alpn", "invalid ALPN protocol list");
-		goto fail;
-	}
-	/* The first usable certificate answers clients without SNI or without
-	 * a match. */
-	ret = mbedtls_ssl_conf_own_cert(&s->conf, &s->kc[0].chain, &s->kc[0].key);
-	if (ret != 0) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "tls.crt",
-			 "cannot use certificate: %s", tls_strerror(ret, e, sizeof(e)));
-		goto fail;
-	}
-	mbedtls_ssl_conf_sni(&s->conf, on_sni, s);
-
-	switch (o->client_auth) {
-	case TLS_CLIENT_AUTH_NONE:
-		mbedtls_ssl_conf_authmode(&s->conf, MBEDTLS_SSL_VERIFY_NONE);
-		break;
-	case TLS_CLIENT_AUTH_REQUIRE:
-	case TLS_CLIENT_AUTH_OPTIONAL:
+	if (o->client_auth != TLS_CLIENT_AUTH_NONE) {
 		if (!o->client_ca_pem) {
 			diag_add(d, DIAG_ERROR, NULL, NULL, "frontendValidation.caCertificateRefs",
 				 "client certificate validation needs a CA certificate");
@@ -325,13 +365,7 @@ struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *
 		if (tls_ca_load(&s->client_ca, o->client_ca_pem, NULL,
 				"frontendValidation.caCertificateRefs", d) != 0)
 			goto fail;
-		mbedtls_ssl_conf_ca_chain(&s->conf, &s->client_ca, NULL);
-		mbedtls_ssl_conf_authmode(&s->conf, o->client_auth == TLS_CLIENT_AUTH_REQUIRE
-							    ? MBEDTLS_SSL_VERIFY_REQUIRED
-							    : MBEDTLS_SSL_VERIFY_OPTIONAL);
-		break;
 	}
-
 	ret = mbedtls_ssl_ticket_setup(&s->ticket, tls_rng, NULL, MBEDTLS_CIPHER_AES_256_GCM,
 				       TLS_TICKET_LIFETIME_S);
 	if (ret != 0) {
@@ -339,9 +373,13 @@ struct tls_server *tls_server_new(const struct tls_server_opts *o, struct diag *
 			 tls_strerror(ret, e, sizeof(e)));
 		goto fail;
 	}
-	mbedtls_ssl_conf_session_tickets_cb(&s->conf, mbedtls_ssl_ticket_write,
-					    mbedtls_ssl_ticket_parse, &s->ticket);
-	mbedtls_ssl_conf_new_session_tickets(&s->conf, 1);
+	if (conf_setup(s, &s->conf, tls_suites(o->cipher_pref), o, d) != 0)
+		goto fail;
+	if (o->cipher_pref == TLS_PREF_CHACHA_FIRST) {
+		if (conf_setup(s, &s->conf13, suites_chacha13_only, o, d) != 0)
+			goto fail;
+		s->has_conf13 = true;
+	}
 	return s;
 
 fail:

@@ -35,13 +35,22 @@ struct tls_cert_pem {
 	const char *name;     /* for diagnostics: "ns/secret" */
 };
 
+/* Server: CHACHA_FIRST picks ChaCha20-Poly1305 whenever the client offers
+ * it, TLS 1.3 included (boards without AES instructions); AES_FIRST
+ * prefers AES-GCM in TLS 1.2 and leaves TLS 1.3 clients their own order
+ * (they put ChaCha20 first when they lack AES instructions themselves).
+ * Client: the order offered. */
 enum tls_cipher_pref { TLS_PREF_AES_FIRST = 0, TLS_PREF_CHACHA_FIRST };
-enum tls_client_auth { TLS_CLIENT_AUTH_NONE = 0, TLS_CLIENT_AUTH_REQUIRE, TLS_CLIENT_AUTH_OPTIONAL };
+enum tls_client_auth {
+	TLS_CLIENT_AUTH_NONE = 0,
+	TLS_CLIENT_AUTH_REQUIRE,
+	TLS_CLIENT_AUTH_OPTIONAL
+};
 
 struct tls_server_opts {
 	const struct tls_cert_pem *certs; /* the first is the default when SNI matches none */
 	size_t n_certs;
-	const char *const *alpn;          /* e.g. {"h2", "http/1.1", NULL}; NULL = none */
+	const char *const *alpn; /* e.g. {"h2", "http/1.1", NULL}; NULL = none */
 	enum tls_client_auth client_auth;
 	const char *client_ca_pem;
 	enum tls_cipher_pref cipher_pref;
@@ -63,12 +72,12 @@ void tls_server_unref(struct tls_server *s);
 int64_t tls_server_not_after(const struct tls_server *s);
 
 struct tls_client_opts {
-	const char *ca_pem;       /* trusted CAs; NULL with use_system_cas = system store */
-	bool use_system_cas;      /* /etc/ssl/certs/ca-certificates.crt */
+	const char *ca_pem;  /* trusted CAs; NULL with use_system_cas = system store */
+	bool use_system_cas; /* /etc/ssl/certs/ca-certificates.crt */
 	bool insecure_skip_verify;
 	const char *client_cert_pem; /* optional client certificate */
 	const char *client_key_pem;
-	const char *const *alpn;     /* NULL = none */
+	const char *const *alpn; /* NULL = none */
 	/* Extra names accepted in the peer certificate (DNS names or URIs such
 	 * as spiffe://...); when empty the SNI/host passed at connect time must
 	 * match. */
@@ -84,14 +93,17 @@ void tls_client_unref(struct tls_client *c);
 /* A connection over fd (non-blocking, owned by the caller: tls_conn_free
  * does not close it). It holds a reference on its context until
  * tls_conn_free, so the owner may unref (swap) the context at any time.
- * NULL on ENOMEM. */
+ * A server connection allocates mbedTLS's record buffers only once the
+ * client's whole ClientHello is in (before: 608 bytes, plus what a slow
+ * client has sent so far). NULL on ENOMEM. */
 struct tls_conn *tls_conn_server(struct tls_server *s, int fd);
 /* server_name: SNI and the name verified (DNS name or IP literal; an IP is
  * checked against IP SANs only and not sent as SNI). A DNS name matches DNS
  * SANs (one leftmost "*" label), never the CN. With tls_client_opts.sans,
  * one of those must match instead and server_name is only the SNI. A
  * session ticket from an earlier connection to the same server_name is
- * offered (per tls_client, a few names kept). */
+ * offered (per tls_client, a few names kept). NULL on ENOMEM or when
+ * server_name is longer than 253 bytes (no host name is). */
 struct tls_conn *tls_conn_client(struct tls_client *c, int fd, const char *server_name);
 void tls_conn_free(struct tls_conn *c);
 
@@ -138,7 +150,7 @@ const char *tls_conn_error(const struct tls_conn *c);
  * consumed. > 0: name length; 0: incomplete, call again with more bytes;
  * -WG_ENOTFOUND: a complete ClientHello without SNI; -WG_EPROTO: not a TLS
  * ClientHello or a malformed one; -WG_ELIMIT: ClientHello over 16 KiB or
- * out too small. */
+ * out too small; -ENOMEM (a hello over several records needs 16 KiB). */
 int tls_peek_sni(const void *buf, size_t len, char *out, size_t out_size);
 
 /* Self-signed certificate (ECDSA P-256, SHA-256) for cn and the given DNS
@@ -150,8 +162,8 @@ void tls_free_secret(char *s);
 
 /* Cryptographic helpers for store/ and ui/ (they may not see mbedTLS). */
 int tls_random(void *buf, size_t len);
-int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len,
-		      uint32_t iterations, void *out, size_t out_len);
+int tls_pbkdf2_sha256(const char *password, const void *salt, size_t salt_len, uint32_t iterations,
+		      void *out, size_t out_len);
 void tls_sha256(const void *p, size_t n, uint8_t out[32]);
 /* Constant-time comparison. */
 bool tls_ct_equal(const void *a, const void *b, size_t n);

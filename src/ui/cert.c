@@ -6,6 +6,7 @@
  * owns real certificate handling, and key material never comes here: the
  * caller passes only the certificate PEM). Pure; any thread.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,8 +65,17 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+static int days_in_month(int y, int m)
+{
+	static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return dm[m - 1] + (m == 2 && leap);
+}
+
 /* UTCTime (tag 0x17, YYMMDDHHMMSSZ) or GeneralizedTime (0x18,
- * YYYYMMDDHHMMSSZ) to seconds since the epoch; 0 when malformed. */
+ * YYYYMMDDHHMMSSZ) to seconds since the epoch; 0 when malformed or before
+ * 1970. */
 static int64_t der_time(uint8_t tag, const uint8_t *p, size_t len)
 {
 	int y, mo, d, h, mi, s, off;
@@ -87,8 +97,8 @@ static int64_t der_time(uint8_t tag, const uint8_t *p, size_t len)
 	h = digits(p + off + 4, 2);
 	mi = digits(p + off + 6, 2);
 	s = digits(p + off + 8, 2);
-	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-	    s < 0 || s > 60 || p[len - 1] != 'Z')
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h < 0 || h > 23 ||
+	    mi < 0 || mi > 59 || s < 0 || s > 60 || p[len - 1] != 'Z')
 		return 0;
 	return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
 }

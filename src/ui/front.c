@@ -20,7 +20,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,24 +27,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/str.h"
-#include "store/store.h"
 #include "tls/tls.h"
 #include "ui/internal.h"
 
 #define FC_BUF 16384
 #define FC_MAX 64
+#define FC_MAX_PER_CLIENT 32 /* so that one client cannot take every slot */
 #define FC_HANDSHAKE_MS 10000
 #define FC_IDLE_MS 120000
-#define CERT_FILE "ui-cert.pem"
-#define KEY_FILE "ui-key.pem"
-#define CERT_DAYS 3650
 
 enum fc_state { FC_HANDSHAKE = 0, FC_OPEN };
 
@@ -252,6 +247,30 @@ static void on_pair(struct loop_io *io, uint32_t events)
 	fc_pump(io->arg);
 }
 
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return false;
+}
+
+/* Connections open from the address of ss (a scan: at most FC_MAX). */
+static size_t conns_from(const struct ui *ui, const struct sockaddr_storage *ss)
+{
+	size_t n = 0;
+
+	for (const struct fconn *c = ui->conns; c; c = c->next)
+		n += same_host(&c->peer, ss);
+	return n;
+}
+
 static void on_accept(struct loop_io *io, uint32_t events)
 {
 	struct ui *ui = io->arg;
@@ -270,13 +289,15 @@ static void on_accept(struct loop_io *io, uint32_t events)
 				log_warn("event=ui_accept_failed error=%s", log_q(strerror(errno)));
 			return;
 		}
-		if (ui->n_conns >= FC_MAX) {
+		if (ui->n_conns >= FC_MAX || conns_from(ui, &ss) >= FC_MAX_PER_CLIENT) {
 			static uint64_t last_ms;
 			uint64_t now = clock_mono_ms();
 
 			if (now - last_ms >= 1000) {
 				last_ms = now;
-				log_warn("event=ui_conn_refused reason=too_many max=%d", FC_MAX);
+				log_warn("event=ui_conn_refused reason=too_many max=%d "
+					 "per_client=%d",
+					 FC_MAX, FC_MAX_PER_CLIENT);
 			}
 			close(fd);
 			continue;
@@ -421,260 +442,6 @@ fail_errno:
 	return err;
 }
 
-/* -------- certificate -------- */
-
-static char *path_in(const char *dir, const char *name)
-{
-	char *p = NULL;
-
-	if (asprintf(&p, "%s/%s", dir, name) == -1)
-		return NULL;
-	return p;
-}
-
-/* Reads a whole file (at most 1 MiB) into a NUL-terminated buffer. */
-static int read_file(const char *path, char **out)
-{
-	FILE *f = fopen(path, "re");
-	char *b;
-	size_t n;
-
-	if (!f)
-		return -errno;
-	b = malloc(1024 * 1024 + 1);
-	if (!b) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	n = fread(b, 1, 1024 * 1024, f);
-	fclose(f);
-	b[n] = '\0';
-	*out = b;
-	return 0;
-}
-
-/* Writes data to path with mode 0600 through a temporary file and rename. */
-static int write_private(const char *path, const char *data)
-{
-	char tmp[4096];
-	size_t len = strlen(data);
-	int fd, err = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return -errno;
-	fchmod(fd, 0600);
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1)
-		err = -EIO;
-	close(fd);
-	if (!err && rename(tmp, path) == -1)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
-static struct tls_server *server_for(const char *cert, const char *key, struct diag *d)
-{
-	static const char *const alpn[] = {"http/1.1", NULL};
-	struct tls_cert_pem pem = {.cert_pem = cert, .key_pem = key, .name = "ui certificate"};
-	struct tls_server_opts o = {.certs = &pem, .n_certs = 1, .alpn = alpn};
-
-	return tls_server_new(&o, d);
-}
-
-static void set_server(struct ui *ui, struct tls_server *srv)
-{
-	struct tls_server *old;
-
-	pthread_mutex_lock(&ui->tls_mu);
-	old = ui->tls;
-	ui->tls = srv;
-	ui->cert_not_after = srv ? tls_server_not_after(srv) : 0;
-	pthread_mutex_unlock(&ui->tls_mu);
-	if (old)
-		tls_server_unref(old);
-}
-
-int ui_cert_load(struct ui *ui, struct diag *d)
-{
-	char *cp = path_in(ui->state_dir, CERT_FILE), *kp = path_in(ui->state_dir, KEY_FILE);
-	char *cert = NULL, *key = NULL, hostname[256] = "";
-	struct tls_server *srv = NULL;
-	int err = -ENOMEM;
-
-	if (!cp || !kp)
-		goto out;
-	if (read_file(cp, &cert) == 0 && read_file(kp, &key) == 0) {
-		struct diag tmp = {0};
-
-		srv = server_for(cert, key, &tmp);
-		if (!srv)
-			log_warn("event=ui_cert_invalid file=%s action=regenerate", log_q(cp));
-		diag_fini(&tmp);
-	}
-	if (!srv) {
-		const char *sans[UI_MAX_HOSTS + 2];
-		size_t n = 0;
-
-		free(cert);
-		if (key)
-			tls_free_secret(key);
-		cert = key = NULL;
-		gethostname(hostname, sizeof(hostname) - 1);
-		for (size_t i = 0; i < ui->hosts.n && n < UI_MAX_HOSTS; i++)
-			if (strcmp(ui->hosts.v[i], "0.0.0.0") && strcmp(ui->hosts.v[i], "::"))
-				sans[n++] = ui->hosts.v[i];
-		err = tls_gen_selfsigned(hostname[0] ? hostname : "waygate", sans, n, CERT_DAYS,
-					 &cert, &key);
-		if (err < 0) {
-			diag_add(d, DIAG_ERROR, cp, NULL, NULL,
-				 "cannot generate the UI certificate: %s", err_str(err));
-			goto out;
-		}
-		if ((err = write_private(kp, key)) < 0 || (err = write_private(cp, cert)) < 0) {
-			diag_add(d, DIAG_ERROR, cp, NULL, NULL,
-				 "cannot write the UI certificate: %s", err_str(err));
-			goto out;
-		}
-		srv = server_for(cert, key, d);
-		if (!srv) {
-			err = -WG_ETLS;
-			goto out;
-		}
-		log_info("event=ui_cert_generated file=%s days=%d", log_q(cp), CERT_DAYS);
-	}
-	set_server(ui, srv);
-	err = 0;
-out:
-	free(cert);
-	if (key)
-		tls_free_secret(key);
-	free(cp);
-	free(kp);
-	return err;
-}
-
-int ui_cert_replace(struct ui *ui, const char *cert_pem, const char *key_pem, struct diag *d)
-{
-	char *cp = path_in(ui->state_dir, CERT_FILE), *kp = path_in(ui->state_dir, KEY_FILE);
-	struct tls_server *srv;
-	int err = -ENOMEM;
-
-	if (!cp || !kp)
-		goto out;
-	srv = server_for(cert_pem, key_pem, d);
-	if (!srv) {
-		err = -EINVAL;
-		goto out;
-	}
-	if ((err = write_private(kp, key_pem)) < 0 || (err = write_private(cp, cert_pem)) < 0) {
-		diag_add(d, DIAG_ERROR, cp, NULL, NULL, "cannot save the certificate: %s",
-			 err_str(err));
-		tls_server_unref(srv);
-		goto out;
-	}
-	set_server(ui, srv);
-	ui->cert_uploaded = true;
-	log_info("event=ui_cert_replaced file=%s", log_q(cp));
-	err = 0;
-out:
-	free(cp);
-	free(kp);
-	return err;
-}
-
-/* -------- traffic sampling -------- */
-
-static void stats_delta(const struct ui_stats *now, const struct ui_stats *then,
-			struct ui_stats *out)
-{
-	const uint64_t *a = (const uint64_t *)now, *b = (const uint64_t *)then;
-	uint64_t *o = (uint64_t *)out;
-
-	/* every field is a uint64_t counter; active_connections is a gauge and
-	 * is copied as is below */
-	_Static_assert(sizeof(*now) % sizeof(uint64_t) == 0, "ui_stats holds only uint64_t");
-	for (size_t i = 0; i < sizeof(*now) / sizeof(uint64_t); i++)
-		o[i] = a[i] >= b[i] ? a[i] - b[i] : 0;
-	out->active_connections = now->active_connections;
-}
-
-static void roll_minute(struct ui *ui, const struct ui_stats *now, uint64_t minute)
-{
-	struct ui_stats d;
-	struct store_traffic t;
-
-	stats_delta(now, &ui->minute_base, &d);
-	t = (struct store_traffic){
-		.minute = ui->minute,
-		.requests = d.requests,
-		.errors = d.responses_by_class[5] + d.upstream_errors,
-		.p50_ms = ui_percentile_ms(d.latency_buckets, 50),
-		.p99_ms = ui_percentile_ms(d.latency_buckets, 99),
-		.bytes = d.bytes_out,
-	};
-	if (ui->store && d.requests) {
-		pthread_mutex_lock(&ui->store_mu);
-		store_traffic_add(ui->store, &t);
-		pthread_mutex_unlock(&ui->store_mu);
-	}
-	ui->minute_base = *now;
-	ui->minute = minute;
-}
-
-static void on_sample(struct timer *t)
-{
-	struct ui *ui = t->arg;
-	struct ui_stats now = {0}, d;
-	struct ui_sample s = {0};
-	uint64_t wall = clock_wall_ms(), minute = wall / 60000;
-
-	timer_add(ui->loop, t, 1000, on_sample, ui);
-	if (!ui->cb.get_stats)
-		return;
-	ui->cb.get_stats(ui->cb_arg, &now);
-	if (!ui->have_last) {
-		ui->last_stats = now;
-		ui->minute_base = now;
-		ui->minute = minute;
-		ui->have_last = true;
-		return;
-	}
-	stats_delta(&now, &ui->last_stats, &d);
-	s.t_ms = wall;
-	s.rps = (uint32_t)d.requests;
-	s.p50_ms = ui_percentile_ms(d.latency_buckets, 50);
-	s.p99_ms = ui_percentile_ms(d.latency_buckets, 99);
-	for (int i = 0; i < 6; i++)
-		s.by_class[i] = (uint32_t)d.responses_by_class[i];
-	s.bytes_out = d.bytes_out;
-	s.active = now.active_connections;
-	pthread_mutex_lock(&ui->traffic_mu);
-	ui->samples[ui->n_samples % UI_SAMPLES] = s;
-	ui->n_samples++;
-	pthread_mutex_unlock(&ui->traffic_mu);
-	ui->last_stats = now;
-	if (minute != ui->minute)
-		roll_minute(ui, &now, minute);
-}
-
-size_t ui_samples_copy(struct ui *ui, struct ui_sample *out, size_t max)
-{
-	size_t n = 0;
-	uint64_t first;
-
-	pthread_mutex_lock(&ui->traffic_mu);
-	first = ui->n_samples > UI_SAMPLES ? ui->n_samples - UI_SAMPLES : 0;
-	if (max && ui->n_samples - first > max)
-		first = ui->n_samples - max;
-	for (uint64_t i = first; i < ui->n_samples; i++)
-		out[n++] = ui->samples[i % UI_SAMPLES];
-	pthread_mutex_unlock(&ui->traffic_mu);
-	return n;
-}
-
 /* -------- the thread -------- */
 
 static void on_wake(struct loop *loop, void *arg)
@@ -694,7 +461,7 @@ static void *ui_thread(void *arg)
 		log_error("event=ui_failed what=listen_register");
 		return NULL;
 	}
-	timer_add(ui->loop, &sample, 1000, on_sample, ui);
+	timer_add(ui->loop, &sample, 1000, ui_traffic_tick, ui);
 	err = loop_run(ui->loop);
 	if (err < 0)
 		log_error("event=ui_loop_failed error=%s", log_q(err_str(err)));
@@ -735,5 +502,5 @@ void ui_front_stop(struct ui *ui)
 		close(ui->lfd);
 		ui->lfd = -1;
 	}
-	set_server(ui, NULL);
+	ui_cert_set(ui, NULL);
 }

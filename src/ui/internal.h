@@ -10,6 +10,8 @@
  *   events.c   the ring of recent log lines (the log sink), secrets filtered
  *   cert.c     certificate expiry for display
  *   front.c    the UI thread: TLS listener and the socketpair pump to MHD
+ *   tlscert.c  the UI's certificate: load, generate, upload
+ *   traffic.c  the per-second samples and per-minute rollups
  *   server.c   the libmicrohttpd daemon, dispatch, sessions, static assets
  *   api.c      the JSON API handlers
  *   ui.c       ui_start / ui_stop: wiring, first-start password, tokens
@@ -267,11 +269,22 @@ struct ui {
 int ui_front_open(struct ui *ui, struct diag *d);
 int ui_front_start(struct ui *ui);
 void ui_front_stop(struct ui *ui);
+
+/* tlscert.c */
 /* Loads or generates the UI certificate in the state dir; builds ui->tls. */
 int ui_cert_load(struct ui *ui, struct diag *d);
 /* Validates an uploaded certificate and key, saves them (0600) and uses
  * them for new connections. 0 or negative with a message in d. */
 int ui_cert_replace(struct ui *ui, const char *cert_pem, const char *key_pem, struct diag *d);
+/* Makes srv (one reference, taken over; NULL = none) the context for new
+ * connections and drops the previous one. */
+void ui_cert_set(struct ui *ui, struct tls_server *srv);
+
+/* traffic.c */
+struct timer;
+/* The once-a-second sampler (a timer callback on the UI thread's loop;
+ * t->arg is the ui; it re-arms itself). */
+void ui_traffic_tick(struct timer *t);
 /* Copies out the last samples (oldest first); returns how many. */
 size_t ui_samples_copy(struct ui *ui, struct ui_sample *out, size_t max);
 
@@ -298,6 +311,8 @@ struct ui_req {
 	/* the response */
 	int status;
 	struct buf out;
+	const void *static_body; /* an embedded asset, sent instead of out */
+	size_t static_len;
 	const char *content_type;
 	char set_cookie[200];
 	uint32_t retry_after_s; /* 429: Retry-After */

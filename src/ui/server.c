@@ -43,7 +43,7 @@
 #define SESSION_MAX_AGE_MS (12ull * 3600 * 1000)
 
 static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-			  "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+			  "img-src 'self'; connect-src 'self'; form-action 'self'; "
 			  "frame-ancestors 'none'; base-uri 'none'";
 
 /* Pages of the app: each is app.html; the script picks the view from the
@@ -57,7 +57,7 @@ struct log_gate {
 	uint64_t last_ms;
 	uint64_t dropped;
 };
-static struct log_gate gate_host, gate_origin, gate_csrf;
+static struct log_gate gate_host, gate_origin, gate_csrf, gate_limited;
 
 static bool gate_open(struct log_gate *g, uint64_t *dropped)
 {
@@ -93,6 +93,7 @@ void ui_reply_error(struct ui_req *rq, int status, const char *msg)
 
 	rq->status = status;
 	rq->content_type = "application/json";
+	rq->static_body = NULL;
 	rq->out.head = rq->out.tail = 0;
 	jw_init(&w, &rq->out);
 	jw_obj(&w);
@@ -183,7 +184,11 @@ static void handle_login(struct ui *ui, struct ui_req *rq)
 		snprintf(msg, sizeof(msg), "too many login attempts; try again in %u s", retry);
 		ui_reply_error(rq, 429, msg);
 		rq->retry_after_s = retry;
-		log_warn("event=ui_login_limited client=%s retry_s=%u", log_q(rq->client), retry);
+		uint64_t n;
+
+		if (gate_open(&gate_limited, &n))
+			log_warn("event=ui_login_limited client=%s retry_s=%u not_logged=%llu",
+				 log_q(rq->client), retry, (unsigned long long)n);
 		return;
 	}
 	if (!(doc = ui_req_json(rq)))
@@ -344,7 +349,8 @@ static bool serve_asset(struct ui_req *rq, const char *path)
 		return false;
 	rq->status = 200;
 	rq->content_type = a->mime;
-	buf_append(&rq->out, a->data, a->len);
+	rq->static_body = a->data;
+	rq->static_len = a->len;
 	return true;
 }
 
@@ -516,7 +522,10 @@ static enum MHD_Result respond(struct ui_req *rq)
 	enum MHD_Result ret;
 	char ra[16];
 
-	r = MHD_create_response_from_buffer_copy(buf_len(&rq->out), buf_rptr(&rq->out));
+	if (rq->static_body)
+		r = MHD_create_response_from_buffer_static(rq->static_len, rq->static_body);
+	else
+		r = MHD_create_response_from_buffer_copy(buf_len(&rq->out), buf_rptr(&rq->out));
 	if (!r)
 		return MHD_NO;
 	add_security_headers(r);

@@ -10,8 +10,10 @@
  * (sessions, password, traffic rollups, audit entries). Everything
  * the control thread owns (the snapshot, counters, cluster health, pinning,
  * kubeconfig changes) is reached only through the callbacks below, which
- * run on the UI thread and must be thread-safe; they may block briefly
- * (a kubeconfig connection test), during which the UI answers no one else.
+ * run on the UI's threads (libmicrohttpd's, and for get_stats also the UI's
+ * I/O thread once a second) and must be thread-safe; they may block
+ * briefly (a kubeconfig connection test), during which the UI answers no
+ * one else.
  *
  * On success ui_start() logs `ui listening on https://ADDR:PORT` (a contract
  * read by tests) and, when the store holds no password yet, generates one,
@@ -80,7 +82,9 @@ struct ui_cluster {
 };
 
 /* Callbacks into the control thread. arg is ui_config.cb_arg. Each is
- * called on the UI thread; a NULL callback makes its feature answer 501. */
+ * called on a UI thread (see above); a NULL callback makes its feature
+ * answer 501 (get_snapshot, get_stats, get_route_stats and get_cluster:
+ * empty figures instead). */
 struct ui_callbacks {
 	/* The snapshot being served with one reference taken (snap_ref) for the
 	 * UI, which drops it with snap_unref; NULL when nothing is served. */

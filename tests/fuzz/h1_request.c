@@ -14,10 +14,10 @@
 
 #include "http/h1.h"
 
-#define CHECK_IN(v, buf, n)                                                              \
-	do {                                                                               \
-		if ((v).len && ((v).p < (buf) || (v).p + (v).len > (buf) + (n)))         \
-			abort();                                                           \
+#define CHECK_IN(v, buf, n)                                                                        \
+	do {                                                                                       \
+		if ((v).len && ((v).p < (buf) || (v).p + (v).len > (buf) + (n)))                   \
+			abort();                                                                   \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	struct h1_header hdrs[64];
 	struct h1_msg m = {.headers = hdrs, .max_headers = 64};
-	struct h1_limits lim = {.max_head_bytes = 4096, .max_request_line = 1024,
-				.max_header_fields = 64};
+	struct h1_limits lim = {
+		.max_head_bytes = 4096, .max_request_line = 1024, .max_header_fields = 64};
 	const char *buf = (const char *)data;
 
 	if (size > 65536)

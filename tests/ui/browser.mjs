@@ -444,6 +444,7 @@ async function browserTests() {
 
   ok('no script error, dialog or CSP violation in any page', problems.length === 0, problems.join(' | '));
   if (WAYGATE) await step('real binary', () => realBinaryTests(browser));
+  await step('idle timeout', () => idleTest(browser));
   await browser.close();
 }
 
@@ -625,7 +626,7 @@ async function laterTests() {
 }
 
 // A second UI with a one-second idle timeout: an idle session ends.
-async function idleTest() {
+async function idleTest(browser) {
   const st = path.resolve(ART, 'state-idle');
   const p2 = spawn(HARNESS, ['--state-dir', st, '--listen', '127.0.0.1:0', '--session-idle-s', '1'],
     { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -644,6 +645,18 @@ async function idleTest() {
     const idle = await req('GET', '/api/session', { headers: { Cookie: s.cookie } });
     ok('an idle session ends after the idle timeout', fresh.status === 200 && idle.status === 401,
       fresh.status + ' ' + idle.status);
+    // an unattended tab stops polling (which would keep it alive) and logs out
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await ctx.newPage();
+    await page.goto(BASE + '/login');
+    await page.fill('#password', pw);
+    await page.click('#login-button');
+    await page.waitForURL(BASE + '/overview', { timeout: 8000 });
+    await page.waitForURL(/\/login\?idle=1/, { timeout: 8000 });
+    await page.locator('#login-error').waitFor({ timeout: 3000 });
+    ok('an unattended page logs out by itself', /without activity/.test(await page.textContent('#login-error')));
+    await page.screenshot({ path: path.join(ART, 'screens', '17-idle-logout.png') });
+    await ctx.close();
   } finally {
     [BASE, HOSTPORT] = save;
     p2.stdin.end('quit\n');
@@ -680,7 +693,6 @@ try {
   await securityTests();
   await browserTests();
   await laterTests();
-  await step('idle timeout', idleTest);
   ok('the first-start password never reached the log but once', (err.match(new RegExp(PASSWORD, 'g')) || []).length === 1);
 } catch (e) {
   ok('run', false, e && e.stack ? e.stack : String(e));

@@ -410,6 +410,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: harness --state-dir DIR [--listen ADDR:PORT]\n");
 		return 2;
 	}
+	if (getenv("HARNESS_DEBUG"))
+		log_set_level(LOG_DEBUG);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_sig);
 	signal(SIGINT, on_sig);

@@ -81,6 +81,19 @@ def make_certs(d, ec=True):
              "client-rsa.pem", "client-rsa.key")}
 
 
+def merge_patch(target, patch):
+    """RFC 7386."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
 def status(code, reason, message):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}
@@ -331,6 +344,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
     def do_PUT(self):
         self.handle_req("PUT")
 
+    def do_PATCH(self):
+        self.handle_req("PATCH")
+
     def handle_req(self, method):
         api = self.api
         parts, q = self.parse()
@@ -339,8 +355,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         resource = ""
         if r[0] == "res":
             resource = r[3]
-            if method == "PUT":
-                verb = "update-status" if r[6] == "status" else "update"
+            if method in ("PUT", "PATCH"):
+                verb = ("update" if method == "PUT" else "patch") + \
+                    ("-status" if r[6] == "status" else "")
             elif r[5] is None:
                 verb = "watch" if q.get("watch") in ("1", "true") else "list"
         elif r[0] in ("group", "groupversion", "apis"):
@@ -351,7 +368,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         with api.lock:
             api.log.append(self.record)
         body = None
-        if method == "PUT":
+        self.ctype = self.headers.get("Content-Type", "")
+        if method in ("PUT", "PATCH"):
             n = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(n) or b"{}")
         if not self.auth():
@@ -376,6 +394,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                                               "the requested resource"))
         if method == "PUT":
             return self.put(resource, ns, name, sub, body)
+        if method == "PATCH":
+            return self.patch(resource, ns, name, sub, body)
         if name:
             with api.store.cond:
                 obj = api.store.objs.get((resource, ns or "", name))
@@ -523,6 +543,33 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         finally:
             with api.lock:
                 api.watch_socks.discard(self.connection)
+
+    def patch(self, resource, ns, name, sub, body):
+        st = self.api.store
+        if self.ctype != "application/merge-patch+json":
+            return self.send_json(415, status(415, "UnsupportedMediaType", self.ctype))
+        with st.cond:
+            key = (resource, ns or "", name)
+            cur = st.objs.get(key)
+            if cur is None:
+                return self.send_json(404, status(404, "NotFound", "not found"))
+            want = (body.get("metadata") or {}).get("resourceVersion")
+            if want is not None and want != cur["metadata"]["resourceVersion"]:
+                return self.send_json(409, status(
+                    409, "Conflict", "Precondition failed: ResourceVersion in precondition: "
+                    "%s, ResourceVersion in meta: %s" % (want, cur["metadata"]["resourceVersion"])))
+            new = copy.deepcopy(cur)
+            if sub == "status":
+                new["status"] = merge_patch(cur.get("status"), body.get("status", {}))
+                if new.get("status") != cur.get("status"):
+                    st.put(resource, new, bump_generation=False)
+            else:
+                new["spec"] = merge_patch(cur.get("spec"), body.get("spec", {}))
+                st.put(resource, new)
+            out = copy.deepcopy(st.objs[key])
+        parts = self.parse()[0]
+        version = parts[2] if parts[0] == "apis" else "v1"
+        return self.send_json(200, self.decorate(out, resource, version, True))
 
     def put(self, resource, ns, name, sub, body):
         st = self.api.store

@@ -92,13 +92,16 @@ class Debug:
         _cleanups.append(self.kill)
         threading.Thread(target=self._read, daemon=True).start()
         self.last = None
+        self.events = []  # every event name seen, in order
 
     def _read(self):
         for line in self.p.stdout:
             try:
-                self.lines.put(json.loads(line))
+                st = json.loads(line)
             except ValueError:
-                pass
+                continue
+            self.events.append(st.get("event"))
+            self.lines.put(st)
         self.lines.put(None)
 
     def kill(self):

@@ -118,6 +118,33 @@ with open(count) as f:
 check(any(r["code"] == 401 for r in api.log[n0:]), "exec: the old token got a 401 first")
 dbg.quit()
 
+# exec plugin whose token expires: used until expirationTimestamp, then run again
+plugin3 = os.path.join(d, "plugin-exp.sh")
+with open(plugin3, "w") as f:
+    f.write("""#!/bin/sh
+n=$(cat "$COUNT_FILE" 2>/dev/null || echo 0); echo $((n + 1)) > "$COUNT_FILE"
+exp=$(date -u -d @$(( $(date +%s) + 8 )) +%Y-%m-%dT%H:%M:%SZ)
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+printf '"status":{"token":"exec-exp","expirationTimestamp":"%s"}}' "$exp"
+""")
+os.chmod(plugin3, 0o755)
+count3 = os.path.join(d, "count3")
+api.tokens.add("exec-exp")
+dbg = synced_with({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": plugin3,
+                            "env": [{"name": "COUNT_FILE", "value": count3}]}},
+                  "exec-expiring", "token:exec-exp")
+with open(count3) as f:
+    check(f.read().strip() == "1", "exec with expiry: one run while the token is valid")
+time.sleep(4)  # the token is considered expired 5 s before its expirationTimestamp
+api.drop_watches()
+dbg.poll(lambda s: s["health"]["open_watches"] == 15, what="watches back after expiry")
+with open(count3) as f:
+    n = int(f.read().strip())
+check(n >= 2, "exec with expiry: run again once the token expired (%d runs)" % n)
+check(not any(r["code"] == 401 for r in api.log if r["auth"] == "token:exec-exp"),
+      "exec with expiry: refreshed before the server refused it")
+dbg.quit()
+
 # exec plugin handing out a client certificate
 plugin2 = os.path.join(d, "plugin-cert.py")
 with open(api.certs["client-rsa.pem"]) as f:

@@ -48,7 +48,7 @@ def submit(items):
 
 
 def writes():
-    return [r for r in api.requests("update-status") if r["code"] == 200]
+    return [r for r in api.requests("patch-status") if r["code"] == 200]
 
 
 ours = {"kind": "HTTPRoute", "namespace": "a", "name": "shared", "generation": 1,
@@ -62,14 +62,22 @@ check(st["parents"][1] == ours["status"]["parents"][0], "route: our entry as sub
 # the same status again: nothing written (after the watch caught up)
 dbg.poll(lambda s: objects(s, "HTTPRoute")["a/shared"] ==
          S.objs[("httproutes", "a", "shared")]["metadata"]["resourceVersion"], what="cache")
-n0 = len(api.requests("update-status"))
+n0 = len(api.requests("patch-status"))
 submit([ours])
-check(len(api.requests("update-status")) == n0, "unchanged status: no write")
+check(len(api.requests("patch-status")) == n0, "unchanged status: no write")
 
 # ours changes: replaced, theirs untouched
 ours2 = copy.deepcopy(ours)
 ours2["status"]["parents"][0]["conditions"][0]["reason"] = "Changed"
+changes = dbg.events.count("change")
+api.silent = True  # the answer to the write comes first, then the watch event
 submit([ours2])
+api.silent = False
+dbg.poll(lambda s: objects(s, "HTTPRoute")["a/shared"] ==
+         S.objs[("httproutes", "a", "shared")]["metadata"]["resourceVersion"], what="cache")
+time.sleep(1.5)  # the watch event of our own write arrives
+check(dbg.events.count("change") == changes,
+      "our own status write does not notify (no reconcile of what it just computed)")
 st = S.objs[("httproutes", "a", "shared")]["status"]
 check(len(st["parents"]) == 2 and st["parents"][0] == entry(OTHER, "theirs") and
       st["parents"][1]["conditions"][0]["reason"] == "Changed", "route: ours replaced in place")
@@ -81,11 +89,11 @@ cur["status"]["parents"][0] = entry(OTHER, "theirs", reason="TheirNews")
 S.put("httproutes", cur, bump_generation=False)
 ours3 = copy.deepcopy(ours)
 ours3["status"]["parents"][0]["conditions"][0]["reason"] = "Third"
-n409 = len([r for r in api.requests("update-status") if r["code"] == 409])
+n409 = len([r for r in api.requests("patch-status") if r["code"] == 409])
 submit([ours3])
 api.silent = False
 st = S.objs[("httproutes", "a", "shared")]["status"]
-check(len([r for r in api.requests("update-status") if r["code"] == 409]) == n409 + 1,
+check(len([r for r in api.requests("patch-status") if r["code"] == 409]) == n409 + 1,
       "stale cache: the write got a 409")
 check(st["parents"][0]["conditions"][0]["reason"] == "TheirNews" and
       st["parents"][1]["conditions"][0]["reason"] == "Third",
@@ -104,14 +112,20 @@ gst = {"conditions": [{"type": "Programmed", "status": "True", "reason": "Progra
        "addresses": [{"type": "IPAddress", "value": "127.0.1.1"}]}
 submit([{"kind": "Gateway", "namespace": "a", "name": "gw", "generation": 1, "status": gst}])
 check(S.objs[("gateways", "a", "gw")]["status"] == gst, "Gateway: the whole status written")
+gst2 = {"conditions": gst["conditions"]}
+dbg.poll(lambda s: objects(s, "Gateway")["a/gw"] ==
+         S.objs[("gateways", "a", "gw")]["metadata"]["resourceVersion"], what="gateway cache")
+submit([{"kind": "Gateway", "namespace": "a", "name": "gw", "generation": 1, "status": gst2}])
+check(S.objs[("gateways", "a", "gw")]["status"] == gst2,
+      "Gateway: a field left out of the new status is removed")
 
 # deleted object and stale generation: skipped
-n0 = len(api.requests("update-status"))
+n0 = len(api.requests("patch-status"))
 submit([{"kind": "HTTPRoute", "namespace": "a", "name": "nosuch", "generation": 1,
          "status": {"parents": [entry(OURS, "gw")]}},
         {"kind": "HTTPRoute", "namespace": "a", "name": "bulk00", "generation": 7,
          "status": {"parents": [entry(OURS, "gw")]}}])
-check(len(api.requests("update-status")) == n0, "deleted object / stale generation: no write")
+check(len(api.requests("patch-status")) == n0, "deleted object / stale generation: no write")
 
 # rate limit: 30 writes at 10/s take about 2 s (burst of 10 first)
 t0 = time.monotonic()

@@ -112,6 +112,12 @@ api.absent.discard("listenersets")
 S.put("listenersets", {"metadata": {"name": "ls", "namespace": "a"}, "spec": {}})
 dbg.poll(lambda s: "a/ls" in objects(s, "ListenerSet"), timeout=10, what="listenersets found")
 check(True, "absent resource installed later: rediscovered and listed")
+
+# and uninstalled again: the watch gets 404, the kind's objects go
+api.absent.add("listenersets")
+api.drop_watches()
+dbg.poll(lambda s: "a/ls" not in objects(s, "ListenerSet"), what="listenersets dropped")
+check(True, "resource uninstalled: its objects dropped")
 dbg.quit()
 
 # --namespace: only those namespaces are listed and watched

@@ -229,6 +229,53 @@ big = b"x" * 1000000
 st, _, body = req("/v1/big", method="PUT", body=big)
 check(st == 200, "1 MB request body streamed")
 
+# ---- WebSocket through the gateway (upgrade, then a tunnel) ----
+def ws_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    else:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read(sock, buf):
+    while True:
+        if len(buf) >= 2:
+            n = buf[1] & 0x7f
+            hl = 2
+            if n == 126 and len(buf) >= 4:
+                n, hl = int.from_bytes(buf[2:4], "big"), 4
+            if len(buf) >= hl + n:
+                return buf[0] & 0x0f, buf[hl:hl + n], buf[hl + n:]
+        buf += sock.recv(65536)
+
+
+ws = socket.create_connection(("127.0.0.1", HTTP), timeout=5)
+ws.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: app.example.test\r\nConnection: Upgrade\r\n"
+           b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+hs = b""
+while b"\r\n\r\n" not in hs:
+    hs += ws.recv(4096)
+head, rest = hs.split(b"\r\n\r\n", 1)
+check(head.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head,
+      "WebSocket upgrade answered 101 with the RFC 6455 accept key")
+ok = True
+for msg in (b"hello", b"x" * 300, b"third"):
+    ws.sendall(ws_frame(1, msg))
+    op, data, rest = ws_read(ws, rest)
+    ok = ok and op == 1 and data == msg
+check(ok, "WebSocket messages echoed through the tunnel")
+ws.sendall(ws_frame(9, b"p"))
+op, data, rest = ws_read(ws, rest)
+check(op == 10 and data == b"p", "ping answered with pong")
+ws.sendall(ws_frame(8, b"\x03\xe8"))
+op, data, rest = ws_read(ws, rest)
+check(op == 8, "close answered")
+ws.close()
+
 # ---- smuggling and framing refusals ----
 SMUGGLE = [
     b"POST /v1 HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 4\r\n"
@@ -286,6 +333,13 @@ check(out.startswith(b"HTTP/1.1 200") and b'"X-Forwarded-Proto":["https"]' in ou
 out = tls_raw("app.example.test",
               b"GET /v1/tls HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
 check(out.startswith(b"HTTP/1.1 421"), "Host outside the SNI's listener -> 421")
+big = b"y" * 2000000
+out = tls_raw("app.example.test",
+              b"PUT /v1/tlsbig HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: %d\r\n\r\n"
+              % len(big) + big +
+              b"GET /v1/after HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n")
+check(out.count(b"HTTP/1.1 200") == 2 and b'"path":"/v1/after"' in out,
+      "2 MB upload over TLS, then a pipelined request on the same connection")
 
 # ---- SIGHUP: a route change on a kept-alive connection ----
 s = socket.create_connection(("127.0.0.1", HTTP), timeout=5)

@@ -96,3 +96,14 @@ TEST(loop_wake_from_another_thread)
 	CHECK_EQ_INT(woken, 1);
 	loop_free(tl);
 }
+
+TEST(loop_wake_before_set_wake_is_not_lost)
+{
+	tl = loop_new();
+	woken = 0;
+	loop_wake(tl); /* before anyone listens */
+	CHECK_EQ_INT(loop_set_wake(tl, on_wake_cb, NULL), 0);
+	loop_run(tl); /* stops in on_wake_cb */
+	CHECK_EQ_INT(woken, 1);
+	loop_free(tl);
+}

@@ -287,3 +287,77 @@ TEST(gw_reconcile_duplicate_parent_refs)
 	gwt_done(&res);
 	gw_objset_free(set);
 }
+
+/* A condition whose status changed takes the new clock; one that did not
+ * keeps the time already written. */
+TEST(gw_reconcile_transition_time_follows_changes)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'gw','generation':2},'spec':{'gatewayClassName':'wg',"
+		     "'listeners':[{'name':'http','port':80,'protocol':'HTTP'}]},'status':{"
+		     "'conditions':[{'type':'Accepted','status':'True','reason':'Accepted',"
+		     "'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'},"
+		     "{'type':'Programmed','status':'False','reason':'Pending',"
+		     "'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'}]}}");
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/lastTransitionTime"),
+		     "2020-01-01T00:00:00Z");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/1/type"),
+		     "Programmed");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/1/lastTransitionTime"),
+		     "2026-09-21T14:13:20Z");
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+/* Problems are reported naming the object and the field. */
+TEST(gw_reconcile_diag_names_object_and_field)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW_HTTP("gw", ""));
+	gwt_put(set, ROUTE("infra", "r", "2026-01-01T00:00:01Z",
+			   "{'parentRefs':[{'name':'gw'}],'rules':[{},{'backendRefs':[{'name':'svc',"
+			   "'port':8080},{'name':'missing','port':80}]}]}"));
+	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
+	bool found = false;
+	for (size_t i = 0; i < res.diag.n; i++) {
+		const struct diag_entry *e = &res.diag.v[i];
+		if (e->object && !strcmp(e->object, "HTTPRoute infra/r") && e->field &&
+		    !strcmp(e->field, "spec.rules[1].backendRefs[1]") && strstr(e->msg, "missing"))
+			found = true;
+	}
+	CHECK(found);
+	CHECK(res.diag.errors >= 1);
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+/* Invalid route hostnames are reported and never widen the route to every
+ * host. */
+TEST(gw_reconcile_invalid_hostnames_match_nothing)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW_HTTP("gw", ""));
+	gwt_put(set, ROUTE("infra", "r", "2026-01-01T00:00:01Z",
+			   "{'parentRefs':[{'name':'gw'}],'hostnames':['Bad_Host'],'rules':[{"
+			   "'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_HTTPROUTE, "infra", "r", "/parents/0/conditions",
+				 "Accepted"),
+		     "False:NoMatchingListenerHostname");
+	const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "http");
+	CHECK(l && l->n_http_rules == 0);
+	CHECK(res.diag.errors >= 1);
+	gwt_done(&res);
+	gw_objset_free(set);
+}

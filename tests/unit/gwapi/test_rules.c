@@ -612,7 +612,7 @@ TEST(gw_grpcroute_compiled_to_paths)
 			"{'method':{'service':'pkg.Svc'}},{'method':{'method':'Do.It'}},"
 			"{'method':{'type':'RegularExpression','service':'pkg\\\\..*'},"
 			"'headers':[{'name':'X-Env','value':'prod'}]}],"
-			"'backendRefs':[{'name':'svc','port':8081}]}]}"));
+			"'backendRefs':[{'name':'svc','port':8080}]}]}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
 	CHECK_EQ_STR(RCOND(GW_K_GRPCROUTE, "infra", "g", "Accepted"), "True:Accepted");
 	const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "http");
@@ -627,6 +627,8 @@ TEST(gw_grpcroute_compiled_to_paths)
 		CHECK_EQ_STR(l->http_rules[2].match.path, "/[^/]+/Do\\.It");
 		CHECK_EQ_INT(l->http_rules[3].match.path_type, SNAP_PM_PREFIX);
 		CHECK_EQ_STR(l->http_rules[3].match.path, "/pkg.Svc");
+		/* port 8080 declares no appProtocol: gRPC still goes as h2c */
+		CHECK_EQ_INT(l->http_rules[0].backends[0].proto, SNAP_APP_H2C);
 	}
 	gwt_done(&res);
 	gw_objset_free(set);

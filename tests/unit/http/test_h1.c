@@ -18,13 +18,16 @@ struct req_case {
 	bool keep_alive;
 };
 
-#define BAD(n, in, st) {n, in, st, H1_BODY_NONE, 0, false}
+#define BAD(n, in, st)                                                                             \
+	{                                                                                          \
+		n, in, st, H1_BODY_NONE, 0, false                                                  \
+	}
 
 static const struct req_case req_cases[] = {
 	{"simple get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, H1_BODY_NONE, 0, true},
 	{"http/1.0 close default", "GET / HTTP/1.0\r\n\r\n", 0, H1_BODY_NONE, 0, false},
-	{"http/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0,
-	 H1_BODY_NONE, 0, true},
+	{"http/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, H1_BODY_NONE,
+	 0, true},
 	{"connection close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 0,
 	 H1_BODY_NONE, 0, false},
 	{"content-length", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", 0,
@@ -33,8 +36,8 @@ static const struct req_case req_cases[] = {
 	 H1_BODY_NONE, 0, true},
 	{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0,
 	 H1_BODY_CHUNKED, 0, true},
-	{"chunked mixed case", "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: ChUnKeD\r\n\r\n", 0,
-	 H1_BODY_CHUNKED, 0, true},
+	{"chunked mixed case", "POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: ChUnKeD\r\n\r\n",
+	 0, H1_BODY_CHUNKED, 0, true},
 	{"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, H1_BODY_NONE, 0, true},
 	{"ows around value", "GET / HTTP/1.1\r\nHost: \t a \t\r\n\r\n", 0, H1_BODY_NONE, 0, true},
 	{"obs-text in value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", 0,
@@ -43,8 +46,10 @@ static const struct req_case req_cases[] = {
 	 H1_BODY_NONE, 0, true},
 	{"asterisk options", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 0, H1_BODY_NONE, 0, true},
 	{"http/1.2 as 1.1", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 0, H1_BODY_NONE, 0, true},
-	{"expect continue", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
-			    "Content-Length: 3\r\n\r\n", 0, H1_BODY_LENGTH, 3, true},
+	{"expect continue",
+	 "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+	 "Content-Length: 3\r\n\r\n",
+	 0, H1_BODY_LENGTH, 3, true},
 	/* refused */
 	BAD("obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400),
 	BAD("space before first field", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
@@ -56,22 +61,33 @@ static const struct req_case req_cases[] = {
 	BAD("invalid name char", "GET / HTTP/1.1\r\nHost: a\r\nX(y): b\r\n\r\n", 400),
 	BAD("empty name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400),
 	BAD("no colon", "GET / HTTP/1.1\r\nHost: a\r\nXY\r\n\r\n", 400),
-	BAD("duplicate CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 400),
+	BAD("duplicate CL",
+	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 400),
 	BAD("CL list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", 400),
 	BAD("CL sign", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", 400),
 	BAD("CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\n", 400),
 	BAD("CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
-	BAD("CL overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-	BAD("CL with TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-		       "Transfer-Encoding: chunked\r\n\r\n", 400),
-	BAD("TE not final chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, x\r\n\r\n", 501),
+	BAD("CL overflow",
+	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+	BAD("CL with TE",
+	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n",
+	    400),
+	BAD("TE not final chunked",
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, x\r\n\r\n", 501),
 	BAD("TE unknown", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-	BAD("TE chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-			     "Transfer-Encoding: chunked\r\n\r\n", 400),
-	BAD("TE empty element", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n", 400),
-	BAD("TE with param", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", 400),
-	BAD("TE quoted", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n", 400),
-	BAD("TE vertical tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \vchunked\r\n\r\n", 400),
+	BAD("TE chunked twice",
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n",
+	    400),
+	BAD("TE empty element", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n",
+	    400),
+	BAD("TE with param", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n",
+	    400),
+	BAD("TE quoted", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n",
+	    400),
+	BAD("TE vertical tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \vchunked\r\n\r\n",
+	    400),
 	BAD("TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
 	BAD("missing host", "GET / HTTP/1.1\r\n\r\n", 400),
 	BAD("two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
@@ -192,8 +208,8 @@ TEST(h1_request_resumes_byte_by_byte)
 TEST(h1_request_limits)
 {
 	static char big[40000];
-	struct h1_limits lim = {.max_head_bytes = 1024, .max_request_line = 256,
-				.max_header_fields = 3};
+	struct h1_limits lim = {
+		.max_head_bytes = 1024, .max_request_line = 256, .max_header_fields = 3};
 	struct h1_msg m;
 
 	/* request line too long, even before the head is complete */
@@ -223,15 +239,20 @@ struct resp_case {
 	bool keep_alive;
 };
 
-#define RBAD(n, in) {n, in, false, -1, H1_BODY_NONE, false}
+#define RBAD(n, in)                                                                                \
+	{                                                                                          \
+		n, in, false, -1, H1_BODY_NONE, false                                              \
+	}
 
 static const struct resp_case resp_cases[] = {
-	{"ok length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false, 200, H1_BODY_LENGTH, true},
+	{"ok length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false, 200, H1_BODY_LENGTH,
+	 true},
 	{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 200,
 	 H1_BODY_CHUNKED, true},
 	{"eof", "HTTP/1.1 200 OK\r\n\r\n", false, 200, H1_BODY_EOF, false},
 	{"no reason", "HTTP/1.1 204\r\n\r\n", false, 204, H1_BODY_NONE, true},
-	{"empty reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", false, 404, H1_BODY_NONE, true},
+	{"empty reason", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", false, 404, H1_BODY_NONE,
+	 true},
 	{"head response", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, 200, H1_BODY_NONE,
 	 true},
 	{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, 304, H1_BODY_NONE,
@@ -239,7 +260,8 @@ static const struct resp_case resp_cases[] = {
 	{"100", "HTTP/1.1 100 Continue\r\n\r\n", false, 100, H1_BODY_NONE, true},
 	{"1.0 close", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false, 200, H1_BODY_LENGTH,
 	 false},
-	RBAD("CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	RBAD("CL and TE",
+	     "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
 	RBAD("double CL", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
 	RBAD("bad status", "HTTP/1.1 2000 OK\r\n\r\n"),
 	RBAD("obs-fold", "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n"),
@@ -316,8 +338,8 @@ TEST(h1_chunked_decodes_in_any_split)
 TEST(h1_chunked_rejects_malformed)
 {
 	static const char *bad[] = {
-		"x\r\n",                 /* not hex */
-		"\r\n",                  /* empty size */
+		"x\r\n",                    /* not hex */
+		"\r\n",                     /* empty size */
 		"5 \r\nhello\r\n0\r\n\r\n", /* whitespace after size */
 		" 5\r\nhello\r\n0\r\n\r\n",
 		"-5\r\n",
@@ -326,12 +348,12 @@ TEST(h1_chunked_rejects_malformed)
 		"5\nhello\r\n",          /* bare LF */
 		"5\r\nhelloXX0\r\n\r\n", /* data longer than size */
 		"5\r\nhello\n0\r\n\r\n",
-		"5;a b\r\n",             /* space in extension */
+		"5;a b\r\n", /* space in extension */
 		";a\r\n",
 		"5\r\nhello\r\n0\r\nbad header\r\n\r\n",
 		"5\r\nhello\r\n0\r\n fold: x\r\n\r\n",
 		"5\r\nhello\r\n0\r\nx\r\n\r\n",
-		"1111111111111111\r\n",  /* 16 hex digits */
+		"1111111111111111\r\n", /* 16 hex digits */
 		"5\r\nhello\r\n0\r\n\rX",
 	};
 	char out[64];
@@ -391,4 +413,64 @@ TEST(h1_header_helpers)
 	CHECK(!hdr_is_value(STR_LIT(" a")));
 	CHECK_EQ_STR(h1_reason(421), "Misdirected Request");
 	CHECK_EQ_STR(h1_reason(299), "");
+}
+
+/*
+ * Every byte value placed in and around the framing fields: the parser
+ * either refuses the request or reads exactly the framing a strict reader
+ * would, never something in between (the smuggling policy).
+ */
+static bool tchar(int b)
+{
+	return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+	       (b && strchr("!#$%&'*+-.^_`|~", b));
+}
+
+static ssize_t parse_sweep(const char *pre, int b, const char *post, struct h1_msg *m)
+{
+	static char in[512];
+	int n = snprintf(in, sizeof(in), "POST / HTTP/1.1\r\nHost: a\r\n%s", pre);
+	in[n++] = (char)b;
+	n += snprintf(in + n, sizeof(in) - (size_t)n, "%s\r\n\r\n", post);
+	return parse_req(in, (size_t)n, m, NULL);
+}
+
+TEST(h1_byte_sweep_around_framing_fields)
+{
+	struct h1_msg m;
+	int bad = 0;
+	for (int b = 0; b < 256; b++) {
+		/* inside the name: a different field ("Content" for ':'), or refused */
+		ssize_t r = parse_sweep("Content", b, "-Length: 5", &m);
+		if (r > 0 && ((!tchar(b) && b != ':') || m.body != H1_BODY_NONE))
+			bad++;
+		/* between name and colon */
+		r = parse_sweep("Content-Length", b, ": 5", &m);
+		if (r > 0 && (!tchar(b) || m.body != H1_BODY_NONE))
+			bad++;
+		/* after the value: digits change it, OWS is trimmed, the rest is refused */
+		r = parse_sweep("Content-Length: 5", b, "", &m);
+		if (r > 0 && !((b >= '0' && b <= '9') || b == ' ' || b == '\t'))
+			bad++;
+		if (r > 0 && (b == ' ' || b == '\t') && m.content_length != 5)
+			bad++;
+		/* after "chunked": only trimmed whitespace keeps it chunked */
+		r = parse_sweep("Transfer-Encoding: chunked", b, "", &m);
+		if (r > 0 && !(b == ' ' || b == '\t'))
+			bad++;
+		if (r < 0 && tchar(b) && m.err_status != 501)
+			bad++;
+		/* before the field name: obs-fold or garbage is refused */
+		r = parse_sweep("", b, "Transfer-Encoding: chunked", &m);
+		if (r > 0 && (!tchar(b) || m.body == H1_BODY_CHUNKED))
+			bad++;
+		/* inside "chunked" */
+		r = parse_sweep("Transfer-Encoding: chun", b, "ked", &m);
+		if (r > 0)
+			bad++;
+		if (bad)
+			fprintf(stderr, "  byte 0x%02x broke the sweep\n", b);
+		CHECK_EQ_INT(bad, 0);
+		bad = 0;
+	}
 }

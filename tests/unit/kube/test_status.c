@@ -69,3 +69,36 @@ TEST(kube_status_merge_whole_and_invalid)
 	CHECK(merge(GW_K_HTTPROUTE, NULL, "not json") == NULL);
 	CHECK(merge(GW_K_HTTPROUTE, NULL, "[]") == NULL);
 }
+
+TEST(kube_status_patch_body)
+{
+	const char *json =
+		"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
+		"\"metadata\":{\"name\":\"g\",\"namespace\":\"a\",\"resourceVersion\":"
+		"\"42\"},\"status\":{\"addresses\":[{\"value\":\"1.2.3.4\"}],\"conditions\":"
+		"[{\"type\":\"A\"}],\"nested\":{\"x\":1,\"y\":2}}}";
+	struct gw_object *o = gw_object_parse(-1, json, strlen(json), NULL, 0);
+	size_t len;
+	char *p;
+
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	/* removed keys become null, equal ones are left out, objects recurse */
+	p = kube_status_patch(o, "{\"conditions\":[{\"type\":\"A\"}],\"nested\":{\"x\":1,\"y\":3}}",
+			      &len);
+	CHECK_EQ_STR(p, "{\"metadata\":{\"resourceVersion\":\"42\"},\"status\":{\"addresses\":null,"
+			"\"nested\":{\"y\":3}}}");
+	CHECK_EQ_INT(len, p ? strlen(p) : 0);
+	free(p);
+	/* arrays are replaced whole */
+	p = kube_status_patch(o,
+			      "{\"addresses\":[],\"conditions\":[{\"type\":\"B\"}],\"nested\":"
+			      "{\"x\":1,\"y\":2}}",
+			      &len);
+	CHECK_EQ_STR(p, "{\"metadata\":{\"resourceVersion\":\"42\"},\"status\":{\"addresses\":[],"
+			"\"conditions\":[{\"type\":\"B\"}]}}");
+	free(p);
+	CHECK(kube_status_patch(o, "nope", &len) == NULL);
+	gw_object_unref(o);
+}

@@ -216,6 +216,21 @@ TEST(kube_watch_paths_and_item_json)
 		j, "{\"apiVersion\":\"gateway.networking.k8s.io/v1alpha3\",\"kind\":\"TLSRoute\"}");
 	free(j);
 	yyjson_doc_free(d);
+	d = jread("{\"metadata\":{\"name\":\"s\",\"managedFields\":[{\"manager\":\"m\"}],"
+		  "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"}},"
+		  "\"spec\":{}}");
+	j = kube_item_json(GW_K_SERVICE, "v1", yyjson_doc_get_root(d), &len);
+	CHECK_EQ_STR(j, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"},"
+			"\"spec\":{}}");
+	free(j);
+	yyjson_doc_free(d);
+	d = jread("{\"metadata\":{\"annotations\":{\"a\":\"1\",\"kubectl.kubernetes.io/"
+		  "last-applied-configuration\":\"{}\"}}}");
+	j = kube_item_json(GW_K_SERVICE, "v1", yyjson_doc_get_root(d), &len);
+	CHECK_EQ_STR(j, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"annotations\":"
+			"{\"a\":\"1\"}}}");
+	free(j);
+	yyjson_doc_free(d);
 	d = jread("{\"kind\":\"X\",\"apiVersion\":\"y\"}");
 	j = kube_item_json(GW_K_SERVICE, "v1", yyjson_doc_get_root(d), &len);
 	CHECK_EQ_STR(j, "{\"kind\":\"X\",\"apiVersion\":\"y\"}"); /* kept as sent */

@@ -28,10 +28,8 @@ TEST(filters_header_modifier_set_add_remove)
 	hlist_add(&l, a, STR_LIT("x-header-set"), STR_LIT("old2"));
 	hlist_add(&l, a, STR_LIT("X-Header-Add"), STR_LIT("some-other-value"));
 	hlist_add(&l, a, STR_LIT("X-Remove"), STR_LIT("gone"));
-	struct snap_header set[] = {{"x-header-set", "set-overwrites-values"},
-				    {"X-New-Set", "n"}};
-	struct snap_header add[] = {{"x-header-add", "add-appends-values"},
-				    {"X-New-Add", "a"}};
+	struct snap_header set[] = {{"x-header-set", "set-overwrites-values"}, {"X-New-Set", "n"}};
+	struct snap_header add[] = {{"x-header-add", "add-appends-values"}, {"X-New-Add", "a"}};
 	char *rm[] = {"x-remove", "x-absent"};
 	struct snap_header_mod m = {set, 2, add, 2, rm, 2};
 	CHECK_EQ_INT(hlist_apply(&l, a, &m), 0);
@@ -103,11 +101,11 @@ TEST(filters_redirect_location_ports_and_schemes)
 	r.port = 443;
 	CHECK_EQ_STR(px_redirect_location(a, &r, "http", "h.example", 8080, p, noq, 0),
 		     "https://h.example/path");
-	r = (struct snap_redirect){.hostname = "other.example", .path_type = SNAP_PATH_PREFIX,
-				   .path = "/new"};
-	CHECK_EQ_STR(px_redirect_location(a, &r, "https", "h.example", 443,
-					  STR_LIT("/old/x"), q, 4),
-		     "https://other.example/new/x?a=1");
+	r = (struct snap_redirect){
+		.hostname = "other.example", .path_type = SNAP_PATH_PREFIX, .path = "/new"};
+	CHECK_EQ_STR(
+		px_redirect_location(a, &r, "https", "h.example", 443, STR_LIT("/old/x"), q, 4),
+		"https://other.example/new/x?a=1");
 	r = (struct snap_redirect){.path_type = SNAP_PATH_FULL, .path = "/full"};
 	CHECK_EQ_STR(px_redirect_location(a, &r, "http", "h", 80, p, noq, 0), "http://h/full");
 	arena_free(a);
@@ -129,7 +127,9 @@ TEST(filters_cors)
 
 	struct hlist l;
 	hlist_init(&l, a, 4);
-	CHECK_EQ_INT(px_cors_headers(&l, a, &c, STR_LIT("https://a.bar.com"), true, STR_LIT("GET"), STR_LIT("x-a")), 0);
+	CHECK_EQ_INT(px_cors_headers(&l, a, &c, STR_LIT("https://a.bar.com"), true, STR_LIT("GET"),
+				     STR_LIT("x-a")),
+		     0);
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Origin"), "https://a.bar.com");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Credentials"), "true");
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Methods"), "GET, OPTIONS");
@@ -149,7 +149,8 @@ TEST(filters_cors)
 	char *star[] = {"*"};
 	struct snap_cors any = {star, 1, false, star, 1, star, 1, NULL, 0, 60};
 	hlist_init(&l, a, 4);
-	px_cors_headers(&l, a, &any, STR_LIT("https://x.org"), true, STR_LIT("PATCH"), STR_LIT("x-q, x-r"));
+	px_cors_headers(&l, a, &any, STR_LIT("https://x.org"), true, STR_LIT("PATCH"),
+			STR_LIT("x-q, x-r"));
 	CHECK_EQ_STR(val(&l, "Access-Control-Allow-Origin"), "*");
 	CHECK_EQ_STR(val(&l, "Access-Control-Max-Age"), "60");
 	/* a configured "*" answers what the preflight asked for */
@@ -169,4 +170,24 @@ TEST(filters_writer_overflow_is_sticky)
 	wr_cstr(&w, "x");
 	CHECK(w.overflow);
 	CHECK_EQ_INT(w.len, 8);
+}
+
+TEST(filters_refuse_values_that_would_split_a_head)
+{
+	struct arena *a = arena_new(0);
+	struct hlist l;
+	hlist_init(&l, a, 2);
+	struct snap_header set[] = {
+		{"X-Bad", "a\r\nInjected: 1"}, {"Bad Name", "v"}, {"X-Good", "ok"}};
+	struct snap_header_mod m = {set, 3, NULL, 0, NULL, 0};
+	CHECK_EQ_INT(hlist_apply(&l, a, &m), 0);
+	CHECK_EQ_INT(l.n, 1);
+	CHECK_EQ_STR(val(&l, "X-Good"), "ok");
+	CHECK(px_path_modify(a, STR_LIT("/a"), SNAP_PATH_FULL, "/x\r\ny", 0) == NULL);
+	struct snap_redirect r = {.hostname = "h\r\nX: y"};
+	CHECK(px_redirect_location(a, &r, "http", "h", 80, STR_LIT("/"), STR_LIT(""), 0) == NULL);
+	CHECK(px_is_clean("/fine/path?x=1"));
+	CHECK(!px_is_clean("a b"));
+	CHECK(px_is_clean(NULL));
+	arena_free(a);
 }

@@ -123,9 +123,11 @@ static void *bconn_main(void *arg)
 				}
 			}
 		}
-		if (strstr(head, "\r\nUpgrade: websocket\r\n") && strstr(head, "Connection: upgrade")) {
-			const char *sw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-					 "Connection: Upgrade\r\n\r\n";
+		if (strstr(head, "\r\nUpgrade: websocket\r\n") &&
+		    strstr(head, "Connection: upgrade")) {
+			const char *sw =
+				"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+				"Connection: Upgrade\r\n\r\n";
 			write_all(bc->fd, sw, strlen(sw));
 			if (len)
 				write_all(bc->fd, in, len);
@@ -159,10 +161,11 @@ static void *bconn_main(void *arg)
 		char bodytxt[8400];
 		int bl = snprintf(bodytxt, sizeof(bodytxt), "name=%s\nbody=%llu\n%s", bc->b->name,
 				  (unsigned long long)body, head);
-		int k = snprintf(resp, sizeof(resp),
-				 "HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: keep-alive, "
-				 "X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nX-Backend: %s\r\n\r\n",
-				 status, bl, bc->b->name);
+		int k = snprintf(
+			resp, sizeof(resp),
+			"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: keep-alive, "
+			"X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nX-Backend: %s\r\n\r\n",
+			status, bl, bc->b->name);
 		if (!strstr(head, "HEAD ") && (size_t)k + (size_t)bl < sizeof(resp)) {
 			memcpy(resp + k, bodytxt, (size_t)bl);
 			k += bl;
@@ -292,7 +295,8 @@ static struct snapshot *mk_snapshot(uint16_t port, struct backend *b1, struct ba
 	f->u.redirect.scheme = "https";
 	f->u.redirect.status = 301;
 
-	r = add_rule(l, a, "t/rewrite", SNAP_PM_PREFIX, "/rewrite/", mk_backend(a, "b1", b1->port, 1));
+	r = add_rule(l, a, "t/rewrite", SNAP_PM_PREFIX, "/rewrite/",
+		     mk_backend(a, "b1", b1->port, 1));
 	f = add_filter(r, a, SNAP_F_REWRITE);
 	f->u.rewrite.path_type = SNAP_PATH_PREFIX;
 	f->u.rewrite.path = "/new";
@@ -321,6 +325,15 @@ static struct snapshot *mk_snapshot(uint16_t port, struct backend *b1, struct ba
 	inv->invalid_status = 500;
 	add_rule(l, a, "t/invalid", SNAP_PM_PREFIX, "/invalid", inv);
 	add_rule(l, a, "t/dead", SNAP_PM_PREFIX, "/dead", mk_backend(a, "dead", dead_port(), 1));
+	/* two endpoints, the first refuses connections */
+	struct snap_backend *half = mk_backend(a, "half", 0, 1);
+	half->endpoints = arena_zalloc(a, 2 * sizeof(*half->endpoints));
+	strcpy(half->endpoints[0].addr, "127.0.0.1");
+	half->endpoints[0].port = dead_port();
+	strcpy(half->endpoints[1].addr, "127.0.0.1");
+	half->endpoints[1].port = b1->port;
+	half->n_endpoints = 2;
+	add_rule(l, a, "t/half", SNAP_PM_PREFIX, "/half", half);
 	r = add_rule(l, a, "t/slow", SNAP_PM_PREFIX, "/slow", mk_backend(a, "b1", b1->port, 1));
 	r->request_timeout_ms = 300;
 	r = add_rule(l, a, "t/mirror", SNAP_PM_PREFIX, "/mirror", mk_backend(a, "b1", b1->port, 1));
@@ -360,7 +373,8 @@ static struct snapshot *mk_snapshot(uint16_t port, struct backend *b1, struct ba
 
 static int client_connect(uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 				 .sin_port = htons(port)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	set_timeout(fd, 4000);
@@ -484,21 +498,24 @@ TEST(proxy_routes_and_forwards_headers)
 	exchange(px_port, "GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", resp,
 		 sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 404);
-	exchange(px_port, "GET /z HTTP/1.1\r\nHost: only.b2.example:80\r\nConnection: close\r\n\r\n",
-		 resp, sizeof(resp));
+	exchange(px_port,
+		 "GET /z HTTP/1.1\r\nHost: only.b2.example:80\r\nConnection: close\r\n\r\n", resp,
+		 sizeof(resp));
 	CHECK(strstr(resp, "name=b2") != NULL);
 }
 
 TEST(proxy_filters_redirect_rewrite_modifiers)
 {
 	setup();
-	exchange(px_port, "GET /redirect?a=b HTTP/1.1\r\nHost: h.example:8080\r\nConnection: close\r\n\r\n",
+	exchange(px_port,
+		 "GET /redirect?a=b HTTP/1.1\r\nHost: h.example:8080\r\nConnection: close\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 301);
 	CHECK(strstr(resp, "Location: https://h.example/redirect?a=b\r\n") != NULL);
 
 	exchange(px_port,
-		 "GET /rewrite/deep/x?k=v HTTP/1.1\r\nHost: h.example\r\nX-Drop: d\r\nX-Set: client\r\n"
+		 "GET /rewrite/deep/x?k=v HTTP/1.1\r\nHost: h.example\r\nX-Drop: d\r\nX-Set: "
+		 "client\r\n"
 		 "Connection: close\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 200);
@@ -540,7 +557,8 @@ TEST(proxy_mirror_and_cors)
 	CHECK(strstr(resp, "name=b1") != NULL);
 	CHECK(strstr(resp, "Access-Control-Expose-Headers: X-Backend\r\n") != NULL);
 	exchange(px_port,
-		 "GET /cors HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\nConnection: close\r\n\r\n",
+		 "GET /cors HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.test\r\nConnection: "
+		 "close\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK(strstr(resp, "Access-Control-Allow-Origin") == NULL);
 }
@@ -579,8 +597,10 @@ TEST(proxy_upgrade_becomes_a_tunnel)
 	}
 	close(fd);
 	/* a request without the Connection token is not upgraded */
-	exchange(px_port, "GET /app/ws2 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
-			  "Connection: close\r\n\r\n", resp, sizeof(resp));
+	exchange(px_port,
+		 "GET /app/ws2 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+		 "Connection: close\r\n\r\n",
+		 resp, sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 200);
 	CHECK(strstr(resp, "Upgrade: websocket") == NULL);
 }
@@ -590,8 +610,10 @@ TEST(proxy_limits_and_head_timeout)
 	setup();
 	/* a second proxy with tight limits on its own port */
 	uint16_t port = dead_port();
-	struct proxy_config cfg = {.workers = 1, .access_log_fd = -1,
-				   .limits = {.head_timeout_ms = 200, .max_header_fields = 5,
+	struct proxy_config cfg = {.workers = 1,
+				   .access_log_fd = -1,
+				   .limits = {.head_timeout_ms = 200,
+					      .max_header_fields = 5,
 					      .max_request_line = 100}};
 	struct proxy *p2 = proxy_new(&cfg);
 	proxy_start(p2);
@@ -616,7 +638,8 @@ TEST(proxy_limits_and_head_timeout)
 	b[n > 0 ? n : 0] = '\0';
 	CHECK_EQ_INT(status_of(b), 408);
 	close(fd);
-	exchange(port, "GET /app HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+	exchange(port,
+		 "GET /app HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 431);
 	char line[300];
@@ -653,7 +676,8 @@ TEST(proxy_bodies_both_framings)
 	setup();
 	exchange(px_port,
 		 "POST /app/cl HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world"
-		 "POST /app/ch HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+		 "POST /app/ch HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: "
+		 "close\r\n"
 		 "\r\n3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nTrailer: x\r\n\r\n",
 		 resp, sizeof(resp));
 	CHECK_EQ_INT(count(resp, "HTTP/1.1 200"), 2);
@@ -677,8 +701,10 @@ TEST(proxy_bodies_both_framings)
 	/* a large body streams through */
 	size_t big = 300000;
 	char *req = malloc(big + 200);
-	int h = snprintf(req, 200, "PUT /app/big HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n"
-				   "Connection: close\r\n\r\n", big);
+	int h = snprintf(req, 200,
+			 "PUT /app/big HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n",
+			 big);
 	memset(req + h, 'x', big);
 	req[h + big] = '\0';
 	exchange(px_port, req, resp, sizeof(resp));
@@ -717,12 +743,16 @@ TEST(proxy_expect_continue)
 TEST(proxy_refuses_smuggling_before_the_backend)
 {
 	static const char *bad[] = {
-		"POST /app/s HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"POST /app/s HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n"
 		"0\r\n\r\nGET /app/smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
-		"POST /app/s HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
-		"POST /app/s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+		"POST /app/s HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: "
+		"5\r\n\r\nabcde",
+		"POST /app/s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, "
+		"identity\r\n\r\n0\r\n\r\n",
 		"POST /app/s HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-		"POST /app/s HTTP/1.1\r\nHost: a\r\nX: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST /app/s HTTP/1.1\r\nHost: a\r\nX: a\r\n Transfer-Encoding: "
+		"chunked\r\n\r\n0\r\n\r\n",
 		"GET /app/s HTTP/1.1\nHost: a\n\n",
 	};
 	setup();
@@ -780,6 +810,19 @@ TEST(proxy_error_statuses_and_retries)
 	CHECK_EQ_INT(status_of(resp), 200);
 	CHECK(strstr(resp, "Content-Length: ") != NULL);
 	CHECK(strstr(resp, "name=b1") == NULL);
+}
+
+TEST(proxy_refused_endpoint_is_skipped_and_ejected)
+{
+	setup();
+	int ok = 0;
+	for (int i = 0; i < 12; i++) {
+		exchange(px_port, "GET /half HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", resp,
+			 sizeof(resp));
+		ok += status_of(resp) == 200 && strstr(resp, "name=b1") != NULL;
+	}
+	/* every request lands on the live endpoint: connect failures re-pick */
+	CHECK_EQ_INT(ok, 12);
 }
 
 TEST(proxy_swap_on_kept_alive_connection)

@@ -171,7 +171,7 @@ TEST(store_cmd_routes_prints_serving_table)
 
 TEST(store_cmd_routes_snapshot_no_longer_kept)
 {
-	char buf[64], v[8];
+	char buf[64], v[16];
 	char *dir = th_tmpdir(buf);
 	struct store *s = th_open(dir);
 	struct gw_objset *set = gw_objset_new();

@@ -18,6 +18,53 @@
 #include "tls/tls.h"
 #include "tlsutil.h"
 
+/* Key types and sizes waygate refuses (test material, not secrets). */
+static const char fx_ed25519_crt[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBOjCB7aADAgECAhQOZ/tCyevBqckBMBPBFGqNLfPrTDAFBgMrZXAwEjEQMA4G\n"
+	"A1UEAwwHZWQudGVzdDAgFw0yNjExMjYwNTUwMDVaGA8yMTI2MTEwMjA1NTAwNVow\n"
+	"EjEQMA4GA1UEAwwHZWQudGVzdDAqMAUGAytlcAMhAJ13xZf1XW7tc73lc360Zg/H\n"
+	"cFStpHaSWIvao5TOigTso1MwUTAdBgNVHQ4EFgQUQacGQupXYD8yjc2tlUW0k87k\n"
+	"oygwHwYDVR0jBBgwFoAUQacGQupXYD8yjc2tlUW0k87koygwDwYDVR0TAQH/BAUw\n"
+	"AwEB/zAFBgMrZXADQQC5rbwgIZce2RBwzrvdJwypdqQ+GawnLAk9ZDJbByHgnl4z\n"
+	"8zMbnsZ5vuXAw3sT+G+IyMnyjV5/F8FJ1trSXM4E\n"
+	"-----END CERTIFICATE-----\n";
+static const char fx_ed25519_key[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MC4CAQAwBQYDK2VwBCIEIMQHEBhfzM4OrsQSUMvO2N7uOio+Z1BKFsZQjpvBLYIa\n"
+	"-----END PRIVATE KEY-----\n";
+static const char fx_rsa1024_crt[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIICBjCCAW+gAwIBAgIUY3jD9L0kB3i/tomVFonZn6MzgmwwDQYJKoZIhvcNAQEL\n"
+	"BQAwFDESMBAGA1UEAwwJd2Vhay50ZXN0MCAXDTI2MTEyNjA1NTAxMVoYDzIxMjYx\n"
+	"MTAyMDU1MDExWjAUMRIwEAYDVQQDDAl3ZWFrLnRlc3QwgZ8wDQYJKoZIhvcNAQEB\n"
+	"BQADgY0AMIGJAoGBANLHwsRy2CtTwsuAylHk1mSxl4rEZG9YBoYrFHKE2CV+/uE2\n"
+	"KyTYYZYJiXBLyX5IGL3wrL26V+rVa7QUSc/UUirWBGOpUYxOwwbBnd4z03AhgHVY\n"
+	"j4mUa4FAVZvpeh9WbN/Gi9I7dpTjVsbaUoTYv/TlBZBqyt9XIPBkjoacB7O3AgMB\n"
+	"AAGjUzBRMB0GA1UdDgQWBBQeQCwuaDubwBUIfEzfihxfvAZIMTAfBgNVHSMEGDAW\n"
+	"gBQeQCwuaDubwBUIfEzfihxfvAZIMTAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3\n"
+	"DQEBCwUAA4GBADyMp7I38Z+H/3GasSWjY3cGC/Oo4s3wlrL/fPRIDfrpoQ2x7C6W\n"
+	"5b409N4elJK5LT7GbCTC146IO++ncXhNf5M0FvMwEOAgpIiiEEoZdF/DmYv3NPYm\n"
+	"jPchxIs51egeNnuUnzecIYGBmX3Bu68lRCOjeM31Nabp+VhtKMPH+Oym\n"
+	"-----END CERTIFICATE-----\n";
+static const char fx_rsa1024_key[] =
+	"-----BEGIN PRIVATE KEY-----\n"
+	"MIICeAIBADANBgkqhkiG9w0BAQEFAASCAmIwggJeAgEAAoGBANLHwsRy2CtTwsuA\n"
+	"ylHk1mSxl4rEZG9YBoYrFHKE2CV+/uE2KyTYYZYJiXBLyX5IGL3wrL26V+rVa7QU\n"
+	"Sc/UUirWBGOpUYxOwwbBnd4z03AhgHVYj4mUa4FAVZvpeh9WbN/Gi9I7dpTjVsba\n"
+	"UoTYv/TlBZBqyt9XIPBkjoacB7O3AgMBAAECgYEAgzBd4xNvxBfQCAVS54G8htOZ\n"
+	"9H6j3EE3Xk513YkdVskiLl4eoEIlCtNIvaIN+RE6hQ3FFhljGwBWlrCB+F63/Fum\n"
+	"W8T6yRktWBSScv7iTrKTIto6TbCcgY4dJIWmsnkFupp3noC+H3+V6ElEsDuFM4yA\n"
+	"EizovatA9M/D9euH80ECQQD2oeWyZz5mdQ3PtR86GKjf7Bwe+5P23L0yRAv84uUk\n"
+	"bwrrb3Ykxq7S+vHgqgqwqc49e3hEjzNEsYlH1xJ3kVzRAkEA2slCe/n+c/Ghntx1\n"
+	"0EMIsn/Ksymxo97CYbLnIZP5vfVshYqvwjUjPqElOdfqKFqKaGefPczYmCYSsd5K\n"
+	"tg4KBwJAW9Wu5P5Cov4FFYl4xjY2c6LEWdkNoIdTP6tM125ZKnbalw4a7Ni6cj8U\n"
+	"37YRYvTnocce4lB8I6ED4Cc6biFHcQJBAKw/2c0bxF5qNZGKBmNh8139SIwH3mii\n"
+	"v60Fmf0QsIYCzF7TEo83ILl1S4af3CXLKr8KHhAcz8Xx67QHzBBLO08CQQDYst5B\n"
+	"UqQ5b1R6b3O3/UmZ9ePHStQbzDo0+tAKW2Zk4ybWpiIkdmR+KgqMAiw/R5OvoT7O\n"
+	"ByfQRCuqQgSWdks2\n"
+	"-----END PRIVATE KEY-----\n";
+
 TEST(tls_name_match_rules)
 {
 	static const struct {
@@ -72,8 +119,7 @@ TEST(tls_parse_ip_literals)
 
 /* Builds a server from one cert/key and returns the formatted first diag
  * entry (or "" when it succeeded). */
-static const char *server_diag(const char *crt, const char *key, char *buf, size_t size,
-			       bool *ok)
+static const char *server_diag(const char *crt, const char *key, char *buf, size_t size, bool *ok)
 {
 	struct tls_cert_pem cp = {crt, key, "ns/secret"};
 	struct tls_server_opts o = {.certs = &cp, .n_certs = 1};
@@ -229,8 +275,10 @@ TEST(tls_expired_certificate_is_a_warning)
 {
 	const struct tpki *k = tpki_get();
 	int64_t now = (int64_t)time(NULL);
-	struct tls_gen_req r = {.cn = "old.test", .not_before = now - 10 * 86400,
-				.not_after = now - 86400, .issuer_cert_pem = k->ca_crt,
+	struct tls_gen_req r = {.cn = "old.test",
+				.not_before = now - 10 * 86400,
+				.not_after = now - 86400,
+				.issuer_cert_pem = k->ca_crt,
 				.issuer_key_pem = k->ca_key};
 	char *crt = NULL, *key = NULL, buf[256];
 	struct tls_cert_pem cp;
@@ -256,8 +304,8 @@ TEST(tls_expired_certificate_is_a_warning)
 
 		tls_client_unref(c);
 		{
-			struct tls_client_opts co = {.ca_pem = k->ca_crt, .sans = sans,
-						     .n_sans = 1};
+			struct tls_client_opts co = {
+				.ca_pem = k->ca_crt, .sans = sans, .n_sans = 1};
 			struct diag d2 = {0};
 
 			c = tls_client_new(&co, &d2);
@@ -349,4 +397,18 @@ TEST(tls_system_ca_bundle)
 	tls_client_unref(c);
 	CHECK_EQ_INT(d.n, 0);
 	diag_fini(&d);
+}
+
+TEST(tls_server_new_refuses_unsupported_and_weak_keys)
+{
+	char buf[512];
+	bool ok;
+
+	server_diag(fx_ed25519_crt, fx_ed25519_key, buf, sizeof(buf), &ok);
+	CHECK(!ok);
+	CHECK_EQ_STR(buf, "ns/secret: tls.crt: cannot parse certificate: unsupported signature "
+			  "algorithm (RSA or ECDSA with SHA-2 only)");
+	server_diag(fx_rsa1024_crt, fx_rsa1024_key, buf, sizeof(buf), &ok);
+	CHECK(!ok);
+	CHECK_EQ_STR(buf, "ns/secret: tls.key: RSA key of 1024 bits is too short (2048 at least)");
 }

@@ -50,8 +50,8 @@ static struct tls_server *sni_server(void)
 TEST(tls_handshake_tls13_default)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 
@@ -87,8 +87,8 @@ out:
 TEST(tls_handshake_tls12_when_client_caps_version)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	char got[4];
@@ -189,12 +189,11 @@ TEST(tls_sni_trailing_dot)
 	tls_client_unref(ci);
 }
 
-static void alpn_case(const char *const *srv, const char *const *cli, int want_ok,
-		      const char *want)
+static void alpn_case(const char *const *srv, const char *const *cli, int want_ok, const char *want)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(srv, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(srv, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, cli);
 	struct tpair p;
 
@@ -225,16 +224,16 @@ TEST(tls_alpn_negotiation)
 	alpn_case(alpn_h2_h1, alpn_h2_h1, 1, "h2");
 	alpn_case(alpn_h2_h1, alpn_h1, 1, "http/1.1");
 	alpn_case(alpn_h1, alpn_h2_h1, 1, "http/1.1");
-	alpn_case(alpn_h2_h1, NULL, 1, NULL); /* client without ALPN */
-	alpn_case(NULL, alpn_h2, 1, NULL);    /* server without ALPN */
+	alpn_case(alpn_h2_h1, NULL, 1, NULL);   /* client without ALPN */
+	alpn_case(NULL, alpn_h2, 1, NULL);      /* server without ALPN */
 	alpn_case(alpn_h2_h1, alpn_x, 0, NULL); /* no overlap: refused (RFC 7301) */
 }
 
 static void resume_case(bool tls12)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	char got[8];
@@ -279,10 +278,10 @@ TEST(tls_resumption_tls12_ticket)
 TEST(tls_ticket_from_other_server_is_not_resumed)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s1 = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					 NULL);
-	struct tls_server *s2 = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					 NULL);
+	struct tls_server *s1 =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
+	struct tls_server *s2 =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	char got[8];
@@ -313,8 +312,8 @@ static void auth_case(enum tls_client_auth mode, const char *crt, const char *ke
 {
 	const struct tpki *k = tpki_get();
 	struct tls_server *s = tsrv_new(NULL, mode, k->ca_crt, k->www_crt, k->www_key, NULL);
-	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = crt,
-				    .client_key_pem = key};
+	struct tls_client_opts o = {
+		.ca_pem = k->ca_crt, .client_cert_pem = crt, .client_key_pem = key};
 	struct diag d = {0};
 	struct tls_client *c = tls_client_new(&o, &d);
 	struct tpair p;
@@ -410,9 +409,8 @@ TEST(tls_client_auth_rsa_and_ec_key_formats)
 }
 
 /* A client verification case: server certificate, client CA / SANs, name. */
-static void verify_case(const char *crt, const char *key, const char *ca,
-			const char *const *sans, size_t n_sans, const char *name, bool want_ok,
-			const char *want_err)
+static void verify_case(const char *crt, const char *key, const char *ca, const char *const *sans,
+			size_t n_sans, const char *name, bool want_ok, const char *want_err)
 {
 	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, crt, key, NULL);
 	struct tls_client_opts o = {.ca_pem = ca, .sans = sans, .n_sans = n_sans};
@@ -512,8 +510,8 @@ TEST(tls_verify_extra_sans_dns_and_uri)
 TEST(tls_insecure_skip_verify_accepts_anything)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
-					k->rogue_key, NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt, k->rogue_key, NULL);
 	struct tls_client *c = tcli_new(NULL, NULL);
 	struct tpair p;
 
@@ -534,8 +532,8 @@ TEST(tls_cipher_preference)
 {
 	const struct tpki *k = tpki_get();
 	struct tls_cert_pem cp = {k->www_crt, k->www_key, "ns/www"};
-	struct tls_server_opts so = {.certs = &cp, .n_certs = 1,
-				     .cipher_pref = TLS_PREF_CHACHA_FIRST};
+	struct tls_server_opts so = {
+		.certs = &cp, .n_certs = 1, .cipher_pref = TLS_PREF_CHACHA_FIRST};
 	struct tls_client_opts co = {.ca_pem = k->ca_crt};
 	struct tls_client_opts cc = {.ca_pem = k->ca_crt, .cipher_pref = TLS_PREF_CHACHA_FIRST};
 	struct diag d = {0};
@@ -554,12 +552,63 @@ TEST(tls_cipher_preference)
 	CHECK_EQ_INT(tpair_handshake(&p), 0);
 	CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
 	tpair_close(&p);
-	/* TLS 1.3: mbedTLS servers follow the client's order; ours offers
-	 * ChaCha20 first when told to. */
+	/* TLS 1.3: a ChaCha20-first server gets ChaCha20 from an AES-first
+	 * client too (a board without AES instructions), resumption included;
+	 * our client offers ChaCha20 first when told to. */
+	/* (A fresh AES-first client: c holds a TLS 1.2 session now.) */
+	tls_client_unref(c);
+	c = tls_client_new(&co, &d);
+	if (!c) {
+		CHECK(c != NULL);
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		char got[4];
+
+		CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_STR(tls_conn_version(p.s), "TLSv1.3");
+		CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_CHACHA20_POLY1305_SHA256");
+		CHECK_EQ_INT(tls_conn_resumed(p.s), i == 1);
+		CHECK_EQ_INT(tpair_xfer(&p, true, "tkt", 3, got), 3);
+		tpair_close(&p);
+	}
 	CHECK_EQ_INT(tpair_open(&p, s, c_chacha, "www.example.com"), 0);
 	CHECK_EQ_INT(tpair_handshake(&p), 0);
 	CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_CHACHA20_POLY1305_SHA256");
 	tpair_close(&p);
+	/* A client without ChaCha20 still gets in (AES-GCM). */
+	{
+		static const int aes_only[] = {MBEDTLS_TLS1_3_AES_256_GCM_SHA384, 0};
+		struct tls_client *c_aes = tcli_new(k->ca_crt, NULL);
+
+		if (c_aes) {
+			mbedtls_ssl_conf_ciphersuites(&c_aes->conf, aes_only);
+			CHECK_EQ_INT(tpair_open(&p, s, c_aes, "www.example.com"), 0);
+			CHECK_EQ_INT(tpair_handshake(&p), 0);
+			CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_AES_256_GCM_SHA384");
+			tpair_close(&p);
+		}
+		tls_client_unref(c_aes);
+	}
+	/* An AES-first server leaves TLS 1.3 clients their own order. */
+	{
+		struct tls_server_opts ao = {.certs = &cp, .n_certs = 1};
+		struct tls_server *sa = tls_server_new(&ao, &d);
+
+		CHECK(sa != NULL);
+		if (sa) {
+			CHECK_EQ_INT(tpair_open(&p, sa, c_chacha, "www.example.com"), 0);
+			CHECK_EQ_INT(tpair_handshake(&p), 0);
+			CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_CHACHA20_POLY1305_SHA256");
+			tpair_close(&p);
+			CHECK_EQ_INT(tpair_open(&p, sa, c, "www.example.com"), 0);
+			CHECK_EQ_INT(tpair_handshake(&p), 0);
+			CHECK_EQ_STR(tls_conn_cipher(p.s), "TLS_AES_128_GCM_SHA256");
+			tpair_close(&p);
+		}
+		tls_server_unref(sa);
+	}
 out:
 	diag_fini(&d);
 	tls_server_unref(s);
@@ -570,8 +619,8 @@ out:
 TEST(tls_large_transfer_and_clean_close)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	size_t n = 1 << 20;
 	char *data = malloc(n), *got = malloc(n), b[16];
@@ -618,8 +667,8 @@ out:
 TEST(tls_pending_reports_buffered_plaintext)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	char b[4];
@@ -649,8 +698,8 @@ out:
 TEST(tls_garbage_from_client_fails_cleanly)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	int r = -WG_EAGAIN_READ;
@@ -680,8 +729,8 @@ TEST(tls_memory_per_idle_connection)
 {
 	enum { N = 16 };
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt,
-					k->www_key, NULL);
+	struct tls_server *s =
+		tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, alpn_h2_h1);
 	struct tpair p[N];
 	size_t base, after_s, per;
@@ -721,8 +770,8 @@ TEST(tls_handshake_cost)
 {
 	enum { N = 10 };
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct timespec t0, t1;
 	double total_us;
@@ -743,8 +792,9 @@ TEST(tls_handshake_cost)
 		tpair_close(&p);
 	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	total_us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
-		   N;
+	total_us =
+		((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) /
+		N;
 	fprintf(stderr, "  tls: %.0f us CPU per full TLS 1.3 handshake (client + server)\n",
 		total_us);
 	CHECK(total_us < 200000);
@@ -772,7 +822,8 @@ static void *handshake_worker(void *arg)
 
 		if (tpair_open(&p, rsa ? x->rsa_s : x->s, rsa ? x->rsa_c : x->c, names[i % 3]) != 0)
 			continue;
-		if (tpair_handshake(&p) == 0 && tpair_xfer(&p, true, "from the worker", 15, got) == 15 &&
+		if (tpair_handshake(&p) == 0 &&
+		    tpair_xfer(&p, true, "from the worker", 15, got) == 15 &&
 		    memcmp(got, "from the worker", 15) == 0)
 			__atomic_add_fetch(&x->ok, 1, __ATOMIC_RELAXED);
 		tpair_close(&p);
@@ -793,8 +844,8 @@ TEST(tls_contexts_shared_across_threads)
 				  NULL),
 		.rsa_c = tcli_new(fx_rsa_ca_crt, NULL),
 	};
-	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = k->cli_crt,
-				    .client_key_pem = k->cli_key};
+	struct tls_client_opts o = {
+		.ca_pem = k->ca_crt, .client_cert_pem = k->cli_crt, .client_key_pem = k->cli_key};
 	struct diag d = {0};
 	pthread_t t[3];
 
@@ -821,8 +872,8 @@ out:
 TEST(tls_conn_holds_context_reference)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	char got[4];
@@ -844,8 +895,8 @@ TEST(tls_conn_holds_context_reference)
 /* Resumed connections and client certificates: with "require" a resumed
  * session counts as verified (only verified sessions get tickets); with
  * the insecure fallback nothing unverified becomes verified by resuming. */
-static void resume_auth_case(enum tls_client_auth mode, bool with_cert, bool tls12,
-			     bool want_first, bool want_resumed)
+static void resume_auth_case(enum tls_client_auth mode, bool with_cert, bool tls12, bool want_first,
+			     bool want_resumed)
 {
 	const struct tpki *k = tpki_get();
 	struct tls_server *s = tsrv_new(NULL, mode, k->ca_crt, k->www_crt, k->www_key, NULL);
@@ -897,14 +948,14 @@ TEST(tls_server_refuses_old_versions_and_weak_suites)
 	static const int cbc_only[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, 0};
 	/* A TLS 1.0 ClientHello: TLS_RSA_WITH_AES_128_CBC_SHA, no extensions. */
 	static const unsigned char hello10[] = {
-		0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x01,
-		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-		17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
-		0x00, 0x00, 0x02, 0x00, 0x2f, 0x01, 0x00,
+		0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x01, 1,  2,
+		3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,   14, 15,
+		16,   17,   18,   19,   20,   21,   22,   23,   24,   25,   26,   27, 28,
+		29,   30,   31,   32,   0x00, 0x00, 0x02, 0x00, 0x2f, 0x01, 0x00,
 	};
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 	int r = -WG_EAGAIN_READ;
@@ -939,8 +990,8 @@ out:
 TEST(tls_refusal_names_the_alert)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
-					k->rogue_key, NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt, k->rogue_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	struct tpair p;
 
@@ -1022,10 +1073,12 @@ TEST(tls_connections_leave_no_memory_behind)
 	const struct tpki *k = tpki_get();
 	struct tls_server *s = tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_OPTIONAL, k->ca_crt, k->www_crt,
 					k->www_key, NULL);
-	struct tls_server *rogue = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt,
-					    k->rogue_key, NULL);
-	struct tls_client_opts o = {.ca_pem = k->ca_crt, .client_cert_pem = k->cli_crt,
-				    .client_key_pem = k->cli_key, .alpn = alpn_h2_h1};
+	struct tls_server *rogue =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->rogue_crt, k->rogue_key, NULL);
+	struct tls_client_opts o = {.ca_pem = k->ca_crt,
+				    .client_cert_pem = k->cli_crt,
+				    .client_key_pem = k->cli_key,
+				    .alpn = alpn_h2_h1};
 	struct diag d = {0};
 	struct tls_client *c = tls_client_new(&o, &d);
 	size_t before = 0, base;
@@ -1064,8 +1117,8 @@ out:
 TEST(tls_write_to_closed_peer_fails_without_sigpipe)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	static char big[64 * 1024];
 	struct tpair p;
@@ -1132,8 +1185,8 @@ out:
 TEST(tls_writev_coalesces_into_one_record)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	struct tls_client *c = tcli_new(k->ca_crt, NULL);
 	static char big[20000], got[20020];
 	struct iovec v[4];
@@ -1174,19 +1227,22 @@ TEST(tls_writev_coalesces_into_one_record)
 		int n = 0;
 
 		if (off < 6) {
-			v[n++] = (struct iovec){.iov_base = (char *)"prefix" + off, .iov_len = 6 - off};
+			v[n++] = (struct iovec){.iov_base = (char *)"prefix" + off,
+						.iov_len = 6 - off};
 			off = 0;
 		} else {
 			off -= 6;
 		}
 		if (off < sizeof(big)) {
-			v[n++] = (struct iovec){.iov_base = big + off, .iov_len = sizeof(big) - off};
+			v[n++] =
+				(struct iovec){.iov_base = big + off, .iov_len = sizeof(big) - off};
 			off = 0;
 		} else {
 			off -= sizeof(big);
 		}
 		if (off < 4)
-			v[n++] = (struct iovec){.iov_base = (char *)"tail" + off, .iov_len = 4 - off};
+			v[n++] = (struct iovec){.iov_base = (char *)"tail" + off,
+						.iov_len = 4 - off};
 		if (sent < sizeof(big) + 10) {
 			r = tls_writev(p.s, v, n);
 			CHECK(r > 0 || r == -WG_EAGAIN_WRITE);
@@ -1203,6 +1259,211 @@ TEST(tls_writev_coalesces_into_one_record)
 	CHECK(memcmp(got, "prefix", 6) == 0);
 	CHECK(memcmp(got + 6, big, sizeof(big)) == 0);
 	CHECK(memcmp(got + 6 + sizeof(big), "tail", 4) == 0);
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* A client whose first key share the server does not take gets a
+ * HelloRetryRequest and a second ClientHello (SNI seen twice, once kept). */
+TEST(tls_hello_retry_request)
+{
+	static const uint16_t srv_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+	static const uint16_t cli_groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+					      MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = sni_server();
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	struct tpair p;
+	size_t before;
+	char cn[128];
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	mbedtls_ssl_conf_groups(&s->conf, srv_groups);
+	mbedtls_ssl_conf_groups(&c->conf, cli_groups);
+	mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+	before = tls_mem_in_use();
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_INT(tpair_open(&p, s, c, "api.example.com"), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_STR(tls_conn_sni(p.s), "api.example.com");
+		CHECK_EQ_STR(peer_cn(p.c, cn, sizeof(cn)), "CN=*.example.com");
+		CHECK(tls_conn_peer_verified(p.c));
+		tpair_close(&p);
+		if (i == 0)
+			before = tls_mem_in_use();
+	}
+	CHECK_EQ_INT(tls_mem_in_use(), before);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+TEST(tls_conn_client_refuses_overlong_name)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	char name[300];
+
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	CHECK(c != NULL);
+	CHECK(tls_conn_client(c, -1, name) == NULL);
+	name[253] = '\0';
+	{
+		struct tls_conn *t = tls_conn_client(c, -1, name);
+
+		CHECK(t != NULL);
+		CHECK_EQ_STR(tls_conn_sni(t), name);
+		tls_conn_free(t);
+	}
+	tls_client_unref(c);
+}
+
+/* Until its whole ClientHello is there, a server connection holds no
+ * mbedTLS buffers, and a hello sent a byte at a time is taken off the
+ * socket as it comes (a level-triggered loop must not spin on it). */
+TEST(tls_server_waits_for_the_hello_cheaply)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s =
+		tsrv_new(alpn_h2_h1, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, alpn_h2_h1);
+	unsigned char hello[2048], peek;
+	struct tpair p;
+	size_t before;
+	ssize_t n;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	before = tls_mem_in_use();
+	CHECK_EQ_INT(tls_handshake(p.s), -WG_EAGAIN_READ);
+	CHECK_EQ_INT(tls_mem_in_use(), before); /* nothing yet */
+	/* The client's hello, captured, then fed one byte at a time. */
+	CHECK_EQ_INT(tls_handshake(p.c), -WG_EAGAIN_READ);
+	n = read(p.fd[0], hello, sizeof(hello));
+	CHECK(n > 100);
+	for (ssize_t i = 0; i + 1 < n; i++) {
+		CHECK_EQ_INT(write(p.fd[1], hello + i, 1), 1);
+		CHECK_EQ_INT(tls_handshake(p.s), -WG_EAGAIN_READ);
+		/* Taken off the socket: nothing left to wake a loop up. */
+		CHECK_EQ_INT(recv(p.fd[0], &peek, 1, MSG_PEEK | MSG_DONTWAIT), -1);
+	}
+	CHECK(tls_mem_in_use() - before < 4096);
+	CHECK_EQ_INT(write(p.fd[1], hello + n - 1, 1), 1);
+	p.s_ret = p.c_ret = -WG_EAGAIN_READ;
+	CHECK_EQ_INT(tpair_handshake(&p), 0);
+	CHECK_EQ_STR(tls_conn_sni(p.s), "www.example.com");
+	CHECK_EQ_STR(tls_conn_alpn(p.s), "h2");
+	tpair_close(&p);
+	/* A client that connects and leaves: a clean failure, nothing kept. */
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	before = tls_mem_in_use();
+	shutdown(p.fd[1], SHUT_WR);
+	CHECK_EQ_INT(tls_handshake(p.s), -WG_ETLS);
+	CHECK_EQ_STR(tls_conn_error(p.s), "handshake: connection closed by peer");
+	tls_conn_free(p.s);
+	p.s = NULL;
+	CHECK(tls_mem_in_use() < before);
+	tpair_close(&p);
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* A ClientHello split over two records (allowed, and done by some clients
+ * to dodge middleboxes) is recognised and the handshake completes. */
+TEST(tls_server_accepts_hello_split_over_records)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->other_crt,
+					k->other_key, k->www_crt, k->www_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	unsigned char hello[2048], split[2100];
+	size_t body, first = 40;
+	struct tpair p;
+	ssize_t n;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+	for (int mode = 0; mode < 2; mode++) {
+		CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+		CHECK_EQ_INT(tls_handshake(p.c), -WG_EAGAIN_READ);
+		n = read(p.fd[0], hello, sizeof(hello));
+		CHECK(n > 100);
+		if (n <= 100) {
+			tpair_close(&p);
+			break;
+		}
+		body = (size_t)n - 5;
+		memcpy(split, hello, 5);
+		split[3] = 0;
+		split[4] = (unsigned char)first;
+		memcpy(split + 5, hello + 5, first);
+		memcpy(split + 5 + first, hello, 5);
+		split[5 + first + 3] = (unsigned char)((body - first) >> 8);
+		split[5 + first + 4] = (unsigned char)(body - first);
+		memcpy(split + 10 + first, hello + 5 + first, body - first);
+		if (mode == 0) {
+			/* Both records at once. */
+			CHECK_EQ_INT(write(p.fd[1], split, (size_t)n + 5), n + 5);
+		} else {
+			/* The first record alone first: the server waits. */
+			CHECK_EQ_INT(write(p.fd[1], split, 5 + first), (ssize_t)(5 + first));
+			CHECK_EQ_INT(tls_handshake(p.s), -WG_EAGAIN_READ);
+			CHECK_EQ_INT(write(p.fd[1], split + 5 + first, (size_t)n - first),
+				     n - (ssize_t)first);
+		}
+		p.s_ret = p.c_ret = -WG_EAGAIN_READ;
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_STR(tls_conn_sni(p.s), "www.example.com");
+		tpair_close(&p);
+	}
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
+
+/* Freeing a connection that holds part of a ClientHello gives it back. */
+TEST(tls_free_while_waiting_for_the_hello)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	unsigned char hello[2048];
+	struct tpair p;
+	size_t before;
+	ssize_t n;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	CHECK_EQ_INT(tpair_open(&p, s, c, "www.example.com"), 0);
+	CHECK_EQ_INT(tls_handshake(p.c), -WG_EAGAIN_READ);
+	n = read(p.fd[0], hello, sizeof(hello));
+	CHECK(n > 100);
+	before = tls_mem_in_use();
+	CHECK_EQ_INT(write(p.fd[1], hello, 60), 60);
+	CHECK_EQ_INT(tls_handshake(p.s), -WG_EAGAIN_READ);
+	CHECK(tls_mem_in_use() > before);  /* the 60 bytes are held */
+	CHECK_EQ_INT(tls_pending(p.s), 0); /* nothing to do until more arrives */
+	tls_conn_free(p.s);
+	p.s = NULL;
+	CHECK(tls_mem_in_use() < before);
 	tpair_close(&p);
 out:
 	tls_server_unref(s);

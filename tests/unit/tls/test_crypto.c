@@ -55,7 +55,8 @@ TEST(tls_pbkdf2_sha256_vectors)
 		 "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
 		 "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"},
 		{"passwordPASSWORDpassword", "saltSALTsaltSALTsaltSALTsaltSALTsalt", 4096, 40,
-		 "348c89dbcbd32b2f32d814b8116e84cf2b17347ebc1800181c4e2a1fb8dd53e1c635518c7dac47e9"},
+		 "348c89dbcbd32b2f32d814b8116e84cf2b17347ebc1800181c4e2a1fb8dd53e1c635518c7dac47e"
+		 "9"},
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -128,8 +129,8 @@ static void unhex(const char *s, uint8_t *out)
 {
 	for (size_t i = 0; s[2 * i]; i++) {
 		unsigned hi = (unsigned)(s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10);
-		unsigned lo =
-			(unsigned)(s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10);
+		unsigned lo = (unsigned)(s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0'
+							     : s[2 * i + 1] - 'a' + 10);
 
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}

@@ -111,9 +111,10 @@ TEST(tls_gen_cert_chains_to_issuer_with_uri_san)
 	CHECK(tls_crt_has_uri(&leaf, "spiffe://cluster.local/ns/default/sa/backend"));
 	CHECK(!tls_crt_has_uri(&leaf, "spiffe://cluster.local/ns/default/sa/other"));
 	CHECK(tls_crt_has_dns(&leaf, "backend.internal"));
-	CHECK_EQ_INT(mbedtls_x509_crt_check_extended_key_usage(&leaf, MBEDTLS_OID_SERVER_AUTH,
-								MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)),
-		     0);
+	CHECK_EQ_INT(
+		mbedtls_x509_crt_check_extended_key_usage(
+			&leaf, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)),
+		0);
 	mbedtls_x509_crt_free(&ca);
 	mbedtls_x509_crt_free(&ca2);
 	mbedtls_x509_crt_free(&leaf);

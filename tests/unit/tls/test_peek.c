@@ -20,8 +20,8 @@
 static ssize_t client_hello(const char *name, bool tls12, unsigned char *buf, size_t size)
 {
 	const struct tpki *k = tpki_get();
-	struct tls_server *s = tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key,
-					NULL);
+	struct tls_server *s =
+		tsrv_new(NULL, TLS_CLIENT_AUTH_NONE, NULL, k->www_crt, k->www_key, NULL);
 	static const char *const alpn[] = {"h2", "http/1.1", NULL};
 	struct tls_client *c = tcli_new(k->ca_crt, alpn);
 	struct tpair p;
@@ -113,17 +113,16 @@ TEST(tls_peek_sni_refuses_what_is_not_a_client_hello)
 						     0x02, 0x00, 0x00, 0x00};
 	/* A ClientHello whose session id claims 200 bytes. */
 	static const unsigned char bad_sid[] = {
-		0x16, 0x03, 0x01, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, 0x03, 0x03,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		200, 0x00,
+		0x16, 0x03, 0x01, 0x00, 0x27, 0x01, 0x00, 0x00, 0x23, 0x03, 0x03, 0, 0, 0,   0,
+		0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0, 0,   0,
+		0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0, 200, 0x00,
 	};
 	/* The same without extensions: valid, but no SNI. */
 	static const unsigned char no_ext[] = {
-		0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x03,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00,
+		0x16, 0x03, 0x01, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x03, 0x03, 0, 0,
+		0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0,
+		0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0,
+		0,    0,    0,    0,    0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00,
 	};
 	char name[256];
 

@@ -64,8 +64,7 @@ const struct tpki *tpki_get(void)
 	gen("backend", uri, 2, false, k->ca_crt, k->ca_key, &k->uri_crt, &k->uri_key);
 	gen("client", NULL, 0, false, k->ca_crt, k->ca_key, &k->cli_crt, &k->cli_key);
 	gen("client2", NULL, 0, false, k->ca2_crt, k->ca2_key, &k->cli2_crt, &k->cli2_key);
-	gen("www.example.com", www, 2, false, k->ca2_crt, k->ca2_key, &k->rogue_crt,
-	    &k->rogue_key);
+	gen("www.example.com", www, 2, false, k->ca2_crt, k->ca2_key, &k->rogue_crt, &k->rogue_key);
 	pki_ready = true;
 	return k;
 }
@@ -220,8 +219,8 @@ struct tls_server *tsrv_new(const char *const *alpn, enum tls_client_auth auth,
 
 		if (!c || n == 8)
 			break;
-		certs[n] = (struct tls_cert_pem){.cert_pem = c, .key_pem = va_arg(ap, const char *),
-						 .name = "test/cN"};
+		certs[n] = (struct tls_cert_pem){
+			.cert_pem = c, .key_pem = va_arg(ap, const char *), .name = "test/cN"};
 		n++;
 	}
 	va_end(ap);
@@ -254,101 +253,97 @@ struct tls_client *tcli_new(const char *ca, const char *const *alpn)
 	return c;
 }
 
-const char fx_rsa_ca_crt[] =
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIIDLzCCAhegAwIBAgIUKeKMwu55RL9t8OQ81DEDaLd4n4MwDQYJKoZIhvcNAQEL\n"
-	"BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
-	"MzVaGA8yMTI2MTEwMjA1MTkzNVowHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJT\n"
-	"QSBDQTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBAK1tvHYd7nrhdhgk\n"
-	"At6Kr9Xa3SLgeafOdvMLMX6juY9cP+rq2ZG0Nw+5bRNdZ3hor+P8tVi7V0aELvYe\n"
-	"/hL440LSbsTZMjkfGQ/6jcD7V5QnWE9wUb872pOLTealgPz+4t9wi/MkP1vESmEF\n"
-	"nS9lLrZLjrtgikjT9ZNYnFBVzNr/vIt3NKhFUKOIZrlJbKYQTxpQj191OSbMSFkt\n"
-	"0BBGK9Bk0+wAx+wlXEW7xP9JLIRV8nr6rds3PmmenNmwpC21Kz0zM6UmZh40i+E6\n"
-	"1ma3HcpzZByKu58ouLVNk85VuuebIRQ2DDH+CgnpdndbQTQbUcIOS3oJucoEdnYz\n"
-	"6IKZDwcCAwEAAaNjMGEwHQYDVR0OBBYEFGflrtCPQsY0elMbYdc2JvL0MkGWMB8G\n"
-	"A1UdIwQYMBaAFGflrtCPQsY0elMbYdc2JvL0MkGWMA8GA1UdEwEB/wQFMAMBAf8w\n"
-	"DgYDVR0PAQH/BAQDAgEGMA0GCSqGSIb3DQEBCwUAA4IBAQBYfLsc7EuuXwwmYqpo\n"
-	"wHupMCCIVPMGfOxFEDfOGfdi3NANh7gpjBkfmEAE3DIMlUo0Y41SP0ZQGrz1c47k\n"
-	"K86UQjyBX5AMMMmPwqsMW5S1sSt3VPMhFuNvkiZ1xiyKU6VcujmCSS4i7XypJdN+\n"
-	"qw/lh/pdnueRxpFot2PfwoNsVO4bj3m8ep5YBAb5J3+osK2AwRf8XG7ODQRwCQ2b\n"
-	"RB2zXCK9ibPh0TLzIS1LcwicVAZwLbL141t9yGhj38W0gQMjroapFXei83ok81Rs\n"
-	"opKbP4/w+B1mKkL/9Yf11Mw+iPkBOkPhJQkdPKjH0BwTTeEEEiRXioAuRKZMee8t\n"
-	"5owE\n"
-	"-----END CERTIFICATE-----\n";
+const char fx_rsa_ca_crt[] = "-----BEGIN CERTIFICATE-----\n"
+			     "MIIDLzCCAhegAwIBAgIUKeKMwu55RL9t8OQ81DEDaLd4n4MwDQYJKoZIhvcNAQEL\n"
+			     "BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
+			     "MzVaGA8yMTI2MTEwMjA1MTkzNVowHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJT\n"
+			     "QSBDQTCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEBAK1tvHYd7nrhdhgk\n"
+			     "At6Kr9Xa3SLgeafOdvMLMX6juY9cP+rq2ZG0Nw+5bRNdZ3hor+P8tVi7V0aELvYe\n"
+			     "/hL440LSbsTZMjkfGQ/6jcD7V5QnWE9wUb872pOLTealgPz+4t9wi/MkP1vESmEF\n"
+			     "nS9lLrZLjrtgikjT9ZNYnFBVzNr/vIt3NKhFUKOIZrlJbKYQTxpQj191OSbMSFkt\n"
+			     "0BBGK9Bk0+wAx+wlXEW7xP9JLIRV8nr6rds3PmmenNmwpC21Kz0zM6UmZh40i+E6\n"
+			     "1ma3HcpzZByKu58ouLVNk85VuuebIRQ2DDH+CgnpdndbQTQbUcIOS3oJucoEdnYz\n"
+			     "6IKZDwcCAwEAAaNjMGEwHQYDVR0OBBYEFGflrtCPQsY0elMbYdc2JvL0MkGWMB8G\n"
+			     "A1UdIwQYMBaAFGflrtCPQsY0elMbYdc2JvL0MkGWMA8GA1UdEwEB/wQFMAMBAf8w\n"
+			     "DgYDVR0PAQH/BAQDAgEGMA0GCSqGSIb3DQEBCwUAA4IBAQBYfLsc7EuuXwwmYqpo\n"
+			     "wHupMCCIVPMGfOxFEDfOGfdi3NANh7gpjBkfmEAE3DIMlUo0Y41SP0ZQGrz1c47k\n"
+			     "K86UQjyBX5AMMMmPwqsMW5S1sSt3VPMhFuNvkiZ1xiyKU6VcujmCSS4i7XypJdN+\n"
+			     "qw/lh/pdnueRxpFot2PfwoNsVO4bj3m8ep5YBAb5J3+osK2AwRf8XG7ODQRwCQ2b\n"
+			     "RB2zXCK9ibPh0TLzIS1LcwicVAZwLbL141t9yGhj38W0gQMjroapFXei83ok81Rs\n"
+			     "opKbP4/w+B1mKkL/9Yf11Mw+iPkBOkPhJQkdPKjH0BwTTeEEEiRXioAuRKZMee8t\n"
+			     "5owE\n"
+			     "-----END CERTIFICATE-----\n";
 
-const char fx_rsa_srv_crt[] =
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIIDUjCCAjqgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3cwDQYJKoZIhvcNAQEL\n"
-	"BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
-	"MzZaGA8yMTI2MTEwMjA1MTkzNlowFDESMBAGA1UEAwwJa3ViZS50ZXN0MIIBIjAN\n"
-	"BgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxsl5L7EndLju1PK7L3NFDTPU3IRZ\n"
-	"3VOHsafR5vxugDDZz2TRjNlkAg6BRrHklDSWvSAxDTBkLiR45uhRzoMjDuwFre9v\n"
-	"GV0um7uawWyC8iK0O52a8lr0cTJE8JpQ7Iz1R5JTruhBU0bhlXWMAT9tcYC/B3Fi\n"
-	"5/AaLEKFcrW1FvsHhB1beyXl74eZx/TNKYpYETLBwlgOA2X/D8TW6jM+3srX3eR+\n"
-	"uirPqfBfGf535UOf9/n1geEa8uweY24sqhe+3ZJ4oXEIIBwBySlQnMk+zo0BLLW6\n"
-	"Y/lBojpokUJHbNwZSe6bjyCIrokuAkrR3/1Hu5PO4ERHmfsotwaBTwI40QIDAQAB\n"
-	"o4GPMIGMMBoGA1UdEQQTMBGCCWt1YmUudGVzdIcEfwAAATAJBgNVHRMEAjAAMA4G\n"
-	"A1UdDwEB/wQEAwIFoDATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUflK8\n"
-	"ednkInWDaesrCh8qzQhr8p8wHwYDVR0jBBgwFoAUZ+Wu0I9CxjR6Uxth1zYm8vQy\n"
-	"QZYwDQYJKoZIhvcNAQELBQADggEBAKPjUEZ4GI3/TEstzNTDuVStoEmrCjxpWAuJ\n"
-	"aNnlunwON1X0fR3IGTmX36LZ3vOiphN9kLb3hmgweAZk1vf+dLGNfAsaFWe2V8LZ\n"
-	"Q3v/NPLAMNNrOVln3PYzncaeQwuRhG6SuwKDHUNMIIVNM0o4Q4SVnRs/yrElO7L4\n"
-	"Udv85AqG3JEtg7QuRnWAF8dNYouy1CtPgRXJ3AYvWDS/PhlgzHOUKwaAcL2sWiWw\n"
-	"3pQfhkHUmJoa658n29n+OlEeeKY3M0wIgfsl6q+CDqZgT+3+7cFpMvECKB9mVV3v\n"
-	"zfkgWKb0HOFVDG36a0VvoFJfmUcMAnxc5b6NFceJ1mwTfIdLuOA=\n"
-	"-----END CERTIFICATE-----\n";
+const char fx_rsa_srv_crt[] = "-----BEGIN CERTIFICATE-----\n"
+			      "MIIDUjCCAjqgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3cwDQYJKoZIhvcNAQEL\n"
+			      "BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
+			      "MzZaGA8yMTI2MTEwMjA1MTkzNlowFDESMBAGA1UEAwwJa3ViZS50ZXN0MIIBIjAN\n"
+			      "BgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxsl5L7EndLju1PK7L3NFDTPU3IRZ\n"
+			      "3VOHsafR5vxugDDZz2TRjNlkAg6BRrHklDSWvSAxDTBkLiR45uhRzoMjDuwFre9v\n"
+			      "GV0um7uawWyC8iK0O52a8lr0cTJE8JpQ7Iz1R5JTruhBU0bhlXWMAT9tcYC/B3Fi\n"
+			      "5/AaLEKFcrW1FvsHhB1beyXl74eZx/TNKYpYETLBwlgOA2X/D8TW6jM+3srX3eR+\n"
+			      "uirPqfBfGf535UOf9/n1geEa8uweY24sqhe+3ZJ4oXEIIBwBySlQnMk+zo0BLLW6\n"
+			      "Y/lBojpokUJHbNwZSe6bjyCIrokuAkrR3/1Hu5PO4ERHmfsotwaBTwI40QIDAQAB\n"
+			      "o4GPMIGMMBoGA1UdEQQTMBGCCWt1YmUudGVzdIcEfwAAATAJBgNVHRMEAjAAMA4G\n"
+			      "A1UdDwEB/wQEAwIFoDATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUflK8\n"
+			      "ednkInWDaesrCh8qzQhr8p8wHwYDVR0jBBgwFoAUZ+Wu0I9CxjR6Uxth1zYm8vQy\n"
+			      "QZYwDQYJKoZIhvcNAQELBQADggEBAKPjUEZ4GI3/TEstzNTDuVStoEmrCjxpWAuJ\n"
+			      "aNnlunwON1X0fR3IGTmX36LZ3vOiphN9kLb3hmgweAZk1vf+dLGNfAsaFWe2V8LZ\n"
+			      "Q3v/NPLAMNNrOVln3PYzncaeQwuRhG6SuwKDHUNMIIVNM0o4Q4SVnRs/yrElO7L4\n"
+			      "Udv85AqG3JEtg7QuRnWAF8dNYouy1CtPgRXJ3AYvWDS/PhlgzHOUKwaAcL2sWiWw\n"
+			      "3pQfhkHUmJoa658n29n+OlEeeKY3M0wIgfsl6q+CDqZgT+3+7cFpMvECKB9mVV3v\n"
+			      "zfkgWKb0HOFVDG36a0VvoFJfmUcMAnxc5b6NFceJ1mwTfIdLuOA=\n"
+			      "-----END CERTIFICATE-----\n";
 
-const char fx_rsa_srv_key[] =
-	"-----BEGIN PRIVATE KEY-----\n"
-	"MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDGyXkvsSd0uO7U\n"
-	"8rsvc0UNM9TchFndU4exp9Hm/G6AMNnPZNGM2WQCDoFGseSUNJa9IDENMGQuJHjm\n"
-	"6FHOgyMO7AWt728ZXS6bu5rBbILyIrQ7nZryWvRxMkTwmlDsjPVHklOu6EFTRuGV\n"
-	"dYwBP21xgL8HcWLn8BosQoVytbUW+weEHVt7JeXvh5nH9M0pilgRMsHCWA4DZf8P\n"
-	"xNbqMz7eytfd5H66Ks+p8F8Z/nflQ5/3+fWB4Rry7B5jbiyqF77dknihcQggHAHJ\n"
-	"KVCcyT7OjQEstbpj+UGiOmiRQkds3BlJ7puPIIiuiS4CStHf/Ue7k87gREeZ+yi3\n"
-	"BoFPAjjRAgMBAAECggEADm6WI8ZCzRCYFlHBEULXIow+yfu54n2r/lPmw1RUWW4y\n"
-	"ggIZzJYD0rpm3FER/UiMIRLzPLfkrgzr0ifPuKSAqRatmuElObwwJBJMu/o6z4WB\n"
-	"fEqG801zLbyukKFDeskJDbcr6CjohTlCK22rSnPmaDUmqU2sFpax78Csm5Vhnlde\n"
-	"hLvxJIx4CRwbGiwSjvpMn7I6hWSK9+f3VZsFY0OToO/fsIYxXebFhJH+IFXP0rU2\n"
-	"+8xH8yDqKK4EGvWqtr8OUM55SMoiSA1usH7mudK7LJLZpO9myzWMbGbEhPVdpdCA\n"
-	"729zyjsqMK6Jsx9NvfJ6DhCxx6pefdWtFcskBtlSeQKBgQDisNEW8vQ1us34bgq5\n"
-	"LZUKUaZ3ho9adIwPs+OpjPe8qYzAPKHVhDECqY2r5E0rAF4DiGKjntMrTBBRiTfu\n"
-	"pAUl5ONNgO4/qQ7R+759qEGbvoBBcYDk6Z5cN8xFln6gbwgzlenfAVFkEfPUVssO\n"
-	"gkI0Zu8PwQW1c0MB1wWBfId8OwKBgQDgfRQ13vJ9pxrlj1Ub5AXllW1lDGEOI9aj\n"
-	"10mA9eBsjRPgTEGXPDWphrT7nMjbqYyHLr4uFcyMdXT9+hOAnGnrFXsUyLvdi9XW\n"
-	"D55Ne2RlObFguYk2nYZIM+qW/veYL4jan3HJDbQ34bx/yBGiJ86o/Aqo73VVxaXP\n"
-	"GGDjTnqqYwKBgQCgng2YCA6WX0R/CGEasbxPMmkTeUjrG3b9zUS6poIFr9BliNBV\n"
-	"u7MKIt6Zc0pl9H2oXSMesXMH034gd2wk7xwirFmNWZP1kTBKAegHmobZ9hFjzSs5\n"
-	"hnnI91QJ3kbcH6+c9VReyM1FbR7pTZHUNuD3xhMOg4Iq/X71t8dT5ssMbwKBgQCr\n"
-	"+ycgnkzoNr1EYSqy014xJOlKING6I3qsyqJlSflFME+p5sHZOydhWPIOUW8P2jTu\n"
-	"28CXTdwHP3UBnjSSs0Hx9+LzaVWDxT1tYUnF0mJ3qltZ3spgLQ5TAnMWev70eHZA\n"
-	"BycFAJqwtR/URVI9CIIqs+z2v30E2QbOQb74ZYdUQQKBgCLFB1uAr06MQu2GFX97\n"
-	"AdxdTfN57h8k/lNyNZcFvQ1KBw1KAN2Isn/FJ7wU+UdK3nHXVD3S7CSVVvLSpkEy\n"
-	"tU6cHRvz/RNUani8tH5JobzQGnohZlMoKjeh8GhQuhFj3LCGOMoMDl1CPZrYZlRm\n"
-	"pA1NSrBEdfCeDUnkAxEG9GOt\n"
-	"-----END PRIVATE KEY-----\n";
+const char fx_rsa_srv_key[] = "-----BEGIN PRIVATE KEY-----\n"
+			      "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDGyXkvsSd0uO7U\n"
+			      "8rsvc0UNM9TchFndU4exp9Hm/G6AMNnPZNGM2WQCDoFGseSUNJa9IDENMGQuJHjm\n"
+			      "6FHOgyMO7AWt728ZXS6bu5rBbILyIrQ7nZryWvRxMkTwmlDsjPVHklOu6EFTRuGV\n"
+			      "dYwBP21xgL8HcWLn8BosQoVytbUW+weEHVt7JeXvh5nH9M0pilgRMsHCWA4DZf8P\n"
+			      "xNbqMz7eytfd5H66Ks+p8F8Z/nflQ5/3+fWB4Rry7B5jbiyqF77dknihcQggHAHJ\n"
+			      "KVCcyT7OjQEstbpj+UGiOmiRQkds3BlJ7puPIIiuiS4CStHf/Ue7k87gREeZ+yi3\n"
+			      "BoFPAjjRAgMBAAECggEADm6WI8ZCzRCYFlHBEULXIow+yfu54n2r/lPmw1RUWW4y\n"
+			      "ggIZzJYD0rpm3FER/UiMIRLzPLfkrgzr0ifPuKSAqRatmuElObwwJBJMu/o6z4WB\n"
+			      "fEqG801zLbyukKFDeskJDbcr6CjohTlCK22rSnPmaDUmqU2sFpax78Csm5Vhnlde\n"
+			      "hLvxJIx4CRwbGiwSjvpMn7I6hWSK9+f3VZsFY0OToO/fsIYxXebFhJH+IFXP0rU2\n"
+			      "+8xH8yDqKK4EGvWqtr8OUM55SMoiSA1usH7mudK7LJLZpO9myzWMbGbEhPVdpdCA\n"
+			      "729zyjsqMK6Jsx9NvfJ6DhCxx6pefdWtFcskBtlSeQKBgQDisNEW8vQ1us34bgq5\n"
+			      "LZUKUaZ3ho9adIwPs+OpjPe8qYzAPKHVhDECqY2r5E0rAF4DiGKjntMrTBBRiTfu\n"
+			      "pAUl5ONNgO4/qQ7R+759qEGbvoBBcYDk6Z5cN8xFln6gbwgzlenfAVFkEfPUVssO\n"
+			      "gkI0Zu8PwQW1c0MB1wWBfId8OwKBgQDgfRQ13vJ9pxrlj1Ub5AXllW1lDGEOI9aj\n"
+			      "10mA9eBsjRPgTEGXPDWphrT7nMjbqYyHLr4uFcyMdXT9+hOAnGnrFXsUyLvdi9XW\n"
+			      "D55Ne2RlObFguYk2nYZIM+qW/veYL4jan3HJDbQ34bx/yBGiJ86o/Aqo73VVxaXP\n"
+			      "GGDjTnqqYwKBgQCgng2YCA6WX0R/CGEasbxPMmkTeUjrG3b9zUS6poIFr9BliNBV\n"
+			      "u7MKIt6Zc0pl9H2oXSMesXMH034gd2wk7xwirFmNWZP1kTBKAegHmobZ9hFjzSs5\n"
+			      "hnnI91QJ3kbcH6+c9VReyM1FbR7pTZHUNuD3xhMOg4Iq/X71t8dT5ssMbwKBgQCr\n"
+			      "+ycgnkzoNr1EYSqy014xJOlKING6I3qsyqJlSflFME+p5sHZOydhWPIOUW8P2jTu\n"
+			      "28CXTdwHP3UBnjSSs0Hx9+LzaVWDxT1tYUnF0mJ3qltZ3spgLQ5TAnMWev70eHZA\n"
+			      "BycFAJqwtR/URVI9CIIqs+z2v30E2QbOQb74ZYdUQQKBgCLFB1uAr06MQu2GFX97\n"
+			      "AdxdTfN57h8k/lNyNZcFvQ1KBw1KAN2Isn/FJ7wU+UdK3nHXVD3S7CSVVvLSpkEy\n"
+			      "tU6cHRvz/RNUani8tH5JobzQGnohZlMoKjeh8GhQuhFj3LCGOMoMDl1CPZrYZlRm\n"
+			      "pA1NSrBEdfCeDUnkAxEG9GOt\n"
+			      "-----END PRIVATE KEY-----\n";
 
-const char fx_rsa_cli_crt[] =
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIIDSTCCAjGgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3gwDQYJKoZIhvcNAQEL\n"
-	"BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
-	"MzZaGA8yMTI2MTEwMjA1MTkzNlowKTEXMBUGA1UECgwOc3lzdGVtOm1hc3RlcnMx\n"
-	"DjAMBgNVBAMMBWFkbWluMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n"
-	"mt6XhfgKM3tqz+UAvEuo3iIVqbfob7F3ovz3nNGngUcgyyxZuNGrdiTD1iKKUfBs\n"
-	"+rpJEKO7PQnvhlflsuQxiOhn2c4BA4ofKNW95j8ElLaRpqSYIU8jLGBB5jFtMdSV\n"
-	"QaLTo0iOSv26W/Dz7gegD15pHnri3+uc3/UlQxXJHa//ZdY1ytNENgXA9MEI0SMZ\n"
-	"iMZg6nOy0ndJhJQ5KE0ne0UHKNha0AZ2WSU+4oBMzEYLR38TYgem+VAjU4be6QdC\n"
-	"o0kHbRrd9O6c5JpzaQE6JqU8da7ejmfn4O2Ci2IdPkI2piTTavrUaawz4deZOMNV\n"
-	"7S8hHk6mls2HPI7ta+cpsQIDAQABo3IwcDAJBgNVHRMEAjAAMA4GA1UdDwEB/wQE\n"
-	"AwIFoDATBgNVHSUEDDAKBggrBgEFBQcDAjAdBgNVHQ4EFgQU+mU4oIyU1a+XLCeY\n"
-	"ZFNubsekQEswHwYDVR0jBBgwFoAUZ+Wu0I9CxjR6Uxth1zYm8vQyQZYwDQYJKoZI\n"
-	"hvcNAQELBQADggEBAJ1ma+rA3guvHe8ir+JvK/1ywJHitWstzTk79Ii3a4BWFfcb\n"
-	"nQj1+XA/3O/9IUsPiUiL1wfy8Nrd2hNK9BtgAya4XOeuCGyEAyElVfdEvKQtFmFG\n"
-	"FZyiDCnJb9iL8vOm/K2XG9fmK2cHGj9hDqEZUoWhbNt/EvP2tHvtzK6lDFJnWfjL\n"
-	"RjzrrJcgTCDIvtOMC7h0aNLedrRcuBh2dfMObpgO2W8DaUjdkc1rZAox3R0grJ82\n"
-	"7xg/N8uV52BKiCaPa9htSY0otrEFzEsrbj0+sFrSyxdn7Eje0ZBymzNRm0Lrikug\n"
-	"qIgpPGAIuxJp5XDnK/NLR1KkCM6R4vJxQ7qh+mg=\n"
-	"-----END CERTIFICATE-----\n";
+const char fx_rsa_cli_crt[] = "-----BEGIN CERTIFICATE-----\n"
+			      "MIIDSTCCAjGgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3gwDQYJKoZIhvcNAQEL\n"
+			      "BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
+			      "MzZaGA8yMTI2MTEwMjA1MTkzNlowKTEXMBUGA1UECgwOc3lzdGVtOm1hc3RlcnMx\n"
+			      "DjAMBgNVBAMMBWFkbWluMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n"
+			      "mt6XhfgKM3tqz+UAvEuo3iIVqbfob7F3ovz3nNGngUcgyyxZuNGrdiTD1iKKUfBs\n"
+			      "+rpJEKO7PQnvhlflsuQxiOhn2c4BA4ofKNW95j8ElLaRpqSYIU8jLGBB5jFtMdSV\n"
+			      "QaLTo0iOSv26W/Dz7gegD15pHnri3+uc3/UlQxXJHa//ZdY1ytNENgXA9MEI0SMZ\n"
+			      "iMZg6nOy0ndJhJQ5KE0ne0UHKNha0AZ2WSU+4oBMzEYLR38TYgem+VAjU4be6QdC\n"
+			      "o0kHbRrd9O6c5JpzaQE6JqU8da7ejmfn4O2Ci2IdPkI2piTTavrUaawz4deZOMNV\n"
+			      "7S8hHk6mls2HPI7ta+cpsQIDAQABo3IwcDAJBgNVHRMEAjAAMA4GA1UdDwEB/wQE\n"
+			      "AwIFoDATBgNVHSUEDDAKBggrBgEFBQcDAjAdBgNVHQ4EFgQU+mU4oIyU1a+XLCeY\n"
+			      "ZFNubsekQEswHwYDVR0jBBgwFoAUZ+Wu0I9CxjR6Uxth1zYm8vQyQZYwDQYJKoZI\n"
+			      "hvcNAQELBQADggEBAJ1ma+rA3guvHe8ir+JvK/1ywJHitWstzTk79Ii3a4BWFfcb\n"
+			      "nQj1+XA/3O/9IUsPiUiL1wfy8Nrd2hNK9BtgAya4XOeuCGyEAyElVfdEvKQtFmFG\n"
+			      "FZyiDCnJb9iL8vOm/K2XG9fmK2cHGj9hDqEZUoWhbNt/EvP2tHvtzK6lDFJnWfjL\n"
+			      "RjzrrJcgTCDIvtOMC7h0aNLedrRcuBh2dfMObpgO2W8DaUjdkc1rZAox3R0grJ82\n"
+			      "7xg/N8uV52BKiCaPa9htSY0otrEFzEsrbj0+sFrSyxdn7Eje0ZBymzNRm0Lrikug\n"
+			      "qIgpPGAIuxJp5XDnK/NLR1KkCM6R4vJxQ7qh+mg=\n"
+			      "-----END CERTIFICATE-----\n";
 
 const char fx_rsa_cli_key_pkcs1[] =
 	"-----BEGIN RSA PRIVATE KEY-----\n"
@@ -379,22 +374,21 @@ const char fx_rsa_cli_key_pkcs1[] =
 	"Cwb4kIhlHsUYeCNBeyb1q6cp5yRMZuzL8XQOJc+P+FF7VDmYxGo=\n"
 	"-----END RSA PRIVATE KEY-----\n";
 
-const char fx_ec_cli_crt[] =
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIICaTCCAVGgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3kwDQYJKoZIhvcNAQEL\n"
-	"BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
-	"MzZaGA8yMTI2MTEwMjA1MTkzNlowFDESMBAGA1UEAwwJZWMtY2xpZW50MFkwEwYH\n"
-	"KoZIzj0CAQYIKoZIzj0DAQcDQgAEMoE0/5H6GLox0Nr8ewwQYxiYqjD/FJEfr9D3\n"
-	"KHbC87eNZAVwBXVpFX+jr0sJDVAY2VzgW4t3+1NheenN078hrKNyMHAwCQYDVR0T\n"
-	"BAIwADAOBgNVHQ8BAf8EBAMCBaAwEwYDVR0lBAwwCgYIKwYBBQUHAwIwHQYDVR0O\n"
-	"BBYEFFevlibGTGi1Ay8kqEI0t1ANysLkMB8GA1UdIwQYMBaAFGflrtCPQsY0elMb\n"
-	"Ydc2JvL0MkGWMA0GCSqGSIb3DQEBCwUAA4IBAQBRvuUe00iJxWNThA8CE/8GD3R2\n"
-	"upbDPvHSSecskA9ZkVR94RcAiLgJNkD0J2zNi5VEyIW6uMb4Zh2ypRnnAFH0p+cs\n"
-	"qQrtrkMR2F3TVISxH0jv3H51gdJJyEUKhR7bw+R9iZKgVMIRWb6oZUAOA6emw8Fc\n"
-	"1TtkMtAJ/xfECJjGoFnkod/SdcyM1FwdU43162xZb67Yd5mxGYGQ9poEmTOTwc0x\n"
-	"JAzFCLujfR0brWu9OnS/Ea2gDWSGRxuIlfFYriLKv3E1sYTTZ6EXByqnCkVxGqfY\n"
-	"zfFyBaqYtvhJ+HcodY3HUGI3+8hCxgOxvl6eKgUq9WkpJS+B9FJ2Q/rZSRL2\n"
-	"-----END CERTIFICATE-----\n";
+const char fx_ec_cli_crt[] = "-----BEGIN CERTIFICATE-----\n"
+			     "MIICaTCCAVGgAwIBAgIUCei/Ywrkwtrn5cvc1OdqGorXz3kwDQYJKoZIhvcNAQEL\n"
+			     "BQAwHjEcMBoGA1UEAwwTd2F5Z2F0ZSB0ZXN0IFJTQSBDQTAgFw0yNjExMjYwNTE5\n"
+			     "MzZaGA8yMTI2MTEwMjA1MTkzNlowFDESMBAGA1UEAwwJZWMtY2xpZW50MFkwEwYH\n"
+			     "KoZIzj0CAQYIKoZIzj0DAQcDQgAEMoE0/5H6GLox0Nr8ewwQYxiYqjD/FJEfr9D3\n"
+			     "KHbC87eNZAVwBXVpFX+jr0sJDVAY2VzgW4t3+1NheenN078hrKNyMHAwCQYDVR0T\n"
+			     "BAIwADAOBgNVHQ8BAf8EBAMCBaAwEwYDVR0lBAwwCgYIKwYBBQUHAwIwHQYDVR0O\n"
+			     "BBYEFFevlibGTGi1Ay8kqEI0t1ANysLkMB8GA1UdIwQYMBaAFGflrtCPQsY0elMb\n"
+			     "Ydc2JvL0MkGWMA0GCSqGSIb3DQEBCwUAA4IBAQBRvuUe00iJxWNThA8CE/8GD3R2\n"
+			     "upbDPvHSSecskA9ZkVR94RcAiLgJNkD0J2zNi5VEyIW6uMb4Zh2ypRnnAFH0p+cs\n"
+			     "qQrtrkMR2F3TVISxH0jv3H51gdJJyEUKhR7bw+R9iZKgVMIRWb6oZUAOA6emw8Fc\n"
+			     "1TtkMtAJ/xfECJjGoFnkod/SdcyM1FwdU43162xZb67Yd5mxGYGQ9poEmTOTwc0x\n"
+			     "JAzFCLujfR0brWu9OnS/Ea2gDWSGRxuIlfFYriLKv3E1sYTTZ6EXByqnCkVxGqfY\n"
+			     "zfFyBaqYtvhJ+HcodY3HUGI3+8hCxgOxvl6eKgUq9WkpJS+B9FJ2Q/rZSRL2\n"
+			     "-----END CERTIFICATE-----\n";
 
 const char fx_ec_cli_key_sec1[] =
 	"-----BEGIN EC PRIVATE KEY-----\n"

@@ -36,6 +36,44 @@ TEST(ui_cert_not_after_from_pem)
 	CHECK_EQ_INT(ui_pem_not_after(pem_gen), 2746070586LL);
 }
 
+/* A DER prefix holding only what the walk reads, with a given notAfter. */
+static int64_t with_time(uint8_t tag, const char *t)
+{
+	uint8_t d[128];
+	size_t n = 0, tl = strlen(t);
+
+	d[n++] = 0x30, d[n++] = 0;                     /* Certificate, length below */
+	d[n++] = 0x30, d[n++] = 0;                     /* tbsCertificate */
+	d[n++] = 0x02, d[n++] = 1, d[n++] = 7;         /* serial */
+	d[n++] = 0x30, d[n++] = 0;                     /* signature */
+	d[n++] = 0x30, d[n++] = 0;                     /* issuer */
+	d[n++] = 0x30, d[n++] = (uint8_t)(4 + 2 * tl); /* validity */
+	d[n++] = tag, d[n++] = (uint8_t)tl;
+	memcpy(d + n, t, tl), n += tl;
+	d[n++] = tag, d[n++] = (uint8_t)tl;
+	memcpy(d + n, t, tl), n += tl;
+	d[1] = (uint8_t)(n - 2);
+	d[3] = (uint8_t)(n - 4);
+	return ui_der_not_after(d, n);
+}
+
+TEST(ui_cert_times)
+{
+	CHECK_EQ_INT(with_time(0x17, "700101000001Z"), 1);
+	CHECK_EQ_INT(with_time(0x17, "491231235959Z"), 2524607999LL);
+	CHECK_EQ_INT(with_time(0x17, "500101000000Z"), 0);              /* 1950 */
+	CHECK_EQ_INT(with_time(0x18, "20240229120000Z"), 1709208000LL); /* leap day */
+	CHECK_EQ_INT(with_time(0x18, "20230229120000Z"), 0);            /* no such day */
+	CHECK_EQ_INT(with_time(0x18, "21000229000000Z"), 0);            /* 2100 is not leap */
+	CHECK_EQ_INT(with_time(0x18, "20000229000000Z"), 951782400LL);  /* 2000 is */
+	CHECK_EQ_INT(with_time(0x18, "19691231235959Z"), 0);
+	CHECK_EQ_INT(with_time(0x18, "20241301000000Z"), 0);
+	CHECK_EQ_INT(with_time(0x18, "20240101250000Z"), 0);
+	CHECK_EQ_INT(with_time(0x18, "20240101000000+"), 0);
+	CHECK_EQ_INT(with_time(0x17, "2401010000Z"), 0);
+	CHECK_EQ_INT(with_time(0x04, "240101000000Z"), 0);
+}
+
 TEST(ui_cert_not_after_malformed)
 {
 	static const uint8_t junk[] = {0x30, 0x82, 0xff, 0xff, 0x30};
