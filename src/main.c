@@ -11,7 +11,7 @@
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *help;
+	const char *help; /* NULL: a diagnostic command left out of the usage */
 } commands[] = {
 	{"run", cmd_run, "serve: --kubeconfig FILE [--context NAME] | --config PATH"},
 	{"check", cmd_check, "validate a configuration and report what would be served"},
@@ -20,13 +20,15 @@ static const struct command {
 	{"routes", cmd_routes, "print the routing table of a stored revision"},
 	{"passwd", cmd_passwd, "set the UI admin password"},
 	{"version", cmd_version, "version, build and linked library versions"},
+	{"kube-debug", cmd_kube_debug, NULL},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: waygate COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help)
+			fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n'waygate COMMAND --help' describes each command's options.\n");
 }
 

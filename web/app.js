@@ -439,7 +439,8 @@ async function pageRevisions() {
 }
 
 function formMsg() { return el('p', { class: 'msg', role: 'status' }); }
-function showResult(m, ok, text) { m.className = 'msg ' + (ok ? 'ok' : 'bad'); m.textContent = text; }
+// ok: true (done), false (refused), null (in progress)
+function showResult(m, ok, text) { m.className = 'msg' + (ok === null ? '' : ok ? ' ok' : ' bad'); m.textContent = text; }
 
 function fileInto(textarea) {
   return el('input', { type: 'file', on: { change: (ev) => {
@@ -465,7 +466,7 @@ async function pageSettings() {
     el('div', { class: 'row' }, el('button', { type: 'submit', disabled: !s.can_upload_kubeconfig }, 'Test and use')), kcMsg);
   kcForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    showResult(kcMsg, true, 'Testing the connection…');
+    showResult(kcMsg, null, 'Testing the connection…');
     try { showResult(kcMsg, true, (await api('/api/settings/kubeconfig', { kubeconfig: kc.value, context: ctx.value })).message); kc.value = ''; }
     catch (e) { showResult(kcMsg, false, e.message); }
   });

@@ -198,24 +198,18 @@ static void fill_listener(struct rctx *c, struct rlis *li, struct snap_listener 
 	sl->proto = (enum snap_proto)li->proto;
 	if (li->proto != SNAP_P_TCP && li->proto != SNAP_P_UDP)
 		sl->hostname = rc_sdup(c, l->hostname);
-	sl->tls_mode = !strcmp(l->tls_mode, "Passthrough") ? SNAP_TLS_PASSTHROUGH
-							     : SNAP_TLS_TERMINATE;
+	sl->tls_mode =
+		!strcmp(l->tls_mode, "Passthrough") ? SNAP_TLS_PASSTHROUGH : SNAP_TLS_TERMINATE;
 	sl->certs = li->certs;
 	sl->n_certs = li->n_certs;
 	sl->client_auth = li->client_auth;
 	sl->client_ca_pem = li->client_ca_pem;
 	switch (sl->proto) {
 	case SNAP_P_HTTP:
-	case SNAP_P_HTTPS:
-		http_rules(c, li, sl);
-		break;
-	case SNAP_P_TLS:
-		tls_routes(c, li, sl);
-		break;
+	case SNAP_P_HTTPS: http_rules(c, li, sl); break;
+	case SNAP_P_TLS: tls_routes(c, li, sl); break;
 	case SNAP_P_TCP:
-	case SNAP_P_UDP:
-		l4_backends(c, li, sl);
-		break;
+	case SNAP_P_UDP: l4_backends(c, li, sl); break;
 	}
 }
 
@@ -223,7 +217,7 @@ struct sockb {
 	char addr[48];
 	uint16_t port;
 	enum snap_transport transport;
-	int cls; /* 1 HTTP, 2 TLS-based, 3 TCP, 4 UDP */
+	int cls;           /* 1 HTTP, 2 TLS-based, 3 TCP, 4 UDP */
 	struct gw_vec lis; /* struct rlis * */
 };
 

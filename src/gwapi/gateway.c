@@ -18,8 +18,11 @@
 static const struct {
 	const char *name;
 	enum snap_proto proto;
-} protos[] = {{"HTTP", SNAP_P_HTTP}, {"HTTPS", SNAP_P_HTTPS}, {"TLS", SNAP_P_TLS},
-	      {"TCP", SNAP_P_TCP},   {"UDP", SNAP_P_UDP}};
+} protos[] = {{"HTTP", SNAP_P_HTTP},
+	      {"HTTPS", SNAP_P_HTTPS},
+	      {"TLS", SNAP_P_TLS},
+	      {"TCP", SNAP_P_TCP},
+	      {"UDP", SNAP_P_UDP}};
 
 /* Route kinds a protocol can carry. */
 static int kinds_for(enum snap_proto p, const char **out)
@@ -30,15 +33,9 @@ static int kinds_for(enum snap_proto p, const char **out)
 		out[0] = "HTTPRoute";
 		out[1] = "GRPCRoute";
 		return 2;
-	case SNAP_P_TLS:
-		out[0] = "TLSRoute";
-		return 1;
-	case SNAP_P_TCP:
-		out[0] = "TCPRoute";
-		return 1;
-	case SNAP_P_UDP:
-		out[0] = "UDPRoute";
-		return 1;
+	case SNAP_P_TLS: out[0] = "TLSRoute"; return 1;
+	case SNAP_P_TCP: out[0] = "TCPRoute"; return 1;
+	case SNAP_P_UDP: out[0] = "UDPRoute"; return 1;
 	}
 	return 0;
 }
@@ -80,20 +77,26 @@ static void resolve_certs(struct rctx *c, struct rlis *li, const char *field)
 		if (strcmp(r->group, "") != 0 || strcmp(r->kind, "Secret") != 0) {
 			msg = rc_printf(c, "certificateRefs[%zu]: %s %s is not a Secret", i,
 					*r->group ? r->group : "core", r->kind);
-		} else if (!rc_grant_allows(c, GW_GROUP, okind, ons, "", "Secret", r->ns, r->name)) {
+		} else if (!rc_grant_allows(c, GW_GROUP, okind, ons, "", "Secret", r->ns,
+					    r->name)) {
 			reason = "RefNotPermitted";
-			msg = rc_printf(c, "certificateRefs[%zu]: Secret %s/%s in another namespace "
-					   "needs a ReferenceGrant", i, r->ns, r->name);
+			msg = rc_printf(c,
+					"certificateRefs[%zu]: Secret %s/%s in another namespace "
+					"needs a ReferenceGrant",
+					i, r->ns, r->name);
 		} else {
-			const struct gw_object *s = gw_objset_get(c->set, GW_K_SECRET, r->ns, r->name);
+			const struct gw_object *s =
+				gw_objset_get(c->set, GW_K_SECRET, r->ns, r->name);
 			char *crt = s ? gw_secret_data(c->sa, s, "tls.crt", NULL) : NULL;
 			char *key = s ? gw_secret_data(c->sa, s, "tls.key", NULL) : NULL;
 			if (!s)
-				msg = rc_printf(c, "certificateRefs[%zu]: Secret %s/%s not found", i,
-						r->ns, r->name);
+				msg = rc_printf(c, "certificateRefs[%zu]: Secret %s/%s not found",
+						i, r->ns, r->name);
 			else if (!rc_pem_has_cert(crt) || !rc_pem_has_key(key))
-				msg = rc_printf(c, "certificateRefs[%zu]: Secret %s/%s has no valid "
-						   "PEM tls.crt and tls.key", i, r->ns, r->name);
+				msg = rc_printf(c,
+						"certificateRefs[%zu]: Secret %s/%s has no valid "
+						"PEM tls.crt and tls.key",
+						i, r->ns, r->name);
 			else {
 				struct snap_cert *sc = &li->certs[li->n_certs++];
 				sc->cert_pem = crt;
@@ -135,11 +138,12 @@ static void resolve_frontend(struct rctx *c, struct rlis *li, const char *field)
 			reason = "InvalidCACertificateKind";
 			msg = rc_printf(c, "caCertificateRefs[%zu]: kind %s is not supported", i,
 					r->kind);
-		} else if (!rc_grant_allows(c, GW_GROUP, "Gateway", g->g.obj->ns, "", r->kind, r->ns,
-					    r->name)) {
+		} else if (!rc_grant_allows(c, GW_GROUP, "Gateway", g->g.obj->ns, "", r->kind,
+					    r->ns, r->name)) {
 			reason = "RefNotPermitted";
-			msg = rc_printf(c, "caCertificateRefs[%zu]: %s %s/%s needs a ReferenceGrant", i,
-					r->kind, r->ns, r->name);
+			msg = rc_printf(c,
+					"caCertificateRefs[%zu]: %s %s/%s needs a ReferenceGrant",
+					i, r->kind, r->ns, r->name);
 		} else {
 			const struct gw_object *o = gw_objset_get(
 				c->set, is_cm ? GW_K_CONFIGMAP : GW_K_SECRET, r->ns, r->name);
@@ -147,15 +151,16 @@ static void resolve_frontend(struct rctx *c, struct rlis *li, const char *field)
 				data = is_cm ? gw_configmap_data(o, "ca.crt")
 					     : gw_secret_data(c->a, o, "ca.crt", NULL);
 			if (!rc_pem_has_cert(data)) {
-				msg = rc_printf(c, "caCertificateRefs[%zu]: %s %s/%s %s", i, r->kind,
-						r->ns, r->name,
+				msg = rc_printf(c, "caCertificateRefs[%zu]: %s %s/%s %s", i,
+						r->kind, r->ns, r->name,
 						o ? "has no PEM ca.crt" : "not found");
 				data = NULL;
 			}
 		}
 		if (!data) {
 			lis_refs_fail(li, reason, msg);
-			diag_add(&c->diag, DIAG_ERROR, g->g.obj->file, g->objname, field, "%s", msg);
+			diag_add(&c->diag, DIAG_ERROR, g->g.obj->file, g->objname, field, "%s",
+				 msg);
 			continue;
 		}
 		size_t dl = strlen(data);
@@ -225,10 +230,12 @@ static void validate_listener(struct rctx *c, struct rlis *li, const char *field
 				if (!strcmp(li->sk[i].kind, l->kinds[j].kind))
 					dup = true;
 			if (ok && !dup && li->n_sk < 4)
-				li->sk[li->n_sk++] = (struct gw_group_kind){GW_GROUP, l->kinds[j].kind};
+				li->sk[li->n_sk++] =
+					(struct gw_group_kind){GW_GROUP, l->kinds[j].kind};
 			if (!ok)
 				lis_refs_fail(li, "InvalidRouteKinds",
-					      rc_printf(c, "route kind %s/%s is not supported on %s",
+					      rc_printf(c,
+							"route kind %s/%s is not supported on %s",
 							l->kinds[j].group, l->kinds[j].kind,
 							l->protocol));
 		}
@@ -244,7 +251,8 @@ static void validate_listener(struct rctx *c, struct rlis *li, const char *field
 		if (!strcmp(l->tls_mode, "Passthrough")) {
 			li->accepted = false;
 			li->acc_reason = "UnsupportedValue";
-			li->acc_msg = "HTTPS listeners terminate TLS: use protocol TLS for Passthrough";
+			li->acc_msg =
+				"HTTPS listeners terminate TLS: use protocol TLS for Passthrough";
 			return;
 		}
 		resolve_certs(c, li, field);
@@ -458,8 +466,10 @@ static void backend_client_cert(struct rctx *c, struct rgw *g)
 			msg = rc_printf(c, "clientCertificateRef: Secret %s/%s not found", r->ns,
 					r->name);
 		else if (!rc_pem_has_cert(crt) || !rc_pem_has_key(key))
-			msg = rc_printf(c, "clientCertificateRef: Secret %s/%s has no valid PEM "
-					   "tls.crt and tls.key", r->ns, r->name);
+			msg = rc_printf(c,
+					"clientCertificateRef: Secret %s/%s has no valid PEM "
+					"tls.crt and tls.key",
+					r->ns, r->name);
 		else {
 			g->refs_ok = true;
 			g->be_cert_pem = crt;
@@ -490,8 +500,9 @@ static void gateway_conditions(struct rctx *c, struct rgw *g)
 		if (!ok) {
 			g->accepted = false;
 			g->acc_reason = "InvalidParameters";
-			g->acc_msg = rc_printf(c, "infrastructure.parametersRef %s/%s %s is not "
-						  "supported",
+			g->acc_msg = rc_printf(c,
+					       "infrastructure.parametersRef %s/%s %s is not "
+					       "supported",
 					       p->group, p->kind, p->name);
 			diag_add(&c->diag, DIAG_ERROR, g->g.obj->file, g->objname,
 				 "spec.infrastructure.parametersRef", "%s", g->acc_msg);
@@ -505,7 +516,8 @@ static void gateway_conditions(struct rctx *c, struct rgw *g)
 	if (g->accepted && n_all && n_ok < n_all) {
 		g->accepted = n_ok > 0;
 		g->acc_reason = "ListenersNotValid";
-		g->acc_msg = rc_printf(c, "%zu of %zu listeners are not valid", n_all - n_ok, n_all);
+		g->acc_msg =
+			rc_printf(c, "%zu of %zu listeners are not valid", n_all - n_ok, n_all);
 	}
 	g->programmed = false;
 	if (!g->accepted) {
@@ -587,6 +599,8 @@ int rc_gateways(struct rctx *c)
 		struct rgw *g = c->gws[i];
 		g->n_lis = g->g.n_listeners;
 		g->lis = make_listeners(c, g->g.listeners, g->n_lis, g, NULL);
+		if (c->err)
+			return c->err;
 		backend_client_cert(c, g);
 	}
 	for (size_t i = 0; i < c->n_lss; i++) {
@@ -602,7 +616,7 @@ int rc_gateways(struct rctx *c)
 		}
 		s->n_lis = s->s.n_listeners;
 		s->lis = make_listeners(c, s->s.listeners, s->n_lis, g, s);
-		if (gw_vec_push(&g->sets, c->a, s))
+		if (c->err || gw_vec_push(&g->sets, c->a, s))
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < c->n_gws; i++) {

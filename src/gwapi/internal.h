@@ -58,9 +58,9 @@ int gw_vec_push(struct gw_vec *vec, struct arena *a, void *p);
 
 /* A reference to another object, defaults filled in by the decoder. */
 struct gw_ref {
-	const char *group;   /* "" for core */
+	const char *group; /* "" for core */
 	const char *kind;
-	const char *ns;      /* the referrer's namespace when not given */
+	const char *ns; /* the referrer's namespace when not given */
 	const char *name;
 	const char *section; /* sectionName, NULL = none */
 	int port;            /* 0 = none */
@@ -124,7 +124,7 @@ struct gw_per_port_tls {
 };
 
 struct gw_address {
-	const char *type; /* default IPAddress */
+	const char *type;  /* default IPAddress */
 	const char *value; /* NULL/"" = any from the pool */
 };
 
@@ -143,7 +143,7 @@ struct gw_gateway {
 	struct gw_ref *params;              /* infrastructure.parametersRef */
 	enum gw_from allowed_listeners;     /* default None */
 	struct gw_selector allowed_listeners_sel;
-	yyjson_val *status;                 /* current status, may be NULL */
+	yyjson_val *status; /* current status, may be NULL */
 };
 
 struct gw_listenerset {
@@ -311,8 +311,7 @@ int gw_decode_namespace(struct arena *a, const struct gw_object *o, struct diag 
 			struct gw_namespace *out);
 /* Secret data field (base64) decoded into the arena, NUL-terminated; NULL
  * when absent or not valid base64. */
-char *gw_secret_data(struct arena *a, const struct gw_object *secret, const char *key,
-		     size_t *len);
+char *gw_secret_data(struct arena *a, const struct gw_object *secret, const char *key, size_t *len);
 /* ConfigMap data field, borrowed; NULL when absent. */
 const char *gw_configmap_data(const struct gw_object *cm, const char *key);
 const char *gw_object_label(const struct gw_object *o, const char *key);

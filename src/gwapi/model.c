@@ -36,11 +36,13 @@ static const char *objname(struct dctx *c)
 {
 	if (!c->objname[0])
 		snprintf(c->objname, sizeof(c->objname), "%s %s%s%s",
-			 gw_kind_info(c->o->kind)->kind, c->o->ns, *c->o->ns ? "/" : "", c->o->name);
+			 gw_kind_info(c->o->kind)->kind, c->o->ns, *c->o->ns ? "/" : "",
+			 c->o->name);
 	return c->objname;
 }
 
-#define BAD(c, field, ...) diag_add((c)->d, DIAG_ERROR, (c)->o->file, objname(c), field, __VA_ARGS__)
+#define BAD(c, field, ...)                                                                         \
+	diag_add((c)->d, DIAG_ERROR, (c)->o->file, objname(c), field, __VA_ARGS__)
 
 static const char *jstr(yyjson_val *obj, const char *key)
 {
@@ -166,8 +168,8 @@ static void decode_ref(struct dctx *c, yyjson_val *v, const char *def_group, con
 	}
 }
 
-static int decode_refs(struct dctx *c, yyjson_val *arr, const char *def_group,
-		       const char *def_kind, struct gw_ref **out, size_t *n)
+static int decode_refs(struct dctx *c, yyjson_val *arr, const char *def_group, const char *def_kind,
+		       struct gw_ref **out, size_t *n)
 {
 	size_t cnt = yyjson_arr_size(arr);
 	*out = alloc_n(c, cnt, sizeof(**out));
@@ -182,7 +184,9 @@ static int decode_refs(struct dctx *c, yyjson_val *arr, const char *def_group,
 static const struct {
 	const char *name;
 	enum gw_from from;
-} froms[] = {{"Same", GW_FROM_SAME}, {"All", GW_FROM_ALL}, {"Selector", GW_FROM_SELECTOR},
+} froms[] = {{"Same", GW_FROM_SAME},
+	     {"All", GW_FROM_ALL},
+	     {"Selector", GW_FROM_SELECTOR},
 	     {"None", GW_FROM_NONE}};
 
 static enum gw_from decode_from(struct dctx *c, const char *s, enum gw_from def, const char *field)
@@ -196,8 +200,7 @@ static enum gw_from decode_from(struct dctx *c, const char *s, enum gw_from def,
 	return def;
 }
 
-static int listener_decode(struct dctx *c, yyjson_val *v, const char *field,
-			   struct gw_listener *l)
+static int listener_decode(struct dctx *c, yyjson_val *v, const char *field, struct gw_listener *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->name = jstr(v, "name");
@@ -228,7 +231,8 @@ static int listener_decode(struct dctx *c, yyjson_val *v, const char *field,
 	yyjson_val *nsv = yyjson_obj_get(ar, "namespaces");
 	l->from = decode_from(c, jstr(nsv, "from"), GW_FROM_SAME, field);
 	if (l->from == GW_FROM_NONE) {
-		BAD(c, field, "allowedRoutes.namespaces.from \"None\" is not allowed for listeners");
+		BAD(c, field,
+		    "allowedRoutes.namespaces.from \"None\" is not allowed for listeners");
 		l->from = GW_FROM_SAME;
 	}
 	if (decode_selector(c, yyjson_obj_get(nsv, "selector"), field, &l->selector))
@@ -425,8 +429,7 @@ static int decode_backend_refs(struct dctx *c, yyjson_val *arr, size_t rule,
 	return 0;
 }
 
-int gw_decode_route(struct arena *a, const struct gw_object *o, struct diag *d,
-		    struct gw_route *r)
+int gw_decode_route(struct arena *a, const struct gw_object *o, struct diag *d, struct gw_route *r)
 {
 	struct dctx c;
 	yyjson_val *root = yyjson_doc_get_root(o->doc);

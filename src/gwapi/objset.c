@@ -280,7 +280,8 @@ bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 	struct gw_object *old = *pp;
 	if (old) {
 		bool same = !strcmp(old->resource_version, o->resource_version) &&
-			    old->json_len == o->json_len && !memcmp(old->json, o->json, o->json_len);
+			    old->json_len == o->json_len &&
+			    !memcmp(old->json, o->json, o->json_len);
 		o->next_in_bucket = old->next_in_bucket;
 		old->next_in_bucket = NULL;
 		*pp = o;

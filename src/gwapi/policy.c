@@ -34,23 +34,25 @@ static void resolve_policy(struct rctx *c, struct rpolicy *p)
 			if (p->resolved) {
 				p->resolved = false;
 				p->ref_reason = "InvalidKind";
-				p->ref_msg = rc_printf(c, "caCertificateRefs[%zu]: kind %s is not "
-							  "supported", i, r->kind);
+				p->ref_msg = rc_printf(c,
+						       "caCertificateRefs[%zu]: kind %s is not "
+						       "supported",
+						       i, r->kind);
 			}
 			continue;
 		}
 		const struct gw_object *o = gw_objset_get(c->set, cm ? GW_K_CONFIGMAP : GW_K_SECRET,
 							  bp->obj->ns, r->name);
 		if (o)
-			data = cm ? gw_configmap_data(o, "ca.crt") : gw_secret_data(c->a, o, "ca.crt",
-										     NULL);
+			data = cm ? gw_configmap_data(o, "ca.crt")
+				  : gw_secret_data(c->a, o, "ca.crt", NULL);
 		if (!rc_pem_has_cert(data)) {
 			if (p->resolved) {
 				p->resolved = false;
 				p->ref_reason = "InvalidCACertificateRef";
-				p->ref_msg = rc_printf(c, "caCertificateRefs[%zu]: %s %s %s", i,
-						       r->kind, r->name,
-						       o ? "has no PEM ca.crt" : "not found");
+				p->ref_msg =
+					rc_printf(c, "caCertificateRefs[%zu]: %s %s %s", i, r->kind,
+						  r->name, o ? "has no PEM ca.crt" : "not found");
 			}
 			continue;
 		}
@@ -74,8 +76,8 @@ static void resolve_policy(struct rctx *c, struct rpolicy *p)
 	if (bp->well_known && !system && p->resolved) {
 		p->resolved = false;
 		p->ref_reason = "InvalidCACertificateRef";
-		p->ref_msg = rc_printf(c, "wellKnownCACertificates %s is not supported",
-				       bp->well_known);
+		p->ref_msg =
+			rc_printf(c, "wellKnownCACertificates %s is not supported", bp->well_known);
 	}
 	if (!p->resolved)
 		diag_add(&c->diag, DIAG_ERROR, bp->obj->file, p->objname,
@@ -159,7 +161,7 @@ int rc_policies(struct rctx *c)
 			struct rpolicy *winner = NULL;
 			for (size_t k = 0; k < vec->n && !winner; k += 2) {
 				struct rpolicy *o = vec->v[k];
-				const struct gw_ref *or = vec->v[k + 1];
+				const struct gw_ref * or = vec->v[k + 1];
 				if (o != p && same_section(or->section, r->section))
 					winner = o;
 			}
@@ -169,12 +171,15 @@ int rc_policies(struct rctx *c)
 					return -ENOMEM;
 				p->accepted = false;
 				p->acc_reason = "Conflicted";
-				p->acc_msg = rc_printf(c, "an older BackendTLSPolicy targets Service %s "
-							  "%s", r->name,
-						       r->section ? r->section : "");
+				p->acc_msg =
+					rc_printf(c,
+						  "an older BackendTLSPolicy targets Service %s "
+						  "%s",
+						  r->name, r->section ? r->section : "");
 				continue;
 			}
-			if (gw_vec_push(vec, c->a, p) || gw_vec_push(vec, c->a, (void *)(uintptr_t)r))
+			if (gw_vec_push(vec, c->a, p) ||
+			    gw_vec_push(vec, c->a, (void *)(uintptr_t)r))
 				return -ENOMEM;
 		}
 	}

@@ -200,15 +200,11 @@ bool rc_ns_allowed(struct rctx *c, enum gw_from from, const struct gw_selector *
 		   const char *owner_ns, const char *ns)
 {
 	switch (from) {
-	case GW_FROM_ALL:
-		return true;
-	case GW_FROM_SAME:
-		return !strcmp(owner_ns, ns);
-	case GW_FROM_SELECTOR:
-		return ns_selected(c, ns, sel);
+	case GW_FROM_ALL: return true;
+	case GW_FROM_SAME: return !strcmp(owner_ns, ns);
+	case GW_FROM_SELECTOR: return ns_selected(c, ns, sel);
 	case GW_FROM_NONE:
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -227,7 +223,8 @@ bool rc_grant_allows(struct rctx *c, const char *from_group, const char *from_ki
 				  !strcmp(g->from[j].kind, from_kind) &&
 				  !strcmp(g->from[j].ns, from_ns);
 		for (size_t j = 0; j < g->n_to && from_ok && !to_ok; j++)
-			to_ok = !strcmp(g->to[j].group, to_group) && !strcmp(g->to[j].kind, to_kind) &&
+			to_ok = !strcmp(g->to[j].group, to_group) &&
+				!strcmp(g->to[j].kind, to_kind) &&
 				(!g->to[j].name || !strcmp(g->to[j].name, to_name));
 		if (from_ok && to_ok)
 			return true;
@@ -273,8 +270,7 @@ static bool refers_walk(yyjson_val *v, const char *parent_key, const char *kind,
 	return false;
 }
 
-bool rc_object_refers(const struct gw_object *o, const char *kind, const char *ns,
-		      const char *name)
+bool rc_object_refers(const struct gw_object *o, const char *kind, const char *ns, const char *name)
 {
 	yyjson_val *spec = yyjson_obj_get(yyjson_doc_get_root(o->doc), "spec");
 	return refers_walk(spec, NULL, kind, o->ns, ns, name, 0);
@@ -345,9 +341,9 @@ static void ctx_init(struct rctx *c, struct gw_objset *set, const struct gw_opti
 
 static void maps_init(struct rctx *c)
 {
-	struct gw_map *maps[] = {&c->namespaces, &c->slices,	 &c->grants,   &c->services,
-				 &c->gateways,	 &c->listenersets, &c->class_map, &c->policies,
-				 &c->epcache,	 &c->addr_taken};
+	struct gw_map *maps[] = {&c->namespaces, &c->slices,       &c->grants,    &c->services,
+				 &c->gateways,   &c->listenersets, &c->class_map, &c->policies,
+				 &c->epcache,    &c->addr_taken};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		gw_map_init(maps[i], c->a);
 }
@@ -376,7 +372,8 @@ int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw
 	c.snap->compiled_ms = opts->now_ms;
 	if (opts->address_pool && gw_pool_parse(opts->address_pool, &c.pool) != 0)
 		diag_add(&c.diag, DIAG_ERROR, NULL, NULL, "--address-pool",
-			 "invalid CIDR \"%s\": Gateways bind the wildcard address", opts->address_pool);
+			 "invalid CIDR \"%s\": Gateways bind the wildcard address",
+			 opts->address_pool);
 
 	if ((rc = index_objects(&c)) || (rc = do_classes(&c)) || (rc = rc_gateways(&c)) ||
 	    (rc = rc_policies(&c)) || (rc = rc_routes(&c)) || (rc = rc_build(&c)) ||

@@ -28,9 +28,9 @@ struct rclass {
 /* A listener of a Gateway or of a ListenerSet. */
 struct rlis {
 	const struct gw_listener *l;
-	struct rgw *gw;  /* the Gateway it is served by */
-	struct rls *ls;  /* the ListenerSet it belongs to, or NULL */
-	int proto;       /* enum snap_proto, -1 when unsupported */
+	struct rgw *gw; /* the Gateway it is served by */
+	struct rls *ls; /* the ListenerSet it belongs to, or NULL */
+	int proto;      /* enum snap_proto, -1 when unsupported */
 	bool accepted;
 	const char *acc_reason;
 	const char *acc_msg;
@@ -46,9 +46,9 @@ struct rlis {
 	size_t n_certs;
 	enum snap_client_auth client_auth;
 	char *client_ca_pem;
-	struct gw_vec http; /* struct pentry * */
-	struct gw_vec tls;  /* struct tentry * */
-	struct gw_vec l4;   /* struct croute *, oldest first */
+	struct gw_vec http;        /* struct pentry * */
+	struct gw_vec tls;         /* struct tentry * */
+	struct gw_vec l4;          /* struct croute *, oldest first */
 	const struct croute *last; /* last route attached (one attachment per route) */
 	struct snap_listener *snap;
 };
@@ -176,7 +176,7 @@ struct rctx {
 	struct snapshot *snap;
 	struct diag diag;
 	struct gw_pool pool;
-	int err; /* sticky -ENOMEM */
+	int err;                    /* sticky -ENOMEM */
 	struct gw_map namespaces;   /* name -> struct gw_namespace */
 	struct gw_map slices;       /* "ns/service" -> struct gw_vec of gw_endpointslice */
 	struct gw_map grants;       /* target ns -> struct gw_vec of gw_refgrant */

@@ -91,8 +91,8 @@ static int render_class(struct rctx *c, struct gw_result *out, struct rclass *rc
 	gw_cond_set(&conds, "SupportedVersion", true, "SupportedVersion",
 		    "the installed Gateway API version is supported");
 	yyjson_mut_obj_add_val(doc, root, "conditions",
-			       gw_conds_json(doc, &conds, rc->obj->generation, prev_conds(rc->status),
-					     c->opts->now_ms));
+			       gw_conds_json(doc, &conds, rc->obj->generation,
+					     prev_conds(rc->status), c->opts->now_ms));
 	yyjson_mut_val *feats = yyjson_mut_obj_add_arr(doc, root, "supportedFeatures");
 	for (const char *const *f = c->opts->supported_features; f && *f; f++) {
 		yyjson_mut_val *o = yyjson_mut_arr_add_obj(doc, feats);
@@ -140,7 +140,8 @@ static void listener_json(struct rctx *c, yyjson_mut_doc *doc, yyjson_mut_val *a
 			    li->accepted ? (li->ref_msg ? li->ref_msg : "listener is not served")
 					 : li->acc_msg);
 	if (li->resolved)
-		gw_cond_set(&conds, "ResolvedRefs", true, "ResolvedRefs", "all references resolved");
+		gw_cond_set(&conds, "ResolvedRefs", true, "ResolvedRefs",
+			    "all references resolved");
 	else
 		gw_cond_set(&conds, "ResolvedRefs", false, li->ref_reason, li->ref_msg);
 	if (li->conflict)
@@ -180,9 +181,9 @@ static int render_gateway(struct rctx *c, struct gw_result *out, struct rgw *g)
 	if (g->insecure_fallback)
 		gw_cond_set(&conds, "InsecureFrontendValidationMode", true, "ConfigurationChanged",
 			    "a listener accepts clients without a valid certificate");
-	yyjson_mut_obj_add_val(doc, root, "conditions",
-			       gw_conds_json(doc, &conds, gen, prev_conds(g->g.status),
-					     c->opts->now_ms));
+	yyjson_mut_obj_add_val(
+		doc, root, "conditions",
+		gw_conds_json(doc, &conds, gen, prev_conds(g->g.status), c->opts->now_ms));
 	yyjson_mut_val *ls = yyjson_mut_obj_add_arr(doc, root, "listeners");
 	for (size_t i = 0; i < g->n_lis; i++)
 		listener_json(c, doc, ls, &g->lis[i], gen, g->g.status);
@@ -203,9 +204,9 @@ static int render_listenerset(struct rctx *c, struct gw_result *out, struct rls 
 	gw_cond_set(&conds, "Accepted", s->accepted, s->acc_reason, s->acc_msg);
 	gw_cond_set(&conds, "Programmed", s->programmed, s->prog_reason,
 		    s->programmed ? "served by waygate" : s->acc_msg);
-	yyjson_mut_obj_add_val(doc, root, "conditions",
-			       gw_conds_json(doc, &conds, gen, prev_conds(s->s.status),
-					     c->opts->now_ms));
+	yyjson_mut_obj_add_val(
+		doc, root, "conditions",
+		gw_conds_json(doc, &conds, gen, prev_conds(s->s.status), c->opts->now_ms));
 	yyjson_mut_val *ls = yyjson_mut_obj_add_arr(doc, root, "listeners");
 	for (size_t i = 0; i < s->n_lis; i++)
 		listener_json(c, doc, ls, &s->lis[i], gen, s->s.status);
@@ -228,8 +229,7 @@ static bool ref_matches(yyjson_val *pr, const struct gw_ref *r)
 		return false;
 	if (!sn != !r->section || (sn && strcmp(sn, r->section)))
 		return false;
-	if (yyjson_is_int(port) != r->port_set ||
-	    (r->port_set && yyjson_get_sint(port) != r->port))
+	if (yyjson_is_int(port) != r->port_set || (r->port_set && yyjson_get_sint(port) != r->port))
 		return false;
 	return true;
 }
@@ -335,7 +335,9 @@ static int render_policy(struct rctx *c, struct gw_result *out, struct rpolicy *
 	yyjson_mut_val *anc = yyjson_mut_obj_add_arr(doc, root, "ancestors");
 	for (size_t i = 0; i < p->ancestors.n; i++) {
 		const struct rgw *g = p->ancestors.v[i];
-		struct gw_ref r = {.group = GW_GROUP, .kind = "Gateway", .ns = g->g.obj->ns,
+		struct gw_ref r = {.group = GW_GROUP,
+				   .kind = "Gateway",
+				   .ns = g->g.obj->ns,
 				   .name = g->g.obj->name};
 		struct gw_conds conds = {0};
 		yyjson_mut_val *o = yyjson_mut_arr_add_obj(doc, anc);

@@ -10,6 +10,7 @@
  * precedence is build.c's. Control thread only.
  */
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,8 @@ static void refs_fail(struct rctx *c, struct croute *cr, const struct where *w, 
 		 msg);
 }
 
-static void rule_invalid(struct rctx *c, struct croute *cr, struct crule *ru,
-			 const struct where *w, const char *msg)
+static void rule_invalid(struct rctx *c, struct croute *cr, struct crule *ru, const struct where *w,
+			 const char *msg)
 {
 	if (!ru->invalid) {
 		ru->invalid = true;
@@ -163,8 +164,10 @@ static void resolve_backend(struct rctx *c, struct croute *cr, const struct gw_r
 		return;
 	}
 	if (!rc_grant_allows(c, GW_GROUP, route_kind(cr), ro->ns, "", "Service", r->ns, r->name)) {
-		msg = rc_printf(c, "backendRef Service %s/%s in another namespace needs a "
-				   "ReferenceGrant", r->ns, r->name);
+		msg = rc_printf(c,
+				"backendRef Service %s/%s in another namespace needs a "
+				"ReferenceGrant",
+				r->ns, r->name);
 		refs_fail(c, cr, field, "RefNotPermitted", msg);
 		return;
 	}
@@ -290,8 +293,8 @@ static int path_mod(struct rctx *c, yyjson_val *p, enum snap_path_mod *type, cha
 }
 
 /* 0 ok, 1 unsupported (message in *why). */
-static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, const struct where *field,
-			  struct snap_filter *out, const char **why)
+static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f,
+			  const struct where *field, struct snap_filter *out, const char **why)
 {
 	const char *type = jstr(f, "type");
 
@@ -302,12 +305,13 @@ static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, cons
 	}
 	if (!strcmp(type, "RequestHeaderModifier") || !strcmp(type, "ResponseHeaderModifier")) {
 		bool req = type[1] == 'e' && type[2] == 'q';
-		yyjson_val *m = yyjson_obj_get(f, req ? "requestHeaderModifier" : "responseHeaderModifier");
+		yyjson_val *m =
+			yyjson_obj_get(f, req ? "requestHeaderModifier" : "responseHeaderModifier");
 		out->type = req ? SNAP_F_REQ_HEADER : SNAP_F_RESP_HEADER;
 		out->u.header.set = headers(c, yyjson_obj_get(m, "set"), &out->u.header.n_set);
 		out->u.header.add = headers(c, yyjson_obj_get(m, "add"), &out->u.header.n_add);
-		out->u.header.remove = str_array(c, yyjson_obj_get(m, "remove"),
-						 &out->u.header.n_remove);
+		out->u.header.remove =
+			str_array(c, yyjson_obj_get(m, "remove"), &out->u.header.n_remove);
 		return 0;
 	}
 	if (!strcmp(type, "RequestRedirect")) {
@@ -385,15 +389,15 @@ static int compile_filter(struct rctx *c, struct croute *cr, yyjson_val *f, cons
 		yyjson_val *m = yyjson_obj_get(f, "cors");
 		struct snap_cors *co = &out->u.cors;
 		out->type = SNAP_F_CORS;
-		co->allow_origins = str_array(c, yyjson_obj_get(m, "allowOrigins"),
-					      &co->n_allow_origins);
+		co->allow_origins =
+			str_array(c, yyjson_obj_get(m, "allowOrigins"), &co->n_allow_origins);
 		co->allow_credentials = yyjson_is_true(yyjson_obj_get(m, "allowCredentials"));
-		co->allow_methods = str_array(c, yyjson_obj_get(m, "allowMethods"),
-					      &co->n_allow_methods);
-		co->allow_headers = str_array(c, yyjson_obj_get(m, "allowHeaders"),
-					      &co->n_allow_headers);
-		co->expose_headers = str_array(c, yyjson_obj_get(m, "exposeHeaders"),
-					       &co->n_expose_headers);
+		co->allow_methods =
+			str_array(c, yyjson_obj_get(m, "allowMethods"), &co->n_allow_methods);
+		co->allow_headers =
+			str_array(c, yyjson_obj_get(m, "allowHeaders"), &co->n_allow_headers);
+		co->expose_headers =
+			str_array(c, yyjson_obj_get(m, "exposeHeaders"), &co->n_expose_headers);
 		yyjson_val *ma = yyjson_obj_get(m, "maxAge");
 		co->max_age_s = yyjson_is_int(ma) ? (int)yyjson_get_sint(ma) : 0;
 		return 0;
@@ -425,8 +429,7 @@ static struct snap_filter *compile_filters(struct rctx *c, struct croute *cr, st
 		if (compile_filter(c, cr, yyjson_arr_get(arr, i), field, &v[*n], &why)) {
 			f.leaf = rc_printf(c, "filters[%zu]", i);
 			rule_invalid(c, cr, ru, &f, why);
-		}
-		else
+		} else
 			(*n)++;
 	}
 	return v;
@@ -449,6 +452,19 @@ static char *regex_quote(struct rctx *c, const char *s)
 	}
 	*p = '\0';
 	return o;
+}
+
+/* Whether the data plane can compile a regular expression (POSIX extended,
+ * as proxy/ does): a rule with one that cannot be compiled is invalid here,
+ * with a status, instead of failing on the request path. */
+static bool regex_ok(const char *re)
+{
+	regex_t r;
+
+	if (!re || regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
+		return false;
+	regfree(&r);
+	return true;
 }
 
 static int compile_match(struct rctx *c, struct croute *cr, const struct gw_http_match *m,
@@ -492,6 +508,27 @@ static int compile_match(struct rctx *c, struct croute *cr, const struct gw_http
 		}
 		out->path = rc_sdup(c, m->path);
 	}
+	if (out->path_type == SNAP_PM_REGEX && !regex_ok(out->path)) {
+		*why = rc_printf(c,
+				 "path regular expression \"%s\" is not a valid POSIX extended "
+				 "regular expression",
+				 out->path);
+		return 1;
+	}
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (m->headers[i].regex && !regex_ok(m->headers[i].value)) {
+			*why = rc_printf(c, "header %s: \"%s\" is not a valid regular expression",
+					 m->headers[i].name, m->headers[i].value);
+			return 1;
+		}
+	for (size_t i = 0; i < m->n_query; i++)
+		if (m->query[i].regex && !regex_ok(m->query[i].value)) {
+			*why = rc_printf(c,
+					 "query parameter %s: \"%s\" is not a valid regular "
+					 "expression",
+					 m->query[i].name, m->query[i].value);
+			return 1;
+		}
 	out->headers = rc_salloc(c, m->n_headers, sizeof(*out->headers));
 	for (size_t i = 0; i < m->n_headers && out->headers; i++) {
 		out->headers[i].type = m->headers[i].regex ? SNAP_SM_REGEX : SNAP_SM_EXACT;
@@ -552,8 +589,8 @@ static void compile_retry(struct rctx *c, struct croute *cr, struct crule *ru, y
 	}
 }
 
-static void compile_backends(struct rctx *c, struct croute *cr, const struct gw_rule *gr,
-			     bool http, struct crule *ru, struct snap_backend **out, size_t *n)
+static void compile_backends(struct rctx *c, struct croute *cr, const struct gw_rule *gr, bool http,
+			     struct crule *ru, struct snap_backend **out, size_t *n)
 {
 	size_t cnt = 0;
 
@@ -603,7 +640,8 @@ static void compile_route(struct rctx *c, struct croute *cr)
 		ru->matches = rc_salloc(c, gr->n_matches, sizeof(*ru->matches));
 		for (size_t j = 0; j < gr->n_matches && ru->matches; j++) {
 			const char *why;
-			if (compile_match(c, cr, &gr->matches[j], &ru->matches[ru->n_matches], &why)) {
+			if (compile_match(c, cr, &gr->matches[j], &ru->matches[ru->n_matches],
+					  &why)) {
 				struct where mw = {(int)i, -1, rc_printf(c, "matches[%zu]", j)};
 				rule_invalid(c, cr, ru, &mw, why);
 			} else {
@@ -616,7 +654,8 @@ static void compile_route(struct rctx *c, struct croute *cr)
 		struct where tw = {(int)i, -1, "timeouts.request"};
 		ru->req_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "request"), &tw);
 		tw.leaf = "timeouts.backendRequest";
-		ru->be_timeout_ms = timeout_ms(c, cr, ru, yyjson_obj_get(to, "backendRequest"), &tw);
+		ru->be_timeout_ms =
+			timeout_ms(c, cr, ru, yyjson_obj_get(to, "backendRequest"), &tw);
 		tw.leaf = "retry";
 		compile_retry(c, cr, ru, gr->retry, &tw);
 	}
@@ -664,8 +703,7 @@ static bool effective_hosts(struct rctx *c, const struct croute *cr, const struc
 	return *n > 0;
 }
 
-static int attach(struct rctx *c, struct croute *cr, struct rlis *li, const char **hosts,
-		  size_t nh)
+static int attach(struct rctx *c, struct croute *cr, struct rlis *li, const char **hosts, size_t nh)
 {
 	if (li->last == cr)
 		return 0; /* two parentRefs selecting the same listener attach once */
@@ -702,8 +740,7 @@ static int attach(struct rctx *c, struct croute *cr, struct rlis *li, const char
 		if (gw_vec_push(&li->l4, c->a, cr))
 			return -ENOMEM;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	for (size_t i = 0; i < cr->policies.n; i++)
 		rc_policy_ancestor(c, cr->policies.v[i], li->gw);
@@ -740,6 +777,8 @@ static int do_parent(struct rctx *c, struct croute *cr, size_t pi)
 	rp->ours = true;
 	if (!cr->compiled)
 		compile_route(c, cr);
+	if (c->err)
+		return c->err; /* a partly compiled route must not be attached */
 	const char *kind = route_kind(cr);
 	size_t matched = 0, allowed = 0, attached = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -786,7 +825,8 @@ static int do_parent(struct rctx *c, struct croute *cr, size_t pi)
 	if (attached && cr->n_invalid_rules && cr->n_invalid_rules == (int)cr->r.n_rules)
 		gw_cond_set(&rp->conds, "Accepted", false, "UnsupportedValue", cr->invalid_msg);
 	if (cr->refs_ok)
-		gw_cond_set(&rp->conds, "ResolvedRefs", true, "ResolvedRefs", "all references resolved");
+		gw_cond_set(&rp->conds, "ResolvedRefs", true, "ResolvedRefs",
+			    "all references resolved");
 	else
 		gw_cond_set(&rp->conds, "ResolvedRefs", false, cr->ref_reason, cr->ref_msg);
 	if (cr->n_invalid_rules && cr->n_invalid_rules < (int)cr->r.n_rules)
@@ -804,9 +844,8 @@ static int cmp_route_age(const void *a, const void *b)
 
 int rc_routes(struct rctx *c)
 {
-	static const enum gw_kind kinds[GW_RT_COUNT] = {GW_K_HTTPROUTE, GW_K_GRPCROUTE,
-							GW_K_TLSROUTE, GW_K_TCPROUTE,
-							GW_K_UDPROUTE};
+	static const enum gw_kind kinds[GW_RT_COUNT] = {
+		GW_K_HTTPROUTE, GW_K_GRPCROUTE, GW_K_TLSROUTE, GW_K_TCPROUTE, GW_K_UDPROUTE};
 
 	for (int t = 0; t < GW_RT_COUNT; t++) {
 		size_t n;

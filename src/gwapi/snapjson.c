@@ -16,8 +16,8 @@ static const char *const proto_names[] = {"HTTP", "HTTPS", "TLS", "TCP", "UDP"};
 static const char *const pm_names[] = {"PathPrefix", "Exact", "RegularExpression"};
 static const char *const app_names[] = {"http1", "h2c", "ws", "h2"};
 static const char *const filter_names[] = {"RequestHeaderModifier", "ResponseHeaderModifier",
-					   "RequestRedirect", "URLRewrite", "RequestMirror",
-					   "CORS"};
+					   "RequestRedirect",       "URLRewrite",
+					   "RequestMirror",         "CORS"};
 
 static void add_strs(yyjson_mut_doc *d, yyjson_mut_val *o, const char *key, char *const *v,
 		     size_t n)
@@ -226,7 +226,8 @@ char *gw_snapshot_to_json(const struct snapshot *snap)
 		yyjson_mut_val *o = yyjson_mut_arr_add_obj(d, socks);
 		yyjson_mut_obj_add_str(d, o, "address", s->addr);
 		yyjson_mut_obj_add_uint(d, o, "port", s->port);
-		yyjson_mut_obj_add_str(d, o, "transport", s->transport == SNAP_T_UDP ? "UDP" : "TCP");
+		yyjson_mut_obj_add_str(d, o, "transport",
+				       s->transport == SNAP_T_UDP ? "UDP" : "TCP");
 		yyjson_mut_val *ls = yyjson_mut_obj_add_arr(d, o, "listeners");
 		for (size_t j = 0; j < s->n_listeners; j++)
 			yyjson_mut_arr_append(ls, listener_json(d, s->listeners[j]));

@@ -281,7 +281,7 @@ int gw_pool_parse(const char *cidr, struct gw_pool *p)
 	p->prefix = (int)pre;
 	/* Clear host bits. */
 	for (int bit = p->prefix; bit < maxp; bit++)
-		p->base[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		p->base[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	p->valid = true;
 	return 0;
 }

@@ -364,6 +364,7 @@ static void finish(struct khttp_conn *c, int err)
 			 c->error[0] ? c->error : err_str(err));
 		c->cl->errors++;
 		c->cl->connected = false;
+		c->cl->down = true;
 		/* A kept-alive connection the server had closed: retry once. */
 		if (c->reused && !c->got_bytes && c->active) {
 			log_debug("event=kube_http_retry conn=%s reason=%s", c->name,
@@ -811,6 +812,7 @@ int khttp_request(struct khttp_conn *c, const char *method, const char *path, co
 	c->arg = arg;
 	c->active = true;
 	c->auth_retry = false;
+	c->reused = false; /* set again when it is sent on a kept-alive connection */
 	c->error[0] = 0;
 	log_debug("event=kube_http_request conn=%s method=%s path=%s", c->name, method,
 		  log_q(path));
@@ -911,6 +913,11 @@ static ssize_t conn_read(struct khttp_conn *c)
 static void head_done(struct khttp_conn *c, int used)
 {
 	c->head_seen = true;
+	if (c->cl->down) {
+		c->cl->down = false;
+		if (c->cl->on_back)
+			c->cl->on_back(c->cl->on_back_arg); /* only re-arms timers */
+	}
 	buf_consume(&c->in, (size_t)used);
 	if (c->resp.status == 204 || c->resp.status == 304 || !strcmp(c->method, "HEAD") ||
 	    (!c->resp.chunked && c->resp.has_length && c->resp.length == 0)) {

@@ -209,6 +209,11 @@ struct kube_client {
 	struct loop_io res_io;
 	struct khttp_conn *res_waiters;
 	char res_error[128];
+	/* after transport failures, the first response head calls on_back: the
+	 * server is reachable again, so whoever waits out a backoff may retry */
+	bool down;
+	void (*on_back)(void *arg);
+	void *on_back_arg;
 	/* counters for health */
 	uint64_t errors;
 	bool connected;
@@ -376,6 +381,7 @@ struct reflector {
 	bool watch_got_event;
 	uint64_t lists, watches, events;
 	int retry_after_s;
+	bool throttled; /* the backoff follows a 429/503 with Retry-After */
 };
 
 /* A Secret or ConfigMap known to exist (from lists and watches), whether

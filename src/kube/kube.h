@@ -13,7 +13,10 @@
  *  - kube_convert: the `waygate convert` transformation of
  *    networking.x-k8s.io/v1alpha1 manifests into gateway.networking.k8s.io/v1.
  *
- * Secrets and ConfigMaps in cluster mode: every one the watches see is kept
+ * Secrets and ConfigMaps in cluster mode: Secrets of types waygate never
+ * uses (helm.sh/release.v1, kubernetes.io/service-account-token) are left
+ * out by a field selector, and both are listed in small pages (they may be
+ * 1 MiB each). Every one the watches see is kept
  * in a small index (namespace, name, resourceVersion, no data); only those
  * gw_is_referenced() names are kept in the object set with their data. When
  * a reference appears later (a Gateway now names a Secret), the watch client

@@ -46,6 +46,14 @@
 
 #define GW_GROUP "gateway.networking.k8s.io"
 #define MAX_EVENT_LINE (16u << 20)
+/* Secrets and ConfigMaps may be up to 1 MiB each: smaller pages keep a
+ * list response well under the client's body limit. */
+#define SC_PAGE_LIMIT 32
+/* Secret types waygate never uses and that are large or numerous in real
+ * clusters (Helm releases, service account tokens) are not even listed. */
+#define SECRET_SELECTOR                                                                            \
+	"&fieldSelector=type%21%3Dhelm.sh%2Frelease.v1%2Ctype%21%3D"                               \
+	"kubernetes.io%2Fservice-account-token"
 
 static const char *const known_versions[] = {"v1", "v1beta1", "v1alpha3", "v1alpha2"};
 #define N_KNOWN (sizeof(known_versions) / sizeof(known_versions[0]))
@@ -577,6 +585,7 @@ static void refl_backoff(struct reflector *r, bool watch, int retry_after_s)
 				     (uint32_t)rand_u64());
 
 	r->attempt++;
+	r->throttled = retry_after_s >= 0;
 	if (retry_after_s >= 0 && (uint64_t)retry_after_s * 1000 > d)
 		d = (uint64_t)retry_after_s * 1000;
 	if (d > 300000)
@@ -959,7 +968,11 @@ static void refl_start_list(struct reflector *r)
 		refl_backoff(r, false, -1);
 		return;
 	}
-	buf_appendf(&p, "%s?limit=%u", coll, w->o.page_limit);
+	buf_appendf(&p, "%s?limit=%u", coll,
+		    is_sc(r->kind) && w->o.page_limit > SC_PAGE_LIMIT ? SC_PAGE_LIMIT
+								      : w->o.page_limit);
+	if (r->kind == GW_K_SECRET)
+		buf_append_str(&p, SECRET_SELECTOR);
 	if (r->cont) {
 		buf_append_str(&p, "&continue=");
 		url_append_escaped(&p, r->cont);
@@ -1046,6 +1059,8 @@ static void refl_start_watch(struct reflector *r)
 		    "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=", coll,
 		    tmo);
 	url_append_escaped(&p, r->rv);
+	if (r->kind == GW_K_SECRET)
+		buf_append_str(&p, SECRET_SELECTOR);
 	rc = buf_append(&p, "", 1);
 	free(coll);
 	r->watch_since_ms = clock_mono_ms();
@@ -1265,6 +1280,31 @@ next:
 	disc_apply(w);
 }
 
+/* The server answers again after transport failures (an outage, a WAN
+ * cut): retry within a second what waits out a long backoff, rather than
+ * up to backoff_max_ms later. Throttled retries keep their Retry-After. */
+static void on_server_back(void *arg)
+{
+	struct kube_watch *w = arg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n_refl; i++) {
+		struct reflector *r = w->refl[i];
+
+		if (r->st != RF_BACKOFF || r->throttled || r->attempt < 2)
+			continue;
+		r->attempt = 1;
+		timer_add(w->loop, &r->timer, rand_below(1000), on_refl_timer, r);
+		n++;
+	}
+	if (w->disc_step == -1 && !w->discovered && timer_is_armed(&w->disc_timer))
+		timer_add(w->loop, &w->disc_timer, rand_below(1000), on_disc_timer, w);
+	if (timer_is_armed(&w->fetch_timer))
+		timer_add(w->loop, &w->fetch_timer, rand_below(1000), on_fetch_timer, w);
+	if (n)
+		log_info("event=kube_server_back retrying=%zu", n);
+}
+
 /* ---- public ---- */
 
 struct kube_watch *kube_watch_new(struct loop *loop, const struct kube_config *cfg,
@@ -1316,6 +1356,8 @@ struct kube_watch *kube_watch_new(struct loop *loop, const struct kube_config *c
 	if (kube_client_init(&w->cl, loop, cfg, opts ? opts->user_agent : NULL,
 			     w->o.request_timeout_ms))
 		goto fail;
+	w->cl.on_back = on_server_back;
+	w->cl.on_back_arg = w;
 	khttp_init(&w->disc, &w->cl, "discovery");
 	khttp_init(&w->fetch, &w->cl, "fetch");
 	khttp_init(&w->sconn, &w->cl, "status");

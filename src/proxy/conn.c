@@ -69,6 +69,12 @@ struct upconn {
 	bool mirror;
 	bool got_bytes; /* any response byte on this request */
 	bool readable, writable;
+	/* upstream TLS (BackendTLSPolicy): the context it was made with, so
+	 * that only requests for the same policy reuse it */
+	struct tls_client *tls_ctx;
+	struct tls_conn *tls;
+	bool handshaking;
+	uint32_t tls_want;
 };
 
 #define MAX_RESP_MODS 8
@@ -203,28 +209,22 @@ static ssize_t cio_read(struct conn *c, char *p, size_t n)
 	return r;
 }
 
-/* Writes iov; returns bytes written (possibly 0 on EAGAIN) or negative. */
-static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
+/* Writes iov through a TLS connection, small pieces gathered into one
+ * record; bytes written (0 when it must wait) or negative. */
+static ssize_t tls_writev(struct tls_conn *t, char *scratch, size_t scratch_size, uint32_t *want,
+			  struct iovec *iov, int n)
 {
-	if (!c->tls) {
-		ssize_t r = sock_writev(c->fd, iov, n);
-		if (r >= 0)
-			return r;
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	}
-	/* small pieces (a head and a body) are gathered so that they leave in
-	 * one record and one send(), not one per piece */
 	struct iovec one;
 	size_t sum = 0;
 	for (int i = 0; i < n; i++)
 		sum += iov[i].iov_len;
-	if (n > 1 && sum <= 16384 && sum <= P(c)->buf_size) {
+	if (n > 1 && sum <= 16384 && sum <= scratch_size) {
 		size_t o = 0;
 		for (int i = 0; i < n; i++) {
-			memcpy(c->w->scratch + o, iov[i].iov_base, iov[i].iov_len);
+			memcpy(scratch + o, iov[i].iov_base, iov[i].iov_len);
 			o += iov[i].iov_len;
 		}
-		one.iov_base = c->w->scratch;
+		one.iov_base = scratch;
 		one.iov_len = sum;
 		iov = &one;
 		n = 1;
@@ -233,10 +233,10 @@ static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
 	for (int i = 0; i < n; i++) {
 		size_t off = 0;
 		while (off < iov[i].iov_len) {
-			ssize_t r = tlsg_write(c->tls, (char *)iov[i].iov_base + off,
-					       iov[i].iov_len - off);
+			ssize_t r =
+				tlsg_write(t, (char *)iov[i].iov_base + off, iov[i].iov_len - off);
 			if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
-				c->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+				*want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
 				return total;
 			}
 			if (r <= 0)
@@ -246,6 +246,18 @@ static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
 		}
 	}
 	return total;
+}
+
+/* Writes iov; returns bytes written (possibly 0 on EAGAIN) or negative. */
+static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
+{
+	if (!c->tls) {
+		ssize_t r = sock_writev(c->fd, iov, n);
+		if (r >= 0)
+			return r;
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+	return tls_writev(c->tls, c->w->scratch, P(c)->buf_size, &c->tls_want, iov, n);
 }
 
 /*
@@ -313,10 +325,29 @@ static ssize_t client_writev(void *ctx, struct iovec *iov, int n)
 static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
 {
 	struct upconn *u = ctx;
+	if (u->tls)
+		return tls_writev(u->tls, u->w->scratch, u->w->p->buf_size, &u->tls_want, iov, n);
 	ssize_t r = sock_writev(u->io.fd, iov, n);
 	if (r >= 0)
 		return r;
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/* Upstream reads, plain or TLS: > 0, 0 EOF, -EAGAIN, other negative. */
+static ssize_t up_read(struct upconn *u, char *p, size_t n)
+{
+	if (!u->tls) {
+		ssize_t r = read(u->io.fd, p, n);
+		if (r >= 0)
+			return r;
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	}
+	ssize_t r = tlsg_read(u->tls, p, n);
+	if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
+		u->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+		return -EAGAIN;
+	}
+	return r;
 }
 
 /* ---- access log and counters ---- */
@@ -426,10 +457,12 @@ static void access_log(struct conn *c, int status)
 
 static void up_set_io(struct upconn *u)
 {
-	uint32_t ev = 0;
-	if (u->connecting || !buf_is_empty(&u->out))
+	uint32_t ev = u->tls_want;
+	if (u->connecting || (!u->handshaking && !buf_is_empty(&u->out)))
 		ev |= LOOP_WRITE;
-	if (!u->connecting) {
+	if (u->handshaking)
+		ev |= u->tls_want ? 0 : LOOP_READ;
+	else if (!u->connecting) {
 		bool want = true;
 		if (u->owner) {
 			struct req *r = &u->owner->r;
@@ -452,6 +485,10 @@ static void up_free(struct upconn *u)
 			pp = &(*pp)->next_idle;
 		if (*pp)
 			*pp = u->next_idle;
+	}
+	if (u->tls) {
+		tlsg_conn_free(u->tls);
+		u->tls = NULL;
 	}
 	if (u->io.fd >= 0) {
 		int fd = u->io.fd;
@@ -929,7 +966,7 @@ static void on_up_timer(struct timer *t)
 	struct conn *c = u->owner;
 	if (!c)
 		return;
-	if (u->connecting)
+	if (u->connecting || u->handshaking)
 		connect_failed(c, "backend connect timeout");
 	else
 		attempt_failed(c, 504, "backend request timeout", false);
@@ -1010,10 +1047,22 @@ static int start_attempt(struct conn *c)
 		return -1;
 	}
 	r->endpoint = ep;
+	struct tls_client *tc = NULL;
+	if (r->backend->tls) {
+		const struct rt_btls *bt = tlsg_backend(r->rt, r->backend);
+		if (!bt || !bt->client) {
+			respond_error(c, 502, "backend TLS unavailable", false);
+			return -1;
+		}
+		tc = bt->client;
+	}
 	struct upconn *u = NULL;
-	if (!r->replayed_fresh && ep->idle) {
-		u = ep->idle;
-		ep->idle = u->next_idle;
+	struct upconn **pp = &ep->idle;
+	while (!r->replayed_fresh && *pp && (*pp)->tls_ctx != tc)
+		pp = &(*pp)->next_idle;
+	if (!r->replayed_fresh && *pp) {
+		u = *pp;
+		*pp = u->next_idle;
 		ep->n_idle--;
 		u->next_idle = NULL;
 		u->reused = true;
@@ -1026,6 +1075,7 @@ static int start_attempt(struct conn *c)
 			return c->st == CS_WAIT || c->st == CS_PROXY ? 0 : -1;
 		}
 		timer_add(w->loop, &u->timer, LIM(c)->connect_timeout_ms, on_up_timer, u);
+		u->tls_ctx = tc;
 	}
 	u->owner = c;
 	u->got_bytes = false;
@@ -1051,8 +1101,9 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
-		if (!mi->backend || !mi->backend->n_endpoints || mi->backend->invalid_status)
-			continue;
+		if (!mi->backend || !mi->backend->n_endpoints || mi->backend->invalid_status ||
+		    mi->backend->tls)
+			continue; /* mirrors to TLS backends are not sent (yet) */
 		if (mi->denominator && mi->numerator < mi->denominator &&
 		    rand_below(mi->denominator) >= mi->numerator)
 			continue;
@@ -1631,9 +1682,43 @@ static void up_check_connect(struct upconn *u)
 		return;
 	}
 	u->connecting = false;
+	if (u->tls_ctx) {
+		/* the handshake runs under the connect timeout */
+		const struct snap_backend *b = u->owner->r.backend;
+		u->tls = tlsg_conn_client(u->tls_ctx, u->io.fd, b->tls->sni);
+		if (!u->tls) {
+			connect_failed(u->owner, "backend TLS setup failed");
+			return;
+		}
+		u->handshaking = true;
+		return;
+	}
 	timer_cancel(u->w->loop, &u->timer);
 	if (u->owner && u->owner->r.backend_timeout_ms)
 		timer_add(u->w->loop, &u->timer, u->owner->r.backend_timeout_ms, on_up_timer, u);
+}
+
+/* Drives the upstream TLS handshake: 1 done, 0 waiting, -1 failed (the
+ * request was moved on). */
+static int up_handshake(struct conn *c, struct upconn *u)
+{
+	u->tls_want = 0;
+	int h = tlsg_handshake(u->tls);
+	if (h == -WG_EAGAIN_READ || h == -WG_EAGAIN_WRITE) {
+		u->tls_want = h == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+		return 0;
+	}
+	if (h < 0) {
+		log_debug("event=backend_tls_failed worker=%u endpoint=%s:%u", c->w->idx,
+			  log_q(u->ep->addr), u->ep->port);
+		connect_failed(c, "backend TLS handshake failed");
+		return -1;
+	}
+	u->handshaking = false;
+	timer_cancel(u->w->loop, &u->timer);
+	if (c->r.backend_timeout_ms)
+		timer_add(u->w->loop, &u->timer, c->r.backend_timeout_ms, on_up_timer, u);
+	return 1;
 }
 
 /*
@@ -1673,12 +1758,12 @@ static bool tunnel_step(struct conn *c)
 		if (!buf_room(&u->in))
 			buf_compact(&u->in);
 		size_t want = buf_room(&u->in);
-		ssize_t n = read(u->io.fd, buf_wptr(&u->in), want);
+		ssize_t n = up_read(u, buf_wptr(&u->in), want);
 		if (n > 0) {
 			buf_commit(&u->in, (size_t)n);
-			u->readable = (size_t)n == want;
+			u->readable = (size_t)n == want || (u->tls && tlsg_pending(u->tls));
 			moved = true;
-		} else if (n == 0 || errno != EAGAIN) {
+		} else if (n != -EAGAIN) {
 			conn_close(c, n == 0 ? NULL : "upgraded connection: backend read failed");
 			return true;
 		} else {
@@ -1709,6 +1794,13 @@ static bool proxy_step(struct conn *c)
 
 	if (!u || u->connecting)
 		return false;
+	if (u->handshaking) {
+		int h = up_handshake(c, u);
+		if (h <= 0)
+			return h < 0;
+		moved = true;
+	}
+	u->tls_want = 0;
 	if (r->tunnel)
 		return tunnel_step(c);
 	/* request head and body towards the backend */
@@ -1762,13 +1854,14 @@ static bool proxy_step(struct conn *c)
 		if (!buf_room(&u->in))
 			buf_compact(&u->in);
 		size_t want = buf_room(&u->in);
-		ssize_t n = read(u->io.fd, buf_wptr(&u->in), want);
+		ssize_t n = up_read(u, buf_wptr(&u->in), want);
 		if (n > 0) {
 			buf_commit(&u->in, (size_t)n);
 			u->got_bytes = true;
-			u->readable = (size_t)n == want; /* a short read drained the socket */
+			/* a short read drained the socket; TLS may hold more inside */
+			u->readable = (size_t)n == want || (u->tls && tlsg_pending(u->tls));
 			moved = true;
-		} else if (n == 0 || errno != EAGAIN) {
+		} else if (n != -EAGAIN) {
 			u->readable = false;
 			if (r->resp_head_done && r->resp_body == H1_BODY_EOF) {
 				r->resp_done = true;

@@ -43,6 +43,7 @@ struct upconn;
 struct worker;
 struct l4_sock;
 struct l4_worker;
+struct tls_client;
 struct tls_server;
 struct tls_conn;
 
@@ -116,6 +117,13 @@ struct rt_socket {
 	struct l4_sock *l4; /* set when the L4 code serves the socket (l4.h) */
 };
 
+/* A backend with upstream TLS (BackendTLSPolicy) and its client context. */
+struct rt_btls {
+	const struct snap_backend *b;
+	struct tls_client *client; /* NULL when it could not be built: 502 */
+	uint64_t key;              /* hash of what it was built from */
+};
+
 struct rt {
 	uint32_t refs; /* atomic */
 	struct snapshot *snap;
@@ -123,6 +131,8 @@ struct rt {
 	struct rt_listener *listeners; /* parallel to snap->listeners */
 	struct rt_socket *sockets;     /* parallel to snap->sockets */
 	size_t n_sockets;
+	struct rt_btls *btls; /* sorted by backend address, for bsearch */
+	size_t n_btls;
 };
 
 /* route.c (control thread for build, any worker for lookups) */
@@ -267,5 +277,14 @@ ssize_t tlsg_write(struct tls_conn *t, const void *p, size_t n);
 size_t tlsg_pending(const struct tls_conn *t);
 const char *tlsg_sni(const struct tls_conn *t);
 void tlsg_close_notify(struct tls_conn *t);
+/* Upstream TLS: one client context per backend with a BackendTLSPolicy,
+ * built at publish (an unchanged one is taken from prev). 0 or -ENOMEM;
+ * contexts that fail are reported in d and leave that backend at 502. */
+int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy_config *cfg,
+			struct diag *d);
+void tlsg_backends_release(struct rt *rt);
+/* The backend's entry, or NULL when it has no upstream TLS. */
+const struct rt_btls *tlsg_backend(const struct rt *rt, const struct snap_backend *b);
+struct tls_conn *tlsg_conn_client(struct tls_client *cl, int fd, const char *server_name);
 
 #endif

@@ -330,8 +330,11 @@ static void l4_close(struct l4conn *c, const char *why, bool reset)
 		psock_unref(c->ps);
 	if (c->rt)
 		rt_unref(c->rt);
-	if (log_enabled(reset ? LOG_INFO : LOG_DEBUG))
-		log_msg(reset ? LOG_INFO : LOG_DEBUG,
+	/* info for what an operator acts on (a backend failing), debug for
+	 * what clients do (no route, resets, normal ends): no flood on a scan */
+	enum log_level lvl = reset && c->st == L4_ST_CONNECT ? LOG_INFO : LOG_DEBUG;
+	if (log_enabled(lvl))
+		log_msg(lvl,
 			"event=l4_close kind=%s peer=%s sni=%s route=%s endpoint=%s:%u "
 			"bytes_up=%llu bytes_down=%llu ms=%llu reason=%s",
 			c->kind, log_q(c->peer_s), log_q(c->sni[0] ? c->sni : "-"),
@@ -367,12 +370,8 @@ static void on_timer(struct timer *t)
 	uint64_t now = loop_now_ms(c->w->loop);
 
 	switch (c->st) {
-	case L4_ST_PEEK:
-		l4_close(c, "no complete ClientHello in time", true);
-		return;
-	case L4_ST_HANDSHAKE:
-		l4_close(c, "tls handshake timeout", true);
-		return;
+	case L4_ST_PEEK: l4_close(c, "no complete ClientHello in time", true); return;
+	case L4_ST_HANDSHAKE: l4_close(c, "tls handshake timeout", true); return;
 	case L4_ST_CONNECT:
 		upep_result(c->w, c->ep, false);
 		STAT_ADD(c->w, upstream_errors, 1);
@@ -471,8 +470,7 @@ static void start_relay(struct l4conn *c)
 	c->st = L4_ST_RELAY;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
 	c->splice = !c->tls;
-	if (c->splice &&
-	    (pipe_get(LW(c), c->up.pipe) < 0 || pipe_get(LW(c), c->down.pipe) < 0)) {
+	if (c->splice && (pipe_get(LW(c), c->up.pipe) < 0 || pipe_get(LW(c), c->down.pipe) < 0)) {
 		pipe_put(LW(c), &c->up);
 		c->splice = false;
 	}
@@ -480,8 +478,10 @@ static void start_relay(struct l4conn *c)
 		l4_close(c, "out of memory", true);
 		return;
 	}
-	c->u_rd = c->u_wr = true;
-	c->c_rd = c->c_wr = true;
+	/* the client may have sent already (a ClientHello surely); a backend
+	 * that just accepted rarely has: wait for it to be readable */
+	c->u_rd = false;
+	c->u_wr = c->c_rd = c->c_wr = true;
 	c->last_ms = loop_now_ms(w->loop);
 	timer_cancel(w->loop, &c->timer);
 	timer_add(w->loop, &c->timer, L4_TCP_IDLE_MS, on_timer, c);
@@ -671,7 +671,8 @@ static ssize_t src_read(struct l4conn *c, struct l4dir *d, bool from_client)
 	bool *rd = from_client ? &c->c_rd : &c->u_rd;
 
 	if (c->splice) {
-		n = splice(fd, NULL, d->pipe[1], NULL, SPLICE_LEN, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		n = splice(fd, NULL, d->pipe[1], NULL, SPLICE_LEN,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->in_pipe += (size_t)n;
 			return n;
@@ -742,7 +743,8 @@ static ssize_t sink_write(struct l4conn *c, struct l4dir *d, bool to_client)
 	bool *wr = to_client ? &c->c_wr : &c->u_wr;
 
 	if (c->splice) {
-		n = splice(d->pipe[0], NULL, fd, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		n = splice(d->pipe[0], NULL, fd, NULL, d->in_pipe,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->in_pipe -= (size_t)n;
 			d->full = false;
@@ -871,15 +873,17 @@ static void relay(struct l4conn *c)
 		l4_close(c, "done", false);
 		return;
 	}
-	/* client: reads for up, writes for down; backend the other way round */
+	/* client: reads for up, writes for down; backend the other way round.
+	 * Armed whenever wanted, even if the last call did not block (the
+	 * rounds above are bounded): level-triggered, the loop comes back. */
 	uint32_t ce = 0, ue = 0;
-	if (dir_can_read(c, &c->up) && !c->c_rd)
+	if (dir_can_read(c, &c->up))
 		ce |= LOOP_READ;
-	if ((dir_pending(c, &c->down) && !c->c_wr) || c->tls_want_write)
+	if (dir_pending(c, &c->down) || c->tls_want_write)
 		ce |= LOOP_WRITE;
-	if (dir_can_read(c, &c->down) && !c->u_rd)
+	if (dir_can_read(c, &c->down))
 		ue |= LOOP_READ;
-	if (dir_pending(c, &c->up) && !c->u_wr)
+	if (dir_pending(c, &c->up))
 		ue |= LOOP_WRITE;
 	/* a side that ended both ways may report HUP forever: stop polling it */
 	if (c->up.eof && c->down.shut && !ce)
@@ -899,12 +903,8 @@ static void on_cio(struct loop_io *io, uint32_t events)
 	struct l4conn *c = io->arg;
 
 	switch (c->st) {
-	case L4_ST_PEEK:
-		do_peek(c);
-		return;
-	case L4_ST_HANDSHAKE:
-		start_handshake(c);
-		return;
+	case L4_ST_PEEK: do_peek(c); return;
+	case L4_ST_HANDSHAKE: start_handshake(c); return;
 	case L4_ST_CONNECT:
 		if (events & LOOP_ERROR)
 			l4_close(c, "client went away while connecting", true);

@@ -42,6 +42,11 @@ struct l4_usess {
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	char endpoint[64];
+	struct snap_endpoint ep;
+	/* the snapshot the backend was checked against (identity only, no
+	 * reference): after a route change the session is checked again */
+	const struct snapshot *snap;
+	uint64_t revision;
 	uint64_t dgrams_up, dgrams_down;
 };
 
@@ -210,6 +215,9 @@ static struct l4_usess *sess_new(struct worker *w, struct wlsn *l, const struct 
 	memcpy(&s->peer, peer, peer_len);
 	s->peer_len = peer_len;
 	snprintf(s->endpoint, sizeof(s->endpoint), "%s:%u", e->addr, e->port);
+	s->ep = *e;
+	s->snap = w->rt->snap;
+	s->revision = w->rt->snap->revision;
 	l4_stab_insert(&lw->sessions, &s->link, loop_now_ms(w->loop));
 	if (!timer_is_armed(&lw->sweep))
 		timer_add(w->loop, &lw->sweep, SWEEP_MAX_MS, on_sweep, w);
@@ -221,6 +229,24 @@ fail_sock:
 fail:
 	free(s);
 	return NULL;
+}
+
+/* Whether the session's endpoint is still behind a backend its listener
+ * may choose in the worker's current snapshot. */
+static bool sess_still_routed(struct worker *w, const struct l4_usess *s)
+{
+	const struct snap_listener *sl = udp_listener(w, s->link.key.sock_id);
+
+	for (size_t i = 0; sl && i < sl->n_l4_backends; i++) {
+		const struct snap_backend *b = &sl->l4_backends[i];
+		if (!b->weight || !l4_backend_usable(b))
+			continue;
+		for (size_t k = 0; k < b->n_endpoints; k++)
+			if (b->endpoints[k].port == s->ep.port &&
+			    !strcmp(b->endpoints[k].addr, s->ep.addr))
+				return true;
+	}
+	return false;
 }
 
 void l4_udp_input(struct worker *w, struct wlsn *l)
@@ -247,6 +273,16 @@ void l4_udp_input(struct worker *w, struct wlsn *l)
 		if (!lw || w->draining || l4_skey_from(&k, l->ps->id, (struct sockaddr *)&ss))
 			continue;
 		struct l4_usess *s = (struct l4_usess *)l4_stab_find(&lw->sessions, &k);
+		if (s && w->rt &&
+		    (s->snap != w->rt->snap || s->revision != w->rt->snap->revision)) {
+			if (sess_still_routed(w, s)) {
+				s->snap = w->rt->snap;
+				s->revision = w->rt->snap->revision;
+			} else {
+				sess_close(s, "route changed");
+				s = NULL;
+			}
+		}
 		if (s)
 			l4_stab_touch(&lw->sessions, &s->link, loop_now_ms(w->loop));
 		else if (!(s = sess_new(w, l, &k, &ss, sl)))

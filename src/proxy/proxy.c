@@ -403,6 +403,10 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 		snap_unref(snap);
 		return -ENOMEM;
 	}
+	if (tlsg_backends_build(rt, p->current, &p->cfg, d) < 0) {
+		rt_unref(rt);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < rt->n_sockets; i++) {
 		struct rt_socket *rs = &rt->sockets[i];
 		bool l4 = l4_socket_is_l4(rs->s);

@@ -275,6 +275,7 @@ void rt_unref(struct rt *rt)
 {
 	if (!rt || __atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	tlsg_backends_release(rt);
 	for (size_t i = 0; i < rt->n_sockets; i++) {
 		tlsg_server_release(&rt->sockets[i]);
 		if (rt->sockets[i].ps)

@@ -5,8 +5,11 @@
  * certificates of every listener sharing that socket, the certificate being
  * chosen by SNI inside tls_server; an unchanged socket reuses the previous
  * snapshot's context, so a route change costs no key parsing. It also wraps
- * the per-connection calls the workers make. Nothing here does routing.
+ * the per-connection calls the workers make. Upstream TLS (BackendTLSPolicy)
+ * gets one client context per backend, also built at publish time and
+ * reused while unchanged. Nothing here does routing.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -130,4 +133,138 @@ const char *tlsg_sni(const struct tls_conn *t)
 void tlsg_close_notify(struct tls_conn *t)
 {
 	tls_close_notify(t);
+}
+
+/* ---- upstream TLS ---- */
+
+static int btls_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct rt_btls *)a)->b;
+	uintptr_t y = (uintptr_t)((const struct rt_btls *)b)->b;
+	return x < y ? -1 : x > y;
+}
+
+/* Calls fn on every backend an rt can send to: rule backends, and the
+ * mirrors of rule and backend filters. */
+static void each_backend(const struct rt *rt, void (*fn)(const struct snap_backend *, void *),
+			 void *arg)
+{
+	const struct snapshot *s = rt->snap;
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		const struct snap_listener *l = &s->listeners[i];
+		for (size_t k = 0; k < l->n_http_rules; k++) {
+			const struct snap_http_rule *r = &l->http_rules[k];
+			for (size_t f = 0; f < r->n_filters; f++)
+				if (r->filters[f].type == SNAP_F_MIRROR &&
+				    r->filters[f].u.mirror.backend)
+					fn(r->filters[f].u.mirror.backend, arg);
+			for (size_t b = 0; b < r->n_backends; b++) {
+				const struct snap_backend *be = &r->backends[b];
+				fn(be, arg);
+				for (size_t f = 0; f < be->n_filters; f++)
+					if (be->filters[f].type == SNAP_F_MIRROR &&
+					    be->filters[f].u.mirror.backend)
+						fn(be->filters[f].u.mirror.backend, arg);
+			}
+		}
+	}
+}
+
+struct btls_walk {
+	struct rt_btls *v;
+	size_t n, cap;
+	bool count_only;
+};
+
+static void btls_visit(const struct snap_backend *b, void *arg)
+{
+	struct btls_walk *w = arg;
+	if (!b->tls)
+		return;
+	if (w->count_only) {
+		w->cap++;
+		return;
+	}
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i].b == b)
+			return;
+	if (w->n < w->cap)
+		w->v[w->n++].b = b;
+}
+
+static uint64_t btls_key(const struct snap_backend_tls *t, int cipher_pref)
+{
+	uint64_t k = hash_str(hash_str(0x5bd1e995, t->sni), t->ca_pem);
+	k = hash_str(hash_str(k, t->client_cert_pem), t->client_key_pem);
+	for (size_t i = 0; i < t->n_sans; i++)
+		k = hash_str(k, t->sans[i]);
+	return hash_mix(k, (uint64_t)t->use_system_cas * 2 + (uint64_t)cipher_pref);
+}
+
+int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy_config *cfg,
+			struct diag *d)
+{
+	struct btls_walk w = {.count_only = true};
+
+	each_backend(rt, btls_visit, &w);
+	if (!w.cap)
+		return 0;
+	w.v = calloc(w.cap, sizeof(*w.v));
+	if (!w.v)
+		return -ENOMEM;
+	w.count_only = false;
+	each_backend(rt, btls_visit, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		struct rt_btls *e = &w.v[i];
+		const struct snap_backend_tls *t = e->b->tls;
+		e->key = btls_key(t, cfg->cipher_pref);
+		for (size_t k = 0; prev && k < prev->n_btls && !e->client; k++) {
+			if (prev->btls[k].client && prev->btls[k].key == e->key) {
+				tls_client_ref(prev->btls[k].client);
+				e->client = prev->btls[k].client;
+			}
+		}
+		if (e->client)
+			continue;
+		struct tls_client_opts o = {
+			.ca_pem = t->ca_pem,
+			.use_system_cas = t->use_system_cas || !t->ca_pem,
+			.client_cert_pem = t->client_cert_pem,
+			.client_key_pem = t->client_key_pem,
+			.sans = (const char *const *)t->sans,
+			.n_sans = t->n_sans,
+			.cipher_pref = (enum tls_cipher_pref)cfg->cipher_pref,
+		};
+		e->client = tls_client_new(&o, d);
+		if (!e->client)
+			diag_add(d, DIAG_WARN, NULL, e->b->name, "tls",
+				 "backend TLS context not built: requests to it get 502");
+	}
+	qsort(w.v, w.n, sizeof(*w.v), btls_cmp);
+	rt->btls = w.v;
+	rt->n_btls = w.n;
+	return 0;
+}
+
+void tlsg_backends_release(struct rt *rt)
+{
+	for (size_t i = 0; i < rt->n_btls; i++)
+		if (rt->btls[i].client)
+			tls_client_unref(rt->btls[i].client);
+	free(rt->btls);
+	rt->btls = NULL;
+	rt->n_btls = 0;
+}
+
+const struct rt_btls *tlsg_backend(const struct rt *rt, const struct snap_backend *b)
+{
+	struct rt_btls key = {.b = b};
+	if (!b->tls || !rt->n_btls)
+		return NULL;
+	return bsearch(&key, rt->btls, rt->n_btls, sizeof(key), btls_cmp);
+}
+
+struct tls_conn *tlsg_conn_client(struct tls_client *cl, int fd, const char *server_name)
+{
+	return tls_conn_client(cl, fd, server_name);
 }

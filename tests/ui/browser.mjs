@@ -259,6 +259,26 @@ sys.exit(1 if missing else 0)
     ok('another client can still log in', other.r.status === 200, String(other.r.status));
   });
 
+  await step('connection caps', async () => {
+    const port = Number(new URL(BASE).port);
+    const socks = [];
+    const closedAt = [];
+    for (let i = 0; i < 36; i++) {
+      const so = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' });
+      so.on('error', () => {});
+      so.on('close', () => { closedAt.push(i); });
+      socks.push(so);
+      await new Promise((r) => { so.once('connect', r); so.once('error', r); });
+    }
+    await sleep(800);
+    const other = await req('GET', '/login');
+    ok('one client cannot take every connection (' + closedAt.length + ' of 36 refused)',
+      closedAt.length === 4 && closedAt.every((i) => i >= 32), closedAt.join(','));
+    ok('another client is still served meanwhile', other.status === 200, String(other.status));
+    for (const so of socks) so.destroy();
+    await sleep(200);
+  });
+
   await step('logout', async () => {
     const l = await login(PASSWORD);
     const out2 = await jsonPost('/api/logout', {}, { Cookie: l.cookie, 'X-CSRF-Token': l.csrf });
@@ -408,10 +428,17 @@ async function browserTests() {
     await page.locator('#kubeconfig-form .msg.bad').waitFor();
     ok('a kubeconfig that fails validation is refused with its reason',
       (await page.textContent('#kubeconfig-form .msg')).includes('clusters'));
-    await page.fill('#kubeconfig', 'apiVersion: v1\nkind: Config\nclusters: []\n');
+    await page.fill('#kubeconfig', 'apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: a\n  user:\n    token: WG-KUBE-TOKEN-MARKER\n');
     await page.click('#kubeconfig-form button[type=submit]');
-    await page.locator('#kubeconfig-form .msg.ok').waitFor();
+    await page.waitForFunction(() => /connected/.test(document.querySelector('#kubeconfig-form .msg.ok')?.textContent || ''),
+      null, { timeout: 5000 }).catch(() => null);
     ok('a valid kubeconfig is accepted', (await page.textContent('#kubeconfig-form .msg')).includes('connected'));
+    const leak = await page.evaluate(async () => {
+      const bodies = await Promise.all(['/api/events', '/api/settings', '/api/overview'].map(
+        async (p) => (await fetch(p)).text()));
+      return bodies.some((b) => b.includes('WG-KUBE-TOKEN-MARKER'));
+    });
+    ok('an uploaded kubeconfig\'s credentials appear nowhere', !leak && !err.includes('WG-KUBE-TOKEN-MARKER'));
     await shot('13-settings-kubeconfig');
   });
 
@@ -534,8 +561,17 @@ async function realBinaryTests(browser) {
     ok('real binary: the seed routes are listed (' + seedNames.join(', ') + ')',
       seedNames.includes('foo/foo') && seedNames.includes('bar/bar'));
     await shot('real-02-routes');
+    await page.goto(base + '/gateways');
+    await page.locator('section.gateway').first().waitFor();
+    await page.waitForFunction(() => /expires in \d+ d/.test(document.getElementById('page').textContent), null, { timeout: 5000 })
+      .catch(() => null);
+    ok('real binary: the Gateway, its listeners and certificate expiry are shown',
+      /edge\/prod-web/.test(await page.textContent('#page')) && /expires in \d+ d/.test(await page.textContent('#page')));
+    await shot('real-02b-gateways');
 
     // a change: a new route file and SIGHUP, as an edit of the local config
+    await page.goto(base + '/routes');
+    await page.locator('tr.route').first().waitFor();
     fs.writeFileSync(path.join(conf, '40-late.yaml'), LATE_ROUTE);
     const t0 = Date.now();
     wg.kill('SIGHUP');

@@ -99,6 +99,29 @@ def status(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
+def field_selector(q):
+    """fieldSelector -> predicate (=, ==, != on metadata.name, metadata.namespace and type)."""
+    sel = q.get("fieldSelector")
+    if not sel:
+        return lambda o: True
+    tests = []
+    for req in sel.split(","):
+        for op in ("!=", "==", "="):
+            if op in req:
+                k, v = req.split(op, 1)
+                break
+        else:
+            raise ValueError(req)
+        path = k.strip().split(".")
+
+        def get(o, path=path):
+            for p in path:
+                o = o.get(p) if isinstance(o, dict) else None
+            return "" if o is None else str(o)
+        tests.append((get, op == "!=", v.strip()))
+    return lambda o: all((g(o) != v) if neg else (g(o) == v) for g, neg, v in tests)
+
+
 class Store:
     def __init__(self):
         self.cond = threading.Condition()
@@ -165,6 +188,7 @@ class Api:
         self.log = []             # dicts: verb, resource, ns, query, ua, auth, code
         self.split = False
         self.silent = False
+        self.down = False         # an outage: every connection is cut at once
         self.watch_socks = set()
         self.httpd = None
         self.port = None
@@ -223,6 +247,10 @@ class Api:
 
             def get_request(self):
                 sock, addr = self.socket.accept()
+                if api.down:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                    sock.close()
+                    raise OSError("down")
                 sock.settimeout(30)
                 try:
                     return ctx.wrap_socket(sock, server_side=True), addr
@@ -364,7 +392,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             verb = "discovery"
         self.record = dict(verb=verb, resource=resource, ns=r[4] if r[0] == "res" else "",
                            query=q, ua=self.headers.get("User-Agent", ""), auth="", code=0,
-                           path=self.path)
+                           path=self.path, t=time.monotonic())
         with api.lock:
             api.log.append(self.record)
         body = None
@@ -460,8 +488,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                     return self.send_json(410, status(410, "Expired",
                                                       "continue token expired"))
                 rv, start = tok["rv"], tok["start"]
+            sel = field_selector(q)
             items = sorted(((k, copy.deepcopy(o)) for k, o in st.objs.items()
-                            if k[0] == resource and (ns is None or k[1] == ns)),
+                            if k[0] == resource and (ns is None or k[1] == ns) and sel(o)),
                            key=lambda x: (x[0][1], x[0][2]))
         items = [o for _, o in items]
         builtin = RESOURCES[resource][0] != GW
@@ -497,6 +526,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         timeout = float(q.get("timeoutSeconds", "0") or 0) or 3600
         deadline = time.monotonic() + timeout
+        sel = field_selector(q)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -515,7 +545,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             while time.monotonic() < deadline:
                 with st.cond:
                     evs = [e for e in st.events if e[0] > last and e[2] == resource and
-                           (ns is None or e[3]["metadata"].get("namespace") == ns)]
+                           (ns is None or e[3]["metadata"].get("namespace") == ns) and
+                           sel(e[3])]
                     if st.events and st.events[-1][0] > last:
                         newest = st.events[-1][0]
                     else:

@@ -5,12 +5,12 @@ token, tokenFile (rotated while running), client certificates (EC files,
 RSA inline data), exec plugins (token cached, run again after a 401; client
 certificate from the plugin), and the User-Agent sent."""
 import base64
-import json
 import os
-import stat
+import sys
 import time
 
-from kubetest import Debug, check, server, objects
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
+from kubetest import Debug, check, server
 
 api = server(tokens=("tok-1",))
 d = api.dir

@@ -5,8 +5,10 @@ regression fails): resident memory per 1,000 watched HTTPRoutes, and the
 delay from a watch event on the server to the object set holding it, with
 ROUTES routes (env, default 5000; the README has the measured figures)."""
 import os
+import sys
 import time
 
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
 from kubetest import Debug, check, objects, server
 
 N = int(os.environ.get("ROUTES", "5000"))

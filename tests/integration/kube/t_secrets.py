@@ -5,7 +5,10 @@ BackendTLSPolicy references are held; a reference that appears later makes
 the client fetch the object (a GET, not a relist); a reference that goes
 away drops it; a referenced Secret created or deleted later follows."""
 import os
+import sys
+import time
 
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
 from kubetest import Debug, check, objects, server
 
 api = server(tokens=("tok-1",))
@@ -15,6 +18,8 @@ S.put("namespaces", {"metadata": {"name": "a"}})
 for n in ("cert", "other", "unused"):
     S.put("secrets", {"metadata": {"name": n, "namespace": "a"}, "type": "kubernetes.io/tls",
                       "data": {"tls.crt": "eA==", "tls.key": "eA=="}})
+S.put("secrets", {"metadata": {"name": "sh.helm.release.v1.app.v1", "namespace": "a"},
+                  "type": "helm.sh/release.v1", "data": {"release": "eA=="}})
 S.put("configmaps", {"metadata": {"name": "ca", "namespace": "a"}, "data": {"ca.crt": "x"}})
 S.put("configmaps", {"metadata": {"name": "cm-unused", "namespace": "a"}, "data": {}})
 
@@ -36,6 +41,11 @@ st = dbg.synced()
 check(set(objects(st, "Secret")) == {"a/cert"}, "only the referenced Secret is held (%s)" %
       objects(st, "Secret"))
 check(set(objects(st, "ConfigMap")) == {"a/ca"}, "only the referenced ConfigMap is held")
+sl = api.requests("list", "secrets") + api.requests("watch", "secrets")
+check(sl and all("helm.sh/release.v1" in r["query"].get("fieldSelector", "") for r in sl),
+      "Secrets listed and watched without Helm releases (field selector)")
+check(all(int(r["query"]["limit"]) <= 32 for r in api.requests("list", "secrets")),
+      "Secrets listed in small pages")
 
 # a new reference to a Secret the client already saw: fetched with a GET
 lists0 = len(api.requests("list", "secrets"))
@@ -66,6 +76,13 @@ S.put("secrets", {"metadata": {"name": "unused", "namespace": "a"}, "type": "Opa
 rv = S.objs[("secrets", "a", "later")]["metadata"]["resourceVersion"]
 st = dbg.poll(lambda s: objects(s, "Secret").get("a/later") == rv, what="Secret update")
 check("a/unused" not in objects(st, "Secret"), "updated unreferenced Secret: still not held")
+
+# a Secret of an excluded type is never seen, even when referenced
+S.put("gateways", gateway("other", "later", "sh.helm.release.v1.app.v1"))
+time.sleep(1)
+st = dbg.state()
+check("a/sh.helm.release.v1.app.v1" not in objects(st, "Secret"),
+      "a Helm release Secret is not held even when referenced")
 
 # deletion
 S.delete("secrets", "a", "later")

@@ -7,8 +7,10 @@ generations are skipped; writes are rate-limited; whole statuses for
 Gateways."""
 import copy
 import os
+import sys
 import time
 
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
 from kubetest import Debug, check, objects, server
 
 OURS = "waygate.dev/gateway-controller"

@@ -8,9 +8,11 @@ insecure-skip-tls-verify (reported as insecure) and an HTTP CONNECT proxy
 import json
 import os
 import socket
+import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
 from kubetest import Debug, check, server
 
 api = server(tokens=("tok-1",))

@@ -6,8 +6,10 @@ relist that replaces the kind, 429 (Retry-After) and 500 -> backoff, a
 silent stream reconnected, discovery of the newest served version, absent
 resources rechecked, --namespace, and deletions."""
 import os
+import sys
 import time
 
+sys.dont_write_bytecode = True  # noqa: E402 (keep the source tree clean)
 from kubetest import Debug, check, objects, server
 
 api = server(tokens=("tok-1",), versions={"tlsroutes": ["v1alpha3", "v1alpha2"],
@@ -118,6 +120,26 @@ api.absent.add("listenersets")
 api.drop_watches()
 dbg.poll(lambda s: "a/ls" not in objects(s, "ListenerSet"), what="listenersets dropped")
 check(True, "resource uninstalled: its objects dropped")
+dbg.quit()
+
+# an outage long enough for backoffs to grow: once one request gets through
+# again, every reflector retries within a second instead of waiting its own
+# (up to 20 s) backoff
+n0 = len(api.log)
+dbg = Debug(kc, "--backoff-min-ms", "500", "--backoff-max-ms", "20000")
+dbg.synced()
+api.down = True
+api.drop_watches(abrupt=True)
+time.sleep(9)
+api.down = False
+t_back = time.monotonic()
+st = dbg.poll(lambda s: s["health"]["open_watches"] == 15, timeout=30, what="watches after outage")
+first = min(r["t"] for r in api.log[n0:] if r["t"] >= t_back)
+check(time.monotonic() - first < 4,
+      "after an outage: all watches back %.1f s after the first answer" %
+      (time.monotonic() - first))
+check(not any(r["verb"] == "list" for r in api.log[n0:] if r["t"] >= t_back),
+      "after an outage: resumed without relisting")
 dbg.quit()
 
 # --namespace: only those namespaces are listed and watched

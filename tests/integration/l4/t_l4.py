@@ -80,6 +80,7 @@ class TCPEchoHandler(socketserver.BaseRequestHandler):
 
 class UDPEcho(socketserver.ThreadingUDPServer):
     daemon_threads = True
+    max_packet_size = 65536
 
     def __init__(self, name, port):
         self.name = name
@@ -130,7 +131,7 @@ bctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 bctx.load_cert_chain(bcert, bkey)
 
 TCP, TLS, UDP = wg.free_port(), wg.free_port(), wg.free_port()
-ports = {n: wg.free_port() for n in ("t1", "t2", "pa", "pw", "plain", "u1", "u2")}
+ports = {n: wg.free_port() for n in ("t1", "t2", "pa", "pw", "plain", "u1", "u2", "web")}
 TCPEcho("t1", ports["t1"])
 TCPEcho("t2", ports["t2"])
 TCPEcho("pass-exact", ports["pa"], bctx)
@@ -138,6 +139,7 @@ TCPEcho("pass-wild", ports["pw"], bctx)
 TCPEcho("plain", ports["plain"])
 UDPEcho("u1", ports["u1"])
 UDPEcho("u2", ports["u2"])
+wg.echo("web", ports["web"])
 
 GATEWAY = """
 apiVersion: gateway.networking.k8s.io/v1
@@ -168,6 +170,14 @@ spec:
       mode: Terminate
       certificateRefs: [{kind: Secret, name: term-cert}]
     allowedRoutes: {namespaces: {from: Same}}
+  - name: https
+    protocol: HTTPS
+    port: %(tls)d
+    hostname: web.example.test
+    tls:
+      mode: Terminate
+      certificateRefs: [{kind: Secret, name: web-cert}]
+    allowedRoutes: {namespaces: {from: Same}}
   - name: udp
     protocol: UDP
     port: %(udp)d
@@ -179,6 +189,14 @@ metadata:
   name: term-cert
   namespace: default
   annotations: {waygate.dev/generate-self-signed: "term.example.test"}
+type: kubernetes.io/tls
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: web-cert
+  namespace: default
+  annotations: {waygate.dev/generate-self-signed: "web.example.test"}
 type: kubernetes.io/tls
 """ % {"tcp": TCP, "tls": TLS, "udp": UDP}
 
@@ -247,17 +265,25 @@ metadata: {name: udp, namespace: default}
 spec:
   parentRefs: [{name: gw, sectionName: udp}]
   rules:
-  - backendRefs: [{name: u1, port: 9000}, {name: u2, port: 9000}]
+  - backendRefs: [{name: u1, port: 9000}, {name: u2, port: 9000, weight: %(uw2)d}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: https}]
+  rules:
+  - backendRefs: [{name: web, port: 9000}]
 """
 
 
-def write_config(w1, w2):
+def write_config(w1, w2, uw2=1):
     with open(os.path.join(cfg, "00-gateway.yaml"), "w") as f:
         f.write(GATEWAY)
     with open(os.path.join(cfg, "10-backends.yaml"), "w") as f:
         f.write(BACKENDS)
     with open(os.path.join(cfg, "20-routes.yaml"), "w") as f:
-        f.write(ROUTES % {"w1": w1, "w2": w2})
+        f.write(ROUTES % {"w1": w1, "w2": w2, "uw2": uw2})
 
 
 write_config(1, 3)
@@ -419,6 +445,15 @@ try:
 except (OSError, ssl.SSLError) as e:
     check(False, "tls terminate: (%r)" % e)
 
+# ---- HTTPS on the same port: handed to the HTTP code after the peek ----
+
+try:
+    st, _, body = wg.http(TLS, "/", host="web.example.test", tls_name="web.example.test")
+    check(st == 200 and wg.echo_pod(body) == "web",
+          "https listener sharing the TLS port still serves HTTP (%s)" % st)
+except (OSError, ssl.SSLError, ValueError) as e:
+    check(False, "https listener sharing the TLS port still serves HTTP (%r)" % e)
+
 # ---- UDP ----
 
 
@@ -438,7 +473,13 @@ for i in range(10):
 check(addr == ("127.0.0.1", UDP), "udp: replies come from the listener's address and port")
 check(len(names) == 1 and first.split(":")[0] in names and first.endswith(":one"),
       "udp: one client socket keeps its backend (%s)" % names)
-u.close()
+# find a client socket pinned to u2, kept across the route change below
+sticky = u
+for _ in range(50):
+    if udp_ask(sticky, b"which")[0].startswith("u2:"):
+        break
+    sticky.close()
+    sticky = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
 seen = {"u1": 0, "u2": 0}
 for i in range(100):
@@ -462,7 +503,7 @@ u.close()
 
 s = socket.create_connection(("127.0.0.1", TCP), timeout=5)
 first = recv_line(s)
-write_config(1, 0)
+write_config(1, 0, 0)
 gw.proc.send_signal(signal.SIGHUP)
 
 
@@ -483,13 +524,17 @@ except AssertionError as e:
 s.sendall(b"still here\n")
 check(recv_line(s) == "still here", "tcp: an established stream survives the route change")
 s.close()
+moved = udp_ask(sticky, b"after")[0]
+check(moved == "u1:after", "udp: a session whose backend left the route moves (%s)" % moved)
+sticky.close()
 
 rc = gw.stop()
 check(rc == 0, "gateway drained and exited 0 (%s)" % rc)
 log = gw.logtext()
 check("level=error" not in log, "no error in the gateway log")
 if failures:
-    print("\n".join(l for l in log.splitlines() if "l4" in l or "udp" in l)[-4000:])
+    print("\n".join(l for l in log.splitlines()
+                    if "udp_session" not in l and ("l4" in l or "udp" in l))[-4000:])
     print("%d failed" % len(failures))
     sys.exit(1)
 print("all passed")

@@ -69,8 +69,9 @@ SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
 def send(data):
-    s = socket.create_connection(("127.0.0.1", HTTP), timeout=5)
+    s = socket.create_connection(("127.0.0.1", HTTP), timeout=2)
     s.sendall(data)
+    s.shutdown(socket.SHUT_WR)  # nothing more comes: a short body ends here
     out = b""
     try:
         while True:

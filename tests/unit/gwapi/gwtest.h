@@ -49,9 +49,10 @@ static inline void gwt_base(struct gw_objset *set)
 		     "'labels':{'team':'infra'}}}");
 	gwt_put(set, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'apps',"
 		     "'labels':{'team':'apps'}}}");
-	gwt_put(set, "{'apiVersion':'v1','kind':'Service','metadata':{'namespace':'infra',"
-		     "'name':'svc'},'spec':{'ports':[{'name':'http','port':8080,'targetPort':3000},"
-		     "{'name':'h2','port':8081,'targetPort':3001,'appProtocol':'kubernetes.io/h2c'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'v1','kind':'Service','metadata':{'namespace':'infra',"
+		"'name':'svc'},'spec':{'ports':[{'name':'http','port':8080,'targetPort':3000},"
+		"{'name':'h2','port':8081,'targetPort':3001,'appProtocol':'kubernetes.io/h2c'}]}}");
 	gwt_put(set, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice',"
 		     "'metadata':{'namespace':'infra','name':'svc-a',"
 		     "'labels':{'kubernetes.io/service-name':'svc'}},'addressType':'IPv4',"

@@ -31,10 +31,11 @@ TEST(gw_objset_kind_table)
 
 TEST(gw_object_parse_metadata)
 {
-	struct gw_object *o = gwt_obj("{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute',"
-				      "'metadata':{'namespace':'apps','name':'r','uid':'u-1',"
-				      "'resourceVersion':'42','generation':7,"
-				      "'creationTimestamp':'2026-01-02T03:04:05Z'},'spec':{}}");
+	struct gw_object *o =
+		gwt_obj("{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute',"
+			"'metadata':{'namespace':'apps','name':'r','uid':'u-1',"
+			"'resourceVersion':'42','generation':7,"
+			"'creationTimestamp':'2026-01-02T03:04:05Z'},'spec':{}}");
 	CHECK(o != NULL);
 	if (!o)
 		return;
@@ -50,7 +51,8 @@ TEST(gw_object_parse_metadata)
 	gw_object_unref(o);
 
 	/* cluster-scoped kinds have ns "", namespaced ones default to "default" */
-	o = gwt_obj("{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'x','namespace':'y'}}");
+	o = gwt_obj(
+		"{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'x','namespace':'y'}}");
 	CHECK(o && !strcmp(o->ns, ""));
 	gw_object_unref(o);
 	o = gwt_obj("{'apiVersion':'v1','kind':'Service','metadata':{'name':'s'}}");
@@ -65,7 +67,8 @@ TEST(gw_object_parse_errors)
 		"{",
 		"[1,2]",
 		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{}}",
-		"{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"}}",
+		"{\"apiVersion\":\"apps/"
+		"v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"d\"}}",
 		"{\"apiVersion\":\"v1\",\"kind\":\"Gateway\",\"metadata\":{\"name\":\"g\"}}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -76,7 +79,8 @@ TEST(gw_object_parse_errors)
 		gw_object_unref(o);
 	}
 	/* an explicit kind that disagrees with the JSON */
-	const char *svc = "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"}}";
+	const char *svc =
+		"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"s\"}}";
 	CHECK(gw_object_parse(GW_K_SECRET, svc, strlen(svc), err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "Secret") != NULL);
 	struct gw_object *o = gw_object_parse(GW_K_SERVICE, svc, strlen(svc), NULL, 0);
@@ -159,10 +163,11 @@ TEST(gw_is_referenced_table)
 		     "'tls':{'frontend':{'default':{'validation':{'caCertificateRefs':[{'group':'',"
 		     "'kind':'ConfigMap','name':'client-ca'}]}}},'backend':{'clientCertificateRef':"
 		     "{'name':'to-backend'}}}}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'BackendTLSPolicy',"
-		     "'metadata':{'namespace':'apps','name':'p'},'spec':{'targetRefs':[{'group':'',"
-		     "'kind':'Service','name':'s'}],'validation':{'hostname':'s.example.com',"
-		     "'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'backend-ca'}]}}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'BackendTLSPolicy',"
+		"'metadata':{'namespace':'apps','name':'p'},'spec':{'targetRefs':[{'group':'',"
+		"'kind':'Service','name':'s'}],'validation':{'hostname':'s.example.com',"
+		"'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'backend-ca'}]}}}");
 	CHECK(gw_is_referenced(set, GW_K_SECRET, "infra", "cert"));
 	CHECK(gw_is_referenced(set, GW_K_SECRET, "certs", "other"));
 	CHECK(!gw_is_referenced(set, GW_K_SECRET, "infra", "other"));

@@ -10,15 +10,15 @@
 
 #include "gwtest.h"
 
-#define GW_HTTP(name, extra)                                                               \
-	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"      \
-	"'namespace':'infra','name':'" name "','generation':2,"                           \
-	"'creationTimestamp':'2026-01-01T00:00:00Z'},'spec':{'gatewayClassName':'wg',"     \
+#define GW_HTTP(name, extra)                                                                       \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"               \
+	"'namespace':'infra','name':'" name "','generation':2,"                                    \
+	"'creationTimestamp':'2026-01-01T00:00:00Z'},'spec':{'gatewayClassName':'wg',"             \
 	"'listeners':[{'name':'http','port':80,'protocol':'HTTP'" extra "}]}}"
 
-#define ROUTE(ns, name, ts, spec)                                                          \
-	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"    \
-	"'namespace':'" ns "','name':'" name "','generation':3,'creationTimestamp':'" ts   \
+#define ROUTE(ns, name, ts, spec)                                                                  \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"             \
+	"'namespace':'" ns "','name':'" name "','generation':3,'creationTimestamp':'" ts           \
 	"'},'spec':" spec "}"
 
 TEST(gw_reconcile_basic_http)
@@ -36,26 +36,27 @@ TEST(gw_reconcile_basic_http)
 
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/conditions", "Accepted"),
 		     "True:Accepted");
-	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/conditions",
-				 "SupportedVersion"),
-		     "True:SupportedVersion");
+	CHECK_EQ_STR(
+		gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/conditions", "SupportedVersion"),
+		"True:SupportedVersion");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAYCLASS, "", "wg", "/supportedFeatures/1/name"),
 		     "HTTPRoute");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Accepted"),
 		     "True:Accepted");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Programmed"),
 		     "True:Programmed");
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/observedGeneration"),
-		     2);
+	CHECK_EQ_INT(
+		gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/observedGeneration"),
+		2);
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/addresses/0/value"),
 		     "127.0.1.1");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/addresses/0/type"),
 		     "IPAddress");
 	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
 		     1);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw",
-				"/listeners/0/supportedKinds/0/kind"),
-		     "HTTPRoute");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/supportedKinds/0/kind"),
+		"HTTPRoute");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/conditions",
 				 "Conflicted"),
 		     "False:NoConflicts");
@@ -67,8 +68,9 @@ TEST(gw_reconcile_basic_http)
 		     "True:ResolvedRefs");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/controllerName"),
 		     GWT_CONTROLLER);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/parentRef/namespace"),
-		     "infra");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r1", "/parents/0/parentRef/namespace"),
+		"infra");
 	CHECK_EQ_INT(gwt_int_at(&res, GW_K_HTTPROUTE, "infra", "r1",
 				"/parents/0/conditions/0/observedGeneration"),
 		     3);
@@ -147,13 +149,14 @@ TEST(gw_reconcile_status_is_stable)
 		if (a.statuses[i].kind != GW_K_GATEWAY)
 			continue;
 		char buf[8192];
-		snprintf(buf, sizeof(buf),
-			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
-			 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"gw\",\"generation\":2,"
-			 "\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{"
-			 "\"gatewayClassName\":\"wg\",\"listeners\":[{\"name\":\"http\",\"port\":80,"
-			 "\"protocol\":\"HTTP\"}]},\"status\":%s}",
-			 a.statuses[i].status_json);
+		snprintf(
+			buf, sizeof(buf),
+			"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"Gateway\","
+			"\"metadata\":{\"namespace\":\"infra\",\"name\":\"gw\",\"generation\":2,"
+			"\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{"
+			"\"gatewayClassName\":\"wg\",\"listeners\":[{\"name\":\"http\",\"port\":80,"
+			"\"protocol\":\"HTTP\"}]},\"status\":%s}",
+			a.statuses[i].status_json);
 		char err[128];
 		struct gw_object *o = gw_object_parse(-1, buf, strlen(buf), err, sizeof(err));
 		CHECK(o != NULL);
@@ -198,14 +201,15 @@ TEST(gw_reconcile_10k_routes_fast)
 	gwt_base(set);
 	gwt_put(set, GW_HTTP("gw", ",'allowedRoutes':{'namespaces':{'from':'All'}}"));
 	for (int i = 0; i < 10000; i++) {
-		snprintf(buf, sizeof(buf),
-			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
-			 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"r%05d\",\"generation\":1,"
-			 "\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{\"parentRefs\":"
-			 "[{\"name\":\"gw\"}],\"hostnames\":[\"h%d.example.com\"],\"rules\":[{"
-			 "\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/p%d\"}}],"
-			 "\"backendRefs\":[{\"name\":\"svc\",\"port\":8080}]}]}}",
-			 i, i, i % 7);
+		snprintf(
+			buf, sizeof(buf),
+			"{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+			"\"metadata\":{\"namespace\":\"infra\",\"name\":\"r%05d\",\"generation\":1,"
+			"\"creationTimestamp\":\"2026-01-01T00:00:00Z\"},\"spec\":{\"parentRefs\":"
+			"[{\"name\":\"gw\"}],\"hostnames\":[\"h%d.example.com\"],\"rules\":[{"
+			"\"matches\":[{\"path\":{\"type\":\"PathPrefix\",\"value\":\"/p%d\"}}],"
+			"\"backendRefs\":[{\"name\":\"svc\",\"port\":8080}]}]}}",
+			i, i, i % 7);
 		char err[128];
 		struct gw_object *o = gw_object_parse(-1, buf, strlen(buf), err, sizeof(err));
 		CHECK(o != NULL);
@@ -274,7 +278,8 @@ TEST(gw_reconcile_duplicate_parent_refs)
 			   "{'parentRefs':[{'name':'gw'},{'name':'gw','namespace':'infra'},"
 			   "{'name':'gw','sectionName':'http'}]}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"), 1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     1);
 	yyjson_doc *d = gwt_status(&res, GW_K_HTTPROUTE, "infra", "r");
 	CHECK(d != NULL);
 	if (d) {
@@ -296,20 +301,23 @@ TEST(gw_reconcile_transition_time_follows_changes)
 	struct gw_result res = {0};
 
 	gwt_base(set);
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-		     "'namespace':'infra','name':'gw','generation':2},'spec':{'gatewayClassName':'wg',"
-		     "'listeners':[{'name':'http','port':80,'protocol':'HTTP'}]},'status':{"
-		     "'conditions':[{'type':'Accepted','status':'True','reason':'Accepted',"
-		     "'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'},"
-		     "{'type':'Programmed','status':'False','reason':'Pending',"
-		     "'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'namespace':'infra','name':'gw','generation':2},'spec':{'gatewayClassName':'wg',"
+		"'listeners':[{'name':'http','port':80,'protocol':'HTTP'}]},'status':{"
+		"'conditions':[{'type':'Accepted','status':'True','reason':'Accepted',"
+		"'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'},"
+		"{'type':'Programmed','status':'False','reason':'Pending',"
+		"'observedGeneration':2,'lastTransitionTime':'2020-01-01T00:00:00Z'}]}}");
 	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/lastTransitionTime"),
-		     "2020-01-01T00:00:00Z");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/0/lastTransitionTime"),
+		"2020-01-01T00:00:00Z");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/1/type"),
 		     "Programmed");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/1/lastTransitionTime"),
-		     "2026-09-21T14:13:20Z");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions/1/lastTransitionTime"),
+		"2026-09-21T14:13:20Z");
 	gwt_done(&res);
 	gw_objset_free(set);
 }
@@ -322,9 +330,10 @@ TEST(gw_reconcile_diag_names_object_and_field)
 
 	gwt_base(set);
 	gwt_put(set, GW_HTTP("gw", ""));
-	gwt_put(set, ROUTE("infra", "r", "2026-01-01T00:00:01Z",
-			   "{'parentRefs':[{'name':'gw'}],'rules':[{},{'backendRefs':[{'name':'svc',"
-			   "'port':8080},{'name':'missing','port':80}]}]}"));
+	gwt_put(set,
+		ROUTE("infra", "r", "2026-01-01T00:00:01Z",
+		      "{'parentRefs':[{'name':'gw'}],'rules':[{},{'backendRefs':[{'name':'svc',"
+		      "'port':8080},{'name':'missing','port':80}]}]}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
 	bool found = false;
 	for (size_t i = 0; i < res.diag.n; i++) {

@@ -13,18 +13,20 @@
 #define KEY_B64 "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUUKLS0tLS1FTkQgUFJJVkFURSBLRVktLS0tLQo="
 #define CA_PEM "-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n"
 
-#define GW(ns, name, listeners)                                                            \
-	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"      \
-	"'namespace':'" ns "','name':'" name "','generation':1,"                           \
-	"'creationTimestamp':'2026-01-01T00:00:00Z'},'spec':{'gatewayClassName':'wg',"     \
+#define GW(ns, name, listeners)                                                                    \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"               \
+	"'namespace':'" ns "','name':'" name "','generation':1,"                                   \
+	"'creationTimestamp':'2026-01-01T00:00:00Z'},'spec':{'gatewayClassName':'wg',"             \
 	"'listeners':" listeners "}}"
 
-#define RT(kind, ns, name, ts, spec)                                                       \
-	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'" kind "','metadata':{"      \
-	"'namespace':'" ns "','name':'" name "','generation':1,'creationTimestamp':'" ts   \
+#define RT(kind, ns, name, ts, spec)                                                               \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'" kind "','metadata':{"              \
+	"'namespace':'" ns "','name':'" name "','generation':1,'creationTimestamp':'" ts           \
 	"'},'spec':" spec "}"
 
-#define HTTP_ALL "{'name':'http','port':80,'protocol':'HTTP','allowedRoutes':{'namespaces':{'from':'All'}}}"
+#define HTTP_ALL                                                                                   \
+	"{'name':'http','port':80,'protocol':'HTTP','allowedRoutes':{'namespaces':{'from':'All'}}" \
+	"}"
 
 static void secret(struct gw_objset *set, const char *ns, const char *name)
 {
@@ -37,7 +39,7 @@ static void secret(struct gw_objset *set, const char *ns, const char *name)
 }
 
 #define RCOND(kind, ns, name, type) gwt_cond_at(&res, kind, ns, name, "/parents/0/conditions", type)
-#define LCOND(ns, name, i, type)                                                           \
+#define LCOND(ns, name, i, type)                                                                   \
 	gwt_cond_at(&res, GW_K_GATEWAY, ns, name, "/listeners/" #i "/conditions", type)
 
 TEST(gw_precedence_across_routes)
@@ -48,18 +50,21 @@ TEST(gw_precedence_across_routes)
 	gwt_base(set);
 	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
 	/* newer route, exact path */
-	gwt_put(set, RT("HTTPRoute", "infra", "b-new", "2026-01-01T00:00:09Z",
-			"{'parentRefs':[{'name':'gw'}],'rules':[{'matches':["
-			"{'path':{'type':'Exact','value':'/a'}},"
-			"{'path':{'type':'PathPrefix','value':'/a'},'method':'GET'},"
-			"{'path':{'type':'PathPrefix','value':'/a'},'headers':[{'name':'X-A','value':'1'},"
-			"{'name':'x-b','value':'2'}]}],'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	gwt_put(set,
+		RT("HTTPRoute", "infra", "b-new", "2026-01-01T00:00:09Z",
+		   "{'parentRefs':[{'name':'gw'}],'rules':[{'matches':["
+		   "{'path':{'type':'Exact','value':'/a'}},"
+		   "{'path':{'type':'PathPrefix','value':'/a'},'method':'GET'},"
+		   "{'path':{'type':'PathPrefix','value':'/"
+		   "a'},'headers':[{'name':'X-A','value':'1'},"
+		   "{'name':'x-b','value':'2'}]}],'backendRefs':[{'name':'svc','port':8080}]}]}"));
 	/* older route, longer prefix and a same-key match that must win by age */
 	gwt_put(set, RT("HTTPRoute", "apps", "a-old", "2026-01-01T00:00:01Z",
 			"{'parentRefs':[{'name':'gw','namespace':'infra'}],'rules':[{'matches':["
 			"{'path':{'type':'PathPrefix','value':'/abc'}},"
 			"{'path':{'type':'PathPrefix','value':'/a'},'method':'GET'},"
-			"{'path':{'type':'PathPrefix','value':'/a'},'queryParams':[{'name':'q','value':'1'}]}"
+			"{'path':{'type':'PathPrefix','value':'/"
+			"a'},'queryParams':[{'name':'q','value':'1'}]}"
 			"]}]}"));
 	/* a specific hostname beats any path on the catch-all host */
 	gwt_put(set, RT("HTTPRoute", "infra", "c-host", "2026-01-01T00:00:05Z",
@@ -119,10 +124,11 @@ TEST(gw_reference_grant_for_backends)
 
 	gwt_base(set);
 	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
-	gwt_put(set, RT("HTTPRoute", "apps", "r", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw','namespace':'infra'}],'rules':[{'backendRefs':["
-			"{'name':'svc','namespace':'infra','port':8080,'weight':3},"
-			"{'name':'local','port':80,'weight':1}]}]}"));
+	gwt_put(set,
+		RT("HTTPRoute", "apps", "r", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw','namespace':'infra'}],'rules':[{'backendRefs':["
+		   "{'name':'svc','namespace':'infra','port':8080,'weight':3},"
+		   "{'name':'local','port':80,'weight':1}]}]}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "apps", "r", "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "apps", "r", "ResolvedRefs"), "False:RefNotPermitted");
@@ -175,7 +181,8 @@ TEST(gw_backend_ref_reasons)
 		{"{'name':'svc','port':8080}", "True:ResolvedRefs"},
 		{"{'name':'svc','port':9999}", "False:BackendNotFound"},
 		{"{'name':'nope','port':8080}", "False:BackendNotFound"},
-		{"{'group':'example.com','kind':'Thing','name':'svc','port':8080}", "False:InvalidKind"},
+		{"{'group':'example.com','kind':'Thing','name':'svc','port':8080}",
+		 "False:InvalidKind"},
 		{"{'name':'svc','port':8080,'namespace':'apps'}", "False:BackendNotFound"},
 		{"{'name':'weird','port':80}", "False:UnsupportedProtocol"},
 	};
@@ -185,14 +192,17 @@ TEST(gw_backend_ref_reasons)
 		char buf[1024];
 		gwt_base(set);
 		gwt_put(set, "{'apiVersion':'v1','kind':'Service','metadata':{'namespace':'infra',"
-			     "'name':'weird'},'spec':{'ports':[{'port':80,'appProtocol':'example.com/x'}]}}");
-		gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1beta1','kind':'ReferenceGrant',"
-			     "'metadata':{'namespace':'apps','name':'g'},'spec':{'from':[{'group':"
-			     "'gateway.networking.k8s.io','kind':'HTTPRoute','namespace':'infra'}],"
-			     "'to':[{'group':'','kind':'Service'}]}}");
+			     "'name':'weird'},'spec':{'ports':[{'port':80,'appProtocol':'example."
+			     "com/x'}]}}");
+		gwt_put(set,
+			"{'apiVersion':'gateway.networking.k8s.io/v1beta1','kind':'ReferenceGrant',"
+			"'metadata':{'namespace':'apps','name':'g'},'spec':{'from':[{'group':"
+			"'gateway.networking.k8s.io','kind':'HTTPRoute','namespace':'infra'}],"
+			"'to':[{'group':'','kind':'Service'}]}}");
 		gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
 		snprintf(buf, sizeof(buf),
-			 "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"
+			 "{'apiVersion':'gateway.networking.k8s.io/"
+			 "v1','kind':'HTTPRoute','metadata':{"
 			 "'namespace':'infra','name':'r'},'spec':{'parentRefs':[{'name':'gw'}],"
 			 "'rules':[{'backendRefs':[%s]}]}}",
 			 t[i].ref);
@@ -232,7 +242,8 @@ TEST(gw_parent_ref_section_and_port)
 				"[{'name':'a','port':80,'protocol':'HTTP'},"
 				"{'name':'b','port':8080,'protocol':'HTTP'}]"));
 		snprintf(buf, sizeof(buf),
-			 "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"
+			 "{'apiVersion':'gateway.networking.k8s.io/"
+			 "v1','kind':'HTTPRoute','metadata':{"
 			 "'namespace':'infra','name':'r'},'spec':{'parentRefs':[%s],"
 			 "'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}}",
 			 t[i].parent);
@@ -242,9 +253,11 @@ TEST(gw_parent_ref_section_and_port)
 		if (strcmp(got, t[i].want))
 			fprintf(stderr, "  case %zu: %s\n", i, t[i].parent);
 		CHECK_EQ_STR(got, t[i].want);
-		CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw",
+					"/listeners/0/attachedRoutes"),
 			     t[i].attached0);
-		CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"),
+		CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw",
+					"/listeners/1/attachedRoutes"),
 			     t[i].attached1);
 		gwt_done(&res);
 		gw_objset_free(set);
@@ -262,10 +275,10 @@ TEST(gw_allowed_routes_namespaces_and_kinds)
 		{"{'namespaces':{'from':'Same'}}", "apps", "False:NotAllowedByListeners"},
 		{"{}", "apps", "False:NotAllowedByListeners"},
 		{"{'namespaces':{'from':'All'}}", "apps", "True:Accepted"},
-		{"{'namespaces':{'from':'Selector','selector':{'matchLabels':{'team':'apps'}}}}", "apps",
-		 "True:Accepted"},
-		{"{'namespaces':{'from':'Selector','selector':{'matchLabels':{'team':'apps'}}}}", "infra",
-		 "False:NotAllowedByListeners"},
+		{"{'namespaces':{'from':'Selector','selector':{'matchLabels':{'team':'apps'}}}}",
+		 "apps", "True:Accepted"},
+		{"{'namespaces':{'from':'Selector','selector':{'matchLabels':{'team':'apps'}}}}",
+		 "infra", "False:NotAllowedByListeners"},
 		{"{'namespaces':{'from':'Selector','selector':{'matchLabels':"
 		 "{'kubernetes.io/metadata.name':'apps'}}}}",
 		 "apps", "True:Accepted"},
@@ -277,14 +290,17 @@ TEST(gw_allowed_routes_namespaces_and_kinds)
 		struct gw_result res = {0};
 		char buf[1024];
 		gwt_base(set);
-		snprintf(buf, sizeof(buf),
-			 "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-			 "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','listeners':"
-			 "[{'name':'a','port':80,'protocol':'HTTP','allowedRoutes':%s}]}}",
-			 t[i].allowed);
+		snprintf(
+			buf, sizeof(buf),
+			"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+			"'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','"
+			"listeners':"
+			"[{'name':'a','port':80,'protocol':'HTTP','allowedRoutes':%s}]}}",
+			t[i].allowed);
 		gwt_put(set, buf);
 		snprintf(buf, sizeof(buf),
-			 "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"
+			 "{'apiVersion':'gateway.networking.k8s.io/"
+			 "v1','kind':'HTTPRoute','metadata':{"
 			 "'namespace':'%s','name':'r'},'spec':{'parentRefs':[{'name':'gw',"
 			 "'namespace':'infra'}]}}",
 			 t[i].route_ns);
@@ -308,17 +324,20 @@ TEST(gw_listener_hostname_matching)
 	gwt_put(set, GW("infra", "gw",
 			"[{'name':'foo','port':80,'protocol':'HTTP','hostname':'foo.example.com'},"
 			"{'name':'wild','port':80,'protocol':'HTTP','hostname':'*.example.com'}]"));
-	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'hostnames':['foo.example.com','bar.example.com',"
-			"'other.org']}"));
+	gwt_put(set,
+		RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw'}],'hostnames':['foo.example.com','bar.example.com',"
+		   "'other.org']}"));
 	gwt_put(set, RT("HTTPRoute", "infra", "none", "2026-01-01T00:00:01Z",
 			"{'parentRefs':[{'name':'gw'}],'hostnames':['other.org']}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "none", "Accepted"),
 		     "False:NoMatchingListenerHostname");
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"), 1);
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"), 1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"),
+		     1);
 	const struct snap_listener *foo = gwt_listener(res.snap, "infra/gw", "foo");
 	const struct snap_listener *wild = gwt_listener(res.snap, "infra/gw", "wild");
 	CHECK(foo && foo->n_http_rules == 1);
@@ -345,24 +364,26 @@ TEST(gw_listener_validation_and_conflicts)
 	secret(set, "certs", "far");
 	gwt_put(set, "{'apiVersion':'v1','kind':'Secret','metadata':{'namespace':'infra','name':"
 		     "'junk'},'data':{'tls.crt':'SGVsbG8K','tls.key':'SGVsbG8K'}}");
-	gwt_put(set, GW("infra", "gw",
-			"[{'name':'http','port':80,'protocol':'HTTP'},"
-			"{'name':'dup','port':80,'protocol':'HTTP'},"
-			"{'name':'proto','port':80,'protocol':'HTTPS','tls':{'certificateRefs':[{'name':'cert'}]}},"
-			"{'name':'bad','port':81,'protocol':'SCTP'},"
-			"{'name':'kinds','port':82,'protocol':'HTTP','allowedRoutes':{'kinds':"
-			"[{'kind':'HTTPRoute'},{'kind':'TCPRoute'}]}},"
-			"{'name':'missing','port':443,'protocol':'HTTPS','hostname':'m.example.com',"
-			"'tls':{'certificateRefs':[{'name':'nope'}]}},"
-			"{'name':'far','port':443,'protocol':'HTTPS','hostname':'f.example.com',"
-			"'tls':{'certificateRefs':[{'name':'far','namespace':'certs'}]}},"
-			"{'name':'junk','port':443,'protocol':'HTTPS','hostname':'j.example.com',"
-			"'tls':{'certificateRefs':[{'name':'junk'}]}},"
-			"{'name':'kind','port':443,'protocol':'HTTPS','hostname':'k.example.com',"
-			"'tls':{'certificateRefs':[{'kind':'ConfigMap','name':'cert'}]}},"
-			"{'name':'good','port':443,'protocol':'HTTPS','hostname':'g.example.com',"
-			"'tls':{'certificateRefs':[{'name':'cert'}]}},"
-			"{'name':'udp','port':80,'protocol':'UDP'}]"));
+	gwt_put(set,
+		GW("infra", "gw",
+		   "[{'name':'http','port':80,'protocol':'HTTP'},"
+		   "{'name':'dup','port':80,'protocol':'HTTP'},"
+		   "{'name':'proto','port':80,'protocol':'HTTPS','tls':{'certificateRefs':[{'name':"
+		   "'cert'}]}},"
+		   "{'name':'bad','port':81,'protocol':'SCTP'},"
+		   "{'name':'kinds','port':82,'protocol':'HTTP','allowedRoutes':{'kinds':"
+		   "[{'kind':'HTTPRoute'},{'kind':'TCPRoute'}]}},"
+		   "{'name':'missing','port':443,'protocol':'HTTPS','hostname':'m.example.com',"
+		   "'tls':{'certificateRefs':[{'name':'nope'}]}},"
+		   "{'name':'far','port':443,'protocol':'HTTPS','hostname':'f.example.com',"
+		   "'tls':{'certificateRefs':[{'name':'far','namespace':'certs'}]}},"
+		   "{'name':'junk','port':443,'protocol':'HTTPS','hostname':'j.example.com',"
+		   "'tls':{'certificateRefs':[{'name':'junk'}]}},"
+		   "{'name':'kind','port':443,'protocol':'HTTPS','hostname':'k.example.com',"
+		   "'tls':{'certificateRefs':[{'kind':'ConfigMap','name':'cert'}]}},"
+		   "{'name':'good','port':443,'protocol':'HTTPS','hostname':'g.example.com',"
+		   "'tls':{'certificateRefs':[{'name':'cert'}]}},"
+		   "{'name':'udp','port':80,'protocol':'UDP'}]"));
 	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
 	CHECK_EQ_STR(LCOND("infra", "gw", 0, "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(LCOND("infra", "gw", 1, "Conflicted"), "True:HostnameConflict");
@@ -373,10 +394,12 @@ TEST(gw_listener_validation_and_conflicts)
 	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/3/supportedKinds/0"),
 		     -1);
 	CHECK_EQ_STR(LCOND("infra", "gw", 4, "ResolvedRefs"), "False:InvalidRouteKinds");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/4/supportedKinds/0/kind"),
-		     "HTTPRoute");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/4/supportedKinds/1/kind"),
-		     "(none)");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/4/supportedKinds/0/kind"),
+		"HTTPRoute");
+	CHECK_EQ_STR(
+		gwt_str_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/4/supportedKinds/1/kind"),
+		"(none)");
 	CHECK_EQ_STR(LCOND("infra", "gw", 5, "ResolvedRefs"), "False:InvalidCertificateRef");
 	CHECK_EQ_STR(LCOND("infra", "gw", 5, "Programmed"), "False:Invalid");
 	CHECK_EQ_STR(LCOND("infra", "gw", 6, "ResolvedRefs"), "False:RefNotPermitted");
@@ -444,8 +467,10 @@ TEST(gw_addresses_pool_stable_static)
 	gwt_put(set, GW("infra", "b", "[" HTTP_ALL "]"));
 	gwt_put(set, GW("infra", "c", "[" HTTP_ALL "]"));
 	CHECK_EQ_INT(gwt_run(set, "10.9.0.0/29", &res), 0);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "b", "/addresses/0/value"), "10.9.0.1");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "c", "/addresses/0/value"), "10.9.0.2");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "b", "/addresses/0/value"),
+		     "10.9.0.1");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "c", "/addresses/0/value"),
+		     "10.9.0.2");
 	gwt_done(&res);
 
 	/* a new Gateway sorting first does not move the others: prev wins */
@@ -459,17 +484,21 @@ TEST(gw_addresses_pool_stable_static)
 			       .n_prev = 2,
 			       .supported_features = feats};
 	CHECK_EQ_INT(gw_reconcile(set, &o, &res), 0);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "a", "/addresses/0/value"), "10.9.0.3");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "b", "/addresses/0/value"), "10.9.0.1");
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "c", "/addresses/0/value"), "10.9.0.2");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "a", "/addresses/0/value"),
+		     "10.9.0.3");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "b", "/addresses/0/value"),
+		     "10.9.0.1");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "c", "/addresses/0/value"),
+		     "10.9.0.2");
 	/* the snapshot binds each Gateway's own address */
 	CHECK_EQ_INT(res.snap->n_sockets, 3);
 	gwt_done(&res);
 
 	/* static addresses: inside the pool usable, outside not, other types unsupported */
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-		     "'namespace':'infra','name':'s1'},'spec':{'gatewayClassName':'wg','addresses':"
-		     "[{'value':'10.9.0.6'}],'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'namespace':'infra','name':'s1'},'spec':{'gatewayClassName':'wg','addresses':"
+		"[{'value':'10.9.0.6'}],'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
 	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
 		     "'namespace':'infra','name':'s2'},'spec':{'gatewayClassName':'wg','addresses':"
 		     "[{'type':'IPAddress','value':'192.0.2.10'},{'value':'10.9.0.5'}],"
@@ -478,11 +507,13 @@ TEST(gw_addresses_pool_stable_static)
 		     "'namespace':'infra','name':'s3'},'spec':{'gatewayClassName':'wg','addresses':"
 		     "[{'type':'Hostname','value':'gw.example.com'}],"
 		     "'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-		     "'namespace':'infra','name':'s4'},'spec':{'gatewayClassName':'wg','addresses':"
-		     "[{'type':'IPAddress'}],'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'namespace':'infra','name':'s4'},'spec':{'gatewayClassName':'wg','addresses':"
+		"[{'type':'IPAddress'}],'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
 	CHECK_EQ_INT(gw_reconcile(set, &o, &res), 0);
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "s1", "/addresses/0/value"), "10.9.0.6");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "s1", "/addresses/0/value"),
+		     "10.9.0.6");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "s1", "/conditions", "Programmed"),
 		     "True:Programmed");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "s2", "/conditions", "Accepted"),
@@ -493,7 +524,8 @@ TEST(gw_addresses_pool_stable_static)
 		     "False:UnsupportedAddress");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "s3", "/addresses/0/value"), "(none)");
 	/* an empty value asks for any address: the pool's last free one */
-	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "s4", "/addresses/0/value"), "10.9.0.4");
+	CHECK_EQ_STR(gwt_str_at(&res, GW_K_GATEWAY, "infra", "s4", "/addresses/0/value"),
+		     "10.9.0.4");
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "s4", "/conditions", "Programmed"),
 		     "True:Programmed");
 	gwt_done(&res);
@@ -515,33 +547,39 @@ TEST(gw_filters_timeouts_retry_compiled)
 
 	gwt_base(set);
 	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
-	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'rules':[{'name':'one',"
-			"'filters':[{'type':'RequestHeaderModifier','requestHeaderModifier':{"
-			"'set':[{'name':'X-S','value':'1'}],'add':[{'name':'X-A','value':'2'}],"
-			"'remove':['X-R']}},"
-			"{'type':'RequestMirror','requestMirror':{'backendRef':{'name':'svc','port':8080},"
-			"'fraction':{'numerator':25,'denominator':50}}},"
-			"{'type':'CORS','cors':{'allowOrigins':['https://a.example'],'allowCredentials':true,"
-			"'maxAge':60}}],"
-			"'timeouts':{'request':'10s','backendRequest':'0s'},"
-			"'retry':{'codes':[500,503],'attempts':2,'backoff':'100ms'},"
-			"'backendRefs':[{'name':'svc','port':8081,'filters':[{'type':"
-			"'ResponseHeaderModifier','responseHeaderModifier':{'set':[{'name':'X-B','value':'b'}]}}]}]},"
-			"{'matches':[{'path':{'type':'PathPrefix','value':'/redir'}}],'filters':["
-			"{'type':'RequestRedirect','requestRedirect':{'scheme':'https','statusCode':301,"
-			"'path':{'type':'ReplacePrefixMatch','replacePrefixMatch':'/new'}}}]},"
-			"{'matches':[{'path':{'type':'PathPrefix','value':'/rw'}}],'filters':["
-			"{'type':'URLRewrite','urlRewrite':{'hostname':'h.example','path':{'type':"
-			"'ReplaceFullPath','replaceFullPath':'/full'}}}],"
-			"'backendRefs':[{'name':'svc','port':8080}]},"
-			"{'matches':[{'path':{'type':'PathPrefix','value':'/ext'}}],'filters':["
-			"{'type':'ExtensionRef','extensionRef':{'group':'example.com','kind':'F','name':'f'}}],"
-			"'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	gwt_put(set,
+		RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw'}],'rules':[{'name':'one',"
+		   "'filters':[{'type':'RequestHeaderModifier','requestHeaderModifier':{"
+		   "'set':[{'name':'X-S','value':'1'}],'add':[{'name':'X-A','value':'2'}],"
+		   "'remove':['X-R']}},"
+		   "{'type':'RequestMirror','requestMirror':{'backendRef':{'name':'svc','port':"
+		   "8080},"
+		   "'fraction':{'numerator':25,'denominator':50}}},"
+		   "{'type':'CORS','cors':{'allowOrigins':['https://"
+		   "a.example'],'allowCredentials':true,"
+		   "'maxAge':60}}],"
+		   "'timeouts':{'request':'10s','backendRequest':'0s'},"
+		   "'retry':{'codes':[500,503],'attempts':2,'backoff':'100ms'},"
+		   "'backendRefs':[{'name':'svc','port':8081,'filters':[{'type':"
+		   "'ResponseHeaderModifier','responseHeaderModifier':{'set':[{'name':'X-B','value'"
+		   ":'b'}]}}]}]},"
+		   "{'matches':[{'path':{'type':'PathPrefix','value':'/redir'}}],'filters':["
+		   "{'type':'RequestRedirect','requestRedirect':{'scheme':'https','statusCode':301,"
+		   "'path':{'type':'ReplacePrefixMatch','replacePrefixMatch':'/new'}}}]},"
+		   "{'matches':[{'path':{'type':'PathPrefix','value':'/rw'}}],'filters':["
+		   "{'type':'URLRewrite','urlRewrite':{'hostname':'h.example','path':{'type':"
+		   "'ReplaceFullPath','replaceFullPath':'/full'}}}],"
+		   "'backendRefs':[{'name':'svc','port':8080}]},"
+		   "{'matches':[{'path':{'type':'PathPrefix','value':'/ext'}}],'filters':["
+		   "{'type':'ExtensionRef','extensionRef':{'group':'example.com','kind':'F','name':"
+		   "'f'}}],"
+		   "'backendRefs':[{'name':'svc','port':8080}]}]}"));
 	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
 	/* one rule cannot be honoured: the route is partially invalid */
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "Accepted"), "True:Accepted");
-	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "PartiallyInvalid"), "True:UnsupportedValue");
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "PartiallyInvalid"),
+		     "True:UnsupportedValue");
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "ResolvedRefs"), "False:InvalidKind");
 	const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "http");
 	CHECK(l && l->n_http_rules == 4);
@@ -656,23 +694,31 @@ TEST(gw_l4_routes)
 			"{'parentRefs':[{'name':'gw','sectionName':'tcp'}],'rules':[{'backendRefs':"
 			"[{'name':'nope','port':8080}]}]}"));
 	gwt_put(set, RT("UDPRoute", "infra", "u", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
-	gwt_put(set, RT("TLSRoute", "infra", "tls", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com','t.example.org'],"
-			"'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
-	gwt_put(set, RT("TCPRoute", "infra", "wrong", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw','sectionName':'http'}],'rules':[{'backendRefs':"
-			"[{'name':'svc','port':8080}]}]}"));
+			"{'parentRefs':[{'name':'gw'}],'rules':[{'backendRefs':[{'name':'svc','"
+			"port':8080}]}]}"));
+	gwt_put(set,
+		RT("TLSRoute", "infra", "tls", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com','t.example.org'],"
+		   "'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	gwt_put(set,
+		RT("TCPRoute", "infra", "wrong", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw','sectionName':'http'}],'rules':[{'backendRefs':"
+		   "[{'name':'svc','port':8080}]}]}"));
 	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
 	CHECK_EQ_STR(RCOND(GW_K_TCPROUTE, "infra", "t1", "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(RCOND(GW_K_TCPROUTE, "infra", "t2", "ResolvedRefs"), "False:BackendNotFound");
 	CHECK_EQ_STR(RCOND(GW_K_UDPROUTE, "infra", "u", "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(RCOND(GW_K_TLSROUTE, "infra", "tls", "Accepted"), "True:Accepted");
-	CHECK_EQ_STR(RCOND(GW_K_TCPROUTE, "infra", "wrong", "Accepted"), "False:NotAllowedByListeners");
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"), 2);
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"), 1);
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/2/attachedRoutes"), 1);
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/3/attachedRoutes"), 1);
+	CHECK_EQ_STR(RCOND(GW_K_TCPROUTE, "infra", "wrong", "Accepted"),
+		     "False:NotAllowedByListeners");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     2);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"),
+		     1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/2/attachedRoutes"),
+		     1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/3/attachedRoutes"),
+		     1);
 	const struct snap_listener *tcp = gwt_listener(res.snap, "infra/gw", "tcp");
 	CHECK(tcp && tcp->n_l4_backends == 2);
 	if (tcp && tcp->n_l4_backends == 2) {
@@ -742,17 +788,20 @@ TEST(gw_listenerset_attachment)
 		     "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg',"
 		     "'allowedListeners':{'namespaces':{'from':'Same'}},"
 		     "'listeners':[{'name':'main','port':80,'protocol':'HTTP'}]}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
-		     "'namespace':'infra','name':'ls1','creationTimestamp':'2026-01-01T00:00:01Z'},"
-		     "'spec':{'parentRef':{'name':'gw'},'listeners':[{'name':'extra','port':8080,"
-		     "'protocol':'HTTP'},{'name':'clash','port':80,'protocol':'TCP'}]}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
-		     "'namespace':'infra','name':'ls2','creationTimestamp':'2026-01-01T00:00:02Z'},"
-		     "'spec':{'parentRef':{'name':'gw'},'listeners':[{'name':'x','port':8080,"
-		     "'protocol':'HTTP'}]}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
-		     "'namespace':'apps','name':'ls3'},'spec':{'parentRef':{'name':'gw',"
-		     "'namespace':'infra'},'listeners':[{'name':'y','port':9090,'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
+		"'namespace':'infra','name':'ls1','creationTimestamp':'2026-01-01T00:00:01Z'},"
+		"'spec':{'parentRef':{'name':'gw'},'listeners':[{'name':'extra','port':8080,"
+		"'protocol':'HTTP'},{'name':'clash','port':80,'protocol':'TCP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
+		"'namespace':'infra','name':'ls2','creationTimestamp':'2026-01-01T00:00:02Z'},"
+		"'spec':{'parentRef':{'name':'gw'},'listeners':[{'name':'x','port':8080,"
+		"'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
+		"'namespace':'apps','name':'ls3'},'spec':{'parentRef':{'name':'gw',"
+		"'namespace':'infra'},'listeners':[{'name':'y','port':9090,'protocol':'HTTP'}]}}");
 	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
 			"{'parentRefs':[{'kind':'ListenerSet','name':'ls1','sectionName':'extra'}],"
 			"'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
@@ -773,8 +822,9 @@ TEST(gw_listenerset_attachment)
 	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "Accepted"), "True:Accepted");
 	CHECK_EQ_STR(gwt_str_at(&res, GW_K_HTTPROUTE, "infra", "r", "/parents/0/parentRef/kind"),
 		     "ListenerSet");
-	CHECK_EQ_INT(gwt_int_at(&res, GW_K_LISTENERSET, "infra", "ls1", "/listeners/0/attachedRoutes"),
-		     1);
+	CHECK_EQ_INT(
+		gwt_int_at(&res, GW_K_LISTENERSET, "infra", "ls1", "/listeners/0/attachedRoutes"),
+		1);
 	const struct snap_listener *l = gwt_listener(res.snap, "infra/ls1", "extra");
 	CHECK(l && l->n_http_rules == 1);
 	/* served on the parent Gateway's address */
@@ -794,7 +844,8 @@ TEST(gw_backendtlspolicy_applies_and_conflicts)
 		     "'name':'ca'},'data':{'ca.crt':'" CA_PEM "'}}");
 	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
 	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'rules':[{'backendRefs':[{'name':'svc','port':8080}]},"
+			"{'parentRefs':[{'name':'gw'}],'rules':[{'backendRefs':[{'name':'svc','"
+			"port':8080}]},"
 			"{'matches':[{'path':{'type':'PathPrefix','value':'/h2'}}],"
 			"'backendRefs':[{'name':'svc','port':8081}]}]}"));
 	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'BackendTLSPolicy',"
@@ -860,17 +911,18 @@ TEST(gw_frontend_client_validation)
 	secret(set, "infra", "cert");
 	gwt_put(set, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'namespace':'infra',"
 		     "'name':'ca'},'data':{'ca.crt':'" CA_PEM "'}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-		     "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','tls':{"
-		     "'frontend':{'default':{'validation':{'caCertificateRefs':[{'group':'','kind':"
-		     "'ConfigMap','name':'ca'}]}},'perPort':[{'port':8443,'tls':{'validation':{"
-		     "'mode':'AllowInsecureFallback','caCertificateRefs':[{'group':'','kind':"
-		     "'ConfigMap','name':'ca'}]}}},{'port':9443,'tls':{'validation':{"
-		     "'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'missing'}]}}}]}},"
-		     "'listeners':[{'name':'a','port':443,'protocol':'HTTPS','tls':{'certificateRefs':"
-		     "[{'name':'cert'}]}},{'name':'b','port':8443,'protocol':'HTTPS','tls':{"
-		     "'certificateRefs':[{'name':'cert'}]}},{'name':'c','port':9443,'protocol':'HTTPS',"
-		     "'tls':{'certificateRefs':[{'name':'cert'}]}}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','tls':{"
+		"'frontend':{'default':{'validation':{'caCertificateRefs':[{'group':'','kind':"
+		"'ConfigMap','name':'ca'}]}},'perPort':[{'port':8443,'tls':{'validation':{"
+		"'mode':'AllowInsecureFallback','caCertificateRefs':[{'group':'','kind':"
+		"'ConfigMap','name':'ca'}]}}},{'port':9443,'tls':{'validation':{"
+		"'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'missing'}]}}}]}},"
+		"'listeners':[{'name':'a','port':443,'protocol':'HTTPS','tls':{'certificateRefs':"
+		"[{'name':'cert'}]}},{'name':'b','port':8443,'protocol':'HTTPS','tls':{"
+		"'certificateRefs':[{'name':'cert'}]}},{'name':'c','port':9443,'protocol':'HTTPS',"
+		"'tls':{'certificateRefs':[{'name':'cert'}]}}]}}");
 	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
 	const struct snap_listener *a = gwt_listener(res.snap, "infra/gw", "a");
 	const struct snap_listener *b = gwt_listener(res.snap, "infra/gw", "b");
@@ -882,6 +934,72 @@ TEST(gw_frontend_client_validation)
 	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions",
 				 "InsecureFrontendValidationMode"),
 		     "True:ConfigurationChanged");
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+/* A route whose parent is the Gateway attaches to the Gateway's own
+ * listeners only, never to those of its ListenerSets. */
+TEST(gw_listenerset_routes_scoped_to_parent)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg',"
+		     "'allowedListeners':{'namespaces':{'from':'All'}},"
+		     "'listeners':[{'name':'main','port':80,'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'ListenerSet','metadata':{"
+		"'namespace':'infra','name':'ls'},'spec':{'parentRef':{'name':'gw'},"
+		"'listeners':[{'name':'extra','port':8080,'protocol':'HTTP'}]}}");
+	gwt_put(set, RT("HTTPRoute", "infra", "to-gw", "2026-01-01T00:00:01Z",
+			"{'parentRefs':[{'name':'gw'}]}"));
+	gwt_put(set, RT("HTTPRoute", "infra", "to-gw-extra", "2026-01-01T00:00:01Z",
+			"{'parentRefs':[{'name':'gw','sectionName':'extra'}]}"));
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "to-gw", "Accepted"), "True:Accepted");
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "to-gw-extra", "Accepted"),
+		     "False:NoMatchingParent");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     1);
+	CHECK_EQ_INT(
+		gwt_int_at(&res, GW_K_LISTENERSET, "infra", "ls", "/listeners/0/attachedRoutes"),
+		0);
+	const struct snap_listener *l = gwt_listener(res.snap, "infra/ls", "extra");
+	CHECK(l && l->n_http_rules == 0);
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+/* A match whose regular expression cannot be compiled leaves its rule
+ * invalid (reported, the route partially invalid) and the other rules
+ * served. */
+TEST(gw_invalid_regex_rule)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
+	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
+			"{'parentRefs':[{'name':'gw'}],'rules':[{'matches':[{'path':{'type':"
+			"'RegularExpression','value':'/"
+			"a(['}}],'backendRefs':[{'name':'svc','port':8080}]},"
+			"{'matches':[{'headers':[{'type':'RegularExpression','name':'x','value':'*"
+			"bad'}]}],"
+			"'backendRefs':[{'name':'svc','port':8080}]},"
+			"{'matches':[{'path':{'type':'RegularExpression','value':'/ok/[0-9]+'}}],"
+			"'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "Accepted"), "True:Accepted");
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "PartiallyInvalid"),
+		     "True:UnsupportedValue");
+	const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "http");
+	CHECK(l && l->n_http_rules == 1);
+	if (l && l->n_http_rules == 1)
+		CHECK_EQ_STR(l->http_rules[0].match.path, "/ok/[0-9]+");
 	gwt_done(&res);
 	gw_objset_free(set);
 }

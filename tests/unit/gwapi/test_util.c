@@ -62,14 +62,15 @@ TEST(gw_hostname_intersect_table)
 		{"*.example.com", "*.foo.example.com", true, "*.foo.example.com"},
 		{"*.foo.example.com", "*.example.com", true, "*.foo.example.com"},
 		{"*.example.com", "*.example.org", false, NULL},
-		{"*.wildcard.org", "fourth-example.wildcard.org", true, "fourth-example.wildcard.org"},
+		{"*.wildcard.org", "fourth-example.wildcard.org", true,
+		 "fourth-example.wildcard.org"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		const char *out = "unset";
 		bool got = gw_hostname_intersect(t[i].listener, t[i].route, &out);
 		if (got != t[i].match)
-			fprintf(stderr, "  case %zu: %s x %s\n", i, t[i].listener ? t[i].listener : "-",
-				t[i].route ? t[i].route : "-");
+			fprintf(stderr, "  case %zu: %s x %s\n", i,
+				t[i].listener ? t[i].listener : "-", t[i].route ? t[i].route : "-");
 		CHECK_EQ_INT(got, t[i].match);
 		if (t[i].match && t[i].out)
 			CHECK_EQ_STR(out, t[i].out);
@@ -103,21 +104,11 @@ TEST(gw_duration_table)
 		int rc;
 		uint64_t ms;
 	} t[] = {
-		{"0s", 0, 0},
-		{"10s", 0, 10000},
-		{"500ms", 0, 500},
-		{"1h", 0, 3600000},
-		{"1h2m", 0, 3720000},
-		{"1h2m3s4ms", 0, 3723004},
-		{"2m30s", 0, 150000},
-		{"", -EINVAL, 0},
-		{"10", -EINVAL, 0},
-		{"s", -EINVAL, 0},
-		{"1d", -EINVAL, 0},
-		{"1.5s", -EINVAL, 0},
-		{"-1s", -EINVAL, 0},
-		{"100000s", -EINVAL, 0},
-		{"99999ms", 0, 99999},
+		{"0s", 0, 0},         {"10s", 0, 10000},       {"500ms", 0, 500},
+		{"1h", 0, 3600000},   {"1h2m", 0, 3720000},    {"1h2m3s4ms", 0, 3723004},
+		{"2m30s", 0, 150000}, {"", -EINVAL, 0},        {"10", -EINVAL, 0},
+		{"s", -EINVAL, 0},    {"1d", -EINVAL, 0},      {"1.5s", -EINVAL, 0},
+		{"-1s", -EINVAL, 0},  {"100000s", -EINVAL, 0}, {"99999ms", 0, 99999},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		uint64_t ms = 12345;
@@ -174,7 +165,8 @@ TEST(gw_selector_table)
 	struct gw_kv want_team = {"team", "infra"}, want_other = {"team", "apps"};
 	const char *vals[] = {"prod", "stage"};
 	struct gw_sel_expr in = {"env", "In", vals, 2}, notin = {"env", "NotIn", vals, 2};
-	struct gw_sel_expr exists = {"env", "Exists", NULL, 0}, dne = {"zone", "DoesNotExist", NULL, 0};
+	struct gw_sel_expr exists = {"env", "Exists", NULL, 0},
+			   dne = {"zone", "DoesNotExist", NULL, 0};
 	struct gw_sel_expr bogus = {"env", "Like", NULL, 0};
 	struct gw_selector s;
 

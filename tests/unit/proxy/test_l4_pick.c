@@ -90,9 +90,8 @@ TEST(l4_tls_route_for_sni_precedence)
 
 TEST(l4_pick_backend_weights)
 {
-	struct snap_backend b[3] = {{.name = "a", .weight = 0},
-				    {.name = "b", .weight = 1},
-				    {.name = "c", .weight = 3}};
+	struct snap_backend b[3] = {
+		{.name = "a", .weight = 0}, {.name = "b", .weight = 1}, {.name = "c", .weight = 3}};
 	unsigned seen[3] = {0};
 
 	for (uint64_t r = 0; r < 400; r++) {

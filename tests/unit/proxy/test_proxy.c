@@ -817,8 +817,8 @@ TEST(proxy_refused_endpoint_is_skipped_and_ejected)
 	setup();
 	int ok = 0;
 	for (int i = 0; i < 12; i++) {
-		exchange(px_port, "GET /half HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", resp,
-			 sizeof(resp));
+		exchange(px_port, "GET /half HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			 resp, sizeof(resp));
 		ok += status_of(resp) == 200 && strstr(resp, "name=b1") != NULL;
 	}
 	/* every request lands on the live endpoint: connect failures re-pick */

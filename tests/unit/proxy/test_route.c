@@ -205,8 +205,8 @@ TEST(route_lookup_cost_does_not_grow_with_routes)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct rt *rt = rt_build(s, &d);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double build_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-			  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	double build_ms =
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	/* publishing 20,000 rules must stay well inside a 10 ms reload budget
 	 * on a quiet machine; the bound here is loose for shared CI runners */
 	if (build_ms > 50)

@@ -1469,3 +1469,42 @@ out:
 	tls_server_unref(s);
 	tls_client_unref(c);
 }
+
+/* The client keeps one session per server name, the most recently used
+ * TLS_CLIENT_SESSIONS of them. */
+TEST(tls_client_session_cache_is_per_name_and_bounded)
+{
+	const struct tpki *k = tpki_get();
+	struct tls_server *s = sni_server();
+	struct tls_client *c = tcli_new(k->ca_crt, NULL);
+	char name[64], got[4];
+	int n = TLS_CLIENT_SESSIONS + 1;
+
+	if (!s || !c) {
+		CHECK(s && c);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct tpair p;
+
+		snprintf(name, sizeof(name), "n%d.example.com", i);
+		CHECK_EQ_INT(tpair_open(&p, s, c, name), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_INT(tpair_xfer(&p, true, "tkt", 3, got), 3);
+		tpair_close(&p);
+	}
+	/* n0 was pushed out by the last one; n1 and the last are still kept. */
+	for (int i = 0; i < 3; i++) {
+		static const int which[] = {1, TLS_CLIENT_SESSIONS, 0};
+		struct tpair p;
+
+		snprintf(name, sizeof(name), "n%d.example.com", which[i]);
+		CHECK_EQ_INT(tpair_open(&p, s, c, name), 0);
+		CHECK_EQ_INT(tpair_handshake(&p), 0);
+		CHECK_EQ_INT(tls_conn_resumed(p.c), which[i] != 0);
+		tpair_close(&p);
+	}
+out:
+	tls_server_unref(s);
+	tls_client_unref(c);
+}
