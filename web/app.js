@@ -243,7 +243,7 @@ async function pageGateways() {
     const d = await api('/api/gateways');
     if (!d.gateways.length) { render(el('p', { class: 'muted' }, 'No Gateway is served.')); return; }
     render(...d.gateways.map((g) => el('section', { class: 'gateway' },
-      el('h2', null, g.name, ' ', condBadges(g.conditions)),
+      el('h2', null, g.name, ' ', g.conditions && g.conditions.length ? condBadges(g.conditions) : null),
       g.addresses && g.addresses.length ? el('p', null, 'Addresses: ', g.addresses.join(', ')) : null,
       table(['Listener', 'Protocol', 'Hostname', 'Bound', 'TLS', 'Certificates', { t: 'Rules', num: 1 }, 'Conditions'],
         g.listeners.map((l) => el('tr', null,

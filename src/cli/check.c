@@ -111,69 +111,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-struct sync_wait {
-	struct loop *loop;
-	struct kube_watch *kw;
-	struct timer deadline;
-	struct timer poll;
-	bool timed_out;
-};
-
-static void on_sync_poll(struct timer *t)
-{
-	struct sync_wait *w = t->arg;
-	if (kube_watch_synced(w->kw))
-		loop_stop(w->loop);
-	else
-		timer_add(w->loop, &w->poll, 50, on_sync_poll, w);
-}
-
-static void on_sync_deadline(struct timer *t)
-{
-	struct sync_wait *w = t->arg;
-	w->timed_out = true;
-	loop_stop(w->loop);
-}
-
-static void on_change_ignored(void *arg) { (void)arg; }
-
-/* Reads every object of the cluster once (list, no status writes). */
-static int load_cluster(const char *kubeconfig, const char *context, struct gw_objset *set,
-			struct diag *d)
-{
-	struct kube_config *cfg = NULL;
-	struct sync_wait w = {0};
-	struct kube_watch_opts ko = {.user_agent = "waygate-check"};
-	int err = kube_config_load(kubeconfig, context, &cfg, d);
-
-	if (err < 0)
-		return err;
-	w.loop = loop_new();
-	w.kw = w.loop ? kube_watch_new(w.loop, cfg, &ko, set, on_change_ignored, NULL) : NULL;
-	if (!w.kw || kube_watch_start(w.kw) < 0) {
-		diag_add(d, DIAG_ERROR, kubeconfig, kube_config_context(cfg), NULL,
-			 "cannot start the watch client");
-		err = -EINVAL;
-		goto out;
-	}
-	timer_add(w.loop, &w.deadline, SYNC_TIMEOUT_MS, on_sync_deadline, &w);
-	timer_add(w.loop, &w.poll, 50, on_sync_poll, &w);
-	loop_run(w.loop);
-	if (w.timed_out) {
-		struct kube_health h;
-		kube_watch_health(w.kw, &h);
-		diag_add(d, DIAG_ERROR, kubeconfig, kube_config_context(cfg), NULL,
-			 "could not read the cluster within %d s (server %s): %s", SYNC_TIMEOUT_MS / 1000,
-			 kube_config_server(cfg), h.last_error[0] ? h.last_error : "no answer");
-		err = -ETIMEDOUT;
-	}
-out:
-	kube_watch_free(w.kw);
-	loop_free(w.loop);
-	kube_config_free(cfg);
-	return err;
-}
-
 int cmd_check(int argc, char **argv)
 {
 	static const struct flag_spec specs[] = {
@@ -231,7 +168,7 @@ int cmd_check(int argc, char **argv)
 		r = local_config_load(config, tmpdir, set, &d);
 		nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	} else {
-		r = load_cluster(kubeconfig, context, set, &d);
+		r = cluster_read_once(kubeconfig, context, set, SYNC_TIMEOUT_MS, &d);
 	}
 	if (r < 0 && gw_objset_count(set, GW_K_GATEWAY) == 0) {
 		diag_print(&d, "waygate check");

@@ -42,6 +42,12 @@ int parse_host_port(const char *s, char *host, size_t hostsz, uint16_t *port);
 int local_config_load(const char *path, const char *state_dir, struct gw_objset *set,
 		      struct diag *d);
 
+/* Lists every resource of the cluster in the kubeconfig once into set
+ * (no watches kept, no status written), waiting at most timeout_ms.
+ * 0, or negative with entries in d naming the file, context and reason. */
+int cluster_read_once(const char *kubeconfig, const char *context, struct gw_objset *set,
+		      uint32_t timeout_ms, struct diag *d);
+
 /* Prints every entry of d to stderr, one per line, prefixed with prog. */
 void diag_print(const struct diag *d, const char *prog);
 

@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "cli/internal.h"
+#include "cli/run.h"
 #include "core/diag.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -59,50 +60,8 @@
 #define DEFAULT_CONTROLLER "waygate.dev/gateway-controller"
 #define DEFAULT_STATE_DIR "/var/lib/waygate"
 #define DEFAULT_UI_LISTEN "0.0.0.0:9443"
+#define DEFAULT_LOCAL_CONFIG "/etc/waygate/config"
 #define RECONCILE_DEBOUNCE_MS 20
-#define MAX_NAMESPACES 64
-
-struct run_opts {
-	const char *kubeconfig;
-	const char *context;
-	const char *config_path;
-	const char *controller_name;
-	const char *state_dir;
-	const char *address_pool;
-	const char *ui_listen; /* "off" disables the UI */
-	const char *access_log; /* path, "-" for stderr, NULL for none */
-	const char *namespaces[MAX_NAMESPACES + 1];
-	size_t n_namespaces;
-	unsigned workers;
-	uint32_t drain_ms;
-};
-
-struct runner {
-	struct run_opts o;
-	struct loop *loop;
-	struct gw_objset *set;
-	struct proxy *proxy;
-	struct store *store;
-	struct ui *ui;
-	struct kube_config *kcfg;
-	struct kube_watch *kw;
-	struct loop_io sig_io;
-	int sig_fd;
-	struct timer reconcile_timer;
-	const char *pending_source; /* source of the change waiting to be reconciled */
-	uint64_t reconciled_version; /* objset version last reconciled */
-	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
-	uint64_t served_hash;        /* of the live snapshot last committed and served */
-	/* The snapshot being served, one reference held here (for the UI). */
-	struct snapshot *current;
-	uint64_t serving_revision;
-	bool serving_pinned;
-	/* Gateway -> address, carried from one reconcile to the next. */
-	char **prev_gateways;
-	char **prev_addresses;
-	size_t n_prev;
-	int exit_code;
-};
 
 static void usage(FILE *f)
 {
@@ -218,7 +177,6 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 
 /* ---- serving ---- */
 
-static void set_current(struct runner *r, struct snapshot *snap);
 
 static uint64_t pinned_revision(struct runner *r)
 {
@@ -241,7 +199,7 @@ static void serve(struct runner *r, struct snapshot *snap, bool pinned)
 		log_warn("event=listener_problem detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
 	}
 	diag_fini(&d);
-	set_current(r, snap);
+	run_set_current(r, snap);
 	r->serving_revision = snap->revision;
 	r->serving_pinned = pinned;
 	log_info("event=serving revision=%llu listeners=%zu sockets=%zu pinned=%s",
@@ -368,7 +326,7 @@ static uint64_t snapshot_identity(const struct snapshot *snap, const char *json)
  * (our own status writes coming back, a resourceVersion bump) is neither
  * committed nor re-published: revisions record what the box served.
  */
-static void reconcile_and_serve(struct runner *r, const char *source)
+void run_reconcile_and_serve(struct runner *r, const char *source)
 {
 	struct snapshot *snap = compile(r, r->set, true);
 	uint64_t rev = 0, identity;
@@ -410,7 +368,7 @@ static void reconcile_and_serve(struct runner *r, const char *source)
 }
 
 /* Serves a stored revision (0 = the pinned one if any, else the newest). */
-static int serve_stored(struct runner *r, uint64_t rev)
+int run_serve_stored(struct runner *r, uint64_t rev)
 {
 	struct gw_objset *set = gw_objset_new();
 	uint64_t got = 0;
@@ -441,7 +399,7 @@ static void on_reconcile_timer(struct timer *t)
 		return; /* a partial view must never replace the last-known-good set */
 	if (gw_objset_version(r->set) == r->reconciled_version)
 		return;
-	reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
+	run_reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
 }
 
 static void schedule_reconcile(struct runner *r, const char *source)
@@ -467,7 +425,7 @@ static int load_local(struct runner *r, bool at_start)
 
 	if (!set)
 		return -ENOMEM;
-	err = local_config_load(r->o.config_path, r->o.state_dir, set, &d);
+	err = local_config_load(r->local_path, r->o.state_dir, set, &d);
 	if (err < 0) {
 		if (at_start)
 			diag_print(&d, "waygate");
@@ -477,7 +435,7 @@ static int load_local(struct runner *r, bool at_start)
 				  log_q(diag_format(&d.v[i], line, sizeof(line))));
 		}
 		log_error("event=config_rejected path=%s errors=%zu keeping=revision-%llu",
-			  log_q(r->o.config_path), d.errors, (unsigned long long)r->serving_revision);
+			  log_q(r->local_path), d.errors, (unsigned long long)r->serving_revision);
 		diag_fini(&d);
 		gw_objset_free(set);
 		return -WG_EINVAL_CONFIG;
@@ -485,222 +443,80 @@ static int load_local(struct runner *r, bool at_start)
 	diag_fini(&d);
 	gw_objset_free(r->set);
 	r->set = set;
-	log_info("event=config_loaded path=%s", log_q(r->o.config_path));
-	reconcile_and_serve(r, "file");
+	log_info("event=config_loaded path=%s", log_q(r->local_path));
+	run_reconcile_and_serve(r, "file");
 	return 0;
 }
 
-/* ---- the UI's hooks ----
- * The UI thread reaches control-thread state only here: the served
- * snapshot through a mutex-guarded reference, counters through the proxy's
- * relaxed reads, cluster health through a copy refreshed every second, and
- * changes (pinning) through one request slot that the control loop serves
- * on its own thread after loop_wake(). */
+/* ---- switching sources ---- */
 
-enum ctl_kind { CTL_PIN = 0 };
-
-struct ctl_request {
-	enum ctl_kind kind;
-	uint64_t rev;
-	int result;
-	char msg[256];
-	bool done;
-};
-
-static pthread_mutex_t ui_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ui_cond = PTHREAD_COND_INITIALIZER;
-static struct ctl_request *ctl_pending;
-static struct ui_cluster cluster_copy;
-
-static void set_current(struct runner *r, struct snapshot *snap)
+static void stop_cluster(struct runner *r)
 {
-	struct snapshot *old;
-
-	pthread_mutex_lock(&ui_lock);
-	old = r->current;
-	r->current = snap;
-	pthread_mutex_unlock(&ui_lock);
-	snap_unref(old);
+	kube_watch_free(r->kw);
+	r->kw = NULL;
+	kube_config_free(r->kcfg);
+	r->kcfg = NULL;
+	free(r->kubeconfig_path);
+	r->kubeconfig_path = NULL;
 }
 
-static struct snapshot *ui_get_snapshot(void *arg)
+int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz)
 {
-	struct runner *r = arg;
-	struct snapshot *s;
-
-	pthread_mutex_lock(&ui_lock);
-	s = r->current;
-	if (s)
-		snap_ref(s);
-	pthread_mutex_unlock(&ui_lock);
-	return s;
-}
-
-static void ui_get_stats(void *arg, struct ui_stats *out)
-{
-	struct runner *r = arg;
-	struct proxy_stats ps;
-
-	proxy_get_stats(r->proxy, &ps);
-	memset(out, 0, sizeof(*out));
-	out->requests = ps.requests;
-	memcpy(out->responses_by_class, ps.responses_by_class, sizeof(out->responses_by_class));
-	out->bytes_in = ps.bytes_in;
-	out->bytes_out = ps.bytes_out;
-	out->upstream_errors = ps.upstream_errors;
-	out->active_connections = ps.active_connections;
-	out->total_connections = ps.total_connections;
-	_Static_assert(sizeof(out->latency_buckets) == sizeof(ps.latency_buckets), "buckets");
-	memcpy(out->latency_buckets, ps.latency_buckets, sizeof(out->latency_buckets));
-	out->latency_sum_us = ps.latency_sum_us;
-}
-
-static void ui_get_cluster(void *arg, struct ui_cluster *out)
-{
-	(void)arg;
-	pthread_mutex_lock(&ui_lock);
-	*out = cluster_copy;
-	pthread_mutex_unlock(&ui_lock);
-}
-
-/* Control thread: refreshes the copy the UI reads. */
-static void refresh_cluster_copy(struct runner *r)
-{
-	struct ui_cluster c = {.mode = r->kw ? UI_MODE_CLUSTER : UI_MODE_LOCAL};
-
-	if (r->kw) {
-		struct kube_health h;
-		kube_watch_health(r->kw, &h);
-		str_lcpy(c.server, h.server ? h.server : "", sizeof(c.server));
-		str_lcpy(c.context, h.context ? h.context : "", sizeof(c.context));
-		c.connected = h.connected;
-		c.insecure = h.insecure;
-		c.last_sync_ms = h.last_sync_ms;
-		str_lcpy(c.last_error, h.last_error, sizeof(c.last_error));
-	} else {
-		str_lcpy(c.config_path, r->o.config_path ? r->o.config_path : "", sizeof(c.config_path));
-		c.connected = true;
-	}
-	c.serving_revision = r->serving_revision;
-	c.pinned = r->serving_pinned;
-	pthread_mutex_lock(&ui_lock);
-	cluster_copy = c;
-	pthread_mutex_unlock(&ui_lock);
-}
-
-static struct timer health_timer;
-
-static void on_health_timer(struct timer *t)
-{
-	struct runner *r = t->arg;
-	refresh_cluster_copy(r);
-	timer_add(r->loop, t, 1000, on_health_timer, r);
-}
-
-/* Control thread: carries out a request from the UI. */
-static void handle_ctl(struct runner *r, struct ctl_request *q)
-{
-	switch (q->kind) {
-	case CTL_PIN:
-		if (q->rev == 0) {
-			q->result = store_unpin(r->store, "ui", "admin");
-			if (q->result == 0) {
-				reconcile_and_serve(r, r->kw ? "cluster" : "file");
-				if (r->serving_pinned || !r->current) {
-					/* the live set was the pinned one: serve it fresh */
-					serve_stored(r, 0);
-				}
-				snprintf(q->msg, sizeof(q->msg), "unpinned: serving revision %llu",
-					 (unsigned long long)r->serving_revision);
-			}
-		} else {
-			q->result = store_pin(r->store, q->rev, "ui", "admin");
-			if (q->result == 0)
-				q->result = serve_stored(r, q->rev);
-			if (q->result == 0)
-				snprintf(q->msg, sizeof(q->msg), "revision %llu pinned and served",
-					 (unsigned long long)q->rev);
-		}
-		if (q->result < 0 && !q->msg[0])
-			snprintf(q->msg, sizeof(q->msg), "%s", q->result == -WG_ENOTFOUND
-				 ? "no such revision" : err_str(q->result));
-		break;
-	}
-	refresh_cluster_copy(r);
-}
-
-static void on_control_wake(struct loop *loop, void *arg)
-{
-	struct runner *r = arg;
-	struct ctl_request *q;
-	(void)loop;
-
-	pthread_mutex_lock(&ui_lock);
-	q = ctl_pending;
-	pthread_mutex_unlock(&ui_lock);
-	if (!q)
-		return;
-	handle_ctl(r, q);
-	pthread_mutex_lock(&ui_lock);
-	q->done = true;
-	ctl_pending = NULL;
-	pthread_cond_broadcast(&ui_cond);
-	pthread_mutex_unlock(&ui_lock);
-}
-
-/* UI thread: hands q to the control thread and waits for it. */
-static void ctl_call(struct runner *r, struct ctl_request *q)
-{
-	pthread_mutex_lock(&ui_lock);
-	while (ctl_pending)
-		pthread_cond_wait(&ui_cond, &ui_lock);
-	ctl_pending = q;
-	pthread_mutex_unlock(&ui_lock);
-	loop_wake(r->loop);
-	pthread_mutex_lock(&ui_lock);
-	while (!q->done)
-		pthread_cond_wait(&ui_cond, &ui_lock);
-	pthread_mutex_unlock(&ui_lock);
-}
-
-static int ui_pin_revision(void *arg, uint64_t rev, char *msg, size_t msgsz)
-{
-	struct ctl_request q = {.kind = CTL_PIN, .rev = rev};
-
-	ctl_call(arg, &q);
-	snprintf(msg, msgsz, "%s", q.msg);
-	return q.result;
-}
-
-static struct ui *start_ui(struct runner *r)
-{
-	struct ui_config uc = {
-		.listen = r->o.ui_listen,
-		.state_dir = r->o.state_dir,
-		.version = WG_VERSION,
-		.board = WG_BOARD_NAME,
-		.cb = {
-			.get_snapshot = ui_get_snapshot,
-			.get_stats = ui_get_stats,
-			.get_cluster = ui_get_cluster,
-			.pin_revision = ui_pin_revision,
-		},
-		.cb_arg = r,
-	};
+	struct kube_config *cfg = NULL;
+	struct gw_objset *set;
 	struct diag d = {0};
-	struct ui *ui;
+	char line[600];
+	struct kube_watch_opts ko = {
+		.user_agent = "waygate/" WG_VERSION,
+		.namespaces = r->o.n_namespaces ? r->o.namespaces : NULL,
+		.controller_name = r->o.controller_name,
+	};
+	int err = kube_config_load(path, r->o.context, &cfg, &d);
 
-	refresh_cluster_copy(r);
-	timer_add(r->loop, &health_timer, 1000, on_health_timer, r);
-	ui = ui_start(&uc, &d);
-	if (!ui) {
-		for (size_t i = 0; i < d.n; i++) {
-			char line[1400];
-			log_error("event=ui_failed detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
-		}
+	if (err < 0) {
+		snprintf(msg, msgsz, "%s", d.n ? diag_format(&d.v[0], line, sizeof(line)) : err_str(err));
+		diag_fini(&d);
+		return err;
 	}
 	diag_fini(&d);
-	return ui;
+	set = gw_objset_new();
+	if (!set) {
+		kube_config_free(cfg);
+		snprintf(msg, msgsz, "out of memory");
+		return -ENOMEM;
+	}
+	stop_cluster(r);
+	/* The served snapshot stays until the new source has listed
+	 * everything: a partial view never replaces the last-known-good. */
+	gw_objset_free(r->set);
+	r->set = set;
+	r->reconciled_version = gw_objset_version(set);
+	r->kcfg = cfg;
+	r->kubeconfig_path = strdup(path);
+	log_info("event=cluster server=%s context=%s auth=%s", log_q(kube_config_server(cfg)),
+		 log_q(kube_config_context(cfg)), kube_config_auth_kind(cfg));
+	if (kube_config_insecure(cfg))
+		log_warn("event=insecure_cluster detail=\"insecure-skip-tls-verify is set: the API server is not verified\"");
+	r->kw = kube_watch_new(r->loop, cfg, &ko, set, on_cluster_change, r);
+	if (!r->kw || (err = kube_watch_start(r->kw)) < 0) {
+		stop_cluster(r);
+		snprintf(msg, msgsz, "cannot start the watch client");
+		return err < 0 ? err : -ENOMEM;
+	}
+	snprintf(msg, msgsz, "cluster mode: watching %s", kube_config_server(cfg));
+	return 0;
+}
+
+int run_use_local(struct runner *r, char *msg, size_t msgsz)
+{
+	stop_cluster(r);
+	if (load_local(r, false) < 0) {
+		snprintf(msg, msgsz, "local configuration %s has errors (see Events); still serving revision %llu",
+			 r->local_path, (unsigned long long)r->serving_revision);
+		return -WG_EINVAL_CONFIG;
+	}
+	snprintf(msg, msgsz, "local mode: serving %s", r->local_path);
+	return 0;
 }
 
 /* ---- signals ---- */
@@ -715,7 +531,7 @@ static void on_signal(struct loop_io *io, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			log_info("event=reload signal=HUP");
-			if (r->o.config_path)
+			if (!r->kw)
 				load_local(r, false);
 			break;
 		case SIGTERM:
@@ -785,6 +601,7 @@ int cmd_run(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (ensure_state_dir(r.o.state_dir) < 0)
 		return 2;
+	r.local_path = r.o.config_path ? r.o.config_path : DEFAULT_LOCAL_CONFIG;
 	if (open_signals(&r) < 0) {
 		perror("waygate run: signals");
 		return 1;
@@ -795,7 +612,9 @@ int cmd_run(int argc, char **argv)
 	/* Cluster mode: the kubeconfig is checked before anything starts, so
 	 * a bad one exits 2 naming the file and key. */
 	if (r.o.kubeconfig) {
-		err = kube_config_load(r.o.kubeconfig, r.o.context, &r.kcfg, &d);
+		struct kube_config *probe = NULL;
+		err = kube_config_load(r.o.kubeconfig, r.o.context, &probe, &d);
+		kube_config_free(probe);
 		if (err < 0) {
 			diag_print(&d, "waygate");
 			diag_fini(&d);
@@ -829,7 +648,7 @@ int cmd_run(int argc, char **argv)
 	loop_io_add(r.loop, &r.sig_io, r.sig_fd, LOOP_READ, on_signal, &r);
 
 	/* Last-known-good first: serve before any source is read. */
-	err = serve_stored(&r, 0);
+	err = run_serve_stored(&r, 0);
 	if (err == 0)
 		log_info("event=restored revision=%llu", (unsigned long long)r.serving_revision);
 
@@ -839,28 +658,16 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		struct kube_watch_opts ko = {
-			.user_agent = "waygate/" WG_VERSION,
-			.namespaces = r.o.n_namespaces ? r.o.namespaces : NULL,
-			.controller_name = r.o.controller_name,
-		};
-		log_info("event=cluster server=%s context=%s auth=%s",
-			 log_q(kube_config_server(r.kcfg)), log_q(kube_config_context(r.kcfg)),
-			 kube_config_auth_kind(r.kcfg));
-		if (kube_config_insecure(r.kcfg))
-			log_warn("event=insecure_cluster detail=\"insecure-skip-tls-verify is set: the API server is not verified\"");
-		r.kw = kube_watch_new(r.loop, r.kcfg, &ko, r.set, on_cluster_change, &r);
-		if (!r.kw || kube_watch_start(r.kw) < 0) {
-			log_error("event=start_failed what=watch");
+		char msg[256];
+		if (run_use_cluster(&r, r.o.kubeconfig, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "waygate run: %s\n", msg);
 			rc = 1;
 			goto out;
 		}
 	}
 
-	if (strcmp(r.o.ui_listen, "off") != 0) {
-		loop_set_wake(r.loop, on_control_wake, &r);
-		r.ui = start_ui(&r);
-	}
+	if (strcmp(r.o.ui_listen, "off") != 0)
+		r.ui = run_ui_start(&r);
 
 	err = loop_run(r.loop);
 	if (err < 0) {
@@ -870,13 +677,15 @@ int cmd_run(int argc, char **argv)
 	log_info("event=draining deadline_ms=%u", r.o.drain_ms);
 	proxy_drain(r.proxy, r.o.drain_ms);
 out:
+	run_ui_shutdown();
 	ui_stop(r.ui);
 	kube_watch_free(r.kw);
 	if (r.proxy)
 		proxy_free(r.proxy);
-	set_current(&r, NULL);
+	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
 	kube_config_free(r.kcfg);
+	free(r.kubeconfig_path);
 	if (r.store)
 		store_close(r.store);
 	for (size_t i = 0; i < r.n_prev; i++) {

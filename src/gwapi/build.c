@@ -165,28 +165,17 @@ static void tls_routes(struct rctx *c, struct rlis *li, struct snap_listener *sl
 	}
 }
 
-static void l4_backends(struct rctx *c, struct rlis *li, struct snap_listener *sl)
+/* TCP and UDP listeners carry no hostname to choose by: when several
+ * routes attach, all are Accepted and counted, and the oldest one (first in
+ * li->l4, which is in age order) gets the traffic. */
+static void l4_backends(struct rlis *li, struct snap_listener *sl)
 {
-	size_t total = 0;
-
 	if (!li->l4.n)
 		return;
 	const struct croute *first = li->l4.v[0];
 	sl->l4_route = first->key;
-	/* Several routes on one listener share its traffic by weight. */
-	for (size_t i = 0; i < li->l4.n; i++)
-		total += ((const struct croute *)li->l4.v[i])->n_l4_backends;
-	if (li->l4.n == 1) {
-		sl->l4_backends = first->l4_backends;
-		sl->n_l4_backends = first->n_l4_backends;
-		return;
-	}
-	sl->l4_backends = rc_salloc(c, total, sizeof(*sl->l4_backends));
-	for (size_t i = 0; i < li->l4.n && sl->l4_backends; i++) {
-		const struct croute *cr = li->l4.v[i];
-		for (size_t j = 0; j < cr->n_l4_backends; j++)
-			sl->l4_backends[sl->n_l4_backends++] = cr->l4_backends[j];
-	}
+	sl->l4_backends = first->l4_backends;
+	sl->n_l4_backends = first->n_l4_backends;
 }
 
 static void fill_listener(struct rctx *c, struct rlis *li, struct snap_listener *sl)

@@ -913,6 +913,7 @@ static ssize_t conn_read(struct khttp_conn *c)
 static void head_done(struct khttp_conn *c, int used)
 {
 	c->head_seen = true;
+	c->cl->connected = c->resp.status != 401 && c->resp.status != 403;
 	if (c->cl->down) {
 		c->cl->down = false;
 		if (c->cl->on_back)

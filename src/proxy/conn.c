@@ -10,7 +10,9 @@
  *   HEAD       reading a request head             → PROXY, LOCAL, CLOSING
  *   WAIT       retry backoff before a new attempt → PROXY, LOCAL
  *   PROXY      request forwarded: bodies stream   → HEAD (keep-alive), CLOSING
- *              both ways, response head rewritten
+ *              both ways, response head rewritten;
+ *              after a 101 the connection is a byte tunnel (WebSocket) until
+ *              either side closes
  *   LOCAL      writing a response made here       → HEAD (keep-alive), CLOSING
  *              (errors, redirects, CORS preflight)
  *   CLOSING    flushing the last bytes            → closed
@@ -21,12 +23,22 @@
  * the output buffer, and while that holds anything the source is not read
  * (backpressure). Buffers come from the worker's freelist and go back as
  * soon as they are empty, so an idle keep-alive connection holds none.
- * Per-request data lives in the connection's arena, reset at each request.
+ * Per-request data lives in an arena taken from the worker's pool when a
+ * request starts and given back, reset, when it ends.
  *
- * Upstream connections are kept alive per endpoint per worker; a request
- * that fails on a reused connection before any response byte is replayed
- * once on a fresh one when it has no body. Mirrors get their own
- * connection, send the head with "Connection: close" and drop the answer.
+ * Upstream connections are kept alive per endpoint per worker (plain, or
+ * TLS under a BackendTLSPolicy: only the same policy reuses them). A
+ * connection that cannot be made moves the request to another endpoint of
+ * the backend; a request that fails on a reused connection before any
+ * response byte is replayed once on a fresh one when it has no body; the
+ * route's retry policy comes after that. Mirrors get their own connection,
+ * send the head with "Connection: close" and drop the answer.
+ *
+ * Errors a request can end with: 400/414/431/501/505 (the parser), 404 (no
+ * listener or route), 408 (head timeout), 421 (Host outside the TLS server
+ * name's listener), 500 (invalid backend, no backends, zero weights), 502
+ * (upstream protocol or I/O error), 503 (no endpoints, connect failure),
+ * 504 (request or backend request timeout).
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -30,6 +30,7 @@
 #define L4_UDP_IDLE_MS 60000       /* a UDP session with no datagram either way */
 #define L4_UDP_MAX_SESSIONS 8192   /* per worker; the least recently used goes */
 #define L4_PIPE_FREE_MAX 64        /* empty splice pipes kept per worker */
+#define L4_PIPE_BYTES (256 * 1024) /* splice pipe capacity asked for */
 
 /* ---- pure parts (l4_pick.c): any thread ---- */
 

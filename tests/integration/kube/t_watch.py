@@ -133,13 +133,15 @@ api.drop_watches(abrupt=True)
 time.sleep(9)
 api.down = False
 t_back = time.monotonic()
-st = dbg.poll(lambda s: s["health"]["open_watches"] == 15, timeout=30, what="watches after outage")
+st = dbg.poll(lambda s: s["health"]["open_watches"] == s["health"]["reflectors"], timeout=30,
+              what="watches after outage")
 first = min(r["t"] for r in api.log[n0:] if r["t"] >= t_back)
 check(time.monotonic() - first < 4,
       "after an outage: all watches back %.1f s after the first answer" %
       (time.monotonic() - first))
 check(not any(r["verb"] == "list" for r in api.log[n0:] if r["t"] >= t_back),
       "after an outage: resumed without relisting")
+check(st["health"]["connected"], "after an outage: health says connected again")
 dbg.quit()
 
 # --namespace: only those namespaces are listed and watched

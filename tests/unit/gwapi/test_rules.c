@@ -719,13 +719,14 @@ TEST(gw_l4_routes)
 		     1);
 	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/3/attachedRoutes"),
 		     1);
+	/* both TCPRoutes are accepted and counted; the oldest one is served */
 	const struct snap_listener *tcp = gwt_listener(res.snap, "infra/gw", "tcp");
-	CHECK(tcp && tcp->n_l4_backends == 2);
-	if (tcp && tcp->n_l4_backends == 2) {
+	CHECK(tcp && tcp->n_l4_backends == 1);
+	if (tcp && tcp->n_l4_backends == 1) {
 		CHECK_EQ_STR(tcp->l4_route, "infra/t1");
 		CHECK_EQ_INT(tcp->l4_backends[0].weight, 2);
 		CHECK_EQ_INT(tcp->l4_backends[0].n_endpoints, 2);
-		CHECK_EQ_INT(tcp->l4_backends[1].invalid_status, 500);
+		CHECK_EQ_INT(tcp->l4_backends[0].invalid_status, 0);
 	}
 	const struct snap_listener *pass = gwt_listener(res.snap, "infra/gw", "pass");
 	CHECK(pass && pass->tls_mode == SNAP_TLS_PASSTHROUGH && pass->n_tls_routes == 1);

@@ -22,10 +22,12 @@
 #include "../check.h"
 #include "core/arena.h"
 #include "core/diag.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "http/h1.h"
 #include "proxy/proxy.h"
 #include "proxy/snapshot.h"
+#include "tls/tls.h"
 
 /* ---- backends ---- */
 
@@ -912,6 +914,155 @@ TEST(proxy_swaps_routes_under_load_without_failures)
 	CHECK(swaps >= 200);
 	CHECK(h.ok > 0);
 	CHECK_EQ_INT(h.failed, 0);
+}
+
+/* ---- upstream TLS: a backend that speaks TLS only ---- */
+
+struct tls_backend {
+	struct tls_server *srv;
+	char *cert, *key;
+	int lfd;
+	uint16_t port;
+	pthread_t thr;
+};
+
+static struct tls_backend tb;
+
+static void *tls_bconn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct tls_conn *t = tls_conn_server(tb.srv, fd);
+	char in[8192];
+	size_t len = 0;
+	int h;
+
+	set_timeout(fd, 3000);
+	while (t && (h = tls_handshake(t)) != 0)
+		if (h != -WG_EAGAIN_READ && h != -WG_EAGAIN_WRITE)
+			goto out;
+	for (;;) {
+		char *e = memmem(in, len, "\r\n\r\n", 4);
+		if (!e) {
+			ssize_t r = tls_read(t, in + len, sizeof(in) - 1 - len);
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+			continue;
+		}
+		char body[256], out[512];
+		int bl = snprintf(body, sizeof(body), "name=tlsb sni=%s\n",
+				  tls_conn_sni(t) ? tls_conn_sni(t) : "-");
+		int k = snprintf(out, sizeof(out),
+				 "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+		for (int off = 0; off < k;) {
+			ssize_t w = tls_write(t, out + off, (size_t)(k - off));
+			if (w <= 0)
+				goto out;
+			off += (int)w;
+		}
+		size_t used = (size_t)(e + 4 - in);
+		memmove(in, in + used, len - used);
+		len -= used;
+	}
+out:
+	tls_conn_free(t);
+	close(fd);
+	return NULL;
+}
+
+static void *tls_backend_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(tb.lfd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		pthread_t t;
+		pthread_create(&t, NULL, tls_bconn_main, (void *)(intptr_t)fd);
+		pthread_detach(t);
+	}
+}
+
+static uint16_t proxy_with_tls_backend(struct proxy **out, const char *sni, const char *ca)
+{
+	uint16_t port = dead_port();
+	struct proxy_config cfg = {.workers = 1, .access_log_fd = -1};
+	struct proxy *p = proxy_new(&cfg);
+	proxy_start(p);
+	struct arena *a = arena_new(0);
+	struct snapshot *s = arena_zalloc(a, sizeof(*s));
+	s->arena = a;
+	s->refs = 1;
+	s->n_listeners = 1;
+	s->listeners = arena_zalloc(a, sizeof(*s->listeners));
+	struct snap_listener *l = &s->listeners[0];
+	l->http_rules = arena_zalloc(a, sizeof(struct snap_http_rule));
+	struct snap_backend *b = mk_backend(a, "tlsb", tb.port, 1);
+	b->tls = arena_zalloc(a, sizeof(*b->tls));
+	b->tls->sni = arena_strdup(a, sni);
+	b->tls->ca_pem = arena_strdup(a, ca);
+	add_rule(l, a, "t/tls", SNAP_PM_PREFIX, "/", b);
+	s->n_sockets = 1;
+	s->sockets = arena_zalloc(a, sizeof(*s->sockets));
+	strcpy(s->sockets[0].addr, "127.0.0.1");
+	s->sockets[0].port = port;
+	s->sockets[0].n_listeners = 1;
+	s->sockets[0].listeners = arena_zalloc(a, sizeof(struct snap_listener *));
+	s->sockets[0].listeners[0] = l;
+	struct diag d = {0};
+	proxy_publish(p, s, &d);
+	diag_fini(&d);
+	for (int i = 0; i < 200; i++) {
+		int fd = client_connect(port);
+		if (fd >= 0) {
+			close(fd);
+			break;
+		}
+		usleep(10000);
+	}
+	*out = p;
+	return port;
+}
+
+TEST(proxy_backend_tls_verified_and_kept_alive)
+{
+	setup();
+	const char *sans[] = {"backend.test"};
+	CHECK_EQ_INT(tls_gen_selfsigned("backend.test", sans, 1, 1, &tb.cert, &tb.key), 0);
+	struct tls_cert_pem pem = {tb.cert, tb.key, "t/backend"};
+	struct tls_server_opts so = {.certs = &pem, .n_certs = 1};
+	struct diag d = {0};
+	tb.srv = tls_server_new(&so, &d);
+	diag_fini(&d);
+	CHECK(tb.srv != NULL);
+	tb.lfd = listen_any(&tb.port);
+	pthread_create(&tb.thr, NULL, tls_backend_main, NULL);
+
+	struct proxy *p;
+	uint16_t port = proxy_with_tls_backend(&p, "backend.test", tb.cert);
+	exchange(port,
+		 "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nConnection: "
+		 "close\r\n\r\n",
+		 resp, sizeof(resp));
+	CHECK_EQ_INT(count(resp, "HTTP/1.1 200"), 2);
+	CHECK(strstr(resp, "name=tlsb sni=backend.test") != NULL);
+	proxy_drain(p, 100);
+	proxy_free(p);
+
+	/* a name the certificate does not carry: verification fails, 502 */
+	port = proxy_with_tls_backend(&p, "other.test", tb.cert);
+	exchange(port, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", resp,
+		 sizeof(resp));
+	CHECK(status_of(resp) == 502 || status_of(resp) == 503);
+	proxy_drain(p, 100);
+	proxy_free(p);
+
+	shutdown(tb.lfd, SHUT_RDWR);
+	close(tb.lfd);
+	pthread_join(tb.thr, NULL);
+	tls_server_unref(tb.srv);
+	tls_free_secret(tb.key);
+	free(tb.cert);
 }
 
 TEST(proxy_zz_drain_and_free)

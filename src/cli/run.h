@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.h: the state of `waygate run`'s control thread, shared by run.c
+ * (sources, reconcile, serving, signals) and run_ui.c (the bridge the UI
+ * thread uses to reach that state). Private to cli/.
+ */
+#ifndef WG_CLI_RUN_H
+#define WG_CLI_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+
+#define MAX_NAMESPACES 64
+
+struct gw_objset;
+struct kube_config;
+struct kube_watch;
+struct proxy;
+struct snapshot;
+struct store;
+struct ui;
+
+struct run_opts {
+	const char *kubeconfig;
+	const char *context;
+	const char *config_path;
+	const char *controller_name;
+	const char *state_dir;
+	const char *address_pool;
+	const char *ui_listen;  /* "off" disables the UI */
+	const char *access_log; /* path, "-" for stderr, NULL for none */
+	const char *namespaces[MAX_NAMESPACES + 1];
+	size_t n_namespaces;
+	unsigned workers;
+	uint32_t drain_ms;
+};
+
+struct runner {
+	struct run_opts o;
+	/* Local mode's folder: --config, or where a switch back from cluster
+	 * mode reads from. */
+	const char *local_path;
+	struct loop *loop;
+	struct gw_objset *set;
+	struct proxy *proxy;
+	struct store *store;
+	struct ui *ui;
+	struct kube_config *kcfg; /* cluster mode, else NULL */
+	struct kube_watch *kw;    /* cluster mode, else NULL */
+	char *kubeconfig_path;    /* the file kcfg came from (owned) */
+	struct loop_io sig_io;
+	int sig_fd;
+	struct timer reconcile_timer;
+	struct timer health_timer;
+	const char *pending_source;  /* source of the change waiting to be reconciled */
+	uint64_t reconciled_version; /* objset version last reconciled */
+	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
+	uint64_t served_hash;        /* of the live snapshot last committed and served */
+	/* The snapshot being served; one reference held here (read by the UI
+	 * under run_ui.c's lock). */
+	struct snapshot *current;
+	uint64_t serving_revision;
+	bool serving_pinned;
+	/* Gateway -> address, carried from one reconcile to the next. */
+	char **prev_gateways;
+	char **prev_addresses;
+	size_t n_prev;
+};
+
+/* run.c, control thread. */
+void run_reconcile_and_serve(struct runner *r, const char *source);
+int run_serve_stored(struct runner *r, uint64_t rev);
+/* Switches the source: cluster mode with the kubeconfig at path, or local
+ * mode on r->local_path. 0, or negative with a reason in msg. */
+int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz);
+int run_use_local(struct runner *r, char *msg, size_t msgsz);
+
+/* run_ui.c: the UI bridge. */
+struct ui *run_ui_start(struct runner *r);
+/* Control thread, after its loop stopped and before ui_stop(): fails any
+ * request the UI thread is still waiting for, and refuses new ones. */
+void run_ui_shutdown(void);
+/* Swaps the served snapshot under the UI's lock (takes snap's reference,
+ * drops the old one). */
+void run_set_current(struct runner *r, struct snapshot *snap);
+/* Control thread: refreshes the health copy the UI reads. */
+void run_ui_refresh(struct runner *r);
+
+#endif
