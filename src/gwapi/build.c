@@ -198,7 +198,7 @@ static void fill_listener(struct rctx *c, struct rlis *li, struct snap_listener 
 	case SNAP_P_HTTPS: http_rules(c, li, sl); break;
 	case SNAP_P_TLS: tls_routes(c, li, sl); break;
 	case SNAP_P_TCP:
-	case SNAP_P_UDP: l4_backends(c, li, sl); break;
+	case SNAP_P_UDP: l4_backends(li, sl); break;
 	}
 }
 

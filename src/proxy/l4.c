@@ -481,10 +481,12 @@ static void start_relay(struct l4conn *c)
 		l4_close(c, "out of memory", true);
 		return;
 	}
-	/* the client may have sent already (a ClientHello surely); a backend
-	 * that just accepted rarely has: wait for it to be readable */
+	/* TLS clients have sent already (the ClientHello, maybe more under
+	 * mbedTLS); a plain TCP client or a backend that just accepted may
+	 * not have: wait until epoll says so rather than try in vain */
+	c->c_rd = strcmp(c->kind, "tcp") != 0;
 	c->u_rd = false;
-	c->u_wr = c->c_rd = c->c_wr = true;
+	c->u_wr = c->c_wr = true;
 	c->last_ms = loop_now_ms(w->loop);
 	timer_cancel(w->loop, &c->timer);
 	timer_add(w->loop, &c->timer, L4_TCP_IDLE_MS, on_timer, c);

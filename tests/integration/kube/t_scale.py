@@ -55,7 +55,10 @@ full = rss_kb(dbg.p.pid)
 per1k = (full - base) / (N / 1000.0)
 print("figure: rss baseline %d KiB, with %d routes %d KiB: %.0f KiB per 1,000 routes" %
       (base, N, full, per1k), flush=True)
-check(per1k < 8192, "memory per 1,000 routes below 8 MiB (%.0f KiB)" % per1k)
+if "ASAN_OPTIONS" in os.environ:
+    print("sanitizer build: memory bound not checked", flush=True)
+else:
+    check(per1k < 8192, "memory per 1,000 routes below 8 MiB (%.0f KiB)" % per1k)
 
 # event delay: server write -> object set (median of 20)
 delays = []
