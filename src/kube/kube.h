@@ -16,7 +16,8 @@
  * Secrets and ConfigMaps in cluster mode: Secrets of types waygate never
  * uses (helm.sh/release.v1, kubernetes.io/service-account-token) are left
  * out by a field selector, and both are listed in small pages (they may be
- * 1 MiB each). Every one the watches see is kept
+ * 1 MiB each), after the Gateways, ListenerSets and BackendTLSPolicies that
+ * reference them have been listed. Every one the watches see is kept
  * in a small index (namespace, name, resourceVersion, no data); only those
  * gw_is_referenced() names are kept in the object set with their data. When
  * a reference appears later (a Gateway now names a Secret), the watch client

@@ -705,6 +705,24 @@ static bool drop_unstaged(struct reflector *r)
 	return changed;
 }
 
+/* Secrets and ConfigMaps are listed once what references them (Gateways,
+ * ListenerSets, BackendTLSPolicies) has been: then the list itself keeps
+ * the referenced ones, instead of one GET each afterwards. */
+static void start_waiting(struct kube_watch *w)
+{
+	for (size_t i = 0; i < w->n_refl; i++) {
+		const struct reflector *r = w->refl[i];
+
+		if ((r->kind == GW_K_GATEWAY || r->kind == GW_K_LISTENERSET ||
+		     r->kind == GW_K_BACKENDTLSPOLICY) &&
+		    !r->listed)
+			return;
+	}
+	for (size_t i = 0; i < w->n_refl; i++)
+		if (w->refl[i]->st == RF_WAIT && is_sc(w->refl[i]->kind))
+			refl_start_list(w->refl[i]);
+}
+
 /* The list is complete: make the set hold exactly what it returned. */
 static void apply_list(struct reflector *r)
 {
@@ -736,6 +754,7 @@ static void apply_list(struct reflector *r)
 	r->relisting = false;
 	r->attempt = 0;
 	w->last_sync_ms = clock_wall_ms();
+	start_waiting(w);
 	if (kube_watch_synced(w))
 		w->cl.last_error[0] = 0; /* everything listed: past errors are over */
 	kube_watch_changed(w, r->kind);  /* also tells the owner when the sync completes */
@@ -818,6 +837,7 @@ static void refl_absent(struct reflector *r, int status)
 	r->listed = true;
 	r->attempt = 0;
 	timer_add(w->loop, &r->timer, w->o.recheck_ms, on_refl_timer, r);
+	start_waiting(w);
 	kube_watch_changed(w, r->kind);
 }
 
@@ -1176,21 +1196,17 @@ static void disc_apply(struct kube_watch *w)
 		log_info("event=kube_resource resource=%s group=%s version=%s", ki->resource,
 			 *ki->group ? ki->group : "core", v);
 		if (ki->namespaced && w->namespaces) {
-			for (size_t i = 0; w->namespaces[i]; i++) {
-				struct reflector *r =
-					refl_new(w, (enum gw_kind)k, w->namespaces[i]);
-
-				if (r)
-					refl_start_list(r);
-			}
+			for (size_t i = 0; w->namespaces[i]; i++)
+				refl_new(w, (enum gw_kind)k, w->namespaces[i]);
 		} else {
-			struct reflector *r = refl_new(w, (enum gw_kind)k, NULL);
-
-			if (r)
-				refl_start_list(r);
+			refl_new(w, (enum gw_kind)k, NULL);
 		}
 	}
 	w->discovered = true;
+	for (size_t i = 0; i < w->n_refl; i++)
+		if (w->refl[i]->st == RF_WAIT && !is_sc(w->refl[i]->kind))
+			refl_start_list(w->refl[i]);
+	start_waiting(w);
 	if (missing)
 		timer_add(w->loop, &w->disc_timer, w->o.recheck_ms, on_disc_timer, w);
 	kube_watch_changed(w, GW_K_COUNT);

@@ -863,6 +863,17 @@ static void on_head_timer(struct timer *t)
 		conn_run(c);
 		return;
 	}
+	if (c->st == CS_PROXY && !c->r.tunnel && !c->r.req_body_done && !c->r.resp_head_done) {
+		/* the body stalled: the backend holds a partial body, drop it */
+		if (c->r.up) {
+			up_free(c->r.up);
+			c->r.up = NULL;
+		}
+		req_timeout_cancel(c);
+		respond_error(c, 408, "request body timeout", true);
+		conn_run(c);
+		return;
+	}
 	conn_close(c, c->st == CS_HEAD ? "keep-alive idle" : "timeout");
 }
 
@@ -1371,6 +1382,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	r->attempts_left = rule->retry.attempts;
 	r->backend_timeout_ms = rule->backend_request_timeout_ms;
 	r->expect_continue = m->expect_continue && r->req_body != H1_BODY_NONE;
+	if (r->req_body != H1_BODY_NONE)
+		timer_add(w->loop, &c->timer, LIM(c)->body_idle_timeout_ms, on_head_timer, c);
 	uint32_t to =
 		rule->request_timeout_ms ? rule->request_timeout_ms : LIM(c)->route_timeout_ms;
 	timer_add(w->loop, &c->req_timer, to, on_req_timer, c);
@@ -1824,12 +1837,16 @@ static bool proxy_step(struct conn *c)
 		}
 	}
 	if (!r->req_body_done) {
-		if (c->readable && buf_room(&c->in) + c->in.head > 0) {
+		if (c->readable && !c->rd_eof && buf_room(&c->in) + c->in.head > 0) {
 			int f = client_fill(c);
+			if (f > 0) /* bytes of the body: the idle clock starts again */
+				timer_add(c->w->loop, &c->timer, LIM(c)->body_idle_timeout_ms,
+					  on_head_timer, c);
 			if (f < 0) {
-				req_upstream_failed(c, 400, "client closed during the body");
+				/* a half-close right after the body: what is buffered
+				 * may still complete it (checked after the pump) */
+				c->rd_eof = true;
 				c->close_after = true;
-				return true;
 			}
 			moved |= f > 0;
 		}
@@ -1851,6 +1868,12 @@ static bool proxy_step(struct conn *c)
 			r->req_body_sent_any = true;
 			moved = true;
 		}
+		if (!r->req_body_done && c->rd_eof && buf_is_empty(&c->in)) {
+			req_upstream_failed(c, 400, "client closed during the body");
+			return true;
+		}
+		if (r->req_body_done)
+			timer_cancel(c->w->loop, &c->timer); /* the body idle clock */
 	} else if (c->readable && !c->rd_eof && (buf_room(&c->in) || c->in.head)) {
 		/* read ahead: pipelined requests wait in c->in, and the
 		 * interest set stays the same for the whole exchange */

@@ -104,6 +104,7 @@ struct l4conn {
 
 static void l4_close(struct l4conn *c, const char *why, bool reset);
 static void relay(struct l4conn *c);
+static void connect_next(struct l4conn *c);
 
 static inline struct l4_worker *LW(const struct l4conn *c)
 {
@@ -376,9 +377,14 @@ static void on_timer(struct timer *t)
 	case L4_ST_PEEK: l4_close(c, "no complete ClientHello in time", true); return;
 	case L4_ST_HANDSHAKE: l4_close(c, "tls handshake timeout", true); return;
 	case L4_ST_CONNECT:
+		/* this endpoint failed; another one may answer */
+		log_debug("event=l4_connect_failed endpoint=%s:%u error=timeout",
+			  log_q(c->ep->addr), c->ep->port);
 		upep_result(c->w, c->ep, false);
-		STAT_ADD(c->w, upstream_errors, 1);
-		l4_close(c, "connect timeout", true);
+		io_drop(c, false);
+		close(c->ufd);
+		c->ufd = -1;
+		connect_next(c);
 		return;
 	case L4_ST_RELAY:
 		if (now - c->last_ms >= L4_TCP_IDLE_MS) {

@@ -1327,7 +1327,7 @@ static void api_password(struct ui *ui, struct ui_req *rq)
 	tls_zeroize(rq->body, rq->body_len);
 	if (err == -EACCES) {
 		ui_rl_fail(&ui->rl, rq->client, now);
-		atomic_fetch_add(&ui->n_login_failures, 1);
+		__atomic_fetch_add(&ui->n_login_failures, 1, __ATOMIC_RELAXED);
 		ui_reply_error(rq, 403, "the current password is wrong");
 		return;
 	}

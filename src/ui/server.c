@@ -207,7 +207,7 @@ static void handle_login(struct ui *ui, struct ui_req *rq)
 	tls_zeroize(rq->body, rq->body_len);
 	if (!ok) {
 		ui_rl_fail(&ui->rl, rq->client, now);
-		atomic_fetch_add(&ui->n_login_failures, 1);
+		__atomic_fetch_add(&ui->n_login_failures, 1, __ATOMIC_RELAXED);
 		log_warn("event=ui_login_failed client=%s", log_q(rq->client));
 		ui_reply_error(rq, 401, "wrong user or password");
 		return;
@@ -302,8 +302,8 @@ static void handle_metrics(struct ui *ui, struct ui_req *rq)
 	in.serving_revision = cl.serving_revision ? cl.serving_revision : ss.serving_rev;
 	in.pinned_revision = ss.pinned_rev;
 	in.uptime_s = (clock_wall_ms() - ui->started_ms) / 1000;
-	in.ui_requests = atomic_load(&ui->n_requests);
-	in.ui_login_failures = atomic_load(&ui->n_login_failures);
+	in.ui_requests = __atomic_load_n(&ui->n_requests, __ATOMIC_RELAXED);
+	in.ui_login_failures = __atomic_load_n(&ui->n_login_failures, __ATOMIC_RELAXED);
 	struct snapshot *snap = ui->cb.get_snapshot ? ui->cb.get_snapshot(ui->cb_arg) : NULL;
 	in.snap = snap;
 	if (ui_metrics_format(&rq->out, &in) < 0)
@@ -566,7 +566,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->url = url;
 		client_addr(conn, rq->client, sizeof(rq->client));
 		*req_cls = rq;
-		atomic_fetch_add(&ui->n_requests, 1);
+		__atomic_fetch_add(&ui->n_requests, 1, __ATOMIC_RELAXED);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {

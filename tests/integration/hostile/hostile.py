@@ -89,7 +89,9 @@ def _read_n(c, buf, n):
 class Recorder(_Server):
     """A strict-enough HTTP/1.1 backend. Every request parsed is appended
     to .requests as dict(method, path, headers (list of (name, value)),
-    body, raw); a head it cannot frame is recorded as path None. Answers
+    body, raw, bad); a head it cannot frame is recorded as path None; bad
+    is False, "eof" (the connection ended inside the body) or True (bytes
+    that break the framing). Answers
     200 with the path as the body, keep-alive."""
 
     def __init__(self):
@@ -135,7 +137,7 @@ class Recorder(_Server):
                 while not bad:
                     buf, ok = _read_until(c, buf, b"\r\n")
                     if not ok:
-                        bad = True
+                        bad = "eof"
                         break
                     j = buf.index(b"\r\n")
                     size_s = buf[:j].split(b";")[0]
@@ -150,7 +152,7 @@ class Recorder(_Server):
                         while True:
                             buf, ok = _read_until(c, buf, b"\r\n")
                             if not ok:
-                                bad = True
+                                bad = "eof"
                                 break
                             j = buf.index(b"\r\n")
                             line, buf = buf[:j], buf[j + 2:]
@@ -158,7 +160,10 @@ class Recorder(_Server):
                                 break
                         break
                     buf, ok = _read_n(c, buf, size + 2)
-                    if not ok or buf[size:size + 2] != b"\r\n":
+                    if not ok:
+                        bad = "eof"
+                        break
+                    if buf[size:size + 2] != b"\r\n":
                         bad = True
                         break
                     body += buf[:size]
@@ -171,7 +176,7 @@ class Recorder(_Server):
                         n = int(dict(hdrs)["content-length"])
                         buf, ok = _read_n(c, buf, n)
                         body, buf = buf[:n], buf[n:]
-                        bad = not ok
+                        bad = False if ok else "eof"
                     except ValueError:
                         bad = True
             self._record(dict(method=method, path=path, headers=hdrs, body=body, raw=head,
@@ -179,6 +184,8 @@ class Recorder(_Server):
             if bad:
                 return
             out = path.encode("latin-1")
+            if path.startswith("/big"):
+                out = b"b" * (1 << 20)  # for slow readers
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n"
                       % len(out) + out)
 

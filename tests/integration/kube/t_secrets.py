@@ -41,6 +41,8 @@ st = dbg.synced()
 check(set(objects(st, "Secret")) == {"a/cert"}, "only the referenced Secret is held (%s)" %
       objects(st, "Secret"))
 check(set(objects(st, "ConfigMap")) == {"a/ca"}, "only the referenced ConfigMap is held")
+check(not api.requests("get", "secrets") and not api.requests("get", "configmaps"),
+      "listed after what references them: no GET needed at start")
 sl = api.requests("list", "secrets") + api.requests("watch", "secrets")
 check(sl and all("helm.sh/release.v1" in r["query"].get("fieldSelector", "") for r in sl),
       "Secrets listed and watched without Helm releases (field selector)")

@@ -131,6 +131,7 @@ bctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 bctx.load_cert_chain(bcert, bkey)
 
 TCP, TLS, UDP = wg.free_port(), wg.free_port(), wg.free_port()
+FLAKY, DEAD, NOBODY = wg.free_port(), wg.free_port(), wg.free_port()  # NOBODY: nothing listens
 ports = {n: wg.free_port() for n in ("t1", "t2", "pa", "pw", "plain", "u1", "u2", "web")}
 TCPEcho("t1", ports["t1"])
 TCPEcho("t2", ports["t2"])
@@ -156,6 +157,14 @@ spec:
   - name: tcp
     protocol: TCP
     port: %(tcp)d
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: tcp-flaky
+    protocol: TCP
+    port: %(flaky)d
+    allowedRoutes: {namespaces: {from: Same}}
+  - name: tcp-dead
+    protocol: TCP
+    port: %(dead)d
     allowedRoutes: {namespaces: {from: Same}}
   - name: tls-pass
     protocol: TLS
@@ -198,7 +207,7 @@ metadata:
   namespace: default
   annotations: {waygate.dev/generate-self-signed: "web.example.test"}
 type: kubernetes.io/tls
-""" % {"tcp": TCP, "tls": TLS, "udp": UDP}
+""" % {"tcp": TCP, "tls": TLS, "udp": UDP, "flaky": FLAKY, "dead": DEAD}
 
 BACKENDS = ""
 for name, port in ports.items():
@@ -223,7 +232,74 @@ endpoints:
   conditions: {ready: true}
 """ % {"n": name, "p": port, "proto": proto}
 
+# flaky: one endpoint refuses, the other answers; dead: the only endpoint refuses
+BACKENDS += """---
+apiVersion: v1
+kind: Service
+metadata: {name: flaky, namespace: default}
+spec:
+  ports: [{name: p, port: 9000, targetPort: 9000}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: flaky-a
+  namespace: default
+  labels: {kubernetes.io/service-name: flaky}
+addressType: IPv4
+ports: [{name: p, port: %(nobody)d, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: flaky-b
+  namespace: default
+  labels: {kubernetes.io/service-name: flaky}
+addressType: IPv4
+ports: [{name: p, port: %(t1)d, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dead, namespace: default}
+spec:
+  ports: [{name: p, port: 9000, targetPort: %(nobody)d}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: dead-1
+  namespace: default
+  labels: {kubernetes.io/service-name: dead}
+addressType: IPv4
+ports: [{name: p, port: %(nobody)d, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+""" % {"nobody": NOBODY, "t1": ports["t1"]}
+
 ROUTES = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {name: flaky, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: tcp-flaky}]
+  rules:
+  - backendRefs: [{name: flaky, port: 9000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {name: dead, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: tcp-dead}]
+  rules:
+  - backendRefs: [{name: dead, port: 9000}]
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: tcp, namespace: default}
@@ -338,6 +414,21 @@ for _ in range(200):
     c.close()
 share = counts["t2"] / 200.0
 check(0.62 <= share <= 0.88, "tcp: weights 1:3 -> t2 share %.2f (%r)" % (share, counts))
+
+# a refusing endpoint is skipped (and ejected); with none left the client is reset
+greets = set()
+for _ in range(20):
+    c = socket.create_connection(("127.0.0.1", FLAKY), timeout=5)
+    greets.add(recv_line(c))
+    c.close()
+check(greets == {"hello t1"}, "tcp: a refusing endpoint is retried elsewhere (%s)" % greets)
+try:  # the reset may come before connect() returns
+    c = socket.create_connection(("127.0.0.1", DEAD), timeout=5)
+    got = recv_all(c, timeout=5)
+    c.close()
+except ConnectionResetError:
+    got = b""
+check(got == b"", "tcp: no reachable endpoint -> the client is closed without a byte")
 
 # ---- TLS passthrough ----
 

@@ -616,7 +616,8 @@ TEST(proxy_limits_and_head_timeout)
 				   .access_log_fd = -1,
 				   .limits = {.head_timeout_ms = 200,
 					      .max_header_fields = 5,
-					      .max_request_line = 100}};
+					      .max_request_line = 100,
+					      .body_idle_timeout_ms = 300}};
 	struct proxy *p2 = proxy_new(&cfg);
 	proxy_start(p2);
 	struct diag d = {0};
@@ -648,6 +649,27 @@ TEST(proxy_limits_and_head_timeout)
 	snprintf(line, sizeof(line), "GET /app/%0150d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
 	exchange(port, line, resp, sizeof(resp));
 	CHECK_EQ_INT(status_of(resp), 414);
+	/* a body that stalls: 408 after the body idle timeout, connection closed */
+	fd = client_connect(port);
+	const char *part = "PUT /app/slowbody HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc";
+	write_all(fd, part, strlen(part));
+	n = read(fd, b, sizeof(b) - 1);
+	b[n > 0 ? n : 0] = '\0';
+	CHECK_EQ_INT(status_of(b), 408);
+	close(fd);
+	/* a body that keeps coming, slower than the idle timeout in total */
+	fd = client_connect(port);
+	const char *h2 = "PUT /app/steady HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+			 "Connection: close\r\n\r\n";
+	write_all(fd, h2, strlen(h2));
+	for (int i = 0; i < 4; i++) {
+		usleep(150000);
+		write_all(fd, "x", 1);
+	}
+	read_response(fd, b, sizeof(b));
+	CHECK_EQ_INT(status_of(b), 200);
+	CHECK(strstr(b, "body=4\n") != NULL);
+	close(fd);
 	proxy_drain(p2, 100);
 	proxy_free(p2);
 }
