@@ -108,7 +108,6 @@ struct req {
 	uint64_t req_remaining;
 	struct h1_chunked req_ch;
 	bool req_body_done;
-	bool req_body_sent_any;
 	bool expect_continue;
 	/* protocol upgrade (WebSocket): the request asked for it, and once the
 	 * backend answered 101 the connection is a byte tunnel both ways */
@@ -1865,7 +1864,6 @@ static bool proxy_step(struct conn *c)
 				req_upstream_failed(c, 502, "backend write failed");
 				return true;
 			}
-			r->req_body_sent_any = true;
 			moved = true;
 		}
 		if (!r->req_body_done && c->rd_eof && buf_is_empty(&c->in)) {

@@ -448,6 +448,7 @@ static void setup(void)
 	if (px)
 		return;
 	signal(SIGPIPE, SIG_IGN); /* this test's own clients and backends */
+	/* PX_DEBUG=1 / PX_LOG=1: debug lines / access log on stderr */
 	if (getenv("PX_DEBUG"))
 		log_set_level(LOG_DEBUG);
 	backend_start(&b1, "b1");
