@@ -38,5 +38,10 @@ const char *const wg_supported_features[] = {
 	"HTTPRouteRetry",
 	"HTTPRouteSchemeRedirect",
 	"ReferenceGrant",
+	"TCPRoute",
+	"TLSRoute",
+	"TLSRouteModeMixed",
+	"TLSRouteModeTerminate",
+	"UDPRoute",
 	NULL,
 };

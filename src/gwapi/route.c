@@ -788,18 +788,25 @@ static int do_parent(struct rctx *c, struct croute *cr, size_t pi)
 		if (p->port_set && li->l->port != p->port)
 			continue;
 		matched++;
-		if (!li->accepted || !kind_supported(li, kind) ||
+		if (!kind_supported(li, kind) ||
 		    !rc_ns_allowed(c, li->l->from, &li->l->selector, owner_ns, cr->r.obj->ns))
 			continue;
-		allowed++;
 		const char **hosts = NULL;
 		size_t nh = 0;
 		bool ok = true;
-		if (cr->r.type == GW_RT_TCP || cr->r.type == GW_RT_UDP) {
-			hosts = NULL;
-		} else {
+		if (cr->r.type != GW_RT_TCP && cr->r.type != GW_RT_UDP)
 			ok = effective_hosts(c, cr, li, &hosts, &nh);
+		if (!li->accepted) {
+			/* The spec counts routes on listeners that are not accepted
+			 * (attachedRoutes), but nothing is served there and the
+			 * route is not accepted through it. */
+			if (ok && li->last != cr) {
+				li->last = cr;
+				li->attached++;
+			}
+			continue;
 		}
+		allowed++;
 		if (!ok)
 			continue;
 		attached++;

@@ -55,6 +55,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
 #include "proxy/snapshot.h"
@@ -164,6 +165,7 @@ struct conn {
 	bool rd_eof; /* the client half-closed: answer what is buffered, then close */
 	bool closing_now;
 	bool in_run;
+	bool vtls; /* a stream of an HTTP/2 connection over TLS (h2.c) */
 	unsigned n_requests;
 	struct req r;
 	struct conn *next_free;
@@ -661,7 +663,8 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 	}
 	wr_cstr(&o, c->peer);
 	wr_cstr(&o,
-		c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+		c->tls || c->vtls ? "\r\nX-Forwarded-Proto: https\r\n"
+				  : "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host) {
 		wr_cstr(&o, "X-Forwarded-Host: ");
 		wr_cstr(&o, r->host);
@@ -1273,7 +1276,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 				struct hlist loc;
 				const char *hn = hbuf;
 				char *l = px_redirect_location(
-					c->arena, &f->u.redirect, c->tls ? "https" : "http",
+					c->arena, &f->u.redirect,
+					c->tls || c->vtls ? "https" : "http",
 					hlen ? hn : "", c->port, path, query, r->rule->prefix_len);
 				if (!l || hlist_init(&loc, c->arena, 4) ||
 				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
@@ -1971,6 +1975,43 @@ static void conn_set_io(struct conn *c)
 		up_set_io(r->up);
 }
 
+/*
+ * HTTP/2 hook: a client that chose "h2" by ALPN, or that opens a cleartext
+ * connection with the HTTP/2 preface, is handed to h2.c with its fd, TLS
+ * and the bytes already read. True when c is gone (closed here).
+ */
+static bool conn_to_h2(struct conn *c)
+{
+	if (c->n_requests || c->vtls)
+		return false;
+	if (c->tls) {
+		const char *a = tlsg_alpn(c->tls);
+		if (!a || strcmp(a, "h2"))
+			return false;
+	} else {
+		size_t n = buf_len(&c->in);
+		if (!n || c->st != CS_HEAD || c->last_len)
+			return false;
+		if (memcmp(buf_rptr(&c->in), H2_PREFACE, n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN))
+			return false;
+		if (n < H2_PREFACE_LEN)
+			return false; /* a prefix of the preface: wait for the rest */
+	}
+	int fd = c->fd;
+	struct tls_conn *t = c->tls;
+	const char *sni = t ? tlsg_sni(t) : NULL;
+	char sbuf[256];
+	snprintf(sbuf, sizeof(sbuf), "%s", sni ? sni : "");
+	loop_io_del(c->w->loop, &c->io);
+	c->io.fd = -1;
+	c->tls = NULL;
+	c->fd = -1;
+	h2p_take(c->w, fd, t, c->sock_id, c->port, c->peer, sbuf, buf_rptr(&c->in),
+		 buf_len(&c->in));
+	conn_close(c, NULL);
+	return true;
+}
+
 /* Does everything the connection can do now, then re-arms its interests. */
 static void conn_run(struct conn *c)
 {
@@ -1994,6 +2035,8 @@ static void conn_run(struct conn *c)
 			c->st = CS_HEAD;
 			c->readable = true;
 			moved = true;
+			if (conn_to_h2(c))
+				break;
 		}
 		/* output first: it frees room for everything else */
 		if (!buf_is_empty(&c->out)) {
@@ -2019,6 +2062,8 @@ static void conn_run(struct conn *c)
 			{
 				enum conn_state before = c->st;
 				size_t len_before = buf_len(&c->in);
+				if (conn_to_h2(c))
+					break;
 				try_parse_head(c);
 				moved |= c->st != before || buf_len(&c->in) != len_before;
 				if (c->st == CS_HEAD && c->rd_eof) {
@@ -2160,11 +2205,13 @@ static void conn_close(struct conn *c, const char *why)
 		/* unread input would turn close() into a reset that can destroy
 		 * the response still in flight: half-close and drain a little */
 		char sink[4096];
-		shutdown(c->fd, SHUT_WR);
-		for (int i = 0; i < 16 && read(c->fd, sink, sizeof(sink)) > 0; i++)
+		if (c->fd >= 0)
+			shutdown(c->fd, SHUT_WR);
+		for (int i = 0; c->fd >= 0 && i < 16 && read(c->fd, sink, sizeof(sink)) > 0; i++)
 			;
 	}
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->fd = -1;
 	wbuf_put(w, &c->in);
 	wbuf_put(w, &c->out);
@@ -2261,6 +2308,41 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	timer_add(w->loop, &c->timer, lim->head_timeout_ms, on_head_timer, c);
 	c->readable = true;
 	conn_run(c);
+}
+
+void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd,
+		       const char *peer, bool tls)
+{
+	struct conn *c = w->free_conns;
+	if (c) {
+		w->free_conns = c->next_free;
+		w->n_free_conns--;
+		memset(c, 0, sizeof(*c));
+	} else if (!(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->sock_id = sock_id;
+	c->port = port;
+	c->vtls = tls;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->st = CS_HEAD;
+	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	STAT_ADD(w, active_connections, 1);
+	c->head_timer_armed = true;
+	timer_add(w->loop, &c->timer, w->p->cfg.limits.head_timeout_ms, on_head_timer, c);
+	c->readable = true;
 }
 
 void conn_drain_all(struct worker *w, bool force)

@@ -286,5 +286,18 @@ void tlsg_backends_release(struct rt *rt);
 /* The backend's entry, or NULL when it has no upstream TLS. */
 const struct rt_btls *tlsg_backend(const struct rt *rt, const struct snap_backend *b);
 struct tls_conn *tlsg_conn_client(struct tls_client *cl, int fd, const char *server_name);
+/* The protocol ALPN chose ("h2", "http/1.1"), or NULL. */
+const char *tlsg_alpn(const struct tls_conn *t);
+
+/* h2.c: HTTP/2 connections. conn.c hands one over once it knows the client
+ * speaks HTTP/2 (ALPN "h2", or the cleartext preface): h2p_take owns fd and
+ * tls from then on (closing both on failure); in: bytes already read. */
+int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
+	     const char *peer, const char *sni, const void *in, size_t in_len);
+/* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
+ * h2.c) as if accepted on socket sock_id from peer; tls: the client's
+ * connection is TLS (scheme, X-Forwarded-Proto). */
+void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd,
+		       const char *peer, bool tls);
 
 #endif

@@ -537,6 +537,7 @@ static void hand_to_http(struct l4conn *c)
 	io_drop(c, true);
 	c->cfd = -1;
 	psock_ref(tmp.ps);
+	STAT_ADD(w, total_connections, (uint64_t)-1); /* conn_accept counts it */
 	l4_close(c, "handed to https", false);
 	conn_accept(w, &tmp, fd, (struct sockaddr *)&ss, sl);
 	psock_unref(tmp.ps);

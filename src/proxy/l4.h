@@ -74,7 +74,7 @@ struct l4_skey {
 };
 
 struct l4_slink {
-	struct l4_slink *hnext;            /* bucket chain */
+	struct l4_slink *hnext;               /* bucket chain */
 	struct l4_slink *lru_prev, *lru_next; /* most recent at the head */
 	uint64_t hash;
 	uint64_t last_ms;
@@ -100,9 +100,15 @@ void l4_stab_insert(struct l4_stab *t, struct l4_slink *e, uint64_t now_ms);
 void l4_stab_remove(struct l4_stab *t, struct l4_slink *e);
 /* Marks e used at now_ms (moves it to the head). */
 void l4_stab_touch(struct l4_stab *t, struct l4_slink *e, uint64_t now_ms);
-static inline bool l4_stab_full(const struct l4_stab *t) { return t->n >= t->max; }
+static inline bool l4_stab_full(const struct l4_stab *t)
+{
+	return t->n >= t->max;
+}
 /* The least recently used entry, NULL if empty. */
-static inline struct l4_slink *l4_stab_oldest(const struct l4_stab *t) { return t->tail; }
+static inline struct l4_slink *l4_stab_oldest(const struct l4_stab *t)
+{
+	return t->tail;
+}
 
 /* ---- publish (control thread): l4.c ---- */
 
@@ -136,13 +142,13 @@ struct l4_sock {
 struct l4_worker {
 	struct l4conn *conns; /* live TCP/TLS streams, doubly linked */
 	size_t n_conns;
-	char *peek;           /* L4_PEEK_MAX bytes for MSG_PEEK */
-	char *dgram;          /* one UDP datagram, allocated on first use */
-	int (*pipes)[2];      /* empty pipes for splice */
+	char *peek;      /* L4_PEEK_MAX bytes for MSG_PEEK */
+	char *dgram;     /* one UDP datagram, allocated on first use */
+	int (*pipes)[2]; /* empty pipes for splice */
 	size_t n_pipes;
 	struct l4_stab sessions;
-	struct timer sweep; /* UDP idle expiry */
-	struct l4conn *dead_conns;   /* closed during dispatch, freed by a deferred call */
+	struct timer sweep;        /* UDP idle expiry */
+	struct l4conn *dead_conns; /* closed during dispatch, freed by a deferred call */
 	struct l4_usess *dead_sess;
 	bool dead_scheduled, dead_sess_scheduled;
 	uint64_t udp_rr;

@@ -31,7 +31,7 @@ int tlsg_server_build(struct rt_socket *rs, const struct rt *prev, const struct 
 	enum tls_client_auth auth = TLS_CLIENT_AUTH_NONE;
 	const char *client_ca = NULL;
 	uint64_t key = 0x7f4a7c15;
-	static const char *const alpn[] = {"http/1.1", NULL};
+	static const char *const alpn[] = {"h2", "http/1.1", NULL};
 
 	for (size_t i = 0; i < rs->n_listeners; i++) {
 		const struct snap_listener *l = rs->listeners[i] ? rs->listeners[i]->l : NULL;
@@ -133,6 +133,10 @@ const char *tlsg_sni(const struct tls_conn *t)
 void tlsg_close_notify(struct tls_conn *t)
 {
 	tls_close_notify(t);
+}
+const char *tlsg_alpn(const struct tls_conn *t)
+{
+	return tls_conn_alpn(t);
 }
 
 /* ---- upstream TLS ---- */

@@ -6,8 +6,8 @@
 #   vm_start WORKDIR KERNEL STAGE1 SYSTEM_IMG DATA_IMG [MEDIA_IMG]
 #       boots (TCG, user-mode network restricted to the host forwards),
 #       console to WORKDIR/console.log, console input and the HMP monitor
-#       on FIFOs; guest ports 8080 and 9443 forwarded to host ports qemu
-#       picks (VM_PORT[8080], VM_PORT[9443], read back with "info usernet")
+#       on FIFOs; guest ports 8080, 8443 and 9443 forwarded to host ports
+#       qemu picks (VM_PORT[8080] ..., read back with "info usernet")
 #   vm_mark                  remember the console's current end
 #   vm_expect RE SECONDS     wait for RE (extended regex) on the console
 #                            after the mark; fails on qemu's exit or timeout
@@ -30,7 +30,7 @@ vm_start() {
 	VM_DIR=$wd
 	VM_NONCE=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 	append="console=$CONSOLE panic=-1 quiet wg.shell=1 wg.log=console wg.nonce=$VM_NONCE ${VM_APPEND:-}"
-	net="user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:0-:8080,hostfwd=tcp:127.0.0.1:0-:9443"
+	net="user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:0-:8080,hostfwd=tcp:127.0.0.1:0-:8443,hostfwd=tcp:127.0.0.1:0-:9443"
 	q=("$QEMU" -M "$QEMU_MACHINE" -accel tcg -cpu "$QEMU_CPU" -smp "${VM_SMP:-$QEMU_SMP}" -m "$QEMU_MEM"
 		-kernel "$kernel" -initrd "$stage1" -append "$append"
 		-netdev "$net" -device "$QEMU_NIC,netdev=n0"
@@ -64,7 +64,7 @@ vm_ports() {
 				;;
 			esac
 		done
-		[ -n "${VM_PORT[8080]:-}" ] && [ -n "${VM_PORT[9443]:-}" ] && return 0
+		[ -n "${VM_PORT[8080]:-}" ] && [ -n "${VM_PORT[8443]:-}" ] && [ -n "${VM_PORT[9443]:-}" ] && return 0
 	done
 	return 1
 }

@@ -335,6 +335,40 @@ def raw(port, data, timeout=2.0, shut=True):
     return out, closed
 
 
+def request(port, data, timeout=10.0):
+    """Sends one request on a new connection and reads one response (framed
+    by Content-Length, or up to the close). Returns (status or None, whole
+    bytes, closed_by_peer, seconds until the response was complete)."""
+    t0 = time.time()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    closed = False
+    try:
+        s.sendall(data)
+        while True:
+            i = out.find(b"\r\n\r\n")
+            if i >= 0:
+                n = 0
+                for ln in out[:i].lower().split(b"\r\n"):
+                    if ln.startswith(b"content-length:"):
+                        n = int(ln.split(b":")[1])
+                if len(out) >= i + 4 + n:
+                    break
+            d = s.recv(65536)
+            if not d:
+                closed = True
+                break
+            out += d
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True
+    dt = time.time() - t0
+    s.close()
+    st = statuses(out)
+    return (st[0] if st else None), out, closed, dt
+
+
 def statuses(out):
     """Statuses of the responses in out, in order (parses framing by
     Content-Length, which is what waygate and the Recorder send)."""

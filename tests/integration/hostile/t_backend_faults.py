@@ -79,10 +79,9 @@ H.wg.wait_for(lambda: H.raw(HTTP, b"GET /ready HTTP/1.1\r\nHost: a\r\n\r\n")[0]
 
 
 def get(path, timeout=10):
-    t0 = time.time()
-    out, closed = H.raw(HTTP, b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode(),
-                        timeout=timeout, shut=False)
-    return H.statuses(out), out, closed, time.time() - t0
+    st, out, closed, dt = H.request(HTTP, b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode(),
+                                    timeout=timeout)
+    return ([st] if st else []), out, closed, dt
 
 
 def alive():

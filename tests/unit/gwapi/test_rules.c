@@ -1004,3 +1004,129 @@ TEST(gw_invalid_regex_rule)
 	gwt_done(&res);
 	gw_objset_free(set);
 }
+
+/* attachedRoutes counts routes on a listener that is not accepted (here a
+ * conflicted one); the route is not accepted through it and nothing is
+ * served there. */
+TEST(gw_attached_routes_on_conflicted_listener)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW("infra", "gw",
+			"[{'name':'a','port':80,'protocol':'HTTP'},"
+			"{'name':'b','port':80,'protocol':'HTTP'}]"));
+	gwt_put(set, RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
+			"{'parentRefs':[{'name':'gw','sectionName':'b'}]}"));
+	gwt_put(set, RT("HTTPRoute", "infra", "both", "2026-01-01T00:00:01Z",
+			"{'parentRefs':[{'name':'gw'}]}"));
+	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
+	CHECK_EQ_STR(LCOND("infra", "gw", 1, "Conflicted"), "True:HostnameConflict");
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/0/attachedRoutes"),
+		     1);
+	CHECK_EQ_INT(gwt_int_at(&res, GW_K_GATEWAY, "infra", "gw", "/listeners/1/attachedRoutes"),
+		     2);
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "r", "Accepted"),
+		     "False:NotAllowedByListeners");
+	CHECK_EQ_STR(RCOND(GW_K_HTTPROUTE, "infra", "both", "Accepted"), "True:Accepted");
+	CHECK(gwt_listener(res.snap, "infra/gw", "b") == NULL);
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+TEST(gw_parameters_refs)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'GatewayClass',"
+		     "'metadata':{'name':'bad'},'spec':{'controllerName':'" GWT_CONTROLLER "',"
+		     "'parametersRef':{'group':'example.com','kind':'Params','name':'p'}}}");
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'on-bad'},'spec':{'gatewayClassName':'bad',"
+		     "'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','infrastructure':"
+		"{'parametersRef':{'group':'invalid.io','kind':'InvalidParameters','name':'x'},"
+		"'labels':{'a':'b'}},'listeners':[{'name':'h','port':80,'protocol':'HTTP'}]}}");
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAYCLASS, "", "bad", "/conditions", "Accepted"),
+		     "False:InvalidParameters");
+	/* a Gateway of a class we do not accept is left alone */
+	CHECK(gwt_status(&res, GW_K_GATEWAY, "infra", "on-bad") == NULL);
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Accepted"),
+		     "False:InvalidParameters");
+	CHECK_EQ_STR(gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Programmed"),
+		     "False:Invalid");
+	CHECK_EQ_INT(res.snap->n_sockets, 0);
+	gwt_done(&res);
+	gw_objset_free(set);
+}
+
+TEST(gw_backend_client_certificate)
+{
+	static const struct {
+		const char *ref;
+		const char *want;
+	} t[] = {
+		{"{'name':'client'}", "True:ResolvedRefs"},
+		{"{'name':'nope'}", "False:InvalidClientCertificateRef"},
+		{"{'group':'example.com','kind':'Secret','name':'client'}",
+		 "False:InvalidClientCertificateRef"},
+		{"{'kind':'ConfigMap','name':'client'}", "False:InvalidClientCertificateRef"},
+		{"{'name':'client','namespace':'apps'}", "False:RefNotPermitted"},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct gw_objset *set = gw_objset_new();
+		struct gw_result res = {0};
+		char buf[1024];
+		gwt_base(set);
+		secret(set, "infra", "client");
+		secret(set, "apps", "client");
+		gwt_put(set,
+			"{'apiVersion':'v1','kind':'ConfigMap','metadata':{'namespace':'infra',"
+			"'name':'ca'},'data':{'ca.crt':'" CA_PEM "'}}");
+		gwt_put(set,
+			"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'BackendTLSPolicy',"
+			"'metadata':{'namespace':'infra','name':'p'},'spec':{'targetRefs':[{'group'"
+			":"
+			"'','kind':'Service','name':'svc'}],'validation':{'hostname':'svc.example."
+			"com',"
+			"'caCertificateRefs':[{'group':'','kind':'ConfigMap','name':'ca'}]}}}");
+		snprintf(
+			buf, sizeof(buf),
+			"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+			"'namespace':'infra','name':'gw'},'spec':{'gatewayClassName':'wg','tls':{"
+			"'backend':{'clientCertificateRef':%s}},'listeners':[{'name':'h','port':80,"
+			"'protocol':'HTTP'}]}}",
+			t[i].ref);
+		gwt_put(set, buf);
+		gwt_put(set,
+			RT("HTTPRoute", "infra", "r", "2026-01-01T00:00:01Z",
+			   "{'parentRefs':[{'name':'gw'}],'rules':[{'backendRefs':[{'name':'svc',"
+			   "'port':8080}]}]}"));
+		CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+		const char *got = gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions",
+					      "ResolvedRefs");
+		if (strcmp(got, t[i].want))
+			fprintf(stderr, "  case %zu: %s\n", i, t[i].ref);
+		CHECK_EQ_STR(got, t[i].want);
+		/* the Gateway stays accepted either way */
+		CHECK_EQ_STR(
+			gwt_cond_at(&res, GW_K_GATEWAY, "infra", "gw", "/conditions", "Accepted"),
+			"True:Accepted");
+		const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "h");
+		CHECK(l && l->n_http_rules == 1);
+		if (l && l->n_http_rules == 1 && l->http_rules[0].backends[0].tls) {
+			bool has = l->http_rules[0].backends[0].tls->client_cert_pem != NULL;
+			CHECK_EQ_INT(has, i == 0);
+		} else {
+			CHECK(!"backend TLS expected");
+		}
+		gwt_done(&res);
+		gw_objset_free(set);
+	}
+}

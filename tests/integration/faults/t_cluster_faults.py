@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Cluster faults while traffic flows: `waygate run --kubeconfig` against
+the fake API server behind a FaultProxy. One after the other, for
+FAULT_SECONDS each (default 6):
+  unreachable   every connection reset, open ones cut
+  black-hole    connections accepted and never answered
+  slow          every chunk delayed 2 s
+  410 Gone      history compacted and watches dropped: relists
+  429           throttled with Retry-After, watches dropped
+  500           server errors, watches dropped
+  expired token the token no longer accepted (401), watches dropped
+During each, a client keeps asking the gateway: the share served by the
+last-known-good configuration is printed (target 100.00%). After each, the
+cluster heals and a route change must be served again (within 40 s: the
+backoff is capped at 30 s). The token never appears in the log."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster as C  # noqa: E402
+
+SECS = float(os.environ.get("FAULT_SECONDS", "6"))
+c = C.Cluster()
+C.wg.wait_for(lambda: c.pod() == "one", timeout=30)
+C.check(True, "the cluster's route is served")
+api, proxy = c.api, c.proxy
+want = ["one"]
+
+
+def heal_and_change(name):
+    proxy.mode = "pass"
+    api.faults.clear()
+    api.tokens = {C.TOKEN}
+    nxt = "two" if want[0] == "one" else "one"
+    c.set_route(nxt)
+    dt = c.wait_pod(nxt, timeout=40)
+    C.check(dt is not None, "after %s: a route change served again%s" %
+            (name, " in %.1f s" % dt if dt is not None else ""))
+    if dt is not None:
+        want[0] = nxt
+
+
+def fault(name, start):
+    tr = C.Traffic(c, want[0])
+    start()
+    time.sleep(SECS)
+    tr.stop()
+    print("%-14s %s" % (name, tr.line()), flush=True)
+    C.check(tr.fail == 0 and tr.ok > 0, "%s: traffic on the last-known-good configuration: %.2f%%"
+            % (name, tr.share()))
+    C.check(c.proc.poll() is None, "%s: gateway alive" % name)
+    heal_and_change(name)
+
+
+def unreachable():
+    proxy.mode = "reset"
+    proxy.cut()
+
+
+def hole():
+    proxy.mode = "hole"
+    proxy.cut()
+
+
+def slow():
+    proxy.mode = "slow"
+    proxy.cut()
+
+
+def gone():
+    api.store.compact()
+    api.fail(3, 410, verb="watch")
+    api.drop_watches(abrupt=True)
+
+
+def throttled():
+    api.fail(20, 429, retry_after=2)
+    api.drop_watches()
+
+
+def errors():
+    api.fail(20, 500)
+    api.drop_watches(abrupt=True)
+
+
+def expired():
+    api.tokens = {"rotated-elsewhere"}
+    api.drop_watches()
+
+
+for name, fn in [("unreachable", unreachable), ("black-hole", hole), ("slow", slow),
+                 ("410 Gone", gone), ("429", throttled), ("500", errors),
+                 ("expired token", expired)]:
+    fault(name, fn)
+
+log = c.logtext()
+C.check(C.TOKEN not in log, "the token never appears in the log")
+C.finish()
