@@ -429,6 +429,11 @@ static bool scalar_float(const char *s, char *num, size_t numsz)
 	bool digits = false;
 	size_t o = 0;
 
+	/* The form written is at most two characters longer than s (a '0'
+	 * before a leading '.', one after a trailing '.') plus the NUL; a
+	 * longer scalar stays a string rather than overrunning num. */
+	if (strlen(s) + 3 > numsz)
+		return false;
 	if (*p == '-' || *p == '+')
 		p++;
 	if (*p == '.' && !p[1])

@@ -67,6 +67,7 @@ enum conn_state {
 	CS_PROXY,
 	CS_LOCAL,
 	CS_CLOSING,
+	CS_LINGER, /* answered and half-closed: unread input is drained, then closed */
 };
 
 struct upconn {
@@ -90,6 +91,8 @@ struct upconn {
 	uint32_t tls_want;
 };
 
+#define PX_LINGER_MS 2000                  /* CS_LINGER lasts at most this */
+#define PX_LINGER_BYTES (4u * 1024 * 1024) /* and discards at most this */
 #define MAX_RESP_MODS 8
 #define MAX_MIRRORS 8
 
@@ -162,7 +165,8 @@ struct conn {
 	bool head_timer_armed;
 	bool close_after;
 	bool readable, writable;
-	bool rd_eof; /* the client half-closed: answer what is buffered, then close */
+	bool rd_eof;        /* the client half-closed: answer what is buffered, then close */
+	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
 	bool in_run;
 	bool vtls; /* a stream of an HTTP/2 connection over TLS (h2.c) */
@@ -662,9 +666,8 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_put(&o, ", ", 2);
 	}
 	wr_cstr(&o, c->peer);
-	wr_cstr(&o,
-		c->tls || c->vtls ? "\r\nX-Forwarded-Proto: https\r\n"
-				  : "\r\nX-Forwarded-Proto: http\r\n");
+	wr_cstr(&o, c->tls || c->vtls ? "\r\nX-Forwarded-Proto: https\r\n"
+				      : "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host) {
 		wr_cstr(&o, "X-Forwarded-Host: ");
 		wr_cstr(&o, r->host);
@@ -1275,10 +1278,10 @@ static void req_start(struct conn *c, struct h1_msg *m)
 			case SNAP_F_REDIRECT: {
 				struct hlist loc;
 				const char *hn = hbuf;
-				char *l = px_redirect_location(
-					c->arena, &f->u.redirect,
-					c->tls || c->vtls ? "https" : "http",
-					hlen ? hn : "", c->port, path, query, r->rule->prefix_len);
+				char *l = px_redirect_location(c->arena, &f->u.redirect,
+							       c->tls || c->vtls ? "https" : "http",
+							       hlen ? hn : "", c->port, path, query,
+							       r->rule->prefix_len);
 				if (!l || hlist_init(&loc, c->arena, 4) ||
 				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
 					respond_error(c, 500, "redirect failed", true);
@@ -1961,9 +1964,13 @@ static void conn_set_io(struct conn *c)
 			ev |= LOOP_READ;
 		break;
 	case CS_PROXY:
-		if (!c->rd_eof && (!c->in.data || buf_room(&c->in) || c->in.head))
+		/* not while the backend connection is being made: nothing would
+		 * read it, and a level-triggered EOF would spin */
+		if (!c->rd_eof && (!c->in.data || buf_room(&c->in) || c->in.head) &&
+		    !(r->up && (r->up->connecting || r->up->handshaking)))
 			ev |= LOOP_READ;
 		break;
+	case CS_LINGER: ev = LOOP_READ; break;
 	default: break;
 	}
 	if (!buf_is_empty(&c->out))
@@ -2093,8 +2100,36 @@ static void conn_run(struct conn *c)
 			}
 			break;
 		case CS_CLOSING:
-			if (buf_is_empty(&c->out))
+			if (!buf_is_empty(&c->out))
+				break;
+			if (c->tls || c->rd_eof) {
 				conn_close(c, NULL);
+				break;
+			}
+			/* a client may still be sending (a refused 1 MiB head): closing
+			 * now would reset the connection and destroy the answer in
+			 * flight, so half-close and read on for a bounded while */
+			shutdown(c->fd, SHUT_WR);
+			c->st = CS_LINGER;
+			c->linger_left = PX_LINGER_BYTES;
+			timer_add(c->w->loop, &c->timer, PX_LINGER_MS, on_head_timer, c);
+			moved = true;
+			break;
+		case CS_LINGER:
+			while (c->readable) {
+				char sink[4096];
+				ssize_t n = read(c->fd, sink, sizeof(sink));
+				if (n > 0 && (size_t)n < c->linger_left) {
+					c->linger_left -= (size_t)n;
+					continue;
+				}
+				if (n < 0 && errno == EAGAIN) {
+					c->readable = false;
+					break;
+				}
+				conn_close(c, NULL); /* EOF, error or enough */
+				break;
+			}
 			break;
 		default: break;
 		}
@@ -2310,8 +2345,8 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	conn_run(c);
 }
 
-void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd,
-		       const char *peer, bool tls)
+void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd, const char *peer,
+		       bool tls)
 {
 	struct conn *c = w->free_conns;
 	if (c) {
@@ -2350,7 +2385,7 @@ void conn_drain_all(struct worker *w, bool force)
 	struct conn *c = w->conns;
 	while (c) {
 		struct conn *next = c->next;
-		if (force || c->st == CS_HEAD || c->st == CS_HANDSHAKE)
+		if (force || c->st == CS_HEAD || c->st == CS_HANDSHAKE || c->st == CS_LINGER)
 			conn_close(c, "draining");
 		else
 			c->close_after = true;

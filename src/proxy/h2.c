@@ -655,6 +655,7 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 		}
 		st->resp_end = true;
 		strm_kick(st);
+		hc_run(st->hc);
 		return 0;
 	}
 	struct hlist hl;
@@ -699,8 +700,9 @@ static int up_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		return -1;
 	if (buf_append(&st->resp, p, n))
 		return -1;
-	/* acknowledged once the client has taken it: see strm_read_body */
+	/* acknowledged once the client has taken it: see hc_read_body */
 	strm_kick(st);
+	hc_run(st->hc);
 	return 0;
 }
 
@@ -712,6 +714,7 @@ static void up_on_end(void *ctx, int32_t sid)
 		return;
 	st->resp_end = true;
 	strm_kick(st);
+	hc_run(st->hc);
 }
 
 static void up_on_close(void *ctx, int32_t sid, uint32_t code)
@@ -731,6 +734,7 @@ static void up_on_close(void *ctx, int32_t sid, uint32_t code)
 			h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 	}
 	strm_kick(st);
+	hc_run(st->hc);
 }
 
 static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags)
