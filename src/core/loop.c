@@ -299,7 +299,9 @@ int loop_run(struct loop *l)
 {
 	struct epoll_event evs[MAX_EVENTS];
 
-	l->stop = false;
+	/* A loop_stop() made before loop_run() (for instance from a callback
+	 * invoked by hand before the loop starts) makes it return at once; the
+	 * flag is cleared on the way out so the loop can be run again. */
 	while (!l->stop) {
 		run_deferred(l);
 		if (l->stop)
@@ -316,6 +318,7 @@ int loop_run(struct loop *l)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
+			l->stop = false;
 			return -errno;
 		}
 		l->now_ms = clock_mono_ms();
@@ -342,5 +345,6 @@ int loop_run(struct loop *l)
 		l->dispatching = false;
 		fire_timers(l);
 	}
+	l->stop = false;
 	return 0;
 }

@@ -107,3 +107,18 @@ TEST(loop_wake_before_set_wake_is_not_lost)
 	CHECK_EQ_INT(woken, 1);
 	loop_free(tl);
 }
+
+TEST(loop_stop_before_run_returns_at_once_and_loop_runs_again)
+{
+	struct timer t = {0};
+	tl = loop_new();
+	loop_stop(tl);
+	CHECK_EQ_INT(loop_run(tl), 0); /* returns at once */
+	n_order = 0;
+	timer_add(tl, &t, 1, on_timer, (void *)(intptr_t)5);
+	n_order = 2; /* the third timer call stops the loop */
+	loop_run(tl);
+	CHECK_EQ_INT(n_order, 3);
+	CHECK_EQ_INT(order[2], 5);
+	loop_free(tl);
+}

@@ -618,7 +618,7 @@ TEST(proxy_limits_and_head_timeout)
 				   .limits = {.head_timeout_ms = 200,
 					      .max_header_fields = 5,
 					      .max_request_line = 100,
-					      .body_idle_timeout_ms = 300}};
+					      .body_idle_timeout_ms = 800}};
 	struct proxy *p2 = proxy_new(&cfg);
 	proxy_start(p2);
 	struct diag d = {0};
@@ -664,7 +664,7 @@ TEST(proxy_limits_and_head_timeout)
 			 "Connection: close\r\n\r\n";
 	write_all(fd, h2, strlen(h2));
 	for (int i = 0; i < 4; i++) {
-		usleep(150000);
+		usleep(250000); /* 1 s in all, each gap well inside the 800 ms */
 		write_all(fd, "x", 1);
 	}
 	read_response(fd, b, sizeof(b));
