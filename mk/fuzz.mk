@@ -12,6 +12,9 @@
 #                          sanitizer twin's libraries), only when this
 #                          machine's clang supports -fsanitize=fuzzer. Run:
 #                          build/fuzz/<t> tests/fuzz/corpus/<t>
+#   make fuzz FUZZ_SECONDS=N   also runs every libFuzzer target for N seconds
+#                          (tests/fuzz/run: working corpus in
+#                          build/fuzz-corpus/<t>, figures per target)
 # Both link libwaygate.a, so a target may #include the .c it exercises.
 
 FUZZ_NAMES  := $(FUZZ_SRCS:tests/fuzz/%.c=%)
@@ -42,5 +45,6 @@ FUZZ_CLANG_OK = $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n) 
 
 fuzz: $(FUZZ_REPLAY)
 	$(Q)if [ -z "$(FUZZ_NAMES)" ]; then echo "fuzz: no tests/fuzz/*.c targets yet"; \
-	elif [ "$(FUZZ_CLANG_OK)" = yes ]; then $(MAKE) FUZZER=1 fuzz-libfuzzer; \
+	elif [ "$(FUZZ_CLANG_OK)" = yes ]; then $(MAKE) FUZZER=1 fuzz-libfuzzer && \
+		if [ -n "$(FUZZ_SECONDS)" ]; then FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run; fi; \
 	else echo "fuzz: clang -fsanitize=fuzzer unavailable; built the replay mains only"; fi

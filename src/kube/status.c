@@ -328,6 +328,23 @@ out:
  * same resourceVersion is no change. After our own status write the owner
  * is not notified (notify false): what changed is the status reconcile
  * just computed, so reconciling again would only give the same result. */
+/* Whether resourceVersion a is newer than b. They are opaque strings, but
+ * every API server in use writes decimal counters: compare those as
+ * numbers, and treat anything else as newer when it differs. */
+static bool rv_newer(const char *a, const char *b)
+{
+	char *ea, *eb;
+	unsigned long long na, nb;
+
+	if (!a || !b)
+		return a != NULL;
+	na = strtoull(a, &ea, 10);
+	nb = strtoull(b, &eb, 10);
+	if (*a && *b && !*ea && !*eb)
+		return na > nb;
+	return strcmp(a, b) != 0;
+}
+
 static void refresh_object(struct kube_watch *w, enum gw_kind k, const char *body, size_t len,
 			   bool notify)
 {
@@ -343,6 +360,14 @@ static void refresh_object(struct kube_watch *w, enum gw_kind k, const char *bod
 	yyjson_doc_free(d);
 	if (!o)
 		return;
+	/* The watch owns membership: an object deleted while our write was in
+	 * flight must not come back, and an answer older than what the watch
+	 * already delivered must not replace it. */
+	const struct gw_object *cur = gw_objset_get(w->set, k, o->ns, o->name);
+	if (!cur || !rv_newer(o->resource_version, cur->resource_version)) {
+		gw_object_unref(o);
+		return;
+	}
 	o->source = "cluster";
 	if (gw_objset_put(w->set, o) && notify)
 		kube_watch_changed(w, k);

@@ -102,3 +102,15 @@ TEST(kube_status_patch_body)
 	CHECK(kube_status_patch(o, "nope", &len) == NULL);
 	gw_object_unref(o);
 }
+
+/* A status write's answer must never resurrect an object the watch deleted
+ * meanwhile, nor replace a newer one it delivered. */
+TEST(kube_status_refresh_keeps_watch_membership)
+{
+	CHECK(rv_newer("12", "9"));
+	CHECK(!rv_newer("9", "12"));
+	CHECK(!rv_newer("12", "12"));
+	CHECK(rv_newer("abc", "abd"));
+	CHECK(!rv_newer(NULL, "1"));
+	CHECK(rv_newer("1", NULL));
+}
