@@ -488,4 +488,8 @@ char *kube_status_merge(enum gw_kind k, const char *controller, struct yyjson_va
  * o's resourceVersion as the precondition. Caller frees; NULL on ENOMEM or
  * invalid desired. */
 char *kube_status_patch(const struct gw_object *o, const char *desired, size_t *len);
+/* Whether resourceVersion a is newer than b (decimal counters compared as
+ * numbers; other strings count as newer when they differ). */
+bool kube_rv_newer(const char *a, const char *b);
+
 #endif

@@ -331,7 +331,7 @@ out:
 /* Whether resourceVersion a is newer than b. They are opaque strings, but
  * every API server in use writes decimal counters: compare those as
  * numbers, and treat anything else as newer when it differs. */
-static bool rv_newer(const char *a, const char *b)
+bool kube_rv_newer(const char *a, const char *b)
 {
 	char *ea, *eb;
 	unsigned long long na, nb;
@@ -364,7 +364,7 @@ static void refresh_object(struct kube_watch *w, enum gw_kind k, const char *bod
 	 * flight must not come back, and an answer older than what the watch
 	 * already delivered must not replace it. */
 	const struct gw_object *cur = gw_objset_get(w->set, k, o->ns, o->name);
-	if (!cur || !rv_newer(o->resource_version, cur->resource_version)) {
+	if (!cur || !kube_rv_newer(o->resource_version, cur->resource_version)) {
 		gw_object_unref(o);
 		return;
 	}

@@ -107,10 +107,10 @@ TEST(kube_status_patch_body)
  * meanwhile, nor replace a newer one it delivered. */
 TEST(kube_status_refresh_keeps_watch_membership)
 {
-	CHECK(rv_newer("12", "9"));
-	CHECK(!rv_newer("9", "12"));
-	CHECK(!rv_newer("12", "12"));
-	CHECK(rv_newer("abc", "abd"));
-	CHECK(!rv_newer(NULL, "1"));
-	CHECK(rv_newer("1", NULL));
+	CHECK(kube_rv_newer("12", "9"));
+	CHECK(!kube_rv_newer("9", "12"));
+	CHECK(!kube_rv_newer("12", "12"));
+	CHECK(kube_rv_newer("abc", "abd"));
+	CHECK(!kube_rv_newer(NULL, "1"));
+	CHECK(kube_rv_newer("1", NULL));
 }
