@@ -15,6 +15,7 @@ const char *const wg_supported_features[] = {
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayFrontendClientCertificateValidationInsecureFallback",
 	"GatewayHTTPListenerIsolation",
+	"GatewayInfrastructurePropagation",
 	"GatewayPort8080",
 	"GatewayStaticAddresses",
 	"HTTPRoute",

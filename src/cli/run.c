@@ -61,6 +61,8 @@
 #define DEFAULT_STATE_DIR "/var/lib/waygate"
 #define DEFAULT_UI_LISTEN "0.0.0.0:9443"
 #define DEFAULT_LOCAL_CONFIG "/etc/waygate/config"
+#define DEFAULT_ACCESS_LOG_MAX (10u << 20)
+#define ACCESS_LOG_CHECK_MS 2000
 #define RECONCILE_DEBOUNCE_MS 20
 
 static void usage(FILE *f)
@@ -78,6 +80,7 @@ static void usage(FILE *f)
 		"  --ui-listen ADDR:PORT   admin UI over HTTPS (default %s; 'off' disables it)\n"
 		"  --workers N             data-plane workers (default: board profile, else one per core)\n"
 		"  --access-log FILE       JSON access log to FILE ('-' for stderr; default none)\n"
+		"  --access-log-max-bytes N  rotate FILE to FILE.1 past N bytes (default 10 MiB; 0 never)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n",
 		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN);
@@ -90,6 +93,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
 		{"ui-listen", true},    {"workers", true},    {"access-log", true},
 		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
+		{"access-log-max-bytes", true},
 		{"help", false},        {NULL, false},
 	};
 	const char *name, *value;
@@ -101,6 +105,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		.ui_listen = DEFAULT_UI_LISTEN,
 		.workers = WG_BOARD_WORKERS,
 		.drain_ms = 10000,
+		.access_log_max = DEFAULT_ACCESS_LOG_MAX,
 	};
 	while ((r = flag_next(argc, argv, &i, specs, &name, &value)) > 0) {
 		uint64_t n;
@@ -140,6 +145,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->workers = (unsigned)n;
+		} else if (!strcmp(name, "access-log-max-bytes")) {
+			if (str_to_u64(str_c(value), UINT64_MAX / 2, &n)) {
+				fprintf(stderr, "waygate run: --access-log-max-bytes: '%s' is not a size in bytes\n",
+					value);
+				return 2;
+			}
+			o->access_log_max = n;
 		} else if (!strcmp(name, "drain-timeout")) {
 			if (str_to_u64(str_c(value), 3600000, &n)) {
 				fprintf(stderr, "waygate run: --drain-timeout: '%s' is not milliseconds\n",
@@ -267,8 +279,10 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	}
 	log_problems(r, &res.diag);
 	keep_addresses(r, &res);
-	if (write_status && r->kw)
+	if (write_status && r->kw) {
 		kube_status_submit(r->kw, res.statuses, res.n_statuses);
+		kube_infra_submit(r->kw, set);
+	}
 	snap = res.snap;
 	res.snap = NULL;
 	log_debug("event=reconciled statuses=%zu ms=%llu", res.n_statuses,
@@ -576,6 +590,35 @@ static int open_access_log(const char *path)
 	return fd;
 }
 
+/*
+ * Size-based rotation of the access log, for boxes with small flash: when
+ * the file passes the limit it becomes FILE.1 (replacing the previous one)
+ * and a new FILE is opened onto the same descriptor number with dup2(),
+ * which the kernel swaps atomically, so the workers' write() calls simply
+ * land in the new file and need no lock or message.
+ */
+static void on_access_log_timer(struct timer *t)
+{
+	struct runner *r = t->arg;
+	struct stat st;
+	char old[1100];
+
+	timer_add(r->loop, t, ACCESS_LOG_CHECK_MS, on_access_log_timer, r);
+	if (fstat(r->access_log_fd, &st) == -1 || (uint64_t)st.st_size < r->o.access_log_max)
+		return;
+	snprintf(old, sizeof(old), "%s.1", r->o.access_log);
+	if (rename(r->o.access_log, old) == -1) {
+		log_warn("event=access_log_rotate_failed error=%s", log_q(strerror(errno)));
+		return;
+	}
+	int fd = open(r->o.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd == -1 || dup2(fd, r->access_log_fd) == -1)
+		log_warn("event=access_log_rotate_failed error=%s", log_q(strerror(errno)));
+	if (fd != -1)
+		close(fd);
+	log_info("event=access_log_rotated bytes=%lld", (long long)st.st_size);
+}
+
 static int ensure_state_dir(const char *dir)
 {
 	struct stat st;
@@ -593,7 +636,7 @@ static int ensure_state_dir(const char *dir)
 
 int cmd_run(int argc, char **argv)
 {
-	struct runner r = {.sig_fd = -1};
+	struct runner r = {.sig_fd = -1, .access_log_fd = -1};
 	struct diag d = {0};
 	int rc = parse_opts(argc, argv, &r.o), err;
 
@@ -634,7 +677,7 @@ int cmd_run(int argc, char **argv)
 	struct proxy_config pc = {
 		.workers = r.o.workers,
 		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
-		.access_log_fd = open_access_log(r.o.access_log),
+		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
 		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
 	};
 	r.loop = loop_new();
@@ -646,6 +689,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	loop_io_add(r.loop, &r.sig_io, r.sig_fd, LOOP_READ, on_signal, &r);
+	if (r.access_log_fd > STDERR_FILENO && r.o.access_log_max)
+		timer_add(r.loop, &r.access_log_timer, ACCESS_LOG_CHECK_MS, on_access_log_timer, &r);
 
 	/* Last-known-good first: serve before any source is read. */
 	err = run_serve_stored(&r, 0);

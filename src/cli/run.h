@@ -36,6 +36,7 @@ struct run_opts {
 	size_t n_namespaces;
 	unsigned workers;
 	uint32_t drain_ms;
+	uint64_t access_log_max; /* rotate past this many bytes; 0 = never */
 };
 
 struct runner {
@@ -55,6 +56,8 @@ struct runner {
 	int sig_fd;
 	struct timer reconcile_timer;
 	struct timer health_timer;
+	struct timer access_log_timer;
+	int access_log_fd; /* -1 when there is no access log */
 	const char *pending_source;  /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */

@@ -54,7 +54,8 @@ void gw_infra_service_name(const char *gateway, char out[GW_INFRA_NAME_MAX + 1])
 	}
 	base[n] = '\0';
 	if (!changed && glen + SUFFIX_LEN <= GW_INFRA_NAME_MAX) {
-		snprintf(out, GW_INFRA_NAME_MAX + 1, "%s" SUFFIX, base);
+		memcpy(out, base, n);
+		memcpy(out + n, SUFFIX, SUFFIX_LEN + 1);
 		return;
 	}
 	/* cut, hash, suffix: 46 + 1 + 8 + 8 = 63 */

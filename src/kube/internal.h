@@ -454,6 +454,8 @@ struct kube_watch {
 	/* health */
 	uint64_t last_sync_ms;
 	uint64_t lists, relists, status_writes;
+	/* Services standing for our Gateways (infra.c); made on first submit */
+	struct kinfra *infra;
 };
 
 /* Backoff before retry number attempt (0-based): min * 2^attempt capped at
@@ -475,6 +477,10 @@ int kube_reflector_event(struct reflector *r, const char *line, size_t len);
  * Same returns as kube_reflector_event (first error wins), 1 if changed. */
 int kube_reflector_feed(struct reflector *r, const char *p, size_t n);
 void kube_watch_changed(struct kube_watch *w, enum gw_kind k);
+
+/* infra.c */
+struct kinfra;
+void kube_infra_fini(struct kube_watch *w);
 
 /* status.c */
 void kube_status_fini(struct kube_watch *w);

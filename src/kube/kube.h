@@ -133,6 +133,24 @@ void kube_status_submit(struct kube_watch *w, const struct gw_status *st, size_t
 /* Status writes queued or in flight. */
 size_t kube_status_pending(const struct kube_watch *w);
 
+/*
+ * Gateway infrastructure propagation. For every Gateway in set whose
+ * GatewayClass names our controller, one Service in the Gateway's
+ * namespace stands for the edge box: "<gateway>-waygate" (see
+ * gwapi/infra.h), headless, no selector, the listener ports, labelled
+ * gateway.networking.k8s.io/gateway-name and app.kubernetes.io/managed-by
+ * waygate plus spec.infrastructure.labels, annotated with
+ * spec.infrastructure.annotations and our controllerName, owned by the
+ * Gateway. On the loop, each is created, merge-patched or (when no Gateway
+ * of ours wants it) deleted, rate-limited and retried like status writes.
+ * Only Services labelled managed-by waygate are changed, and only ours are
+ * deleted. Does nothing until the watch is synced. set is the one the watch
+ * fills (borrowed for the call).
+ */
+void kube_infra_submit(struct kube_watch *w, struct gw_objset *set);
+/* Service writes queued or in flight. */
+size_t kube_infra_pending(const struct kube_watch *w);
+
 /* ---- local mode ------------------------------------------------------- */
 
 /*

@@ -682,7 +682,8 @@ static bool drop_unstaged(struct reflector *r)
 	char **del = NULL;
 	bool changed = false;
 
-	qsort(r->stage, r->n_stage, sizeof(*r->stage), stage_cmp);
+	if (r->n_stage) /* an empty list has no array: qsort(NULL, 0) is undefined */
+		qsort(r->stage, r->n_stage, sizeof(*r->stage), stage_cmp);
 	v = gw_objset_list(w->set, r->kind, &n);
 	if (n)
 		del = calloc(n * 2, sizeof(char *));
@@ -1421,6 +1422,7 @@ void kube_watch_free(struct kube_watch *w)
 	timer_cancel(w->loop, &w->fetch_timer);
 	timer_cancel(w->loop, &w->notify_timer);
 	kube_status_fini(w);
+	kube_infra_fini(w);
 	kmap_each(&w->sidx, sref_drop, NULL);
 	kmap_fini(&w->sidx);
 	kube_client_fini(&w->cl);

@@ -103,6 +103,7 @@ struct h2conn {
 	bool in_run;
 	bool closing;
 	bool dead;
+	bool flush_scheduled;
 };
 
 /* A socket pair into conn.c: one HTTP/1.1 request at a time. */
@@ -205,9 +206,32 @@ static ssize_t hc_write(struct h2conn *hc, const char *p, size_t n)
 	return r;
 }
 
+static void hc_flush_deferred(void *arg)
+{
+	struct h2conn *hc = arg;
+	hc->flush_scheduled = false;
+	hc_run(hc);
+}
+
+/* Runs hc at the next iteration: for window updates decided inside another
+ * session's callbacks. */
+static void hc_schedule(struct h2conn *hc)
+{
+	if (hc->dead || hc->flush_scheduled)
+		return;
+	if (loop_defer(hc->w->loop, hc_flush_deferred, hc) == 0)
+		hc->flush_scheduled = true;
+}
+
 static void hc_free_deferred(void *arg)
 {
 	struct h2conn *hc = arg;
+	if (hc->flush_scheduled) {
+		/* a flush queued before the close runs first; free after it */
+		hc->flush_scheduled = false;
+		if (loop_defer(hc->w->loop, hc_free_deferred, hc) == 0)
+			return;
+	}
 	free(hc);
 }
 
@@ -749,6 +773,7 @@ static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (k) {
 		h2_consume(st->hc->s, st->sid, k);
 		st->unacked -= k < st->unacked ? k : st->unacked;
+		hc_schedule(st->hc);
 	}
 	if (buf_is_empty(&st->reqbody) && st->req_end) {
 		*flags = H2_BODY_EOF;

@@ -19,6 +19,14 @@ import kubetest  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
+
+
+def _excepthook(t, v, tb, _orig=sys.excepthook):
+    _dump_logs()
+    _orig(t, v, tb)
+
+
+sys.excepthook = _excepthook
 TOKEN = "tok-1"
 failures = []
 
@@ -30,8 +38,20 @@ def check(cond, what):
     return cond
 
 
+_clusters = []
+
+
+def _dump_logs():
+    for c in _clusters:
+        text = c.logtext()
+        if text:
+            print("--- waygate log (last 40 lines) ---")
+            print("\n".join(text.splitlines()[-40:]))
+
+
 def finish():
     if failures:
+        _dump_logs()
         print("%d failed" % len(failures))
         sys.exit(1)
     print("all passed")
@@ -83,6 +103,7 @@ class Cluster:
         os.makedirs(self.state, mode=0o700)
         self.log = os.path.join(self.state, "waygate.log")
         self.proc = None
+        _clusters.append(self)
         if start:
             self.start()
 

@@ -5,7 +5,9 @@ HTTPS on 127.0.0.1 with a CA generated at test time (openssl CLI); bearer
 tokens and client certificates; discovery (served versions configurable per
 resource, resources can be absent); LIST with limit/continue; WATCH with
 resourceVersion replay, bookmarks, timeoutSeconds and 410 after compaction;
-GET, PUT (with the resourceVersion precondition) and PUT .../status; fault
+GET, PUT (with the resourceVersion precondition) and PUT .../status; POST
+(create), DELETE (uid/resourceVersion preconditions) and merge-patch of
+metadata labels/annotations/ownerReferences and spec; fault
 injection (next N matching requests fail with a code, optional Retry-After),
 watch faults (drop, split events over several chunks, silent streams), and a
 request log the tests assert on. Imported by the t_*.py cases; `python3
@@ -375,6 +377,12 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
     def do_PATCH(self):
         self.handle_req("PATCH")
 
+    def do_POST(self):
+        self.handle_req("POST")
+
+    def do_DELETE(self):
+        self.handle_req("DELETE")
+
     def handle_req(self, method):
         api = self.api
         parts, q = self.parse()
@@ -386,6 +394,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             if method in ("PUT", "PATCH"):
                 verb = ("update" if method == "PUT" else "patch") + \
                     ("-status" if r[6] == "status" else "")
+            elif method in ("POST", "DELETE"):
+                verb = "create" if method == "POST" else "delete"
             elif r[5] is None:
                 verb = "watch" if q.get("watch") in ("1", "true") else "list"
         elif r[0] in ("group", "groupversion", "apis"):
@@ -397,9 +407,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             api.log.append(self.record)
         body = None
         self.ctype = self.headers.get("Content-Type", "")
-        if method in ("PUT", "PATCH"):
+        if method in ("PUT", "PATCH", "POST", "DELETE"):
             n = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(n) or b"{}")
+            self.record["body"] = body
         if not self.auth():
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
         f = self.fault(verb, resource)
@@ -424,6 +435,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             return self.put(resource, ns, name, sub, body)
         if method == "PATCH":
             return self.patch(resource, ns, name, sub, body)
+        if method == "POST":
+            return self.create(resource, ns, body)
+        if method == "DELETE":
+            return self.remove(resource, ns, name, body)
         if name:
             with api.store.cond:
                 obj = api.store.objs.get((resource, ns or "", name))
@@ -595,11 +610,54 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 if new.get("status") != cur.get("status"):
                     st.put(resource, new, bump_generation=False)
             else:
-                new["spec"] = merge_patch(cur.get("spec"), body.get("spec", {}))
-                st.put(resource, new)
+                md = body.get("metadata") or {}
+                for k in ("labels", "annotations", "ownerReferences"):
+                    if k in md:
+                        v = merge_patch(new["metadata"].get(k), md[k])
+                        if v is None or v == {}:
+                            new["metadata"].pop(k, None)
+                        else:
+                            new["metadata"][k] = v
+                if "spec" in body:
+                    new["spec"] = merge_patch(cur.get("spec"), body["spec"])
+                if new != cur:  # a no-op patch makes no new resourceVersion
+                    st.put(resource, new)
             out = copy.deepcopy(st.objs[key])
         parts = self.parse()[0]
         version = parts[2] if parts[0] == "apis" else "v1"
+        return self.send_json(200, self.decorate(out, resource, version, True))
+
+    def create(self, resource, ns, body):
+        st = self.api.store
+        group, kind, namespaced = RESOURCES[resource]
+        md = body.setdefault("metadata", {})
+        if not md.get("name"):
+            return self.send_json(422, status(422, "Invalid", "metadata.name: Required value"))
+        if namespaced:
+            md["namespace"] = ns or md.get("namespace") or "default"
+        for k in ("resourceVersion", "uid", "creationTimestamp", "generation"):
+            md.pop(k, None)
+        with st.cond:
+            if (resource, md.get("namespace", ""), md["name"]) in st.objs:
+                return self.send_json(409, status(409, "AlreadyExists", '%s "%s" already exists'
+                                                  % (resource, md["name"])))
+            out = copy.deepcopy(st.put(resource, body))
+        version = self.parse()[0][2] if self.parse()[0][0] == "apis" else "v1"
+        return self.send_json(201, self.decorate(out, resource, version, True))
+
+    def remove(self, resource, ns, name, body):
+        st = self.api.store
+        with st.cond:
+            cur = st.objs.get((resource, ns or "", name))
+            if cur is None:
+                return self.send_json(404, status(404, "NotFound", "not found"))
+            pre = (body or {}).get("preconditions") or {}
+            for k in ("uid", "resourceVersion"):
+                if pre.get(k) and pre[k] != cur["metadata"].get(k):
+                    return self.send_json(409, status(409, "Conflict", "Precondition failed: "
+                                                      "%s in precondition: %s" % (k, pre[k])))
+            out = st.delete(resource, ns or "", name)
+        version = self.parse()[0][2] if self.parse()[0][0] == "apis" else "v1"
         return self.send_json(200, self.decorate(out, resource, version, True))
 
     def put(self, resource, ns, name, sub, body):
