@@ -4,7 +4,7 @@
 # ChaCha20-Poly1305 first: ARMv7 cores have no AES instructions.
 ARCH := armv7
 CPU_CFLAGS := -march=armv7-a+fp -mtune=cortex-a7
-BOARD_CPPFLAGS := -DWG_BOARD='"armv7-generic"' -DWG_BOARD_NAME='"armv7-generic"' \
+BOARD_CPPFLAGS := -DWG_BOARD_NAME='"armv7-generic"' \
 	-DWG_BOARD_WORKERS=2 \
 	-DWG_BOARD_MAX_CONNS=2048 \
 	-DWG_BOARD_BUF_SIZE=8192 \

@@ -4,7 +4,7 @@
 # AES-GCM first: the RK3568's Cortex-A55 cores have the ARMv8 AES/PMULL instructions; mbedTLS's AESCE code (MBEDTLS_AESCE_C, detected at run time through HWCAP_AES) makes AES-GCM several times faster than ChaCha20 there.
 ARCH := aarch64
 CPU_CFLAGS := -mcpu=cortex-a55
-BOARD_CPPFLAGS := -DWG_BOARD='"nanopi-r5s"' -DWG_BOARD_NAME='"nanopi-r5s"' \
+BOARD_CPPFLAGS := -DWG_BOARD_NAME='"nanopi-r5s"' \
 	-DWG_BOARD_WORKERS=4 \
 	-DWG_BOARD_MAX_CONNS=16384 \
 	-DWG_BOARD_BUF_SIZE=16384 \

@@ -7,7 +7,7 @@
 # ChaCha20-Poly1305 in the emulated board (tests/firmware/bench-ciphers).
 ARCH := aarch64
 CPU_CFLAGS := -mcpu=cortex-a53
-BOARD_CPPFLAGS := -DWG_BOARD='"qemu-aarch64"' -DWG_BOARD_NAME='"qemu-aarch64"' \
+BOARD_CPPFLAGS := -DWG_BOARD_NAME='"qemu-aarch64"' \
 	-DWG_BOARD_WORKERS=2 \
 	-DWG_BOARD_MAX_CONNS=4096 \
 	-DWG_BOARD_BUF_SIZE=16384 \

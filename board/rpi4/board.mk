@@ -4,7 +4,7 @@
 # ChaCha20-Poly1305 first: the BCM2711's Cortex-A72 cores are built without the ARMv8 crypto extensions, so AES runs in table-based software and ChaCha20 is faster and constant-time.
 ARCH := aarch64
 CPU_CFLAGS := -mcpu=cortex-a72
-BOARD_CPPFLAGS := -DWG_BOARD='"rpi4"' -DWG_BOARD_NAME='"rpi4"' \
+BOARD_CPPFLAGS := -DWG_BOARD_NAME='"rpi4"' \
 	-DWG_BOARD_WORKERS=4 \
 	-DWG_BOARD_MAX_CONNS=16384 \
 	-DWG_BOARD_BUF_SIZE=16384 \

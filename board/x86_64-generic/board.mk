@@ -7,7 +7,7 @@
 # (tests/firmware/bench-ciphers). Both are constant-time there.
 ARCH := x86_64
 CPU_CFLAGS := -march=x86-64-v2 -mtune=generic
-BOARD_CPPFLAGS := -DWG_BOARD='"x86_64-generic"' -DWG_BOARD_NAME='"x86_64-generic"' \
+BOARD_CPPFLAGS := -DWG_BOARD_NAME='"x86_64-generic"' \
 	-DWG_BOARD_WORKERS=0 \
 	-DWG_BOARD_MAX_CONNS=65536 \
 	-DWG_BOARD_BUF_SIZE=16384 \

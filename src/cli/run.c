@@ -342,8 +342,9 @@ static uint64_t snapshot_identity(const struct snapshot *snap, const char *json)
  */
 void run_reconcile_and_serve(struct runner *r, const char *source)
 {
+	uint64_t t0 = clock_mono_ms();
 	struct snapshot *snap = compile(r, r->set, true);
-	uint64_t rev = 0, identity;
+	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
 	char *json;
 
 	r->reconciled_version = gw_objset_version(r->set);
@@ -361,8 +362,10 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
+	t2 = clock_mono_ms();
 	int err = store_commit(r->store, r->set, json, source, NULL, NULL, &rev);
 	free(json);
+	t3 = clock_mono_ms();
 	if (err < 0) {
 		/* Serving an uncommitted set would break the promise that a
 		 * reboot serves what was served: keep the last good one. */
@@ -379,6 +382,10 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	}
 	r->served_hash = identity;
 	serve(r, snap, false);
+	log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu commit_ms=%llu "
+		 "publish_ms=%llu",
+		 (unsigned long long)rev, (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
+		 (unsigned long long)(t3 - t2), (unsigned long long)(clock_mono_ms() - t3));
 }
 
 /* Serves a stored revision (0 = the pinned one if any, else the newest). */

@@ -11,7 +11,7 @@
  * and no library type leaves this file.
  *
  * WG_VERSION, WG_BUILD, WG_ARCH and WG_MUSL_VERSION come from the Makefile
- * (the musl version from deps/deps.lock); WG_BOARD from board/<name>/board.mk
+ * (the musl version from deps/deps.lock); WG_BOARD_* from board/<name>/board.mk
  * when the binary is built for a board.
  */
 #include <stdio.h>
@@ -35,12 +35,24 @@
 #ifndef WG_ARCH
 #define WG_ARCH "unknown"
 #endif
-#ifndef WG_BOARD
-#define WG_BOARD "generic"
+#ifndef WG_BOARD_NAME
+#define WG_BOARD_NAME "generic"
+#endif
+#ifndef WG_BOARD_WORKERS
+#define WG_BOARD_WORKERS 0
+#endif
+#ifndef WG_BOARD_MAX_CONNS
+#define WG_BOARD_MAX_CONNS 0
+#endif
+#ifndef WG_BOARD_CIPHER_PREF_CHACHA
+#define WG_BOARD_CIPHER_PREF_CHACHA 0
 #endif
 #ifndef WG_MUSL_VERSION
 #define WG_MUSL_VERSION "unknown"
 #endif
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 int cmd_version(int argc, char **argv)
 {
@@ -59,7 +71,10 @@ int cmd_version(int argc, char **argv)
 	mbedtls_version_get_string_full(mbedtls); /* at most 18 bytes */
 	printf("waygate %s (%s)\n", WG_VERSION, WG_BUILD);
 	printf("arch: %s\n", WG_ARCH);
-	printf("board: %s\n", WG_BOARD);
+	printf("board: %s (workers %s, connections per worker %s, TLS %s first)\n", WG_BOARD_NAME,
+	       WG_BOARD_WORKERS ? STR(WG_BOARD_WORKERS) : "one per core",
+	       WG_BOARD_MAX_CONNS ? STR(WG_BOARD_MAX_CONNS) : "unlimited",
+	       WG_BOARD_CIPHER_PREF_CHACHA ? "ChaCha20-Poly1305" : "AES-GCM");
 	printf("musl: %s\n", WG_MUSL_VERSION);
 	printf("mbedtls: %s\n", mbedtls);
 	printf("libmicrohttpd: %s\n", MHD_get_version());

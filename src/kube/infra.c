@@ -24,6 +24,7 @@
  * (reconcile). Runs on the control thread's loop, never blocks.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,10 @@ static const char *const op_name[] = {"none", "create", "update", "delete", "get
 struct kinfra {
 	struct kmap want;  /* "ns/name" -> struct kiwant */
 	struct kmap queue; /* "ns/name" -> struct kiq, those queued */
+	/* "ns/name" -> last status the server refused a write with (as a
+	 * pointer-sized integer): a refusal repeated at each resync (RBAC
+	 * without rights on Services) is logged once, then at debug level */
+	struct kmap refused;
 	struct kiq *head, *tail;
 	struct kiq *cur; /* in flight */
 	enum kiop cur_op;
@@ -584,10 +589,13 @@ static void log_rejected(struct kube_watch *w, const struct kiq *e, enum kiop op
 {
 	yyjson_doc *d = yyjson_read(body ? body : "", len, 0);
 	const char *msg = yyjson_get_str(yyjson_obj_get(yyjson_doc_get_root(d), "message"));
+	void *prev = kmap_get(&w->infra->refused, e->key);
 
-	log_warn("event=kube_infra_rejected op=%s ns=%s name=%s status=%d reason=%s", op_name[op],
-		 e->ns, e->name, status, log_q(msg ? msg : "unknown"));
+	log_msg((intptr_t)prev == status ? LOG_DEBUG : LOG_WARN,
+		"event=kube_infra_rejected op=%s ns=%s name=%s status=%d reason=%s", op_name[op],
+		e->ns, e->name, status, log_q(msg ? msg : "unknown"));
 	yyjson_doc_free(d);
+	kmap_put(&w->infra->refused, e->key, (void *)(intptr_t)status, NULL);
 	if (!timer_is_armed(&w->infra->resync))
 		timer_add(w->loop, &w->infra->resync, w->o.recheck_ms, on_resync_timer, w);
 }
@@ -710,6 +718,7 @@ static void infra_done(void *arg, int err, const struct khttp_resp *r, const cha
 	case 202:
 		in->attempt = 0;
 		in->writes++;
+		kmap_del(&in->refused, e->key);
 		log_info("event=kube_infra_%s kind=Service ns=%s name=%s",
 			 op == KI_CREATE ? "created" : op == KI_UPDATE ? "updated" : "deleted", e->ns,
 			 e->name);
@@ -793,6 +802,7 @@ void kube_infra_fini(struct kube_watch *w)
 		kiq_free(e);
 	kiq_free(in->cur);
 	kmap_fini(&in->queue);
+	kmap_fini(&in->refused);
 	kmap_each(&in->want, want_drop, NULL);
 	kmap_fini(&in->want);
 	free(in);

@@ -64,6 +64,10 @@ struct strm {
 	bool resp_sub; /* response headers submitted */
 	bool resp_end; /* every response byte is in resp */
 	bool deferred; /* the data provider is waiting for h2_resume */
+	int status;    /* answered here or by an HTTP/2 backend (access log) */
+	struct rt *rt; /* held while resp_mods (snapshot memory) may be used */
+	uint64_t start_ms;
+	const char *method, *authority, *path, *route; /* for the access log */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
 	/* trailers to send after resp (h2 backends) */
@@ -242,9 +246,49 @@ static struct strm *strm_get(struct h2conn *hc, int32_t sid)
 	return hc->s ? h2_stream_data(hc->s, sid) : NULL;
 }
 
+/* One JSON line per stream served here (conn.c logs the ones it serves). */
+static void strm_log(struct strm *st)
+{
+	struct worker *w = st->hc->w;
+	int status = st->status ? st->status : 499;
+	int fd = w->p->cfg.access_log_fd;
+
+	STAT_ADD(w, requests, 1);
+	STAT_ADD(w, responses_by_class[status / 100 < 6 ? status / 100 : 0], 1);
+	if (fd < 0)
+		return;
+	char line[2048];
+	uint64_t wall = clock_wall_ms();
+	int n = snprintf(line, sizeof(line),
+			 "{\"ts\":%llu.%03u,\"client\":\"%s\",\"proto\":\"h2\",\"method\":\"%s\","
+			 "\"host\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_ms\":%llu,"
+			 "\"tls\":%s,\"route\":\"%s\"}\n",
+			 (unsigned long long)(wall / 1000), (unsigned)(wall % 1000), st->hc->peer,
+			 st->method ? st->method : "", st->authority ? st->authority : "",
+			 st->path ? st->path : "", status,
+			 (unsigned long long)(loop_now_ms(w->loop) - st->start_ms),
+			 st->hc->tls ? "true" : "false", st->route ? st->route : "");
+	if (n > 0 && (size_t)n < sizeof(line)) {
+		ssize_t wn = write(fd, line, (size_t)n);
+		(void)wn;
+	}
+}
+
+/* Copies a field value for the log, without what would break the JSON. */
+static const char *log_copy(struct arena *a, struct str v)
+{
+	char *p = arena_strndup(a, v.p, v.len > 512 ? 512 : v.len);
+	for (char *q = p; q && *q; q++)
+		if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+			*q = '?';
+	return p;
+}
+
 static void strm_free(struct strm *st)
 {
 	struct h2conn *hc = st->hc;
+	if (st->kind == STRM_LOCAL || st->kind == STRM_UP)
+		strm_log(st);
 	struct strm **pp = &hc->streams;
 	while (*pp && *pp != st)
 		pp = &(*pp)->next;
@@ -266,6 +310,8 @@ static void strm_free(struct strm *st)
 	buf_release(&st->reqbody);
 	if (st->arena)
 		arena_free(st->arena);
+	if (st->rt)
+		rt_unref(st->rt);
 	free(st);
 	if (!hc->n_streams && !hc->closing && !hc->dead)
 		timer_add(hc->w->loop, &hc->timer, hc->w->p->cfg.limits.keepalive_timeout_ms
@@ -281,6 +327,7 @@ static void strm_respond(struct strm *st, int status, const struct h2_hdr *h, si
 	if (st->resp_sub)
 		return;
 	st->resp_sub = true;
+	st->status = status;
 	if (h2_submit_response(st->hc->s, st->sid, status, h, n, has_body) < 0)
 		h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 }
@@ -1068,7 +1115,7 @@ static const struct snap_backend *pick_backend(const struct rt_rule *rr)
 }
 
 /* Sends the stream to an HTTP/2 backend. 0, or negative (answered). */
-static int strm_start_up(struct strm *st, const struct rt *rt, const struct rt_rule *rr,
+static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *rr,
 			 const struct snap_backend *b, const struct h2_hdr *h, size_t n, bool end)
 {
 	struct h2conn *hc = st->hc;
@@ -1150,6 +1197,8 @@ static int strm_start_up(struct strm *st, const struct rt *rt, const struct rt_r
 		return -1;
 	}
 	st->kind = STRM_UP;
+	st->rt = rt;
+	rt_ref(st->rt);
 	st->up = u;
 	st->up_next = u->streams;
 	u->streams = st;
@@ -1191,6 +1240,9 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			hh[nh++] = (struct h1_header){{h[i].name, h[i].nlen},
 						      {h[i].value, h[i].vlen}};
 	}
+	st->method = log_copy(st->arena, method);
+	st->authority = log_copy(st->arena, authority);
+	st->path = log_copy(st->arena, path);
 	if (str_eq_c(method, "CONNECT")) {
 		strm_local(st, 501, "501 Not Implemented\n");
 		return 0;
@@ -1223,6 +1275,8 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		strm_grpc_error(st, 12, "no route for this method");
 		return 0;
 	}
+	if (rr)
+		st->route = log_copy(st->arena, str_c(rr->r->route));
 	if (rr && (rr->r->grpc || st->grpc)) {
 		const struct snap_backend *b = rr->r->n_backends ? pick_backend(rr) : NULL;
 		if (!b) {
@@ -1230,9 +1284,7 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			return 0;
 		}
 		if (b->proto == SNAP_APP_H2C || b->proto == SNAP_APP_H2) {
-			rt_ref(rt);
 			int rc = strm_start_up(st, rt, rr, b, h, n, end);
-			rt_unref(rt);
 			return rc < 0 && rc != -1 ? rc : 0;
 		}
 	} else if (rr && rr->r->n_backends == 1 && (rr->r->backends[0].proto == SNAP_APP_H2C ||
@@ -1275,7 +1327,7 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 	timer_cancel(hc->w->loop, &hc->timer);
 	h2_stream_set_data(hc->s, sid, st);
 	st->req_end = end;
-	STAT_ADD(hc->w, requests, 0);
+	st->start_ms = loop_now_ms(hc->w->loop);
 	int rc = strm_route(st, h, n, end);
 	if (rc < 0 && !st->resp_sub)
 		strm_fail(st, 502, 14, "request failed");

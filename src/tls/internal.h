@@ -95,6 +95,8 @@ struct tls_conn {
 	size_t ip_len;      /* 0 when name is a DNS name */
 	unsigned char *pre; /* server: ClientHello bytes taken before setup */
 	size_t pre_len, pre_off, pre_cap;
+	unsigned char *ra;  /* server: read-ahead (see bio_recv), TLS_RA_SIZE */
+	uint16_t ra_off, ra_len;
 	bool setup;    /* mbedtls_ssl_setup done (server: once the hello is there) */
 	bool done;     /* handshake complete */
 	bool full;     /* a certificate was exchanged (not a resumption) */
