@@ -350,7 +350,12 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	r->reconciled_version = gw_objset_version(r->set);
 	if (!snap)
 		return;
+	/* The stored JSON describes what is served, not when it was compiled
+	 * (the revision records that): equal input gives equal text. */
+	uint64_t compiled_ms = snap->compiled_ms;
+	snap->compiled_ms = 0;
 	json = gw_snapshot_to_json(snap);
+	snap->compiled_ms = compiled_ms;
 	if (!json) {
 		log_error("event=commit_failed error=%s", log_q(err_str(-ENOMEM)));
 		snap_unref(snap);

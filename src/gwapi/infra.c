@@ -182,7 +182,8 @@ static void add_strings(yyjson_mut_doc *m, yyjson_mut_val *dst, yyjson_val *src,
 		for (size_t i = 0; skip[i] && !skipped; i++)
 			skipped = !strcmp(yyjson_get_str(k), skip[i]);
 		if (!skipped)
-			yyjson_mut_obj_add(dst, yyjson_val_mut_copy(m, k), yyjson_val_mut_copy(m, v));
+			yyjson_mut_obj_add(dst, yyjson_val_mut_copy(m, k),
+					   yyjson_val_mut_copy(m, v));
 	}
 }
 

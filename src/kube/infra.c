@@ -103,7 +103,8 @@ static yyjson_mut_val *map_diff(yyjson_mut_doc *m, yyjson_val *cur, yyjson_val *
 		yyjson_obj_iter_init(cur, &it);
 		while ((k = yyjson_obj_iter_next(&it)))
 			if (!yyjson_obj_get(want, yyjson_get_str(k)))
-				yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k), yyjson_mut_null(m));
+				yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k),
+						   yyjson_mut_null(m));
 	}
 	if (yyjson_is_obj(want)) {
 		yyjson_obj_iter_init(want, &it);
@@ -113,7 +114,8 @@ static yyjson_mut_val *map_diff(yyjson_mut_doc *m, yyjson_val *cur, yyjson_val *
 
 			if (cv && yyjson_equals(cv, wv))
 				continue;
-			yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k), yyjson_val_mut_copy(m, wv));
+			yyjson_mut_obj_add(out, yyjson_val_mut_copy(m, k),
+					   yyjson_val_mut_copy(m, wv));
 		}
 	}
 	return yyjson_mut_obj_size(out) ? out : NULL;
@@ -573,8 +575,8 @@ static void infra_retry(struct kube_watch *w, struct kiq *e, int retry_after_s)
 	if (retry_after_s >= 0 && (uint64_t)retry_after_s * 1000 > d)
 		d = (uint64_t)retry_after_s * 1000;
 	if (e->attempts + 1 > INFRA_MAX_ATTEMPTS) {
-		log_warn("event=kube_infra_failed ns=%s name=%s reason=\"too many attempts\"", e->ns,
-			 e->name);
+		log_warn("event=kube_infra_failed ns=%s name=%s reason=\"too many attempts\"",
+			 e->ns, e->name);
 		if (!timer_is_armed(&in->resync))
 			timer_add(w->loop, &in->resync, w->o.recheck_ms, on_resync_timer, w);
 	} else {
@@ -633,8 +635,9 @@ static int infra_send(struct kube_watch *w, struct kiq *e, enum kiop op)
 		break;
 	case KI_UPDATE:
 		method = "PATCH";
-		if (!x || !svc || infra_patch(yyjson_doc_get_root(svc->doc),
-					      yyjson_doc_get_root(x->doc), &body, &blen) <= 0)
+		if (!x || !svc ||
+		    infra_patch(yyjson_doc_get_root(svc->doc), yyjson_doc_get_root(x->doc), &body,
+				&blen) <= 0)
 			goto out;
 		break;
 	case KI_DELETE:
@@ -652,11 +655,8 @@ static int infra_send(struct kube_watch *w, struct kiq *e, enum kiop op)
 		}
 		blen = body ? strlen(body) : 0;
 		break;
-	case KI_GET:
-		break;
-	default:
-		rc = -EINVAL;
-		goto out;
+	case KI_GET: break;
+	default: rc = -EINVAL; goto out;
 	}
 	if (op != KI_GET && op != KI_DELETE && !body)
 		goto out;
@@ -677,8 +677,7 @@ out:
 	return rc;
 }
 
-static void infra_done(void *arg, int err, const struct khttp_resp *r, const char *body,
-		       size_t len)
+static void infra_done(void *arg, int err, const struct khttp_resp *r, const char *body, size_t len)
 {
 	struct kube_watch *w = arg;
 	struct kinfra *in = w->infra;
@@ -720,8 +719,10 @@ static void infra_done(void *arg, int err, const struct khttp_resp *r, const cha
 		in->writes++;
 		kmap_del(&in->refused, e->key);
 		log_info("event=kube_infra_%s kind=Service ns=%s name=%s",
-			 op == KI_CREATE ? "created" : op == KI_UPDATE ? "updated" : "deleted", e->ns,
-			 e->name);
+			 op == KI_CREATE   ? "created"
+			 : op == KI_UPDATE ? "updated"
+					   : "deleted",
+			 e->ns, e->name);
 		if (op == KI_DELETE)
 			infra_forget(w, e);
 		else
@@ -772,7 +773,8 @@ static void infra_kick(struct kube_watch *w)
 
 		if (in->tokens < 1.0) {
 			uint64_t d =
-				(uint64_t)((1.0 - in->tokens) * 1000.0 / w->o.status_rate_per_s) + 1;
+				(uint64_t)((1.0 - in->tokens) * 1000.0 / w->o.status_rate_per_s) +
+				1;
 
 			timer_add(w->loop, &in->timer, d, on_infra_timer, w);
 			return;

@@ -30,6 +30,9 @@
 #define TLS_TICKET_LIFETIME_S 7200
 /* Client sessions kept per tls_client (one per server name, LRU). */
 #define TLS_CLIENT_SESSIONS 32
+/* Server read-ahead per connection (allocated at its first read): one
+ * readv takes a record's header and what follows, up to this much. */
+#define TLS_RA_SIZE 2048
 
 /* One certificate chain with its key, and the names it answers for. */
 struct tls_keycert {

@@ -17,7 +17,7 @@
 #include "gwtest.h"
 
 #define GWJ(extra_md, spec)                                                                        \
-	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{'name':'edge',"  \
+	"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{'name':'edge'," \
 	"'namespace':'team','uid':'u-1'" extra_md "},'spec':" spec "}"
 
 static bool is_dns1035(const char *s)
@@ -58,7 +58,8 @@ TEST(gw_infra_service_name_table)
 		else
 			CHECK(strlen(out) == 63 || strstr(out, "-waygate") != NULL);
 		if (!is_dns1035(out))
-			fprintf(stderr, "  not a DNS-1035 label: \"%s\" (from \"%s\")\n", out, t[i].gw);
+			fprintf(stderr, "  not a DNS-1035 label: \"%s\" (from \"%s\")\n", out,
+				t[i].gw);
 		CHECK(is_dns1035(out));
 		CHECK(strlen(out) >= 8 && !strcmp(out + strlen(out) - 8, "-waygate"));
 		gw_infra_service_name(t[i].gw, again);
@@ -146,10 +147,11 @@ TEST(gw_infra_service_build_metadata)
 	struct gw_infra_service s;
 	int rc;
 	yyjson_doc *d = build(
-		GWJ("", "{'gatewayClassName':'wg','infrastructure':{'labels':{'key2':'value2',"
-			"'app.kubernetes.io/managed-by':'someone-else'},'annotations':{'key1':"
-			"'value1','waygate.dev/controller-name':'forged'}},'listeners':[{'name':'h',"
-			"'protocol':'HTTP','port':8080}]}"),
+		GWJ("",
+		    "{'gatewayClassName':'wg','infrastructure':{'labels':{'key2':'value2',"
+		    "'app.kubernetes.io/managed-by':'someone-else'},'annotations':{'key1':"
+		    "'value1','waygate.dev/controller-name':'forged'}},'listeners':[{'name':'h',"
+		    "'protocol':'HTTP','port':8080}]}"),
 		&s, &rc);
 
 	CHECK_EQ_INT(rc, 0);
@@ -158,8 +160,7 @@ TEST(gw_infra_service_build_metadata)
 	CHECK_EQ_STR(str_at(d, "/kind"), "Service");
 	CHECK_EQ_STR(str_at(d, "/metadata/name"), "edge-waygate");
 	CHECK_EQ_STR(str_at(d, "/metadata/namespace"), "team");
-	CHECK_EQ_STR(str_at(d, "/metadata/labels/gateway.networking.k8s.io~1gateway-name"),
-		     "edge");
+	CHECK_EQ_STR(str_at(d, "/metadata/labels/gateway.networking.k8s.io~1gateway-name"), "edge");
 	/* ours win over spec.infrastructure */
 	CHECK_EQ_STR(str_at(d, "/metadata/labels/app.kubernetes.io~1managed-by"), "waygate");
 	CHECK_EQ_STR(str_at(d, "/metadata/labels/key2"), "value2");
@@ -169,7 +170,8 @@ TEST(gw_infra_service_build_metadata)
 	CHECK_EQ_STR(str_at(d, "/metadata/annotations/waygate.dev~1controller-name"),
 		     GWT_CONTROLLER);
 	CHECK_EQ_INT(
-		yyjson_obj_size(yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/annotations")), 2);
+		yyjson_obj_size(yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/annotations")),
+		2);
 	/* owner reference */
 	CHECK_EQ_INT(yyjson_arr_size(
 			     yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/ownerReferences")),
@@ -193,23 +195,23 @@ TEST(gw_infra_service_build_ports)
 {
 	struct gw_infra_service s;
 	int rc;
-	yyjson_doc *d = build(
-		GWJ("", "{'gatewayClassName':'wg','listeners':["
-			"{'name':'a','protocol':'HTTPS','port':443},"
-			"{'name':'b','protocol':'HTTP','port':80},"
-			"{'name':'c','protocol':'HTTP','port':80,'hostname':'x.test'},"
-			"{'name':'d','protocol':'UDP','port':53},"
-			"{'name':'e','protocol':'TCP','port':53},"
-			"{'name':'f','protocol':'TLS','port':8443},"
-			"{'name':'g','protocol':'example.com/custom','port':9000},"
-			"{'name':'h','protocol':'HTTP','port':0}]}"),
-		&s, &rc);
+	yyjson_doc *d =
+		build(GWJ("", "{'gatewayClassName':'wg','listeners':["
+			      "{'name':'a','protocol':'HTTPS','port':443},"
+			      "{'name':'b','protocol':'HTTP','port':80},"
+			      "{'name':'c','protocol':'HTTP','port':80,'hostname':'x.test'},"
+			      "{'name':'d','protocol':'UDP','port':53},"
+			      "{'name':'e','protocol':'TCP','port':53},"
+			      "{'name':'f','protocol':'TLS','port':8443},"
+			      "{'name':'g','protocol':'example.com/custom','port':9000},"
+			      "{'name':'h','protocol':'HTTP','port':0}]}"),
+		      &s, &rc);
 	yyjson_val *ports = yyjson_ptr_get(yyjson_doc_get_root(d), "/spec/ports");
 	static const struct {
 		const char *name, *proto;
 		int port;
 	} want[] = {
-		{"tcp-53", "TCP", 53}, {"udp-53", "UDP", 53},     {"tcp-80", "TCP", 80},
+		{"tcp-53", "TCP", 53},   {"udp-53", "UDP", 53},     {"tcp-80", "TCP", 80},
 		{"tcp-443", "TCP", 443}, {"tcp-8443", "TCP", 8443},
 	};
 
@@ -227,7 +229,8 @@ TEST(gw_infra_service_build_ports)
 	CHECK_EQ_INT(yyjson_obj_size(yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/labels")),
 		     2);
 	CHECK_EQ_INT(
-		yyjson_obj_size(yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/annotations")), 1);
+		yyjson_obj_size(yyjson_ptr_get(yyjson_doc_get_root(d), "/metadata/annotations")),
+		1);
 	yyjson_doc_free(d);
 	free(s.json);
 
@@ -265,8 +268,7 @@ TEST(gw_infra_service_build_edges)
 	CHECK_EQ_INT(rc, 0);
 	CHECK(strlen(s.name) <= 63);
 	CHECK_EQ_STR(str_at(d, "/metadata/name"), s.name);
-	CHECK(strlen(str_at(d, "/metadata/labels/gateway.networking.k8s.io~1gateway-name")) <=
-	      63);
+	CHECK(strlen(str_at(d, "/metadata/labels/gateway.networking.k8s.io~1gateway-name")) <= 63);
 	CHECK_EQ_STR(str_at(d, "/metadata/ownerReferences/0/name"),
 		     "a-very-long-gateway-name-that-goes-on-and-on-and-on-well-past-sixty-three");
 	yyjson_doc_free(d);
@@ -296,9 +298,10 @@ TEST(gw_infra_gateway_is_ours_rules)
 	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
 		     "'name':'orphan','namespace':'team'},'spec':{'gatewayClassName':'missing',"
 		     "'listeners':[]}}");
-	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
-		     "'name':'dying','namespace':'team','deletionTimestamp':'2026-01-01T00:00:00Z'},"
-		     "'spec':{'gatewayClassName':'wg','listeners':[]}}");
+	gwt_put(set,
+		"{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		"'name':'dying','namespace':'team','deletionTimestamp':'2026-01-01T00:00:00Z'},"
+		"'spec':{'gatewayClassName':'wg','listeners':[]}}");
 	g = gw_objset_get(set, GW_K_GATEWAY, "team", "edge");
 	CHECK(g && gw_infra_gateway_is_ours(set, g, GWT_CONTROLLER));
 	CHECK(g && !gw_infra_gateway_is_ours(set, g, "example.net/x"));

@@ -38,8 +38,8 @@ static char *patch(const char *cur, const char *want, int *rc)
 
 #define WANT                                                                                       \
 	"{'metadata':{'name':'g-waygate','labels':{'a':'1','b':'2'},'annotations':{'n':'x'},"      \
-	"'ownerReferences':[{'kind':'Gateway','name':'g','uid':'u','controller':true}]},"         \
-	"'spec':{'type':'ClusterIP','clusterIP':'None','ports':[{'name':'tcp-80','protocol':"     \
+	"'ownerReferences':[{'kind':'Gateway','name':'g','uid':'u','controller':true}]},"          \
+	"'spec':{'type':'ClusterIP','clusterIP':'None','ports':[{'name':'tcp-80','protocol':"      \
 	"'TCP','port':80,'targetPort':80}]}}"
 
 TEST(kube_infra_patch_nothing_when_equal)
@@ -79,7 +79,8 @@ TEST(kube_infra_patch_labels_and_annotations)
 		  "'protocol':'TCP','port':80,'targetPort':80}]}}",
 		  WANT, &rc);
 	CHECK_EQ_INT(rc, 1);
-	CHECK_EQ_STR(p, "{\"metadata\":{\"resourceVersion\":\"8\",\"annotations\":{\"old\":null}}}");
+	CHECK_EQ_STR(p,
+		     "{\"metadata\":{\"resourceVersion\":\"8\",\"annotations\":{\"old\":null}}}");
 	free(p);
 }
 
@@ -100,11 +101,12 @@ TEST(kube_infra_patch_owner_ports_selector_type)
 			"\"targetPort\":80}],\"selector\":null,\"type\":\"ClusterIP\"}}");
 	free(p);
 	/* a port more on the server: replaced whole */
-	p = patch("{'metadata':{'resourceVersion':'4','labels':{'a':'1','b':'2'},'annotations':"
-		  "{'n':'x'},'ownerReferences':[{'kind':'Gateway','name':'g','uid':'u','controller':"
-		  "true}]},'spec':{'type':'ClusterIP','ports':[{'name':'tcp-80','protocol':'TCP',"
-		  "'port':80,'targetPort':80},{'name':'udp-53','protocol':'UDP','port':53}]}}",
-		  WANT, &rc);
+	p = patch(
+		"{'metadata':{'resourceVersion':'4','labels':{'a':'1','b':'2'},'annotations':"
+		"{'n':'x'},'ownerReferences':[{'kind':'Gateway','name':'g','uid':'u','controller':"
+		"true}]},'spec':{'type':'ClusterIP','ports':[{'name':'tcp-80','protocol':'TCP',"
+		"'port':80,'targetPort':80},{'name':'udp-53','protocol':'UDP','port':53}]}}",
+		WANT, &rc);
 	CHECK_EQ_INT(rc, 1);
 	CHECK(p && strstr(p, "\"ports\":[{\"name\":\"tcp-80\"") && !strstr(p, "udp-53"));
 	free(p);
