@@ -9,6 +9,8 @@
  *    needs, each listing in pages and then watching, feeding a gw_objset.
  *    Everything runs non-blocking on the loop given (the control thread's).
  *  - kube_status_submit: status write-back (read-modify-write on /status).
+ *  - kube_infra_submit: one headless Service per Gateway of ours, standing
+ *    for the edge box in the cluster (GatewayInfrastructurePropagation).
  *  - kube_load_local: local mode, YAML manifests from a file or a folder.
  *  - kube_convert: the `waygate convert` transformation of
  *    networking.x-k8s.io/v1alpha1 manifests into gateway.networking.k8s.io/v1.
