@@ -6,9 +6,13 @@
 client that measures the share of requests served."""
 import json
 import os
+import ssl
+import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -50,12 +54,17 @@ def _dump_logs():
 
 
 def finish():
+    """Ends the case: stops what it started, then exits at once (daemon
+    server threads must not race the interpreter's shutdown)."""
     if failures:
         _dump_logs()
-        print("%d failed" % len(failures))
-        sys.exit(1)
-    print("all passed")
-    sys.exit(0)
+    code = 1 if failures else 0
+    print("%d failed" % len(failures) if failures else "all passed", flush=True)
+    wg._cleanup()
+    kubetest._cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def route(svc):
@@ -107,9 +116,39 @@ class Cluster:
         if start:
             self.start()
 
-    def start(self):
+    def start(self, ui_port=None):
+        self.ui_port = ui_port
         self.proc = wg.spawn([wg.BIN, "run", "--kubeconfig", self.kubeconfig, "--state-dir",
-                              self.state, "--ui-listen", "off"], log=self.log)
+                              self.state, "--ui-listen",
+                              "127.0.0.1:%d" % ui_port if ui_port else "off"], log=self.log)
+
+    def set_password(self, password):
+        r = subprocess.run([wg.BIN, "passwd", "--state-dir", self.state],
+                           input=(password + "\n").encode(), capture_output=True, timeout=30)
+        self.password = password
+        return r.returncode == 0
+
+    def overview(self):
+        """The UI's /api/overview (logged in with the password given to
+        set_password), or {} when the UI does not answer."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        base = "https://127.0.0.1:%d" % self.ui_port
+        try:
+            if not getattr(self, "cookie", None):
+                req = urllib.request.Request(base + "/api/login", method="POST", data=json.dumps(
+                    {"user": "admin", "password": self.password}).encode())
+                req.add_header("Origin", base)
+                req.add_header("Content-Type", "application/json")
+                r = urllib.request.urlopen(req, context=ctx, timeout=10)
+                self.cookie = r.headers.get("Set-Cookie", "").split(";", 1)[0]
+            req = urllib.request.Request(base + "/api/overview")
+            req.add_header("Cookie", self.cookie)
+            return json.loads(urllib.request.urlopen(req, context=ctx, timeout=10).read())
+        except (OSError, ValueError, urllib.error.URLError):
+            self.cookie = None
+            return {}
 
     def logtext(self):
         try:

@@ -15,6 +15,8 @@ last-known-good configuration is printed (target 100.00%). After each, the
 cluster heals and a route change must be served again (within 40 s: the
 backoff is capped at 30 s; 75 s after a black hole, whose connections are
 only given up at the 30 s request timeout). The recovery times are printed.
+The UI's overview shows the problem while the cluster is unreachable and
+while the token is refused, and shows it connected again afterwards.
 The token never appears in the log."""
 import os
 import sys
@@ -24,11 +26,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster as C  # noqa: E402
 
 SECS = float(os.environ.get("FAULT_SECONDS", "6"))
-c = C.Cluster()
+c = C.Cluster(start=False)
+C.check(c.set_password("faults-ui-password"), "UI password set")
+c.start(ui_port=C.wg.free_port())
 C.wg.wait_for(lambda: c.pod() == "one", timeout=30)
 C.check(True, "the cluster's route is served")
 api, proxy = c.api, c.proxy
 want = ["one"]
+ui = {}
 
 
 def heal_and_change(name, bound):
@@ -48,7 +53,10 @@ def fault(name, start, bound=40):
     tr = C.Traffic(c, want[0])
     start()
     time.sleep(SECS)
+    cl = c.overview().get("cluster", {})
+    ui[name] = (cl.get("connected"), cl.get("last_error") or "")
     tr.stop()
+    print("%-14s UI: connected=%s last_error=%r" % (name, ui[name][0], ui[name][1][:100]))
     print("%-14s %s" % (name, tr.line()), flush=True)
     C.check(tr.fail == 0 and tr.ok > 0, "%s: traffic on the last-known-good configuration: %.2f%%"
             % (name, tr.share()))
@@ -99,6 +107,14 @@ for name, fn, bound in [("unreachable", unreachable, 40), ("black-hole", hole, 7
                         ("500", errors, 40), ("expired token", expired, 40)]:
     fault(name, fn, bound)
 
+# The UI shows the problem while the cluster cannot be reached or refuses
+# the token (the others are over within a retry or two).
+for name in ("unreachable", "expired token"):
+    conn, err = ui.get(name, (None, ""))
+    C.check(conn is False and err != "", "the UI showed the %s problem (connected=%s, %r)" %
+            (name, conn, err[:80]))
+cl = c.overview().get("cluster", {})
+C.check(cl.get("connected") is True, "the UI shows the cluster connected again")
 log = c.logtext()
 C.check(C.TOKEN not in log, "the token never appears in the log")
 C.finish()

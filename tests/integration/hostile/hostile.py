@@ -25,11 +25,14 @@ def check(cond, what):
 
 
 def finish():
-    if failures:
-        print("%d failed" % len(failures))
-        sys.exit(1)
-    print("all passed")
-    sys.exit(0)
+    """Ends the case: stops what it started, then exits at once (daemon
+    server threads must not race the interpreter's shutdown)."""
+    code = 1 if failures else 0
+    print("%d failed" % len(failures) if failures else "all passed", flush=True)
+    wg._cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class _Server:
