@@ -91,8 +91,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
 	return 0;
 }
 
-static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
-		     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
 	struct h2_sess *s = ud;
 	(void)ng;
@@ -401,8 +401,8 @@ static int submit_hdrs(nghttp2_nv *nv, size_t max, const struct h2_hdr *h, size_
 	return (int)at;
 }
 
-int h2_submit_response(struct h2_sess *s, int32_t sid, int status, const struct h2_hdr *h,
-		       size_t n, bool has_body)
+int h2_submit_response(struct h2_sess *s, int32_t sid, int status, const struct h2_hdr *h, size_t n,
+		       bool has_body)
 {
 	nghttp2_nv nv[H2_MAX_FIELDS + 1];
 	char st[8];
@@ -464,8 +464,8 @@ void h2_goaway(struct h2_sess *s, uint32_t code)
 
 uint32_t h2_streams_left(const struct h2_sess *s, uint32_t open)
 {
-	uint32_t max = nghttp2_session_get_remote_settings(s->ng,
-							   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	uint32_t max =
+		nghttp2_session_get_remote_settings(s->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 	if (nghttp2_session_get_next_stream_id(s->ng) > (1u << 30))
 		return 0;
 	return open >= max ? 0 : max - open;

@@ -98,8 +98,8 @@ bool h2_is_done(const struct h2_sess *s);
 
 /* Responses (server): status and fields (names lower case, no pseudo
  * headers). has_body: a read_body provider follows. 0 or negative. */
-int h2_submit_response(struct h2_sess *s, int32_t sid, int status, const struct h2_hdr *h,
-		       size_t n, bool has_body);
+int h2_submit_response(struct h2_sess *s, int32_t sid, int status, const struct h2_hdr *h, size_t n,
+		       bool has_body);
 /* Requests (client): fields must include the pseudo headers. Returns the
  * stream id (> 0) or negative. */
 int32_t h2_submit_request(struct h2_sess *s, const struct h2_hdr *h, size_t n, bool has_body,

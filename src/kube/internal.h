@@ -189,6 +189,9 @@ struct kres_job;
 struct khttp_conn;
 
 #define KUBE_MAX_ADDRS 4
+/* The shared probe of an unreachable server backs off up to this many
+ * times backoff_max_ms (90 s by default): about 16 attempts in a 10-minute outage. */
+#define KUBE_DOWN_BACKOFF_FACTOR 3
 
 /* What a watch client shares between its connections. */
 struct kube_client {
@@ -382,6 +385,7 @@ struct reflector {
 	uint64_t lists, watches, events;
 	int retry_after_s;
 	bool throttled; /* the backoff follows a 429/503 with Retry-After */
+	bool parked;    /* waiting for the server to come back (no timer of its own) */
 };
 
 /* A Secret or ConfigMap known to exist (from lists and watches), whether
@@ -426,6 +430,11 @@ struct kube_watch {
 	const char *ver[GW_K_COUNT];   /* version in use, NULL = absent */
 	bool discovered;
 	uint32_t disc_attempt;
+	/* While the server cannot be reached, one reflector probes for all of
+	 * them with its own, longer backoff; the others are parked until it
+	 * gets through (on_server_back). */
+	struct reflector *prober;
+	uint32_t down_attempt;
 	/* reflectors */
 	struct reflector **refl;
 	size_t n_refl;

@@ -595,6 +595,20 @@ static void refl_backoff(struct reflector *r, bool watch, int retry_after_s)
 	r->want_watch = watch;
 	if (!watch)
 		stage_reset(r);
+	if (w->cl.down && !r->throttled) {
+		/* Unreachable at the transport level: a WAN link that is down
+		 * should cost the box (and the server, when it returns) one
+		 * probe at a time, not one per resource. */
+		if (w->prober && w->prober != r) {
+			r->parked = true;
+			timer_cancel(w->loop, &r->timer);
+			log_debug("event=kube_parked resource=%s", r->name);
+			return;
+		}
+		w->prober = r;
+		d = kube_backoff_ms(w->down_attempt++, w->o.backoff_min_ms,
+				    KUBE_DOWN_BACKOFF_FACTOR * w->o.backoff_max_ms, (uint32_t)rand_u64());
+	}
 	log_info("event=kube_backoff resource=%s next=%s delay_ms=%llu attempt=%u", r->name,
 		 watch ? "watch" : "list", (unsigned long long)d, r->attempt);
 	timer_add(w->loop, &r->timer, d, on_refl_timer, r);
@@ -1305,9 +1319,18 @@ static void on_server_back(void *arg)
 	struct kube_watch *w = arg;
 	size_t n = 0;
 
+	w->prober = NULL;
+	w->down_attempt = 0;
 	for (size_t i = 0; i < w->n_refl; i++) {
 		struct reflector *r = w->refl[i];
 
+		if (r->parked) {
+			r->parked = false;
+			r->attempt = 1;
+			timer_add(w->loop, &r->timer, rand_below(1000), on_refl_timer, r);
+			n++;
+			continue;
+		}
 		if (r->st != RF_BACKOFF || r->throttled || r->attempt < 2)
 			continue;
 		r->attempt = 1;

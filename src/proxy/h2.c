@@ -314,9 +314,10 @@ static void strm_free(struct strm *st)
 		rt_unref(st->rt);
 	free(st);
 	if (!hc->n_streams && !hc->closing && !hc->dead)
-		timer_add(hc->w->loop, &hc->timer, hc->w->p->cfg.limits.keepalive_timeout_ms
-							  ? hc->w->p->cfg.limits.keepalive_timeout_ms
-							  : 75000,
+		timer_add(hc->w->loop, &hc->timer,
+			  hc->w->p->cfg.limits.keepalive_timeout_ms
+				  ? hc->w->p->cfg.limits.keepalive_timeout_ms
+				  : 75000,
 			  on_hc_timer, hc);
 }
 
@@ -510,7 +511,8 @@ static int vl_body(struct vlink *v)
 			d = (struct str){buf_rptr(&v->in), used};
 			v->remaining -= used;
 		} else if (v->body == H1_BODY_CHUNKED) {
-			ssize_t k = h1_chunked_decode(&v->ch, buf_rptr(&v->in), buf_len(&v->in), &d);
+			ssize_t k =
+				h1_chunked_decode(&v->ch, buf_rptr(&v->in), buf_len(&v->in), &d);
 			if (k < 0)
 				return -1;
 			used = (size_t)k;
@@ -911,7 +913,8 @@ static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_c
 			   const char *sni)
 {
 	for (struct h2up *u = tl_ups; u; u = u->next)
-		if (!u->dead && u->port == ep->port && u->tls_ctx == tc && !strcmp(u->addr, ep->addr) &&
+		if (!u->dead && u->port == ep->port && u->tls_ctx == tc &&
+		    !strcmp(u->addr, ep->addr) &&
 		    (u->connecting || h2_streams_left(u->s, u->n_streams) > 0))
 			return u;
 	struct h2up *u = calloc(1, sizeof(*u));
@@ -934,9 +937,8 @@ static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_c
 		return NULL;
 	}
 	u->connecting = true;
-	timer_add(w->loop, &u->timer, w->p->cfg.limits.connect_timeout_ms
-					      ? w->p->cfg.limits.connect_timeout_ms
-					      : 5000,
+	timer_add(w->loop, &u->timer,
+		  w->p->cfg.limits.connect_timeout_ms ? w->p->cfg.limits.connect_timeout_ms : 5000,
 		  up_timeout, u);
 	u->next = tl_ups;
 	tl_ups = u;
@@ -1139,7 +1141,7 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 			strm_fail(st, 502, 14, "backend TLS unavailable");
 			return -1;
 		}
-		tc = bt->client;
+		tc = bt->client_h2 ? bt->client_h2 : bt->client;
 	}
 	struct h2up *u = ep ? up_get(w, ep, tc, b->tls ? b->tls->sni : NULL) : NULL;
 	if (!u) {
@@ -1149,10 +1151,7 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 	/* the client's fields, then the filters of rule and backend */
 	if (hlist_init(&hl, st->arena, n + 16))
 		return -ENOMEM;
-	const struct h2_hdr *auth = NULL;
 	for (size_t i = 0; i < n; i++) {
-		if (hname_is(&h[i], ":authority"))
-			auth = &h[i];
 		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
 			  (struct str){h[i].value, h[i].vlen});
 	}
@@ -1190,7 +1189,6 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
-	(void)auth;
 	int32_t id = h2_submit_request(u->s, out, k, !end, st);
 	if (id < 0) {
 		strm_fail(st, 502, 14, "backend stream refused");
@@ -1237,8 +1235,8 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			 !memcmp(h[i].value, "application/grpc", 16))
 			st->grpc = true;
 		if (h[i].nlen && h[i].name[0] != ':' && nh < H2P_MAX_FIELDS)
-			hh[nh++] = (struct h1_header){{h[i].name, h[i].nlen},
-						      {h[i].value, h[i].vlen}};
+			hh[nh++] =
+				(struct h1_header){{h[i].name, h[i].nlen}, {h[i].value, h[i].vlen}};
 	}
 	st->method = log_copy(st->arena, method);
 	st->authority = log_copy(st->arena, authority);
@@ -1287,8 +1285,9 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			int rc = strm_start_up(st, rt, rr, b, h, n, end);
 			return rc < 0 && rc != -1 ? rc : 0;
 		}
-	} else if (rr && rr->r->n_backends == 1 && (rr->r->backends[0].proto == SNAP_APP_H2C ||
-						   rr->r->backends[0].proto == SNAP_APP_H2) &&
+	} else if (rr && rr->r->n_backends == 1 &&
+		   (rr->r->backends[0].proto == SNAP_APP_H2C ||
+		    rr->r->backends[0].proto == SNAP_APP_H2) &&
 		   !rr->r->n_filters && !rr->r->backends[0].n_filters) {
 		return strm_start_up(st, rt, rr, &rr->r->backends[0], h, n, end) == -ENOMEM
 			       ? -ENOMEM
@@ -1597,7 +1596,6 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 		goto fail_hc;
 	if (loop_io_add(w->loop, &hc->io, fd, LOOP_READ | LOOP_WRITE, on_hc_io, hc))
 		goto fail_sess;
-	hc->timer.arg = hc;
 	timer_add(w->loop, &hc->timer,
 		  w->p->cfg.limits.keepalive_timeout_ms ? w->p->cfg.limits.keepalive_timeout_ms
 							: 75000,

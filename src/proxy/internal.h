@@ -121,6 +121,7 @@ struct rt_socket {
 struct rt_btls {
 	const struct snap_backend *b;
 	struct tls_client *client; /* NULL when it could not be built: 502 */
+	struct tls_client *client_h2; /* SNAP_APP_H2: the same with ALPN "h2" (h2.c) */
 	uint64_t key;              /* hash of what it was built from */
 };
 

@@ -223,9 +223,14 @@ int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy
 		const struct snap_backend_tls *t = e->b->tls;
 		e->key = btls_key(t, cfg->cipher_pref);
 		for (size_t k = 0; prev && k < prev->n_btls && !e->client; k++) {
-			if (prev->btls[k].client && prev->btls[k].key == e->key) {
+			if (prev->btls[k].client && prev->btls[k].key == e->key &&
+			    (e->b->proto != SNAP_APP_H2 || prev->btls[k].client_h2)) {
 				tls_client_ref(prev->btls[k].client);
 				e->client = prev->btls[k].client;
+				if (prev->btls[k].client_h2) {
+					tls_client_ref(prev->btls[k].client_h2);
+					e->client_h2 = prev->btls[k].client_h2;
+				}
 			}
 		}
 		if (e->client)
@@ -240,6 +245,13 @@ int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy
 			.cipher_pref = (enum tls_cipher_pref)cfg->cipher_pref,
 		};
 		e->client = tls_client_new(&o, d);
+		if (e->b->proto == SNAP_APP_H2 && e->client) {
+			/* HTTP/2 streams (h2.c) ask for "h2" by ALPN; HTTP/1.1
+			 * clients keep the context without ALPN */
+			static const char *const alpn_h2[] = {"h2", NULL};
+			o.alpn = alpn_h2;
+			e->client_h2 = tls_client_new(&o, d);
+		}
 		if (!e->client)
 			diag_add(d, DIAG_WARN, NULL, e->b->name, "tls",
 				 "backend TLS context not built: requests to it get 502");
@@ -252,9 +264,12 @@ int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy
 
 void tlsg_backends_release(struct rt *rt)
 {
-	for (size_t i = 0; i < rt->n_btls; i++)
+	for (size_t i = 0; i < rt->n_btls; i++) {
 		if (rt->btls[i].client)
 			tls_client_unref(rt->btls[i].client);
+		if (rt->btls[i].client_h2)
+			tls_client_unref(rt->btls[i].client_h2);
+	}
 	free(rt->btls);
 	rt->btls = NULL;
 	rt->n_btls = 0;

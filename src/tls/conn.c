@@ -45,6 +45,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 	}
 }
 
+static __thread unsigned char ra_buf[TLS_RA_SIZE];
+
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct tls_conn *c = ctx;
@@ -68,39 +70,37 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 		size_t k = (size_t)(c->ra_len - c->ra_off) < len ? (size_t)(c->ra_len - c->ra_off)
 								  : len;
 
-		memcpy(buf, c->ra + c->ra_off, k);
+		memcpy(buf, (c->ra_tl ? ra_buf : c->ra) + c->ra_off, k);
 		c->ra_off = (uint16_t)(c->ra_off + k);
 		return (int)k;
 	}
 	/* mbedTLS asks for a record's 5-byte header, then for its body: on a
 	 * server, a short read also takes what follows (typically the rest of
-	 * the record) into c->ra, so that a small record costs one syscall,
-	 * not two. tls_pending() counts those bytes. */
+	 * the record) into the thread's ra_buf, so that a small record costs
+	 * one syscall, not two. ra_keep() moves what is left when the call
+	 * returns; tls_pending() counts it. */
 	if (c->side == TLS_SIDE_SERVER && len < TLS_RA_SIZE / 2) {
-		if (!c->ra)
-			c->ra = mbedtls_calloc(1, TLS_RA_SIZE);
-		if (c->ra) {
-			struct iovec v[2] = {{buf, len}, {c->ra, TLS_RA_SIZE}};
+		struct iovec v[2] = {{buf, len}, {ra_buf, TLS_RA_SIZE}};
 
-			for (;;) {
-				n = readv(c->fd, v, 2);
-				if (n >= 0)
-					break;
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					return MBEDTLS_ERR_SSL_WANT_READ;
-				c->sys_errno = errno;
-				return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
-							   : MBEDTLS_ERR_NET_RECV_FAILED;
-			}
-			c->ra_off = c->ra_len = 0;
-			if ((size_t)n > len) {
-				c->ra_len = (uint16_t)((size_t)n - len);
-				n = (ssize_t)len;
-			}
-			return (int)n; /* 0: EOF */
+		for (;;) {
+			n = readv(c->fd, v, 2);
+			if (n >= 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return MBEDTLS_ERR_SSL_WANT_READ;
+			c->sys_errno = errno;
+			return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+						   : MBEDTLS_ERR_NET_RECV_FAILED;
 		}
+		c->ra_off = c->ra_len = 0;
+		if ((size_t)n > len) {
+			c->ra_len = (uint16_t)((size_t)n - len);
+			c->ra_tl = true;
+			n = (ssize_t)len;
+		}
+		return (int)n; /* 0: EOF */
 	}
 	for (;;) {
 		n = recv(c->fd, buf, len, 0);
@@ -431,7 +431,30 @@ static void handshake_done(struct tls_conn *c)
 		tls_client_session_store(c);
 }
 
-int tls_handshake(struct tls_conn *c)
+/* After a call into mbedTLS: read-ahead bytes still in the thread's
+ * buffer move to the connection's own (allocated the first time). */
+static void ra_keep(struct tls_conn *c)
+{
+	if (!c->ra_tl)
+		return;
+	c->ra_tl = false;
+	if (c->ra_off >= c->ra_len) {
+		c->ra_off = c->ra_len = 0;
+		return;
+	}
+	if (!c->ra)
+		c->ra = mbedtls_calloc(1, TLS_RA_SIZE);
+	if (!c->ra) {
+		c->ra_off = c->ra_len = 0;
+		set_err(c, "%s", "read: out of memory");
+		return;
+	}
+	memcpy(c->ra, ra_buf + c->ra_off, (size_t)(c->ra_len - c->ra_off));
+	c->ra_len = (uint16_t)(c->ra_len - c->ra_off);
+	c->ra_off = 0;
+}
+
+static int handshake(struct tls_conn *c)
 {
 	int ret;
 
@@ -463,7 +486,15 @@ int tls_handshake(struct tls_conn *c)
 	return 0;
 }
 
-ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
+int tls_handshake(struct tls_conn *c)
+{
+	int ret = handshake(c);
+
+	ra_keep(c);
+	return ret;
+}
+
+static ssize_t read_records(struct tls_conn *c, void *buf, size_t len)
 {
 	int ret;
 
@@ -489,6 +520,14 @@ ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
 		default: return fail(c, ret, "read");
 		}
 	}
+}
+
+ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
+{
+	ssize_t n = read_records(c, buf, len);
+
+	ra_keep(c);
+	return n;
 }
 
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)

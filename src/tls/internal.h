@@ -30,8 +30,9 @@
 #define TLS_TICKET_LIFETIME_S 7200
 /* Client sessions kept per tls_client (one per server name, LRU). */
 #define TLS_CLIENT_SESSIONS 32
-/* Server read-ahead per connection (allocated at its first read): one
- * readv takes a record's header and what follows, up to this much. */
+/* Server read-ahead: one readv takes a record's header and what follows,
+ * up to this much, into a per-thread buffer; a connection gets its own
+ * only when bytes are left over after a call (pipelining, bulk uploads). */
 #define TLS_RA_SIZE 2048
 
 /* One certificate chain with its key, and the names it answers for. */
@@ -98,8 +99,9 @@ struct tls_conn {
 	size_t ip_len;      /* 0 when name is a DNS name */
 	unsigned char *pre; /* server: ClientHello bytes taken before setup */
 	size_t pre_len, pre_off, pre_cap;
-	unsigned char *ra;  /* server: read-ahead (see bio_recv), TLS_RA_SIZE */
+	unsigned char *ra;  /* server: read-ahead kept between calls (see ra_keep) */
 	uint16_t ra_off, ra_len;
+	bool ra_tl;         /* the read-ahead bytes are in the thread's buffer */
 	bool setup;    /* mbedtls_ssl_setup done (server: once the hello is there) */
 	bool done;     /* handshake complete */
 	bool full;     /* a certificate was exchanged (not a resumption) */

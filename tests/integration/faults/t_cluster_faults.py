@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Cluster faults while traffic flows: `waygate run --kubeconfig` against
 the fake API server behind a FaultProxy. One after the other, for
-FAULT_SECONDS each (default 6):
+FAULT_SECONDS each (default 4):
   unreachable   every connection reset, open ones cut
   black-hole    connections accepted and never answered
   slow          every chunk delayed 2 s
@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster as C  # noqa: E402
 
-SECS = float(os.environ.get("FAULT_SECONDS", "6"))
+SECS = float(os.environ.get("FAULT_SECONDS", "4"))
 c = C.Cluster(start=False)
 C.check(c.set_password("faults-ui-password"), "UI password set")
 c.start(ui_port=C.wg.free_port())

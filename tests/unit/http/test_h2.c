@@ -154,8 +154,7 @@ TEST(h2_request_response_with_trailers)
 
 /* ---- floods: raw frames into a server session ---- */
 
-static size_t frame(uint8_t *o, uint8_t type, uint8_t flags, uint32_t sid, const void *p,
-		    size_t n)
+static size_t frame(uint8_t *o, uint8_t type, uint8_t flags, uint32_t sid, const void *p, size_t n)
 {
 	o[0] = (uint8_t)(n >> 16);
 	o[1] = (uint8_t)(n >> 8);
@@ -193,8 +192,8 @@ static int flood_run(void (*attack)(struct h2_sess *, int *), bool *calm)
 	ssize_t k;
 	while ((k = h2_send(sv.s, out, sizeof(out))) > 0) {
 		for (ssize_t i = 0; i + 9 <= k;) {
-			size_t len = ((size_t)(uint8_t)out[i] << 16) | ((size_t)(uint8_t)out[i + 1] << 8) |
-				     (uint8_t)out[i + 2];
+			size_t len = ((size_t)(uint8_t)out[i] << 16) |
+				     ((size_t)(uint8_t)out[i + 1] << 8) | (uint8_t)out[i + 2];
 			if (out[i + 3] == 7 && i + 17 <= k && out[i + 16] == 11)
 				*calm = true;
 			i += 9 + (ssize_t)len;
@@ -279,9 +278,9 @@ TEST(h2_floods_get_goaway)
 		const char *name;
 		void (*fn)(struct h2_sess *, int *);
 	} attacks[] = {
-		{"rapid reset", rapid_reset},       {"continuation", continuation_flood},
-		{"hpack bomb", hpack_bomb},         {"settings", settings_flood},
-		{"ping", ping_flood},               {"empty data", empty_data_flood},
+		{"rapid reset", rapid_reset}, {"continuation", continuation_flood},
+		{"hpack bomb", hpack_bomb},   {"settings", settings_flood},
+		{"ping", ping_flood},         {"empty data", empty_data_flood},
 	};
 	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
 		bool calm;
