@@ -435,6 +435,7 @@ struct kube_watch {
 	 * gets through (on_server_back). */
 	struct reflector *prober;
 	uint32_t down_attempt;
+	uint64_t probe_started_ms; /* when the prober's current attempt began */
 	/* reflectors */
 	struct reflector **refl;
 	size_t n_refl;

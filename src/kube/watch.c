@@ -570,6 +570,8 @@ static void on_refl_timer(struct timer *t)
 {
 	struct reflector *r = t->arg;
 
+	if (r == r->w->prober)
+		r->w->probe_started_ms = loop_now_ms(r->w->loop);
 	if (r->st == RF_ABSENT || !r->want_watch || !r->rv)
 		refl_start_list(r);
 	else
@@ -605,9 +607,14 @@ static void refl_backoff(struct reflector *r, bool watch, int retry_after_s)
 			log_debug("event=kube_parked resource=%s", r->name);
 			return;
 		}
+		/* The period runs from the start of the failed attempt: a
+		 * black-holed probe that took its whole timeout to fail has
+		 * already waited that long. */
+		uint64_t spent = w->prober == r ? loop_now_ms(w->loop) - w->probe_started_ms : 0;
 		w->prober = r;
 		d = kube_backoff_ms(w->down_attempt++, w->o.backoff_min_ms,
 				    KUBE_DOWN_BACKOFF_FACTOR * w->o.backoff_max_ms, (uint32_t)rand_u64());
+		d = d > spent + 100 ? d - spent : 100;
 	}
 	log_info("event=kube_backoff resource=%s next=%s delay_ms=%llu attempt=%u", r->name,
 		 watch ? "watch" : "list", (unsigned long long)d, r->attempt);

@@ -1330,7 +1330,7 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 	int rc = strm_route(st, h, n, end);
 	if (rc < 0 && !st->resp_sub)
 		strm_fail(st, 502, 14, "request failed");
-	if (end && st->kind == STRM_VLINK && st->req_chunked)
+	if (end && st->kind == STRM_VLINK && st->req_chunked && st->vl)
 		buf_append_str(&st->vl->out, "0\r\n\r\n");
 	return 0;
 }
@@ -1344,6 +1344,12 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 	st->unacked += n;
 	switch (st->kind) {
 	case STRM_VLINK:
+		if (!st->vl) {
+			/* the link to the HTTP/1.1 side is gone (the backend
+			 * failed and the answer is out): drop the rest */
+			h2_consume(hc->s, sid, n);
+			break;
+		}
 		if (st->req_chunked && n) {
 			char hd[24];
 			buf_append(&st->vl->out, hd, h1_chunk_header(hd, n));

@@ -72,6 +72,10 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 
 		memcpy(buf, (c->ra_tl ? ra_buf : c->ra) + c->ra_off, k);
 		c->ra_off = (uint16_t)(c->ra_off + k);
+		if (!c->ra_tl && c->ra_off == c->ra_len) {
+			mbedtls_free(c->ra); /* held only while it has bytes */
+			c->ra = NULL;
+		}
 		return (int)k;
 	}
 	/* mbedTLS asks for a record's 5-byte header, then for its body: on a
@@ -432,7 +436,9 @@ static void handshake_done(struct tls_conn *c)
 }
 
 /* After a call into mbedTLS: read-ahead bytes still in the thread's
- * buffer move to the connection's own (allocated the first time). */
+ * buffer move to a buffer of the connection's own, of their size, freed
+ * once they are read (rare: a TLS 1.3 client's first request behind its
+ * Finished, pipelining), so an idle connection holds none. */
 static void ra_keep(struct tls_conn *c)
 {
 	if (!c->ra_tl)
@@ -442,8 +448,8 @@ static void ra_keep(struct tls_conn *c)
 		c->ra_off = c->ra_len = 0;
 		return;
 	}
-	if (!c->ra)
-		c->ra = mbedtls_calloc(1, TLS_RA_SIZE);
+	mbedtls_free(c->ra); /* NULL: it is freed once read */
+	c->ra = mbedtls_calloc(1, (size_t)(c->ra_len - c->ra_off));
 	if (!c->ra) {
 		c->ra_off = c->ra_len = 0;
 		set_err(c, "%s", "read: out of memory");

@@ -99,7 +99,7 @@ struct tls_conn {
 	size_t ip_len;      /* 0 when name is a DNS name */
 	unsigned char *pre; /* server: ClientHello bytes taken before setup */
 	size_t pre_len, pre_off, pre_cap;
-	unsigned char *ra;  /* server: read-ahead kept between calls (see ra_keep) */
+	unsigned char *ra;  /* server: read-ahead left over from a call (see ra_keep) */
 	uint16_t ra_off, ra_len;
 	bool ra_tl;         /* the read-ahead bytes are in the thread's buffer */
 	bool setup;    /* mbedtls_ssl_setup done (server: once the hello is there) */

@@ -95,6 +95,27 @@ spec:
   - matches: [{method: {service: pkg.Echo, method: Down}}]
     backendRefs: [{name: down, port: 80}]
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: gone, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  hostnames: [gone.test]
+  rules:
+  - backendRefs: [{name: gone, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: gone, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: %(down)d}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: gone-1, namespace: default, labels: {kubernetes.io/service-name: gone}}
+addressType: IPv4
+ports: [{name: http, port: %(down)d, protocol: TCP}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+---
 apiVersion: v1
 kind: Service
 metadata: {name: one, namespace: default}
@@ -197,6 +218,11 @@ def main():
     body = os.urandom(300000)
     st, rh, data, _ = h2req(port, "app.test", "/up", "POST", [("content-type", "x/y")], body)
     check(st == 200 and json.loads(data)["method"] == "POST", "h2c POST of 300 kB: %s" % st)
+    # The HTTP/1.1 backend is down while the client is still uploading: the
+    # stream gets an error answer and the rest of its body is dropped.
+    st = h2req(port, "gone.test", "/up", "POST", [("content-type", "x/y")], body)[0]
+    check(st in (502, 503) and gw.proc.poll() is None,
+          "h2c upload to a backend that is down: %s, gateway alive" % st)
     wg.wait_for(lambda: h2req(tport, "a.example.com", tls_name="a.example.com")[0] == 200)
     st, rh, data, _ = h2req(tport, "a.example.com", "/t", tls_name="a.example.com")
     j = json.loads(data)
