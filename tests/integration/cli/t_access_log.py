@@ -13,50 +13,20 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wg  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
+check = wg.check
 
 work = tempfile.mkdtemp(prefix="wg-alog-")
 cfg = os.path.join(work, "c.yaml")
 port, backend = wg.free_port(), wg.free_port()
 with open(cfg, "w") as f:
-    f.write("""apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: wg}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: wg
-  listeners: [{name: http, protocol: HTTP, port: %d}]
----
+    f.write(wg.gateway_yaml(port) + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: logged, namespace: default}
 spec:
   parentRefs: [{name: gw}]
   rules: [{backendRefs: [{name: b, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: b, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %d}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: b-1, namespace: default, labels: {kubernetes.io/service-name: b}}
-addressType: IPv4
-ports: [{name: http, port: %d}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % (port, backend, backend))
+""" + wg.backend_yaml("b", backend))
 wg.echo("b", backend)
 alog = os.path.join(work, "access.log")
 gw = wg.Gateway(cfg, state=os.path.join(work, "state"),
@@ -85,5 +55,4 @@ for key in ("ts", "client", "host", "method", "path", "route", "backend", "statu
     check(any(k.startswith(key) for k in first), "field %s present" % key)
 check(first.get("status") == 200 and first.get("host") == "shop.test"
       and "logged" in str(first.get("route")), "values are right")
-if failures:
-    sys.exit(1)
+wg.finish()

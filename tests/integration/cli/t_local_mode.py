@@ -17,29 +17,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wg  # noqa: E402
 
-failures = []
+check = wg.check
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-CONFIG = """
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: waygate}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: waygate
-  listeners:
-  - {name: http, protocol: HTTP, port: %(port)d}
----
+ROUTE = """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: default}
@@ -49,30 +29,6 @@ spec:
   rules:
   - matches: [{path: {type: PathPrefix, value: %(prefix)s}}]
     backendRefs: [{name: %(svc)s, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: one, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %(one)d}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: one-1, namespace: default, labels: {kubernetes.io/service-name: one}}
-addressType: IPv4
-ports: [{name: http, port: %(one)d}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: two, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %(two)d}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: two-1, namespace: default, labels: {kubernetes.io/service-name: two}}
-addressType: IPv4
-ports: [{name: http, port: %(two)d}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 """
 
 work = tempfile.mkdtemp(prefix="wg-local-")
@@ -86,7 +42,8 @@ params = {"port": port, "one": one, "two": two, "prefix": "/", "svc": "one"}
 def write(**kw):
     p = dict(params, **kw)
     with open(cfgfile + ".tmp", "w") as f:
-        f.write(CONFIG % p)
+        f.write(wg.gateway_yaml(p["port"], cls="waygate") + ROUTE % p +
+                wg.backend_yaml("one", p["one"]) + wg.backend_yaml("two", p["two"]))
     os.rename(cfgfile + ".tmp", cfgfile)
 
 
@@ -158,6 +115,4 @@ check(r.returncode == 2 and "frobnicate" in r.stderr, "an unknown flag exits 2 n
 r = subprocess.run([wg.BIN, "bogus"], capture_output=True, text=True, timeout=10)
 check(r.returncode == 2, "an unknown command exits 2")
 
-if failures:
-    print(gw.logtext()[-2000:])
-    sys.exit(1)
+wg.finish(gw.logtext())

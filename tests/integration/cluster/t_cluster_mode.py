@@ -20,14 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "kube"))
 import wg  # noqa: E402
 import kubetest  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
+check = wg.check
 
 GW = "gateway.networking.k8s.io/v1"
 port = wg.free_port()
@@ -144,18 +137,7 @@ gw.wait(timeout=15)
 cfgdir = os.path.join(api.dir, "local")
 os.mkdir(cfgdir)
 with open(os.path.join(cfgdir, "gw.yaml"), "w") as f:
-    f.write("""apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: wg}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: wg
-  listeners: [{name: http, protocol: HTTP, port: %d}]
----
+    f.write(wg.gateway_yaml(port) + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: default}
@@ -163,19 +145,7 @@ spec:
   parentRefs: [{name: gw}]
   hostnames: [app.test]
   rules: [{backendRefs: [{name: two, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: two, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %d}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: two-1, namespace: default, labels: {kubernetes.io/service-name: two}}
-addressType: IPv4
-ports: [{name: http, port: %d}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % (port, b2, b2))
+""" + wg.backend_yaml("two", b2))
 state2 = os.path.join(api.dir, "state2")
 ui_port = wg.free_port()
 local = wg.Gateway(cfgdir, state=state2, ui="127.0.0.1:%d" % ui_port)
@@ -236,7 +206,4 @@ check(not os.path.exists(os.path.join(state2, "kubeconfig")),
       "the kubeconfig is set aside so the next start stays local")
 local.stop()
 
-if failures:
-    print(open(os.path.join(state, "cluster.log")).read()[-3000:])
-    print(local.logtext()[-3000:])
-    sys.exit(1)
+wg.finish(open(os.path.join(state, "cluster.log")).read(), local.logtext())

@@ -135,3 +135,63 @@ def wait_for(fn, timeout=10.0, interval=0.05):
             last = e
         time.sleep(interval)
     raise AssertionError("condition not met in %.1fs (last error: %r)" % (timeout, last))
+
+
+# ---- outcome of a case ----
+
+failures = []
+
+
+def check(cond, what):
+    """Prints ok/FAIL for one expectation and remembers a failure; the case
+    goes on so that one run shows every broken expectation."""
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def finish(*logs):
+    """Exits 1 (after printing the tails of the given log texts) when any
+    check failed."""
+    if failures:
+        for text in logs:
+            print(text[-3000:])
+        raise SystemExit(1)
+
+
+# ---- local configurations ----
+
+def gateway_yaml(port, name="gw", cls="wg", listeners=None):
+    """A GatewayClass owned by waygate and a Gateway in `default` with one
+    HTTP listener on port (or the given listener YAML flow list)."""
+    return """apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: %(cls)s}
+spec: {controllerName: waygate.dev/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: %(name)s, namespace: default}
+spec:
+  gatewayClassName: %(cls)s
+  listeners: %(listeners)s
+""" % {"cls": cls, "name": name,
+       "listeners": listeners or "[{name: http, protocol: HTTP, port: %d}]" % port}
+
+
+def backend_yaml(name, port, ns="default"):
+    """A Service without a selector and its EndpointSlice: one ready endpoint
+    at 127.0.0.1:port, reached as NAME:80."""
+    return """---
+apiVersion: v1
+kind: Service
+metadata: {name: %(n)s, namespace: %(ns)s}
+spec: {ports: [{name: http, port: 80, targetPort: %(p)d}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: %(n)s-1, namespace: %(ns)s, labels: {kubernetes.io/service-name: %(n)s}}
+addressType: IPv4
+ports: [{name: http, port: %(p)d}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+""" % {"n": name, "p": port, "ns": ns}

@@ -50,14 +50,7 @@ def pod(path, host, headers=None, port=None, tls=None):
     return wg.echo_pod(body)
 
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
+check = wg.check
 
 check(pod("/login", "foo.example.com") == "foo-auth", "foo /login -> foo-auth")
 check(pod("/login/x", "foo.example.com") == "foo-auth", "foo /login/x -> foo-auth")
@@ -85,6 +78,4 @@ check(pod("/", "bar.example.com", port=https_port, tls="bar.example.com",
 
 rc = gw.stop()
 check(rc == 0, "SIGTERM drains and exits 0 (got %s)" % rc)
-if failures:
-    print(gw.logtext()[-3000:])
-    sys.exit(1)
+wg.finish(gw.logtext())

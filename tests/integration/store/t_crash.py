@@ -36,18 +36,7 @@ os.makedirs(state, mode=0o700)
 port, backend = wg.free_port(), wg.free_port()
 wg.echo("b", backend)
 
-CONFIG = """apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: wg}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: wg
-  listeners: [{name: http, protocol: HTTP, port: %(port)d}]
----
+ROUTE = """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: default}
@@ -56,27 +45,15 @@ spec:
   rules:
   - filters:
     - type: RequestHeaderModifier
-      requestHeaderModifier: {set: [{name: x-version, value: "%(version)d"}]}
+      requestHeaderModifier: {set: [{name: x-version, value: "%d"}]}
     backendRefs: [{name: b, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: b, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %(backend)d}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: b-1, namespace: default, labels: {kubernetes.io/service-name: b}}
-addressType: IPv4
-ports: [{name: http, port: %(backend)d}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 """
 
 
 def write(version):
     p = os.path.join(cfgdir, "c.yaml")
     with open(p + ".tmp", "w") as f:
-        f.write(CONFIG % {"port": port, "backend": backend, "version": version})
+        f.write(wg.gateway_yaml(port) + ROUTE % version + wg.backend_yaml("b", backend))
     os.rename(p + ".tmp", p)
 
 
