@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/diag.h"
+#include "core/log.h"
 #include "gwapi/objset.h"
 
 /*
@@ -47,6 +48,9 @@ int local_config_load(const char *path, const char *state_dir, struct gw_objset 
  * 0, or negative with entries in d naming the file, context and reason. */
 int cluster_read_once(const char *kubeconfig, const char *context, struct gw_objset *set,
 		      uint32_t timeout_ms, struct diag *d);
+
+/* Logs every entry of d as one line "event=EVENT detail=..." at level. */
+void diag_log(const struct diag *d, enum log_level level, const char *event);
 
 /* Prints every entry of d to stderr, one per line, prefixed with prog. */
 void diag_print(const struct diag *d, const char *prog);

@@ -206,10 +206,7 @@ static void serve(struct runner *r, struct snapshot *snap, bool pinned)
 	snap_ref(snap); /* the proxy's reference; ours stays in r->current */
 	if (proxy_publish(r->proxy, snap, &d) < 0)
 		log_error("event=publish_failed revision=%llu", (unsigned long long)snap->revision);
-	for (size_t i = 0; i < d.n; i++) {
-		char line[1400];
-		log_warn("event=listener_problem detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
-	}
+	diag_log(&d, LOG_WARN, "listener_problem");
 	diag_fini(&d);
 	run_set_current(r, snap);
 	r->serving_revision = snap->revision;
@@ -455,11 +452,7 @@ static int load_local(struct runner *r, bool at_start)
 	if (err < 0) {
 		if (at_start)
 			diag_print(&d, "waygate");
-		for (size_t i = 0; i < d.n; i++) {
-			char line[1400];
-			log_error("event=config_invalid detail=%s",
-				  log_q(diag_format(&d.v[i], line, sizeof(line))));
-		}
+		diag_log(&d, LOG_ERROR, "config_invalid");
 		log_error("event=config_rejected path=%s errors=%zu keeping=revision-%llu",
 			  log_q(r->local_path), d.errors, (unsigned long long)r->serving_revision);
 		diag_fini(&d);

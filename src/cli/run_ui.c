@@ -362,10 +362,7 @@ struct ui *run_ui_start(struct runner *r)
 	run_ui_refresh(r);
 	timer_add(r->loop, &r->health_timer, 1000, on_health_timer, r);
 	ui = ui_start(&uc, &d);
-	for (size_t i = 0; i < d.n; i++) {
-		char line[1400];
-		log_error("event=ui_failed detail=%s", log_q(diag_format(&d.v[i], line, sizeof(line))));
-	}
+	diag_log(&d, LOG_ERROR, "ui_failed");
 	diag_fini(&d);
 	return ui;
 }

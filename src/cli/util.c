@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/internal.h"
+#include "core/log.h"
 #include "core/str.h"
 
 int flag_next(int argc, char **argv, int *i, const struct flag_spec *specs, const char **name,
@@ -80,6 +81,15 @@ int parse_host_port(const char *s, char *host, size_t hostsz, uint16_t *port)
 		return -EINVAL;
 	*port = (uint16_t)p;
 	return 0;
+}
+
+void diag_log(const struct diag *d, enum log_level level, const char *event)
+{
+	char line[1400];
+
+	for (size_t i = 0; i < d->n; i++)
+		log_msg(level, "event=%s detail=%s", event,
+			log_q(diag_format(&d->v[i], line, sizeof(line))));
 }
 
 void diag_print(const struct diag *d, const char *prog)
