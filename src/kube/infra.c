@@ -58,7 +58,7 @@ struct kiq {
 	 * sent ("" = none). The answer updates the set only while it still
 	 * holds that one: a watch event that arrived meanwhile is newer. */
 	char *sent_rv;
-	struct kiq *next;
+	struct fifo_link link; /* on kinfra.order while queued */
 };
 
 enum kiop { KI_NONE = 0, KI_CREATE, KI_UPDATE, KI_DELETE, KI_GET };
@@ -72,7 +72,7 @@ struct kinfra {
 	 * pointer-sized integer): a refusal repeated at each resync (RBAC
 	 * without rights on Services) is logged once, then at debug level */
 	struct kmap refused;
-	struct kiq *head, *tail;
+	struct fifo order; /* struct kiq, oldest first */
 	struct kiq *cur; /* in flight */
 	enum kiop cur_op;
 	struct khttp_conn conn;
@@ -313,30 +313,17 @@ static void enqueue(struct kinfra *in, const char *ns, const char *name, bool fr
 	}
 	e->key = key;
 	e->attempts = attempts;
-	if (front) {
-		e->next = in->head;
-		in->head = e;
-		if (!in->tail)
-			in->tail = e;
-	} else {
-		if (in->tail)
-			in->tail->next = e;
-		else
-			in->head = e;
-		in->tail = e;
-	}
+	fifo_push(&in->order, &e->link, front);
 }
 
 static struct kiq *dequeue(struct kinfra *in)
 {
-	struct kiq *e = in->head;
+	struct fifo_link *l = fifo_pop(&in->order);
+	struct kiq *e;
 
-	if (!e)
+	if (!l)
 		return NULL;
-	in->head = e->next;
-	if (!in->head)
-		in->tail = NULL;
-	e->next = NULL;
+	e = fifo_entry(l, struct kiq, link);
 	kmap_del(&in->queue, e->key);
 	return e;
 }
@@ -497,7 +484,7 @@ size_t kube_infra_pending(const struct kube_watch *w)
 	if (!in)
 		return 0;
 	n = in->cur ? 1 : 0;
-	for (const struct kiq *e = in->head; e; e = e->next)
+	for (const struct fifo_link *l = in->order.head; l; l = l->next)
 		n++;
 	return n;
 }
@@ -767,7 +754,7 @@ static void infra_kick(struct kube_watch *w)
 			in->tokens = w->o.status_rate_per_s;
 	}
 	in->tokens_ms = now;
-	while (in->head) {
+	while (!fifo_is_empty(&in->order)) {
 		struct kiq *e;
 		enum kiop op;
 

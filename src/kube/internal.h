@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/diag.h"
+#include "core/fifo.h"
 #include "core/loop.h"
 
 #include "gwapi/objset.h"
@@ -406,7 +407,7 @@ struct kstatus {
 	int64_t generation;
 	uint32_t attempts;
 	bool queued;
-	struct kstatus *next;
+	struct fifo_link link; /* on kube_watch.squeue_order while queued */
 };
 
 struct kube_watch {
@@ -453,7 +454,7 @@ struct kube_watch {
 	uint32_t fetch_attempt;
 	/* status writer */
 	struct kmap squeue; /* key -> struct kstatus */
-	struct kstatus *sq_head, *sq_tail;
+	struct fifo squeue_order; /* struct kstatus, oldest first */
 	struct kstatus *sq_cur;
 	struct khttp_conn sconn;
 	struct timer stimer;

@@ -157,32 +157,18 @@ static void ks_free(struct kstatus *e)
 static void sq_push(struct kube_watch *w, struct kstatus *e, bool front)
 {
 	e->queued = true;
-	if (front) {
-		e->next = w->sq_head;
-		w->sq_head = e;
-		if (!w->sq_tail)
-			w->sq_tail = e;
-		return;
-	}
-	e->next = NULL;
-	if (w->sq_tail)
-		w->sq_tail->next = e;
-	else
-		w->sq_head = e;
-	w->sq_tail = e;
+	fifo_push(&w->squeue_order, &e->link, front);
 }
 
 static struct kstatus *sq_pop(struct kube_watch *w)
 {
-	struct kstatus *e = w->sq_head;
+	struct fifo_link *l = fifo_pop(&w->squeue_order);
+	struct kstatus *e;
 	char *key;
 
-	if (!e)
+	if (!l)
 		return NULL;
-	w->sq_head = e->next;
-	if (!w->sq_head)
-		w->sq_tail = NULL;
-	e->next = NULL;
+	e = fifo_entry(l, struct kstatus, link);
 	e->queued = false;
 	key = status_key(e->kind, e->ns, e->name);
 	if (key && kmap_get(&w->squeue, key) == e)
@@ -242,7 +228,7 @@ size_t kube_status_pending(const struct kube_watch *w)
 {
 	size_t n = w->sq_cur ? 1 : 0;
 
-	for (const struct kstatus *e = w->sq_head; e; e = e->next)
+	for (const struct fifo_link *l = w->squeue_order.head; l; l = l->next)
 		n++;
 	return n;
 }
@@ -489,7 +475,7 @@ void kube_status_kick(struct kube_watch *w)
 			w->tokens = w->o.status_rate_per_s;
 	}
 	w->tokens_ms = now;
-	while (w->sq_head) {
+	while (!fifo_is_empty(&w->squeue_order)) {
 		struct kstatus *e;
 		const struct gw_object *o;
 		yyjson_val *cur;
