@@ -78,8 +78,7 @@ struct kinfra {
 	struct khttp_conn conn;
 	struct timer timer;  /* pace and backoff */
 	struct timer resync; /* after giving up on a Service */
-	double tokens;
-	uint64_t tokens_ms;
+	struct pace pace; /* writes, o.status_rate_per_s */
 	uint32_t attempt; /* consecutive failures: the backoff exponent */
 	bool have_want;   /* a submit computed the wanted set at least once */
 	uint64_t writes;
@@ -395,7 +394,7 @@ static struct kinfra *infra_get(struct kube_watch *w)
 	if (!in)
 		return NULL;
 	khttp_init(&in->conn, &w->cl, "infra");
-	in->tokens = w->o.status_rate_per_s;
+	pace_init(&in->pace, w->o.status_rate_per_s);
 	w->infra = in;
 	return in;
 }
@@ -743,27 +742,17 @@ static void infra_done(void *arg, int err, const struct khttp_resp *r, const cha
 static void infra_kick(struct kube_watch *w)
 {
 	struct kinfra *in = w->infra;
-	uint64_t now;
 
 	if (!in || in->cur || timer_is_armed(&in->timer) || !w->cl.cfg)
 		return;
-	now = clock_mono_ms();
-	if (in->tokens_ms) {
-		in->tokens += (double)(now - in->tokens_ms) * w->o.status_rate_per_s / 1000.0;
-		if (in->tokens > w->o.status_rate_per_s)
-			in->tokens = w->o.status_rate_per_s;
-	}
-	in->tokens_ms = now;
 	while (!fifo_is_empty(&in->order)) {
 		struct kiq *e;
 		enum kiop op;
 
-		if (in->tokens < 1.0) {
-			uint64_t d =
-				(uint64_t)((1.0 - in->tokens) * 1000.0 / w->o.status_rate_per_s) +
-				1;
+		uint64_t wait = pace_wait_ms(&in->pace, w->o.status_rate_per_s, clock_mono_ms());
 
-			timer_add(w->loop, &in->timer, d, on_infra_timer, w);
+		if (wait) {
+			timer_add(w->loop, &in->timer, wait, on_infra_timer, w);
 			return;
 		}
 		e = dequeue(in);
@@ -772,7 +761,7 @@ static void infra_kick(struct kube_watch *w)
 			kiq_free(e);
 			continue;
 		}
-		in->tokens -= 1.0;
+		pace_spend(&in->pace);
 		return;
 	}
 }

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/diag.h"
 #include "core/fifo.h"
+#include "core/pace.h"
 #include "core/loop.h"
 
 #include "gwapi/objset.h"
@@ -458,8 +459,7 @@ struct kube_watch {
 	struct kstatus *sq_cur;
 	struct khttp_conn sconn;
 	struct timer stimer;
-	double tokens;
-	uint64_t tokens_ms;
+	struct pace space; /* status writes, o.status_rate_per_s */
 	uint32_t s_attempt;
 	bool s_get; /* the request in flight re-reads the object after a 409 */
 	/* health */

@@ -464,17 +464,8 @@ static void status_done(void *arg, int err, const struct khttp_resp *r, const ch
 
 void kube_status_kick(struct kube_watch *w)
 {
-	uint64_t now;
-
 	if (w->sq_cur || timer_is_armed(&w->stimer) || !w->cl.cfg)
 		return;
-	now = clock_mono_ms();
-	if (w->tokens_ms) {
-		w->tokens += (double)(now - w->tokens_ms) * w->o.status_rate_per_s / 1000.0;
-		if (w->tokens > w->o.status_rate_per_s)
-			w->tokens = w->o.status_rate_per_s;
-	}
-	w->tokens_ms = now;
 	while (!fifo_is_empty(&w->squeue_order)) {
 		struct kstatus *e;
 		const struct gw_object *o;
@@ -482,11 +473,10 @@ void kube_status_kick(struct kube_watch *w)
 		char *desired, *body, *path;
 		size_t blen;
 
-		if (w->tokens < 1.0) {
-			uint64_t d =
-				(uint64_t)((1.0 - w->tokens) * 1000.0 / w->o.status_rate_per_s) + 1;
+		uint64_t wait = pace_wait_ms(&w->space, w->o.status_rate_per_s, clock_mono_ms());
 
-			timer_add(w->loop, &w->stimer, d, on_status_timer, w);
+		if (wait) {
+			timer_add(w->loop, &w->stimer, wait, on_status_timer, w);
 			return;
 		}
 		e = sq_pop(w);
@@ -519,7 +509,7 @@ void kube_status_kick(struct kube_watch *w)
 			ks_free(e);
 			continue;
 		}
-		w->tokens -= 1.0;
+		pace_spend(&w->space);
 		w->sq_cur = e;
 		w->s_get = false;
 		if (khttp_request(&w->sconn, "PATCH", path, body, blen, false, 0, &status_ops, w)) {

@@ -1408,7 +1408,7 @@ struct kube_watch *kube_watch_new(struct loop *loop, const struct kube_config *c
 	khttp_init(&w->disc, &w->cl, "discovery");
 	khttp_init(&w->fetch, &w->cl, "fetch");
 	khttp_init(&w->sconn, &w->cl, "status");
-	w->tokens = w->o.status_rate_per_s;
+	pace_init(&w->space, w->o.status_rate_per_s);
 	return w;
 fail:
 	for (size_t i = 0; w->namespaces && w->namespaces[i]; i++)
