@@ -239,8 +239,62 @@ static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, 
 	return 0;
 }
 
+/* Stores the snapshot JSON and image of rev (either may be absent). */
+static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c)
+{
+	sqlite3_stmt *st;
+	uint8_t hash[32];
+	int rc;
+
+	if (c && c->json) {
+		st = store_stmt(s, ST_SNAP_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		sqlite3_bind_text(st, 2, c->json, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot insert");
+	}
+	if (c && c->image) {
+		if (c->image_len > INT32_MAX)
+			return -EINVAL;
+		st = store_stmt(s, ST_IMAGE_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		tls_sha256(c->image, c->image_len, hash);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, c->image, (int)c->image_len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot image insert");
+	}
+	return 0;
+}
+
+/* True when rev's stored image is not exactly c's (or there is none). */
+static bool image_differs(struct store *s, uint64_t rev, const struct store_compiled *c)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_IMAGE_GET);
+	uint8_t hash[32];
+	bool differs = true;
+
+	if (!st)
+		return true;
+	tls_sha256(c->image, c->image_len, hash);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		differs = sqlite3_column_bytes(st, 0) != 32 ||
+			  memcmp(sqlite3_column_blob(st, 0), hash, 32) != 0;
+	sqlite3_reset(st);
+	return differs;
+}
+
 static int write_revision(struct store *s, struct item *it, size_t n, const uint8_t set_hash[32],
-			  const char *snapshot_json, const char *source, const char *user,
+			  const struct store_compiled *c, const char *source, const char *user,
 			  const char *summary, uint64_t *rev)
 {
 	sqlite3_stmt *st = store_stmt(s, ST_REV_INSERT);
@@ -269,22 +323,20 @@ static int write_revision(struct store *s, struct item *it, size_t n, const uint
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "revision object insert");
 	}
-	if (snapshot_json) {
-		st = store_stmt(s, ST_SNAP_INSERT);
-		if (!st)
-			return -WG_ESTORE;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
-		sqlite3_bind_text(st, 2, snapshot_json, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_sqlerr(s, rc, "snapshot insert");
-	}
-	return 0;
+	return write_snapshot(s, *rev, c);
 }
 
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
 		 const char *source, const char *user, const char *summary, uint64_t *rev_out)
+{
+	struct store_compiled c = {.json = snapshot_json};
+
+	return store_commit_compiled(s, set, &c, source, user, summary, rev_out);
+}
+
+int store_commit_compiled(struct store *s, struct gw_objset *set, const struct store_compiled *c,
+			  const char *source, const char *user, const char *summary,
+			  uint64_t *rev_out)
 {
 	uint64_t t0 = clock_mono_ms(), newest = 0, rev = 0;
 	uint8_t set_hash[32];
@@ -330,16 +382,27 @@ int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_js
 		err = resolve_ids(s, it, n, false, &inserted);
 		if (err)
 			goto fail;
-		store_tx_rollback(s);
 		rev = newest;
+		/* The same objects compiled into another snapshot (by a newer
+		 * build, or with other addresses): the revision keeps what is
+		 * served from now on, so a restart serves that. */
+		if (c && c->image && image_differs(s, rev, c)) {
+			err = write_snapshot(s, rev, c);
+			if (!err)
+				err = store_tx_commit(s);
+			if (err)
+				goto fail;
+			log_info("event=store_snapshot_replaced rev=%llu", (unsigned long long)rev);
+		} else {
+			store_tx_rollback(s);
+		}
 		log_debug("event=store_commit_unchanged rev=%llu objects=%zu",
 			  (unsigned long long)rev, n);
 		goto done;
 	}
 	err = resolve_ids(s, it, n, true, &inserted);
 	if (!err)
-		err = write_revision(s, it, n, set_hash, snapshot_json, source, user, summary,
-				     &rev);
+		err = write_revision(s, it, n, set_hash, c, source, user, summary, &rev);
 	if (!err)
 		err = store_retain(s);
 	if (!err) {
@@ -460,6 +523,12 @@ int store_retain(struct store *s)
 				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
 				c, NULL);
 		if (!err)
+			err = exec_bound(
+				s,
+				"DELETE FROM snapshot_images WHERE rev IN"
+				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+				c, NULL);
+		if (!err)
 			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
 					 c, &revs);
 	}
@@ -468,6 +537,11 @@ int store_retain(struct store *s)
 	if (!err && sc > 0)
 		err = exec_bound(s,
 				 "DELETE FROM snapshots WHERE rev < ?1"
+				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+				 sc, NULL);
+	if (!err && sc > 0)
+		err = exec_bound(s,
+				 "DELETE FROM snapshot_images WHERE rev < ?1"
 				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
 				 sc, NULL);
 	if (!err && revs > 0) {
@@ -646,6 +720,53 @@ int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **j
 	sqlite3_reset(st);
 	if (!err && rev_out)
 		*rev_out = rev;
+out:
+	store_tx_rollback(s);
+	return err;
+}
+
+int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+			 uint64_t *rev_out)
+{
+	uint8_t hash[32];
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*image = NULL;
+	*len = 0;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, NULL);
+	if (err)
+		goto out;
+	if (rev_out)
+		*rev_out = rev;
+	st = store_stmt(s, ST_IMAGE_GET);
+	if (!st) {
+		err = -WG_ESTORE;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+		tls_sha256(p, n, hash);
+		if (sqlite3_column_bytes(st, 0) != 32 ||
+		    memcmp(sqlite3_column_blob(st, 0), hash, 32) != 0)
+			err = -EBADMSG;
+		else if (!(*image = malloc(n ? n : 1)))
+			err = -ENOMEM;
+		else {
+			memcpy(*image, p, n);
+			*len = n;
+		}
+	} else {
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot image");
+	}
+	sqlite3_reset(st);
 out:
 	store_tx_rollback(s);
 	return err;

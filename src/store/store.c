@@ -94,6 +94,13 @@ static const char *const migrations[] = {
 	"  p50_ms INTEGER NOT NULL,"
 	"  p99_ms INTEGER NOT NULL,"
 	"  bytes INTEGER NOT NULL);",
+	/* 1 -> 2: the compiled snapshot of a revision as an image
+	 * (gwapi/snapimage.h) with its SHA-256, so a start serves it without
+	 * reconciling; kept and dropped together with the snapshot JSON. */
+	"CREATE TABLE snapshot_images("
+	"  rev INTEGER PRIMARY KEY,"
+	"  hash BLOB NOT NULL,"
+	"  image BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -107,6 +114,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_REVOBJ_INSERT] = "INSERT OR IGNORE INTO revision_objects(rev, obj) VALUES (?1, ?2)",
 	[ST_SNAP_INSERT] = "INSERT OR REPLACE INTO snapshots(rev, json) VALUES (?1, ?2)",
+	[ST_IMAGE_INSERT] =
+		"INSERT OR REPLACE INTO snapshot_images(rev, hash, image) VALUES (?1, ?2, ?3)",
+	[ST_IMAGE_GET] = "SELECT hash, image FROM snapshot_images WHERE rev = ?1",
 	[ST_LOAD] = "SELECT o.kind, o.json FROM revision_objects r JOIN objects o ON o.id = r.obj"
 		    " WHERE r.rev = ?1",
 	[ST_PINNED] = "SELECT rev FROM revisions WHERE pinned != 0 ORDER BY rev DESC LIMIT 1",

@@ -106,6 +106,37 @@ void store_set_clock(struct store *s, uint64_t (*now_ms)(void *arg), void *arg);
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
 		 const char *source, const char *user, const char *summary, uint64_t *rev_out);
 /*
+ * What a revision's object set compiled into: the snapshot JSON (for people:
+ * the UI, `waygate routes`) and the snapshot image (gwapi/snapimage.h, what
+ * a start serves without reconciling; it holds key material and is never
+ * shown). Either may be NULL.
+ */
+struct store_compiled {
+	const char *json;
+	const uint8_t *image;
+	size_t image_len;
+};
+/*
+ * store_commit with the image as well, stored with its SHA-256 in the same
+ * transaction. When the object set equals the newest revision's but the
+ * image differs (the same objects compiled by a newer build), that
+ * revision's JSON and image are replaced, so the revision always holds what
+ * is served.
+ */
+int store_commit_compiled(struct store *s, struct gw_objset *set, const struct store_compiled *c,
+			  const char *source, const char *user, const char *summary,
+			  uint64_t *rev_out);
+/*
+ * Copies the snapshot image of revision rev (0 = serving) into a new
+ * buffer *image of *len bytes; the caller wipes and frees it
+ * (gw_image_buf_free). *rev_out (may be NULL) is the revision resolved.
+ * -WG_ENOTFOUND when the revision does not exist or keeps no image (older
+ * than the newest few, or committed by a build without images); -EBADMSG
+ * when the stored bytes no longer match their hash.
+ */
+int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+			 uint64_t *rev_out);
+/*
  * Puts the objects of revision rev (0 = the serving revision: the pinned one
  * if any, else the newest) into set (pass an empty set to get exactly that
  * revision); objects get source "store". *rev_out (may be NULL) is the

@@ -608,3 +608,96 @@ TEST(store_commit_disk_full)
 	store_close(s);
 	th_rmdir(dir);
 }
+
+static const uint8_t IMG1[] = "image one: listeners, rules, keys";
+static const uint8_t IMG2[] = "image two: the same objects compiled again";
+
+static int th_image(struct store *s, uint64_t rev, const uint8_t *want, size_t want_len)
+{
+	uint8_t *p = NULL;
+	size_t n = 0;
+	int err = store_snapshot_image(s, rev, &p, &n, NULL);
+
+	if (err == 0 && (n != want_len || memcmp(p, want, n) != 0))
+		err = -EINVAL;
+	free(p);
+	return err;
+}
+
+TEST(store_snapshot_image_kept_with_its_revision_and_checked)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.json = SNAP1, .image = IMG1, .image_len = sizeof(IMG1)};
+	uint64_t rev = 0, got = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	store_close(s);
+	s = th_open(dir);
+	CHECK_EQ_INT(th_image(s, 0, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, 1, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_snapshot_image(s, 7, &p, &n, NULL), -WG_ENOTFOUND);
+
+	/* The same objects compiled into another image: the revision now
+	 * holds what is served, and no revision is added. */
+	c.image = IMG2;
+	c.image_len = sizeof(IMG2);
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	CHECK_EQ_INT(th_image(s, 1, IMG2, sizeof(IMG2)), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM revisions"), 1);
+
+	/* A revision committed without an image has none. */
+	th_put(set, "Service", "default", "svc", "b");
+	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 2);
+	CHECK_EQ_INT(store_snapshot_image(s, 0, &p, &n, &got), -WG_ENOTFOUND);
+	CHECK_EQ_INT(got, 2);
+
+	/* Bytes that no longer match their hash are refused, not returned. */
+	CHECK_EQ_INT(store_exec(s, "UPDATE snapshot_images SET image = "
+				   "CAST('image twO: the same objects compiled again' AS BLOB) "
+				   "WHERE rev = 1"),
+		     0);
+	CHECK_EQ_INT(store_snapshot_image(s, 1, &p, &n, NULL), -EBADMSG);
+	CHECK(p == NULL);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_retention_drops_images_with_snapshots)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.json = SNAP1, .image = IMG1, .image_len = sizeof(IMG1)};
+	uint64_t rev = 0;
+	char name[16];
+
+	store_set_retention(s, 4, 2);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		th_put(set, "HTTPRoute", "default", name, "a");
+		CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+		if (rev == 4)
+			CHECK_EQ_INT(store_pin(s, 4, "ui", "admin"), 0);
+	}
+	/* newest two and the pinned one keep their images, as their JSON */
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM snapshot_images"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM snapshot_images WHERE rev NOT IN "
+				 "(SELECT rev FROM snapshots)"),
+		     0);
+	CHECK_EQ_INT(th_image(s, 4, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, 3, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
