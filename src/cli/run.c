@@ -34,6 +34,7 @@
 #include "core/str.h"
 #include "gwapi/objset.h"
 #include "gwapi/reconcile.h"
+#include "gwapi/snapimage.h"
 #include "kube/kube.h"
 #include "proxy/proxy.h"
 #include "proxy/snapshot.h"
@@ -288,48 +289,6 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	return snap;
 }
 
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-	return s ? hash_mix(h, hash_bytes(s, strlen(s))) : hash_mix(h, 0);
-}
-
-static uint64_t hash_backend_tls(uint64_t h, const struct snap_backend *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!b[i].tls)
-			continue;
-		h = hash_str(h, b[i].tls->ca_pem);
-		h = hash_str(h, b[i].tls->client_cert_pem);
-		h = hash_str(h, b[i].tls->client_key_pem);
-	}
-	return h;
-}
-
-/*
- * Identity of what a snapshot serves: its JSON (listeners, rules,
- * backends, endpoints) plus the key material the JSON leaves out, so a
- * rotated certificate counts as a change.
- */
-static uint64_t snapshot_identity(const struct snapshot *snap, const char *json)
-{
-	uint64_t h = hash_str(0, json);
-
-	for (size_t i = 0; i < snap->n_listeners; i++) {
-		const struct snap_listener *l = &snap->listeners[i];
-		for (size_t c = 0; c < l->n_certs; c++) {
-			h = hash_str(h, l->certs[c].cert_pem);
-			h = hash_str(h, l->certs[c].key_pem);
-		}
-		h = hash_str(h, l->client_ca_pem);
-		for (size_t k = 0; k < l->n_http_rules; k++)
-			h = hash_backend_tls(h, l->http_rules[k].backends, l->http_rules[k].n_backends);
-		for (size_t k = 0; k < l->n_tls_routes; k++)
-			h = hash_backend_tls(h, l->tls_routes[k].backends, l->tls_routes[k].n_backends);
-		h = hash_backend_tls(h, l->l4_backends, l->n_l4_backends);
-	}
-	return h;
-}
-
 /*
  * Reconciles the live set, commits it as a revision and serves it (unless a
  * revision is pinned: then the pinned one keeps being served and the live
@@ -342,11 +301,30 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	uint64_t t0 = clock_mono_ms();
 	struct snapshot *snap = compile(r, r->set, true);
 	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
-	char *json;
+	struct store_compiled c = {0};
+	uint8_t *image = NULL;
+	char *json = NULL;
+	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
 	if (!snap)
 		return;
+	/* The image holds everything served (key material included) and
+	 * nothing about when it was compiled: its hash says whether anything
+	 * served changed. */
+	err = gw_image_encode(snap, r->prev_gateways, r->prev_addresses, r->n_prev, &image,
+			      &c.image_len);
+	if (err < 0) {
+		log_error("event=commit_failed error=%s", log_q(err_str(err)));
+		snap_unref(snap);
+		return;
+	}
+	identity = hash_bytes(image, c.image_len);
+	if (identity == r->served_hash && r->current && !r->serving_pinned) {
+		gw_image_buf_free(image, c.image_len);
+		snap_unref(snap);
+		return;
+	}
 	/* The stored JSON describes what is served, not when it was compiled
 	 * (the revision records that): equal input gives equal text. */
 	uint64_t compiled_ms = snap->compiled_ms;
@@ -355,18 +333,16 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	snap->compiled_ms = compiled_ms;
 	if (!json) {
 		log_error("event=commit_failed error=%s", log_q(err_str(-ENOMEM)));
-		snap_unref(snap);
-		return;
-	}
-	identity = snapshot_identity(snap, json);
-	if (identity == r->served_hash && r->current && !r->serving_pinned) {
-		free(json);
+		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
 		return;
 	}
 	t2 = clock_mono_ms();
-	int err = store_commit(r->store, r->set, json, source, NULL, NULL, &rev);
+	c.json = json;
+	c.image = image;
+	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
 	free(json);
+	gw_image_buf_free(image, c.image_len);
 	t3 = clock_mono_ms();
 	if (err < 0) {
 		/* Serving an uncommitted set would break the promise that a
@@ -390,14 +366,67 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		 (unsigned long long)(t3 - t2), (unsigned long long)(clock_mono_ms() - t3));
 }
 
-/* Serves a stored revision (0 = the pinned one if any, else the newest). */
+/*
+ * Serves the snapshot image committed with revision rev (0 = serving), as
+ * it was served then, with the Gateway addresses it had. -WG_ENOTFOUND when
+ * the revision keeps no image; any other error means a damaged one (logged
+ * here: the caller rebuilds the revision from its objects).
+ */
+static int serve_image(struct runner *r, uint64_t rev)
+{
+	uint64_t t0 = clock_mono_ms(), got = 0, identity = 0;
+	struct gw_image img;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err = store_snapshot_image(r->store, rev, &buf, &len, &got);
+
+	if (err == 0) {
+		identity = hash_bytes(buf, len);
+		err = gw_image_decode(buf, len, &img);
+		gw_image_buf_free(buf, len);
+	}
+	if (err == -WG_ENOTFOUND) {
+		if (got) /* else the store holds no revision at all */
+			log_info("event=snapshot_image_missing revision=%llu action=rebuild",
+				 (unsigned long long)got);
+		return err;
+	}
+	if (err < 0) {
+		log_warn("event=snapshot_image_unusable revision=%llu error=%s action=rebuild",
+			 (unsigned long long)got,
+			 log_q(err == -EBADMSG ? "stored bytes do not match their hash"
+					       : err_str(err)));
+		return err;
+	}
+	/* The addresses the image was served with stay the Gateways' own. */
+	struct gw_result carry = {.gateways = img.gateways,
+				  .addresses = img.addresses,
+				  .n_gateways = img.n_gateways};
+	keep_addresses(r, &carry);
+	img.gateways = img.addresses = NULL;
+	img.n_gateways = 0;
+	img.snap->revision = got;
+	serve(r, img.snap, pinned_revision(r) == got);
+	img.snap = NULL; /* serve() took the reference */
+	gw_image_fini(&img);
+	r->served_hash = identity;
+	log_info("event=snapshot_image_served revision=%llu bytes=%zu ms=%llu",
+		 (unsigned long long)got, len, (unsigned long long)(clock_mono_ms() - t0));
+	return 0;
+}
+
+/* Serves a stored revision (0 = the pinned one if any, else the newest):
+ * its committed image, else its objects compiled again. */
 int run_serve_stored(struct runner *r, uint64_t rev)
 {
-	struct gw_objset *set = gw_objset_new();
+	struct gw_objset *set;
 	uint64_t got = 0;
 	struct snapshot *snap;
 	int err;
 
+	if (serve_image(r, rev) == 0)
+		return 0;
+	set = gw_objset_new();
 	if (!set)
 		return -ENOMEM;
 	err = store_load(r->store, rev, set, &got);

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Restart from the committed snapshot image: a box that served a
+configuration (HTTP and HTTPS with a generated certificate, a header
+filter) restarts with its cluster unreachable and serves that revision from
+the image stored with it, without loading the objects or reconciling. When
+the image is damaged (bytes that no longer match their hash, or bytes that
+match but do not decode) the box says so in the log, rebuilds the revision
+from its objects and serves the same answers."""
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import wg  # noqa: E402
+
+work = tempfile.mkdtemp(prefix="wg-image-")
+state = os.path.join(work, "state")
+os.makedirs(state, mode=0o700)
+port, tport, backend, dead = wg.free_port(), wg.free_port(), wg.free_port(), wg.free_port()
+wg.echo("b", backend)
+cfg = os.path.join(work, "c.yaml")
+listeners = ("[{name: http, protocol: HTTP, port: %d}, {name: https, protocol: HTTPS, port: %d,"
+             " tls: {certificateRefs: [{name: cert}]}}]" % (port, tport))
+with open(cfg, "w") as f:
+    f.write(wg.gateway_yaml(port, listeners=listeners) + """---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: cert
+  namespace: default
+  annotations: {waygate.dev/generate-self-signed: "*.example.test"}
+type: kubernetes.io/tls
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [a.example.test]
+  rules:
+  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-version, value: "7"}]}
+    backendRefs: [{name: b, port: 80}]
+""" + wg.backend_yaml("b", backend))
+# A cluster that never answers: nothing listens on that port.
+kc = os.path.join(work, "kc")
+with open(kc, "w") as f:
+    f.write("""apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:%d", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+""" % dead)
+
+
+def answers():
+    """X-Version seen over HTTP and over HTTPS (None where it failed)."""
+    out = []
+    for tls in (None, "a.example.test"):
+        try:
+            st, _, body = wg.http(tport if tls else port, "/", host="a.example.test",
+                                  tls_name=tls, timeout=2)
+            out.append(json.loads(body)["headers"]["X-Version"][0] if st == 200 else st)
+        except (OSError, ValueError, KeyError):
+            out.append(None)
+    return out
+
+
+def run(args, name):
+    log = os.path.join(work, name + ".log")
+    p = wg.spawn([wg.BIN, "run", "--state-dir", state, "--ui-listen", "off"] + args, log=log)
+    wg.wait_for(lambda: answers() == ["7", "7"] or p.poll() is not None, timeout=20)
+    got = answers()
+    p.terminate()
+    p.wait(timeout=15)
+    return got, open(log, errors="replace").read()
+
+
+got, first = run(["--config", cfg], "local")
+wg.check(got == ["7", "7"], "local mode serves HTTP and HTTPS: %s" % got)
+
+got, text = run(["--kubeconfig", kc], "offline")
+wg.check(got == ["7", "7"], "offline restart serves the same answers: %s" % got)
+wg.check(re.search(r"event=snapshot_image_served revision=1 ", text) is not None,
+         "offline restart served revision 1 from its image")
+wg.check("event=store_load " not in text and "event=reconciled" not in text,
+         "offline restart neither loaded the objects nor reconciled")
+
+db = sqlite3.connect(os.path.join(state, "waygate.db"))
+image = db.execute("SELECT image FROM snapshot_images WHERE rev = 1").fetchone()[0]
+damaged = bytearray(image)
+damaged[len(damaged) // 2] ^= 0x55
+db.execute("UPDATE snapshot_images SET image = ? WHERE rev = 1", (bytes(damaged),))
+db.commit()
+got, text = run(["--kubeconfig", kc], "hash")
+wg.check(got == ["7", "7"], "an image that fails its hash: the rebuilt revision answers: %s" % got)
+wg.check(re.search(r"level=warn event=snapshot_image_unusable revision=1 error=\"stored bytes "
+                   r"do not match their hash\" action=rebuild", text) is not None,
+         "the log says the image failed its hash and the revision is rebuilt")
+wg.check("event=restored revision=1" in text, "the rebuilt revision 1 is served")
+
+# Bytes that match their hash but are no image of this format.
+junk = b"not an image" + bytes(64)
+db.execute("UPDATE snapshot_images SET image = ?, hash = ? WHERE rev = 1",
+           (junk, hashlib.sha256(junk).digest()))
+db.commit()
+db.close()
+got, text = run(["--kubeconfig", kc], "junk")
+wg.check(got == ["7", "7"], "an image that does not decode: the rebuilt revision answers: %s" % got)
+wg.check(re.search(r"level=warn event=snapshot_image_unusable revision=1 error=\"[^\"]+\" "
+                   r"action=rebuild", text) is not None,
+         "the log says the image could not be decoded and the revision is rebuilt")
+wg.finish(first, text)
