@@ -303,7 +303,6 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
 	struct store_compiled c = {0};
 	uint8_t *image = NULL;
-	char *json = NULL;
 	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
@@ -325,23 +324,11 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
-	/* The stored JSON describes what is served, not when it was compiled
-	 * (the revision records that): equal input gives equal text. */
-	uint64_t compiled_ms = snap->compiled_ms;
-	snap->compiled_ms = 0;
-	json = gw_snapshot_to_json(snap);
-	snap->compiled_ms = compiled_ms;
-	if (!json) {
-		log_error("event=commit_failed error=%s", log_q(err_str(-ENOMEM)));
-		gw_image_buf_free(image, c.image_len);
-		snap_unref(snap);
-		return;
-	}
+	/* The store keeps the image only; the JSON people read is made from
+	 * it when asked (store_snapshot_json). */
 	t2 = clock_mono_ms();
-	c.json = json;
 	c.image = image;
 	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
-	free(json);
 	gw_image_buf_free(image, c.image_len);
 	t3 = clock_mono_ms();
 	if (err < 0) {

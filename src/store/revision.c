@@ -26,6 +26,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "gwapi/objset.h"
+#include "gwapi/reconcile.h"
+#include "gwapi/snapimage.h"
 #include "store/internal.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -256,6 +258,17 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "snapshot insert");
+	}
+	if (c && c->image && !c->json) {
+		/* A JSON kept from before would no longer describe the image. */
+		if (sqlite3_prepare_v2(s->db, "DELETE FROM snapshots WHERE rev = ?1", -1, &st,
+				       NULL) != SQLITE_OK)
+			return store_sqlerr(s, sqlite3_errcode(s->db), "snapshot delete");
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot delete");
 	}
 	if (c && c->image) {
 		if (c->image_len > INT32_MAX)
@@ -690,6 +703,83 @@ static char *col_dup(struct arena *a, sqlite3_stmt *st, int i)
 	return arena_strndup(a, v ? v : "", v ? (size_t)sqlite3_column_bytes(st, i) : 0);
 }
 
+/* store_snapshot_image for a resolved rev, inside the caller's transaction. */
+static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **image, size_t *len)
+{
+	uint8_t hash[32];
+	sqlite3_stmt *st = store_stmt(s, ST_IMAGE_GET);
+	int err = 0, rc;
+
+	*image = NULL;
+	*len = 0;
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+		tls_sha256(p, n, hash);
+		if (sqlite3_column_bytes(st, 0) != 32 ||
+		    memcmp(sqlite3_column_blob(st, 0), hash, 32) != 0)
+			err = -EBADMSG;
+		else if (!(*image = malloc(n ? n : 1)))
+			err = -ENOMEM;
+		else {
+			memcpy(*image, p, n);
+			*len = n;
+		}
+	} else {
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot image");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+			 uint64_t *rev_out)
+{
+	int err;
+
+	*image = NULL;
+	*len = 0;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, NULL);
+	if (!err && rev_out)
+		*rev_out = rev;
+	if (!err)
+		err = store_snapshot_image_locked(s, rev, image, len);
+	store_tx_rollback(s);
+	return err;
+}
+
+/* The JSON of rev's snapshot image (s is inside a read transaction). */
+static int json_from_image(struct store *s, uint64_t rev, struct arena *a, char **json)
+{
+	uint8_t *image = NULL;
+	size_t len = 0;
+	struct gw_image img;
+	char *text;
+	int err = store_snapshot_image_locked(s, rev, &image, &len);
+
+	if (err)
+		return err;
+	err = gw_image_decode(image, len, &img);
+	gw_image_buf_free(image, len);
+	if (err)
+		return err == -ENOMEM ? err : -WG_ESTORE;
+	text = gw_snapshot_to_json(img.snap);
+	gw_image_fini(&img);
+	if (!text)
+		return -ENOMEM;
+	*json = arena_strdup(a, text);
+	free(text);
+	return *json ? 0 : -ENOMEM;
+}
+
 int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **json,
 			uint64_t *rev_out)
 {
@@ -714,10 +804,14 @@ int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **j
 		*json = col_dup(a, st, 0);
 		if (!*json)
 			err = -ENOMEM;
-	} else {
-		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot");
+	} else if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "snapshot");
 	}
 	sqlite3_reset(st);
+	/* Revisions committed with an image keep no JSON: it is made from
+	 * the image when someone asks. */
+	if (!err && !*json)
+		err = json_from_image(s, rev, a, json);
 	if (!err && rev_out)
 		*rev_out = rev;
 out:
@@ -725,56 +819,10 @@ out:
 	return err;
 }
 
-int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
-			 uint64_t *rev_out)
-{
-	uint8_t hash[32];
-	sqlite3_stmt *st;
-	int err, rc;
-
-	*image = NULL;
-	*len = 0;
-	err = store_tx_begin(s, false);
-	if (err)
-		return err;
-	err = resolve_rev(s, rev, &rev, NULL);
-	if (err)
-		goto out;
-	if (rev_out)
-		*rev_out = rev;
-	st = store_stmt(s, ST_IMAGE_GET);
-	if (!st) {
-		err = -WG_ESTORE;
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const void *p = sqlite3_column_blob(st, 1);
-		size_t n = (size_t)sqlite3_column_bytes(st, 1);
-
-		tls_sha256(p, n, hash);
-		if (sqlite3_column_bytes(st, 0) != 32 ||
-		    memcmp(sqlite3_column_blob(st, 0), hash, 32) != 0)
-			err = -EBADMSG;
-		else if (!(*image = malloc(n ? n : 1)))
-			err = -ENOMEM;
-		else {
-			memcpy(*image, p, n);
-			*len = n;
-		}
-	} else {
-		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot image");
-	}
-	sqlite3_reset(st);
-out:
-	store_tx_rollback(s);
-	return err;
-}
-
 #define REV_COLS                                                                                   \
 	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"             \
-	" EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) FROM revisions r"
+	" (EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) OR"                             \
+	"  EXISTS (SELECT 1 FROM snapshot_images x WHERE x.rev = r.rev)) FROM revisions r"
 
 static int fill_rev(struct arena *a, sqlite3_stmt *st, uint64_t serving, struct store_revision *r)
 {

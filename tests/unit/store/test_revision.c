@@ -11,6 +11,8 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/loop.h"
+#include "gwapi/snapimage.h"
+#include "proxy/snapshot.h"
 
 static const char *SNAP1 = "{\"listeners\":[{\"name\":\"http\"}]}";
 
@@ -697,6 +699,61 @@ TEST(store_retention_drops_images_with_snapshots)
 		     0);
 	CHECK_EQ_INT(th_image(s, 4, IMG1, sizeof(IMG1)), 0);
 	CHECK_EQ_INT(th_image(s, 3, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_snapshot_json_made_from_the_image)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct arena *a = arena_new(0), *sa = arena_new(0);
+	struct snapshot *snap = arena_zalloc(sa, sizeof(*snap));
+	struct store_compiled c = {.json = SNAP1};
+	struct store_revision r;
+	uint64_t rev = 0;
+	uint8_t *img = NULL;
+	char *json = NULL;
+
+	snap->arena = sa;
+	snap->refs = 1;
+	snap->n_listeners = 1;
+	snap->listeners = arena_zalloc(sa, sizeof(struct snap_listener));
+	snap->listeners[0].gateway = "default/gw";
+	snap->listeners[0].name = "web";
+	snap->n_sockets = 1;
+	snap->sockets = arena_zalloc(sa, sizeof(struct snap_socket));
+	strcpy(snap->sockets[0].addr, "0.0.0.0");
+	snap->sockets[0].port = 8080;
+	snap->sockets[0].n_listeners = 1;
+	snap->sockets[0].listeners = arena_zalloc(sa, sizeof(struct snap_listener *));
+	snap->sockets[0].listeners[0] = &snap->listeners[0];
+	CHECK_EQ_INT(gw_image_encode(snap, NULL, NULL, 0, &img, &c.image_len), 0);
+	c.image = img;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_json(s, rev, a, &json, NULL), 0);
+	CHECK_EQ_STR(json, SNAP1);
+	/* Without JSON the revision still shows one, made from its image; a
+	 * JSON stored before for the same objects gives way to it. */
+	c.json = NULL;
+	snap->sockets[0].port = 8081;
+	gw_image_buf_free(img, c.image_len);
+	CHECK_EQ_INT(gw_image_encode(snap, NULL, NULL, 0, &img, &c.image_len), 0);
+	c.image = img;
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	CHECK_EQ_INT(store_snapshot_json(s, rev, a, &json, NULL), 0);
+	CHECK(json && strstr(json, "\"port\":8081") && strstr(json, "\"name\":\"web\""));
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(r.has_snapshot);
+	gw_image_buf_free(img, c.image_len);
+	snap_unref(snap);
+	arena_free(a);
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);
