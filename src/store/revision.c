@@ -306,9 +306,129 @@ static bool image_differs(struct store *s, uint64_t rev, const struct store_comp
 	return differs;
 }
 
+/* -------- membership --------
+ *
+ * Which objects a revision holds is kept in members as intervals of
+ * revisions (obj, first_rev, last_rev; NULL = still in the newest), so a
+ * commit writes a row for each object added and closes the row of each
+ * object dropped; the thousands that stay cost nothing. The view
+ * revision_objects(rev, obj) gives the pairs back to the readers. */
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorted ids of the newest revision (newest, 0 = none) into a new array. */
+static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n)
+{
+	size_t cap = 0, cnt = 0;
+	int64_t *v = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!newest)
+		return 0;
+	if (s->open_rev == newest) {
+		v = malloc((s->n_open ? s->n_open : 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, s->open_ids, s->n_open * sizeof(*v));
+		*out = v;
+		*n = s->n_open;
+		return 0;
+	}
+	st = store_stmt(s, ST_MEMBERS_OPEN);
+	if (!st)
+		return -WG_ESTORE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 1024;
+			int64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				sqlite3_reset(st);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[cnt++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_sqlerr(s, rc, "open members");
+	}
+	qsort(v, cnt, sizeof(*v), cmp_id);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int member_step(struct store *s, enum store_stmt_id id, int64_t obj, uint64_t rev)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, "revision members");
+}
+
+/*
+ * Makes revision rev hold exactly the objects of it[] (all with ids), given
+ * that the newest revision before it is newest. *ids_out receives the
+ * sorted ids (the caller keeps them as open_ids once the transaction
+ * commits).
+ */
+static int write_members(struct store *s, const struct item *it, size_t n, uint64_t newest,
+			 uint64_t rev, int64_t **ids_out, size_t *n_out)
+{
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids)), *old = NULL;
+	size_t n_old = 0, m = 0, i = 0, j = 0;
+	int err;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if (!ids)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		ids[k] = it[k].id;
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	for (size_t k = 0; k < n; k++)
+		if (!m || ids[m - 1] != ids[k])
+			ids[m++] = ids[k];
+	err = newest_ids(s, newest, &old, &n_old);
+	/* Both sorted: walk them side by side. */
+	while (!err && (i < m || j < n_old)) {
+		if (j == n_old || (i < m && ids[i] < old[j]))
+			err = member_step(s, ST_MEMBER_ADD, ids[i++], rev);
+		else if (i == m || old[j] < ids[i])
+			err = member_step(s, ST_MEMBER_DROP, old[j++], newest);
+		else
+			i++, j++;
+	}
+	free(old);
+	if (err) {
+		free(ids);
+		return err;
+	}
+	*ids_out = ids;
+	*n_out = m;
+	return 0;
+}
+
 static int write_revision(struct store *s, struct item *it, size_t n, const uint8_t set_hash[32],
 			  const struct store_compiled *c, const char *source, const char *user,
-			  const char *summary, uint64_t *rev)
+			  const char *summary, uint64_t newest, uint64_t *rev, int64_t **ids,
+			  size_t *n_ids)
 {
 	sqlite3_stmt *st = store_stmt(s, ST_REV_INSERT);
 	int rc;
@@ -326,17 +446,8 @@ static int write_revision(struct store *s, struct item *it, size_t n, const uint
 	if (rc != SQLITE_DONE)
 		return store_sqlerr(s, rc, "revision insert");
 	*rev = (uint64_t)sqlite3_last_insert_rowid(s->db);
-	for (size_t k = 0; k < n; k++) {
-		st = store_stmt(s, ST_REVOBJ_INSERT);
-		if (!st)
-			return -WG_ESTORE;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
-		sqlite3_bind_int64(st, 2, it[k].id);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			return store_sqlerr(s, rc, "revision object insert");
-	}
-	return write_snapshot(s, *rev, c);
+	int err = write_members(s, it, n, newest, *rev, ids, n_ids);
+	return err ? err : write_snapshot(s, *rev, c);
 }
 
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
@@ -354,7 +465,8 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 	uint64_t t0 = clock_mono_ms(), newest = 0, rev = 0;
 	uint8_t set_hash[32];
 	struct item *it = NULL;
-	size_t n = 0, hashed = 0, inserted = 0;
+	int64_t *ids = NULL;
+	size_t n = 0, hashed = 0, inserted = 0, n_ids = 0;
 	bool same = false;
 	sqlite3_stmt *st;
 	char line[600];
@@ -415,7 +527,8 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 	}
 	err = resolve_ids(s, it, n, true, &inserted);
 	if (!err)
-		err = write_revision(s, it, n, set_hash, c, source, user, summary, &rev);
+		err = write_revision(s, it, n, set_hash, c, source, user, summary, newest, &rev,
+				     &ids, &n_ids);
 	if (!err)
 		err = store_retain(s);
 	if (!err) {
@@ -429,6 +542,11 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 	err = store_tx_commit(s);
 	if (err)
 		goto out;
+	free(s->open_ids);
+	s->open_ids = ids;
+	s->n_open = n_ids;
+	s->open_rev = rev;
+	ids = NULL;
 	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu source=%s "
 		 "ms=%llu",
 		 (unsigned long long)rev, n, inserted, hashed, log_q(source),
@@ -443,6 +561,7 @@ fail:
 	log_error("event=store_commit_failed objects=%zu err=%s", n, log_q(err_str(err)));
 out:
 	store_sync_full(s, false);
+	free(ids);
 	free(it);
 	return err;
 }
@@ -513,22 +632,21 @@ int store_retain(struct store *s)
 
 	err = cutoff(s, s->keep_revisions, &c);
 	if (!err && c > 0) {
-		err = exec_bound(
-			s,
-			"DELETE FROM objects WHERE id IN ("
-			"  SELECT ro.obj FROM revision_objects ro"
-			"  WHERE ro.rev IN (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = "
-			"0))"
-			" AND NOT EXISTS ("
-			"  SELECT 1 FROM revision_objects k JOIN revisions r ON r.rev = k.rev"
-			"  WHERE k.obj = objects.id AND (r.rev >= ?1 OR r.pinned != 0))",
-			c, &objs);
+		/* A membership interval is dead when it ends before the cutoff
+		 * and holds no pinned revision; an object goes with its last
+		 * live interval. */
+#define DEAD(m)                                                                                    \
+	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
+	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
+	".last_rev))"
+		err = exec_bound(s,
+				 "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
+				 DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
+				 " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
+				 c, &objs);
 		if (!err)
-			err = exec_bound(
-				s,
-				"DELETE FROM revision_objects WHERE rev IN"
-				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-				c, NULL);
+			err = exec_bound(s, "DELETE FROM members WHERE " DEAD("members"), c, NULL);
+#undef DEAD
 		if (!err)
 			err = exec_bound(
 				s,

@@ -35,9 +35,10 @@
  * Append only; never edit a released step.
  *
  * objects are content-addressed (hash = SHA-256 of kind, namespace, name and
- * JSON) and shared by every revision that holds them through
- * revision_objects. A revision keeps its snapshot JSON in snapshots while it
- * is among the newest few (or pinned). Sessions are stored by the SHA-256 of
+ * JSON) and shared by every revision that holds them through members
+ * (intervals of revisions; the view revision_objects lists the pairs). A
+ * revision keeps its snapshot image (and, from before schema 2, JSON) while
+ * it is among the newest few (or pinned). Sessions are stored by the SHA-256 of
  * their id, never the id itself.
  */
 static const char *const migrations[] = {
@@ -101,6 +102,24 @@ static const char *const migrations[] = {
 	"  rev INTEGER PRIMARY KEY,"
 	"  hash BLOB NOT NULL,"
 	"  image BLOB NOT NULL);",
+	/* 2 -> 3: which objects a revision holds, as intervals of revisions
+	 * (last_rev NULL: up to the newest), so that a commit writes only what
+	 * changed instead of one row per object. revision_objects becomes a
+	 * view giving the same (rev, obj) pairs as before. Old pairs become
+	 * one-revision intervals; the newest revision's stay open. */
+	"CREATE TABLE members("
+	"  obj INTEGER NOT NULL,"
+	"  first_rev INTEGER NOT NULL,"
+	"  last_rev INTEGER,"
+	"  PRIMARY KEY(obj, first_rev)) WITHOUT ROWID;"
+	"CREATE INDEX members_last ON members(last_rev);"
+	"INSERT INTO members(obj, first_rev, last_rev)"
+	"  SELECT obj, rev, CASE WHEN rev = (SELECT MAX(rev) FROM revisions) THEN NULL ELSE rev END"
+	"  FROM revision_objects;"
+	"DROP TABLE revision_objects;"
+	"CREATE VIEW revision_objects(rev, obj) AS"
+	"  SELECT r.rev, m.obj FROM revisions r JOIN members m"
+	"  ON m.first_rev <= r.rev AND (m.last_rev IS NULL OR m.last_rev >= r.rev);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -112,7 +131,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REV_INSERT] =
 		"INSERT INTO revisions(time_ms, source, user, summary, n_objects, set_hash)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_REVOBJ_INSERT] = "INSERT OR IGNORE INTO revision_objects(rev, obj) VALUES (?1, ?2)",
+	[ST_MEMBER_ADD] = "INSERT INTO members(obj, first_rev, last_rev) VALUES (?1, ?2, NULL)",
+	[ST_MEMBER_DROP] = "UPDATE members SET last_rev = ?2 WHERE obj = ?1 AND last_rev IS NULL",
+	[ST_MEMBERS_OPEN] = "SELECT obj FROM members WHERE last_rev IS NULL",
 	[ST_SNAP_INSERT] = "INSERT OR REPLACE INTO snapshots(rev, json) VALUES (?1, ?2)",
 	[ST_IMAGE_INSERT] =
 		"INSERT OR REPLACE INTO snapshot_images(rev, hash, image) VALUES (?1, ?2, ?3)",
@@ -506,6 +527,7 @@ static void store_free(struct store *s)
 	if (!s)
 		return;
 	store_cache_clear(s);
+	free(s->open_ids);
 	close_db(s);
 	free(s->recovery_note);
 	free(s->dir);

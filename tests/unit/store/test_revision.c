@@ -356,7 +356,7 @@ TEST(store_load_skips_unknown_kind_and_rejects_bad_json)
 	/* A kind from a newer waygate: skipped. */
 	CHECK_EQ_INT(store_exec(s, "INSERT INTO objects(hash, kind, ns, name, json)"
 				   " VALUES (x'00', 'FutureRoute', 'default', 'f', '{}');"
-				   "INSERT INTO revision_objects SELECT 1, id FROM objects"
+				   "INSERT INTO members SELECT id, 1, NULL FROM objects"
 				   " WHERE kind = 'FutureRoute';"
 				   "UPDATE revisions SET n_objects = 2"),
 		     0);
@@ -464,8 +464,8 @@ TEST(store_commit_failure_leaves_nothing)
 	th_put(set, "HTTPRoute", "default", "a", "1");
 	th_put(set, "HTTPRoute", "default", "b", "1");
 	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), 0);
-	CHECK_EQ_INT(store_exec(s, "CREATE TEMP TRIGGER fail AFTER INSERT ON revision_objects"
-				   " WHEN NEW.rev = 2 BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+	CHECK_EQ_INT(store_exec(s, "CREATE TEMP TRIGGER fail AFTER INSERT ON members"
+				   " WHEN NEW.first_rev = 2 BEGIN SELECT RAISE(ABORT, 'injected'); END"),
 		     0);
 	th_put(set, "HTTPRoute", "default", "b", "2");
 	th_put(set, "HTTPRoute", "default", "c", "1");
@@ -754,6 +754,99 @@ TEST(store_snapshot_json_made_from_the_image)
 	gw_image_buf_free(img, c.image_len);
 	snap_unref(snap);
 	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* A commit writes the membership change only: one interval for each object
+ * added (or changed), the end of the interval of each one dropped; both
+ * revisions still read back whole, also after a reopen (when the newest
+ * membership is read from the store instead of memory). */
+TEST(store_commit_writes_only_the_membership_delta)
+{
+	char buf[64], name[16];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	uint64_t rev = 0;
+
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "r%03d", i);
+		th_put(set, "HTTPRoute", "default", name, "v1");
+	}
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 200);
+	th_put(set, "HTTPRoute", "default", "r007", "v2");
+	th_put(set, "HTTPRoute", "default", "new", "v1");
+	gw_objset_del(set, GW_K_HTTPROUTE, "default", "r100");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 2);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 202);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev = 1"), 2);
+	store_close(s);
+
+	s = th_open(dir);
+	gw_objset_del(set, GW_K_HTTPROUTE, "default", "r000");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 202);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev = 2"), 1);
+	for (uint64_t r = 1; r <= 3; r++) {
+		back = gw_objset_new();
+		CHECK_EQ_INT(store_load(s, r, back, NULL), 0);
+		CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), r == 3 ? 199 : 200);
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "r100") != NULL) == (r == 1));
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "new") != NULL) == (r > 1));
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "r000") != NULL) == (r < 3));
+		const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "r007");
+		CHECK(o && strstr(o->json, r == 1 ? "v1" : "v2"));
+		gw_objset_free(back);
+	}
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* A store of schema 2 (one revision_objects row per object and revision)
+ * opens as schema 3 with the same revisions, and commits go on from it. */
+TEST(store_migrates_revision_rows_to_intervals)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	uint64_t rev = 0;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	th_put(set, "HTTPRoute", "default", "b", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	th_put(set, "HTTPRoute", "default", "b", "2");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	/* back to the layout of schema 2 */
+	CHECK_EQ_INT(store_exec(s, "CREATE TABLE ro(rev INTEGER NOT NULL, obj INTEGER NOT NULL,"
+				   " PRIMARY KEY(rev, obj)) WITHOUT ROWID;"
+				   "INSERT INTO ro SELECT rev, obj FROM revision_objects;"
+				   "DROP VIEW revision_objects; DROP TABLE members;"
+				   "ALTER TABLE ro RENAME TO revision_objects;"
+				   "CREATE INDEX revision_objects_obj ON revision_objects(obj);"
+				   "PRAGMA user_version = 2"),
+		     0);
+	store_close(s);
+	s = th_open(dir);
+	CHECK_EQ_INT(th_query(s, "PRAGMA user_version"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev IS NULL"), 2);
+	th_put(set, "HTTPRoute", "default", "c", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 3);
+	for (uint64_t r = 1; r <= 3; r++) {
+		back = gw_objset_new();
+		CHECK_EQ_INT(store_load(s, r, back, NULL), 0);
+		CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), r == 3 ? 3 : 2);
+		const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "b");
+		CHECK(o && strstr(o->json, r == 1 ? "\"1\"" : "\"2\""));
+		gw_objset_free(back);
+	}
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);

@@ -111,7 +111,7 @@ TEST(store_open_creates_private_dir_and_file)
 	CHECK(st.db_bytes > 0);
 	CHECK(!st.recovered);
 	CHECK_EQ_INT(th_query(s, "PRAGMA journal_mode = WAL") >= 0, 1);
-	CHECK_EQ_INT(th_query(s, "PRAGMA user_version"), 2);
+	CHECK_EQ_INT(th_query(s, "PRAGMA user_version"), 3);
 	/* The log beside it holds the same data: same mode. */
 	CHECK_EQ_INT(store_setting_set(s, "k", "v", 1), 0);
 	snprintf(wal, sizeof(wal), "%s-wal", path);
