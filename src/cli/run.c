@@ -326,15 +326,19 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	}
 	/* The store keeps the image only; the JSON people read is made from
 	 * it when asked (store_snapshot_json). */
+	/* The revision commits the objects and the image's hash; the image's
+	 * bytes follow once it is served (a start that finds them missing
+	 * rebuilds the revision from its objects). */
 	t2 = clock_mono_ms();
 	c.image = image;
+	c.image_later = true;
 	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
-	gw_image_buf_free(image, c.image_len);
 	t3 = clock_mono_ms();
 	if (err < 0) {
 		/* Serving an uncommitted set would break the promise that a
 		 * reboot serves what was served: keep the last good one. */
 		log_error("event=commit_failed error=%s", log_q(err_str(err)));
+		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
 		return;
 	}
@@ -343,14 +347,25 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		log_info("event=revision_recorded revision=%llu pinned=%llu", (unsigned long long)rev,
 			 (unsigned long long)pinned_revision(r));
 		snap_unref(snap);
-		return;
+	} else {
+		r->served_hash = identity;
+		serve(r, snap, false);
+		log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu "
+			 "commit_ms=%llu publish_ms=%llu",
+			 (unsigned long long)rev, (unsigned long long)(t1 - t0),
+			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
+			 (unsigned long long)(clock_mono_ms() - t3));
 	}
-	r->served_hash = identity;
-	serve(r, snap, false);
-	log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu commit_ms=%llu "
-		 "publish_ms=%llu",
-		 (unsigned long long)rev, (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
-		 (unsigned long long)(t3 - t2), (unsigned long long)(clock_mono_ms() - t3));
+	t3 = clock_mono_ms();
+	err = store_snapshot_image_put(r->store, rev, image, c.image_len);
+	if (err < 0 && err != -WG_ENOTFOUND)
+		log_warn("event=snapshot_image_write_failed revision=%llu error=%s",
+			 (unsigned long long)rev, log_q(err_str(err)));
+	else
+		log_debug("event=snapshot_image_written revision=%llu bytes=%zu ms=%llu",
+			  (unsigned long long)rev, c.image_len,
+			  (unsigned long long)(clock_mono_ms() - t3));
+	gw_image_buf_free(image, c.image_len);
 }
 
 /*

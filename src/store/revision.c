@@ -279,7 +279,10 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		tls_sha256(c->image, c->image_len, hash);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 		sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, c->image, (int)c->image_len, SQLITE_STATIC);
+		if (c->image_later)
+			sqlite3_bind_null(st, 3);
+		else
+			sqlite3_bind_blob(st, 3, c->image, (int)c->image_len, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
@@ -834,7 +837,9 @@ static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **
 		return -WG_ESTORE;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_NULL) {
+		err = -WG_ENOTFOUND; /* committed, its bytes never written */
+	} else if (rc == SQLITE_ROW) {
 		const void *p = sqlite3_column_blob(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
@@ -853,6 +858,54 @@ static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **
 	}
 	sqlite3_reset(st);
 	return err;
+}
+
+int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
+{
+	uint8_t hash[32];
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (!image || len > INT32_MAX)
+		return -EINVAL;
+	tls_sha256(image, len, hash);
+	err = store_tx_begin(s, true);
+	if (err)
+		return err;
+	st = store_stmt(s, ST_IMAGE_PUT);
+	if (!st) {
+		store_tx_rollback(s);
+		return -WG_ESTORE;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, image, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "snapshot image write");
+	} else if (sqlite3_changes(s->db) != 1) {
+		/* Written before (the same image served again) is success. */
+		st = store_stmt(s, ST_IMAGE_HAS);
+		if (!st) {
+			err = -WG_ESTORE;
+		} else {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+			sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			err = rc == SQLITE_ROW	  ? 0
+			      : rc == SQLITE_DONE ? -WG_ENOTFOUND
+						  : store_sqlerr(s, rc, "snapshot image");
+		}
+		store_tx_rollback(s);
+		return err;
+	}
+	if (err) {
+		store_tx_rollback(s);
+		return err;
+	}
+	return store_tx_commit(s);
 }
 
 int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
@@ -940,7 +993,8 @@ out:
 #define REV_COLS                                                                                   \
 	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"             \
 	" (EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) OR"                             \
-	"  EXISTS (SELECT 1 FROM snapshot_images x WHERE x.rev = r.rev)) FROM revisions r"
+	"  EXISTS (SELECT 1 FROM snapshot_images x WHERE x.rev = r.rev AND x.image IS NOT NULL))" \
+	" FROM revisions r"
 
 static int fill_rev(struct arena *a, sqlite3_stmt *st, uint64_t serving, struct store_revision *r)
 {

@@ -97,11 +97,13 @@ static const char *const migrations[] = {
 	"  bytes INTEGER NOT NULL);",
 	/* 1 -> 2: the compiled snapshot of a revision as an image
 	 * (gwapi/snapimage.h) with its SHA-256, so a start serves it without
-	 * reconciling; kept and dropped together with the snapshot JSON. */
+	 * reconciling; kept and dropped together with the snapshot JSON. The
+	 * hash is committed with the revision; the bytes may follow in a later
+	 * transaction (NULL until then). */
 	"CREATE TABLE snapshot_images("
 	"  rev INTEGER PRIMARY KEY,"
 	"  hash BLOB NOT NULL,"
-	"  image BLOB NOT NULL);",
+	"  image BLOB);",
 	/* 2 -> 3: which objects a revision holds, as intervals of revisions
 	 * (last_rev NULL: up to the newest), so that a commit writes only what
 	 * changed instead of one row per object. revision_objects becomes a
@@ -138,6 +140,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_IMAGE_INSERT] =
 		"INSERT OR REPLACE INTO snapshot_images(rev, hash, image) VALUES (?1, ?2, ?3)",
 	[ST_IMAGE_GET] = "SELECT hash, image FROM snapshot_images WHERE rev = ?1",
+	[ST_IMAGE_PUT] = "UPDATE snapshot_images SET image = ?3"
+			 " WHERE rev = ?1 AND hash = ?2 AND image IS NULL",
+	[ST_IMAGE_HAS] = "SELECT 1 FROM snapshot_images"
+			 " WHERE rev = ?1 AND hash = ?2 AND image IS NOT NULL",
 	[ST_LOAD] = "SELECT o.kind, o.json FROM revision_objects r JOIN objects o ON o.id = r.obj"
 		    " WHERE r.rev = ?1",
 	[ST_PINNED] = "SELECT rev FROM revisions WHERE pinned != 0 ORDER BY rev DESC LIMIT 1",

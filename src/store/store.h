@@ -115,6 +115,12 @@ struct store_compiled {
 	const char *json;
 	const uint8_t *image;
 	size_t image_len;
+	/* Only the image's hash goes into the revision's transaction; the
+	 * caller writes the bytes with store_snapshot_image_put once it has
+	 * served them, so the commit on the way to serving stays small. Until
+	 * then (or if that write is lost) the revision has no image and a
+	 * start rebuilds it from its objects. */
+	bool image_later;
 };
 /*
  * store_commit with the image as well, stored with its SHA-256 in the same
@@ -136,6 +142,12 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
  */
 int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
 			 uint64_t *rev_out);
+/* Writes the bytes of rev's image committed with image_later. -WG_ENOTFOUND
+ * (nothing written) when rev holds no image entry with their hash (bytes
+ * other than those committed, another image committed since, or retention
+ * dropped it). Borrowed arguments. Not durable on its own: a power cut may
+ * lose it, which only costs a rebuild at the next start. */
+int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
 /*
  * Puts the objects of revision rev (0 = the serving revision: the pinned one
  * if any, else the newest) into set (pass an empty set to get exactly that

@@ -4,8 +4,9 @@
 configuration (HTTP and HTTPS with a generated certificate, a header
 filter) restarts with its cluster unreachable and serves that revision from
 the image stored with it, without loading the objects or reconciling. When
-the image is damaged (bytes that no longer match their hash, or bytes that
-match but do not decode) the box says so in the log, rebuilds the revision
+the image is missing (its bytes are written after serving) or damaged
+(bytes that no longer match their hash, or bytes that match but do not
+decode) the box says so in the log, rebuilds the revision
 from its objects and serves the same answers."""
 import hashlib
 import json
@@ -95,6 +96,17 @@ wg.check("event=store_load " not in text and "event=reconciled" not in text,
 
 db = sqlite3.connect(os.path.join(state, "waygate.db"))
 image = db.execute("SELECT image FROM snapshot_images WHERE rev = 1").fetchone()[0]
+# The image's bytes are written after it is served: a box that lost them
+# (power cut right after serving) rebuilds the revision from its objects.
+db.execute("UPDATE snapshot_images SET image = NULL WHERE rev = 1")
+db.commit()
+got, text = run(["--kubeconfig", kc], "missing")
+wg.check(got == ["7", "7"], "an image never written: the rebuilt revision answers: %s" % got)
+wg.check("event=snapshot_image_missing revision=1 action=rebuild" in text
+         and "event=restored revision=1" in text,
+         "the log says the image is missing and the revision is rebuilt")
+db.execute("UPDATE snapshot_images SET image = ? WHERE rev = 1", (image,))
+db.commit()
 damaged = bytearray(image)
 damaged[len(damaged) // 2] ^= 0x55
 db.execute("UPDATE snapshot_images SET image = ? WHERE rev = 1", (bytes(damaged),))

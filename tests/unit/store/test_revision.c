@@ -851,3 +851,36 @@ TEST(store_migrates_revision_rows_to_intervals)
 	store_close(s);
 	th_rmdir(dir);
 }
+
+/* An image committed by its hash only: no image until its bytes are
+ * written, and only the bytes committed are taken. */
+TEST(store_snapshot_image_bytes_follow_the_commit)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.image = IMG1, .image_len = sizeof(IMG1), .image_later = true};
+	struct arena *a = arena_new(0);
+	struct store_revision r;
+	uint64_t rev = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(!r.has_snapshot);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev + 1, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(r.has_snapshot);
+	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
