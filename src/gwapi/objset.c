@@ -184,9 +184,12 @@ void gw_object_unref(struct gw_object *o)
 
 /* -------- the set -------- */
 
+/* One table per kind: open addressing with linear probing over object
+ * pointers (no link inside the object, so one object may sit in several
+ * sets at once: a reload's new set shares the unchanged ones). */
 struct kind_table {
-	struct gw_object **buckets;
-	size_t nbuckets; /* power of two, 0 = none yet */
+	struct gw_object **slots; /* NULL = empty */
+	size_t cap;               /* power of two, 0 = none yet */
 	size_t count;
 	const struct gw_object **sorted; /* cache for gw_objset_list */
 	bool sorted_valid;
@@ -204,14 +207,9 @@ struct gw_objset *gw_objset_new(void)
 
 static void table_clear(struct kind_table *t)
 {
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct gw_object *o = t->buckets[i], *next;
-		for (; o; o = next) {
-			next = o->next_in_bucket;
-			o->next_in_bucket = NULL;
-			gw_object_unref(o);
-		}
-		t->buckets[i] = NULL;
+	for (size_t i = 0; i < t->cap; i++) {
+		gw_object_unref(t->slots[i]);
+		t->slots[i] = NULL;
 	}
 	t->count = 0;
 	t->sorted_valid = false;
@@ -223,7 +221,7 @@ void gw_objset_free(struct gw_objset *set)
 		return;
 	for (int k = 0; k < GW_K_COUNT; k++) {
 		table_clear(&set->t[k]);
-		free(set->t[k].buckets);
+		free(set->t[k].slots);
 		free(set->t[k].sorted);
 	}
 	free(set);
@@ -234,66 +232,62 @@ static uint64_t key_hash(const char *ns, const char *name)
 	return hash_mix(hash_bytes(ns, strlen(ns)), hash_bytes(name, strlen(name)));
 }
 
-static int table_grow(struct kind_table *t)
+/* The slot holding (ns, name), or the empty slot where it would go. */
+static size_t table_find(const struct kind_table *t, const char *ns, const char *name)
 {
-	size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
-	struct gw_object **b = calloc(n, sizeof(*b));
+	size_t i = (size_t)key_hash(ns, name) & (t->cap - 1);
 
-	if (!b)
-		return -1;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct gw_object *o = t->buckets[i], *next;
-		for (; o; o = next) {
-			next = o->next_in_bucket;
-			size_t j = key_hash(o->ns, o->name) & (n - 1);
-			o->next_in_bucket = b[j];
-			b[j] = o;
-		}
+	for (;; i = (i + 1) & (t->cap - 1)) {
+		const struct gw_object *o = t->slots[i];
+		if (!o || (!strcmp(o->name, name) && !strcmp(o->ns, ns)))
+			return i;
 	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = n;
-	return 0;
 }
 
-static struct gw_object **table_slot(const struct kind_table *t, const char *ns, const char *name)
+static int table_grow(struct kind_table *t)
 {
-	if (!t->nbuckets)
-		return NULL;
-	struct gw_object **pp = &t->buckets[key_hash(ns, name) & (t->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next_in_bucket)
-		if (!strcmp((*pp)->name, name) && !strcmp((*pp)->ns, ns))
-			return pp;
-	return pp; /* the NULL link at the end of the chain */
+	size_t cap = t->cap ? t->cap * 2 : 16;
+	struct gw_object **v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++) {
+		struct gw_object *o = t->slots[i];
+		if (!o)
+			continue;
+		size_t j = (size_t)key_hash(o->ns, o->name) & (cap - 1);
+		while (v[j])
+			j = (j + 1) & (cap - 1);
+		v[j] = o;
+	}
+	free(t->slots);
+	t->slots = v;
+	t->cap = cap;
+	return 0;
 }
 
 bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 {
 	struct kind_table *t = &set->t[o->kind];
 
-	if (t->count + 1 > t->nbuckets * 3 / 4 && table_grow(t) != 0) {
+	if ((t->count + 1) * 4 > t->cap * 3 && table_grow(t) != 0) {
 		/* Cannot index it: drop it rather than lose track of memory. */
 		gw_object_unref(o);
 		return false;
 	}
-	struct gw_object **pp = table_slot(t, o->ns, o->name);
-	struct gw_object *old = *pp;
+	size_t i = table_find(t, o->ns, o->name);
+	struct gw_object *old = t->slots[i];
+	t->slots[i] = o;
+	t->sorted_valid = false;
 	if (old) {
-		bool same = !strcmp(old->resource_version, o->resource_version) &&
-			    old->json_len == o->json_len &&
-			    !memcmp(old->json, o->json, o->json_len);
-		o->next_in_bucket = old->next_in_bucket;
-		old->next_in_bucket = NULL;
-		*pp = o;
+		bool same = old == o || (!strcmp(old->resource_version, o->resource_version) &&
+					 old->json_len == o->json_len &&
+					 !memcmp(old->json, o->json, o->json_len));
 		gw_object_unref(old);
-		t->sorted_valid = false;
 		if (same)
 			return false;
 	} else {
-		o->next_in_bucket = NULL;
-		*pp = o;
 		t->count++;
-		t->sorted_valid = false;
 	}
 	set->version++;
 	return true;
@@ -302,14 +296,26 @@ bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const char *name)
 {
 	struct kind_table *t = &set->t[k];
-	struct gw_object **pp = table_slot(t, ns ? ns : "", name);
+	size_t mask, i, j;
 
-	if (!pp || !*pp)
+	if (!t->cap || !name)
 		return false;
-	struct gw_object *o = *pp;
-	*pp = o->next_in_bucket;
-	o->next_in_bucket = NULL;
-	gw_object_unref(o);
+	mask = t->cap - 1;
+	i = table_find(t, ns ? ns : "", name);
+	if (!t->slots[i])
+		return false;
+	gw_object_unref(t->slots[i]);
+	t->slots[i] = NULL;
+	/* Backward-shift deletion: pull later entries of the run into the
+	 * hole when their home slot does not lie between the hole and them. */
+	for (j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+		size_t home = (size_t)key_hash(t->slots[j]->ns, t->slots[j]->name) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
+			i = j;
+		}
+	}
 	t->count--;
 	t->sorted_valid = false;
 	set->version++;
@@ -319,10 +325,9 @@ bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const 
 const struct gw_object *gw_objset_get(const struct gw_objset *set, enum gw_kind k, const char *ns,
 				      const char *name)
 {
-	if ((int)k < 0 || k >= GW_K_COUNT || !name)
+	if ((int)k < 0 || k >= GW_K_COUNT || !name || !set->t[k].cap)
 		return NULL;
-	struct gw_object **pp = table_slot(&set->t[k], ns ? ns : "", name);
-	return pp ? *pp : NULL;
+	return set->t[k].slots[table_find(&set->t[k], ns ? ns : "", name)];
 }
 
 size_t gw_objset_count(const struct gw_objset *set, enum gw_kind k)
@@ -351,9 +356,9 @@ const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kin
 			return NULL;
 		t->sorted = v;
 		size_t n = 0;
-		for (size_t i = 0; i < t->nbuckets; i++)
-			for (struct gw_object *o = t->buckets[i]; o; o = o->next_in_bucket)
-				v[n++] = o;
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i])
+				v[n++] = t->slots[i];
 		qsort(v, n, sizeof(*v), cmp_obj);
 		t->sorted_valid = true;
 	}
