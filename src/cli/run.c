@@ -479,7 +479,9 @@ static int load_local(struct runner *r, bool at_start)
 
 	if (!set)
 		return -ENOMEM;
-	err = local_config_load(r->local_path, r->o.state_dir, set, &d);
+	if (!r->local_cache)
+		r->local_cache = kube_local_cache_new(); /* without it, every load parses all */
+	err = local_config_load(r->local_path, r->o.state_dir, set, r->local_cache, &d);
 	if (err < 0) {
 		if (at_start)
 			diag_print(&d, "waygate");
@@ -766,6 +768,7 @@ out:
 	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
 	kube_config_free(r.kcfg);
+	kube_local_cache_free(r.local_cache);
 	free(r.kubeconfig_path);
 	if (r.store)
 		store_close(r.store);

@@ -17,6 +17,7 @@
 
 struct gw_objset;
 struct kube_config;
+struct kube_local_cache;
 struct kube_watch;
 struct proxy;
 struct snapshot;
@@ -51,6 +52,8 @@ struct runner {
 	struct ui *ui;
 	struct kube_config *kcfg; /* cluster mode, else NULL */
 	struct kube_watch *kw;    /* cluster mode, else NULL */
+	/* Local mode: what each YAML document gave at the last load. */
+	struct kube_local_cache *local_cache;
 	char *kubeconfig_path;    /* the file kcfg came from (owned) */
 	struct loop_io sig_io;
 	int sig_fd;
