@@ -318,7 +318,7 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
-	identity = hash_bytes(image, c.image_len);
+	identity = hash_wide(image, c.image_len);
 	if (identity == r->served_hash && r->current && !r->serving_pinned) {
 		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
@@ -383,7 +383,7 @@ static int serve_image(struct runner *r, uint64_t rev)
 	int err = store_snapshot_image(r->store, rev, &buf, &len, &got);
 
 	if (err == 0) {
-		identity = hash_bytes(buf, len);
+		identity = hash_wide(buf, len);
 		err = gw_image_decode(buf, len, &img);
 		gw_image_buf_free(buf, len);
 	}
