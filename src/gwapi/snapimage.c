@@ -52,40 +52,53 @@ struct wbuf {
 	size_t refs_cap, refs_n;
 };
 
-static void put(struct wbuf *w, const void *v, size_t n)
+/* Makes room for n more bytes; false (and oom set) when there is none. */
+static bool reserve(struct wbuf *w, size_t n)
 {
 	if (w->oom)
-		return;
+		return false;
 	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 64 * 1024;
+		size_t cap = w->cap ? w->cap : 256 * 1024;
 		while (cap < w->len + n)
 			cap *= 2;
 		uint8_t *np = realloc(w->p, cap);
 		if (!np) {
 			w->oom = true;
-			return;
+			return false;
 		}
 		w->p = np;
 		w->cap = cap;
 	}
-	memcpy(w->p + w->len, v, n);
-	w->len += n;
+	return true;
 }
 
+static void put(struct wbuf *w, const void *v, size_t n)
+{
+	if (n && reserve(w, n)) {
+		memcpy(w->p + w->len, v, n);
+		w->len += n;
+	}
+}
+
+/* Fixed-size writes copy a constant size, which the compiler inlines:
+ * most of an image is these small fields. */
 static void put_u32(struct wbuf *w, uint32_t v)
 {
-	put(w, &v, sizeof(v));
+	if (reserve(w, sizeof(v))) {
+		memcpy(w->p + w->len, &v, sizeof(v));
+		w->len += sizeof(v);
+	}
 }
 
 static void put_i32(struct wbuf *w, int32_t v)
 {
-	put(w, &v, sizeof(v));
+	put_u32(w, (uint32_t)v);
 }
 
 static void put_u8(struct wbuf *w, bool v)
 {
-	uint8_t b = v ? 1 : 0;
-	put(w, &b, 1);
+	if (reserve(w, 1))
+		w->p[w->len++] = v ? 1 : 0;
 }
 
 static void put_str(struct wbuf *w, const char *s)
@@ -109,8 +122,9 @@ static void put_strs(struct wbuf *w, char *const *v, size_t n)
 
 static size_t ref_hash(const void *p, size_t n, enum ref_kind kind, size_t cap)
 {
-	uint64_t h = hash_mix(hash_bytes(&p, sizeof(p)), (uint64_t)n * 4 + kind);
-	return (size_t)h & (cap - 1);
+	uint64_t h = ((uint64_t)(uintptr_t)p ^ ((uint64_t)n << 40) ^ ((uint64_t)kind << 60)) *
+		     0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 20) & (cap - 1);
 }
 
 static bool refs_grow(struct wbuf *w)
