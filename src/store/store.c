@@ -96,7 +96,7 @@ static const char *const migrations[] = {
 	"  p99_ms INTEGER NOT NULL,"
 	"  bytes INTEGER NOT NULL);",
 	/* 1 -> 2: the compiled snapshot of a revision as an image
-	 * (gwapi/snapimage.h) with its SHA-256, so a start serves it without
+	 * (gwapi/snapimage.h) with its digest, so a start serves it without
 	 * reconciling; kept and dropped together with the snapshot JSON. The
 	 * hash is committed with the revision; the bytes may follow in a later
 	 * transaction (NULL until then). */

@@ -123,7 +123,7 @@ struct store_compiled {
 	bool image_later;
 };
 /*
- * store_commit with the image as well, stored with its SHA-256 in the same
+ * store_commit with the image as well, stored with its digest in the same
  * transaction. When the object set equals the newest revision's but the
  * image differs (the same objects compiled by a newer build), that
  * revision's JSON and image are replaced, so the revision always holds what
