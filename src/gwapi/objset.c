@@ -191,7 +191,11 @@ struct kind_table {
 	struct gw_object **slots; /* NULL = empty */
 	size_t cap;               /* power of two, 0 = none yet */
 	size_t count;
-	const struct gw_object **sorted; /* cache for gw_objset_list */
+	/* gw_objset_list's answer, kept in order by put and del once built
+	 * (a change to one object of 10,000 costs a binary search, not a
+	 * sort); sorted_cap is its room. */
+	const struct gw_object **sorted;
+	size_t sorted_cap;
 	bool sorted_valid;
 };
 
@@ -266,6 +270,58 @@ static int table_grow(struct kind_table *t)
 	return 0;
 }
 
+static int cmp_obj(const void *a, const void *b)
+{
+	const struct gw_object *x = *(const struct gw_object *const *)a;
+	const struct gw_object *y = *(const struct gw_object *const *)b;
+	int c = strcmp(x->ns, y->ns);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* Where (ns, name) is, or would go, in the sorted listing. */
+static size_t sorted_pos(const struct kind_table *t, const struct gw_object *o)
+{
+	size_t lo = 0, hi = t->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_obj(&t->sorted[mid], &o) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Keeps the sorted listing after a change: o replaced old (old != NULL),
+ * o was added (old NULL), or o was removed (removed). Called before count
+ * changes. Drops the listing when it cannot keep it. */
+static void sorted_update(struct kind_table *t, const struct gw_object *o, bool replaced,
+			  bool removed)
+{
+	if (!t->sorted_valid)
+		return;
+	size_t i = sorted_pos(t, o);
+	if (replaced) {
+		t->sorted[i] = o;
+	} else if (removed) {
+		memmove(&t->sorted[i], &t->sorted[i + 1], (t->count - i - 1) * sizeof(*t->sorted));
+	} else {
+		if (t->count + 1 > t->sorted_cap) {
+			size_t cap = t->sorted_cap ? t->sorted_cap * 2 : 16;
+			const struct gw_object **v = realloc(t->sorted, cap * sizeof(*v));
+			if (!v) {
+				t->sorted_valid = false;
+				return;
+			}
+			t->sorted = v;
+			t->sorted_cap = cap;
+		}
+		memmove(&t->sorted[i + 1], &t->sorted[i], (t->count - i) * sizeof(*t->sorted));
+		t->sorted[i] = o;
+	}
+}
+
 bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 {
 	struct kind_table *t = &set->t[o->kind];
@@ -278,7 +334,7 @@ bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 	size_t i = table_find(t, o->ns, o->name);
 	struct gw_object *old = t->slots[i];
 	t->slots[i] = o;
-	t->sorted_valid = false;
+	sorted_update(t, o, old != NULL, false);
 	if (old) {
 		bool same = old == o || (!strcmp(old->resource_version, o->resource_version) &&
 					 old->json_len == o->json_len &&
@@ -304,6 +360,7 @@ bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const 
 	i = table_find(t, ns ? ns : "", name);
 	if (!t->slots[i])
 		return false;
+	sorted_update(t, t->slots[i], false, true);
 	gw_object_unref(t->slots[i]);
 	t->slots[i] = NULL;
 	/* Backward-shift deletion: pull later entries of the run into the
@@ -317,7 +374,6 @@ bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const 
 		}
 	}
 	t->count--;
-	t->sorted_valid = false;
 	set->version++;
 	return true;
 }
@@ -335,14 +391,6 @@ size_t gw_objset_count(const struct gw_objset *set, enum gw_kind k)
 	return set->t[k].count;
 }
 
-static int cmp_obj(const void *a, const void *b)
-{
-	const struct gw_object *x = *(const struct gw_object *const *)a;
-	const struct gw_object *y = *(const struct gw_object *const *)b;
-	int c = strcmp(x->ns, y->ns);
-	return c ? c : strcmp(x->name, y->name);
-}
-
 const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kind k, size_t *count)
 {
 	struct kind_table *t = &set->t[k];
@@ -355,6 +403,7 @@ const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kin
 		if (!v)
 			return NULL;
 		t->sorted = v;
+		t->sorted_cap = t->count;
 		size_t n = 0;
 		for (size_t i = 0; i < t->cap; i++)
 			if (t->slots[i])
