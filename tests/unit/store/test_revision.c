@@ -13,6 +13,7 @@
 #include "core/loop.h"
 #include "gwapi/snapimage.h"
 #include "proxy/snapshot.h"
+#include "tls/tls.h"
 
 static const char *SNAP1 = "{\"listeners\":[{\"name\":\"http\"}]}";
 
@@ -883,4 +884,35 @@ TEST(store_snapshot_image_bytes_follow_the_commit)
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);
+}
+
+static int cmp32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* The set hash sorts object hashes as memcmp does, also when many share
+ * their first bytes. */
+TEST(store_set_hash_orders_as_memcmp)
+{
+	size_t n = 3000;
+	uint8_t *h = malloc(32 * n), *ref = malloc(32 * n), want[32], got[32];
+	uint64_t x = 88172645463325252ULL;
+
+	for (size_t i = 0; i < 32 * n; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		h[i] = (uint8_t)x;
+	}
+	for (size_t i = 0; i < n; i += 3) /* equal first 8 bytes, other tails */
+		memcpy(h + 32 * i, h, 8);
+	for (size_t i = 1; i < n; i += 7) /* equal first 7 bytes */
+		memcpy(h + 32 * i, h + 32, 7);
+	memcpy(ref, h, 32 * n);
+	qsort(ref, n, 32, cmp32);
+	tls_sha256(ref, 32 * n, want);
+	store_set_hash(h, n, got);
+	CHECK(memcmp(h, ref, 32 * n) == 0);
+	CHECK(memcmp(got, want, 32) == 0);
+	free(h);
+	free(ref);
 }
