@@ -264,6 +264,7 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 		.prev_addresses = (const char *const *)r->prev_addresses,
 		.n_prev = r->n_prev,
 		.supported_features = wg_supported_features,
+		.skip_statuses = !(write_status && r->kw),
 	};
 	struct gw_result res = {0};
 	struct snapshot *snap;
@@ -454,13 +455,23 @@ static void on_reconcile_timer(struct timer *t)
 	if (gw_objset_version(r->set) == r->reconciled_version)
 		return;
 	run_reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
+	r->reconciled_at_ms = clock_mono_ms();
 }
 
+/*
+ * A change after a quiet spell is reconciled on the next turn of the loop
+ * (every event already read joins it); one that comes within the debounce
+ * after a reconcile waits for it, so a burst (a relist, our own status
+ * writes coming back) still costs one reconcile, not one each.
+ */
 static void schedule_reconcile(struct runner *r, const char *source)
 {
 	r->pending_source = source;
-	if (!timer_is_armed(&r->reconcile_timer))
-		timer_add(r->loop, &r->reconcile_timer, RECONCILE_DEBOUNCE_MS, on_reconcile_timer, r);
+	if (timer_is_armed(&r->reconcile_timer))
+		return;
+	bool quiet = clock_mono_ms() - r->reconciled_at_ms >= RECONCILE_DEBOUNCE_MS;
+	timer_add(r->loop, &r->reconcile_timer, quiet ? 0 : RECONCILE_DEBOUNCE_MS,
+		  on_reconcile_timer, r);
 }
 
 static void on_cluster_change(void *arg)

@@ -63,6 +63,7 @@ struct runner {
 	int access_log_fd; /* -1 when there is no access log */
 	const char *pending_source;  /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
+	uint64_t reconciled_at_ms;   /* monotonic end of the last debounced reconcile */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
 	uint64_t served_hash;        /* of the live snapshot last committed and served */
 	/* The snapshot being served; one reference held here (read by the UI
