@@ -715,7 +715,9 @@ int cmd_run(int argc, char **argv)
 		diag_fini(&d);
 	}
 
-	r.store = store_open(r.o.state_dir, &d);
+	/* The page check of the whole file waits until the stored snapshot
+	 * (checked by its own digest) is served: see store_check below. */
+	r.store = store_open_deferred(r.o.state_dir, &d);
 	if (!r.store) {
 		diag_print(&d, "waygate");
 		diag_fini(&d);
@@ -745,6 +747,22 @@ int cmd_run(int argc, char **argv)
 	err = run_serve_stored(&r, 0);
 	if (err == 0)
 		log_info("event=restored revision=%llu", (unsigned long long)r.serving_revision);
+	err = store_check(r.store, &d);
+	if (err < 0) {
+		diag_print(&d, "waygate");
+		diag_fini(&d);
+		rc = 1;
+		goto out;
+	}
+	if (err == 1) {
+		/* The file was damaged and rebuilt from what could be read: serve
+		 * what it holds now (if it holds nothing, what is served stays
+		 * until a source gives a configuration). */
+		uint64_t was = r.serving_revision;
+		if (run_serve_stored(&r, 0) == 0)
+			log_warn("event=restored_after_recovery revision=%llu was=%llu",
+				 (unsigned long long)r.serving_revision, (unsigned long long)was);
+	}
 
 	if (r.o.config_path) {
 		if (load_local(&r, true) < 0 && !r.current) {

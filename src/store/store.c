@@ -634,7 +634,7 @@ static int recover(struct store *s, const char *reason, struct diag *d)
 	return 0;
 }
 
-struct store *store_open(const char *state_dir, struct diag *d)
+static struct store *open_primary(const char *state_dir, bool check, struct diag *d)
 {
 	struct store *s;
 	char msg[512];
@@ -663,7 +663,7 @@ struct store *store_open(const char *state_dir, struct diag *d)
 			 err_str(err));
 		goto fail;
 	}
-	rc = open_checked(s, true, msg, sizeof(msg));
+	rc = open_checked(s, check, msg, sizeof(msg));
 	if (rc != SQLITE_OK) {
 		if (!is_corruption(rc)) {
 			diag_add(d, DIAG_ERROR, s->path, NULL, NULL, "cannot open the database: %s",
@@ -673,13 +673,50 @@ struct store *store_open(const char *state_dir, struct diag *d)
 		if (recover(s, msg, d) != 0)
 			goto fail;
 	}
-	log_info("event=store_open path=%s schema=%d recovered=%s ms=%llu", log_q(s->path),
-		 SCHEMA_VERSION, s->recovery_note ? "yes" : "no",
-		 (unsigned long long)(clock_mono_ms() - t0));
+	log_info("event=store_open path=%s schema=%d recovered=%s checked=%s ms=%llu",
+		 log_q(s->path), SCHEMA_VERSION, s->recovery_note ? "yes" : "no",
+		 check ? "yes" : "later", (unsigned long long)(clock_mono_ms() - t0));
 	return s;
 fail:
 	store_free(s);
 	return NULL;
+}
+
+struct store *store_open(const char *state_dir, struct diag *d)
+{
+	return open_primary(state_dir, true, d);
+}
+
+struct store *store_open_deferred(const char *state_dir, struct diag *d)
+{
+	return open_primary(state_dir, false, d);
+}
+
+int store_check(struct store *s, struct diag *d)
+{
+	uint64_t t0 = clock_mono_ms();
+	char msg[512];
+	int rc = quick_check(s, msg, sizeof(msg));
+
+	if (rc == SQLITE_OK) {
+		log_info("event=store_checked path=%s ms=%llu", log_q(s->path),
+			 (unsigned long long)(clock_mono_ms() - t0));
+		return 0;
+	}
+	if (!is_corruption(rc)) {
+		sql_reason(s, rc, msg, sizeof(msg));
+		diag_add(d, DIAG_ERROR, s->path, NULL, NULL, "cannot check the database: %s", msg);
+		return -WG_ESTORE;
+	}
+	/* What this connection remembers of the damaged file goes with it. */
+	store_cache_clear(s);
+	free(s->open_ids);
+	s->open_ids = NULL;
+	s->n_open = 0;
+	s->open_rev = 0;
+	if (recover(s, msg, d) != 0)
+		return -WG_ESTORE;
+	return 1;
 }
 
 struct store *store_open_reader(const char *state_dir, struct diag *d)

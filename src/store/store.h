@@ -72,6 +72,21 @@ struct store;
  */
 struct store *store_open(const char *state_dir, struct diag *d);
 /*
+ * store_open without the page check (a damaged file found while opening
+ * is still recovered): a start serves the stored snapshot image, which
+ * carries its own digest, before reading every page of the file, then
+ * calls store_check. Control thread.
+ */
+struct store *store_open_deferred(const char *state_dir, struct diag *d);
+/*
+ * The check store_open runs (PRAGMA quick_check) and, when it fails, the
+ * same recovery (the file moved aside, the newest intact revision, pin,
+ * credentials and settings restored): 0 when the file is sound, 1 when it
+ * was recovered (what is served may have to change: store_recovery_note
+ * says what happened), or negative with an entry in d.
+ */
+int store_check(struct store *s, struct diag *d);
+/*
  * Opens another connection to an existing store, for another thread (the UI)
  * or a command (`waygate routes`, `waygate passwd` while `waygate run` may be
  * serving): no check and no recovery (a damaged database is reported, and
