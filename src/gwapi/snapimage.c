@@ -459,6 +459,45 @@ static void *alloc_n(struct rbuf *r, size_t n, size_t size)
 	return p;
 }
 
+/*
+ * True when p holds n bytes of UTF-8 without NUL: every string we write
+ * came from JSON (which yyjson validated) or PEM text, so anything else is
+ * not an image of ours, and would later fail as JSON for the UI.
+ */
+static bool utf8_text(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint64_t w;
+		if (n - i >= 8) { /* the usual case: eight ASCII bytes at once */
+			memcpy(&w, p + i, 8);
+			if (!(w & 0x8080808080808080ULL) &&
+			    !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
+				i += 8;
+				continue;
+			}
+		}
+		uint8_t c = p[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+					: (c & 0xf8) == 0xf0 ? 4 : 0;
+		if (c == 0 || len == 0 || len > n - i)
+			return false;
+		uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* shortest form only, no surrogates, nothing past U+10FFFF */
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 static char *get_str(struct rbuf *r)
 {
 	uint32_t n = get_u32(r);
@@ -467,7 +506,7 @@ static char *get_str(struct rbuf *r)
 	if (n == 0 || r->bad || r->oom)
 		return NULL;
 	n--;
-	if (n > r->len - r->off) {
+	if (n > r->len - r->off || !utf8_text(r->p + r->off, n)) {
 		r->bad = true;
 		return NULL;
 	}
@@ -483,7 +522,7 @@ static void get_fixed(struct rbuf *r, char *dst, size_t size)
 {
 	uint32_t n = get_u32(r);
 
-	if (n == 0 || n - 1 >= size || n - 1 > r->len - r->off) {
+	if (n == 0 || n - 1 >= size || n - 1 > r->len - r->off || !utf8_text(r->p + r->off, n - 1)) {
 		r->bad = true;
 		return;
 	}

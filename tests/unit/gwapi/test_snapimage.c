@@ -284,3 +284,33 @@ out:
 	gwt_done(&res);
 	gw_objset_free(set);
 }
+
+/* Every string the compiler writes is UTF-8 (from JSON or PEM text): an
+ * image holding anything else is not ours and is rejected, instead of
+ * decoding into a snapshot that cannot be shown as JSON. */
+TEST(gw_image_rejects_strings_that_are_not_utf8)
+{
+	static const char *const bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80",
+					  "\xf4\x90\x80\x80", "abcdefg\x80"};
+	struct snapshot *s = rich_snapshot();
+	struct gw_image img;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	s->listeners[0].http_rules[0].route = "ns/r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &p, &n), 0);
+	CHECK_EQ_INT(gw_image_decode(p, n, &img), 0);
+	if (img.snap)
+		CHECK_EQ_STR(img.snap->listeners[0].http_rules[0].route,
+			     s->listeners[0].http_rules[0].route);
+	gw_image_fini(&img);
+	gw_image_buf_free(p, n);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		s->listeners[0].http_rules[0].route = (char *)(uintptr_t)bad[i];
+		CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &p, &n), 0);
+		CHECK_EQ_INT(gw_image_decode(p, n, &img), -EINVAL);
+		CHECK(img.snap == NULL);
+		gw_image_buf_free(p, n);
+	}
+	snap_unref(s);
+}
