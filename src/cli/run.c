@@ -325,11 +325,10 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
-	/* The store keeps the image only; the JSON people read is made from
-	 * it when asked (store_snapshot_json). */
-	/* The revision commits the objects and the image's hash; the image's
-	 * bytes follow once it is served (a start that finds them missing
-	 * rebuilds the revision from its objects). */
+	/* The revision commits the objects and the image's digest; the
+	 * image's bytes follow once it is served (a start that finds them
+	 * missing rebuilds the revision from its objects). The store keeps no
+	 * JSON: store_snapshot_json makes it from the image when asked. */
 	t2 = clock_mono_ms();
 	c.image = image;
 	c.image_later = true;
