@@ -165,7 +165,7 @@ int cmd_check(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
-		r = local_config_load(config, tmpdir, set, &d);
+		r = local_config_load(config, tmpdir, set, NULL, &d);
 		nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	} else {
 		r = cluster_read_once(kubeconfig, context, set, SYNC_TIMEOUT_MS, &d);

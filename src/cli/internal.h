@@ -38,10 +38,12 @@ int parse_host_port(const char *s, char *host, size_t hostsz, uint16_t *port);
  * a self-signed certificate for the names in the annotation, generated once
  * and kept under state_dir/certs/ (0600), so the same certificate is served
  * across restarts. Problems go into d. 0, or negative when the
- * configuration has errors.
+ * configuration has errors. cache (may be NULL) keeps what each document
+ * gave, so the next load parses only changed documents.
  */
+struct kube_local_cache;
 int local_config_load(const char *path, const char *state_dir, struct gw_objset *set,
-		      struct diag *d);
+		      struct kube_local_cache *cache, struct diag *d);
 
 /* Lists every resource of the cluster in the kubeconfig once into set
  * (no watches kept, no status written), waiting at most timeout_ms.

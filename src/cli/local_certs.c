@@ -198,9 +198,9 @@ out:
 }
 
 int local_config_load(const char *path, const char *state_dir, struct gw_objset *set,
-		      struct diag *d)
+		      struct kube_local_cache *cache, struct diag *d)
 {
-	int err = kube_load_local(path, set, d);
+	int err = kube_load_local_cached(path, set, d, cache);
 	size_t n;
 
 	if (err < 0)

@@ -34,6 +34,7 @@
 #include "core/str.h"
 #include "gwapi/objset.h"
 #include "gwapi/reconcile.h"
+#include "gwapi/snapimage.h"
 #include "kube/kube.h"
 #include "proxy/proxy.h"
 #include "proxy/snapshot.h"
@@ -263,6 +264,7 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 		.prev_addresses = (const char *const *)r->prev_addresses,
 		.n_prev = r->n_prev,
 		.supported_features = wg_supported_features,
+		.skip_statuses = !(write_status && r->kw),
 	};
 	struct gw_result res = {0};
 	struct snapshot *snap;
@@ -288,48 +290,6 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	return snap;
 }
 
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-	return s ? hash_mix(h, hash_bytes(s, strlen(s))) : hash_mix(h, 0);
-}
-
-static uint64_t hash_backend_tls(uint64_t h, const struct snap_backend *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!b[i].tls)
-			continue;
-		h = hash_str(h, b[i].tls->ca_pem);
-		h = hash_str(h, b[i].tls->client_cert_pem);
-		h = hash_str(h, b[i].tls->client_key_pem);
-	}
-	return h;
-}
-
-/*
- * Identity of what a snapshot serves: its JSON (listeners, rules,
- * backends, endpoints) plus the key material the JSON leaves out, so a
- * rotated certificate counts as a change.
- */
-static uint64_t snapshot_identity(const struct snapshot *snap, const char *json)
-{
-	uint64_t h = hash_str(0, json);
-
-	for (size_t i = 0; i < snap->n_listeners; i++) {
-		const struct snap_listener *l = &snap->listeners[i];
-		for (size_t c = 0; c < l->n_certs; c++) {
-			h = hash_str(h, l->certs[c].cert_pem);
-			h = hash_str(h, l->certs[c].key_pem);
-		}
-		h = hash_str(h, l->client_ca_pem);
-		for (size_t k = 0; k < l->n_http_rules; k++)
-			h = hash_backend_tls(h, l->http_rules[k].backends, l->http_rules[k].n_backends);
-		for (size_t k = 0; k < l->n_tls_routes; k++)
-			h = hash_backend_tls(h, l->tls_routes[k].backends, l->tls_routes[k].n_backends);
-		h = hash_backend_tls(h, l->l4_backends, l->n_l4_backends);
-	}
-	return h;
-}
-
 /*
  * Reconciles the live set, commits it as a revision and serves it (unless a
  * revision is pinned: then the pinned one keeps being served and the live
@@ -342,36 +302,43 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	uint64_t t0 = clock_mono_ms();
 	struct snapshot *snap = compile(r, r->set, true);
 	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
-	char *json;
+	struct store_compiled c = {0};
+	uint8_t *image = NULL;
+	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
 	if (!snap)
 		return;
-	/* The stored JSON describes what is served, not when it was compiled
-	 * (the revision records that): equal input gives equal text. */
-	uint64_t compiled_ms = snap->compiled_ms;
-	snap->compiled_ms = 0;
-	json = gw_snapshot_to_json(snap);
-	snap->compiled_ms = compiled_ms;
-	if (!json) {
-		log_error("event=commit_failed error=%s", log_q(err_str(-ENOMEM)));
+	/* The image holds everything served (key material included) and
+	 * nothing about when it was compiled: its hash says whether anything
+	 * served changed. */
+	err = gw_image_encode(snap, r->prev_gateways, r->prev_addresses, r->n_prev, &image,
+			      &c.image_len);
+	if (err < 0) {
+		log_error("event=commit_failed error=%s", log_q(err_str(err)));
 		snap_unref(snap);
 		return;
 	}
-	identity = snapshot_identity(snap, json);
+	identity = hash_wide(image, c.image_len);
 	if (identity == r->served_hash && r->current && !r->serving_pinned) {
-		free(json);
+		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
 		return;
 	}
+	/* The revision commits the objects and the image's digest; the
+	 * image's bytes follow once it is served (a start that finds them
+	 * missing rebuilds the revision from its objects). The store keeps no
+	 * JSON: store_snapshot_json makes it from the image when asked. */
 	t2 = clock_mono_ms();
-	int err = store_commit(r->store, r->set, json, source, NULL, NULL, &rev);
-	free(json);
+	c.image = image;
+	c.image_later = true;
+	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
 	t3 = clock_mono_ms();
 	if (err < 0) {
 		/* Serving an uncommitted set would break the promise that a
 		 * reboot serves what was served: keep the last good one. */
 		log_error("event=commit_failed error=%s", log_q(err_str(err)));
+		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
 		return;
 	}
@@ -380,24 +347,88 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		log_info("event=revision_recorded revision=%llu pinned=%llu", (unsigned long long)rev,
 			 (unsigned long long)pinned_revision(r));
 		snap_unref(snap);
-		return;
+	} else {
+		r->served_hash = identity;
+		serve(r, snap, false);
+		log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu "
+			 "commit_ms=%llu publish_ms=%llu",
+			 (unsigned long long)rev, (unsigned long long)(t1 - t0),
+			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
+			 (unsigned long long)(clock_mono_ms() - t3));
 	}
-	r->served_hash = identity;
-	serve(r, snap, false);
-	log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu commit_ms=%llu "
-		 "publish_ms=%llu",
-		 (unsigned long long)rev, (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
-		 (unsigned long long)(t3 - t2), (unsigned long long)(clock_mono_ms() - t3));
+	t3 = clock_mono_ms();
+	err = store_snapshot_image_put(r->store, rev, image, c.image_len);
+	if (err < 0 && err != -WG_ENOTFOUND)
+		log_warn("event=snapshot_image_write_failed revision=%llu error=%s",
+			 (unsigned long long)rev, log_q(err_str(err)));
+	else
+		log_debug("event=snapshot_image_written revision=%llu bytes=%zu ms=%llu",
+			  (unsigned long long)rev, c.image_len,
+			  (unsigned long long)(clock_mono_ms() - t3));
+	gw_image_buf_free(image, c.image_len);
 }
 
-/* Serves a stored revision (0 = the pinned one if any, else the newest). */
+/*
+ * Serves the snapshot image committed with revision rev (0 = serving), as
+ * it was served then, with the Gateway addresses it had. -WG_ENOTFOUND when
+ * the revision keeps no image; any other error means a damaged one (logged
+ * here: the caller rebuilds the revision from its objects).
+ */
+static int serve_image(struct runner *r, uint64_t rev)
+{
+	uint64_t t0 = clock_mono_ms(), got = 0, identity = 0;
+	struct gw_image img;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err = store_snapshot_image(r->store, rev, &buf, &len, &got);
+
+	if (err == 0) {
+		identity = hash_wide(buf, len);
+		err = gw_image_decode(buf, len, &img);
+		gw_image_buf_free(buf, len);
+	}
+	if (err == -WG_ENOTFOUND) {
+		if (got) /* else the store holds no revision at all */
+			log_info("event=snapshot_image_missing revision=%llu action=rebuild",
+				 (unsigned long long)got);
+		return err;
+	}
+	if (err < 0) {
+		log_warn("event=snapshot_image_unusable revision=%llu error=%s action=rebuild",
+			 (unsigned long long)got,
+			 log_q(err == -EBADMSG ? "stored bytes do not match their hash"
+					       : err_str(err)));
+		return err;
+	}
+	/* The addresses the image was served with stay the Gateways' own. */
+	struct gw_result carry = {.gateways = img.gateways,
+				  .addresses = img.addresses,
+				  .n_gateways = img.n_gateways};
+	keep_addresses(r, &carry);
+	img.gateways = img.addresses = NULL;
+	img.n_gateways = 0;
+	img.snap->revision = got;
+	serve(r, img.snap, pinned_revision(r) == got);
+	img.snap = NULL; /* serve() took the reference */
+	gw_image_fini(&img);
+	r->served_hash = identity;
+	log_info("event=snapshot_image_served revision=%llu bytes=%zu ms=%llu",
+		 (unsigned long long)got, len, (unsigned long long)(clock_mono_ms() - t0));
+	return 0;
+}
+
+/* Serves a stored revision (0 = the pinned one if any, else the newest):
+ * its committed image, else its objects compiled again. */
 int run_serve_stored(struct runner *r, uint64_t rev)
 {
-	struct gw_objset *set = gw_objset_new();
+	struct gw_objset *set;
 	uint64_t got = 0;
 	struct snapshot *snap;
 	int err;
 
+	if (serve_image(r, rev) == 0)
+		return 0;
+	set = gw_objset_new();
 	if (!set)
 		return -ENOMEM;
 	err = store_load(r->store, rev, set, &got);
@@ -423,13 +454,23 @@ static void on_reconcile_timer(struct timer *t)
 	if (gw_objset_version(r->set) == r->reconciled_version)
 		return;
 	run_reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
+	r->reconciled_at_ms = clock_mono_ms();
 }
 
+/*
+ * A change after a quiet spell is reconciled on the next turn of the loop
+ * (every event already read joins it); one that comes within the debounce
+ * after a reconcile waits for it, so a burst (a relist, our own status
+ * writes coming back) still costs one reconcile, not one each.
+ */
 static void schedule_reconcile(struct runner *r, const char *source)
 {
 	r->pending_source = source;
-	if (!timer_is_armed(&r->reconcile_timer))
-		timer_add(r->loop, &r->reconcile_timer, RECONCILE_DEBOUNCE_MS, on_reconcile_timer, r);
+	if (timer_is_armed(&r->reconcile_timer))
+		return;
+	bool quiet = clock_mono_ms() - r->reconciled_at_ms >= RECONCILE_DEBOUNCE_MS;
+	timer_add(r->loop, &r->reconcile_timer, quiet ? 0 : RECONCILE_DEBOUNCE_MS,
+		  on_reconcile_timer, r);
 }
 
 static void on_cluster_change(void *arg)
@@ -448,7 +489,9 @@ static int load_local(struct runner *r, bool at_start)
 
 	if (!set)
 		return -ENOMEM;
-	err = local_config_load(r->local_path, r->o.state_dir, set, &d);
+	if (!r->local_cache)
+		r->local_cache = kube_local_cache_new(); /* without it, every load parses all */
+	err = local_config_load(r->local_path, r->o.state_dir, set, r->local_cache, &d);
 	if (err < 0) {
 		if (at_start)
 			diag_print(&d, "waygate");
@@ -671,7 +714,9 @@ int cmd_run(int argc, char **argv)
 		diag_fini(&d);
 	}
 
-	r.store = store_open(r.o.state_dir, &d);
+	/* The page check of the whole file waits until the stored snapshot
+	 * (checked by its own digest) is served: see store_check below. */
+	r.store = store_open_deferred(r.o.state_dir, &d);
 	if (!r.store) {
 		diag_print(&d, "waygate");
 		diag_fini(&d);
@@ -701,6 +746,22 @@ int cmd_run(int argc, char **argv)
 	err = run_serve_stored(&r, 0);
 	if (err == 0)
 		log_info("event=restored revision=%llu", (unsigned long long)r.serving_revision);
+	err = store_check(r.store, &d);
+	if (err < 0) {
+		diag_print(&d, "waygate");
+		diag_fini(&d);
+		rc = 1;
+		goto out;
+	}
+	if (err == 1) {
+		/* The file was damaged and rebuilt from what could be read: serve
+		 * what it holds now (if it holds nothing, what is served stays
+		 * until a source gives a configuration). */
+		uint64_t was = r.serving_revision;
+		if (run_serve_stored(&r, 0) == 0)
+			log_warn("event=restored_after_recovery revision=%llu was=%llu",
+				 (unsigned long long)r.serving_revision, (unsigned long long)was);
+	}
 
 	if (r.o.config_path) {
 		if (load_local(&r, true) < 0 && !r.current) {
@@ -735,6 +796,7 @@ out:
 	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
 	kube_config_free(r.kcfg);
+	kube_local_cache_free(r.local_cache);
 	free(r.kubeconfig_path);
 	if (r.store)
 		store_close(r.store);

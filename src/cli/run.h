@@ -17,6 +17,7 @@
 
 struct gw_objset;
 struct kube_config;
+struct kube_local_cache;
 struct kube_watch;
 struct proxy;
 struct snapshot;
@@ -51,6 +52,8 @@ struct runner {
 	struct ui *ui;
 	struct kube_config *kcfg; /* cluster mode, else NULL */
 	struct kube_watch *kw;    /* cluster mode, else NULL */
+	/* Local mode: what each YAML document gave at the last load. */
+	struct kube_local_cache *local_cache;
 	char *kubeconfig_path;    /* the file kcfg came from (owned) */
 	struct loop_io sig_io;
 	int sig_fd;
@@ -60,6 +63,7 @@ struct runner {
 	int access_log_fd; /* -1 when there is no access log */
 	const char *pending_source;  /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
+	uint64_t reconciled_at_ms;   /* monotonic end of the last debounced reconcile */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
 	uint64_t served_hash;        /* of the live snapshot last committed and served */
 	/* The snapshot being served; one reference held here (read by the UI

@@ -3,6 +3,7 @@
  * hash.c: FNV-1a hashing and a per-thread xorshift64* generator (see
  * hash.h). Not for secrets.
  */
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -18,6 +19,24 @@ uint64_t hash_bytes(const void *p, size_t n)
 		h *= 0x100000001b3ULL;
 	}
 	return h;
+}
+
+uint64_t hash_wide(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 33);
 }
 
 uint64_t hash_bytes_lower(const void *p, size_t n)

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 uint64_t hash_bytes(const void *p, size_t n);
+/* For large inputs (megabytes of configuration): eight bytes a step,
+ * several times faster than hash_bytes; a different function. */
+uint64_t hash_wide(const void *p, size_t n);
 uint64_t hash_bytes_lower(const void *p, size_t n);
 static inline uint64_t hash_mix(uint64_t h, uint64_t v)
 {

@@ -184,11 +184,18 @@ void gw_object_unref(struct gw_object *o)
 
 /* -------- the set -------- */
 
+/* One table per kind: open addressing with linear probing over object
+ * pointers (no link inside the object, so one object may sit in several
+ * sets at once: a reload's new set shares the unchanged ones). */
 struct kind_table {
-	struct gw_object **buckets;
-	size_t nbuckets; /* power of two, 0 = none yet */
+	struct gw_object **slots; /* NULL = empty */
+	size_t cap;               /* power of two, 0 = none yet */
 	size_t count;
-	const struct gw_object **sorted; /* cache for gw_objset_list */
+	/* gw_objset_list's answer, kept in order by put and del once built
+	 * (a change to one object of 10,000 costs a binary search, not a
+	 * sort); sorted_cap is its room. */
+	const struct gw_object **sorted;
+	size_t sorted_cap;
 	bool sorted_valid;
 };
 
@@ -204,14 +211,9 @@ struct gw_objset *gw_objset_new(void)
 
 static void table_clear(struct kind_table *t)
 {
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct gw_object *o = t->buckets[i], *next;
-		for (; o; o = next) {
-			next = o->next_in_bucket;
-			o->next_in_bucket = NULL;
-			gw_object_unref(o);
-		}
-		t->buckets[i] = NULL;
+	for (size_t i = 0; i < t->cap; i++) {
+		gw_object_unref(t->slots[i]);
+		t->slots[i] = NULL;
 	}
 	t->count = 0;
 	t->sorted_valid = false;
@@ -223,7 +225,7 @@ void gw_objset_free(struct gw_objset *set)
 		return;
 	for (int k = 0; k < GW_K_COUNT; k++) {
 		table_clear(&set->t[k]);
-		free(set->t[k].buckets);
+		free(set->t[k].slots);
 		free(set->t[k].sorted);
 	}
 	free(set);
@@ -234,100 +236,38 @@ static uint64_t key_hash(const char *ns, const char *name)
 	return hash_mix(hash_bytes(ns, strlen(ns)), hash_bytes(name, strlen(name)));
 }
 
+/* The slot holding (ns, name), or the empty slot where it would go. */
+static size_t table_find(const struct kind_table *t, const char *ns, const char *name)
+{
+	size_t i = (size_t)key_hash(ns, name) & (t->cap - 1);
+
+	for (;; i = (i + 1) & (t->cap - 1)) {
+		const struct gw_object *o = t->slots[i];
+		if (!o || (!strcmp(o->name, name) && !strcmp(o->ns, ns)))
+			return i;
+	}
+}
+
 static int table_grow(struct kind_table *t)
 {
-	size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
-	struct gw_object **b = calloc(n, sizeof(*b));
+	size_t cap = t->cap ? t->cap * 2 : 16;
+	struct gw_object **v = calloc(cap, sizeof(*v));
 
-	if (!b)
+	if (!v)
 		return -1;
-	for (size_t i = 0; i < t->nbuckets; i++) {
-		struct gw_object *o = t->buckets[i], *next;
-		for (; o; o = next) {
-			next = o->next_in_bucket;
-			size_t j = key_hash(o->ns, o->name) & (n - 1);
-			o->next_in_bucket = b[j];
-			b[j] = o;
-		}
+	for (size_t i = 0; i < t->cap; i++) {
+		struct gw_object *o = t->slots[i];
+		if (!o)
+			continue;
+		size_t j = (size_t)key_hash(o->ns, o->name) & (cap - 1);
+		while (v[j])
+			j = (j + 1) & (cap - 1);
+		v[j] = o;
 	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = n;
+	free(t->slots);
+	t->slots = v;
+	t->cap = cap;
 	return 0;
-}
-
-static struct gw_object **table_slot(const struct kind_table *t, const char *ns, const char *name)
-{
-	if (!t->nbuckets)
-		return NULL;
-	struct gw_object **pp = &t->buckets[key_hash(ns, name) & (t->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next_in_bucket)
-		if (!strcmp((*pp)->name, name) && !strcmp((*pp)->ns, ns))
-			return pp;
-	return pp; /* the NULL link at the end of the chain */
-}
-
-bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
-{
-	struct kind_table *t = &set->t[o->kind];
-
-	if (t->count + 1 > t->nbuckets * 3 / 4 && table_grow(t) != 0) {
-		/* Cannot index it: drop it rather than lose track of memory. */
-		gw_object_unref(o);
-		return false;
-	}
-	struct gw_object **pp = table_slot(t, o->ns, o->name);
-	struct gw_object *old = *pp;
-	if (old) {
-		bool same = !strcmp(old->resource_version, o->resource_version) &&
-			    old->json_len == o->json_len &&
-			    !memcmp(old->json, o->json, o->json_len);
-		o->next_in_bucket = old->next_in_bucket;
-		old->next_in_bucket = NULL;
-		*pp = o;
-		gw_object_unref(old);
-		t->sorted_valid = false;
-		if (same)
-			return false;
-	} else {
-		o->next_in_bucket = NULL;
-		*pp = o;
-		t->count++;
-		t->sorted_valid = false;
-	}
-	set->version++;
-	return true;
-}
-
-bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const char *name)
-{
-	struct kind_table *t = &set->t[k];
-	struct gw_object **pp = table_slot(t, ns ? ns : "", name);
-
-	if (!pp || !*pp)
-		return false;
-	struct gw_object *o = *pp;
-	*pp = o->next_in_bucket;
-	o->next_in_bucket = NULL;
-	gw_object_unref(o);
-	t->count--;
-	t->sorted_valid = false;
-	set->version++;
-	return true;
-}
-
-const struct gw_object *gw_objset_get(const struct gw_objset *set, enum gw_kind k, const char *ns,
-				      const char *name)
-{
-	if ((int)k < 0 || k >= GW_K_COUNT || !name)
-		return NULL;
-	struct gw_object **pp = table_slot(&set->t[k], ns ? ns : "", name);
-	return pp ? *pp : NULL;
-}
-
-size_t gw_objset_count(const struct gw_objset *set, enum gw_kind k)
-{
-	return set->t[k].count;
 }
 
 static int cmp_obj(const void *a, const void *b)
@@ -336,6 +276,119 @@ static int cmp_obj(const void *a, const void *b)
 	const struct gw_object *y = *(const struct gw_object *const *)b;
 	int c = strcmp(x->ns, y->ns);
 	return c ? c : strcmp(x->name, y->name);
+}
+
+/* Where (ns, name) is, or would go, in the sorted listing. */
+static size_t sorted_pos(const struct kind_table *t, const struct gw_object *o)
+{
+	size_t lo = 0, hi = t->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_obj(&t->sorted[mid], &o) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Keeps the sorted listing after a change: o replaced old (old != NULL),
+ * o was added (old NULL), or o was removed (removed). Called before count
+ * changes. Drops the listing when it cannot keep it. */
+static void sorted_update(struct kind_table *t, const struct gw_object *o, bool replaced,
+			  bool removed)
+{
+	if (!t->sorted_valid)
+		return;
+	size_t i = sorted_pos(t, o);
+	if (replaced) {
+		t->sorted[i] = o;
+	} else if (removed) {
+		memmove(&t->sorted[i], &t->sorted[i + 1], (t->count - i - 1) * sizeof(*t->sorted));
+	} else {
+		if (t->count + 1 > t->sorted_cap) {
+			size_t cap = t->sorted_cap ? t->sorted_cap * 2 : 16;
+			const struct gw_object **v = realloc(t->sorted, cap * sizeof(*v));
+			if (!v) {
+				t->sorted_valid = false;
+				return;
+			}
+			t->sorted = v;
+			t->sorted_cap = cap;
+		}
+		memmove(&t->sorted[i + 1], &t->sorted[i], (t->count - i) * sizeof(*t->sorted));
+		t->sorted[i] = o;
+	}
+}
+
+bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
+{
+	struct kind_table *t = &set->t[o->kind];
+
+	if ((t->count + 1) * 4 > t->cap * 3 && table_grow(t) != 0) {
+		/* Cannot index it: drop it rather than lose track of memory. */
+		gw_object_unref(o);
+		return false;
+	}
+	size_t i = table_find(t, o->ns, o->name);
+	struct gw_object *old = t->slots[i];
+	t->slots[i] = o;
+	sorted_update(t, o, old != NULL, false);
+	if (old) {
+		bool same = old == o || (!strcmp(old->resource_version, o->resource_version) &&
+					 old->json_len == o->json_len &&
+					 !memcmp(old->json, o->json, o->json_len));
+		gw_object_unref(old);
+		if (same)
+			return false;
+	} else {
+		t->count++;
+	}
+	set->version++;
+	return true;
+}
+
+bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const char *name)
+{
+	struct kind_table *t = &set->t[k];
+	size_t mask, i, j;
+
+	if (!t->cap || !name)
+		return false;
+	mask = t->cap - 1;
+	i = table_find(t, ns ? ns : "", name);
+	if (!t->slots[i])
+		return false;
+	sorted_update(t, t->slots[i], false, true);
+	gw_object_unref(t->slots[i]);
+	t->slots[i] = NULL;
+	/* Backward-shift deletion: pull later entries of the run into the
+	 * hole when their home slot does not lie between the hole and them. */
+	for (j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+		size_t home = (size_t)key_hash(t->slots[j]->ns, t->slots[j]->name) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
+			i = j;
+		}
+	}
+	t->count--;
+	set->version++;
+	return true;
+}
+
+const struct gw_object *gw_objset_get(const struct gw_objset *set, enum gw_kind k, const char *ns,
+				      const char *name)
+{
+	if ((int)k < 0 || k >= GW_K_COUNT || !name || !set->t[k].cap)
+		return NULL;
+	return set->t[k].slots[table_find(&set->t[k], ns ? ns : "", name)];
+}
+
+size_t gw_objset_count(const struct gw_objset *set, enum gw_kind k)
+{
+	return set->t[k].count;
 }
 
 const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kind k, size_t *count)
@@ -350,10 +403,11 @@ const struct gw_object *const *gw_objset_list(struct gw_objset *set, enum gw_kin
 		if (!v)
 			return NULL;
 		t->sorted = v;
+		t->sorted_cap = t->count;
 		size_t n = 0;
-		for (size_t i = 0; i < t->nbuckets; i++)
-			for (struct gw_object *o = t->buckets[i]; o; o = o->next_in_bucket)
-				v[n++] = o;
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i])
+				v[n++] = t->slots[i];
 		qsort(v, n, sizeof(*v), cmp_obj);
 		t->sorted_valid = true;
 	}

@@ -69,7 +69,6 @@ struct gw_object {
 	const char *source;     /* borrowed static: "cluster", "file", "store" */
 	char *file;             /* local mode: file it came from, else NULL */
 	uint32_t refs;
-	struct gw_object *next_in_bucket; /* owned by the set */
 };
 
 struct gw_objset;

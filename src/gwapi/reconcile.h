@@ -31,6 +31,10 @@ struct gw_options {
 	/* Features written to GatewayClass status.supportedFeatures (sorted
 	 * names as in the Gateway API's features list); NULL-terminated. */
 	const char *const *supported_features;
+	/* The caller writes no status (local mode, a restore): no statuses
+	 * are rendered; the snapshot, diagnostics and addresses are the same.
+	 * Rendering 10,000 route statuses is a third of a reconcile. */
+	bool skip_statuses;
 };
 
 /*

@@ -358,20 +358,20 @@ int rc_render(struct rctx *c, struct gw_result *out)
 {
 	int rc = 0;
 
-	c->ra = arena_new(32 * 1024);
-	if (!c->ra)
+	c->ra = c->opts->skip_statuses ? NULL : arena_new(32 * 1024);
+	if (!c->ra && !c->opts->skip_statuses)
 		return -ENOMEM;
 
-	for (size_t i = 0; i < c->n_classes && !rc; i++)
+	for (size_t i = 0; i < c->n_classes && !rc && c->ra; i++)
 		rc = render_class(c, out, &c->classes[i]);
-	for (size_t i = 0; i < c->n_gws && !rc; i++)
+	for (size_t i = 0; i < c->n_gws && !rc && c->ra; i++)
 		rc = render_gateway(c, out, c->gws[i]);
-	for (size_t i = 0; i < c->n_lss && !rc; i++)
+	for (size_t i = 0; i < c->n_lss && !rc && c->ra; i++)
 		rc = render_listenerset(c, out, c->lss[i]);
-	for (int t = 0; t < GW_RT_COUNT; t++)
+	for (int t = 0; t < GW_RT_COUNT && c->ra; t++)
 		for (size_t i = 0; i < c->n_routes[t] && !rc; i++)
 			rc = render_route(c, out, c->routes[t][i]);
-	for (size_t i = 0; i < c->n_pols && !rc; i++)
+	for (size_t i = 0; i < c->n_pols && !rc && c->ra; i++)
 		rc = render_policy(c, out, c->pols[i]);
 	arena_free(c->ra);
 	c->ra = NULL;

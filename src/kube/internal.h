@@ -49,6 +49,10 @@ struct ynode {
  * naming file and "line L column C" and returns -WG_EINVAL_CONFIG. */
 int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 	       struct ynode ***docs, size_t *ndocs, struct diag *d);
+/* The same for text that starts after line line0 of file: lines in nodes
+ * and messages count from there. */
+int kyaml_load_at(struct arena *a, const char *text, size_t len, const char *file, uint32_t line0,
+		  struct ynode ***docs, size_t *ndocs, struct diag *d);
 /* The value of key in a map; NULL when n is not a map or has no such key. */
 struct ynode *kyaml_get(const struct ynode *n, const char *key);
 /* The key node of key in a map (for its line), or NULL. */

@@ -168,6 +168,18 @@ size_t kube_infra_pending(const struct kube_watch *w);
  * were valid are still in set), or -errno when the path cannot be read.
  */
 int kube_load_local(const char *path, struct gw_objset *set, struct diag *d);
+/*
+ * The same, reusing what unchanged documents gave at the previous load
+ * with the same cache (a document is unchanged when its text, its file and
+ * the number of documents before it are): only changed documents are
+ * parsed. The cache holds references to those objects until the next load
+ * or kube_local_cache_free. cache may be NULL (then nothing is kept).
+ */
+struct kube_local_cache;
+struct kube_local_cache *kube_local_cache_new(void);
+void kube_local_cache_free(struct kube_local_cache *c);
+int kube_load_local_cached(const char *path, struct gw_objset *set, struct diag *d,
+			   struct kube_local_cache *cache);
 
 /* ---- convert ---------------------------------------------------------- */
 

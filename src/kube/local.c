@@ -37,6 +37,32 @@
 #define LOCAL_MAX_FILE (64u << 20)
 #define LOCAL_EPOCH 946684800 /* 2000-01-01T00:00:00Z */
 
+/*
+ * The document cache: what each YAML document of the last load became, by
+ * the document's text, its file and its position (the count of documents
+ * before it, which sets creationTimestamp). A reload takes the objects of
+ * unchanged documents from here instead of parsing them again, so a
+ * change to one route of 10,000 parses one document. Documents that gave
+ * any diagnostic are not kept (their messages must be given again).
+ */
+struct cached_doc {
+	struct cached_doc *next; /* bucket chain */
+	uint64_t key;
+	uint32_t seq_used;         /* documents counted (List items count each) */
+	size_t n;                  /* objects it gave */
+	struct gw_object **objs;   /* references held */
+	uint32_t *line_off;        /* each object's line, from the document's first */
+};
+
+struct doc_table {
+	struct cached_doc **b;
+	size_t cap, n; /* cap: power of two, or 0 */
+};
+
+struct kube_local_cache {
+	struct doc_table docs;
+};
+
 struct lload {
 	struct gw_objset *set;
 	struct diag *d;
@@ -45,6 +71,15 @@ struct lload {
 	struct kmap nsused; /* namespaces used by objects */
 	struct kmap origin; /* "kind/ns/name" -> file:line (malloc'd) */
 	int errors;
+	/* With a cache: documents of this load (the next cache), and the
+	 * objects the document being parsed has given so far. */
+	struct kube_local_cache *cache;
+	struct doc_table next;
+	bool capture;
+	struct gw_object **got;
+	uint32_t *got_line;
+	size_t n_got, cap_got;
+	size_t docno; /* documents of the current file */
 };
 
 static void lerr(struct lload *l, const char *object, const char *field, uint32_t line,
@@ -133,27 +168,14 @@ static void put_str_if_absent(yyjson_mut_doc *m, yyjson_mut_val *obj, const char
 	yyjson_mut_obj_add(obj, yyjson_mut_strcpy(m, key), yyjson_mut_strcpy(m, val));
 }
 
-static bool add_object(struct lload *l, enum gw_kind k, yyjson_mut_doc *m, uint32_t line,
-		       const char *object)
+/* Puts o (one reference, taken over) into the set unless an object of
+ * the same kind, namespace and name came first (an error naming both). */
+static bool admit(struct lload *l, enum gw_kind k, struct gw_object *o, uint32_t line,
+		  const char *object)
 {
-	char msg[256], *json, *key;
-	size_t len;
-	struct gw_object *o;
-	const struct gw_object *old;
-	char where[300];
+	char *key, where[300];
+	const struct gw_object *old = gw_objset_get(l->set, k, o->ns, o->name);
 
-	json = yyjson_mut_write(m, 0, &len);
-	if (!json)
-		return false;
-	o = gw_object_parse((int)k, json, len, msg, sizeof(msg));
-	free(json);
-	if (!o) {
-		lerr(l, object, NULL, line, "%s", msg);
-		return false;
-	}
-	o->source = "file";
-	o->file = strdup(l->file);
-	old = gw_objset_get(l->set, k, o->ns, o->name);
 	if (old) {
 		if (asprintf(&key, "%d/%s/%s", (int)k, o->ns, o->name) == -1)
 			key = NULL;
@@ -181,8 +203,49 @@ static bool add_object(struct lload *l, enum gw_kind k, yyjson_mut_doc *m, uint3
 	}
 	if (gw_kind_info(k)->namespaced && !kmap_get(&l->nsused, o->ns))
 		kmap_put(&l->nsused, o->ns, (void *)1, NULL);
+	if (l->capture) {
+		if (l->n_got == l->cap_got) {
+			size_t cap = l->cap_got ? l->cap_got * 2 : 8;
+			struct gw_object **g = realloc(l->got, cap * sizeof(*g));
+			uint32_t *gl = g ? realloc(l->got_line, cap * sizeof(*gl)) : NULL;
+			if (g)
+				l->got = g;
+			if (gl)
+				l->got_line = gl;
+			if (g && gl)
+				l->cap_got = cap;
+			else
+				l->capture = false; /* not kept; still loaded */
+		}
+		if (l->capture) {
+			gw_object_ref(o);
+			l->got_line[l->n_got] = line;
+			l->got[l->n_got++] = o;
+		}
+	}
 	gw_objset_put(l->set, o);
 	return true;
+}
+
+static bool add_object(struct lload *l, enum gw_kind k, yyjson_mut_doc *m, uint32_t line,
+		       const char *object)
+{
+	char msg[256], *json;
+	size_t len;
+	struct gw_object *o;
+
+	json = yyjson_mut_write(m, 0, &len);
+	if (!json)
+		return false;
+	o = gw_object_parse((int)k, json, len, msg, sizeof(msg));
+	free(json);
+	if (!o) {
+		lerr(l, object, NULL, line, "%s", msg);
+		return false;
+	}
+	o->source = "file";
+	o->file = strdup(l->file);
+	return admit(l, k, o, line, object);
 }
 
 static void load_doc(struct lload *l, const struct ynode *doc, size_t docno);
@@ -339,6 +402,230 @@ static void load_doc(struct lload *l, const struct ynode *doc, size_t docno)
 	load_json_doc(l, doc, docno);
 }
 
+/* -------- the document cache -------- */
+
+static void doc_free(struct cached_doc *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		gw_object_unref(e->objs[i]);
+	free(e->objs);
+	free(e->line_off);
+	free(e);
+}
+
+static void table_fini(struct doc_table *t)
+{
+	for (size_t i = 0; i < t->cap; i++) {
+		struct cached_doc *e = t->b[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			doc_free(e);
+		}
+	}
+	free(t->b);
+	*t = (struct doc_table){0};
+}
+
+/* Takes the entry of key out of t, or NULL. */
+static struct cached_doc *table_take(struct doc_table *t, uint64_t key)
+{
+	if (!t->cap)
+		return NULL;
+	for (struct cached_doc **pp = &t->b[key & (t->cap - 1)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->key == key) {
+			struct cached_doc *e = *pp;
+			*pp = e->next;
+			e->next = NULL;
+			t->n--;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Adds e to t (which owns it afterwards); frees e when t cannot grow. */
+static void table_add(struct doc_table *t, struct cached_doc *e)
+{
+	if (t->n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct cached_doc **b = calloc(cap, sizeof(*b));
+		if (!b) {
+			doc_free(e);
+			return;
+		}
+		for (size_t i = 0; i < t->cap; i++) {
+			for (struct cached_doc *x = t->b[i], *next; x; x = next) {
+				next = x->next;
+				x->next = b[x->key & (cap - 1)];
+				b[x->key & (cap - 1)] = x;
+			}
+		}
+		free(t->b);
+		t->b = b;
+		t->cap = cap;
+	}
+	e->next = t->b[e->key & (t->cap - 1)];
+	t->b[e->key & (t->cap - 1)] = e;
+	t->n++;
+}
+
+struct kube_local_cache *kube_local_cache_new(void)
+{
+	return calloc(1, sizeof(struct kube_local_cache));
+}
+
+void kube_local_cache_free(struct kube_local_cache *c)
+{
+	if (!c)
+		return;
+	table_fini(&c->docs);
+	free(c);
+}
+
+static uint64_t doc_key(const struct lload *l, const char *text, size_t len)
+{
+	uint64_t h = hash_wide(text, len);
+
+	h = hash_mix(h, hash_bytes(l->file, strlen(l->file)));
+	return hash_mix(h, ((uint64_t)l->seq << 32) | (uint64_t)l->docno);
+}
+
+/* Serves one document from the cache: true when it was there. */
+static bool load_cached(struct lload *l, uint64_t key, uint32_t line0)
+{
+	struct cached_doc *e = table_take(&l->cache->docs, key);
+	char object[400];
+
+	if (!e)
+		return false;
+	for (size_t i = 0; i < e->n; i++) {
+		struct gw_object *o = e->objs[i];
+		const char *kind = gw_kind_info(o->kind)->kind;
+
+		if (*o->ns)
+			snprintf(object, sizeof(object), "%s %s/%s", kind, o->ns, o->name);
+		else
+			snprintf(object, sizeof(object), "%s %s", kind, o->name);
+		gw_object_ref(o);
+		admit(l, o->kind, o, line0 + e->line_off[i], object);
+	}
+	l->seq += e->seq_used;
+	l->docno++;
+	table_add(&l->next, e);
+	return true;
+}
+
+/* Parses one document (text starting after line line0) and keeps what it
+ * gave in the next cache when it gave no diagnostic. */
+static void load_parsed(struct lload *l, uint64_t key, const char *text, size_t len,
+			uint32_t line0)
+{
+	struct arena *a = arena_new(16384);
+	struct ynode **docs;
+	size_t ndocs, diags = l->d->n;
+	uint32_t seq0 = l->seq;
+
+	if (!a) {
+		l->errors++;
+		return;
+	}
+	l->capture = true;
+	l->n_got = 0;
+	if (kyaml_load_at(a, text, len, l->file, line0, &docs, &ndocs, l->d)) {
+		l->errors++;
+	} else {
+		for (size_t i = 0; i < ndocs; i++)
+			load_doc(l, docs[i], l->docno + i);
+	}
+	l->docno++;
+	struct cached_doc *e = l->capture && l->d->n == diags ? calloc(1, sizeof(*e)) : NULL;
+	if (e && l->n_got) {
+		e->objs = malloc(l->n_got * sizeof(*e->objs));
+		e->line_off = malloc(l->n_got * sizeof(*e->line_off));
+		if (!e->objs || !e->line_off) {
+			free(e->objs);
+			free(e->line_off);
+			free(e);
+			e = NULL;
+		}
+	}
+	if (e) {
+		e->key = key;
+		e->seq_used = l->seq - seq0;
+		e->n = l->n_got;
+		for (size_t i = 0; i < l->n_got; i++) {
+			e->objs[i] = l->got[i];
+			e->line_off[i] = l->got_line[i] - line0;
+		}
+		table_add(&l->next, e);
+	} else {
+		for (size_t i = 0; i < l->n_got; i++)
+			gw_object_unref(l->got[i]);
+	}
+	l->n_got = 0;
+	l->capture = false;
+	arena_free(a);
+}
+
+/* A line that starts a document ("---") or ends one ("..."). */
+static bool is_doc_marker(const char *p, const char *end)
+{
+	if (end - p < 3 || !((p[0] == '-' && p[1] == '-' && p[2] == '-') ||
+			     (p[0] == '.' && p[1] == '.' && p[2] == '.')))
+		return false;
+	return end - p == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\n' || p[3] == '\r';
+}
+
+/*
+ * Loads text document by document: YAML forbids "---" and "..." at the
+ * start of a line inside a document, so the text splits there without
+ * parsing. Files with directives ("%YAML") are parsed whole.
+ */
+static void load_documents(struct lload *l, const char *text, size_t n)
+{
+	const char *p = text, *end = text + n, *start = text;
+	uint32_t line = 0, line0 = 0;
+
+	for (const char *q = text; q < end; q = memchr(q, '\n', (size_t)(end - q)), q = q ? q + 1 : end)
+		if (*q == '%') {
+			struct arena *a = arena_new(65536);
+			struct ynode **docs;
+			size_t ndocs;
+
+			if (!a || kyaml_load(a, text, n, l->file, &docs, &ndocs, l->d)) {
+				l->errors++;
+			} else {
+				for (size_t i = 0; i < ndocs; i++)
+					load_doc(l, docs[i], i);
+			}
+			arena_free(a);
+			return;
+		}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *next = nl ? nl + 1 : end;
+
+		line++;
+		if (is_doc_marker(p, end)) {
+			/* "---" opens the next document; "..." closes this one. */
+			const char *cut = *p == '.' ? next : p;
+			if (cut != start) {
+				uint64_t key = doc_key(l, start, (size_t)(cut - start));
+				if (!load_cached(l, key, line0))
+					load_parsed(l, key, start, (size_t)(cut - start), line0);
+				start = cut;
+				line0 = *p == '.' ? line : line - 1;
+			}
+		}
+		p = next;
+	}
+	if (start < end) {
+		uint64_t key = doc_key(l, start, (size_t)(end - start));
+		if (!load_cached(l, key, line0))
+			load_parsed(l, key, start, (size_t)(end - start), line0);
+	}
+}
+
 static int load_file(struct lload *l, const char *path)
 {
 	struct arena *a;
@@ -348,11 +635,17 @@ static int load_file(struct lload *l, const char *path)
 	int rc;
 
 	l->file = path;
+	l->docno = 0;
 	rc = kfile_read(path, LOCAL_MAX_FILE, &text, &n);
 	if (rc) {
 		diag_add(l->d, DIAG_ERROR, path, NULL, NULL, "cannot read: %s", err_str(rc));
 		l->errors++;
 		return rc;
+	}
+	if (l->cache) {
+		load_documents(l, text, n);
+		free(text);
+		return 0;
 	}
 	a = arena_new(65536);
 	if (!a) {
@@ -422,7 +715,26 @@ static bool free_origin(void *arg, const char *key, void *val)
 
 int kube_load_local(const char *path, struct gw_objset *set, struct diag *d)
 {
-	struct lload l = {.set = set, .d = d};
+	return kube_load_local_cached(path, set, d, NULL);
+}
+
+/* The documents of this load become the cache; the ones not seen again
+ * are dropped with their objects. */
+static void cache_swap(struct lload *l)
+{
+	if (!l->cache)
+		return;
+	table_fini(&l->cache->docs);
+	l->cache->docs = l->next;
+	l->next = (struct doc_table){0};
+	free(l->got);
+	free(l->got_line);
+}
+
+int kube_load_local_cached(const char *path, struct gw_objset *set, struct diag *d,
+			   struct kube_local_cache *cache)
+{
+	struct lload l = {.set = set, .d = d, .cache = cache};
 	struct implied_ctx ic = {&l};
 	struct stat st;
 	int rc = 0;
@@ -458,12 +770,14 @@ int kube_load_local(const char *path, struct gw_objset *set, struct diag *d)
 	} else {
 		rc = load_file(&l, path);
 		if (rc && rc != -ENOMEM) {
+			cache_swap(&l);
 			kmap_fini(&l.nsused);
 			kmap_each(&l.origin, free_origin, NULL);
 			kmap_fini(&l.origin);
 			return rc;
 		}
 	}
+	cache_swap(&l);
 	kmap_each(&l.nsused, add_implied, &ic);
 	kmap_fini(&l.nsused);
 	kmap_each(&l.origin, free_origin, NULL);

@@ -67,14 +67,14 @@ static int node_push(struct arena *a, struct ynode *parent, struct ynode *key, s
 }
 
 static struct ynode *node_new(struct arena *a, enum ynode_type t, const yaml_event_t *ev,
-			      const yaml_char_t *tag)
+			      const yaml_char_t *tag, uint32_t line0)
 {
 	struct ynode *n = arena_zalloc(a, sizeof(*n));
 
 	if (!n)
 		return NULL;
 	n->type = t;
-	n->line = (uint32_t)ev->start_mark.line + 1;
+	n->line = line0 + (uint32_t)ev->start_mark.line + 1;
 	n->col = (uint32_t)ev->start_mark.column + 1;
 	if (tag) {
 		n->tag = arena_strdup(a, (const char *)tag);
@@ -132,6 +132,12 @@ static int attach(struct arena *a, struct frame *stack, size_t depth, struct yno
 int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 	       struct ynode ***docs, size_t *ndocs, struct diag *d)
 {
+	return kyaml_load_at(a, text, len, file, 0, docs, ndocs, d);
+}
+
+int kyaml_load_at(struct arena *a, const char *text, size_t len, const char *file, uint32_t line0,
+		  struct ynode ***docs, size_t *ndocs, struct diag *d)
+{
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	struct frame stack[YAML_MAX_DEPTH];
@@ -151,7 +157,7 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 
 		if (!yaml_parser_parse(&parser, &ev)) {
 			diag_add(d, DIAG_ERROR, file, NULL, NULL, "line %zu column %zu: %s%s%s",
-				 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+				 line0 + parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 				 parser.problem ? parser.problem : "invalid YAML",
 				 parser.context ? " " : "", parser.context ? parser.context : "");
 			rc = -WG_EINVAL_CONFIG;
@@ -191,7 +197,7 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 			if (!an) {
 				diag_add(d, DIAG_ERROR, file, NULL, NULL,
 					 "line %zu column %zu: unknown alias *%s",
-					 ev.start_mark.line + 1, ev.start_mark.column + 1,
+					 line0 + ev.start_mark.line + 1, ev.start_mark.column + 1,
 					 (const char *)ev.data.alias.anchor);
 				rc = -WG_EINVAL_CONFIG;
 				break;
@@ -200,7 +206,7 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 			break;
 		}
 		case YAML_SCALAR_EVENT:
-			node = node_new(a, YN_SCALAR, &ev, ev.data.scalar.tag);
+			node = node_new(a, YN_SCALAR, &ev, ev.data.scalar.tag, line0);
 			if (!node) {
 				rc = -ENOMEM;
 				break;
@@ -224,13 +230,13 @@ int kyaml_load(struct arena *a, const char *text, size_t len, const char *file,
 			if (depth == YAML_MAX_DEPTH) {
 				diag_add(d, DIAG_ERROR, file, NULL, NULL,
 					 "line %zu: nesting deeper than %d levels",
-					 ev.start_mark.line + 1, YAML_MAX_DEPTH);
+					 line0 + ev.start_mark.line + 1, YAML_MAX_DEPTH);
 				rc = -WG_EINVAL_CONFIG;
 				break;
 			}
 			node = node_new(a, seq ? YN_SEQ : YN_MAP, &ev,
 					seq ? ev.data.sequence_start.tag
-					    : ev.data.mapping_start.tag);
+					    : ev.data.mapping_start.tag, line0);
 			if (!node) {
 				rc = -ENOMEM;
 				break;

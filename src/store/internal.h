@@ -22,8 +22,14 @@ enum store_stmt_id {
 	ST_OBJ_BY_HASH,
 	ST_OBJ_INSERT,
 	ST_REV_INSERT,
-	ST_REVOBJ_INSERT,
+	ST_MEMBER_ADD,
+	ST_MEMBER_DROP,
+	ST_MEMBERS_OPEN,
 	ST_SNAP_INSERT,
+	ST_IMAGE_INSERT,
+	ST_IMAGE_GET,
+	ST_IMAGE_PUT,
+	ST_IMAGE_HAS,
 	ST_LOAD,
 	ST_PINNED,
 	ST_REV_EXISTS,
@@ -65,6 +71,12 @@ struct store {
 	size_t cache_cap; /* power of two, or 0 */
 	size_t cache_n;
 	uint64_t cache_rev;
+	/* Sorted ids of the objects of revision open_rev (the newest one when
+	 * this connection committed it): a commit's membership delta is taken
+	 * against them without reading the open rows back. */
+	int64_t *open_ids;
+	size_t n_open;
+	uint64_t open_rev;
 };
 
 /* Current wall clock of the store (milliseconds since the epoch). */

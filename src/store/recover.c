@@ -188,7 +188,7 @@ static size_t read_candidates(sqlite3 *bad, struct srev *c, size_t max, int64_t 
 	return n;
 }
 
-static int exec_rev(struct store *s, const struct srev *r)
+static int exec_rev(struct store *s, const struct srev *r, bool newest)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -231,13 +231,17 @@ static int exec_rev(struct store *s, const struct srev *r)
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return rc;
+		/* The newest restored revision's objects stay open intervals:
+		 * the next commit takes its changes against them. */
 		rc = sqlite3_prepare_v2(s->db,
-					"INSERT OR IGNORE INTO revision_objects(rev, obj)"
-					" SELECT ?1, id FROM objects WHERE hash = ?2",
+					"INSERT OR IGNORE INTO members(obj, first_rev, last_rev)"
+					" SELECT id, ?1, ?3 FROM objects WHERE hash = ?2",
 					-1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return rc;
 		sqlite3_bind_int64(st, 1, r->rev);
+		if (!newest)
+			sqlite3_bind_int64(st, 3, r->rev);
 		sqlite3_bind_blob(st, 2, w->hash, 32, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_finalize(st);
@@ -323,9 +327,9 @@ void store_salvage(struct store *s, const char *bad_path, char *note, size_t siz
 	 * after the highest number the damaged store had reached. */
 	rc = SQLITE_OK;
 	if (pinned)
-		rc = exec_rev(s, pinned);
+		rc = exec_rev(s, pinned, false);
 	if (rc == SQLITE_OK && newest)
-		rc = exec_rev(s, newest);
+		rc = exec_rev(s, newest, true);
 	if (rc == SQLITE_OK && max_rev > 0) {
 		char sql[160];
 

@@ -26,9 +26,25 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "gwapi/objset.h"
+#include "gwapi/reconcile.h"
+#include "gwapi/snapimage.h"
 #include "store/internal.h"
 #include "store/store.h"
 #include "tls/tls.h"
+
+/* The integrity digest of an image: hash_wide as 8 little-endian bytes.
+ * It catches damaged bytes (any change inside one 8-byte word always, any
+ * other with odds of 2^-64) at a tenth of SHA-256's cost on megabytes; it
+ * is no defence against someone who can write the database, who could
+ * rewrite any digest. */
+#define IMAGE_DIGEST_LEN 8
+static void image_digest(const uint8_t *p, size_t n, uint8_t out[IMAGE_DIGEST_LEN])
+{
+	uint64_t h = hash_wide(p, n);
+
+	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
+		out[i] = (uint8_t)(h >> (8 * i));
+}
 
 struct item {
 	const struct gw_object *o;
@@ -141,9 +157,67 @@ static int cmp_hash(const void *a, const void *b)
 	return memcmp(a, b, 32);
 }
 
+struct keyed {
+	uint64_t key;
+	uint32_t idx;
+};
+
+/* LSD radix sort of v by key, a byte a pass: a commit sorts 10,000 keys,
+ * which qsort's comparisons made cost milliseconds. tmp holds n. */
+static void radix_sort(struct keyed *v, struct keyed *tmp, size_t n)
+{
+	for (int shift = 0; shift < 64; shift += 8) {
+		size_t count[257] = {0};
+
+		for (size_t i = 0; i < n; i++)
+			count[((v[i].key >> shift) & 0xff) + 1]++;
+		if (count[((v[0].key >> shift) & 0xff) + 1] == n)
+			continue; /* every key has this byte: nothing moves */
+		for (int b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(v[i].key >> shift) & 0xff]++] = v[i];
+		memcpy(v, tmp, n * sizeof(*v));
+	}
+}
+
+/* Sorts n 32-byte hashes as memcmp orders them: by their first eight bytes
+ * read big-endian, then (for equal prefixes, practically never) whole. */
+static void sort_hashes(uint8_t *hashes, size_t n)
+{
+	struct keyed *v = n > 1 ? malloc(2 * n * sizeof(*v)) : NULL;
+	uint8_t *out = v ? malloc(32 * n) : NULL;
+
+	if (!out) {
+		free(v);
+		qsort(hashes, n, 32, cmp_hash);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = 0;
+		for (int b = 0; b < 8; b++)
+			k = (k << 8) | hashes[32 * i + b];
+		v[i] = (struct keyed){k, (uint32_t)i};
+	}
+	radix_sort(v, v + n, n);
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + 32 * i, hashes + 32 * (size_t)v[i].idx, 32);
+	for (size_t i = 0; i + 1 < n;) {
+		size_t j = i + 1;
+		while (j < n && v[j].key == v[i].key)
+			j++;
+		if (j - i > 1)
+			qsort(out + 32 * i, j - i, 32, cmp_hash);
+		i = j;
+	}
+	memcpy(hashes, out, 32 * n);
+	free(out);
+	free(v);
+}
+
 void store_set_hash(uint8_t *hashes, size_t n, uint8_t out[32])
 {
-	qsort(hashes, n, 32, cmp_hash);
+	sort_hashes(hashes, n);
 	tls_sha256(hashes, 32 * n, out);
 }
 
@@ -239,9 +313,208 @@ static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, 
 	return 0;
 }
 
+/* Stores the snapshot JSON and image of rev (either may be absent). */
+static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c)
+{
+	sqlite3_stmt *st;
+	uint8_t hash[IMAGE_DIGEST_LEN];
+	int rc;
+
+	if (c && c->json) {
+		st = store_stmt(s, ST_SNAP_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		sqlite3_bind_text(st, 2, c->json, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot insert");
+	}
+	if (c && c->image && !c->json) {
+		/* A JSON kept from before would no longer describe the image. */
+		if (sqlite3_prepare_v2(s->db, "DELETE FROM snapshots WHERE rev = ?1", -1, &st,
+				       NULL) != SQLITE_OK)
+			return store_sqlerr(s, sqlite3_errcode(s->db), "snapshot delete");
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot delete");
+	}
+	if (c && c->image) {
+		if (c->image_len > INT32_MAX)
+			return -EINVAL;
+		st = store_stmt(s, ST_IMAGE_INSERT);
+		if (!st)
+			return -WG_ESTORE;
+		image_digest(c->image, c->image_len, hash);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+		sqlite3_bind_blob(st, 2, hash, IMAGE_DIGEST_LEN, SQLITE_STATIC);
+		if (c->image_later)
+			sqlite3_bind_null(st, 3);
+		else
+			sqlite3_bind_blob(st, 3, c->image, (int)c->image_len, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(s, rc, "snapshot image insert");
+	}
+	return 0;
+}
+
+/* True when rev's stored image is not exactly c's (or there is none). */
+static bool image_differs(struct store *s, uint64_t rev, const struct store_compiled *c)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_IMAGE_GET);
+	uint8_t hash[IMAGE_DIGEST_LEN];
+	bool differs = true;
+
+	if (!st)
+		return true;
+	image_digest(c->image, c->image_len, hash);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		differs = sqlite3_column_bytes(st, 0) != IMAGE_DIGEST_LEN ||
+			  memcmp(sqlite3_column_blob(st, 0), hash, IMAGE_DIGEST_LEN) != 0;
+	sqlite3_reset(st);
+	return differs;
+}
+
+/* -------- membership --------
+ *
+ * Which objects a revision holds is kept in members as intervals of
+ * revisions (obj, first_rev, last_rev; NULL = still in the newest), so a
+ * commit writes a row for each object added and closes the row of each
+ * object dropped; the thousands that stay cost nothing. The view
+ * revision_objects(rev, obj) gives the pairs back to the readers. */
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorted ids of the newest revision (newest, 0 = none) into a new array. */
+static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n)
+{
+	size_t cap = 0, cnt = 0;
+	int64_t *v = NULL;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!newest)
+		return 0;
+	if (s->open_rev == newest) {
+		v = malloc((s->n_open ? s->n_open : 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, s->open_ids, s->n_open * sizeof(*v));
+		*out = v;
+		*n = s->n_open;
+		return 0;
+	}
+	st = store_stmt(s, ST_MEMBERS_OPEN);
+	if (!st)
+		return -WG_ESTORE;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 1024;
+			int64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				sqlite3_reset(st);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[cnt++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_sqlerr(s, rc, "open members");
+	}
+	qsort(v, cnt, sizeof(*v), cmp_id);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int member_step(struct store *s, enum store_stmt_id id, int64_t obj, uint64_t rev)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, "revision members");
+}
+
+/*
+ * Makes revision rev hold exactly the objects of it[] (all with ids), given
+ * that the newest revision before it is newest. *ids_out receives the
+ * sorted ids (the caller keeps them as open_ids once the transaction
+ * commits).
+ */
+static int write_members(struct store *s, const struct item *it, size_t n, uint64_t newest,
+			 uint64_t rev, int64_t **ids_out, size_t *n_out)
+{
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids)), *old = NULL;
+	size_t n_old = 0, m = 0, i = 0, j = 0;
+	int err;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	if (!ids)
+		return -ENOMEM;
+	struct keyed *kv = n > 1 ? malloc(2 * n * sizeof(*kv)) : NULL;
+	for (size_t k = 0; k < n; k++)
+		ids[k] = it[k].id;
+	if (kv) {
+		/* ids are positive row ids: as unsigned keys they sort the same */
+		for (size_t k = 0; k < n; k++)
+			kv[k] = (struct keyed){(uint64_t)ids[k], 0};
+		radix_sort(kv, kv + n, n);
+		for (size_t k = 0; k < n; k++)
+			ids[k] = (int64_t)kv[k].key;
+		free(kv);
+	} else {
+		qsort(ids, n, sizeof(*ids), cmp_id);
+	}
+	for (size_t k = 0; k < n; k++)
+		if (!m || ids[m - 1] != ids[k])
+			ids[m++] = ids[k];
+	err = newest_ids(s, newest, &old, &n_old);
+	/* Both sorted: walk them side by side. */
+	while (!err && (i < m || j < n_old)) {
+		if (j == n_old || (i < m && ids[i] < old[j]))
+			err = member_step(s, ST_MEMBER_ADD, ids[i++], rev);
+		else if (i == m || old[j] < ids[i])
+			err = member_step(s, ST_MEMBER_DROP, old[j++], newest);
+		else
+			i++, j++;
+	}
+	free(old);
+	if (err) {
+		free(ids);
+		return err;
+	}
+	*ids_out = ids;
+	*n_out = m;
+	return 0;
+}
+
 static int write_revision(struct store *s, struct item *it, size_t n, const uint8_t set_hash[32],
-			  const char *snapshot_json, const char *source, const char *user,
-			  const char *summary, uint64_t *rev)
+			  const struct store_compiled *c, const char *source, const char *user,
+			  const char *summary, uint64_t newest, uint64_t *rev, int64_t **ids,
+			  size_t *n_ids)
 {
 	sqlite3_stmt *st = store_stmt(s, ST_REV_INSERT);
 	int rc;
@@ -259,37 +532,27 @@ static int write_revision(struct store *s, struct item *it, size_t n, const uint
 	if (rc != SQLITE_DONE)
 		return store_sqlerr(s, rc, "revision insert");
 	*rev = (uint64_t)sqlite3_last_insert_rowid(s->db);
-	for (size_t k = 0; k < n; k++) {
-		st = store_stmt(s, ST_REVOBJ_INSERT);
-		if (!st)
-			return -WG_ESTORE;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
-		sqlite3_bind_int64(st, 2, it[k].id);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
-			return store_sqlerr(s, rc, "revision object insert");
-	}
-	if (snapshot_json) {
-		st = store_stmt(s, ST_SNAP_INSERT);
-		if (!st)
-			return -WG_ESTORE;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)*rev);
-		sqlite3_bind_text(st, 2, snapshot_json, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_sqlerr(s, rc, "snapshot insert");
-	}
-	return 0;
+	int err = write_members(s, it, n, newest, *rev, ids, n_ids);
+	return err ? err : write_snapshot(s, *rev, c);
 }
 
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
 		 const char *source, const char *user, const char *summary, uint64_t *rev_out)
 {
+	struct store_compiled c = {.json = snapshot_json};
+
+	return store_commit_compiled(s, set, &c, source, user, summary, rev_out);
+}
+
+int store_commit_compiled(struct store *s, struct gw_objset *set, const struct store_compiled *c,
+			  const char *source, const char *user, const char *summary,
+			  uint64_t *rev_out)
+{
 	uint64_t t0 = clock_mono_ms(), newest = 0, rev = 0;
 	uint8_t set_hash[32];
 	struct item *it = NULL;
-	size_t n = 0, hashed = 0, inserted = 0;
+	int64_t *ids = NULL;
+	size_t n = 0, hashed = 0, inserted = 0, n_ids = 0;
 	bool same = false;
 	sqlite3_stmt *st;
 	char line[600];
@@ -330,16 +593,28 @@ int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_js
 		err = resolve_ids(s, it, n, false, &inserted);
 		if (err)
 			goto fail;
-		store_tx_rollback(s);
 		rev = newest;
+		/* The same objects compiled into another snapshot (by a newer
+		 * build, or with other addresses): the revision keeps what is
+		 * served from now on, so a restart serves that. */
+		if (c && c->image && image_differs(s, rev, c)) {
+			err = write_snapshot(s, rev, c);
+			if (!err)
+				err = store_tx_commit(s);
+			if (err)
+				goto fail;
+			log_info("event=store_snapshot_replaced rev=%llu", (unsigned long long)rev);
+		} else {
+			store_tx_rollback(s);
+		}
 		log_debug("event=store_commit_unchanged rev=%llu objects=%zu",
 			  (unsigned long long)rev, n);
 		goto done;
 	}
 	err = resolve_ids(s, it, n, true, &inserted);
 	if (!err)
-		err = write_revision(s, it, n, set_hash, snapshot_json, source, user, summary,
-				     &rev);
+		err = write_revision(s, it, n, set_hash, c, source, user, summary, newest, &rev,
+				     &ids, &n_ids);
 	if (!err)
 		err = store_retain(s);
 	if (!err) {
@@ -353,6 +628,11 @@ int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_js
 	err = store_tx_commit(s);
 	if (err)
 		goto out;
+	free(s->open_ids);
+	s->open_ids = ids;
+	s->n_open = n_ids;
+	s->open_rev = rev;
+	ids = NULL;
 	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu source=%s "
 		 "ms=%llu",
 		 (unsigned long long)rev, n, inserted, hashed, log_q(source),
@@ -367,6 +647,7 @@ fail:
 	log_error("event=store_commit_failed objects=%zu err=%s", n, log_q(err_str(err)));
 out:
 	store_sync_full(s, false);
+	free(ids);
 	free(it);
 	return err;
 }
@@ -437,26 +718,31 @@ int store_retain(struct store *s)
 
 	err = cutoff(s, s->keep_revisions, &c);
 	if (!err && c > 0) {
-		err = exec_bound(
-			s,
-			"DELETE FROM objects WHERE id IN ("
-			"  SELECT ro.obj FROM revision_objects ro"
-			"  WHERE ro.rev IN (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = "
-			"0))"
-			" AND NOT EXISTS ("
-			"  SELECT 1 FROM revision_objects k JOIN revisions r ON r.rev = k.rev"
-			"  WHERE k.obj = objects.id AND (r.rev >= ?1 OR r.pinned != 0))",
-			c, &objs);
+		/* A membership interval is dead when it ends before the cutoff
+		 * and holds no pinned revision; an object goes with its last
+		 * live interval. */
+#define DEAD(m)                                                                                    \
+	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
+	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
+	".last_rev))"
+		err = exec_bound(s,
+				 "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
+				 DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
+				 " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
+				 c, &objs);
+		if (!err)
+			err = exec_bound(s, "DELETE FROM members WHERE " DEAD("members"), c, NULL);
+#undef DEAD
 		if (!err)
 			err = exec_bound(
 				s,
-				"DELETE FROM revision_objects WHERE rev IN"
+				"DELETE FROM snapshots WHERE rev IN"
 				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
 				c, NULL);
 		if (!err)
 			err = exec_bound(
 				s,
-				"DELETE FROM snapshots WHERE rev IN"
+				"DELETE FROM snapshot_images WHERE rev IN"
 				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
 				c, NULL);
 		if (!err)
@@ -468,6 +754,11 @@ int store_retain(struct store *s)
 	if (!err && sc > 0)
 		err = exec_bound(s,
 				 "DELETE FROM snapshots WHERE rev < ?1"
+				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+				 sc, NULL);
+	if (!err && sc > 0)
+		err = exec_bound(s,
+				 "DELETE FROM snapshot_images WHERE rev < ?1"
 				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
 				 sc, NULL);
 	if (!err && revs > 0) {
@@ -616,6 +907,133 @@ static char *col_dup(struct arena *a, sqlite3_stmt *st, int i)
 	return arena_strndup(a, v ? v : "", v ? (size_t)sqlite3_column_bytes(st, i) : 0);
 }
 
+/* store_snapshot_image for a resolved rev, inside the caller's transaction. */
+static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **image, size_t *len)
+{
+	uint8_t hash[IMAGE_DIGEST_LEN];
+	sqlite3_stmt *st = store_stmt(s, ST_IMAGE_GET);
+	int err = 0, rc;
+
+	*image = NULL;
+	*len = 0;
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_NULL) {
+		err = -WG_ENOTFOUND; /* committed, its bytes never written */
+	} else if (rc == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+		image_digest(p, n, hash);
+		if (sqlite3_column_bytes(st, 0) != IMAGE_DIGEST_LEN ||
+		    memcmp(sqlite3_column_blob(st, 0), hash, IMAGE_DIGEST_LEN) != 0)
+			err = -EBADMSG;
+		else if (!(*image = malloc(n ? n : 1)))
+			err = -ENOMEM;
+		else {
+			memcpy(*image, p, n);
+			*len = n;
+		}
+	} else {
+		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot image");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
+{
+	uint8_t hash[IMAGE_DIGEST_LEN];
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (!image || len > INT32_MAX)
+		return -EINVAL;
+	image_digest(image, len, hash);
+	err = store_tx_begin(s, true);
+	if (err)
+		return err;
+	st = store_stmt(s, ST_IMAGE_PUT);
+	if (!st) {
+		store_tx_rollback(s);
+		return -WG_ESTORE;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	sqlite3_bind_blob(st, 2, hash, IMAGE_DIGEST_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, image, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "snapshot image write");
+	} else if (sqlite3_changes(s->db) != 1) {
+		/* Written before (the same image served again) is success. */
+		st = store_stmt(s, ST_IMAGE_HAS);
+		if (!st) {
+			err = -WG_ESTORE;
+		} else {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+			sqlite3_bind_blob(st, 2, hash, IMAGE_DIGEST_LEN, SQLITE_STATIC);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			err = rc == SQLITE_ROW	  ? 0
+			      : rc == SQLITE_DONE ? -WG_ENOTFOUND
+						  : store_sqlerr(s, rc, "snapshot image");
+		}
+		store_tx_rollback(s);
+		return err;
+	}
+	if (err) {
+		store_tx_rollback(s);
+		return err;
+	}
+	return store_tx_commit(s);
+}
+
+int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+			 uint64_t *rev_out)
+{
+	int err;
+
+	*image = NULL;
+	*len = 0;
+	err = store_tx_begin(s, false);
+	if (err)
+		return err;
+	err = resolve_rev(s, rev, &rev, NULL);
+	if (!err && rev_out)
+		*rev_out = rev;
+	if (!err)
+		err = store_snapshot_image_locked(s, rev, image, len);
+	store_tx_rollback(s);
+	return err;
+}
+
+/* The JSON of rev's snapshot image (s is inside a read transaction). */
+static int json_from_image(struct store *s, uint64_t rev, struct arena *a, char **json)
+{
+	uint8_t *image = NULL;
+	size_t len = 0;
+	struct gw_image img;
+	char *text;
+	int err = store_snapshot_image_locked(s, rev, &image, &len);
+
+	if (err)
+		return err;
+	err = gw_image_decode(image, len, &img);
+	gw_image_buf_free(image, len);
+	if (err)
+		return err == -ENOMEM ? err : -WG_ESTORE;
+	text = gw_snapshot_to_json(img.snap);
+	gw_image_fini(&img);
+	if (!text)
+		return -ENOMEM;
+	*json = arena_strdup(a, text);
+	free(text);
+	return *json ? 0 : -ENOMEM;
+}
+
 int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **json,
 			uint64_t *rev_out)
 {
@@ -640,10 +1058,14 @@ int store_snapshot_json(struct store *s, uint64_t rev, struct arena *a, char **j
 		*json = col_dup(a, st, 0);
 		if (!*json)
 			err = -ENOMEM;
-	} else {
-		err = rc == SQLITE_DONE ? -WG_ENOTFOUND : store_sqlerr(s, rc, "snapshot");
+	} else if (rc != SQLITE_DONE) {
+		err = store_sqlerr(s, rc, "snapshot");
 	}
 	sqlite3_reset(st);
+	/* Revisions committed with an image keep no JSON: it is made from
+	 * the image when someone asks. */
+	if (!err && !*json)
+		err = json_from_image(s, rev, a, json);
 	if (!err && rev_out)
 		*rev_out = rev;
 out:
@@ -653,7 +1075,9 @@ out:
 
 #define REV_COLS                                                                                   \
 	"SELECT r.rev, r.time_ms, r.source, r.user, r.summary, r.n_objects, r.pinned,"             \
-	" EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) FROM revisions r"
+	" (EXISTS (SELECT 1 FROM snapshots x WHERE x.rev = r.rev) OR"                             \
+	"  EXISTS (SELECT 1 FROM snapshot_images x WHERE x.rev = r.rev AND x.image IS NOT NULL))" \
+	" FROM revisions r"
 
 static int fill_rev(struct arena *a, sqlite3_stmt *st, uint64_t serving, struct store_revision *r)
 {

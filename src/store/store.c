@@ -35,9 +35,10 @@
  * Append only; never edit a released step.
  *
  * objects are content-addressed (hash = SHA-256 of kind, namespace, name and
- * JSON) and shared by every revision that holds them through
- * revision_objects. A revision keeps its snapshot JSON in snapshots while it
- * is among the newest few (or pinned). Sessions are stored by the SHA-256 of
+ * JSON) and shared by every revision that holds them through members
+ * (intervals of revisions; the view revision_objects lists the pairs). A
+ * revision keeps its snapshot image (and, from before schema 2, JSON) while
+ * it is among the newest few (or pinned). Sessions are stored by the SHA-256 of
  * their id, never the id itself.
  */
 static const char *const migrations[] = {
@@ -94,6 +95,33 @@ static const char *const migrations[] = {
 	"  p50_ms INTEGER NOT NULL,"
 	"  p99_ms INTEGER NOT NULL,"
 	"  bytes INTEGER NOT NULL);",
+	/* 1 -> 2: the compiled snapshot of a revision as an image
+	 * (gwapi/snapimage.h) with its digest, so a start serves it without
+	 * reconciling; kept and dropped together with the snapshot JSON. The
+	 * hash is committed with the revision; the bytes may follow in a later
+	 * transaction (NULL until then). */
+	"CREATE TABLE snapshot_images("
+	"  rev INTEGER PRIMARY KEY,"
+	"  hash BLOB NOT NULL,"
+	"  image BLOB);",
+	/* 2 -> 3: which objects a revision holds, as intervals of revisions
+	 * (last_rev NULL: up to the newest), so that a commit writes only what
+	 * changed instead of one row per object. revision_objects becomes a
+	 * view giving the same (rev, obj) pairs as before. Old pairs become
+	 * one-revision intervals; the newest revision's stay open. */
+	"CREATE TABLE members("
+	"  obj INTEGER NOT NULL,"
+	"  first_rev INTEGER NOT NULL,"
+	"  last_rev INTEGER,"
+	"  PRIMARY KEY(obj, first_rev)) WITHOUT ROWID;"
+	"CREATE INDEX members_last ON members(last_rev);"
+	"INSERT INTO members(obj, first_rev, last_rev)"
+	"  SELECT obj, rev, CASE WHEN rev = (SELECT MAX(rev) FROM revisions) THEN NULL ELSE rev END"
+	"  FROM revision_objects;"
+	"DROP TABLE revision_objects;"
+	"CREATE VIEW revision_objects(rev, obj) AS"
+	"  SELECT r.rev, m.obj FROM revisions r JOIN members m"
+	"  ON m.first_rev <= r.rev AND (m.last_rev IS NULL OR m.last_rev >= r.rev);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -105,8 +133,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REV_INSERT] =
 		"INSERT INTO revisions(time_ms, source, user, summary, n_objects, set_hash)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_REVOBJ_INSERT] = "INSERT OR IGNORE INTO revision_objects(rev, obj) VALUES (?1, ?2)",
+	[ST_MEMBER_ADD] = "INSERT INTO members(obj, first_rev, last_rev) VALUES (?1, ?2, NULL)",
+	[ST_MEMBER_DROP] = "UPDATE members SET last_rev = ?2 WHERE obj = ?1 AND last_rev IS NULL",
+	[ST_MEMBERS_OPEN] = "SELECT obj FROM members WHERE last_rev IS NULL",
 	[ST_SNAP_INSERT] = "INSERT OR REPLACE INTO snapshots(rev, json) VALUES (?1, ?2)",
+	[ST_IMAGE_INSERT] =
+		"INSERT OR REPLACE INTO snapshot_images(rev, hash, image) VALUES (?1, ?2, ?3)",
+	[ST_IMAGE_GET] = "SELECT hash, image FROM snapshot_images WHERE rev = ?1",
+	[ST_IMAGE_PUT] = "UPDATE snapshot_images SET image = ?3"
+			 " WHERE rev = ?1 AND hash = ?2 AND image IS NULL",
+	[ST_IMAGE_HAS] = "SELECT 1 FROM snapshot_images"
+			 " WHERE rev = ?1 AND hash = ?2 AND image IS NOT NULL",
 	[ST_LOAD] = "SELECT o.kind, o.json FROM revision_objects r JOIN objects o ON o.id = r.obj"
 		    " WHERE r.rev = ?1",
 	[ST_PINNED] = "SELECT rev FROM revisions WHERE pinned != 0 ORDER BY rev DESC LIMIT 1",
@@ -496,6 +533,7 @@ static void store_free(struct store *s)
 	if (!s)
 		return;
 	store_cache_clear(s);
+	free(s->open_ids);
 	close_db(s);
 	free(s->recovery_note);
 	free(s->dir);
@@ -596,7 +634,7 @@ static int recover(struct store *s, const char *reason, struct diag *d)
 	return 0;
 }
 
-struct store *store_open(const char *state_dir, struct diag *d)
+static struct store *open_primary(const char *state_dir, bool check, struct diag *d)
 {
 	struct store *s;
 	char msg[512];
@@ -625,7 +663,7 @@ struct store *store_open(const char *state_dir, struct diag *d)
 			 err_str(err));
 		goto fail;
 	}
-	rc = open_checked(s, true, msg, sizeof(msg));
+	rc = open_checked(s, check, msg, sizeof(msg));
 	if (rc != SQLITE_OK) {
 		if (!is_corruption(rc)) {
 			diag_add(d, DIAG_ERROR, s->path, NULL, NULL, "cannot open the database: %s",
@@ -635,13 +673,50 @@ struct store *store_open(const char *state_dir, struct diag *d)
 		if (recover(s, msg, d) != 0)
 			goto fail;
 	}
-	log_info("event=store_open path=%s schema=%d recovered=%s ms=%llu", log_q(s->path),
-		 SCHEMA_VERSION, s->recovery_note ? "yes" : "no",
-		 (unsigned long long)(clock_mono_ms() - t0));
+	log_info("event=store_open path=%s schema=%d recovered=%s checked=%s ms=%llu",
+		 log_q(s->path), SCHEMA_VERSION, s->recovery_note ? "yes" : "no",
+		 check ? "yes" : "later", (unsigned long long)(clock_mono_ms() - t0));
 	return s;
 fail:
 	store_free(s);
 	return NULL;
+}
+
+struct store *store_open(const char *state_dir, struct diag *d)
+{
+	return open_primary(state_dir, true, d);
+}
+
+struct store *store_open_deferred(const char *state_dir, struct diag *d)
+{
+	return open_primary(state_dir, false, d);
+}
+
+int store_check(struct store *s, struct diag *d)
+{
+	uint64_t t0 = clock_mono_ms();
+	char msg[512];
+	int rc = quick_check(s, msg, sizeof(msg));
+
+	if (rc == SQLITE_OK) {
+		log_info("event=store_checked path=%s ms=%llu", log_q(s->path),
+			 (unsigned long long)(clock_mono_ms() - t0));
+		return 0;
+	}
+	if (!is_corruption(rc)) {
+		sql_reason(s, rc, msg, sizeof(msg));
+		diag_add(d, DIAG_ERROR, s->path, NULL, NULL, "cannot check the database: %s", msg);
+		return -WG_ESTORE;
+	}
+	/* What this connection remembers of the damaged file goes with it. */
+	store_cache_clear(s);
+	free(s->open_ids);
+	s->open_ids = NULL;
+	s->n_open = 0;
+	s->open_rev = 0;
+	if (recover(s, msg, d) != 0)
+		return -WG_ESTORE;
+	return 1;
 }
 
 struct store *store_open_reader(const char *state_dir, struct diag *d)

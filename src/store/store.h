@@ -72,6 +72,21 @@ struct store;
  */
 struct store *store_open(const char *state_dir, struct diag *d);
 /*
+ * store_open without the page check (a damaged file found while opening
+ * is still recovered): a start serves the stored snapshot image, which
+ * carries its own digest, before reading every page of the file, then
+ * calls store_check. Control thread.
+ */
+struct store *store_open_deferred(const char *state_dir, struct diag *d);
+/*
+ * The check store_open runs (PRAGMA quick_check) and, when it fails, the
+ * same recovery (the file moved aside, the newest intact revision, pin,
+ * credentials and settings restored): 0 when the file is sound, 1 when it
+ * was recovered (what is served may have to change: store_recovery_note
+ * says what happened), or negative with an entry in d.
+ */
+int store_check(struct store *s, struct diag *d);
+/*
  * Opens another connection to an existing store, for another thread (the UI)
  * or a command (`waygate routes`, `waygate passwd` while `waygate run` may be
  * serving): no check and no recovery (a damaged database is reported, and
@@ -105,6 +120,49 @@ void store_set_clock(struct store *s, uint64_t (*now_ms)(void *arg), void *arg);
  */
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
 		 const char *source, const char *user, const char *summary, uint64_t *rev_out);
+/*
+ * What a revision's object set compiled into: the snapshot JSON (for people:
+ * the UI, `waygate routes`) and the snapshot image (gwapi/snapimage.h, what
+ * a start serves without reconciling; it holds key material and is never
+ * shown). Either may be NULL.
+ */
+struct store_compiled {
+	const char *json;
+	const uint8_t *image;
+	size_t image_len;
+	/* Only the image's hash goes into the revision's transaction; the
+	 * caller writes the bytes with store_snapshot_image_put once it has
+	 * served them, so the commit on the way to serving stays small. Until
+	 * then (or if that write is lost) the revision has no image and a
+	 * start rebuilds it from its objects. */
+	bool image_later;
+};
+/*
+ * store_commit with the image as well, stored with its digest in the same
+ * transaction. When the object set equals the newest revision's but the
+ * image differs (the same objects compiled by a newer build), that
+ * revision's JSON and image are replaced, so the revision always holds what
+ * is served.
+ */
+int store_commit_compiled(struct store *s, struct gw_objset *set, const struct store_compiled *c,
+			  const char *source, const char *user, const char *summary,
+			  uint64_t *rev_out);
+/*
+ * Copies the snapshot image of revision rev (0 = serving) into a new
+ * buffer *image of *len bytes; the caller wipes and frees it
+ * (gw_image_buf_free). *rev_out (may be NULL) is the revision resolved.
+ * -WG_ENOTFOUND when the revision does not exist or keeps no image (older
+ * than the newest few, or committed by a build without images); -EBADMSG
+ * when the stored bytes no longer match their hash.
+ */
+int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+			 uint64_t *rev_out);
+/* Writes the bytes of rev's image committed with image_later. -WG_ENOTFOUND
+ * (nothing written) when rev holds no image entry with their hash (bytes
+ * other than those committed, another image committed since, or retention
+ * dropped it). Borrowed arguments. Not durable on its own: a power cut may
+ * lose it, which only costs a rebuild at the next start. */
+int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
 /*
  * Puts the objects of revision rev (0 = the serving revision: the pinned one
  * if any, else the newest) into set (pass an empty set to get exactly that

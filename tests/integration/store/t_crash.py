@@ -89,7 +89,10 @@ for v in range(1, CHANGES + 1):
         kills += 1
         text = open(log, errors="replace").read()
         commits = [int(x) for x in re.findall(r"event=store_commit rev=(\d+)", text)]
-        last = max(commits) if commits else 0
+        # Killed before its first commit: the last committed one is the
+        # revision this run restored.
+        restored = [int(x) for x in re.findall(r"event=restored revision=(\d+)", text)]
+        last = max(commits) if commits else max(restored + [0])
         t0 = time.time()
         proc, log = start()
         wg.wait_for(lambda: "event=restored" in open(log, errors="replace").read()

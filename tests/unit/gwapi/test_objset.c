@@ -179,3 +179,63 @@ TEST(gw_is_referenced_table)
 	CHECK(!gw_is_referenced(set, GW_K_SERVICE, "apps", "s"));
 	gw_objset_free(set);
 }
+
+static struct gw_object *svc(int i, int version)
+{
+	char json[256];
+
+	snprintf(json, sizeof(json),
+		 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"ns%d\","
+		 "\"name\":\"s%d\",\"resourceVersion\":\"%d\"}}",
+		 i % 7, i, version);
+	return gw_object_parse(GW_K_SERVICE, json, strlen(json), NULL, 0);
+}
+
+/* The listing stays sorted and complete through puts, replacements and
+ * deletions (which shift entries back in the table), and two sets can hold
+ * the same objects and be freed in any order. */
+TEST(gw_objset_listing_follows_changes_and_sets_share_objects)
+{
+	struct gw_objset *a = gw_objset_new(), *b = gw_objset_new();
+	const struct gw_object *const *v;
+	size_t n = 0;
+	char ns[16], name[16];
+
+	for (int i = 0; i < 500; i++)
+		gw_objset_put(a, svc(i, 1));
+	v = gw_objset_list(a, GW_K_SERVICE, &n); /* builds the listing */
+	CHECK_EQ_INT(n, 500);
+	for (int i = 0; i < 500; i += 3) { /* replace a third */
+		gw_objset_put(a, svc(i, 2));
+	}
+	for (int i = 1; i < 500; i += 5) { /* delete a fifth */
+		snprintf(ns, sizeof(ns), "ns%d", i % 7);
+		snprintf(name, sizeof(name), "s%d", i);
+		CHECK(gw_objset_del(a, GW_K_SERVICE, ns, name));
+	}
+	for (int i = 500; i < 600; i++) /* and add more */
+		gw_objset_put(a, svc(i, 1));
+	v = gw_objset_list(a, GW_K_SERVICE, &n);
+	CHECK_EQ_INT(n, 500 - 100 + 100);
+	for (size_t i = 1; i < n; i++) {
+		int c = strcmp(v[i - 1]->ns, v[i]->ns);
+		CHECK(c < 0 || (c == 0 && strcmp(v[i - 1]->name, v[i]->name) < 0));
+	}
+	for (int i = 0; i < 600; i++) {
+		snprintf(ns, sizeof(ns), "ns%d", i % 7);
+		snprintf(name, sizeof(name), "s%d", i);
+		const struct gw_object *o = gw_objset_get(a, GW_K_SERVICE, ns, name);
+		CHECK((o != NULL) == (i >= 500 || i % 5 != 1));
+		if (o && i < 500)
+			CHECK_EQ_STR(o->resource_version, i % 3 == 0 ? "2" : "1");
+	}
+	/* b shares every object of a */
+	for (size_t i = 0; i < n; i++) {
+		gw_object_ref((struct gw_object *)(uintptr_t)v[i]);
+		gw_objset_put(b, (struct gw_object *)(uintptr_t)v[i]);
+	}
+	CHECK_EQ_INT(gw_objset_count(b, GW_K_SERVICE), n);
+	gw_objset_free(a);
+	CHECK(gw_objset_get(b, GW_K_SERVICE, "ns0", "s7") != NULL);
+	gw_objset_free(b);
+}

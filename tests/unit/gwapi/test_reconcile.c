@@ -370,3 +370,41 @@ TEST(gw_reconcile_invalid_hostnames_match_nothing)
 	gwt_done(&res);
 	gw_objset_free(set);
 }
+
+/* skip_statuses renders no status and changes nothing else: the same
+ * snapshot, addresses and diagnostics. */
+TEST(gw_reconcile_skip_statuses_same_snapshot)
+{
+	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result full = {0}, bare = {0};
+	struct gw_options o = {.controller_name = GWT_CONTROLLER,
+			       .address_pool = "127.0.1.0/24",
+			       .now_ms = 1790000000000ULL,
+			       .supported_features = feats};
+
+	gwt_base(set);
+	gwt_put(set, GW_HTTP("gw", ""));
+	gwt_put(set, ROUTE("infra", "r1", "2026-01-01T00:00:01Z",
+			   "{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com'],"
+			   "'rules':[{'backendRefs':[{'name':'svc','port':8080},"
+			   "{'name':'missing','port':80}]}]}"));
+	CHECK_EQ_INT(gw_reconcile(set, &o, &full), 0);
+	o.skip_statuses = true;
+	CHECK_EQ_INT(gw_reconcile(set, &o, &bare), 0);
+	CHECK(full.n_statuses > 0);
+	CHECK_EQ_INT(bare.n_statuses, 0);
+	CHECK_EQ_INT(bare.diag.n, full.diag.n);
+	CHECK_EQ_INT(bare.n_gateways, 1);
+	if (bare.n_gateways == 1 && full.n_gateways == 1)
+		CHECK_EQ_STR(bare.addresses[0], full.addresses[0]);
+	if (full.snap && bare.snap) {
+		char *a = gw_snapshot_to_json(full.snap), *b = gw_snapshot_to_json(bare.snap);
+		CHECK_EQ_STR(b, a);
+		free(a);
+		free(b);
+	}
+	gwt_done(&full);
+	gwt_done(&bare);
+	gw_objset_free(set);
+}

@@ -138,24 +138,15 @@ TEST(kube_local_folder_defaults_and_implied_namespaces)
 	rm_tmp();
 }
 
-TEST(kube_local_errors_name_file_line_key)
+/* Loads dir (with the cache when given) and checks every error names its
+ * file, line and key. */
+static void check_errors(struct kube_local_cache *cache)
 {
 	struct gw_objset *set = gw_objset_new();
 	struct diag d = {0};
-	char p[128];
 	bool dup = false, noname = false, nokind = false, unknown = false, syntax = false;
 
-	mkdir_tmp();
-	put("a.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-		      "metadata:\n  name: r\nspec: {}\n---\n"
-		      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-		      "metadata:\n  namespace: x\nspec: {}\n---\n"
-		      "apiVersion: v1\nmetadata: {name: y}\n---\n"
-		      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n");
-	put("b.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
-		      "metadata:\n  name: r\n  namespace: default\nspec: {}\n");
-	put("c.yaml", "a: [1,\n");
-	CHECK_EQ_INT(kube_load_local(dir, set, &d), -WG_EINVAL_CONFIG);
+	CHECK_EQ_INT(kube_load_local_cached(dir, set, &d, cache), -WG_EINVAL_CONFIG);
 	for (size_t i = 0; i < d.n; i++) {
 		const struct diag_entry *e = &d.v[i];
 		const char *f = e->file ? strrchr(e->file, '/') : NULL;
@@ -184,12 +175,96 @@ TEST(kube_local_errors_name_file_line_key)
 	/* the valid object is still loaded */
 	CHECK(gw_objset_get(set, GW_K_HTTPROUTE, "default", "r") != NULL);
 	diag_fini(&d);
+	gw_objset_free(set);
+}
+
+TEST(kube_local_errors_name_file_line_key)
+{
+	struct kube_local_cache *cache = kube_local_cache_new();
+	struct gw_objset *set = gw_objset_new();
+	struct diag d = {0};
+	char p[128];
+
+	mkdir_tmp();
+	put("a.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		      "metadata:\n  name: r\nspec: {}\n---\n"
+		      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		      "metadata:\n  namespace: x\nspec: {}\n---\n"
+		      "apiVersion: v1\nmetadata: {name: y}\n---\n"
+		      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n");
+	put("b.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		      "metadata:\n  name: r\n  namespace: default\nspec: {}\n");
+	put("c.yaml", "a: [1,\n");
+	check_errors(NULL);
+	check_errors(cache);
+	check_errors(cache); /* again, with the documents that had no error cached */
+	kube_local_cache_free(cache);
 	/* a missing path */
 	snprintf(p, sizeof(p), "%s/none", dir);
 	CHECK_EQ_INT(kube_load_local(p, set, &d), -ENOENT);
 	CHECK(d.n == 1 && !strcmp(d.v[0].file, p));
 	diag_fini(&d);
 	gw_objset_free(set);
+	rm_tmp();
+}
+
+static const struct gw_object *route(struct gw_objset *set, const char *name)
+{
+	return gw_objset_get(set, GW_K_HTTPROUTE, "default", name);
+}
+
+static bool same_json(const struct gw_object *a, const struct gw_object *b)
+{
+	return a && b && a->json_len == b->json_len && !memcmp(a->json, b->json, a->json_len);
+}
+
+#define R(name, path)                                                                              \
+	"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " name "}\n" \
+	"spec: {rules: [{matches: [{path: {value: " path "}}]}]}\n"
+
+/* A reload with the cache parses only changed documents: unchanged ones
+ * give the very same objects, and everything equals a load without it. */
+TEST(kube_local_cache_reuses_unchanged_documents)
+{
+	struct kube_local_cache *cache = kube_local_cache_new();
+	struct gw_objset *s1 = gw_objset_new(), *s2 = gw_objset_new(), *s3 = gw_objset_new();
+	struct gw_objset *plain = gw_objset_new();
+	struct diag d = {0};
+
+	mkdir_tmp();
+	put("r.yaml", R("a", "/a") "---\n" R("b", "/b") "--- # c\n" R("c", "/c")
+		      "...\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n");
+	CHECK_EQ_INT(kube_load_local_cached(dir, s1, &d, cache), 0);
+	CHECK_EQ_INT(d.n, 1); /* the Deployment is skipped with a warning */
+	diag_fini(&d);
+	put("r.yaml", R("a", "/a") "---\n" R("b", "/changed") "--- # c\n" R("c", "/c")
+		      "...\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n");
+	CHECK_EQ_INT(kube_load_local_cached(dir, s2, &d, cache), 0);
+	CHECK_EQ_INT(d.n, 1); /* and again: documents with messages are parsed each time */
+	diag_fini(&d);
+	CHECK(route(s1, "a") == route(s2, "a"));
+	CHECK(route(s1, "c") == route(s2, "c"));
+	CHECK(route(s1, "b") != route(s2, "b") && strstr(route(s2, "b")->json, "/changed"));
+	CHECK_EQ_INT(kube_load_local(dir, plain, &d), 0);
+	diag_fini(&d);
+	const char *names[] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++)
+		CHECK(same_json(route(s2, names[i]), route(plain, names[i])));
+	/* A document added in front moves the others: their creationTimestamp
+	 * follows the order, so they are parsed again, not reused. */
+	put("r.yaml", R("z", "/z") "---\n" R("a", "/a") "---\n" R("b", "/changed")
+		      "--- # c\n" R("c", "/c"));
+	CHECK_EQ_INT(kube_load_local_cached(dir, s3, &d, cache), 0);
+	CHECK(route(s3, "a") != route(s2, "a"));
+	CHECK(route(s3, "z") && route(s3, "a") &&
+	      strcmp(route(s3, "z")->creation_timestamp, route(s3, "a")->creation_timestamp) < 0);
+	diag_fini(&d);
+	/* Sets share objects and are freed in any order. */
+	gw_objset_free(s1);
+	kube_local_cache_free(cache);
+	gw_objset_free(s3);
+	gw_objset_free(s2);
+	gw_objset_free(plain);
 	rm_tmp();
 }
 

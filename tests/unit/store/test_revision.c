@@ -11,6 +11,9 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/loop.h"
+#include "gwapi/snapimage.h"
+#include "proxy/snapshot.h"
+#include "tls/tls.h"
 
 static const char *SNAP1 = "{\"listeners\":[{\"name\":\"http\"}]}";
 
@@ -354,7 +357,7 @@ TEST(store_load_skips_unknown_kind_and_rejects_bad_json)
 	/* A kind from a newer waygate: skipped. */
 	CHECK_EQ_INT(store_exec(s, "INSERT INTO objects(hash, kind, ns, name, json)"
 				   " VALUES (x'00', 'FutureRoute', 'default', 'f', '{}');"
-				   "INSERT INTO revision_objects SELECT 1, id FROM objects"
+				   "INSERT INTO members SELECT id, 1, NULL FROM objects"
 				   " WHERE kind = 'FutureRoute';"
 				   "UPDATE revisions SET n_objects = 2"),
 		     0);
@@ -407,13 +410,22 @@ TEST(store_timing_10k_objects)
 				       i ? "," : "", name, name);
 	}
 	sprintf(snap + off, "]}]}");
+	/* As run commits: the image's digest with the revision, its bytes
+	 * (here the JSON text stands in for an image of that size) after. */
+	struct store_compiled c = {.image = (const uint8_t *)snap, .image_len = strlen(snap),
+				   .image_later = true};
 	t0 = clock_mono_ms();
-	CHECK_EQ_INT(store_commit(s, set, snap, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 	t_commit = clock_mono_ms() - t0;
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, c.image, c.image_len), 0);
 	gw_objset_put(set, th_obj("HTTPRoute", "apps", "route-00001", "changed"));
+	snap[20] ^= 1;
 	t0 = clock_mono_ms();
-	CHECK_EQ_INT(store_commit(s, set, snap, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 	t_commit2 = clock_mono_ms() - t0;
+	t0 = clock_mono_ms();
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, c.image, c.image_len), 0);
+	uint64_t t_image = clock_mono_ms() - t0;
 	CHECK_EQ_INT(rev, 2);
 	store_close(s);
 
@@ -436,11 +448,12 @@ TEST(store_timing_10k_objects)
 	sqlite3_reset(q);
 	t_sql = clock_mono_ms() - t0;
 	CHECK_EQ_INT(rows, 10000);
-	printf("  store timing (10,000 HTTPRoutes, %zu bytes of JSON): first commit %llu ms, "
-	       "commit of one change %llu ms, open+check %llu ms, load %llu ms (SQLite part "
-	       "%llu ms)\n",
-	       bytes, (unsigned long long)t_commit, (unsigned long long)t_commit2,
-	       (unsigned long long)t_open, (unsigned long long)t_load, (unsigned long long)t_sql);
+	printf("  store timing (10,000 HTTPRoutes, %zu bytes of JSON, a %zu-byte image): first "
+	       "commit %llu ms, commit of one change %llu ms (+ %llu ms writing its image after), "
+	       "open+check %llu ms, load %llu ms (SQLite part %llu ms)\n",
+	       bytes, c.image_len, (unsigned long long)t_commit, (unsigned long long)t_commit2,
+	       (unsigned long long)t_image, (unsigned long long)t_open, (unsigned long long)t_load,
+	       (unsigned long long)t_sql);
 	free(snap);
 	gw_objset_free(set);
 	gw_objset_free(back);
@@ -462,8 +475,8 @@ TEST(store_commit_failure_leaves_nothing)
 	th_put(set, "HTTPRoute", "default", "a", "1");
 	th_put(set, "HTTPRoute", "default", "b", "1");
 	CHECK_EQ_INT(store_commit(s, set, "{}", "cluster", NULL, NULL, &rev), 0);
-	CHECK_EQ_INT(store_exec(s, "CREATE TEMP TRIGGER fail AFTER INSERT ON revision_objects"
-				   " WHEN NEW.rev = 2 BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+	CHECK_EQ_INT(store_exec(s, "CREATE TEMP TRIGGER fail AFTER INSERT ON members"
+				   " WHEN NEW.first_rev = 2 BEGIN SELECT RAISE(ABORT, 'injected'); END"),
 		     0);
 	th_put(set, "HTTPRoute", "default", "b", "2");
 	th_put(set, "HTTPRoute", "default", "c", "1");
@@ -607,4 +620,309 @@ TEST(store_commit_disk_full)
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);
+}
+
+static const uint8_t IMG1[] = "image one: listeners, rules, keys";
+static const uint8_t IMG2[] = "image two: the same objects compiled again";
+
+static int th_image(struct store *s, uint64_t rev, const uint8_t *want, size_t want_len)
+{
+	uint8_t *p = NULL;
+	size_t n = 0;
+	int err = store_snapshot_image(s, rev, &p, &n, NULL);
+
+	if (err == 0 && (n != want_len || memcmp(p, want, n) != 0))
+		err = -EINVAL;
+	free(p);
+	return err;
+}
+
+TEST(store_snapshot_image_kept_with_its_revision_and_checked)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.json = SNAP1, .image = IMG1, .image_len = sizeof(IMG1)};
+	uint64_t rev = 0, got = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	store_close(s);
+	s = th_open(dir);
+	CHECK_EQ_INT(th_image(s, 0, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, 1, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_snapshot_image(s, 7, &p, &n, NULL), -WG_ENOTFOUND);
+
+	/* The same objects compiled into another image: the revision now
+	 * holds what is served, and no revision is added. */
+	c.image = IMG2;
+	c.image_len = sizeof(IMG2);
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	CHECK_EQ_INT(th_image(s, 1, IMG2, sizeof(IMG2)), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM revisions"), 1);
+
+	/* A revision committed without an image has none. */
+	th_put(set, "Service", "default", "svc", "b");
+	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 2);
+	CHECK_EQ_INT(store_snapshot_image(s, 0, &p, &n, &got), -WG_ENOTFOUND);
+	CHECK_EQ_INT(got, 2);
+
+	/* Bytes that no longer match their hash are refused, not returned. */
+	CHECK_EQ_INT(store_exec(s, "UPDATE snapshot_images SET image = "
+				   "CAST('image twO: the same objects compiled again' AS BLOB) "
+				   "WHERE rev = 1"),
+		     0);
+	CHECK_EQ_INT(store_snapshot_image(s, 1, &p, &n, NULL), -EBADMSG);
+	CHECK(p == NULL);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_retention_drops_images_with_snapshots)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.json = SNAP1, .image = IMG1, .image_len = sizeof(IMG1)};
+	uint64_t rev = 0;
+	char name[16];
+
+	store_set_retention(s, 4, 2);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		th_put(set, "HTTPRoute", "default", name, "a");
+		CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+		if (rev == 4)
+			CHECK_EQ_INT(store_pin(s, 4, "ui", "admin"), 0);
+	}
+	/* newest two and the pinned one keep their images, as their JSON */
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM snapshot_images"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT COUNT(*) FROM snapshot_images WHERE rev NOT IN "
+				 "(SELECT rev FROM snapshots)"),
+		     0);
+	CHECK_EQ_INT(th_image(s, 4, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, 3, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+TEST(store_snapshot_json_made_from_the_image)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct arena *a = arena_new(0), *sa = arena_new(0);
+	struct snapshot *snap = arena_zalloc(sa, sizeof(*snap));
+	struct store_compiled c = {.json = SNAP1};
+	struct store_revision r;
+	uint64_t rev = 0;
+	uint8_t *img = NULL;
+	char *json = NULL;
+
+	snap->arena = sa;
+	snap->refs = 1;
+	snap->n_listeners = 1;
+	snap->listeners = arena_zalloc(sa, sizeof(struct snap_listener));
+	snap->listeners[0].gateway = "default/gw";
+	snap->listeners[0].name = "web";
+	snap->n_sockets = 1;
+	snap->sockets = arena_zalloc(sa, sizeof(struct snap_socket));
+	strcpy(snap->sockets[0].addr, "0.0.0.0");
+	snap->sockets[0].port = 8080;
+	snap->sockets[0].n_listeners = 1;
+	snap->sockets[0].listeners = arena_zalloc(sa, sizeof(struct snap_listener *));
+	snap->sockets[0].listeners[0] = &snap->listeners[0];
+	CHECK_EQ_INT(gw_image_encode(snap, NULL, NULL, 0, &img, &c.image_len), 0);
+	c.image = img;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_json(s, rev, a, &json, NULL), 0);
+	CHECK_EQ_STR(json, SNAP1);
+	/* Without JSON the revision still shows one, made from its image; a
+	 * JSON stored before for the same objects gives way to it. */
+	c.json = NULL;
+	snap->sockets[0].port = 8081;
+	gw_image_buf_free(img, c.image_len);
+	CHECK_EQ_INT(gw_image_encode(snap, NULL, NULL, 0, &img, &c.image_len), 0);
+	c.image = img;
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 1);
+	CHECK_EQ_INT(store_snapshot_json(s, rev, a, &json, NULL), 0);
+	CHECK(json && strstr(json, "\"port\":8081") && strstr(json, "\"name\":\"web\""));
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(r.has_snapshot);
+	gw_image_buf_free(img, c.image_len);
+	snap_unref(snap);
+	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* A commit writes the membership change only: one interval for each object
+ * added (or changed), the end of the interval of each one dropped; both
+ * revisions still read back whole, also after a reopen (when the newest
+ * membership is read from the store instead of memory). */
+TEST(store_commit_writes_only_the_membership_delta)
+{
+	char buf[64], name[16];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	uint64_t rev = 0;
+
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "r%03d", i);
+		th_put(set, "HTTPRoute", "default", name, "v1");
+	}
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 200);
+	th_put(set, "HTTPRoute", "default", "r007", "v2");
+	th_put(set, "HTTPRoute", "default", "new", "v1");
+	gw_objset_del(set, GW_K_HTTPROUTE, "default", "r100");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 2);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 202);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev = 1"), 2);
+	store_close(s);
+
+	s = th_open(dir);
+	gw_objset_del(set, GW_K_HTTPROUTE, "default", "r000");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 202);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev = 2"), 1);
+	for (uint64_t r = 1; r <= 3; r++) {
+		back = gw_objset_new();
+		CHECK_EQ_INT(store_load(s, r, back, NULL), 0);
+		CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), r == 3 ? 199 : 200);
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "r100") != NULL) == (r == 1));
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "new") != NULL) == (r > 1));
+		CHECK((gw_objset_get(back, GW_K_HTTPROUTE, "default", "r000") != NULL) == (r < 3));
+		const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "r007");
+		CHECK(o && strstr(o->json, r == 1 ? "v1" : "v2"));
+		gw_objset_free(back);
+	}
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* A store of schema 2 (one revision_objects row per object and revision)
+ * opens as schema 3 with the same revisions, and commits go on from it. */
+TEST(store_migrates_revision_rows_to_intervals)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new(), *back;
+	uint64_t rev = 0;
+
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	th_put(set, "HTTPRoute", "default", "b", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	th_put(set, "HTTPRoute", "default", "b", "2");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	/* back to the layout of schema 2 */
+	CHECK_EQ_INT(store_exec(s, "CREATE TABLE ro(rev INTEGER NOT NULL, obj INTEGER NOT NULL,"
+				   " PRIMARY KEY(rev, obj)) WITHOUT ROWID;"
+				   "INSERT INTO ro SELECT rev, obj FROM revision_objects;"
+				   "DROP VIEW revision_objects; DROP TABLE members;"
+				   "ALTER TABLE ro RENAME TO revision_objects;"
+				   "CREATE INDEX revision_objects_obj ON revision_objects(obj);"
+				   "PRAGMA user_version = 2"),
+		     0);
+	store_close(s);
+	s = th_open(dir);
+	CHECK_EQ_INT(th_query(s, "PRAGMA user_version"), 3);
+	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members WHERE last_rev IS NULL"), 2);
+	th_put(set, "HTTPRoute", "default", "c", "1");
+	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(rev, 3);
+	for (uint64_t r = 1; r <= 3; r++) {
+		back = gw_objset_new();
+		CHECK_EQ_INT(store_load(s, r, back, NULL), 0);
+		CHECK_EQ_INT(gw_objset_count(back, GW_K_HTTPROUTE), r == 3 ? 3 : 2);
+		const struct gw_object *o = gw_objset_get(back, GW_K_HTTPROUTE, "default", "b");
+		CHECK(o && strstr(o->json, r == 1 ? "\"1\"" : "\"2\""));
+		gw_objset_free(back);
+	}
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* An image committed by its hash only: no image until its bytes are
+ * written, and only the bytes committed are taken. */
+TEST(store_snapshot_image_bytes_follow_the_commit)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.image = IMG1, .image_len = sizeof(IMG1), .image_later = true};
+	struct arena *a = arena_new(0);
+	struct store_revision r;
+	uint64_t rev = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(!r.has_snapshot);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev + 1, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
+	CHECK(r.has_snapshot);
+	arena_free(a);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+static int cmp32(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* The set hash sorts object hashes as memcmp does, also when many share
+ * their first bytes. */
+TEST(store_set_hash_orders_as_memcmp)
+{
+	size_t n = 3000;
+	uint8_t *h = malloc(32 * n), *ref = malloc(32 * n), want[32], got[32];
+	uint64_t x = 88172645463325252ULL;
+
+	for (size_t i = 0; i < 32 * n; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		h[i] = (uint8_t)x;
+	}
+	for (size_t i = 0; i < n; i += 3) /* equal first 8 bytes, other tails */
+		memcpy(h + 32 * i, h, 8);
+	for (size_t i = 1; i < n; i += 7) /* equal first 7 bytes */
+		memcpy(h + 32 * i, h + 32, 7);
+	memcpy(ref, h, 32 * n);
+	qsort(ref, n, 32, cmp32);
+	tls_sha256(ref, 32 * n, want);
+	store_set_hash(h, n, got);
+	CHECK(memcmp(h, ref, 32 * n) == 0);
+	CHECK(memcmp(got, want, 32) == 0);
+	free(h);
+	free(ref);
 }
