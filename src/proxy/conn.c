@@ -171,6 +171,7 @@ struct conn {
 	bool closing_now;
 	bool in_run;
 	bool vtls; /* a stream of an HTTP/2 connection over TLS (h2.c) */
+	bool inner; /* a stream of an HTTP/2 connection (h2.c): received as "2" */
 	unsigned n_requests;
 	struct req r;
 	struct conn *next_free;
@@ -631,6 +632,21 @@ static void mirror_io(struct upconn *u, uint32_t events)
 /* ---- heads ---- */
 
 /*
+ * The Via field (RFC 9110 §7.6.3) this proxy appends to a message it
+ * forwards: the protocol version the message was received with, then our
+ * pseudonym. It goes after every field of the message, so that an earlier
+ * Via of the same message stays first in the list.
+ */
+static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
+{
+	if (P(c)->cfg.via_disabled)
+		return;
+	wr_cstr(o, from_h2 ? "Via: 2 waygate\r\n"
+		   : minor == 0 ? "Via: 1.0 waygate\r\n"
+				: "Via: 1.1 waygate\r\n");
+}
+
+/*
  * Serialises the upstream request head into the worker's scratch memory and
  * returns a copy in the request arena. Hop-by-hop fields and the fields the
  * proxy sets itself are dropped from the client's; header modifiers have
@@ -679,6 +695,7 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_cstr(&o, r->host);
 		wr_put(&o, "\r\n", 2);
 	}
+	wr_via(&o, c, c->inner, m->minor);
 	if (r->upgrade.len && !mirror) {
 		wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
 		wr_str(&o, r->upgrade);
@@ -1535,6 +1552,7 @@ static int resp_head(struct conn *c)
 		for (size_t i = 0; i < hl.n; i++)
 			if (hl.v[i].name.len)
 				wr_field(&o, hl.v[i].name, hl.v[i].value);
+		wr_via(&o, c, false, m.minor);
 		if (m.body == H1_BODY_LENGTH ||
 		    (m.body == H1_BODY_NONE &&
 		     hdr_find(m.headers, m.n_headers, STR_LIT("content-length"), 0) >= 0)) {
@@ -2379,6 +2397,7 @@ void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd
 	c->sock_id = sock_id;
 	c->port = port;
 	c->vtls = tls;
+	c->inner = true;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->st = CS_HEAD;
 	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
