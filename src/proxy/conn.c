@@ -204,18 +204,29 @@ static void peer_str(const struct sockaddr *sa, char *out, size_t size)
 			  (socklen_t)size);
 }
 
-/* writev without SIGPIPE, whatever the process's signal setup. */
+/* writev without SIGPIPE, whatever the process's signal setup. One piece
+ * (an upstream head, a body run) goes through send(), which spares the
+ * kernel copying and checking a msghdr and an iovec array. */
 static ssize_t sock_writev(int fd, struct iovec *iov, int n)
 {
+	if (n == 1)
+		return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+/* read() for sockets: recv() goes straight to the socket layer, without
+ * the file-position handling of the VFS read path. */
+static inline ssize_t sock_read(int fd, void *p, size_t n)
+{
+	return recv(fd, p, n, 0);
 }
 
 /* Client I/O, plain or TLS. Reads: > 0, 0 EOF, -EAGAIN, other negative. */
 static ssize_t cio_read(struct conn *c, char *p, size_t n)
 {
 	if (!c->tls) {
-		ssize_t r = read(c->fd, p, n);
+		ssize_t r = sock_read(c->fd, p, n);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
@@ -360,7 +371,7 @@ static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
 static ssize_t up_read(struct upconn *u, char *p, size_t n)
 {
 	if (!u->tls) {
-		ssize_t r = read(u->io.fd, p, n);
+		ssize_t r = sock_read(u->io.fd, p, n);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
