@@ -16,6 +16,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +365,40 @@ fail:
 	return NULL;
 }
 
+/*
+ * With one worker per CPU the process may run on (its affinity mask, which
+ * taskset or a board's init sets), worker i stays on the i-th of those
+ * CPUs: its connections, buffers and sockets stay in one CPU's caches, and
+ * the scheduler does not move two busy workers onto one CPU while the
+ * other waits. Any other count leaves placement to the scheduler. Returns
+ * whether the workers were pinned; a failure is only logged.
+ */
+static bool pin_workers(struct proxy *p)
+{
+	cpu_set_t allowed;
+	int cpus[WG_MAX_WORKERS];
+	unsigned n = 0;
+
+	if (p->n_workers < 2 || sched_getaffinity(0, sizeof(allowed), &allowed) == -1 ||
+	    (unsigned)CPU_COUNT(&allowed) != p->n_workers)
+		return false;
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < p->n_workers; cpu++)
+		if (CPU_ISSET(cpu, &allowed))
+			cpus[n++] = cpu;
+	for (unsigned i = 0; i < n; i++) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpus[i], &one);
+		int r = pthread_setaffinity_np(p->workers[i].thread, sizeof(one), &one);
+		if (r) {
+			log_warn("event=worker_pin_failed worker=%u cpu=%d error=%s", i, cpus[i],
+				 log_q(strerror(r)));
+			return false;
+		}
+	}
+	return true;
+}
+
 int proxy_start(struct proxy *p)
 {
 	pthread_attr_t attr;
@@ -382,7 +418,9 @@ int proxy_start(struct proxy *p)
 	}
 	pthread_attr_destroy(&attr);
 	p->started = true;
-	log_info("event=proxy_started workers=%u", p->n_workers);
+	bool pinned = pin_workers(p);
+	log_info("event=proxy_started workers=%u pinned=%s", p->n_workers,
+		 pinned ? "true" : "false");
 	return 0;
 }
 
