@@ -833,8 +833,12 @@ static void on_head_timer(struct timer *t);
 
 static struct arena *warena_get(struct worker *w)
 {
-	if (w->n_free_arenas)
-		return w->free_arenas[--w->n_free_arenas];
+	if (w->n_free_arenas) {
+		struct arena *a = w->free_arenas[--w->n_free_arenas];
+		if (w->n_free_arenas < w->low_free_arenas)
+			w->low_free_arenas = w->n_free_arenas;
+		return a;
+	}
 	return arena_new(PX_ARENA_CHUNK);
 }
 
@@ -847,6 +851,7 @@ static void warena_put(struct worker *w, struct arena *a)
 		w->free_arenas[w->n_free_arenas++] = a;
 	else
 		arena_free(a);
+	wpool_arm(w);
 }
 
 static void req_reset(struct conn *c)

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "proxy/internal.h"
@@ -151,9 +152,11 @@ int wbuf_get(struct worker *w, struct buf *b)
 	if (b->data)
 		return 0;
 	char *d;
-	if (w->n_free_bufs)
+	if (w->n_free_bufs) {
 		d = w->free_bufs[--w->n_free_bufs];
-	else if (!(d = malloc(w->p->buf_size)))
+		if (w->n_free_bufs < w->low_free_bufs)
+			w->low_free_bufs = w->n_free_bufs;
+	} else if (!(d = malloc(w->p->buf_size)))
 		return -ENOMEM;
 	b->data = d;
 	b->cap = w->p->buf_size;
@@ -170,6 +173,44 @@ void wbuf_put(struct worker *w, struct buf *b)
 	else
 		free(b->data);
 	memset(b, 0, sizeof(*b));
+	wpool_arm(w);
+}
+
+static void on_trim(struct timer *t)
+{
+	struct worker *w = t->arg;
+	wpool_trim(w);
+	if (w->n_free_bufs > PX_TRIM_KEEP || w->n_free_arenas > PX_TRIM_KEEP)
+		wpool_arm(w);
+}
+
+void wpool_arm(struct worker *w)
+{
+	if (timer_is_armed(&w->trim_timer) || w->stopped)
+		return;
+	w->low_free_bufs = w->n_free_bufs;
+	w->low_free_arenas = w->n_free_arenas;
+	timer_add(w->loop, &w->trim_timer, PX_TRIM_MS, on_trim, w);
+}
+
+/* Frees from the bottom of each stack: the least recently used entries,
+ * while the top ones may still be warm in the cache. */
+size_t wpool_trim(struct worker *w)
+{
+	size_t nb = w->low_free_bufs > PX_TRIM_KEEP ? w->low_free_bufs - PX_TRIM_KEEP : 0;
+	size_t na = w->low_free_arenas > PX_TRIM_KEEP ? w->low_free_arenas - PX_TRIM_KEEP : 0;
+
+	for (size_t i = 0; i < nb; i++)
+		free(w->free_bufs[i]);
+	w->n_free_bufs -= nb;
+	memmove(w->free_bufs, w->free_bufs + nb, w->n_free_bufs * sizeof(*w->free_bufs));
+	for (size_t i = 0; i < na; i++)
+		arena_free(w->free_arenas[i]);
+	w->n_free_arenas -= na;
+	memmove(w->free_arenas, w->free_arenas + na, w->n_free_arenas * sizeof(*w->free_arenas));
+	w->low_free_bufs = w->n_free_bufs;
+	w->low_free_arenas = w->n_free_arenas;
+	return nb + na;
 }
 
 /* ---- workers ---- */
@@ -542,6 +583,7 @@ void proxy_free(struct proxy *p)
 		conn_free_cached(w);
 		rt_unref(w->rt);
 		rt_unref(w->pending);
+		timer_cancel(w->loop, &w->trim_timer);
 		for (size_t k = 0; k < w->n_free_bufs; k++)
 			free(w->free_bufs[k]);
 		free(w->free_bufs);
