@@ -170,7 +170,7 @@ struct conn {
 	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
 	bool in_run;
-	bool vtls; /* a stream of an HTTP/2 connection over TLS (h2.c) */
+	bool vtls;  /* a stream of an HTTP/2 connection over TLS (h2.c) */
 	bool inner; /* a stream of an HTTP/2 connection (h2.c): received as "2" */
 	unsigned n_requests;
 	struct req r;
@@ -492,8 +492,8 @@ static void access_log(struct conn *c, int status)
 static void up_set_io(struct upconn *u)
 {
 	uint32_t ev = u->tls_want;
-	if (u->connecting ||
-	    (!u->handshaking && (!buf_is_empty(&u->out) || (u->owner && u->owner->r.up_head_pending))))
+	if (u->connecting || (!u->handshaking && (!buf_is_empty(&u->out) ||
+						  (u->owner && u->owner->r.up_head_pending))))
 		ev |= LOOP_WRITE;
 	if (u->handshaking)
 		ev |= u->tls_want ? 0 : LOOP_READ;
@@ -652,7 +652,7 @@ static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
 {
 	if (P(c)->cfg.via_disabled)
 		return;
-	wr_cstr(o, from_h2 ? "Via: 2 waygate\r\n"
+	wr_cstr(o, from_h2      ? "Via: 2 waygate\r\n"
 		   : minor == 0 ? "Via: 1.0 waygate\r\n"
 				: "Via: 1.1 waygate\r\n");
 }
@@ -1610,8 +1610,8 @@ static int resp_head(struct conn *c)
  * error (-WG_EPROTO) or a write error.
  */
 static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t *remaining,
-		struct h1_chunked *ch, bool out_chunked, struct buf *dst_out, writev_fn fn, void *ctx,
-		uint64_t *counter, bool *done)
+		struct h1_chunked *ch, bool out_chunked, struct buf *dst_out, writev_fn fn,
+		void *ctx, uint64_t *counter, bool *done)
 {
 	if (!buf_is_empty(src) && !*done && wbuf_get(wk, dst_out))
 		return -ENOMEM;
@@ -1806,7 +1806,8 @@ static bool tunnel_step(struct conn *c)
 	bool moved = false, never = false;
 	uint64_t up_bytes = 0;
 
-	if (!buf_is_empty(&u->out) && send_or_queue(u->w, &u->out, up_writev, u, NULL, 0, NULL) < 0) {
+	if (!buf_is_empty(&u->out) &&
+	    send_or_queue(u->w, &u->out, up_writev, u, NULL, 0, NULL) < 0) {
 		conn_close(c, "upgraded connection: backend write failed");
 		return true;
 	}
@@ -1820,8 +1821,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&c->in)) {
 		size_t before = buf_len(&c->in);
-		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u, NULL,
-			 &never) < 0) {
+		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u,
+			 NULL, &never) < 0) {
 			conn_close(c, "upgraded connection: backend write failed");
 			return true;
 		}
@@ -1846,8 +1847,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&u->in)) {
 		size_t before = buf_len(&u->in);
-		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev, c,
-			 &r->bytes_out, &never) < 0) {
+		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev,
+			 c, &r->bytes_out, &never) < 0) {
 			conn_close(c, "upgraded connection: client write failed");
 			return true;
 		}

@@ -1140,11 +1140,12 @@ TEST(gw_snapshot_rules_share_their_hostname)
 
 	gwt_base(set);
 	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
-	gwt_put(set, RT("HTTPRoute", "infra", "a", "2026-01-01T00:00:01Z",
-			"{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com','b.example.com'],"
-			"'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/x'}},"
-			"{'path':{'type':'PathPrefix','value':'/y'}}],"
-			"'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	gwt_put(set,
+		RT("HTTPRoute", "infra", "a", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com','b.example.com'],"
+		   "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/x'}},"
+		   "{'path':{'type':'PathPrefix','value':'/y'}}],"
+		   "'backendRefs':[{'name':'svc','port':8080}]}]}"));
 	gwt_put(set, RT("HTTPRoute", "infra", "b", "2026-01-01T00:00:02Z",
 			"{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com'],"
 			"'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
