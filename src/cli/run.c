@@ -83,7 +83,8 @@ static void usage(FILE *f)
 		"  --access-log FILE       JSON access log to FILE ('-' for stderr; default none)\n"
 		"  --access-log-max-bytes N  rotate FILE to FILE.1 past N bytes (default 10 MiB; 0 never)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
-		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n",
+		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n"
+		"  --via on|off            add 'Via: 1.1 waygate' to forwarded messages (default on)\n",
 		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN);
 }
 
@@ -94,7 +95,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
 		{"ui-listen", true},    {"workers", true},    {"access-log", true},
 		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
-		{"access-log-max-bytes", true},
+		{"access-log-max-bytes", true}, {"via", true},
 		{"help", false},        {NULL, false},
 	};
 	const char *name, *value;
@@ -160,6 +161,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 				return 2;
 			}
 			o->drain_ms = (uint32_t)n;
+		} else if (!strcmp(name, "via")) {
+			if (strcmp(value, "on") && strcmp(value, "off")) {
+				fprintf(stderr, "waygate run: --via: '%s' is not on or off\n", value);
+				return 2;
+			}
+			o->via_off = !strcmp(value, "off");
 		} else if (!strcmp(name, "log-level")) {
 			enum log_level lvl;
 			if (log_parse_level(value, &lvl)) {
@@ -729,6 +736,7 @@ int cmd_run(int argc, char **argv)
 		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
 		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
 		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
+		.via_disabled = r.o.via_off,
 	};
 	r.loop = loop_new();
 	r.set = gw_objset_new();

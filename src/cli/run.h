@@ -38,6 +38,7 @@ struct run_opts {
 	unsigned workers;
 	uint32_t drain_ms;
 	uint64_t access_log_max; /* rotate past this many bytes; 0 = never */
+	bool via_off;            /* --via off: no Via field on forwarded messages */
 };
 
 struct runner {

@@ -113,6 +113,7 @@ static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl
 	}
 	qsort(v, n, sizeof(*v), gw_precedence_cmp);
 	sl->http_rules = rc_salloc(c, n, sizeof(*sl->http_rules));
+	char **hosts = NULL; /* the hostname vector of the previous rule */
 	for (size_t i = 0; i < n && sl->http_rules; i++) {
 		const struct pentry *e = v[i];
 		struct crule *ru = &e->cr->rules[e->rule];
@@ -121,12 +122,17 @@ static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl
 		hr->rule_name = ru->name;
 		hr->rule_index = e->rule;
 		hr->grpc = e->cr->r.type == GW_RT_GRPC;
-		if (e->host) {
-			hr->hostnames = rc_salloc(c, 1, sizeof(char *));
-			if (hr->hostnames) {
-				hr->hostnames[0] = rc_sdup(c, e->host);
-				hr->n_hostnames = 1;
-			}
+		/* precedence order keeps the rules of one host together: they
+		 * share one immutable copy of it (10,000 rules on 1,000 hosts
+		 * keep 1,000 copies, not 10,000) */
+		if (e->host && (!hosts || strcmp(hosts[0], e->host) != 0)) {
+			hosts = rc_salloc(c, 1, sizeof(char *));
+			if (hosts && !(hosts[0] = rc_sdup(c, e->host)))
+				hosts = NULL;
+		}
+		if (e->host && hosts) {
+			hr->hostnames = hosts;
+			hr->n_hostnames = 1;
 		}
 		hr->match = ru->matches[e->match];
 		if (ru->invalid) {

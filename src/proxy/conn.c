@@ -107,6 +107,7 @@ struct req {
 	char *method, *host, *path, *query; /* copies for logs and retries */
 	char *up_head;                      /* the head sent upstream, kept for replays */
 	size_t up_head_len;
+	bool up_head_pending; /* up_head is not yet offered to r->up's socket */
 	/* request body */
 	enum h1_body req_body;
 	uint64_t req_remaining;
@@ -169,7 +170,8 @@ struct conn {
 	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
 	bool in_run;
-	bool vtls; /* a stream of an HTTP/2 connection over TLS (h2.c) */
+	bool vtls;  /* a stream of an HTTP/2 connection over TLS (h2.c) */
+	bool inner; /* a stream of an HTTP/2 connection (h2.c): received as "2" */
 	unsigned n_requests;
 	struct req r;
 	struct conn *next_free;
@@ -202,18 +204,29 @@ static void peer_str(const struct sockaddr *sa, char *out, size_t size)
 			  (socklen_t)size);
 }
 
-/* writev without SIGPIPE, whatever the process's signal setup. */
+/* writev without SIGPIPE, whatever the process's signal setup. One piece
+ * (an upstream head, a body run) goes through send(), which spares the
+ * kernel copying and checking a msghdr and an iovec array. */
 static ssize_t sock_writev(int fd, struct iovec *iov, int n)
 {
+	if (n == 1)
+		return send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 	return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+/* read() for sockets: recv() goes straight to the socket layer, without
+ * the file-position handling of the VFS read path. */
+static inline ssize_t sock_read(int fd, void *p, size_t n)
+{
+	return recv(fd, p, n, 0);
 }
 
 /* Client I/O, plain or TLS. Reads: > 0, 0 EOF, -EAGAIN, other negative. */
 static ssize_t cio_read(struct conn *c, char *p, size_t n)
 {
 	if (!c->tls) {
-		ssize_t r = read(c->fd, p, n);
+		ssize_t r = sock_read(c->fd, p, n);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
@@ -280,12 +293,14 @@ static ssize_t cio_writev(struct conn *c, struct iovec *iov, int n)
 /*
  * Writes pending output then iov; whatever the socket does not take is
  * appended to out (the caller made sure it fits: out is empty when new data
- * is offered). Returns 0 or a negative error.
+ * is offered). out may have no storage yet: it is taken from w's freelist
+ * only when the socket leaves a rest, so a write that goes out whole holds
+ * no buffer. Returns 0 or a negative error.
  */
 typedef ssize_t (*writev_fn)(void *ctx, struct iovec *iov, int n);
 
-static int send_or_queue(struct buf *out, writev_fn fn, void *ctx, struct iovec *iov, int n,
-			 uint64_t *counter)
+static int send_or_queue(struct worker *wk, struct buf *out, writev_fn fn, void *ctx,
+			 struct iovec *iov, int n, uint64_t *counter)
 {
 	struct iovec v[8];
 	int k = 0;
@@ -323,6 +338,8 @@ static int send_or_queue(struct buf *out, writev_fn fn, void *ctx, struct iovec 
 			continue;
 		}
 		size_t rest = v[i].iov_len - done;
+		if (!out->data && wbuf_get(wk, out))
+			return -ENOMEM;
 		if (buf_room(out) < rest)
 			buf_compact(out);
 		if (buf_room(out) < rest)
@@ -354,7 +371,7 @@ static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
 static ssize_t up_read(struct upconn *u, char *p, size_t n)
 {
 	if (!u->tls) {
-		ssize_t r = read(u->io.fd, p, n);
+		ssize_t r = sock_read(u->io.fd, p, n);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
@@ -475,7 +492,8 @@ static void access_log(struct conn *c, int status)
 static void up_set_io(struct upconn *u)
 {
 	uint32_t ev = u->tls_want;
-	if (u->connecting || (!u->handshaking && !buf_is_empty(&u->out)))
+	if (u->connecting || (!u->handshaking && (!buf_is_empty(&u->out) ||
+						  (u->owner && u->owner->r.up_head_pending))))
 		ev |= LOOP_WRITE;
 	if (u->handshaking)
 		ev |= u->tls_want ? 0 : LOOP_READ;
@@ -604,7 +622,7 @@ static void mirror_io(struct upconn *u, uint32_t events)
 		u->connecting = false;
 	}
 	if (!buf_is_empty(&u->out)) {
-		if (send_or_queue(&u->out, up_writev, u, NULL, 0, NULL) < 0) {
+		if (send_or_queue(u->w, &u->out, up_writev, u, NULL, 0, NULL) < 0) {
 			up_free(u);
 			return;
 		}
@@ -623,6 +641,21 @@ static void mirror_io(struct upconn *u, uint32_t events)
 }
 
 /* ---- heads ---- */
+
+/*
+ * The Via field (RFC 9110 §7.6.3) this proxy appends to a message it
+ * forwards: the protocol version the message was received with, then our
+ * pseudonym. It goes after every field of the message, so that an earlier
+ * Via of the same message stays first in the list.
+ */
+static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
+{
+	if (P(c)->cfg.via_disabled)
+		return;
+	wr_cstr(o, from_h2      ? "Via: 2 waygate\r\n"
+		   : minor == 0 ? "Via: 1.0 waygate\r\n"
+				: "Via: 1.1 waygate\r\n");
+}
 
 /*
  * Serialises the upstream request head into the worker's scratch memory and
@@ -673,6 +706,7 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_cstr(&o, r->host);
 		wr_put(&o, "\r\n", 2);
 	}
+	wr_via(&o, c, c->inner, m->minor);
 	if (r->upgrade.len && !mirror) {
 		wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
 		wr_str(&o, r->upgrade);
@@ -799,8 +833,12 @@ static void on_head_timer(struct timer *t);
 
 static struct arena *warena_get(struct worker *w)
 {
-	if (w->n_free_arenas)
-		return w->free_arenas[--w->n_free_arenas];
+	if (w->n_free_arenas) {
+		struct arena *a = w->free_arenas[--w->n_free_arenas];
+		if (w->n_free_arenas < w->low_free_arenas)
+			w->low_free_arenas = w->n_free_arenas;
+		return a;
+	}
 	return arena_new(PX_ARENA_CHUNK);
 }
 
@@ -813,6 +851,7 @@ static void warena_put(struct worker *w, struct arena *a)
 		w->free_arenas[w->n_free_arenas++] = a;
 	else
 		arena_free(a);
+	wpool_arm(w);
 }
 
 static void req_reset(struct conn *c)
@@ -1110,12 +1149,13 @@ static int start_attempt(struct conn *c)
 	r->up = u;
 	r->resp_head_done = false;
 	r->up_last_len = 0;
-	if (wbuf_get(w, &u->out) || wbuf_get(w, &u->in)) {
+	if (wbuf_get(w, &u->in)) {
 		req_upstream_failed(c, 502, "out of memory");
 		return -1;
 	}
-	memcpy(buf_wptr(&u->out), r->up_head, r->up_head_len);
-	buf_commit(&u->out, r->up_head_len);
+	/* proxy_step writes the head straight from the arena; only what the
+	 * socket does not take is copied to u->out */
+	r->up_head_pending = true;
 	if (!u->connecting && r->backend_timeout_ms)
 		timer_add(w->loop, &u->timer, r->backend_timeout_ms, on_up_timer, u);
 	u->writable = !u->connecting;
@@ -1528,6 +1568,7 @@ static int resp_head(struct conn *c)
 		for (size_t i = 0; i < hl.n; i++)
 			if (hl.v[i].name.len)
 				wr_field(&o, hl.v[i].name, hl.v[i].value);
+		wr_via(&o, c, false, m.minor);
 		if (m.body == H1_BODY_LENGTH ||
 		    (m.body == H1_BODY_NONE &&
 		     hdr_find(m.headers, m.n_headers, STR_LIT("content-length"), 0) >= 0)) {
@@ -1568,10 +1609,12 @@ static int resp_head(struct conn *c)
  * it needs more input or the destination is full, negative on a framing
  * error (-WG_EPROTO) or a write error.
  */
-static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct h1_chunked *ch,
-		bool out_chunked, struct buf *dst_out, writev_fn fn, void *ctx, uint64_t *counter,
-		bool *done)
+static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t *remaining,
+		struct h1_chunked *ch, bool out_chunked, struct buf *dst_out, writev_fn fn,
+		void *ctx, uint64_t *counter, bool *done)
 {
+	if (!buf_is_empty(src) && !*done && wbuf_get(wk, dst_out))
+		return -ENOMEM;
 	/* a small pending output (a head) goes out in the same writev; the
 	 * piece taken from src is bounded so that any unsent rest fits */
 	while (!*done && !buf_is_empty(src) && buf_len(dst_out) < dst_out->cap / 4) {
@@ -1622,7 +1665,7 @@ static int pump(struct buf *src, enum h1_body kind, uint64_t *remaining, struct 
 			iov[n].iov_base = (void *)(uintptr_t)H1_CHUNK_LAST;
 			iov[n++].iov_len = sizeof(H1_CHUNK_LAST) - 1;
 		}
-		int r = send_or_queue(dst_out, fn, ctx, iov, n, counter);
+		int r = send_or_queue(wk, dst_out, fn, ctx, iov, n, counter);
 		buf_consume(src, used);
 		if (r < 0)
 			return r;
@@ -1763,7 +1806,8 @@ static bool tunnel_step(struct conn *c)
 	bool moved = false, never = false;
 	uint64_t up_bytes = 0;
 
-	if (!buf_is_empty(&u->out) && send_or_queue(&u->out, up_writev, u, NULL, 0, NULL) < 0) {
+	if (!buf_is_empty(&u->out) &&
+	    send_or_queue(u->w, &u->out, up_writev, u, NULL, 0, NULL) < 0) {
 		conn_close(c, "upgraded connection: backend write failed");
 		return true;
 	}
@@ -1777,8 +1821,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&c->in)) {
 		size_t before = buf_len(&c->in);
-		if (pump(&c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u, NULL,
-			 &never) < 0) {
+		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u,
+			 NULL, &never) < 0) {
 			conn_close(c, "upgraded connection: backend write failed");
 			return true;
 		}
@@ -1803,8 +1847,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&u->in)) {
 		size_t before = buf_len(&u->in);
-		if (pump(&u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev, c,
-			 &r->bytes_out, &never) < 0) {
+		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev,
+			 c, &r->bytes_out, &never) < 0) {
 			conn_close(c, "upgraded connection: client write failed");
 			return true;
 		}
@@ -1835,8 +1879,16 @@ static bool proxy_step(struct conn *c)
 	if (r->tunnel)
 		return tunnel_step(c);
 	/* request head and body towards the backend */
-	if (!buf_is_empty(&u->out)) {
-		rc = send_or_queue(&u->out, up_writev, u, NULL, 0, NULL);
+	if (r->up_head_pending) {
+		struct iovec head = {r->up_head, r->up_head_len};
+		r->up_head_pending = false;
+		rc = send_or_queue(u->w, &u->out, up_writev, u, &head, 1, NULL);
+		if (rc < 0) {
+			attempt_failed(c, 502, "backend write failed", u->reused && !u->got_bytes);
+			return true;
+		}
+	} else if (!buf_is_empty(&u->out)) {
+		rc = send_or_queue(u->w, &u->out, up_writev, u, NULL, 0, NULL);
 		if (rc < 0) {
 			attempt_failed(c, 502, "backend write failed", u->reused && !u->got_bytes);
 			return true;
@@ -1857,7 +1909,7 @@ static bool proxy_step(struct conn *c)
 			moved |= f > 0;
 		}
 		if (!buf_is_empty(&c->in)) {
-			rc = pump(&c->in, r->req_body, &r->req_remaining, &r->req_ch,
+			rc = pump(c->w, &c->in, r->req_body, &r->req_remaining, &r->req_ch,
 				  r->req_body == H1_BODY_CHUNKED, &u->out, up_writev, u, NULL,
 				  &r->req_body_done);
 			if (rc == -WG_EPROTO) {
@@ -1907,7 +1959,7 @@ static bool proxy_step(struct conn *c)
 				r->resp_done = true;
 				if (r->resp_chunked_out) {
 					struct iovec last = {(void *)(uintptr_t)H1_CHUNK_LAST, 5};
-					if (send_or_queue(&c->out, client_writev, c, &last, 1,
+					if (send_or_queue(c->w, &c->out, client_writev, c, &last, 1,
 							  &r->bytes_out) < 0) {
 						conn_close(c, "client write failed");
 						return true;
@@ -1936,7 +1988,7 @@ static bool proxy_step(struct conn *c)
 		moved = true;
 	}
 	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
-		rc = pump(&u->in, r->resp_body, &r->resp_remaining, &r->resp_ch,
+		rc = pump(c->w, &u->in, r->resp_body, &r->resp_remaining, &r->resp_ch,
 			  r->resp_chunked_out, &c->out, client_writev, c, &r->bytes_out,
 			  &r->resp_done);
 		if (rc == -WG_EPROTO) {
@@ -2047,7 +2099,7 @@ static void conn_run(struct conn *c)
 		}
 		/* output first: it frees room for everything else */
 		if (!buf_is_empty(&c->out)) {
-			int rc = send_or_queue(&c->out, client_writev, c, NULL, 0, NULL);
+			int rc = send_or_queue(c->w, &c->out, client_writev, c, NULL, 0, NULL);
 			if (rc < 0) {
 				conn_close(c, "client write failed");
 				break;
@@ -2362,6 +2414,7 @@ void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd
 	c->sock_id = sock_id;
 	c->port = port;
 	c->vtls = tls;
+	c->inner = true;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->st = CS_HEAD;
 	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {

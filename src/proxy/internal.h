@@ -223,6 +223,10 @@ struct worker {
 	char *scratch;    /* buf_size bytes for building heads */
 	char **free_bufs; /* freelist of PX buffers */
 	size_t n_free_bufs, cap_free_bufs;
+	/* the fewest free buffers and arenas since trim_timer was armed: that
+	 * many stayed unused for the whole interval (wpool_trim) */
+	size_t low_free_bufs, low_free_arenas;
+	struct timer trim_timer;
 	struct upep **eps; /* hash table of endpoints */
 	size_t cap_eps;
 	uint64_t rr;          /* round-robin cursor */
@@ -248,6 +252,16 @@ struct proxy {
 /* buffers (worker thread) */
 int wbuf_get(struct worker *w, struct buf *b);
 void wbuf_put(struct worker *w, struct buf *b);
+/* The worker's caches of buffers and request arenas give back, once per
+ * PX_TRIM_MS, what stayed unused for that whole interval, down to
+ * PX_TRIM_KEEP of each: memory returns within seconds of a burst, while
+ * steady traffic keeps what it uses. wpool_arm starts the interval when
+ * something was put back (a no-op while one runs); wpool_trim ends it and
+ * returns how many buffers and arenas were freed. */
+#define PX_TRIM_MS 1000
+#define PX_TRIM_KEEP 8
+void wpool_arm(struct worker *w);
+size_t wpool_trim(struct worker *w);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,

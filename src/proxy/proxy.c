@@ -16,12 +16,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "proxy/internal.h"
@@ -149,9 +152,11 @@ int wbuf_get(struct worker *w, struct buf *b)
 	if (b->data)
 		return 0;
 	char *d;
-	if (w->n_free_bufs)
+	if (w->n_free_bufs) {
 		d = w->free_bufs[--w->n_free_bufs];
-	else if (!(d = malloc(w->p->buf_size)))
+		if (w->n_free_bufs < w->low_free_bufs)
+			w->low_free_bufs = w->n_free_bufs;
+	} else if (!(d = malloc(w->p->buf_size)))
 		return -ENOMEM;
 	b->data = d;
 	b->cap = w->p->buf_size;
@@ -168,6 +173,44 @@ void wbuf_put(struct worker *w, struct buf *b)
 	else
 		free(b->data);
 	memset(b, 0, sizeof(*b));
+	wpool_arm(w);
+}
+
+static void on_trim(struct timer *t)
+{
+	struct worker *w = t->arg;
+	wpool_trim(w);
+	if (w->n_free_bufs > PX_TRIM_KEEP || w->n_free_arenas > PX_TRIM_KEEP)
+		wpool_arm(w);
+}
+
+void wpool_arm(struct worker *w)
+{
+	if (timer_is_armed(&w->trim_timer) || w->stopped)
+		return;
+	w->low_free_bufs = w->n_free_bufs;
+	w->low_free_arenas = w->n_free_arenas;
+	timer_add(w->loop, &w->trim_timer, PX_TRIM_MS, on_trim, w);
+}
+
+/* Frees from the bottom of each stack: the least recently used entries,
+ * while the top ones may still be warm in the cache. */
+size_t wpool_trim(struct worker *w)
+{
+	size_t nb = w->low_free_bufs > PX_TRIM_KEEP ? w->low_free_bufs - PX_TRIM_KEEP : 0;
+	size_t na = w->low_free_arenas > PX_TRIM_KEEP ? w->low_free_arenas - PX_TRIM_KEEP : 0;
+
+	for (size_t i = 0; i < nb; i++)
+		free(w->free_bufs[i]);
+	w->n_free_bufs -= nb;
+	memmove(w->free_bufs, w->free_bufs + nb, w->n_free_bufs * sizeof(*w->free_bufs));
+	for (size_t i = 0; i < na; i++)
+		arena_free(w->free_arenas[i]);
+	w->n_free_arenas -= na;
+	memmove(w->free_arenas, w->free_arenas + na, w->n_free_arenas * sizeof(*w->free_arenas));
+	w->low_free_bufs = w->n_free_bufs;
+	w->low_free_arenas = w->n_free_arenas;
+	return nb + na;
 }
 
 /* ---- workers ---- */
@@ -363,6 +406,40 @@ fail:
 	return NULL;
 }
 
+/*
+ * With one worker per CPU the process may run on (its affinity mask, which
+ * taskset or a board's init sets), worker i stays on the i-th of those
+ * CPUs: its connections, buffers and sockets stay in one CPU's caches, and
+ * the scheduler does not move two busy workers onto one CPU while the
+ * other waits. Any other count leaves placement to the scheduler. Returns
+ * whether the workers were pinned; a failure is only logged.
+ */
+static bool pin_workers(struct proxy *p)
+{
+	cpu_set_t allowed;
+	int cpus[WG_MAX_WORKERS];
+	unsigned n = 0;
+
+	if (p->n_workers < 2 || sched_getaffinity(0, sizeof(allowed), &allowed) == -1 ||
+	    (unsigned)CPU_COUNT(&allowed) != p->n_workers)
+		return false;
+	for (int cpu = 0; cpu < CPU_SETSIZE && n < p->n_workers; cpu++)
+		if (CPU_ISSET(cpu, &allowed))
+			cpus[n++] = cpu;
+	for (unsigned i = 0; i < n; i++) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpus[i], &one);
+		int r = pthread_setaffinity_np(p->workers[i].thread, sizeof(one), &one);
+		if (r) {
+			log_warn("event=worker_pin_failed worker=%u cpu=%d error=%s", i, cpus[i],
+				 log_q(strerror(r)));
+			return false;
+		}
+	}
+	return true;
+}
+
 int proxy_start(struct proxy *p)
 {
 	pthread_attr_t attr;
@@ -382,7 +459,9 @@ int proxy_start(struct proxy *p)
 	}
 	pthread_attr_destroy(&attr);
 	p->started = true;
-	log_info("event=proxy_started workers=%u", p->n_workers);
+	bool pinned = pin_workers(p);
+	log_info("event=proxy_started workers=%u pinned=%s", p->n_workers,
+		 pinned ? "true" : "false");
 	return 0;
 }
 
@@ -504,6 +583,7 @@ void proxy_free(struct proxy *p)
 		conn_free_cached(w);
 		rt_unref(w->rt);
 		rt_unref(w->pending);
+		timer_cancel(w->loop, &w->trim_timer);
 		for (size_t k = 0; k < w->n_free_bufs; k++)
 			free(w->free_bufs[k]);
 		free(w->free_bufs);

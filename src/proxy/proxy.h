@@ -37,6 +37,7 @@ struct proxy_config {
 	struct proxy_limits limits; /* zero fields take the defaults above */
 	int access_log_fd;          /* -1 = no access log */
 	int cipher_pref;            /* enum tls_cipher_pref */
+	bool via_disabled;          /* no Via field on forwarded messages */
 };
 
 /* Called on the control thread. NULL on failure (message logged). */

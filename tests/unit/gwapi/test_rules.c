@@ -1130,3 +1130,40 @@ TEST(gw_backend_client_certificate)
 		gw_objset_free(set);
 	}
 }
+
+/* Rules of one hostname share one copy of it in the snapshot (precedence
+ * order keeps them together); rules of another hostname get their own. */
+TEST(gw_snapshot_rules_share_their_hostname)
+{
+	struct gw_objset *set = gw_objset_new();
+	struct gw_result res = {0};
+
+	gwt_base(set);
+	gwt_put(set, GW("infra", "gw", "[" HTTP_ALL "]"));
+	gwt_put(set,
+		RT("HTTPRoute", "infra", "a", "2026-01-01T00:00:01Z",
+		   "{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com','b.example.com'],"
+		   "'rules':[{'matches':[{'path':{'type':'PathPrefix','value':'/x'}},"
+		   "{'path':{'type':'PathPrefix','value':'/y'}}],"
+		   "'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	gwt_put(set, RT("HTTPRoute", "infra", "b", "2026-01-01T00:00:02Z",
+			"{'parentRefs':[{'name':'gw'}],'hostnames':['a.example.com'],"
+			"'rules':[{'backendRefs':[{'name':'svc','port':8080}]}]}"));
+	CHECK_EQ_INT(gwt_run(set, NULL, &res), 0);
+	const struct snap_listener *l = gwt_listener(res.snap, "infra/gw", "http");
+	CHECK(l && l->n_http_rules == 5);
+	if (!l || l->n_http_rules != 5)
+		goto out;
+	const struct snap_http_rule *r = l->http_rules;
+	for (size_t i = 0; i < 5; i++)
+		CHECK_EQ_INT(r[i].n_hostnames, 1);
+	/* a.example.com: /x, /y, then route b's "/"; b.example.com: /x, /y */
+	CHECK_EQ_STR(r[0].hostnames[0], "a.example.com");
+	CHECK(r[1].hostnames == r[0].hostnames && r[2].hostnames == r[0].hostnames);
+	CHECK_EQ_STR(r[2].route, "infra/b");
+	CHECK_EQ_STR(r[3].hostnames[0], "b.example.com");
+	CHECK(r[3].hostnames != r[0].hostnames && r[4].hostnames == r[3].hostnames);
+out:
+	gwt_done(&res);
+	gw_objset_free(set);
+}

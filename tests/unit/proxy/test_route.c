@@ -229,3 +229,48 @@ TEST(route_lookup_cost_does_not_grow_with_routes)
 	rt_unref(rt);
 	diag_fini(&d);
 }
+
+/* The host maps hold one slot pair per distinct host, however many rules
+ * share it, and one copy of each key: 10,000 rules on 1,000 hosts (and
+ * 1,000 on 100 wildcard suffixes) stay in a fraction of a megabyte. */
+TEST(route_host_maps_are_sized_by_distinct_hosts)
+{
+	struct snapshot *s = snap_new_empty();
+	struct arena *a = s->arena;
+	struct diag d = {0};
+	size_t n_exact = 10000, n_wild = 1000, n = n_exact + n_wild;
+	build_rules(s, n);
+	struct snap_http_rule *r = s->listeners[0].http_rules;
+	for (size_t i = 0; i < n_exact; i++) {
+		char host[64], path[32];
+		/* mixed case: keys are lower-cased once (requests arrive normalised) */
+		snprintf(host, sizeof(host), "%c%04zu.Example.test", i % 2 ? 'H' : 'h', i / 10);
+		snprintf(path, sizeof(path), "/p%zu/", i % 10);
+		rule_init(a, &r[i], host, host, SNAP_PM_PREFIX, path);
+	}
+	for (size_t i = 0; i < n_wild; i++) {
+		char host[64], path[32];
+		snprintf(host, sizeof(host), "*.w%03zu.example.test", i / 10);
+		snprintf(path, sizeof(path), "/q%zu/", i % 10);
+		rule_init(a, &r[n_exact + i], "wild", host, SNAP_PM_PREFIX, path);
+	}
+	struct rt *rt = rt_build(s, &d);
+	CHECK(rt != NULL);
+	struct rt_listener *l = only_listener(rt);
+	CHECK_EQ_INT(l->exact.cap, 2048);   /* 1,000 hosts, half full at most */
+	CHECK_EQ_INT(l->wildcard.cap, 256); /* 100 suffixes */
+	size_t keys = 0;
+	for (size_t i = 0; i < l->exact.cap; i++)
+		if (l->exact.v[i].key) {
+			keys++;
+			CHECK_EQ_INT(l->exact.v[i].n, 10);
+		}
+	CHECK_EQ_INT(keys, 1000);
+	CHECK(arena_used(rt->arena) < 1024 * 1024);
+	CHECK(match(l, "h0999.example.test", "GET", "/p9/x", "", NULL, 0) == &l->rules[9999]);
+	CHECK(match(l, "h0000.example.test", "GET", "/p0/", "", NULL, 0) == &l->rules[0]);
+	CHECK(match(l, "a.w099.example.test", "GET", "/q9/", "", NULL, 0) == &l->rules[n - 1]);
+	CHECK(match(l, "h1000.example.test", "GET", "/p0/", "", NULL, 0) == NULL);
+	rt_unref(rt);
+	diag_fini(&d);
+}
