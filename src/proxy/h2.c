@@ -42,6 +42,7 @@
 #include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/upx.h"
 
 #define H2P_RESP_MAX (64 * 1024) /* response bytes held per stream before reading stops */
 #define H2P_VLINK_IDLE 8         /* idle socket pairs kept per client connection */
@@ -51,7 +52,7 @@ struct h2conn;
 struct h2up;
 struct vlink;
 
-enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_VLINK, STRM_UP };
+enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_VLINK, STRM_UP, STRM_H1 };
 
 struct strm {
 	struct h2conn *hc;
@@ -67,6 +68,7 @@ struct strm {
 	int status;    /* answered here or by an HTTP/2 backend (access log) */
 	struct rt *rt; /* held while resp_mods (snapshot memory) may be used */
 	uint64_t start_ms;
+	struct timer req_timer; /* the route's request timeout (STRM_UP, STRM_H1) */
 	const char *method, *authority, *path, *route; /* for the access log */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
@@ -83,7 +85,10 @@ struct strm {
 	struct h2up *up;
 	struct strm *up_next; /* on up->streams */
 	int32_t up_sid;
-	struct buf reqbody; /* body waiting for the upstream's window */
+	struct buf reqbody; /* body waiting for the upstream's window (or STRM_H1's socket) */
+	/* STRM_H1 */
+	struct upx *x;
+	char *up_head; /* the HTTP/1.1 head, in the arena (x borrows it) */
 };
 
 struct h2conn {
@@ -287,8 +292,11 @@ static const char *log_copy(struct arena *a, struct str v)
 static void strm_free(struct strm *st)
 {
 	struct h2conn *hc = st->hc;
-	if (st->kind == STRM_LOCAL || st->kind == STRM_UP)
+	if (st->kind == STRM_LOCAL || st->kind == STRM_UP || st->kind == STRM_H1)
 		strm_log(st);
+	timer_cancel(hc->w->loop, &st->req_timer);
+	upx_free(st->x);
+	st->x = NULL;
 	struct strm **pp = &hc->streams;
 	while (*pp && *pp != st)
 		pp = &(*pp)->next;
@@ -702,6 +710,408 @@ static int strm_start_vlink(struct strm *st, const struct h2_hdr *h, size_t n, b
 	return 0;
 }
 
+/* ---- HTTP/1.1 backends, directly (upx.c) ---- */
+
+/* Whether every byte of v is visible ASCII (no space, no control). */
+static bool is_visible(struct str v)
+{
+	for (size_t i = 0; i < v.len; i++)
+		if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * Whether the direct path can serve every backend the rule may pick: plain
+ * HTTP/1.1 endpoints and the filters that only edit the request and the
+ * response. Upstream TLS, CORS and mirrors go through conn.c (vlink).
+ */
+static bool rule_is_direct(const struct rt_rule *rr)
+{
+	const struct snap_http_rule *r = rr->r;
+	for (size_t b = 0; b <= r->n_backends; b++) {
+		const struct snap_filter *fl = b ? r->backends[b - 1].filters : r->filters;
+		size_t nf = b ? r->backends[b - 1].n_filters : r->n_filters;
+		if (b && (r->backends[b - 1].tls || r->backends[b - 1].proto == SNAP_APP_H2 ||
+			  r->backends[b - 1].proto == SNAP_APP_H2C))
+			return false;
+		for (size_t i = 0; i < nf; i++)
+			if (fl[i].type == SNAP_F_MIRROR || fl[i].type == SNAP_F_CORS)
+				return false;
+	}
+	return true;
+}
+
+static void on_strm_timer(struct timer *t)
+{
+	struct strm *st = t->arg;
+	struct h2conn *hc = st->hc;
+	upx_free(st->x);
+	st->x = NULL;
+	if (st->up)
+		strm_up_detach(st, true);
+	STAT_ADD(hc->w, upstream_errors, 1);
+	strm_fail(st, 504, 4, "request timeout");
+	strm_kick(st);
+	hc_run(hc);
+}
+
+static void strm_timer_start(struct strm *st, const struct rt_rule *rr)
+{
+	struct worker *w = st->hc->w;
+	uint32_t to = rr->r->request_timeout_ms;
+	if (!to)
+		to = w->p->cfg.limits.route_timeout_ms ? w->p->cfg.limits.route_timeout_ms : 15000;
+	timer_add(w->loop, &st->req_timer, to, on_strm_timer, st);
+}
+
+static void x_on_head(void *ctx, const struct h1_msg *m)
+{
+	struct strm *st = ctx;
+	struct h2_hdr out[H2P_MAX_FIELDS];
+	size_t k = 0;
+	struct hlist hl;
+
+	if (hlist_init(&hl, st->arena, m->n_headers + 8))
+		goto fail;
+	for (size_t i = 0; i < m->n_headers; i++) {
+		struct str nm = m->headers[i].name;
+		if (h2_hop(nm.p, nm.len))
+			continue;
+		if ((m->conn_flags & H1_CONN_OTHER) &&
+		    hdr_is_listed_in_connection(m->headers, m->n_headers, nm))
+			continue;
+		if (hlist_add(&hl, st->arena, nm, m->headers[i].value))
+			goto fail;
+	}
+	for (size_t i = 0; i < st->n_resp_mods; i++)
+		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
+			goto fail;
+	for (size_t i = 0; i < hl.n && k < H2P_MAX_FIELDS; i++) {
+		if (!hl.v[i].name.len)
+			continue;
+		/* HTTP/2 field names are lower case; the values are copied by
+		 * the submit, the names must outlive this head */
+		char *lc = arena_strndup(st->arena, hl.v[i].name.p, hl.v[i].name.len);
+		if (!lc)
+			goto fail;
+		for (char *q = lc; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q + 32);
+		out[k++] = (struct h2_hdr){lc, hl.v[i].name.len, hl.v[i].value.p, hl.v[i].value.len};
+	}
+	bool has_body = m->body != H1_BODY_NONE;
+	if (!has_body) {
+		st->resp_end = true;
+		timer_cancel(st->hc->w->loop, &st->req_timer);
+	}
+	strm_respond(st, m->status, out, k, has_body);
+	return;
+fail:
+	strm_respond(st, 502, NULL, 0, false);
+}
+
+static void x_on_body(void *ctx)
+{
+	struct strm *st = ctx;
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+static void x_on_body_wanted(void *ctx)
+{
+	(void)ctx;
+}
+
+static void x_on_fail(void *ctx, int status, const char *why)
+{
+	struct strm *st = ctx;
+	upx_free(st->x);
+	st->x = NULL;
+	timer_cancel(st->hc->w->loop, &st->req_timer);
+	strm_fail(st, status, 14, why);
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+/* The request body for upx: from st->reqbody, acknowledged as it leaves. */
+static size_t x_read_body(void *ctx, char *p, size_t len, bool *end)
+{
+	struct strm *st = ctx;
+	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
+	memcpy(p, buf_rptr(&st->reqbody), k);
+	buf_consume(&st->reqbody, k);
+	if (k) {
+		h2_consume(st->hc->s, st->sid, k);
+		st->unacked -= k < st->unacked ? k : st->unacked;
+		hc_schedule(st->hc);
+	}
+	*end = st->req_end && buf_is_empty(&st->reqbody);
+	return k;
+}
+
+static const struct upx_cbs x_cbs = {
+	.on_head = x_on_head,
+	.on_body = x_on_body,
+	.on_body_wanted = x_on_body_wanted,
+	.on_fail = x_on_fail,
+	.read_body = x_read_body,
+};
+
+/* What the route asked of one request: the filters' outcome. */
+struct h1_plan {
+	const char *path; /* after a rewrite, without the query */
+	const char *host; /* the Host sent upstream */
+	const struct snap_backend *backend;
+};
+
+/*
+ * Applies the filters of the rule and of the backend it picks to hl, as
+ * conn.c's req_start does. 1 when the stream was answered here (redirect,
+ * errors), 0 to proxy per plan, -ENOMEM.
+ */
+static int strm_h1_filters(struct strm *st, const struct rt_rule *rr, struct hlist *hl,
+			   struct str path, struct str query, const char *host, size_t hlen,
+			   struct h1_plan *plan)
+{
+	struct h2conn *hc = st->hc;
+	const struct snap_http_rule *rule = rr->r;
+	const struct snap_filter *fl = rule->filters;
+	size_t nf = rule->n_filters;
+
+	for (int level = 0; level < 2; level++) {
+		for (size_t i = 0; i < nf; i++) {
+			const struct snap_filter *f = &fl[i];
+			switch (f->type) {
+			case SNAP_F_REQ_HEADER:
+				if (hlist_apply(hl, st->arena, &f->u.header))
+					return -ENOMEM;
+				break;
+			case SNAP_F_RESP_HEADER:
+				if (st->n_resp_mods < 8)
+					st->resp_mods[st->n_resp_mods++] = &f->u.header;
+				break;
+			case SNAP_F_REDIRECT: {
+				struct hlist loc;
+				char *l = px_redirect_location(st->arena, &f->u.redirect,
+							       hc->tls ? "https" : "http",
+							       hlen ? host : "", hc->port, path,
+							       query, rr->prefix_len);
+				if (!l || hlist_init(&loc, st->arena, 4) ||
+				    hlist_add(&loc, st->arena, STR_LIT("location"), str_c(l)))
+					return -ENOMEM;
+				for (size_t k = 0; k < st->n_resp_mods; k++)
+					hlist_apply(&loc, st->arena, st->resp_mods[k]);
+				struct h2_hdr out[8];
+				size_t k = 0;
+				for (size_t j = 0; j < loc.n && k < 8; j++) {
+					if (!loc.v[j].name.len)
+						continue;
+					char *lc = arena_strndup(st->arena, loc.v[j].name.p,
+								 loc.v[j].name.len);
+					if (!lc)
+						return -ENOMEM;
+					for (char *q = lc; *q; q++)
+						if (*q >= 'A' && *q <= 'Z')
+							*q = (char)(*q + 32);
+					out[k++] = (struct h2_hdr){lc, loc.v[j].name.len,
+								   loc.v[j].value.p,
+								   loc.v[j].value.len};
+				}
+				st->kind = STRM_LOCAL;
+				st->resp_end = true;
+				strm_respond(st, f->u.redirect.status ? f->u.redirect.status : 302,
+					     out, k, false);
+				return 1;
+			}
+			case SNAP_F_REWRITE:
+				if (f->u.rewrite.hostname) {
+					if (!px_is_clean(f->u.rewrite.hostname)) {
+						strm_fail(st, 500, 13, "rewrite failed");
+						return 1;
+					}
+					plan->host = f->u.rewrite.hostname;
+				}
+				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
+					plan->path = px_path_modify(st->arena, path,
+								    f->u.rewrite.path_type,
+								    f->u.rewrite.path,
+								    rr->prefix_len);
+					if (!plan->path) {
+						strm_fail(st, 500, 13, "rewrite failed");
+						return 1;
+					}
+				}
+				break;
+			case SNAP_F_MIRROR:
+			case SNAP_F_CORS: break; /* not on this path: see rule_is_direct */
+			}
+		}
+		if (level == 1)
+			break;
+		if (!rule->n_backends) {
+			strm_fail(st, 500, 14, "route has no backends");
+			return 1;
+		}
+		plan->backend = up_pick_backend(rr);
+		if (!plan->backend) {
+			strm_fail(st, 500, 14, "all backend weights are zero");
+			return 1;
+		}
+		if (plan->backend->invalid_status) {
+			strm_fail(st, plan->backend->invalid_status, 14, "invalid backend");
+			return 1;
+		}
+		if (!plan->backend->n_endpoints) {
+			strm_fail(st, 503, 14, "no ready endpoints");
+			return 1;
+		}
+		fl = plan->backend->filters;
+		nf = plan->backend->n_filters;
+	}
+	return 0;
+}
+
+/* Whether a client field is forwarded as is (before the filters): what
+ * conn.c's forwardable() keeps, for HTTP/2 names (lower case). */
+static bool h2_forwardable(const struct h2_hdr *h)
+{
+	if (!h->nlen || h->name[0] == ':' || h2_hop(h->name, h->nlen))
+		return false;
+	return !hname_is(h, "expect") && !hname_is(h, "content-length") &&
+	       !hname_is(h, "x-forwarded-host") && !hname_is(h, "x-forwarded-proto") &&
+	       !hname_is(h, "cookie");
+}
+
+/*
+ * Sends the stream to an HTTP/1.1 backend over a pooled connection of
+ * upx.c. authority: the request's Host (raw); host/hlen: normalised.
+ * 0, or -ENOMEM (the caller answers).
+ */
+static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct h2_hdr *h,
+			 size_t n, bool end, struct str method, struct str path_q,
+			 struct str authority, const char *host, size_t hlen)
+{
+	struct h2conn *hc = st->hc;
+	struct worker *w = hc->w;
+	struct hlist hl;
+	bool has_cl = false;
+	struct str cookie = {NULL, 0}, xff = {NULL, 0};
+
+	const char *qm = memchr(path_q.p, '?', path_q.len);
+	struct str path = {path_q.p, qm ? (size_t)(qm - path_q.p) : path_q.len};
+	struct str query = {qm ? qm + 1 : "", qm ? path_q.len - path.len - 1 : 0};
+	if (hlist_init(&hl, st->arena, n + 16))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (hname_is(&h[i], "content-length"))
+			has_cl = true;
+		if (hname_is(&h[i], "cookie")) {
+			/* HTTP/2 splits cookies; HTTP/1.1 wants one field */
+			char *c = cookie.len ? arena_printf(st->arena, "%.*s; %.*s",
+							    (int)cookie.len, cookie.p,
+							    (int)h[i].vlen, h[i].value)
+					     : arena_strndup(st->arena, h[i].value, h[i].vlen);
+			if (!c)
+				return -ENOMEM;
+			cookie = str_c(c);
+			continue;
+		}
+		if (h2_forwardable(&h[i]) &&
+		    hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
+			      (struct str){h[i].value, h[i].vlen}))
+			return -ENOMEM;
+	}
+	if (cookie.len && hlist_add(&hl, st->arena, STR_LIT("cookie"), cookie))
+		return -ENOMEM;
+	struct h1_plan plan = {NULL, NULL, NULL};
+	int rc = strm_h1_filters(st, rr, &hl, path, query, host, hlen, &plan);
+	if (rc)
+		return rc < 0 ? rc : 0;
+
+	/* the head, as conn.c's build_up_head writes it */
+	struct wr o = {w->scratch, 0, w->p->buf_size, false};
+	wr_str(&o, method);
+	wr_put(&o, " ", 1);
+	if (plan.path) {
+		wr_cstr(&o, plan.path);
+		if (query.len) {
+			wr_put(&o, "?", 1);
+			wr_str(&o, query);
+		}
+	} else {
+		wr_str(&o, path_q);
+	}
+	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
+	if (plan.host)
+		wr_cstr(&o, plan.host);
+	else
+		wr_str(&o, authority);
+	wr_put(&o, "\r\n", 2);
+	for (size_t i = 0; i < hl.n; i++) {
+		struct str nm = hl.v[i].name;
+		if (!nm.len)
+			continue;
+		if (str_case_eq_c(nm, "x-forwarded-for")) {
+			xff = hl.v[i].value;
+			continue;
+		}
+		wr_field(&o, nm, hl.v[i].value);
+	}
+	wr_cstr(&o, "X-Forwarded-For: ");
+	if (xff.len) {
+		wr_str(&o, xff);
+		wr_put(&o, ", ", 2);
+	}
+	wr_cstr(&o, hc->peer);
+	wr_cstr(&o, hc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	if (authority.len) {
+		wr_cstr(&o, "X-Forwarded-Host: ");
+		wr_str(&o, authority);
+		wr_put(&o, "\r\n", 2);
+	}
+	bool chunked = false;
+	if (!end && has_cl) {
+		for (size_t i = 0; i < n; i++)
+			if (hname_is(&h[i], "content-length"))
+				wr_field(&o, STR_LIT("Content-Length"),
+					 (struct str){h[i].value, h[i].vlen});
+	} else if (!end) {
+		chunked = true;
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else if (has_cl) {
+		wr_cstr(&o, "Content-Length: 0\r\n");
+	}
+	wr_put(&o, "\r\n", 2);
+	if (o.overflow) {
+		strm_fail(st, 431, 8, "request head too large after filters");
+		return 0;
+	}
+	st->up_head = arena_memdup(st->arena, o.p, o.len);
+	if (!st->up_head)
+		return -ENOMEM;
+	struct upx_req xr = {
+		.rt = st->rt,
+		.rule = rr,
+		.backend = plan.backend,
+		.head = st->up_head,
+		.head_len = o.len,
+		.has_body = !end,
+		.chunked = chunked,
+		.head_method = str_eq_c(method, "HEAD"),
+	};
+	st->kind = STRM_H1;
+	strm_timer_start(st, rr);
+	int status = upx_start(w, &xr, &x_cbs, st, &st->x);
+	if (status) {
+		st->x = NULL;
+		timer_cancel(w->loop, &st->req_timer);
+		STAT_ADD(w, upstream_errors, 1);
+		strm_fail(st, status, 14, status == 503 ? "backend connect failed" : "request failed");
+	}
+	return 0;
+}
+
 /* ---- HTTP/2 towards backends ---- */
 
 static void on_up_io(struct loop_io *io, uint32_t events);
@@ -1102,20 +1512,6 @@ static void strm_up_detach(struct strm *st, bool reset)
 
 /* ---- routing ---- */
 
-static const struct snap_backend *pick_backend(const struct rt_rule *rr)
-{
-	const struct snap_http_rule *r = rr->r;
-	if (!rr->total_weight)
-		return NULL;
-	uint64_t x = rand_u64() % rr->total_weight;
-	for (size_t i = 0; i < r->n_backends; i++) {
-		if (x < r->backends[i].weight)
-			return &r->backends[i];
-		x -= r->backends[i].weight;
-	}
-	return &r->backends[r->n_backends - 1];
-}
-
 /* Sends the stream to an HTTP/2 backend. 0, or negative (answered). */
 static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *rr,
 			 const struct snap_backend *b, const struct h2_hdr *h, size_t n, bool end)
@@ -1252,6 +1648,12 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return 0;
 	}
 	size_t hlen = route_host_norm(authority, hbuf, sizeof(hbuf));
+	if ((!hlen && authority.len) || !is_visible(method) || !is_visible(path) ||
+	    !is_visible(authority)) {
+		/* these go into an HTTP/1.1 request line and Host field */
+		strm_fail(st, 400, 3, "invalid request line or host");
+		return 0;
+	}
 	struct rt_listener *lsn = route_listener(sock, hbuf, hlen);
 	if (hc->tls && hc->sni[0]) {
 		char sbuf[256];
@@ -1276,7 +1678,7 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 	if (rr)
 		st->route = log_copy(st->arena, str_c(rr->r->route));
 	if (rr && (rr->r->grpc || st->grpc)) {
-		const struct snap_backend *b = rr->r->n_backends ? pick_backend(rr) : NULL;
+		const struct snap_backend *b = rr->r->n_backends ? up_pick_backend(rr) : NULL;
 		if (!b) {
 			strm_grpc_error(st, 14, "no backend");
 			return 0;
@@ -1292,6 +1694,19 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return strm_start_up(st, rt, rr, &rr->r->backends[0], h, n, end) == -ENOMEM
 			       ? -ENOMEM
 			       : 0;
+	}
+	if (!lsn) {
+		strm_fail(st, 404, 12, "no listener for host");
+		return 0;
+	}
+	if (!rr) {
+		strm_fail(st, 404, 12, "no route");
+		return 0;
+	}
+	if (!st->grpc && !rr->r->grpc && rule_is_direct(rr)) {
+		st->rt = rt;
+		rt_ref(rt);
+		return strm_start_h1(st, rr, h, n, end, method, path, authority, hbuf, hlen);
 	}
 	return strm_start_vlink(st, h, n, end);
 }
@@ -1360,6 +1775,17 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		}
 		vl_set_io(st->vl);
 		break;
+	case STRM_H1:
+		if (!st->x) {
+			/* answered already (the backend failed): drop the rest */
+			h2_consume(hc->s, sid, n);
+			st->unacked -= n;
+			break;
+		}
+		if (buf_append(&st->reqbody, p, n))
+			return -1;
+		upx_kick(st->x);
+		break;
 	case STRM_UP:
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
@@ -1389,6 +1815,8 @@ static void hc_on_end(void *ctx, int32_t sid)
 		if (st->req_chunked)
 			buf_append_str(&st->vl->out, "0\r\n\r\n");
 		vl_set_io(st->vl);
+	} else if (st->kind == STRM_H1 && st->x) {
+		upx_kick(st->x);
 	} else if (st->kind == STRM_UP && st->up && !st->up->dead) {
 		h2_resume(st->up->s, st->up_sid);
 		if (!st->up->connecting)
@@ -1413,6 +1841,24 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	struct strm *st = strm_get(hc, sid);
 	if (!st)
 		return -1;
+	if (st->kind == STRM_H1 && st->x) {
+		/* straight from the backend connection's buffer */
+		bool eof;
+		ssize_t k = upx_read(st->x, (char *)buf, len, &eof);
+		if (k < 0)
+			return -1;
+		if (eof) {
+			*flags = H2_BODY_EOF;
+			st->resp_end = true;
+			timer_cancel(hc->w->loop, &st->req_timer);
+			return k;
+		}
+		if (!k) {
+			st->deferred = true;
+			return H2_DEFER;
+		}
+		return k;
+	}
 	size_t k = buf_len(&st->resp) < len ? buf_len(&st->resp) : len;
 	memcpy(buf, buf_rptr(&st->resp), k);
 	buf_consume(&st->resp, k);

@@ -40,6 +40,7 @@
 struct arena;
 struct conn;
 struct upconn;
+struct upx_conn;
 struct worker;
 struct l4_sock;
 struct l4_worker;
@@ -176,8 +177,10 @@ struct upep {
 	uint64_t hash;
 	char addr[48];
 	uint16_t port;
-	struct upconn *idle; /* LIFO list of idle connections */
+	struct upconn *idle; /* LIFO list of idle connections (conn.c) */
 	unsigned n_idle;
+	struct upx_conn *x_idle; /* the same for the exchanges of upx.c */
+	unsigned n_x_idle;
 	unsigned fails; /* consecutive */
 	uint64_t ejected_until_ms;
 };
@@ -265,6 +268,11 @@ bool upep_is_ejected(struct worker *w, const struct upep *ep);
 void upep_result(struct worker *w, struct upep *ep, bool ok);
 void upep_free_all(struct worker *w);
 int up_connect(const char *addr, uint16_t port);
+/* A backend of the rule by weight; NULL when the weights are all zero. */
+const struct snap_backend *up_pick_backend(const struct rt_rule *rr);
+/* Round robin over b's endpoints, skipping ejected ones unless all are;
+ * NULL on ENOMEM (or no endpoints). */
+struct upep *up_pick_endpoint(struct worker *w, const struct snap_backend *b);
 
 /* tlsglue.c: TLS kept to one file */
 int tlsg_server_build(struct rt_socket *rs, const struct rt *prev, const struct proxy_config *cfg,

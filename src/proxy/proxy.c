@@ -27,6 +27,7 @@
 #include "proxy/internal.h"
 #include "proxy/l4.h"
 #include "proxy/snapshot.h"
+#include "proxy/upx.h"
 
 #define WBUF_FREE_MAX 512
 
@@ -499,6 +500,7 @@ void proxy_free(struct proxy *p)
 			lsn_drop(w, w->n_lsn - 1);
 		free(w->lsn);
 		conn_pool_free(w);
+		upx_pool_free(w);
 		l4_worker_free(w);
 		upep_free_all(w);
 		conn_free_cached(w);
