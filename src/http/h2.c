@@ -462,6 +462,13 @@ void h2_goaway(struct h2_sess *s, uint32_t code)
 	nghttp2_session_terminate_session(s->ng, code);
 }
 
+int h2_drain(struct h2_sess *s)
+{
+	int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
+	return nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) ? -1
+														: 0;
+}
+
 uint32_t h2_streams_left(const struct h2_sess *s, uint32_t open)
 {
 	uint32_t max =

@@ -110,6 +110,9 @@ int h2_resume(struct h2_sess *s, int32_t sid);
 void h2_consume(struct h2_sess *s, int32_t sid, size_t n);
 void h2_reset(struct h2_sess *s, int32_t sid, uint32_t code);
 void h2_goaway(struct h2_sess *s, uint32_t code);
+/* Graceful shutdown (server): GOAWAY NO_ERROR naming the last stream
+ * processed; those streams go on, newer ones are refused. 0 or -1. */
+int h2_drain(struct h2_sess *s);
 /* How many more streams the peer lets us open (client) with `open` open. */
 uint32_t h2_streams_left(const struct h2_sess *s, uint32_t open);
 void *h2_stream_data(const struct h2_sess *s, int32_t sid);

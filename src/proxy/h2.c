@@ -47,6 +47,10 @@
 #define H2P_RESP_MAX (64 * 1024) /* response bytes held per stream before reading stops */
 #define H2P_VLINK_IDLE 8         /* idle socket pairs kept per client connection */
 #define H2P_MAX_FIELDS 128
+/* Reads (of one I/O buffer each) a connection may do per readiness event:
+ * a flooding client gets this much of a loop iteration and no more before
+ * the others get theirs (epoll is level-triggered: the rest waits). */
+#define H2P_READS_PER_RUN 2
 
 struct h2conn;
 struct h2up;
@@ -92,6 +96,7 @@ struct strm {
 };
 
 struct h2conn {
+	struct h2conn *prev, *next; /* this worker's connections (tl_conns) */
 	struct worker *w;
 	struct loop_io io;
 	int fd;
@@ -111,6 +116,7 @@ struct h2conn {
 	bool readable;
 	bool in_run;
 	bool closing;
+	bool draining; /* GOAWAY sent for a drain: close once the streams are done */
 	bool dead;
 	bool flush_scheduled;
 };
@@ -150,7 +156,8 @@ struct h2up {
 	bool connecting, handshaking, dead, in_run;
 };
 
-static __thread struct h2up *tl_ups; /* this worker's sessions */
+static __thread struct h2up *tl_ups;     /* this worker's sessions */
+static __thread struct h2conn *tl_conns; /* this worker's client connections */
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
@@ -321,6 +328,8 @@ static void strm_free(struct strm *st)
 	if (st->rt)
 		rt_unref(st->rt);
 	free(st);
+	if (!hc->n_streams && hc->draining)
+		hc_schedule(hc); /* the last stream of a draining connection: close */
 	if (!hc->n_streams && !hc->closing && !hc->dead)
 		timer_add(hc->w->loop, &hc->timer,
 			  hc->w->p->cfg.limits.keepalive_timeout_ms
@@ -1933,7 +1942,7 @@ static void hc_run(struct h2conn *hc)
 	hc->tls_want = 0;
 	int rc = 0;
 	const char *why = NULL;
-	for (int i = 0; i < 64 && hc->readable && !hc->closing; i++) {
+	for (int i = 0; i < H2P_READS_PER_RUN && hc->readable && !hc->closing; i++) {
 		if (wbuf_get(hc->w, &hc->in)) {
 			why = "out of memory";
 			goto close;
@@ -1959,12 +1968,17 @@ static void hc_run(struct h2conn *hc)
 			hc->readable = false;
 	}
 	wbuf_put(hc->w, &hc->in);
+	/* input left after the budget: TLS may hold it where epoll cannot
+	 * see it, so come back next iteration, after the other connections */
+	if (hc->readable && !hc->closing && hc->tls && tlsg_pending(hc->tls))
+		hc_schedule(hc);
 	rc = hc_flush(hc);
 	if (rc < 0) {
 		why = "client write failed";
 		goto close;
 	}
-	if ((hc->closing || h2_is_done(hc->s)) && buf_is_empty(&hc->out)) {
+	if ((hc->closing || h2_is_done(hc->s) || (hc->draining && !hc->n_streams)) &&
+	    buf_is_empty(&hc->out)) {
 		goto close;
 	}
 	hc_set_io(hc);
@@ -2024,9 +2038,37 @@ static void hc_close(struct h2conn *hc, const char *why)
 	hc->s = NULL;
 	wbuf_put(w, &hc->in);
 	wbuf_put(w, &hc->out);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		tl_conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	w->n_conns--;
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	if (loop_defer(w->loop, hc_free_deferred, hc))
 		free(hc);
+	if (w->draining && !w->n_conns)
+		loop_stop(w->loop);
+}
+
+void h2p_drain_all(struct worker *w, bool force)
+{
+	for (struct h2conn *hc = tl_conns, *next; hc; hc = next) {
+		next = hc->next;
+		if (force) {
+			hc_close(hc, "draining");
+			continue;
+		}
+		if (hc->draining || hc->closing)
+			continue;
+		hc->draining = true;
+		if (h2_drain(hc->s))
+			hc->closing = true;
+		log_debug("event=h2_drain worker=%u client=%s streams=%u", w->idx,
+			  log_q(hc->peer), hc->n_streams);
+		hc_run(hc);
+	}
 }
 
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
@@ -2053,6 +2095,11 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 							: 75000,
 		  on_hc_timer, hc);
 	STAT_ADD(w, active_connections, 1);
+	w->n_conns++;
+	hc->next = tl_conns;
+	if (tl_conns)
+		tl_conns->prev = hc;
+	tl_conns = hc;
 	if (in_len && h2_recv(hc->s, in, in_len, loop_now_ms(w->loop)) < 0)
 		hc->closing = true;
 	hc->readable = true;

@@ -303,6 +303,9 @@ const char *tlsg_alpn(const struct tls_conn *t);
  * tls from then on (closing both on failure); in: bytes already read. */
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
 	     const char *peer, const char *sni, const void *in, size_t in_len);
+/* Drain: every HTTP/2 client connection gets GOAWAY naming its last
+ * stream, finishes its streams, then closes (force: close all at once). */
+void h2p_drain_all(struct worker *w, bool force);
 /* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
  * h2.c) as if accepted on socket sock_id from peer; tls: the client's
  * connection is TLS (scheme, X-Forwarded-Proto). */

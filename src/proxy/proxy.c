@@ -265,6 +265,7 @@ static void on_drain_deadline(struct timer *t)
 {
 	struct worker *w = t->arg;
 	conn_drain_all(w, true);
+	h2p_drain_all(w, true);
 	l4_drain(w, true);
 	loop_stop(w->loop);
 }
@@ -275,6 +276,7 @@ static void start_drain(struct worker *w, uint32_t deadline_ms)
 	while (w->n_lsn)
 		lsn_drop(w, w->n_lsn - 1);
 	conn_drain_all(w, false);
+	h2p_drain_all(w, false);
 	l4_drain(w, false);
 	if (!w->n_conns) {
 		loop_stop(w->loop);
@@ -496,6 +498,7 @@ void proxy_free(struct proxy *p)
 		w->stopped = true;
 		w->draining = true;
 		conn_drain_all(w, true);
+		h2p_drain_all(w, true);
 		while (w->n_lsn)
 			lsn_drop(w, w->n_lsn - 1);
 		free(w->lsn);
