@@ -791,30 +791,6 @@ static void respond_error(struct conn *c, int status, const char *why, bool clos
 
 static void on_head_timer(struct timer *t);
 
-/* Per-request arenas come from a per-worker pool: their number follows the
- * requests in progress, not the connections, and a request mallocs nothing
- * once the pool is warm. */
-#define PX_ARENA_CHUNK 16384
-#define PX_ARENA_POOL 256
-
-static struct arena *warena_get(struct worker *w)
-{
-	if (w->n_free_arenas)
-		return w->free_arenas[--w->n_free_arenas];
-	return arena_new(PX_ARENA_CHUNK);
-}
-
-static void warena_put(struct worker *w, struct arena *a)
-{
-	if (!a)
-		return;
-	arena_reset(a);
-	if (w->n_free_arenas < PX_ARENA_POOL)
-		w->free_arenas[w->n_free_arenas++] = a;
-	else
-		arena_free(a);
-}
-
 static void req_reset(struct conn *c)
 {
 	rt_unref(c->r.rt);

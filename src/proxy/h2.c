@@ -158,6 +158,11 @@ struct h2up {
 
 static __thread struct h2up *tl_ups;     /* this worker's sessions */
 static __thread struct h2conn *tl_conns; /* this worker's client connections */
+/* Stream objects of this worker kept for reuse (linked through next): the
+ * stream count churns at the request rate. */
+#define H2P_FREE_STRMS 256
+static __thread struct strm *tl_free_strms;
+static __thread unsigned tl_n_free_strms;
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
@@ -323,11 +328,16 @@ static void strm_free(struct strm *st)
 		h2_consume(hc->s, st->sid, st->unacked);
 	buf_release(&st->resp);
 	buf_release(&st->reqbody);
-	if (st->arena)
-		arena_free(st->arena);
+	warena_put(hc->w, st->arena);
 	if (st->rt)
 		rt_unref(st->rt);
-	free(st);
+	if (tl_n_free_strms < H2P_FREE_STRMS) {
+		st->next = tl_free_strms;
+		tl_free_strms = st;
+		tl_n_free_strms++;
+	} else {
+		free(st);
+	}
 	if (!hc->n_streams && hc->draining)
 		hc_schedule(hc); /* the last stream of a draining connection: close */
 	if (!hc->n_streams && !hc->closing && !hc->dead)
@@ -815,16 +825,20 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 		timer_cancel(st->hc->w->loop, &st->req_timer);
 	}
 	strm_respond(st, m->status, out, k, has_body);
+	hc_schedule(st->hc);
 	return;
 fail:
 	strm_respond(st, 502, NULL, 0, false);
+	hc_schedule(st->hc);
 }
 
+/* Body bytes arrived: the client is written at the end of this loop
+ * iteration, so that the answers of many streams leave in one write. */
 static void x_on_body(void *ctx)
 {
 	struct strm *st = ctx;
 	strm_kick(st);
-	hc_run(st->hc);
+	hc_schedule(st->hc);
 }
 
 static void x_on_body_wanted(void *ctx)
@@ -840,7 +854,7 @@ static void x_on_fail(void *ctx, int status, const char *why)
 	timer_cancel(st->hc->w->loop, &st->req_timer);
 	strm_fail(st, status, 14, why);
 	strm_kick(st);
-	hc_run(st->hc);
+	hc_schedule(st->hc);
 }
 
 /* The request body for upx: from st->reqbody, acknowledged as it leaves. */
@@ -1734,12 +1748,17 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 			st->req_end = true;
 		return 0;
 	}
-	struct strm *st = calloc(1, sizeof(*st));
-	if (!st)
+	struct strm *st = tl_free_strms;
+	if (st) {
+		tl_free_strms = st->next;
+		tl_n_free_strms--;
+		memset(st, 0, sizeof(*st));
+	} else if (!(st = calloc(1, sizeof(*st)))) {
 		return -1;
+	}
 	st->hc = hc;
 	st->sid = sid;
-	st->arena = arena_new(4096);
+	st->arena = warena_get(hc->w);
 	if (!st->arena) {
 		free(st);
 		return -1;

@@ -251,6 +251,9 @@ struct proxy {
 /* buffers (worker thread) */
 int wbuf_get(struct worker *w, struct buf *b);
 void wbuf_put(struct worker *w, struct buf *b);
+/* request arenas (worker thread): reset ones from the worker's pool */
+struct arena *warena_get(struct worker *w);
+void warena_put(struct worker *w, struct arena *a);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,

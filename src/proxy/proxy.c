@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "proxy/internal.h"
@@ -169,6 +170,30 @@ void wbuf_put(struct worker *w, struct buf *b)
 	else
 		free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Per-request arenas come from a per-worker pool: their number follows the
+ * requests in progress, not the connections, and a request mallocs nothing
+ * once the pool is warm. */
+#define PX_ARENA_CHUNK 16384
+#define PX_ARENA_POOL 256
+
+struct arena *warena_get(struct worker *w)
+{
+	if (w->n_free_arenas)
+		return w->free_arenas[--w->n_free_arenas];
+	return arena_new(PX_ARENA_CHUNK);
+}
+
+void warena_put(struct worker *w, struct arena *a)
+{
+	if (!a)
+		return;
+	arena_reset(a);
+	if (w->n_free_arenas < PX_ARENA_POOL)
+		w->free_arenas[w->n_free_arenas++] = a;
+	else
+		arena_free(a);
 }
 
 /* ---- workers ---- */

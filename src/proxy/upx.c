@@ -68,9 +68,15 @@ struct upx {
 	bool keep_alive;
 	bool resp_done;
 	bool notify_body; /* on_body is owed to the owner */
+	struct upx *next_free; /* on tl_free */
 };
 
 #define UPX_CONNECT_REPICKS 2
+
+/* Exchanges of this worker kept for reuse: they churn at the request rate. */
+#define UPX_FREE_MAX 256
+static __thread struct upx *tl_free;
+static __thread unsigned tl_n_free;
 
 static void on_conn_io(struct loop_io *io, uint32_t events);
 static void x_run(struct upx *x);
@@ -553,9 +559,14 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 int upx_start(struct worker *w, const struct upx_req *rq, const struct upx_cbs *cbs, void *ctx,
 	      struct upx **out)
 {
-	struct upx *x = calloc(1, sizeof(*x));
-	if (!x)
+	struct upx *x = tl_free;
+	if (x) {
+		tl_free = x->next_free;
+		tl_n_free--;
+		memset(x, 0, sizeof(*x));
+	} else if (!(x = calloc(1, sizeof(*x)))) {
 		return 500;
+	}
 	x->w = w;
 	x->cbs = cbs;
 	x->ctx = ctx;
@@ -564,7 +575,7 @@ int upx_start(struct worker *w, const struct upx_req *rq, const struct upx_cbs *
 	x->attempts_left = rq->rule ? rq->rule->r->retry.attempts : 0;
 	int status = x_attempt(x);
 	if (status) {
-		free(x);
+		upx_free(x);
 		return status;
 	}
 	/* a reused connection writes at once; a failure there shows at the
@@ -651,7 +662,13 @@ void upx_free(struct upx *x)
 	timer_cancel(x->w->loop, &x->timer);
 	wbuf_put(x->w, &x->in);
 	wbuf_put(x->w, &x->out);
-	free(x);
+	if (tl_n_free < UPX_FREE_MAX) {
+		x->next_free = tl_free;
+		tl_free = x;
+		tl_n_free++;
+	} else {
+		free(x);
+	}
 }
 
 void upx_pool_free(struct worker *w)
