@@ -51,6 +51,7 @@
  * a flooding client gets this much of a loop iteration and no more before
  * the others get theirs (epoll is level-triggered: the rest waits). */
 #define H2P_READS_PER_RUN 2
+#define H2P_CONNECT_REPICKS 2 /* as conn.c: other endpoints after a connect failure */
 
 struct h2conn;
 struct h2up;
@@ -89,6 +90,14 @@ struct strm {
 	struct h2up *up;
 	struct strm *up_next; /* on up->streams */
 	int32_t up_sid;
+	const struct rt_rule *rule;         /* for retries (snapshot memory: rt is held) */
+	const struct snap_backend *backend; /* the HTTP/2 backend */
+	struct h2_hdr *up_req;              /* the request's fields, in the arena, for retries */
+	size_t n_up_req;
+	int attempts_left;
+	unsigned repicks;        /* other endpoints tried after connect failures */
+	struct upep *ep;         /* the endpoint of the current attempt (passive health) */
+	struct timer be_timer;   /* backend request timeout, or the retry backoff */
 	struct buf reqbody; /* body waiting for the upstream's window (or STRM_H1's socket) */
 	/* STRM_H1 */
 	struct upx *x;
@@ -172,6 +181,8 @@ static void up_close(struct h2up *u, const char *why);
 static void strm_up_detach(struct strm *st, bool reset);
 static void on_hc_timer(struct timer *t);
 static void up_unlink(struct h2up *u, struct strm *st);
+static void strm_up_failed(struct strm *st, int status, const char *why, bool connect);
+static bool strm_up_retry_on(const struct strm *st, int status);
 
 static const struct h2_limits *h2_lim(void)
 {
@@ -307,6 +318,7 @@ static void strm_free(struct strm *st)
 	if (st->kind == STRM_LOCAL || st->kind == STRM_UP || st->kind == STRM_H1)
 		strm_log(st);
 	timer_cancel(hc->w->loop, &st->req_timer);
+	timer_cancel(hc->w->loop, &st->be_timer);
 	upx_free(st->x);
 	st->x = NULL;
 	struct strm **pp = &hc->streams;
@@ -769,6 +781,7 @@ static void on_strm_timer(struct timer *t)
 	st->x = NULL;
 	if (st->up)
 		strm_up_detach(st, true);
+	timer_cancel(hc->w->loop, &st->be_timer); /* a retry's backoff */
 	STAT_ADD(hc->w, upstream_errors, 1);
 	strm_fail(st, 504, 4, "request timeout");
 	strm_kick(st);
@@ -1164,14 +1177,25 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 		hc_run(st->hc);
 		return 0;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (hname_is(&h[i], ":status"))
+			status = atoi(h[i].value);
+	if (status < 200)
+		return 0; /* interim answers are dropped */
+	if (strm_up_retry_on(st, status)) {
+		strm_up_failed(st, status, "retryable status", false);
+		return 0;
+	}
+	timer_cancel(u->w->loop, &st->be_timer);
+	/* only gateway-class answers say the endpoint itself is unwell */
+	if (st->ep)
+		upep_result(u->w, st->ep, status < 502 || status > 504);
 	struct hlist hl;
 	if (hlist_init(&hl, st->arena, n + 8))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (hname_is(&h[i], ":status")) {
-			status = atoi(h[i].value);
+		if (hname_is(&h[i], ":status"))
 			continue;
-		}
 		if (h2_hop(h[i].name, h[i].nlen))
 			continue;
 		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
@@ -1235,7 +1259,7 @@ static void up_on_close(void *ctx, int32_t sid, uint32_t code)
 	st->up = NULL;
 	if (!st->resp_end || code != H2_NO_ERROR) {
 		if (!st->resp_sub)
-			strm_fail(st, 502, 14, "backend stream failed");
+			strm_up_failed(st, 502, "backend stream failed", false);
 		else if (!st->resp_end)
 			h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 	}
@@ -1315,14 +1339,16 @@ static void up_close(struct h2up *u, const char *why)
 	if (*pp)
 		*pp = u->next;
 	u->next = NULL;
-	/* the client streams still attached get their error */
+	/* the client streams still attached get their error (or a retry);
+	 * no connection at all is a 503, as on the HTTP/1.1 path */
+	int status = u->connecting || u->handshaking ? 503 : 502;
 	while (u->streams) {
 		struct strm *st = u->streams;
 		u->streams = st->up_next;
 		st->up = NULL;
 		st->up_next = NULL;
 		if (!st->resp_sub)
-			strm_fail(st, 502, 14, why);
+			strm_up_failed(st, status, why, status == 503);
 		else if (!st->resp_end)
 			h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 		strm_kick(st);
@@ -1535,12 +1561,119 @@ static void strm_up_detach(struct strm *st, bool reset)
 
 /* ---- routing ---- */
 
+/* Whether the backend's answer status is one the route retries. */
+static bool strm_up_retry_on(const struct strm *st, int status)
+{
+	if (st->attempts_left <= 0 || !st->rule)
+		return false;
+	const struct snap_retry *r = &st->rule->r->retry;
+	for (size_t i = 0; i < r->n_codes; i++)
+		if (r->codes[i] == status)
+			return true;
+	return false;
+}
+
+static int strm_up_submit(struct strm *st);
+
+static void on_up_retry(struct timer *t)
+{
+	struct strm *st = t->arg;
+	if (strm_up_submit(st) < 0)
+		strm_fail(st, 503, 14, "backend connect failed");
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+static void on_up_backend_timeout(struct timer *t)
+{
+	struct strm *st = t->arg;
+	strm_up_failed(st, 504, "backend request timeout", false);
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+/*
+ * The attempt on an HTTP/2 backend failed before any answer went to the
+ * client: the endpoint's health counts it; when no connection could be
+ * made (connect) another endpoint is tried at once (a few times), and a
+ * bodiless request is sent again after the route's backoff while attempts
+ * are left; else the client gets status.
+ */
+static void strm_up_failed(struct strm *st, int status, const char *why, bool connect)
+{
+	struct worker *w = st->hc->w;
+	STAT_ADD(w, upstream_errors, 1);
+	if (st->ep)
+		upep_result(w, st->ep, false);
+	st->ep = NULL;
+	if (st->up)
+		strm_up_detach(st, true);
+	timer_cancel(w->loop, &st->be_timer);
+	if (st->resp_sub)
+		return;
+	if (connect && st->repicks < H2P_CONNECT_REPICKS &&
+	    (size_t)st->repicks + 1 < st->backend->n_endpoints) {
+		/* no connection, so nothing of the request left: another
+		 * endpoint at once, whatever the retry policy says */
+		st->repicks++;
+		timer_add(w->loop, &st->be_timer, 0, on_up_retry, st);
+		return;
+	}
+	if (st->attempts_left > 0 && st->up_req && st->req_end && buf_is_empty(&st->reqbody) &&
+	    !st->unacked) {
+		st->attempts_left--;
+		log_debug("event=retry worker=%u status=%d reason=%s", w->idx, status, log_q(why));
+		timer_add(w->loop, &st->be_timer, st->rule->r->retry.backoff_ms, on_up_retry, st);
+		return;
+	}
+	strm_fail(st, status, status == 504 ? 4 : 14, why);
+}
+
+/* One attempt: an endpoint (ejected ones skipped), a session to it, the
+ * request on it. 0, or -1 when no session could be had. */
+static int strm_up_submit(struct strm *st)
+{
+	struct h2conn *hc = st->hc;
+	struct worker *w = hc->w;
+	const struct snap_backend *b = st->backend;
+	struct tls_client *tc = NULL;
+
+	if (b->tls) {
+		const struct rt_btls *bt = tlsg_backend(st->rt, b);
+		if (!bt || !bt->client)
+			return -1;
+		tc = bt->client_h2 ? bt->client_h2 : bt->client;
+	}
+	struct upep *ep = up_pick_endpoint(w, b);
+	struct h2up *u = ep ? up_get(w, ep, tc, b->tls ? b->tls->sni : NULL) : NULL;
+	if (!u) {
+		if (ep)
+			upep_result(w, ep, false);
+		return -1;
+	}
+	int32_t id = h2_submit_request(u->s, st->up_req, st->n_up_req, !st->req_end || !buf_is_empty(&st->reqbody), st);
+	if (id < 0)
+		return -1;
+	st->ep = ep;
+	st->up = u;
+	st->up_next = u->streams;
+	u->streams = st;
+	st->up_sid = id;
+	u->n_streams++;
+	timer_cancel(w->loop, &u->timer);
+	uint32_t bto = st->rule->r->backend_request_timeout_ms;
+	if (bto)
+		timer_add(w->loop, &st->be_timer, bto, on_up_backend_timeout, st);
+	if (!u->connecting)
+		up_run(u);
+	return 0;
+}
+
 /* Sends the stream to an HTTP/2 backend. 0, or negative (answered). */
 static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *rr,
 			 const struct snap_backend *b, const struct h2_hdr *h, size_t n, bool end)
 {
 	struct h2conn *hc = st->hc;
-	struct worker *w = hc->w;
 	struct hlist hl;
 
 	if (b->invalid_status) {
@@ -1551,21 +1684,12 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 		strm_fail(st, 503, 14, "no ready endpoints");
 		return -1;
 	}
-	const struct snap_endpoint *e = &b->endpoints[(w->rr++) % b->n_endpoints];
-	struct upep *ep = upep_get(w, e->addr, e->port);
-	struct tls_client *tc = NULL;
 	if (b->tls) {
 		const struct rt_btls *bt = tlsg_backend(rt, b);
 		if (!bt || !bt->client) {
 			strm_fail(st, 502, 14, "backend TLS unavailable");
 			return -1;
 		}
-		tc = bt->client_h2 ? bt->client_h2 : bt->client;
-	}
-	struct h2up *u = ep ? up_get(w, ep, tc, b->tls ? b->tls->sni : NULL) : NULL;
-	if (!u) {
-		strm_fail(st, 503, 14, "backend connect failed");
-		return -1;
 	}
 	/* the client's fields, then the filters of rule and backend */
 	if (hlist_init(&hl, st->arena, n + 16))
@@ -1584,7 +1708,10 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 				st->resp_mods[st->n_resp_mods++] = &fl[i].u.header;
 		}
 	}
-	struct h2_hdr out[H2P_MAX_FIELDS];
+	/* kept in the arena: a retry sends them again */
+	struct h2_hdr *out = arena_alloc(st->arena, H2P_MAX_FIELDS * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
 	size_t k = 0;
 	/* pseudo headers first, as HTTP/2 requires */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1597,33 +1724,32 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 			    !(str_case_eq_c(nm, "te") && str_eq_c(hl.v[i].value, "trailers")))
 				continue;
 			char *lc = arena_strndup(st->arena, nm.p, nm.len);
-			if (!lc)
+			char *val = arena_strndup(st->arena, hl.v[i].value.p, hl.v[i].value.len);
+			if (!lc || !val)
 				return -ENOMEM;
 			for (char *q = lc; *q; q++)
 				if (*q >= 'A' && *q <= 'Z')
 					*q = (char)(*q + 32);
-			out[k++] = (struct h2_hdr){lc, nm.len, hl.v[i].value.p, hl.v[i].value.len};
+			out[k++] = (struct h2_hdr){lc, nm.len, val, hl.v[i].value.len};
 		}
 	}
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
-	int32_t id = h2_submit_request(u->s, out, k, !end, st);
-	if (id < 0) {
-		strm_fail(st, 502, 14, "backend stream refused");
-		return -1;
-	}
 	st->kind = STRM_UP;
 	st->rt = rt;
 	rt_ref(st->rt);
-	st->up = u;
-	st->up_next = u->streams;
-	u->streams = st;
-	st->up_sid = id;
-	u->n_streams++;
-	timer_cancel(w->loop, &u->timer);
-	if (!u->connecting)
-		up_run(u);
+	st->rule = rr;
+	st->backend = b;
+	st->up_req = out;
+	st->n_up_req = k;
+	st->attempts_left = end ? rr->r->retry.attempts : 0; /* bodiless requests only */
+	strm_timer_start(st, rr);
+	if (strm_up_submit(st) < 0) {
+		STAT_ADD(hc->w, upstream_errors, 1);
+		strm_fail(st, 503, 14, "backend connect failed");
+		return -1;
+	}
 	return 0;
 }
 
@@ -1897,6 +2023,7 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 		vl_set_io(st->vl);
 	if (buf_is_empty(&st->resp) && st->resp_end) {
 		*flags = H2_BODY_EOF;
+		timer_cancel(hc->w->loop, &st->req_timer);
 		if (st->n_trailers) {
 			*flags |= H2_BODY_TRAILERS;
 			h2_submit_trailers(hc->s, sid, st->trailers, st->n_trailers);

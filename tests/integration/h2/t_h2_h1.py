@@ -356,4 +356,5 @@ endpoints:
     print("0 failures")
 
 
-main()
+if __name__ == "__main__":
+    main()
