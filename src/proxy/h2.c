@@ -5,18 +5,33 @@
  * worker's loop. conn.c hands a connection over once it knows the client
  * speaks HTTP/2 (h2p_take); from then on this file owns its fd and TLS.
  *
- * Each client stream is one request. It goes one of three ways:
+ * Each client stream is one request. It goes one of four ways:
  *   - gRPC and appProtocol h2c/h2 backends: over a shared HTTP/2 client
  *     session per endpoint per worker (struct h2up), streams multiplexed,
- *     trailers (grpc-status) passed through;
- *   - everything else: as an HTTP/1.1 request over an in-process socket
- *     pair into a connection of conn.c (struct vlink), so that routing,
- *     filters, retries, timeouts, mirrors, pools and upstream TLS are the
- *     HTTP/1.1 path's, unchanged; the pair is kept alive and reused by the
- *     next stream of the same client connection;
- *   - answered here: 421 (Host outside the TLS server name's listener) and
- *     gRPC errors (UNIMPLEMENTED when no route matches, UNAVAILABLE when
- *     the backend fails) as trailers-only responses, never HTML.
+ *     trailers (grpc-status) passed through; the route's timeouts,
+ *     retries (bodiless requests) and passive health apply;
+ *   - plain HTTP/1.1 backends of rules whose filters edit the request and
+ *     the response (header modifiers, URL rewrite; redirects are answered
+ *     here): straight to a pooled upstream connection through an exchange
+ *     of upx.c, which carries the HTTP/1.1 path's attempt rules; the
+ *     response body is decoded from that connection's buffer into the
+ *     stream's DATA frames;
+ *   - the rest (upstream TLS to HTTP/1.1 backends, CORS, mirrors): as an
+ *     HTTP/1.1 request over an in-process socket pair into a connection
+ *     of conn.c (struct vlink), so that the HTTP/1.1 path serves it
+ *     unchanged; the pair is kept alive and reused by the next stream of
+ *     the same client connection;
+ *   - answered here: 400 (a request line or Host HTTP/1.1 cannot carry),
+ *     404 (no listener or route), 421 (Host outside the TLS server name's
+ *     listener), 504 (request timeout) and gRPC errors (UNIMPLEMENTED when
+ *     no route matches, UNAVAILABLE when the backend fails,
+ *     DEADLINE_EXCEEDED on a timeout) as trailers-only responses, never
+ *     HTML.
+ *
+ * Draining (h2p_drain_all): GOAWAY NO_ERROR naming the last stream
+ * processed; those streams finish, then the connection closes. A
+ * connection reads at most H2P_READS_PER_RUN buffers per readiness event,
+ * so a flooding client cannot hold the worker while others wait.
  *
  * Memory is bounded by HTTP/2 flow control: a stream's received body is
  * acknowledged only once written on (h2_consume), a response body is read
@@ -854,11 +869,6 @@ static void x_on_body(void *ctx)
 	hc_schedule(st->hc);
 }
 
-static void x_on_body_wanted(void *ctx)
-{
-	(void)ctx;
-}
-
 static void x_on_fail(void *ctx, int status, const char *why)
 {
 	struct strm *st = ctx;
@@ -889,7 +899,6 @@ static size_t x_read_body(void *ctx, char *p, size_t len, bool *end)
 static const struct upx_cbs x_cbs = {
 	.on_head = x_on_head,
 	.on_body = x_on_body,
-	.on_body_wanted = x_on_body_wanted,
 	.on_fail = x_on_fail,
 	.read_body = x_read_body,
 };

@@ -14,8 +14,10 @@
  * on_head and pulls the decoded body with upx_read, straight from the
  * connection's input buffer. It keeps the overall request timeout itself.
  *
- * Worker thread only. Callbacks never run inside an upx_* call made by the
- * owner, so the owner may free the exchange from any of them.
+ * Worker thread only. on_head, on_body and on_fail run from the exchange's
+ * own events, never inside an upx_* call, so the owner may free the
+ * exchange from on_body and on_fail (not from on_head). read_body may also
+ * run inside upx_start and upx_kick.
  */
 #ifndef WG_PROXY_UPX_H
 #define WG_PROXY_UPX_H
@@ -39,8 +41,6 @@ struct upx_cbs {
 	void (*on_head)(void *ctx, const struct h1_msg *m);
 	/* Body bytes (or its end) can be pulled with upx_read. */
 	void (*on_body)(void *ctx);
-	/* The request body can take bytes again (after read_body deferred). */
-	void (*on_body_wanted)(void *ctx);
 	/* The exchange failed. status: what to answer when no head was given
 	 * (502, 503, 504), why: for the log. The owner frees the exchange. */
 	void (*on_fail)(void *ctx, int status, const char *why);
