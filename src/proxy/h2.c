@@ -205,11 +205,9 @@ static const struct h2_limits *h2_lim(void)
 	return &lim;
 }
 
-static inline bool hname_is(const struct h2_hdr *h, const char *n)
-{
-	size_t l = strlen(n);
-	return h->nlen == l && !memcmp(h->name, n, l);
-}
+/* Whether field h is named lit (a string literal, lower case): the length
+ * is known at compile time, so most fields are told apart by it alone. */
+#define hname_is(h, lit) ((h)->nlen == sizeof(lit) - 1 && !memcmp((h)->name, lit, sizeof(lit) - 1))
 
 /* Fields not allowed in HTTP/2 or belonging to one hop. */
 static bool h2_hop(const char *n, size_t l)
@@ -1792,9 +1790,12 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			hh[nh++] =
 				(struct h1_header){{h[i].name, h[i].nlen}, {h[i].value, h[i].vlen}};
 	}
-	st->method = log_copy(st->arena, method);
-	st->authority = log_copy(st->arena, authority);
-	st->path = log_copy(st->arena, path);
+	bool logged = w->p->cfg.access_log_fd >= 0; /* the copies are for the access log */
+	if (logged) {
+		st->method = log_copy(st->arena, method);
+		st->authority = log_copy(st->arena, authority);
+		st->path = log_copy(st->arena, path);
+	}
 	if (str_eq_c(method, "CONNECT")) {
 		strm_local(st, 501, "501 Not Implemented\n");
 		return 0;
@@ -1834,7 +1835,7 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return 0;
 	}
 	if (rr)
-		st->route = log_copy(st->arena, str_c(rr->r->route));
+		st->route = logged ? log_copy(st->arena, str_c(rr->r->route)) : NULL;
 	if (rr && (rr->r->grpc || st->grpc)) {
 		const struct snap_backend *b = rr->r->n_backends ? up_pick_backend(rr) : NULL;
 		if (!b) {
