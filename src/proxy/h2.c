@@ -116,6 +116,8 @@ struct strm {
 	struct buf reqbody; /* body waiting for the upstream's window (or STRM_H1's socket) */
 	/* STRM_H1 */
 	struct upx *x;
+	const struct snap_cors *cors; /* CORS filter: its headers go on the answer */
+	struct str origin;            /* the request's Origin, in the arena */
 	char *up_head; /* the HTTP/1.1 head, in the arena (x borrows it) */
 };
 
@@ -383,6 +385,28 @@ static void strm_respond(struct strm *st, int status, const struct h2_hdr *h, si
 	st->status = status;
 	if (h2_submit_response(st->hc->s, st->sid, status, h, n, has_body) < 0)
 		h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
+}
+
+/* Submits a response head whose fields are in hl (names made lower case,
+ * values borrowed: the submit copies them). 0 or -ENOMEM. */
+static int strm_respond_hlist(struct strm *st, int status, const struct hlist *hl, bool has_body)
+{
+	struct h2_hdr out[H2P_MAX_FIELDS];
+	size_t k = 0;
+	for (size_t i = 0; i < hl->n && k < H2P_MAX_FIELDS; i++) {
+		if (!hl->v[i].name.len)
+			continue;
+		char *lc = arena_strndup(st->arena, hl->v[i].name.p, hl->v[i].name.len);
+		if (!lc)
+			return -ENOMEM;
+		for (char *q = lc; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q + 32);
+		out[k++] = (struct h2_hdr){lc, hl->v[i].name.len, hl->v[i].value.p,
+					   hl->v[i].value.len};
+	}
+	strm_respond(st, status, out, k, has_body);
+	return 0;
 }
 
 /* A local answer with a short text body. */
@@ -767,8 +791,8 @@ static bool is_visible(struct str v)
 
 /*
  * Whether the direct path can serve every backend the rule may pick: plain
- * HTTP/1.1 endpoints and the filters that only edit the request and the
- * response. Upstream TLS, CORS and mirrors go through conn.c (vlink).
+ * HTTP/1.1 endpoints, and any filter but mirrors. Upstream TLS and mirrors
+ * go through conn.c (vlink).
  */
 static bool rule_is_direct(const struct rt_rule *rr)
 {
@@ -780,7 +804,7 @@ static bool rule_is_direct(const struct rt_rule *rr)
 			  r->backends[b - 1].proto == SNAP_APP_H2C))
 			return false;
 		for (size_t i = 0; i < nf; i++)
-			if (fl[i].type == SNAP_F_MIRROR || fl[i].type == SNAP_F_CORS)
+			if (fl[i].type == SNAP_F_MIRROR)
 				return false;
 	}
 	return true;
@@ -813,8 +837,6 @@ static void strm_timer_start(struct strm *st, const struct rt_rule *rr)
 static void x_on_head(void *ctx, const struct h1_msg *m)
 {
 	struct strm *st = ctx;
-	struct h2_hdr out[H2P_MAX_FIELDS];
-	size_t k = 0;
 	struct hlist hl;
 
 	if (hlist_init(&hl, st->arena, m->n_headers + 8))
@@ -832,25 +854,16 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 	for (size_t i = 0; i < st->n_resp_mods; i++)
 		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
 			goto fail;
-	for (size_t i = 0; i < hl.n && k < H2P_MAX_FIELDS; i++) {
-		if (!hl.v[i].name.len)
-			continue;
-		/* HTTP/2 field names are lower case; the values are copied by
-		 * the submit, the names must outlive this head */
-		char *lc = arena_strndup(st->arena, hl.v[i].name.p, hl.v[i].name.len);
-		if (!lc)
-			goto fail;
-		for (char *q = lc; *q; q++)
-			if (*q >= 'A' && *q <= 'Z')
-				*q = (char)(*q + 32);
-		out[k++] = (struct h2_hdr){lc, hl.v[i].name.len, hl.v[i].value.p, hl.v[i].value.len};
-	}
+	if (st->cors && px_cors_headers(&hl, st->arena, st->cors, st->origin, false, STR_LIT(""),
+					STR_LIT("")))
+		goto fail;
 	bool has_body = m->body != H1_BODY_NONE;
 	if (!has_body) {
 		st->resp_end = true;
 		timer_cancel(st->hc->w->loop, &st->req_timer);
 	}
-	strm_respond(st, m->status, out, k, has_body);
+	if (strm_respond_hlist(st, m->status, &hl, has_body))
+		goto fail;
 	hc_schedule(st->hc);
 	return;
 fail:
@@ -906,6 +919,10 @@ struct h1_plan {
 	const char *path; /* after a rewrite, without the query */
 	const char *host; /* the Host sent upstream */
 	const struct snap_backend *backend;
+	/* CORS: the request's Origin and preflight fields (views into the
+	 * request's header block) */
+	struct str origin, acr_method, acr_headers;
+	bool preflight;
 };
 
 /*
@@ -945,26 +962,13 @@ static int strm_h1_filters(struct strm *st, const struct rt_rule *rr, struct hli
 					return -ENOMEM;
 				for (size_t k = 0; k < st->n_resp_mods; k++)
 					hlist_apply(&loc, st->arena, st->resp_mods[k]);
-				struct h2_hdr out[8];
-				size_t k = 0;
-				for (size_t j = 0; j < loc.n && k < 8; j++) {
-					if (!loc.v[j].name.len)
-						continue;
-					char *lc = arena_strndup(st->arena, loc.v[j].name.p,
-								 loc.v[j].name.len);
-					if (!lc)
-						return -ENOMEM;
-					for (char *q = lc; *q; q++)
-						if (*q >= 'A' && *q <= 'Z')
-							*q = (char)(*q + 32);
-					out[k++] = (struct h2_hdr){lc, loc.v[j].name.len,
-								   loc.v[j].value.p,
-								   loc.v[j].value.len};
-				}
 				st->kind = STRM_LOCAL;
 				st->resp_end = true;
-				strm_respond(st, f->u.redirect.status ? f->u.redirect.status : 302,
-					     out, k, false);
+				if (strm_respond_hlist(st,
+						       f->u.redirect.status ? f->u.redirect.status
+									    : 302,
+						       &loc, false))
+					return -ENOMEM;
 				return 1;
 			}
 			case SNAP_F_REWRITE:
@@ -986,8 +990,26 @@ static int strm_h1_filters(struct strm *st, const struct rt_rule *rr, struct hli
 					}
 				}
 				break;
-			case SNAP_F_MIRROR:
-			case SNAP_F_CORS: break; /* not on this path: see rule_is_direct */
+			case SNAP_F_CORS: {
+				st->cors = &f->u.cors;
+				if (!plan->preflight)
+					break;
+				/* a preflight is answered here */
+				struct hlist ch;
+				if (hlist_init(&ch, st->arena, 8) ||
+				    px_cors_headers(&ch, st->arena, st->cors, st->origin, true,
+						    plan->acr_method, plan->acr_headers))
+					return -ENOMEM;
+				for (size_t k = 0; k < st->n_resp_mods; k++)
+					hlist_apply(&ch, st->arena, st->resp_mods[k]);
+				hlist_add(&ch, st->arena, STR_LIT("content-length"), STR_LIT("0"));
+				st->kind = STRM_LOCAL;
+				st->resp_end = true;
+				if (strm_respond_hlist(st, 200, &ch, false))
+					return -ENOMEM;
+				return 1;
+			}
+			case SNAP_F_MIRROR: break; /* not on this path: see rule_is_direct */
 			}
 		}
 		if (level == 1)
@@ -1067,7 +1089,21 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct
 	}
 	if (cookie.len && hlist_add(&hl, st->arena, STR_LIT("cookie"), cookie))
 		return -ENOMEM;
-	struct h1_plan plan = {NULL, NULL, NULL};
+	struct h1_plan plan = {0};
+	for (size_t i = 0; i < n; i++) {
+		struct str v = {h[i].value, h[i].vlen};
+		if (hname_is(&h[i], "origin")) {
+			char *o = arena_strndup(st->arena, v.p, v.len);
+			if (!o)
+				return -ENOMEM;
+			st->origin = (struct str){o, v.len};
+		} else if (hname_is(&h[i], "access-control-request-method")) {
+			plan.acr_method = v;
+			plan.preflight = str_eq_c(method, "OPTIONS");
+		} else if (hname_is(&h[i], "access-control-request-headers")) {
+			plan.acr_headers = v;
+		}
+	}
 	int rc = strm_h1_filters(st, rr, &hl, path, query, host, hlen, &plan);
 	if (rc)
 		return rc < 0 ? rc : 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """HTTP/2 streams to HTTP/1.1 backends, the direct path: filters (request
-and response header modifiers, URL rewrite, redirect), cookies joined,
+and response header modifiers, URL rewrite, redirect, CORS), cookies joined,
 bodies both ways (Content-Length and chunked), pooled upstream connections
 reused across streams, pooled connections the backend closed left out, the
 route's request timeout and backend request timeout
@@ -229,6 +229,11 @@ endpoints:
     cfg += route("redir", "redir.test", """filters:
     - type: RequestRedirect
       requestRedirect: {hostname: other.test, statusCode: 301}""")
+    cfg += route("cors", "cors.test", """filters:
+    - type: CORS
+      cors: {allowOrigins: ["https://a.example"], allowMethods: [GET, PUT],
+             allowHeaders: [x-h], exposeHeaders: [x-e], maxAge: 60}
+    """ + be)
     cfg += route("to", "to.test", "timeouts: {request: 300ms}\n    " + be)
     cfg += route("bto", "bto.test", "timeouts: {request: 5s, backendRequest: 200ms}\n    " + be)
     cfg += route("retry", "retry.test",
@@ -265,6 +270,21 @@ endpoints:
     st, rh, _ = h2req(port, "redir.test", "/a")
     check(st == 301 and dict(rh).get("location") == "http://other.test:%d/a" % port,
           "redirect answered on the stream: %r %r" % (st, dict(rh).get("location")))
+
+    # CORS: the preflight answered here, the answer's headers added
+    st, rh, _ = h2req(port, "cors.test", "/c", method="OPTIONS",
+                      headers=[("origin", "https://a.example"),
+                               ("access-control-request-method", "PUT")])
+    rhd = dict(rh)
+    check(st == 200 and rhd.get("access-control-allow-origin") == "https://a.example" and
+          "PUT" in rhd.get("access-control-allow-methods", "") and
+          rhd.get("access-control-max-age") == "60",
+          "CORS preflight answered on the stream: %r %r" % (st, rhd))
+    st, rh, body = h2req(port, "cors.test", "/c", headers=[("origin", "https://a.example")])
+    rhd = dict(rh)
+    check(st == 200 and rhd.get("access-control-allow-origin") == "https://a.example" and
+          rhd.get("access-control-expose-headers") == "x-e" and b'"/c"' in body,
+          "CORS headers on a proxied answer: %r" % rhd)
 
     # bodies both ways
     st, _, body = h2req(port, "app.test", "/up", method="POST", body=b"x" * 70000,
