@@ -134,6 +134,18 @@ static void *h2m_realloc(void *ptr, size_t n, void *ud)
 	return q;
 }
 
+void h2_mem_release(void)
+{
+	for (int k = 0; k < H2M_CLASSES; k++) {
+		while (h2m_lists[k]) {
+			struct h2m_block *b = h2m_lists[k];
+			h2m_lists[k] = b->next;
+			free(b);
+		}
+	}
+	h2m_cached = 0;
+}
+
 static nghttp2_mem h2m = {NULL, h2m_malloc, h2m_free, h2m_calloc, h2m_realloc};
 
 struct h2_sess {

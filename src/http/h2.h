@@ -80,6 +80,10 @@ struct h2_limits {
 	uint32_t max_control_per_s;      /* SETTINGS + PING + empty frames, 0 = 500 */
 };
 
+/* Frees the calling thread's cache of nghttp2 blocks (at its exit; the
+ * sessions it made are freed already). */
+void h2_mem_release(void);
+
 /* NULL on ENOMEM. A server session queues its SETTINGS at once. */
 struct h2_sess *h2_server_new(const struct h2_limits *lim, const struct h2_cbs *cbs, void *ctx);
 struct h2_sess *h2_client_new(const struct h2_limits *lim, const struct h2_cbs *cbs, void *ctx);

@@ -189,6 +189,8 @@ static __thread struct h2conn *tl_conns; /* this worker's client connections */
 #define H2P_FREE_STRMS 256
 static __thread struct strm *tl_free_strms;
 static __thread unsigned tl_n_free_strms;
+static __thread struct h2conn *tl_dead; /* closed, waiting for hc_free_dead */
+static __thread bool tl_dead_scheduled;
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
@@ -270,16 +272,29 @@ static void hc_schedule(struct h2conn *hc)
 		hc->flush_scheduled = true;
 }
 
-static void hc_free_deferred(void *arg)
+/* Frees the connections closed since the last sweep; one whose deferred
+ * flush (queued before the close) has not run yet waits for the next. */
+static void hc_free_dead(void *arg)
 {
-	struct h2conn *hc = arg;
-	if (hc->flush_scheduled) {
-		/* a flush queued before the close runs first; free after it */
-		hc->flush_scheduled = false;
-		if (loop_defer(hc->w->loop, hc_free_deferred, hc) == 0)
-			return;
+	struct worker *w = arg;
+	struct h2conn *hc = tl_dead, *keep = NULL;
+	tl_dead = NULL;
+	tl_dead_scheduled = false;
+	while (hc) {
+		struct h2conn *next = hc->next;
+		if (hc->flush_scheduled && !w->stopped) {
+			hc->next = keep;
+			keep = hc;
+		} else {
+			free(hc);
+		}
+		hc = next;
 	}
-	free(hc);
+	if (keep) {
+		tl_dead = keep;
+		if (loop_defer(w->loop, hc_free_dead, w) == 0)
+			tl_dead_scheduled = true;
+	}
 }
 
 /* ---- streams ---- */
@@ -896,7 +911,8 @@ static size_t x_read_body(void *ctx, char *p, size_t len, bool *end)
 {
 	struct strm *st = ctx;
 	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
-	memcpy(p, buf_rptr(&st->reqbody), k);
+	if (k)
+		memcpy(p, buf_rptr(&st->reqbody), k);
 	buf_consume(&st->reqbody, k);
 	if (k) {
 		h2_consume(st->hc->s, st->sid, k);
@@ -1317,7 +1333,8 @@ static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (!st)
 		return -1;
 	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
-	memcpy(buf, buf_rptr(&st->reqbody), k);
+	if (k)
+		memcpy(buf, buf_rptr(&st->reqbody), k);
 	buf_consume(&st->reqbody, k);
 	if (k) {
 		h2_consume(st->hc->s, st->sid, k);
@@ -2060,7 +2077,8 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 		return k;
 	}
 	size_t k = buf_len(&st->resp) < len ? buf_len(&st->resp) : len;
-	memcpy(buf, buf_rptr(&st->resp), k);
+	if (k) /* an empty buffer may have no memory at all */
+		memcpy(buf, buf_rptr(&st->resp), k);
 	buf_consume(&st->resp, k);
 	if (st->kind == STRM_UP && st->up && !st->up->dead && k) {
 		h2_consume(st->up->s, st->up_sid, k);
@@ -2238,10 +2256,36 @@ static void hc_close(struct h2conn *hc, const char *why)
 		hc->next->prev = hc->prev;
 	w->n_conns--;
 	STAT_ADD(w, active_connections, (uint64_t)-1);
-	if (loop_defer(w->loop, hc_free_deferred, hc))
-		free(hc);
+	/* callers up the stack may still look at hc: freed by a deferred
+	 * sweep, or by h2p_worker_exit when the loop has stopped */
+	hc->next = tl_dead;
+	tl_dead = hc;
+	if (!tl_dead_scheduled && loop_defer(w->loop, hc_free_dead, w) == 0)
+		tl_dead_scheduled = true;
 	if (w->draining && !w->n_conns)
 		loop_stop(w->loop);
+}
+
+void h2p_worker_exit(struct worker *w)
+{
+	w->stopped = true;
+	h2p_drain_all(w, true);
+	hc_free_dead(w);
+	while (tl_ups) {
+		struct h2up *u = tl_ups;
+		tl_ups = u->next;
+		u->next = NULL;
+		up_close(u, "worker exit");
+		up_free(u); /* the loop has stopped: up_close's deferred free never runs */
+	}
+	while (tl_free_strms) {
+		struct strm *st = tl_free_strms;
+		tl_free_strms = st->next;
+		free(st);
+	}
+	tl_n_free_strms = 0;
+	upx_worker_exit();
+	h2_mem_release();
 }
 
 void h2p_drain_all(struct worker *w, bool force)

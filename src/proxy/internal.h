@@ -309,6 +309,9 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 /* Drain: every HTTP/2 client connection gets GOAWAY naming its last
  * stream, finishes its streams, then closes (force: close all at once). */
 void h2p_drain_all(struct worker *w, bool force);
+/* On the worker thread once its loop has stopped: closes what HTTP/2
+ * still holds and frees the thread's caches (h2.c, upx.c, http/h2.c). */
+void h2p_worker_exit(struct worker *w);
 /* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
  * h2.c) as if accepted on socket sock_id from peer; tls: the client's
  * connection is TLS (scheme, X-Forwarded-Proto). */

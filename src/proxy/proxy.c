@@ -328,6 +328,7 @@ static void *worker_main(void *arg)
 	on_worker_wake(w->loop, w);
 	int r = loop_run(w->loop);
 	w->stopped = true;
+	h2p_worker_exit(w);
 	if (r < 0)
 		log_error("event=worker_failed worker=%u error=%s", w->idx, log_q(err_str(r)));
 	return NULL;

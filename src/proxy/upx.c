@@ -636,7 +636,8 @@ ssize_t upx_read(struct upx *x, char *p, size_t len, bool *eof)
 			if (x->body == H1_BODY_LENGTH)
 				x->remaining -= used;
 		}
-		memcpy(p + got, d.p, d.len);
+		if (d.len)
+			memcpy(p + got, d.p, d.len);
 		got += d.len;
 		buf_consume(&x->in, used);
 	}
@@ -682,4 +683,14 @@ void upx_pool_free(struct worker *w)
 			}
 		}
 	}
+}
+
+void upx_worker_exit(void)
+{
+	while (tl_free) {
+		struct upx *x = tl_free;
+		tl_free = x->next_free;
+		free(x);
+	}
+	tl_n_free = 0;
 }
