@@ -10,13 +10,13 @@
  *     session per endpoint per worker (struct h2up), streams multiplexed,
  *     trailers (grpc-status) passed through; the route's timeouts,
  *     retries (bodiless requests) and passive health apply;
- *   - plain HTTP/1.1 backends of rules whose filters edit the request and
- *     the response (header modifiers, URL rewrite; redirects are answered
- *     here): straight to a pooled upstream connection through an exchange
+ *   - plain HTTP/1.1 backends of rules without mirrors (header modifiers,
+ *     URL rewrite and CORS apply; redirects and CORS preflights are
+ *     answered here): straight to a pooled upstream connection through an exchange
  *     of upx.c, which carries the HTTP/1.1 path's attempt rules; the
  *     response body is decoded from that connection's buffer into the
  *     stream's DATA frames;
- *   - the rest (upstream TLS to HTTP/1.1 backends, CORS, mirrors): as an
+ *   - the rest (upstream TLS to HTTP/1.1 backends, mirrors): as an
  *     HTTP/1.1 request over an in-process socket pair into a connection
  *     of conn.c (struct vlink), so that the HTTP/1.1 path serves it
  *     unchanged; the pair is kept alive and reused by the next stream of
