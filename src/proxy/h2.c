@@ -200,6 +200,7 @@ static void up_close(struct h2up *u, const char *why);
 static void strm_up_detach(struct strm *st, bool reset);
 static void on_hc_timer(struct timer *t);
 static void up_unlink(struct h2up *u, struct strm *st);
+static void hc_on_end(void *ctx, int32_t sid);
 static void strm_up_failed(struct strm *st, int status, const char *why, bool connect);
 static bool strm_up_retry_on(const struct strm *st, int status);
 
@@ -1931,10 +1932,8 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 	struct h2conn *hc = ctx;
 	if (trailers) {
 		/* request trailers: dropped (HTTP/1.1 backends would need chunked
-		 * trailers); the body ends */
-		struct strm *st = strm_get(hc, sid);
-		if (st)
-			st->req_end = true;
+		 * trailers); they end the body, which the backend must learn */
+		hc_on_end(ctx, sid);
 		return 0;
 	}
 	struct strm *st = tl_free_strms;

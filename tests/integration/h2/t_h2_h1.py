@@ -122,8 +122,10 @@ spec:
 """ % (name, host, rule_yaml)
 
 
-def h2req(port, authority, path="/", method="GET", headers=(), body=b"", timeout=5):
-    """One request on a new cleartext HTTP/2 connection: (status, headers, body)."""
+def h2req(port, authority, path="/", method="GET", headers=(), body=b"", timeout=5,
+          trailers=()):
+    """One request on a new cleartext HTTP/2 connection: (status, headers, body).
+    trailers: sent after the body, ending the stream."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     c = h2.connection.H2Connection(h2.config.H2Configuration(header_encoding="utf-8"))
     c.initiate_connection()
@@ -135,8 +137,11 @@ def h2req(port, authority, path="/", method="GET", headers=(), body=b"", timeout
     while not done:
         while body and sent < len(body) and c.local_flow_control_window(sid) > 0:
             n = min(len(body) - sent, c.local_flow_control_window(sid), c.max_outbound_frame_size)
-            c.send_data(sid, body[sent:sent + n], end_stream=sent + n == len(body))
+            last = sent + n == len(body)
+            c.send_data(sid, body[sent:sent + n], end_stream=last and not trailers)
             sent += n
+            if last and trailers:
+                c.send_headers(sid, list(trailers), end_stream=True)
         s.sendall(c.data_to_send())
         try:
             d = s.recv(65536)
@@ -296,6 +301,11 @@ endpoints:
     check(st == 200 and got.get("body") == "y" * 5000 and
           dict(got.get("headers", [])).get("transfer-encoding") == "chunked",
           "POST without Content-Length goes chunked: %r" % st)
+    st, _, body = h2req(port, "app.test", "/up", method="POST", body=b"t" * 3000,
+                        trailers=[("x-checksum", "1")], timeout=3)
+    got = json.loads(body) if st == 200 else {}
+    check(st == 200 and got.get("body") == "t" * 3000,
+          "request trailers end the body (dropped on the way): %r" % st)
     st, _, body = h2req(port, "app.test", "/chunked")
     check(st == 200 and json.loads(body).get("target") == "/chunked",
           "chunked response decoded: %d bytes" % len(body))
