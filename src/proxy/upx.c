@@ -412,9 +412,14 @@ static int x_head(struct upx *x)
 					      &x->w->p->hlim, x->rq.head_method);
 		if (n == 0) {
 			x->last_len = buf_len(&x->in);
-			if (!buf_room(&x->in) && !x->in.head) {
-				x_attempt_failed(x, 502, "response head too large", false);
-				return -1;
+			if (!buf_room(&x->in)) {
+				if (!x->in.head) {
+					x_attempt_failed(x, 502, "response head too large", false);
+					return -1;
+				}
+				/* after interim answers: room for the rest of the head
+				 * (the parser keeps lengths, not pointers) */
+				buf_compact(&x->in);
 			}
 			return 0;
 		}

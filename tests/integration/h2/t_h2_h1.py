@@ -75,6 +75,13 @@ class Backend(socketserver.BaseRequestHandler):
                 return
             if path == "/slow":
                 time.sleep(0.8)
+            if path == "/bigcontinue":
+                # an interim answer, then a final head that with it
+                # overflows the proxy's buffer: the head must still be read
+                self.request.sendall(b"HTTP/1.1 100 Continue\r\nX-Pad: " + b"p" * 3500 +
+                                     b"\r\n\r\nHTTP/1.1 200 OK\r\nX-Big: " + b"b" * 15000 +
+                                     b"\r\nContent-Length: 2\r\n\r\nok")
+                continue
             if path == "/flaky":
                 with state["lock"]:
                     state["flaky"] += 1
@@ -306,6 +313,9 @@ endpoints:
     got = json.loads(body) if st == 200 else {}
     check(st == 200 and got.get("body") == "t" * 3000,
           "request trailers end the body (dropped on the way): %r" % st)
+    st, rh, body = h2req(port, "app.test", "/bigcontinue", timeout=3)
+    check(st == 200 and body == b"ok" and len(dict(rh).get("x-big", "")) == 15000,
+          "a final head after an interim answer, across a full buffer: %r" % st)
     st, _, body = h2req(port, "app.test", "/chunked")
     check(st == 200 and json.loads(body).get("target") == "/chunked",
           "chunked response decoded: %d bytes" % len(body))
