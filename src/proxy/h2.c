@@ -10,13 +10,13 @@
  *     session per endpoint per worker (struct h2up), streams multiplexed,
  *     trailers (grpc-status) passed through; the route's timeouts,
  *     retries (bodiless requests) and passive health apply;
- *   - plain HTTP/1.1 backends of rules without mirrors (header modifiers,
+ *   - HTTP/1.1 backends (plain or TLS) of rules without mirrors (header modifiers,
  *     URL rewrite and CORS apply; redirects and CORS preflights are
  *     answered here): straight to a pooled upstream connection through an exchange
  *     of upx.c, which carries the HTTP/1.1 path's attempt rules; the
  *     response body is decoded from that connection's buffer into the
  *     stream's DATA frames;
- *   - the rest (upstream TLS to HTTP/1.1 backends, mirrors): as an
+ *   - the rest (rules with mirrors): as an
  *     HTTP/1.1 request over an in-process socket pair into a connection
  *     of conn.c (struct vlink), so that the HTTP/1.1 path serves it
  *     unchanged; the pair is kept alive and reused by the next stream of
@@ -806,9 +806,9 @@ static bool is_visible(struct str v)
 }
 
 /*
- * Whether the direct path can serve every backend the rule may pick: plain
- * HTTP/1.1 endpoints, and any filter but mirrors. Upstream TLS and mirrors
- * go through conn.c (vlink).
+ * Whether the direct path can serve every backend the rule may pick:
+ * HTTP/1.1 endpoints (plain or TLS), and any filter but mirrors. Mirrors go
+ * through conn.c (vlink).
  */
 static bool rule_is_direct(const struct rt_rule *rr)
 {
@@ -816,7 +816,7 @@ static bool rule_is_direct(const struct rt_rule *rr)
 	for (size_t b = 0; b <= r->n_backends; b++) {
 		const struct snap_filter *fl = b ? r->backends[b - 1].filters : r->filters;
 		size_t nf = b ? r->backends[b - 1].n_filters : r->n_filters;
-		if (b && (r->backends[b - 1].tls || r->backends[b - 1].proto == SNAP_APP_H2 ||
+		if (b && (r->backends[b - 1].proto == SNAP_APP_H2 ||
 			  r->backends[b - 1].proto == SNAP_APP_H2C))
 			return false;
 		for (size_t i = 0; i < nf; i++)

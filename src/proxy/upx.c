@@ -3,7 +3,9 @@
  * upx.c: HTTP/1.1 exchanges with backends for requests that arrive on
  * HTTP/2 streams (see upx.h for the contract). An exchange moves through
  *
- *   CONNECT   connecting (new connection)          → SEND, or the next attempt
+ *   CONNECT   connecting (new connection)          → HANDSHAKE, SEND, or the next attempt
+ *   HANDSHAKE upstream TLS (BackendTLSPolicy), under → SEND, or the next attempt
+ *             the connect timeout
  *   SEND      head and body going out, response    → BODY (head given), or
  *             head awaited                            the next attempt
  *   WAIT      retry backoff                        → CONNECT/SEND
@@ -16,8 +18,13 @@
  * owner's upx_read decodes from it into its own frame buffer, and the
  * socket is read only while that buffer has room (backpressure).
  *
- * It does not do: upstream TLS, upgrades, mirrors (the HTTP/1.1 path of
- * conn.c serves those). Worker thread only.
+ * Upstream TLS connections are pooled apart: only a request under the same
+ * policy (client context) reuses one. Decrypted bytes mbedTLS holds do not
+ * wake epoll, so they are read on the spot: after a read, and when the
+ * owner pulls the body.
+ *
+ * It does not do: upgrades, mirrors (the HTTP/1.1 path of conn.c serves
+ * those). Worker thread only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,7 +37,7 @@
 #include "proxy/internal.h"
 #include "proxy/upx.h"
 
-enum upx_state { UPX_CONNECT = 0, UPX_SEND, UPX_WAIT, UPX_BODY, UPX_DONE, UPX_FAILED };
+enum upx_state { UPX_CONNECT = 0, UPX_HANDSHAKE, UPX_SEND, UPX_WAIT, UPX_BODY, UPX_DONE, UPX_FAILED };
 
 /* An upstream HTTP/1.1 connection: owned by one exchange, or idle in its
  * endpoint's list (x == NULL; no buffers held). */
@@ -41,6 +48,9 @@ struct upx_conn {
 	struct upx *x;
 	struct upx_conn *next_idle;
 	struct timer idle_timer;
+	struct tls_client *tls_ctx; /* the policy's client context; NULL: plain */
+	struct tls_conn *tls;
+	uint32_t tls_want; /* LOOP_READ/LOOP_WRITE the TLS layer asked for */
 };
 
 struct upx {
@@ -93,6 +103,8 @@ static uint32_t connect_timeout_ms(const struct worker *w)
 
 static void conn_free(struct upx_conn *c)
 {
+	if (c->tls)
+		tlsg_conn_free(c->tls);
 	if (c->io.fd >= 0) {
 		int fd = c->io.fd;
 		loop_io_del(c->w->loop, &c->io);
@@ -143,9 +155,12 @@ static void x_drop_conn(struct upx *x, bool reusable)
 }
 
 /* A connection to ep: an idle one (unless fresh), else a new connect. */
-static struct upx_conn *conn_get(struct upx *x, struct upep *ep, bool fresh, int *err)
+static struct upx_conn *conn_get(struct upx *x, struct upep *ep, struct tls_client *tc,
+				  bool fresh, int *err)
 {
 	struct upx_conn *c = fresh ? NULL : ep->x_idle;
+	while (c && c->tls_ctx != tc)
+		c = c->next_idle;
 	if (c) {
 		idle_remove(c);
 		timer_cancel(x->w->loop, &c->idle_timer);
@@ -174,8 +189,43 @@ static struct upx_conn *conn_get(struct upx *x, struct upep *ep, bool fresh, int
 		return NULL;
 	}
 	x->reused = false;
+	c->tls_ctx = tc;
 	c->x = x;
 	return c;
+}
+
+/* Bytes read (0: closed), -EAGAIN, or -1. */
+static ssize_t conn_read(struct upx_conn *c, char *p, size_t n)
+{
+	if (c->tls) {
+		ssize_t r = tlsg_read(c->tls, p, n);
+		if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
+			c->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+			return -EAGAIN;
+		}
+		return r < 0 ? -1 : r;
+	}
+	ssize_t r = read(c->io.fd, p, n);
+	if (r == -1)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -1;
+	return r;
+}
+
+/* Bytes written, -EAGAIN, or -1. */
+static ssize_t conn_write(struct upx_conn *c, const char *p, size_t n)
+{
+	if (c->tls) {
+		ssize_t r = tlsg_write(c->tls, p, n);
+		if (r == -WG_EAGAIN_READ || r == -WG_EAGAIN_WRITE) {
+			c->tls_want = r == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+			return -EAGAIN;
+		}
+		return r < 0 ? -1 : r;
+	}
+	ssize_t r = send(c->io.fd, p, n, MSG_NOSIGNAL);
+	if (r == -1)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -1;
+	return r;
 }
 
 /* ---- attempts ---- */
@@ -271,10 +321,22 @@ static bool x_connect_failed(struct upx *x, const char *why)
 static void on_timer(struct timer *t)
 {
 	struct upx *x = t->arg;
-	if (x->st == UPX_CONNECT)
+	if (x->st == UPX_CONNECT || x->st == UPX_HANDSHAKE)
 		x_connect_failed(x, "backend connect timeout");
 	else
 		x_attempt_failed(x, 504, "backend request timeout", false);
+}
+
+/* The connection is ready (connected, TLS done, or reused): the request
+ * goes out and the backend request timeout starts. */
+static void x_sending(struct upx *x)
+{
+	uint32_t bto = x->rq.rule ? x->rq.rule->r->backend_request_timeout_ms : 0;
+	x->st = UPX_SEND;
+	if (bto)
+		timer_add(x->w->loop, &x->timer, bto, on_timer, x);
+	else
+		timer_cancel(x->w->loop, &x->timer);
 }
 
 /*
@@ -289,16 +351,23 @@ static int x_attempt(struct upx *x)
 
 	if (rr && rr->r->n_backends > 1) {
 		const struct snap_backend *b = up_pick_backend(rr);
-		if (b && !b->invalid_status && b->n_endpoints && !b->tls &&
-		    b->proto != SNAP_APP_H2 && b->proto != SNAP_APP_H2C)
+		if (b && !b->invalid_status && b->n_endpoints && b->proto != SNAP_APP_H2 &&
+		    b->proto != SNAP_APP_H2C)
 			x->backend = b;
+	}
+	struct tls_client *tc = NULL;
+	if (x->backend->tls) {
+		const struct rt_btls *bt = tlsg_backend(x->rq.rt, x->backend);
+		if (!bt || !bt->client)
+			return 502;
+		tc = bt->client;
 	}
 	for (;;) {
 		struct upep *ep = up_pick_endpoint(w, x->backend);
 		if (!ep)
 			return 503;
 		int err = 0;
-		x->c = conn_get(x, ep, x->replayed, &err);
+		x->c = conn_get(x, ep, tc, x->replayed, &err);
 		if (x->c)
 			break;
 		if (err == -ENOMEM)
@@ -325,12 +394,7 @@ static int x_attempt(struct upx *x)
 		timer_add(w->loop, &x->timer, connect_timeout_ms(w), on_timer, x);
 		return 0;
 	}
-	x->st = UPX_SEND;
-	uint32_t bto = rr ? rr->r->backend_request_timeout_ms : 0;
-	if (bto)
-		timer_add(w->loop, &x->timer, bto, on_timer, x);
-	else
-		timer_cancel(w->loop, &x->timer);
+	x_sending(x);
 	return 0;
 }
 
@@ -376,12 +440,11 @@ static int x_write(struct upx *x)
 {
 	x_pull_body(x);
 	while (!buf_is_empty(&x->out)) {
-		ssize_t r = send(x->c->io.fd, buf_rptr(&x->out), buf_len(&x->out), MSG_NOSIGNAL);
-		if (r == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
+		ssize_t r = conn_write(x->c, buf_rptr(&x->out), buf_len(&x->out));
+		if (r == -EAGAIN)
+			return 0;
+		if (r < 0)
 			return -1;
-		}
 		buf_consume(&x->out, (size_t)r);
 		if (buf_is_empty(&x->out))
 			x_pull_body(x);
@@ -458,7 +521,11 @@ static void x_set_io(struct upx *x)
 {
 	if (!x->c)
 		return;
-	uint32_t ev = 0;
+	uint32_t ev = x->c->tls_want;
+	if (x->st == UPX_HANDSHAKE) {
+		loop_io_mod(x->w->loop, &x->c->io, ev ? ev : LOOP_READ);
+		return;
+	}
 	if (x->st == UPX_CONNECT || !buf_is_empty(&x->out))
 		ev |= LOOP_WRITE;
 	if (x->st == UPX_SEND || (x->st == UPX_BODY && !x->resp_done && buf_room(&x->in)))
@@ -492,12 +559,36 @@ static void x_run(struct upx *x)
 			x_connect_failed(x, "backend connect failed");
 			return;
 		}
-		x->st = UPX_SEND;
-		timer_cancel(x->w->loop, &x->timer);
-		uint32_t bto = x->rq.rule ? x->rq.rule->r->backend_request_timeout_ms : 0;
-		if (bto)
-			timer_add(x->w->loop, &x->timer, bto, on_timer, x);
+		if (!c->tls_ctx) {
+			x_sending(x);
+		} else {
+			/* the handshake runs under the connect timeout */
+			c->tls = tlsg_conn_client(c->tls_ctx, c->io.fd, x->backend->tls->sni);
+			if (!c->tls) {
+				x_connect_failed(x, "backend TLS setup failed");
+				return;
+			}
+			x->st = UPX_HANDSHAKE;
+		}
 	}
+	if (x->st == UPX_HANDSHAKE) {
+		c->tls_want = 0;
+		int h = tlsg_handshake(c->tls);
+		if (h == -WG_EAGAIN_READ || h == -WG_EAGAIN_WRITE) {
+			c->tls_want = h == -WG_EAGAIN_READ ? LOOP_READ : LOOP_WRITE;
+			x_set_io(x);
+			return;
+		}
+		if (h < 0) {
+			log_debug("event=backend_tls_failed worker=%u endpoint=%s:%u", x->w->idx,
+				  log_q(c->ep->addr), c->ep->port);
+			x_connect_failed(x, "backend TLS handshake failed");
+			return;
+		}
+		c->tls_want = 0;
+		x_sending(x);
+	}
+	c->tls_want = 0;
 	if (x_write(x) < 0) {
 		if (x->st == UPX_SEND)
 			x_attempt_failed(x, 502, "backend write failed",
@@ -506,12 +597,15 @@ static void x_run(struct upx *x)
 			x_fail(x, 502, "backend write failed");
 		return;
 	}
-	if ((x->st == UPX_SEND || x->st == UPX_BODY) && !x->resp_done && buf_room(&x->in)) {
-		ssize_t r = read(c->io.fd, buf_wptr(&x->in), buf_room(&x->in));
+	/* one read, and more while TLS holds decrypted bytes epoll cannot see */
+	while ((x->st == UPX_SEND || x->st == UPX_BODY) && !x->resp_done && buf_room(&x->in)) {
+		ssize_t r = conn_read(c, buf_wptr(&x->in), buf_room(&x->in));
 		if (r > 0) {
 			buf_commit(&x->in, (size_t)r);
 			x->got_bytes = true;
-		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			if (c->tls && tlsg_pending(c->tls))
+				continue;
+		} else if (r != -EAGAIN) {
 			if (x->st == UPX_BODY && x->body == H1_BODY_EOF) {
 				x->resp_done = true; /* the close ends the body */
 				x->keep_alive = false;
@@ -528,6 +622,7 @@ static void x_run(struct upx *x)
 				return;
 			}
 		}
+		break;
 	}
 	if (x->st == UPX_SEND && !buf_is_empty(&x->in)) {
 		int h = x_head(x);
@@ -594,7 +689,8 @@ int upx_start(struct worker *w, const struct upx_req *rq, const struct upx_cbs *
 
 void upx_kick(struct upx *x)
 {
-	if (!x->c || x->req_done || x->st == UPX_CONNECT || x->st == UPX_WAIT)
+	if (!x->c || x->req_done || x->st == UPX_CONNECT || x->st == UPX_HANDSHAKE ||
+	    x->st == UPX_WAIT)
 		return;
 	if (x_write(x) < 0) {
 		/* reported by the next readiness event (the read side fails too) */
@@ -612,6 +708,7 @@ ssize_t upx_read(struct upx *x, char *p, size_t len, bool *eof)
 	*eof = false;
 	if (x->st != UPX_BODY && x->st != UPX_DONE)
 		return 0;
+again:
 	while (got < len && !buf_is_empty(&x->in) &&
 	       !(x->body == H1_BODY_LENGTH && !x->remaining) &&
 	       !(x->body == H1_BODY_CHUNKED && h1_chunked_is_done(&x->ch))) {
@@ -649,6 +746,18 @@ ssize_t upx_read(struct upx *x, char *p, size_t len, bool *eof)
 	if ((x->body == H1_BODY_LENGTH && !x->remaining) ||
 	    (x->body == H1_BODY_CHUNKED && h1_chunked_is_done(&x->ch)))
 		x->resp_done = true;
+	if (got < len && !x->resp_done && x->st == UPX_BODY && x->c && x->c->tls &&
+	    tlsg_pending(x->c->tls)) {
+		/* decrypted bytes wait inside TLS, where epoll cannot see them */
+		if (buf_is_empty(&x->in) || !buf_room(&x->in))
+			buf_compact(&x->in);
+		ssize_t r = buf_room(&x->in) ? conn_read(x->c, buf_wptr(&x->in), buf_room(&x->in))
+					      : 0;
+		if (r > 0) {
+			buf_commit(&x->in, (size_t)r);
+			goto again;
+		}
+	}
 	if (x->st == UPX_BODY && x->resp_done)
 		x_maybe_done(x); /* bytes past the body: not reusable */
 	*eof = x->resp_done && (x->body != H1_BODY_EOF || buf_is_empty(&x->in));
