@@ -52,7 +52,7 @@ struct upx_cbs {
 struct upx_req {
 	struct rt *rt;                      /* held by the owner for the exchange's life */
 	const struct rt_rule *rule;         /* for retries and a re-pick among backends */
-	const struct snap_backend *backend; /* valid, with endpoints, without upstream TLS */
+	const struct snap_backend *backend; /* valid, with endpoints, HTTP/1.1 (plain or TLS) */
 	const char *head;                   /* borrowed: stays valid until upx_free */
 	size_t head_len;
 	bool has_body;    /* the head announces a body (Content-Length or chunked) */
