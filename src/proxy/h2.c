@@ -10,17 +10,16 @@
  *     session per endpoint per worker (struct h2up), streams multiplexed,
  *     trailers (grpc-status) passed through; the route's timeouts,
  *     retries (bodiless requests) and passive health apply;
- *   - HTTP/1.1 backends (plain or TLS) of rules without mirrors (header modifiers,
- *     URL rewrite and CORS apply; redirects and CORS preflights are
- *     answered here): straight to a pooled upstream connection through an exchange
- *     of upx.c, which carries the HTTP/1.1 path's attempt rules; the
- *     response body is decoded from that connection's buffer into the
- *     stream's DATA frames;
- *   - the rest (rules with mirrors): as an
- *     HTTP/1.1 request over an in-process socket pair into a connection
- *     of conn.c (struct vlink), so that the HTTP/1.1 path serves it
- *     unchanged; the pair is kept alive and reused by the next stream of
- *     the same client connection;
+ *   - HTTP/1.1 backends (plain or TLS) of rules without mirrors (header
+ *     modifiers, URL rewrite and CORS apply; redirects and CORS preflights
+ *     are answered here): straight to a pooled upstream connection through
+ *     an exchange of upx.c, which carries the HTTP/1.1 path's attempt
+ *     rules; the response body is decoded from that connection's buffer
+ *     into the stream's DATA frames;
+ *   - the rest (rules with mirrors): as an HTTP/1.1 request over an
+ *     in-process socket pair into a connection of conn.c (struct vlink), so
+ *     that the HTTP/1.1 path serves it unchanged; the pair is kept alive
+ *     and reused by the next stream of the same client connection;
  *   - answered here: 400 (a request line or Host HTTP/1.1 cannot carry),
  *     404 (no listener or route), 421 (Host outside the TLS server name's
  *     listener), 504 (request timeout) and gRPC errors (UNIMPLEMENTED when
