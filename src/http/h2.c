@@ -18,6 +18,7 @@
  *     GOAWAY ENHANCE_YOUR_CALM.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,120 @@ struct bucket {
 	uint64_t last_ms;
 	double tokens;
 };
+
+/*
+ * nghttp2's memory: a per-thread cache of small blocks (size classes of 64
+ * bytes to 2 KiB) in front of malloc. A stream makes a handful of small
+ * allocations that all die with it; without the cache each one takes the
+ * libc allocator's process-wide lock, and the churn unmaps and remaps
+ * pages (TLB shootdowns on every core). At most H2M_CACHE_MAX bytes wait
+ * per thread. Sessions are freed on the thread that made them, so a block
+ * goes back to the list of the thread that allocated it.
+ */
+#define H2M_CLASSES 6 /* 64, 128, ..., 2048 */
+#define H2M_HDR 16    /* keeps the caller's block 16-byte aligned */
+#define H2M_CACHE_MAX (256 * 1024)
+
+struct h2m_block {
+	struct h2m_block *next;
+};
+
+static __thread struct h2m_block *h2m_lists[H2M_CLASSES];
+static __thread size_t h2m_cached;
+
+static int h2m_class(size_t n)
+{
+	for (int k = 0; k < H2M_CLASSES; k++)
+		if (n <= (size_t)64 << k)
+			return k;
+	return -1;
+}
+
+static void *h2m_malloc(size_t n, void *ud)
+{
+	(void)ud;
+	if (n > SIZE_MAX - H2M_HDR)
+		return NULL;
+	int k = h2m_class(n + H2M_HDR);
+	unsigned char *p;
+	if (k >= 0 && h2m_lists[k]) {
+		p = (unsigned char *)h2m_lists[k];
+		h2m_lists[k] = h2m_lists[k]->next;
+		h2m_cached -= (size_t)64 << k;
+	} else {
+		p = malloc(k >= 0 ? (size_t)64 << k : n + H2M_HDR);
+		if (!p)
+			return NULL;
+	}
+	memcpy(p, &k, sizeof(k));
+	return p + H2M_HDR;
+}
+
+static void h2m_free(void *ptr, void *ud)
+{
+	(void)ud;
+	if (!ptr)
+		return;
+	unsigned char *p = (unsigned char *)ptr - H2M_HDR;
+	int k;
+	memcpy(&k, p, sizeof(k));
+	if (k >= 0 && h2m_cached + ((size_t)64 << k) <= H2M_CACHE_MAX) {
+		struct h2m_block *b = (struct h2m_block *)(void *)p;
+		b->next = h2m_lists[k];
+		h2m_lists[k] = b;
+		h2m_cached += (size_t)64 << k;
+		return;
+	}
+	free(p);
+}
+
+static void *h2m_calloc(size_t nmemb, size_t size, void *ud)
+{
+	if (size && nmemb > SIZE_MAX / size)
+		return NULL;
+	void *p = h2m_malloc(nmemb * size, ud);
+	if (p)
+		memset(p, 0, nmemb * size);
+	return p;
+}
+
+static void *h2m_realloc(void *ptr, size_t n, void *ud)
+{
+	if (!ptr)
+		return h2m_malloc(n, ud);
+	unsigned char *p = (unsigned char *)ptr - H2M_HDR;
+	int k;
+	memcpy(&k, p, sizeof(k));
+	if (k < 0) {
+		if (n > SIZE_MAX - H2M_HDR)
+			return NULL;
+		unsigned char *q = realloc(p, n + H2M_HDR);
+		return q ? q + H2M_HDR : NULL;
+	}
+	size_t have = ((size_t)64 << k) - H2M_HDR;
+	if (n <= have)
+		return ptr;
+	void *q = h2m_malloc(n, ud);
+	if (!q)
+		return NULL;
+	memcpy(q, ptr, have);
+	h2m_free(ptr, ud);
+	return q;
+}
+
+void h2_mem_release(void)
+{
+	for (int k = 0; k < H2M_CLASSES; k++) {
+		while (h2m_lists[k]) {
+			struct h2m_block *b = h2m_lists[k];
+			h2m_lists[k] = b->next;
+			free(b);
+		}
+	}
+	h2m_cached = 0;
+}
+
+static nghttp2_mem h2m = {NULL, h2m_malloc, h2m_free, h2m_calloc, h2m_realloc};
 
 struct h2_sess {
 	nghttp2_session *ng;
@@ -279,8 +394,8 @@ static struct h2_sess *sess_new(const struct h2_limits *lim, const struct h2_cbs
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
 	nghttp2_option_set_stream_reset_rate_limit(opt, s->lim.max_resets_per_s,
 						   s->lim.max_resets_per_s);
-	int rc = server ? nghttp2_session_server_new2(&s->ng, cb, s, opt)
-			: nghttp2_session_client_new2(&s->ng, cb, s, opt);
+	int rc = server ? nghttp2_session_server_new3(&s->ng, cb, s, opt, &h2m)
+			: nghttp2_session_client_new3(&s->ng, cb, s, opt, &h2m);
 	if (rc)
 		goto fail;
 	nghttp2_option_del(opt);
@@ -460,6 +575,13 @@ void h2_reset(struct h2_sess *s, int32_t sid, uint32_t code)
 void h2_goaway(struct h2_sess *s, uint32_t code)
 {
 	nghttp2_session_terminate_session(s->ng, code);
+}
+
+int h2_drain(struct h2_sess *s)
+{
+	int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
+	return nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) ? -1
+														: 0;
 }
 
 uint32_t h2_streams_left(const struct h2_sess *s, uint32_t open)

@@ -80,6 +80,10 @@ struct h2_limits {
 	uint32_t max_control_per_s;      /* SETTINGS + PING + empty frames, 0 = 500 */
 };
 
+/* Frees the calling thread's cache of nghttp2 blocks (at its exit; the
+ * sessions it made are freed already). */
+void h2_mem_release(void);
+
 /* NULL on ENOMEM. A server session queues its SETTINGS at once. */
 struct h2_sess *h2_server_new(const struct h2_limits *lim, const struct h2_cbs *cbs, void *ctx);
 struct h2_sess *h2_client_new(const struct h2_limits *lim, const struct h2_cbs *cbs, void *ctx);
@@ -110,6 +114,9 @@ int h2_resume(struct h2_sess *s, int32_t sid);
 void h2_consume(struct h2_sess *s, int32_t sid, size_t n);
 void h2_reset(struct h2_sess *s, int32_t sid, uint32_t code);
 void h2_goaway(struct h2_sess *s, uint32_t code);
+/* Graceful shutdown (server): GOAWAY NO_ERROR naming the last stream
+ * processed; those streams go on, newer ones are refused. 0 or -1. */
+int h2_drain(struct h2_sess *s);
 /* How many more streams the peer lets us open (client) with `open` open. */
 uint32_t h2_streams_left(const struct h2_sess *s, uint32_t open);
 void *h2_stream_data(const struct h2_sess *s, int32_t sid);

@@ -825,35 +825,6 @@ static void respond_error(struct conn *c, int status, const char *why, bool clos
 
 static void on_head_timer(struct timer *t);
 
-/* Per-request arenas come from a per-worker pool: their number follows the
- * requests in progress, not the connections, and a request mallocs nothing
- * once the pool is warm. */
-#define PX_ARENA_CHUNK 16384
-#define PX_ARENA_POOL 256
-
-static struct arena *warena_get(struct worker *w)
-{
-	if (w->n_free_arenas) {
-		struct arena *a = w->free_arenas[--w->n_free_arenas];
-		if (w->n_free_arenas < w->low_free_arenas)
-			w->low_free_arenas = w->n_free_arenas;
-		return a;
-	}
-	return arena_new(PX_ARENA_CHUNK);
-}
-
-static void warena_put(struct worker *w, struct arena *a)
-{
-	if (!a)
-		return;
-	arena_reset(a);
-	if (w->n_free_arenas < PX_ARENA_POOL)
-		w->free_arenas[w->n_free_arenas++] = a;
-	else
-		arena_free(a);
-	wpool_arm(w);
-}
-
 static void req_reset(struct conn *c)
 {
 	rt_unref(c->r.rt);
@@ -1060,41 +1031,6 @@ static void on_req_timer(struct timer *t)
 	conn_run(c);
 }
 
-/* Picks a backend by weight; NULL when the weights are all zero. */
-static const struct snap_backend *pick_backend(const struct rt_rule *rr)
-{
-	const struct snap_http_rule *r = rr->r;
-	if (!rr->total_weight)
-		return NULL;
-	if (r->n_backends == 1)
-		return &r->backends[0];
-	uint64_t x = rand_u64() % rr->total_weight;
-	for (size_t i = 0; i < r->n_backends; i++) {
-		if (x < r->backends[i].weight)
-			return &r->backends[i];
-		x -= r->backends[i].weight;
-	}
-	return &r->backends[r->n_backends - 1];
-}
-
-/* Round robin over the endpoints, skipping ejected ones unless all are. */
-static struct upep *pick_endpoint(struct worker *w, const struct snap_backend *b)
-{
-	size_t n = b->n_endpoints;
-	struct upep *first = NULL;
-	for (size_t k = 0; k < n; k++) {
-		const struct snap_endpoint *e = &b->endpoints[(w->rr++) % n];
-		struct upep *ep = upep_get(w, e->addr, e->port);
-		if (!ep)
-			return NULL;
-		if (!first)
-			first = ep;
-		if (!upep_is_ejected(w, ep))
-			return ep;
-	}
-	return first;
-}
-
 /* Connects (or reuses) towards a freshly picked endpoint and queues the
  * saved head. 0, or the request was answered with an error. */
 static int start_attempt(struct conn *c)
@@ -1104,11 +1040,11 @@ static int start_attempt(struct conn *c)
 	int err = 0;
 
 	if (r->attempts_left >= 0 && r->rule && r->backend && r->rule->r->n_backends > 1) {
-		const struct snap_backend *b = pick_backend(r->rule);
+		const struct snap_backend *b = up_pick_backend(r->rule);
 		if (b && !b->invalid_status && b->n_endpoints)
 			r->backend = b;
 	}
-	struct upep *ep = pick_endpoint(w, r->backend);
+	struct upep *ep = up_pick_endpoint(w, r->backend);
 	if (!ep) {
 		respond_error(c, 503, "no endpoint", false);
 		return -1;
@@ -1177,7 +1113,7 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 			continue;
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
-		struct upep *ep = head ? pick_endpoint(c->w, mi->backend) : NULL;
+		struct upep *ep = head ? up_pick_endpoint(c->w, mi->backend) : NULL;
 		int err;
 		struct upconn *u = ep ? up_new(c->w, ep, &err) : NULL;
 		if (!u)
@@ -1390,7 +1326,7 @@ static void req_start(struct conn *c, struct h1_msg *m)
 			respond_error(c, 500, "route has no backends", false);
 			return;
 		}
-		r->backend = pick_backend(r->rule);
+		r->backend = up_pick_backend(r->rule);
 		if (!r->backend) {
 			respond_error(c, 500, "all backend weights are zero", false);
 			return;

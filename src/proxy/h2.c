@@ -5,18 +5,32 @@
  * worker's loop. conn.c hands a connection over once it knows the client
  * speaks HTTP/2 (h2p_take); from then on this file owns its fd and TLS.
  *
- * Each client stream is one request. It goes one of three ways:
+ * Each client stream is one request. It goes one of four ways:
  *   - gRPC and appProtocol h2c/h2 backends: over a shared HTTP/2 client
  *     session per endpoint per worker (struct h2up), streams multiplexed,
- *     trailers (grpc-status) passed through;
- *   - everything else: as an HTTP/1.1 request over an in-process socket
- *     pair into a connection of conn.c (struct vlink), so that routing,
- *     filters, retries, timeouts, mirrors, pools and upstream TLS are the
- *     HTTP/1.1 path's, unchanged; the pair is kept alive and reused by the
- *     next stream of the same client connection;
- *   - answered here: 421 (Host outside the TLS server name's listener) and
- *     gRPC errors (UNIMPLEMENTED when no route matches, UNAVAILABLE when
- *     the backend fails) as trailers-only responses, never HTML.
+ *     trailers (grpc-status) passed through; the route's timeouts,
+ *     retries (bodiless requests) and passive health apply;
+ *   - HTTP/1.1 backends (plain or TLS) of rules without mirrors (header
+ *     modifiers, URL rewrite and CORS apply; redirects and CORS preflights
+ *     are answered here): straight to a pooled upstream connection through
+ *     an exchange of upx.c, which carries the HTTP/1.1 path's attempt
+ *     rules; the response body is decoded from that connection's buffer
+ *     into the stream's DATA frames;
+ *   - the rest (rules with mirrors): as an HTTP/1.1 request over an
+ *     in-process socket pair into a connection of conn.c (struct vlink), so
+ *     that the HTTP/1.1 path serves it unchanged; the pair is kept alive
+ *     and reused by the next stream of the same client connection;
+ *   - answered here: 400 (a request line or Host HTTP/1.1 cannot carry),
+ *     404 (no listener or route), 421 (Host outside the TLS server name's
+ *     listener), 504 (request timeout) and gRPC errors (UNIMPLEMENTED when
+ *     no route matches, UNAVAILABLE when the backend fails,
+ *     DEADLINE_EXCEEDED on a timeout) as trailers-only responses, never
+ *     HTML.
+ *
+ * Draining (h2p_drain_all): GOAWAY NO_ERROR naming the last stream
+ * processed; those streams finish, then the connection closes. A
+ * connection reads at most H2P_READS_PER_RUN buffers per readiness event,
+ * so a flooding client cannot hold the worker while others wait.
  *
  * Memory is bounded by HTTP/2 flow control: a stream's received body is
  * acknowledged only once written on (h2_consume), a response body is read
@@ -42,16 +56,22 @@
 #include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/upx.h"
 
 #define H2P_RESP_MAX (64 * 1024) /* response bytes held per stream before reading stops */
 #define H2P_VLINK_IDLE 8         /* idle socket pairs kept per client connection */
 #define H2P_MAX_FIELDS 128
+/* Reads (of one I/O buffer each) a connection may do per readiness event:
+ * a flooding client gets this much of a loop iteration and no more before
+ * the others get theirs (epoll is level-triggered: the rest waits). */
+#define H2P_READS_PER_RUN 2
+#define H2P_CONNECT_REPICKS 2 /* as conn.c: other endpoints after a connect failure */
 
 struct h2conn;
 struct h2up;
 struct vlink;
 
-enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_VLINK, STRM_UP };
+enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_VLINK, STRM_UP, STRM_H1 };
 
 struct strm {
 	struct h2conn *hc;
@@ -67,6 +87,7 @@ struct strm {
 	int status;    /* answered here or by an HTTP/2 backend (access log) */
 	struct rt *rt; /* held while resp_mods (snapshot memory) may be used */
 	uint64_t start_ms;
+	struct timer req_timer; /* the route's request timeout (STRM_UP, STRM_H1) */
 	const char *method, *authority, *path, *route; /* for the access log */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
@@ -83,10 +104,24 @@ struct strm {
 	struct h2up *up;
 	struct strm *up_next; /* on up->streams */
 	int32_t up_sid;
-	struct buf reqbody; /* body waiting for the upstream's window */
+	const struct rt_rule *rule;         /* for retries (snapshot memory: rt is held) */
+	const struct snap_backend *backend; /* the HTTP/2 backend */
+	struct h2_hdr *up_req;              /* the request's fields, in the arena, for retries */
+	size_t n_up_req;
+	int attempts_left;
+	unsigned repicks;        /* other endpoints tried after connect failures */
+	struct upep *ep;         /* the endpoint of the current attempt (passive health) */
+	struct timer be_timer;   /* backend request timeout, or the retry backoff */
+	struct buf reqbody; /* body waiting for the upstream's window (or STRM_H1's socket) */
+	/* STRM_H1 */
+	struct upx *x;
+	const struct snap_cors *cors; /* CORS filter: its headers go on the answer */
+	struct str origin;            /* the request's Origin, in the arena */
+	char *up_head; /* the HTTP/1.1 head, in the arena (x borrows it) */
 };
 
 struct h2conn {
+	struct h2conn *prev, *next; /* this worker's connections (tl_conns) */
 	struct worker *w;
 	struct loop_io io;
 	int fd;
@@ -106,6 +141,7 @@ struct h2conn {
 	bool readable;
 	bool in_run;
 	bool closing;
+	bool draining; /* GOAWAY sent for a drain: close once the streams are done */
 	bool dead;
 	bool flush_scheduled;
 };
@@ -145,7 +181,15 @@ struct h2up {
 	bool connecting, handshaking, dead, in_run;
 };
 
-static __thread struct h2up *tl_ups; /* this worker's sessions */
+static __thread struct h2up *tl_ups;     /* this worker's sessions */
+static __thread struct h2conn *tl_conns; /* this worker's client connections */
+/* Stream objects of this worker kept for reuse (linked through next): the
+ * stream count churns at the request rate. */
+#define H2P_FREE_STRMS 256
+static __thread struct strm *tl_free_strms;
+static __thread unsigned tl_n_free_strms;
+static __thread struct h2conn *tl_dead; /* closed, waiting for hc_free_dead */
+static __thread bool tl_dead_scheduled;
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
@@ -155,6 +199,9 @@ static void up_close(struct h2up *u, const char *why);
 static void strm_up_detach(struct strm *st, bool reset);
 static void on_hc_timer(struct timer *t);
 static void up_unlink(struct h2up *u, struct strm *st);
+static void hc_on_end(void *ctx, int32_t sid);
+static void strm_up_failed(struct strm *st, int status, const char *why, bool connect);
+static bool strm_up_retry_on(const struct strm *st, int status);
 
 static const struct h2_limits *h2_lim(void)
 {
@@ -162,11 +209,9 @@ static const struct h2_limits *h2_lim(void)
 	return &lim;
 }
 
-static inline bool hname_is(const struct h2_hdr *h, const char *n)
-{
-	size_t l = strlen(n);
-	return h->nlen == l && !memcmp(h->name, n, l);
-}
+/* Whether field h is named lit (a string literal, lower case): the length
+ * is known at compile time, so most fields are told apart by it alone. */
+#define hname_is(h, lit) ((h)->nlen == sizeof(lit) - 1 && !memcmp((h)->name, lit, sizeof(lit) - 1))
 
 /* Fields not allowed in HTTP/2 or belonging to one hop. */
 static bool h2_hop(const char *n, size_t l)
@@ -227,16 +272,29 @@ static void hc_schedule(struct h2conn *hc)
 		hc->flush_scheduled = true;
 }
 
-static void hc_free_deferred(void *arg)
+/* Frees the connections closed since the last sweep; one whose deferred
+ * flush (queued before the close) has not run yet waits for the next. */
+static void hc_free_dead(void *arg)
 {
-	struct h2conn *hc = arg;
-	if (hc->flush_scheduled) {
-		/* a flush queued before the close runs first; free after it */
-		hc->flush_scheduled = false;
-		if (loop_defer(hc->w->loop, hc_free_deferred, hc) == 0)
-			return;
+	struct worker *w = arg;
+	struct h2conn *hc = tl_dead, *keep = NULL;
+	tl_dead = NULL;
+	tl_dead_scheduled = false;
+	while (hc) {
+		struct h2conn *next = hc->next;
+		if (hc->flush_scheduled && !w->stopped) {
+			hc->next = keep;
+			keep = hc;
+		} else {
+			free(hc);
+		}
+		hc = next;
 	}
-	free(hc);
+	if (keep) {
+		tl_dead = keep;
+		if (loop_defer(w->loop, hc_free_dead, w) == 0)
+			tl_dead_scheduled = true;
+	}
 }
 
 /* ---- streams ---- */
@@ -287,8 +345,12 @@ static const char *log_copy(struct arena *a, struct str v)
 static void strm_free(struct strm *st)
 {
 	struct h2conn *hc = st->hc;
-	if (st->kind == STRM_LOCAL || st->kind == STRM_UP)
+	if (st->kind == STRM_LOCAL || st->kind == STRM_UP || st->kind == STRM_H1)
 		strm_log(st);
+	timer_cancel(hc->w->loop, &st->req_timer);
+	timer_cancel(hc->w->loop, &st->be_timer);
+	upx_free(st->x);
+	st->x = NULL;
 	struct strm **pp = &hc->streams;
 	while (*pp && *pp != st)
 		pp = &(*pp)->next;
@@ -308,11 +370,18 @@ static void strm_free(struct strm *st)
 		h2_consume(hc->s, st->sid, st->unacked);
 	buf_release(&st->resp);
 	buf_release(&st->reqbody);
-	if (st->arena)
-		arena_free(st->arena);
+	warena_put(hc->w, st->arena);
 	if (st->rt)
 		rt_unref(st->rt);
-	free(st);
+	if (tl_n_free_strms < H2P_FREE_STRMS) {
+		st->next = tl_free_strms;
+		tl_free_strms = st;
+		tl_n_free_strms++;
+	} else {
+		free(st);
+	}
+	if (!hc->n_streams && hc->draining)
+		hc_schedule(hc); /* the last stream of a draining connection: close */
 	if (!hc->n_streams && !hc->closing && !hc->dead)
 		timer_add(hc->w->loop, &hc->timer,
 			  hc->w->p->cfg.limits.keepalive_timeout_ms
@@ -331,6 +400,28 @@ static void strm_respond(struct strm *st, int status, const struct h2_hdr *h, si
 	st->status = status;
 	if (h2_submit_response(st->hc->s, st->sid, status, h, n, has_body) < 0)
 		h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
+}
+
+/* Submits a response head whose fields are in hl (names made lower case,
+ * values borrowed: the submit copies them). 0 or -ENOMEM. */
+static int strm_respond_hlist(struct strm *st, int status, const struct hlist *hl, bool has_body)
+{
+	struct h2_hdr out[H2P_MAX_FIELDS];
+	size_t k = 0;
+	for (size_t i = 0; i < hl->n && k < H2P_MAX_FIELDS; i++) {
+		if (!hl->v[i].name.len)
+			continue;
+		char *lc = arena_strndup(st->arena, hl->v[i].name.p, hl->v[i].name.len);
+		if (!lc)
+			return -ENOMEM;
+		for (char *q = lc; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q + 32);
+		out[k++] = (struct h2_hdr){lc, hl->v[i].name.len, hl->v[i].value.p,
+					   hl->v[i].value.len};
+	}
+	strm_respond(st, status, out, k, has_body);
+	return 0;
 }
 
 /* A local answer with a short text body. */
@@ -702,6 +793,420 @@ static int strm_start_vlink(struct strm *st, const struct h2_hdr *h, size_t n, b
 	return 0;
 }
 
+/* ---- HTTP/1.1 backends, directly (upx.c) ---- */
+
+/* Whether every byte of v is visible ASCII (no space, no control). */
+static bool is_visible(struct str v)
+{
+	for (size_t i = 0; i < v.len; i++)
+		if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * Whether the direct path can serve every backend the rule may pick:
+ * HTTP/1.1 endpoints (plain or TLS), and any filter but mirrors. Mirrors go
+ * through conn.c (vlink).
+ */
+static bool rule_is_direct(const struct rt_rule *rr)
+{
+	const struct snap_http_rule *r = rr->r;
+	for (size_t b = 0; b <= r->n_backends; b++) {
+		const struct snap_filter *fl = b ? r->backends[b - 1].filters : r->filters;
+		size_t nf = b ? r->backends[b - 1].n_filters : r->n_filters;
+		if (b && (r->backends[b - 1].proto == SNAP_APP_H2 ||
+			  r->backends[b - 1].proto == SNAP_APP_H2C))
+			return false;
+		for (size_t i = 0; i < nf; i++)
+			if (fl[i].type == SNAP_F_MIRROR)
+				return false;
+	}
+	return true;
+}
+
+static void on_strm_timer(struct timer *t)
+{
+	struct strm *st = t->arg;
+	struct h2conn *hc = st->hc;
+	upx_free(st->x);
+	st->x = NULL;
+	if (st->up)
+		strm_up_detach(st, true);
+	timer_cancel(hc->w->loop, &st->be_timer); /* a retry's backoff */
+	STAT_ADD(hc->w, upstream_errors, 1);
+	strm_fail(st, 504, 4, "request timeout");
+	strm_kick(st);
+	hc_run(hc);
+}
+
+static void strm_timer_start(struct strm *st, const struct rt_rule *rr)
+{
+	struct worker *w = st->hc->w;
+	uint32_t to = rr->r->request_timeout_ms;
+	if (!to)
+		to = w->p->cfg.limits.route_timeout_ms ? w->p->cfg.limits.route_timeout_ms : 15000;
+	timer_add(w->loop, &st->req_timer, to, on_strm_timer, st);
+}
+
+static void x_on_head(void *ctx, const struct h1_msg *m)
+{
+	struct strm *st = ctx;
+	struct hlist hl;
+
+	if (hlist_init(&hl, st->arena, m->n_headers + 8))
+		goto fail;
+	for (size_t i = 0; i < m->n_headers; i++) {
+		struct str nm = m->headers[i].name;
+		if (h2_hop(nm.p, nm.len))
+			continue;
+		if ((m->conn_flags & H1_CONN_OTHER) &&
+		    hdr_is_listed_in_connection(m->headers, m->n_headers, nm))
+			continue;
+		if (hlist_add(&hl, st->arena, nm, m->headers[i].value))
+			goto fail;
+	}
+	for (size_t i = 0; i < st->n_resp_mods; i++)
+		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
+			goto fail;
+	if (st->cors && px_cors_headers(&hl, st->arena, st->cors, st->origin, false, STR_LIT(""),
+					STR_LIT("")))
+		goto fail;
+	bool has_body = m->body != H1_BODY_NONE;
+	if (!has_body) {
+		st->resp_end = true;
+		timer_cancel(st->hc->w->loop, &st->req_timer);
+	}
+	if (strm_respond_hlist(st, m->status, &hl, has_body))
+		goto fail;
+	hc_schedule(st->hc);
+	return;
+fail:
+	strm_respond(st, 502, NULL, 0, false);
+	hc_schedule(st->hc);
+}
+
+/* Body bytes arrived: the client is written at the end of this loop
+ * iteration, so that the answers of many streams leave in one write. */
+static void x_on_body(void *ctx)
+{
+	struct strm *st = ctx;
+	strm_kick(st);
+	hc_schedule(st->hc);
+}
+
+static void x_on_fail(void *ctx, int status, const char *why)
+{
+	struct strm *st = ctx;
+	upx_free(st->x);
+	st->x = NULL;
+	timer_cancel(st->hc->w->loop, &st->req_timer);
+	strm_fail(st, status, 14, why);
+	strm_kick(st);
+	hc_schedule(st->hc);
+}
+
+/* The request body for upx: from st->reqbody, acknowledged as it leaves. */
+static size_t x_read_body(void *ctx, char *p, size_t len, bool *end)
+{
+	struct strm *st = ctx;
+	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
+	if (k)
+		memcpy(p, buf_rptr(&st->reqbody), k);
+	buf_consume(&st->reqbody, k);
+	if (k) {
+		h2_consume(st->hc->s, st->sid, k);
+		st->unacked -= k < st->unacked ? k : st->unacked;
+		hc_schedule(st->hc);
+	}
+	*end = st->req_end && buf_is_empty(&st->reqbody);
+	return k;
+}
+
+static const struct upx_cbs x_cbs = {
+	.on_head = x_on_head,
+	.on_body = x_on_body,
+	.on_fail = x_on_fail,
+	.read_body = x_read_body,
+};
+
+/* What the route asked of one request: the filters' outcome. */
+struct h1_plan {
+	const char *path; /* after a rewrite, without the query */
+	const char *host; /* the Host sent upstream */
+	const struct snap_backend *backend;
+	/* CORS: the request's Origin and preflight fields (views into the
+	 * request's header block) */
+	struct str origin, acr_method, acr_headers;
+	bool preflight;
+};
+
+/*
+ * Applies the filters of the rule and of the backend it picks to hl, as
+ * conn.c's req_start does. 1 when the stream was answered here (redirect,
+ * errors), 0 to proxy per plan, -ENOMEM.
+ */
+static int strm_h1_filters(struct strm *st, const struct rt_rule *rr, struct hlist *hl,
+			   struct str path, struct str query, const char *host, size_t hlen,
+			   struct h1_plan *plan)
+{
+	struct h2conn *hc = st->hc;
+	const struct snap_http_rule *rule = rr->r;
+	const struct snap_filter *fl = rule->filters;
+	size_t nf = rule->n_filters;
+
+	for (int level = 0; level < 2; level++) {
+		for (size_t i = 0; i < nf; i++) {
+			const struct snap_filter *f = &fl[i];
+			switch (f->type) {
+			case SNAP_F_REQ_HEADER:
+				if (hlist_apply(hl, st->arena, &f->u.header))
+					return -ENOMEM;
+				break;
+			case SNAP_F_RESP_HEADER:
+				if (st->n_resp_mods < 8)
+					st->resp_mods[st->n_resp_mods++] = &f->u.header;
+				break;
+			case SNAP_F_REDIRECT: {
+				struct hlist loc;
+				char *l = px_redirect_location(st->arena, &f->u.redirect,
+							       hc->tls ? "https" : "http",
+							       hlen ? host : "", hc->port, path,
+							       query, rr->prefix_len);
+				if (!l || hlist_init(&loc, st->arena, 4) ||
+				    hlist_add(&loc, st->arena, STR_LIT("location"), str_c(l)))
+					return -ENOMEM;
+				for (size_t k = 0; k < st->n_resp_mods; k++)
+					hlist_apply(&loc, st->arena, st->resp_mods[k]);
+				st->kind = STRM_LOCAL;
+				st->resp_end = true;
+				if (strm_respond_hlist(st,
+						       f->u.redirect.status ? f->u.redirect.status
+									    : 302,
+						       &loc, false))
+					return -ENOMEM;
+				return 1;
+			}
+			case SNAP_F_REWRITE:
+				if (f->u.rewrite.hostname) {
+					if (!px_is_clean(f->u.rewrite.hostname)) {
+						strm_fail(st, 500, 13, "rewrite failed");
+						return 1;
+					}
+					plan->host = f->u.rewrite.hostname;
+				}
+				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
+					plan->path = px_path_modify(st->arena, path,
+								    f->u.rewrite.path_type,
+								    f->u.rewrite.path,
+								    rr->prefix_len);
+					if (!plan->path) {
+						strm_fail(st, 500, 13, "rewrite failed");
+						return 1;
+					}
+				}
+				break;
+			case SNAP_F_CORS: {
+				st->cors = &f->u.cors;
+				if (!plan->preflight)
+					break;
+				/* a preflight is answered here */
+				struct hlist ch;
+				if (hlist_init(&ch, st->arena, 8) ||
+				    px_cors_headers(&ch, st->arena, st->cors, st->origin, true,
+						    plan->acr_method, plan->acr_headers))
+					return -ENOMEM;
+				for (size_t k = 0; k < st->n_resp_mods; k++)
+					hlist_apply(&ch, st->arena, st->resp_mods[k]);
+				hlist_add(&ch, st->arena, STR_LIT("content-length"), STR_LIT("0"));
+				st->kind = STRM_LOCAL;
+				st->resp_end = true;
+				if (strm_respond_hlist(st, 200, &ch, false))
+					return -ENOMEM;
+				return 1;
+			}
+			case SNAP_F_MIRROR: break; /* not on this path: see rule_is_direct */
+			}
+		}
+		if (level == 1)
+			break;
+		if (!rule->n_backends) {
+			strm_fail(st, 500, 14, "route has no backends");
+			return 1;
+		}
+		plan->backend = up_pick_backend(rr);
+		if (!plan->backend) {
+			strm_fail(st, 500, 14, "all backend weights are zero");
+			return 1;
+		}
+		if (plan->backend->invalid_status) {
+			strm_fail(st, plan->backend->invalid_status, 14, "invalid backend");
+			return 1;
+		}
+		if (!plan->backend->n_endpoints) {
+			strm_fail(st, 503, 14, "no ready endpoints");
+			return 1;
+		}
+		fl = plan->backend->filters;
+		nf = plan->backend->n_filters;
+	}
+	return 0;
+}
+
+/* Whether a client field is forwarded as is (before the filters): what
+ * conn.c's forwardable() keeps, for HTTP/2 names (lower case). */
+static bool h2_forwardable(const struct h2_hdr *h)
+{
+	if (!h->nlen || h->name[0] == ':' || h2_hop(h->name, h->nlen))
+		return false;
+	return !hname_is(h, "expect") && !hname_is(h, "content-length") &&
+	       !hname_is(h, "x-forwarded-host") && !hname_is(h, "x-forwarded-proto") &&
+	       !hname_is(h, "cookie");
+}
+
+/*
+ * Sends the stream to an HTTP/1.1 backend over a pooled connection of
+ * upx.c. authority: the request's Host (raw); host/hlen: normalised.
+ * 0, or -ENOMEM (the caller answers).
+ */
+static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct h2_hdr *h,
+			 size_t n, bool end, struct str method, struct str path_q,
+			 struct str authority, const char *host, size_t hlen)
+{
+	struct h2conn *hc = st->hc;
+	struct worker *w = hc->w;
+	struct hlist hl;
+	bool has_cl = false;
+	struct str cookie = {NULL, 0}, xff = {NULL, 0};
+
+	const char *qm = memchr(path_q.p, '?', path_q.len);
+	struct str path = {path_q.p, qm ? (size_t)(qm - path_q.p) : path_q.len};
+	struct str query = {qm ? qm + 1 : "", qm ? path_q.len - path.len - 1 : 0};
+	if (hlist_init(&hl, st->arena, n + 16))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (hname_is(&h[i], "content-length"))
+			has_cl = true;
+		if (hname_is(&h[i], "cookie")) {
+			/* HTTP/2 splits cookies; HTTP/1.1 wants one field */
+			char *c = cookie.len ? arena_printf(st->arena, "%.*s; %.*s",
+							    (int)cookie.len, cookie.p,
+							    (int)h[i].vlen, h[i].value)
+					     : arena_strndup(st->arena, h[i].value, h[i].vlen);
+			if (!c)
+				return -ENOMEM;
+			cookie = str_c(c);
+			continue;
+		}
+		if (h2_forwardable(&h[i]) &&
+		    hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
+			      (struct str){h[i].value, h[i].vlen}))
+			return -ENOMEM;
+	}
+	if (cookie.len && hlist_add(&hl, st->arena, STR_LIT("cookie"), cookie))
+		return -ENOMEM;
+	struct h1_plan plan = {0};
+	for (size_t i = 0; i < n; i++) {
+		struct str v = {h[i].value, h[i].vlen};
+		if (hname_is(&h[i], "origin")) {
+			char *o = arena_strndup(st->arena, v.p, v.len);
+			if (!o)
+				return -ENOMEM;
+			st->origin = (struct str){o, v.len};
+		} else if (hname_is(&h[i], "access-control-request-method")) {
+			plan.acr_method = v;
+			plan.preflight = str_eq_c(method, "OPTIONS");
+		} else if (hname_is(&h[i], "access-control-request-headers")) {
+			plan.acr_headers = v;
+		}
+	}
+	int rc = strm_h1_filters(st, rr, &hl, path, query, host, hlen, &plan);
+	if (rc)
+		return rc < 0 ? rc : 0;
+
+	/* the head, as conn.c's build_up_head writes it */
+	struct wr o = {w->scratch, 0, w->p->buf_size, false};
+	wr_str(&o, method);
+	wr_put(&o, " ", 1);
+	if (plan.path) {
+		wr_cstr(&o, plan.path);
+		if (query.len) {
+			wr_put(&o, "?", 1);
+			wr_str(&o, query);
+		}
+	} else {
+		wr_str(&o, path_q);
+	}
+	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
+	if (plan.host)
+		wr_cstr(&o, plan.host);
+	else
+		wr_str(&o, authority);
+	wr_put(&o, "\r\n", 2);
+	for (size_t i = 0; i < hl.n; i++) {
+		struct str nm = hl.v[i].name;
+		if (!nm.len)
+			continue;
+		if (str_case_eq_c(nm, "x-forwarded-for")) {
+			xff = hl.v[i].value;
+			continue;
+		}
+		wr_field(&o, nm, hl.v[i].value);
+	}
+	wr_cstr(&o, "X-Forwarded-For: ");
+	if (xff.len) {
+		wr_str(&o, xff);
+		wr_put(&o, ", ", 2);
+	}
+	wr_cstr(&o, hc->peer);
+	wr_cstr(&o, hc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	if (authority.len) {
+		wr_cstr(&o, "X-Forwarded-Host: ");
+		wr_str(&o, authority);
+		wr_put(&o, "\r\n", 2);
+	}
+	bool chunked = false;
+	if (!end && has_cl) {
+		for (size_t i = 0; i < n; i++)
+			if (hname_is(&h[i], "content-length"))
+				wr_field(&o, STR_LIT("Content-Length"),
+					 (struct str){h[i].value, h[i].vlen});
+	} else if (!end) {
+		chunked = true;
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else if (has_cl) {
+		wr_cstr(&o, "Content-Length: 0\r\n");
+	}
+	wr_put(&o, "\r\n", 2);
+	if (o.overflow) {
+		strm_fail(st, 431, 8, "request head too large after filters");
+		return 0;
+	}
+	st->up_head = arena_memdup(st->arena, o.p, o.len);
+	if (!st->up_head)
+		return -ENOMEM;
+	struct upx_req xr = {
+		.rt = st->rt,
+		.rule = rr,
+		.backend = plan.backend,
+		.head = st->up_head,
+		.head_len = o.len,
+		.has_body = !end,
+		.chunked = chunked,
+		.head_method = str_eq_c(method, "HEAD"),
+	};
+	st->kind = STRM_H1;
+	strm_timer_start(st, rr);
+	int status = upx_start(w, &xr, &x_cbs, st, &st->x);
+	if (status) {
+		st->x = NULL;
+		timer_cancel(w->loop, &st->req_timer);
+		STAT_ADD(w, upstream_errors, 1);
+		strm_fail(st, status, 14, status == 503 ? "backend connect failed" : "request failed");
+	}
+	return 0;
+}
+
 /* ---- HTTP/2 towards backends ---- */
 
 static void on_up_io(struct loop_io *io, uint32_t events);
@@ -731,14 +1236,25 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 		hc_run(st->hc);
 		return 0;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (hname_is(&h[i], ":status"))
+			status = atoi(h[i].value);
+	if (status < 200)
+		return 0; /* interim answers are dropped */
+	if (strm_up_retry_on(st, status)) {
+		strm_up_failed(st, status, "retryable status", false);
+		return 0;
+	}
+	timer_cancel(u->w->loop, &st->be_timer);
+	/* only gateway-class answers say the endpoint itself is unwell */
+	if (st->ep)
+		upep_result(u->w, st->ep, status < 502 || status > 504);
 	struct hlist hl;
 	if (hlist_init(&hl, st->arena, n + 8))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (hname_is(&h[i], ":status")) {
-			status = atoi(h[i].value);
+		if (hname_is(&h[i], ":status"))
 			continue;
-		}
 		if (h2_hop(h[i].name, h[i].nlen))
 			continue;
 		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
@@ -802,7 +1318,7 @@ static void up_on_close(void *ctx, int32_t sid, uint32_t code)
 	st->up = NULL;
 	if (!st->resp_end || code != H2_NO_ERROR) {
 		if (!st->resp_sub)
-			strm_fail(st, 502, 14, "backend stream failed");
+			strm_up_failed(st, 502, "backend stream failed", false);
 		else if (!st->resp_end)
 			h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 	}
@@ -817,7 +1333,8 @@ static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (!st)
 		return -1;
 	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
-	memcpy(buf, buf_rptr(&st->reqbody), k);
+	if (k)
+		memcpy(buf, buf_rptr(&st->reqbody), k);
 	buf_consume(&st->reqbody, k);
 	if (k) {
 		h2_consume(st->hc->s, st->sid, k);
@@ -882,14 +1399,16 @@ static void up_close(struct h2up *u, const char *why)
 	if (*pp)
 		*pp = u->next;
 	u->next = NULL;
-	/* the client streams still attached get their error */
+	/* the client streams still attached get their error (or a retry);
+	 * no connection at all is a 503, as on the HTTP/1.1 path */
+	int status = u->connecting || u->handshaking ? 503 : 502;
 	while (u->streams) {
 		struct strm *st = u->streams;
 		u->streams = st->up_next;
 		st->up = NULL;
 		st->up_next = NULL;
 		if (!st->resp_sub)
-			strm_fail(st, 502, 14, why);
+			strm_up_failed(st, status, why, status == 503);
 		else if (!st->resp_end)
 			h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 		strm_kick(st);
@@ -1102,18 +1621,112 @@ static void strm_up_detach(struct strm *st, bool reset)
 
 /* ---- routing ---- */
 
-static const struct snap_backend *pick_backend(const struct rt_rule *rr)
+/* Whether the backend's answer status is one the route retries. */
+static bool strm_up_retry_on(const struct strm *st, int status)
 {
-	const struct snap_http_rule *r = rr->r;
-	if (!rr->total_weight)
-		return NULL;
-	uint64_t x = rand_u64() % rr->total_weight;
-	for (size_t i = 0; i < r->n_backends; i++) {
-		if (x < r->backends[i].weight)
-			return &r->backends[i];
-		x -= r->backends[i].weight;
+	if (st->attempts_left <= 0 || !st->rule)
+		return false;
+	const struct snap_retry *r = &st->rule->r->retry;
+	for (size_t i = 0; i < r->n_codes; i++)
+		if (r->codes[i] == status)
+			return true;
+	return false;
+}
+
+static int strm_up_submit(struct strm *st);
+
+static void on_up_retry(struct timer *t)
+{
+	struct strm *st = t->arg;
+	if (strm_up_submit(st) < 0)
+		strm_fail(st, 503, 14, "backend connect failed");
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+static void on_up_backend_timeout(struct timer *t)
+{
+	struct strm *st = t->arg;
+	strm_up_failed(st, 504, "backend request timeout", false);
+	strm_kick(st);
+	hc_run(st->hc);
+}
+
+/*
+ * The attempt on an HTTP/2 backend failed before any answer went to the
+ * client: the endpoint's health counts it; when no connection could be
+ * made (connect) another endpoint is tried at once (a few times), and a
+ * bodiless request is sent again after the route's backoff while attempts
+ * are left; else the client gets status.
+ */
+static void strm_up_failed(struct strm *st, int status, const char *why, bool connect)
+{
+	struct worker *w = st->hc->w;
+	STAT_ADD(w, upstream_errors, 1);
+	if (st->ep)
+		upep_result(w, st->ep, false);
+	st->ep = NULL;
+	if (st->up)
+		strm_up_detach(st, true);
+	timer_cancel(w->loop, &st->be_timer);
+	if (st->resp_sub)
+		return;
+	if (connect && st->repicks < H2P_CONNECT_REPICKS &&
+	    (size_t)st->repicks + 1 < st->backend->n_endpoints) {
+		/* no connection, so nothing of the request left: another
+		 * endpoint at once, whatever the retry policy says */
+		st->repicks++;
+		timer_add(w->loop, &st->be_timer, 0, on_up_retry, st);
+		return;
 	}
-	return &r->backends[r->n_backends - 1];
+	if (st->attempts_left > 0 && st->up_req && st->req_end && buf_is_empty(&st->reqbody) &&
+	    !st->unacked) {
+		st->attempts_left--;
+		log_debug("event=retry worker=%u status=%d reason=%s", w->idx, status, log_q(why));
+		timer_add(w->loop, &st->be_timer, st->rule->r->retry.backoff_ms, on_up_retry, st);
+		return;
+	}
+	strm_fail(st, status, status == 504 ? 4 : 14, why);
+}
+
+/* One attempt: an endpoint (ejected ones skipped), a session to it, the
+ * request on it. 0, or -1 when no session could be had. */
+static int strm_up_submit(struct strm *st)
+{
+	struct h2conn *hc = st->hc;
+	struct worker *w = hc->w;
+	const struct snap_backend *b = st->backend;
+	struct tls_client *tc = NULL;
+
+	if (b->tls) {
+		const struct rt_btls *bt = tlsg_backend(st->rt, b);
+		if (!bt || !bt->client)
+			return -1;
+		tc = bt->client_h2 ? bt->client_h2 : bt->client;
+	}
+	struct upep *ep = up_pick_endpoint(w, b);
+	struct h2up *u = ep ? up_get(w, ep, tc, b->tls ? b->tls->sni : NULL) : NULL;
+	if (!u) {
+		if (ep)
+			upep_result(w, ep, false);
+		return -1;
+	}
+	int32_t id = h2_submit_request(u->s, st->up_req, st->n_up_req, !st->req_end || !buf_is_empty(&st->reqbody), st);
+	if (id < 0)
+		return -1;
+	st->ep = ep;
+	st->up = u;
+	st->up_next = u->streams;
+	u->streams = st;
+	st->up_sid = id;
+	u->n_streams++;
+	timer_cancel(w->loop, &u->timer);
+	uint32_t bto = st->rule->r->backend_request_timeout_ms;
+	if (bto)
+		timer_add(w->loop, &st->be_timer, bto, on_up_backend_timeout, st);
+	if (!u->connecting)
+		up_run(u);
+	return 0;
 }
 
 /* Sends the stream to an HTTP/2 backend. 0, or negative (answered). */
@@ -1121,7 +1734,6 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 			 const struct snap_backend *b, const struct h2_hdr *h, size_t n, bool end)
 {
 	struct h2conn *hc = st->hc;
-	struct worker *w = hc->w;
 	struct hlist hl;
 
 	if (b->invalid_status) {
@@ -1132,21 +1744,12 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 		strm_fail(st, 503, 14, "no ready endpoints");
 		return -1;
 	}
-	const struct snap_endpoint *e = &b->endpoints[(w->rr++) % b->n_endpoints];
-	struct upep *ep = upep_get(w, e->addr, e->port);
-	struct tls_client *tc = NULL;
 	if (b->tls) {
 		const struct rt_btls *bt = tlsg_backend(rt, b);
 		if (!bt || !bt->client) {
 			strm_fail(st, 502, 14, "backend TLS unavailable");
 			return -1;
 		}
-		tc = bt->client_h2 ? bt->client_h2 : bt->client;
-	}
-	struct h2up *u = ep ? up_get(w, ep, tc, b->tls ? b->tls->sni : NULL) : NULL;
-	if (!u) {
-		strm_fail(st, 503, 14, "backend connect failed");
-		return -1;
 	}
 	/* the client's fields, then the filters of rule and backend */
 	if (hlist_init(&hl, st->arena, n + 16))
@@ -1165,7 +1768,10 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 				st->resp_mods[st->n_resp_mods++] = &fl[i].u.header;
 		}
 	}
-	struct h2_hdr out[H2P_MAX_FIELDS];
+	/* kept in the arena: a retry sends them again */
+	struct h2_hdr *out = arena_alloc(st->arena, H2P_MAX_FIELDS * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
 	size_t k = 0;
 	/* pseudo headers first, as HTTP/2 requires */
 	for (int pass = 0; pass < 2; pass++) {
@@ -1178,33 +1784,32 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 			    !(str_case_eq_c(nm, "te") && str_eq_c(hl.v[i].value, "trailers")))
 				continue;
 			char *lc = arena_strndup(st->arena, nm.p, nm.len);
-			if (!lc)
+			char *val = arena_strndup(st->arena, hl.v[i].value.p, hl.v[i].value.len);
+			if (!lc || !val)
 				return -ENOMEM;
 			for (char *q = lc; *q; q++)
 				if (*q >= 'A' && *q <= 'Z')
 					*q = (char)(*q + 32);
-			out[k++] = (struct h2_hdr){lc, nm.len, hl.v[i].value.p, hl.v[i].value.len};
+			out[k++] = (struct h2_hdr){lc, nm.len, val, hl.v[i].value.len};
 		}
 	}
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
-	int32_t id = h2_submit_request(u->s, out, k, !end, st);
-	if (id < 0) {
-		strm_fail(st, 502, 14, "backend stream refused");
-		return -1;
-	}
 	st->kind = STRM_UP;
 	st->rt = rt;
 	rt_ref(st->rt);
-	st->up = u;
-	st->up_next = u->streams;
-	u->streams = st;
-	st->up_sid = id;
-	u->n_streams++;
-	timer_cancel(w->loop, &u->timer);
-	if (!u->connecting)
-		up_run(u);
+	st->rule = rr;
+	st->backend = b;
+	st->up_req = out;
+	st->n_up_req = k;
+	st->attempts_left = end ? rr->r->retry.attempts : 0; /* bodiless requests only */
+	strm_timer_start(st, rr);
+	if (strm_up_submit(st) < 0) {
+		STAT_ADD(hc->w, upstream_errors, 1);
+		strm_fail(st, 503, 14, "backend connect failed");
+		return -1;
+	}
 	return 0;
 }
 
@@ -1238,9 +1843,12 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			hh[nh++] =
 				(struct h1_header){{h[i].name, h[i].nlen}, {h[i].value, h[i].vlen}};
 	}
-	st->method = log_copy(st->arena, method);
-	st->authority = log_copy(st->arena, authority);
-	st->path = log_copy(st->arena, path);
+	bool logged = w->p->cfg.access_log_fd >= 0; /* the copies are for the access log */
+	if (logged) {
+		st->method = log_copy(st->arena, method);
+		st->authority = log_copy(st->arena, authority);
+		st->path = log_copy(st->arena, path);
+	}
 	if (str_eq_c(method, "CONNECT")) {
 		strm_local(st, 501, "501 Not Implemented\n");
 		return 0;
@@ -1252,6 +1860,12 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return 0;
 	}
 	size_t hlen = route_host_norm(authority, hbuf, sizeof(hbuf));
+	if ((!hlen && authority.len) || !is_visible(method) || !is_visible(path) ||
+	    !is_visible(authority)) {
+		/* these go into an HTTP/1.1 request line and Host field */
+		strm_fail(st, 400, 3, "invalid request line or host");
+		return 0;
+	}
 	struct rt_listener *lsn = route_listener(sock, hbuf, hlen);
 	if (hc->tls && hc->sni[0]) {
 		char sbuf[256];
@@ -1274,9 +1888,9 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return 0;
 	}
 	if (rr)
-		st->route = log_copy(st->arena, str_c(rr->r->route));
+		st->route = logged ? log_copy(st->arena, str_c(rr->r->route)) : NULL;
 	if (rr && (rr->r->grpc || st->grpc)) {
-		const struct snap_backend *b = rr->r->n_backends ? pick_backend(rr) : NULL;
+		const struct snap_backend *b = rr->r->n_backends ? up_pick_backend(rr) : NULL;
 		if (!b) {
 			strm_grpc_error(st, 14, "no backend");
 			return 0;
@@ -1293,6 +1907,19 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 			       ? -ENOMEM
 			       : 0;
 	}
+	if (!lsn) {
+		strm_fail(st, 404, 12, "no listener for host");
+		return 0;
+	}
+	if (!rr) {
+		strm_fail(st, 404, 12, "no route");
+		return 0;
+	}
+	if (!st->grpc && !rr->r->grpc && rule_is_direct(rr)) {
+		st->rt = rt;
+		rt_ref(rt);
+		return strm_start_h1(st, rr, h, n, end, method, path, authority, hbuf, hlen);
+	}
 	return strm_start_vlink(st, h, n, end);
 }
 
@@ -1304,18 +1931,21 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 	struct h2conn *hc = ctx;
 	if (trailers) {
 		/* request trailers: dropped (HTTP/1.1 backends would need chunked
-		 * trailers); the body ends */
-		struct strm *st = strm_get(hc, sid);
-		if (st)
-			st->req_end = true;
+		 * trailers); they end the body, which the backend must learn */
+		hc_on_end(ctx, sid);
 		return 0;
 	}
-	struct strm *st = calloc(1, sizeof(*st));
-	if (!st)
+	struct strm *st = tl_free_strms;
+	if (st) {
+		tl_free_strms = st->next;
+		tl_n_free_strms--;
+		memset(st, 0, sizeof(*st));
+	} else if (!(st = calloc(1, sizeof(*st)))) {
 		return -1;
+	}
 	st->hc = hc;
 	st->sid = sid;
-	st->arena = arena_new(4096);
+	st->arena = warena_get(hc->w);
 	if (!st->arena) {
 		free(st);
 		return -1;
@@ -1360,6 +1990,17 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		}
 		vl_set_io(st->vl);
 		break;
+	case STRM_H1:
+		if (!st->x) {
+			/* answered already (the backend failed): drop the rest */
+			h2_consume(hc->s, sid, n);
+			st->unacked -= n;
+			break;
+		}
+		if (buf_append(&st->reqbody, p, n))
+			return -1;
+		upx_kick(st->x);
+		break;
 	case STRM_UP:
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
@@ -1389,6 +2030,8 @@ static void hc_on_end(void *ctx, int32_t sid)
 		if (st->req_chunked)
 			buf_append_str(&st->vl->out, "0\r\n\r\n");
 		vl_set_io(st->vl);
+	} else if (st->kind == STRM_H1 && st->x) {
+		upx_kick(st->x);
 	} else if (st->kind == STRM_UP && st->up && !st->up->dead) {
 		h2_resume(st->up->s, st->up_sid);
 		if (!st->up->connecting)
@@ -1413,8 +2056,27 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	struct strm *st = strm_get(hc, sid);
 	if (!st)
 		return -1;
+	if (st->kind == STRM_H1 && st->x) {
+		/* straight from the backend connection's buffer */
+		bool eof;
+		ssize_t k = upx_read(st->x, (char *)buf, len, &eof);
+		if (k < 0)
+			return -1;
+		if (eof) {
+			*flags = H2_BODY_EOF;
+			st->resp_end = true;
+			timer_cancel(hc->w->loop, &st->req_timer);
+			return k;
+		}
+		if (!k) {
+			st->deferred = true;
+			return H2_DEFER;
+		}
+		return k;
+	}
 	size_t k = buf_len(&st->resp) < len ? buf_len(&st->resp) : len;
-	memcpy(buf, buf_rptr(&st->resp), k);
+	if (k) /* an empty buffer may have no memory at all */
+		memcpy(buf, buf_rptr(&st->resp), k);
 	buf_consume(&st->resp, k);
 	if (st->kind == STRM_UP && st->up && !st->up->dead && k) {
 		h2_consume(st->up->s, st->up_sid, k);
@@ -1423,6 +2085,7 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 		vl_set_io(st->vl);
 	if (buf_is_empty(&st->resp) && st->resp_end) {
 		*flags = H2_BODY_EOF;
+		timer_cancel(hc->w->loop, &st->req_timer);
 		if (st->n_trailers) {
 			*flags |= H2_BODY_TRAILERS;
 			h2_submit_trailers(hc->s, sid, st->trailers, st->n_trailers);
@@ -1487,7 +2150,7 @@ static void hc_run(struct h2conn *hc)
 	hc->tls_want = 0;
 	int rc = 0;
 	const char *why = NULL;
-	for (int i = 0; i < 64 && hc->readable && !hc->closing; i++) {
+	for (int i = 0; i < H2P_READS_PER_RUN && hc->readable && !hc->closing; i++) {
 		if (wbuf_get(hc->w, &hc->in)) {
 			why = "out of memory";
 			goto close;
@@ -1513,12 +2176,17 @@ static void hc_run(struct h2conn *hc)
 			hc->readable = false;
 	}
 	wbuf_put(hc->w, &hc->in);
+	/* input left after the budget: TLS may hold it where epoll cannot
+	 * see it, so come back next iteration, after the other connections */
+	if (hc->readable && !hc->closing && hc->tls && tlsg_pending(hc->tls))
+		hc_schedule(hc);
 	rc = hc_flush(hc);
 	if (rc < 0) {
 		why = "client write failed";
 		goto close;
 	}
-	if ((hc->closing || h2_is_done(hc->s)) && buf_is_empty(&hc->out)) {
+	if ((hc->closing || h2_is_done(hc->s) || (hc->draining && !hc->n_streams)) &&
+	    buf_is_empty(&hc->out)) {
 		goto close;
 	}
 	hc_set_io(hc);
@@ -1578,9 +2246,63 @@ static void hc_close(struct h2conn *hc, const char *why)
 	hc->s = NULL;
 	wbuf_put(w, &hc->in);
 	wbuf_put(w, &hc->out);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		tl_conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	w->n_conns--;
 	STAT_ADD(w, active_connections, (uint64_t)-1);
-	if (loop_defer(w->loop, hc_free_deferred, hc))
-		free(hc);
+	/* callers up the stack may still look at hc: freed by a deferred
+	 * sweep, or by h2p_worker_exit when the loop has stopped */
+	hc->next = tl_dead;
+	tl_dead = hc;
+	if (!tl_dead_scheduled && loop_defer(w->loop, hc_free_dead, w) == 0)
+		tl_dead_scheduled = true;
+	if (w->draining && !w->n_conns)
+		loop_stop(w->loop);
+}
+
+void h2p_worker_exit(struct worker *w)
+{
+	w->stopped = true;
+	h2p_drain_all(w, true);
+	hc_free_dead(w);
+	while (tl_ups) {
+		struct h2up *u = tl_ups;
+		tl_ups = u->next;
+		u->next = NULL;
+		up_close(u, "worker exit");
+		up_free(u); /* the loop has stopped: up_close's deferred free never runs */
+	}
+	while (tl_free_strms) {
+		struct strm *st = tl_free_strms;
+		tl_free_strms = st->next;
+		free(st);
+	}
+	tl_n_free_strms = 0;
+	upx_worker_exit();
+	h2_mem_release();
+}
+
+void h2p_drain_all(struct worker *w, bool force)
+{
+	for (struct h2conn *hc = tl_conns, *next; hc; hc = next) {
+		next = hc->next;
+		if (force) {
+			hc_close(hc, "draining");
+			continue;
+		}
+		if (hc->draining || hc->closing)
+			continue;
+		hc->draining = true;
+		if (h2_drain(hc->s))
+			hc->closing = true;
+		log_debug("event=h2_drain worker=%u client=%s streams=%u", w->idx,
+			  log_q(hc->peer), hc->n_streams);
+		hc_run(hc);
+	}
 }
 
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
@@ -1607,6 +2329,11 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 							: 75000,
 		  on_hc_timer, hc);
 	STAT_ADD(w, active_connections, 1);
+	w->n_conns++;
+	hc->next = tl_conns;
+	if (tl_conns)
+		tl_conns->prev = hc;
+	tl_conns = hc;
 	if (in_len && h2_recv(hc->s, in, in_len, loop_now_ms(w->loop)) < 0)
 		hc->closing = true;
 	hc->readable = true;

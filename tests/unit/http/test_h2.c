@@ -291,3 +291,59 @@ TEST(h2_floods_get_goaway)
 		CHECK(calm);
 	}
 }
+
+/* Finds the first frame of type in out[0..k): its stream id and payload. */
+static const uint8_t *find_frame(const char *out, ssize_t k, uint8_t type, uint32_t *sid,
+				 size_t *len)
+{
+	for (ssize_t i = 0; i + 9 <= k;) {
+		const uint8_t *f = (const uint8_t *)out + i;
+		size_t n = ((size_t)f[0] << 16) | ((size_t)f[1] << 8) | f[2];
+		if (f[3] == type) {
+			*sid = ((uint32_t)(f[5] & 0x7f) << 24) | ((uint32_t)f[6] << 16) |
+			       ((uint32_t)f[7] << 8) | f[8];
+			*len = n;
+			return f + 9;
+		}
+		i += 9 + (ssize_t)n;
+	}
+	return NULL;
+}
+
+TEST(h2_drain_names_the_last_stream_and_lets_it_finish)
+{
+	struct side sv = {0};
+	uint8_t b[64];
+	char out[65536];
+	uint32_t sid;
+	size_t len;
+
+	sv.s = h2_server_new(NULL, &cbs, &sv);
+	CHECK(sv.s);
+	CHECK_EQ_INT(h2_recv(sv.s, H2_PREFACE, H2_PREFACE_LEN, 1), 0);
+	CHECK_EQ_INT(h2_recv(sv.s, b, frame(b, 4, 0, 0, NULL, 0), 1), 0);
+	CHECK_EQ_INT(h2_recv(sv.s, b, frame(b, 1, 0x5, 1, req_block, sizeof(req_block)), 1), 0);
+	CHECK_EQ_INT(h2_recv(sv.s, b, frame(b, 1, 0x5, 3, req_block, sizeof(req_block)), 1), 0);
+	CHECK_EQ_INT(sv.n_headers, 2);
+	while (h2_send(sv.s, out, sizeof(out)) > 0)
+		;
+	CHECK_EQ_INT(h2_drain(sv.s), 0);
+	ssize_t k = h2_send(sv.s, out, sizeof(out));
+	const uint8_t *g = find_frame(out, k, 7, &sid, &len);
+	CHECK(g && len >= 8);
+	CHECK_EQ_INT((int)(((uint32_t)g[0] << 24) | ((uint32_t)g[1] << 16) | ((uint32_t)g[2] << 8) |
+			   g[3]),
+		     3);
+	CHECK_EQ_INT((int)(((uint32_t)g[4] << 24) | ((uint32_t)g[5] << 16) | ((uint32_t)g[6] << 8) |
+			   g[7]),
+		     0);
+	/* a stream the GOAWAY covers is still answered */
+	CHECK_EQ_INT(h2_submit_response(sv.s, 3, 200, NULL, 0, false), 0);
+	k = h2_send(sv.s, out, sizeof(out));
+	CHECK(find_frame(out, k, 1, &sid, &len) != NULL);
+	CHECK_EQ_INT((int)sid, 3);
+	/* a stream opened after it is not */
+	CHECK_EQ_INT(h2_recv(sv.s, b, frame(b, 1, 0x5, 5, req_block, sizeof(req_block)), 1), 0);
+	CHECK_EQ_INT(sv.n_headers, 2);
+	h2_free(sv.s);
+}
