@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "cli/internal.h"
+#include "cli/limits.h"
 #include "cli/run.h"
 #include "core/diag.h"
 #include "core/err.h"
@@ -56,11 +57,16 @@
 #ifndef WG_BOARD_CIPHER_PREF_CHACHA
 #define WG_BOARD_CIPHER_PREF_CHACHA 0
 #endif
+/* The board's limits, in the limits file's syntax (';' between settings). */
+#ifndef WG_BOARD_LIMITS
+#define WG_BOARD_LIMITS ""
+#endif
 
 #define DEFAULT_CONTROLLER "waygate.dev/gateway-controller"
 #define DEFAULT_STATE_DIR "/var/lib/waygate"
 #define DEFAULT_UI_LISTEN "0.0.0.0:9443"
 #define DEFAULT_LOCAL_CONFIG "/etc/waygate/config"
+#define DEFAULT_LIMITS "/etc/waygate/limits.conf"
 #define DEFAULT_ACCESS_LOG_MAX (10u << 20)
 #define ACCESS_LOG_CHECK_MS 2000
 #define RECONCILE_DEBOUNCE_MS 20
@@ -82,8 +88,10 @@ static void usage(FILE *f)
 		"  --access-log FILE       JSON access log to FILE ('-' for stderr; default none)\n"
 		"  --access-log-max-bytes N  rotate FILE to FILE.1 past N bytes (default 10 MiB; 0 never)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
-		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n",
-		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN);
+		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n"
+		"  --limits FILE           limits for the box and per listener port (default %s,\n"
+		"                          read when present; see README)\n",
+		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN, DEFAULT_LIMITS);
 }
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -93,7 +101,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
 		{"ui-listen", true},    {"workers", true},    {"access-log", true},
 		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
-		{"access-log-max-bytes", true},
+		{"access-log-max-bytes", true}, {"limits", true},
 		{"help", false},        {NULL, false},
 	};
 	const char *name, *value;
@@ -132,6 +140,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->ui_listen = value;
 		} else if (!strcmp(name, "access-log")) {
 			o->access_log = value;
+		} else if (!strcmp(name, "limits")) {
+			o->limits_path = value;
 		} else if (!strcmp(name, "namespace")) {
 			if (o->n_namespaces == MAX_NAMESPACES) {
 				fprintf(stderr, "waygate run: --namespace: at most %d\n", MAX_NAMESPACES);
@@ -671,23 +681,38 @@ int cmd_run(int argc, char **argv)
 		diag_fini(&d);
 	}
 
+	/* the board's limits, then the file's on top: both checked before
+	 * anything is served, a bad line exits 2 naming file and line */
+	struct limits_conf lc = {.box = {.max_connections = WG_BOARD_MAX_CONNS}};
+	if (limits_parse(&lc, WG_BOARD_LIMITS, "board " WG_BOARD_NAME, &d) < 0 ||
+	    limits_load_file(&lc, r.o.limits_path ? r.o.limits_path : DEFAULT_LIMITS,
+			     r.o.limits_path != NULL, &d) < 0) {
+		diag_print(&d, "waygate");
+		diag_fini(&d);
+		limits_conf_fini(&lc);
+		return 2;
+	}
 	r.store = store_open(r.o.state_dir, &d);
 	if (!r.store) {
 		diag_print(&d, "waygate");
 		diag_fini(&d);
+		limits_conf_fini(&lc);
 		return 1;
 	}
 	diag_fini(&d);
 
 	struct proxy_config pc = {
 		.workers = r.o.workers,
-		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
+		.limits = lc.box,
+		.port_limits = lc.ports,
+		.n_port_limits = lc.n_ports,
 		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
 		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
 	};
 	r.loop = loop_new();
 	r.set = gw_objset_new();
 	r.proxy = r.loop && r.set ? proxy_new(&pc) : NULL;
+	limits_conf_fini(&lc); /* proxy_new keeps its own copy */
 	if (!r.proxy || proxy_start(r.proxy) < 0) {
 		log_error("event=start_failed what=proxy");
 		rc = 1;

@@ -88,6 +88,7 @@ struct strm {
 
 struct h2conn {
 	struct worker *w;
+	struct admit_ticket ticket; /* the client connection's place under the caps */
 	struct loop_io io;
 	int fd;
 	struct tls_conn *tls;
@@ -315,10 +316,8 @@ static void strm_free(struct strm *st)
 	free(st);
 	if (!hc->n_streams && !hc->closing && !hc->dead)
 		timer_add(hc->w->loop, &hc->timer,
-			  hc->w->p->cfg.limits.keepalive_timeout_ms
-				  ? hc->w->p->cfg.limits.keepalive_timeout_ms
-				  : 75000,
-			  on_hc_timer, hc);
+			  px_limits_for(hc->w->p, hc->port)->l.keepalive_timeout_ms, on_hc_timer,
+			  hc);
 }
 
 /* Submits the response head once (status and fields). */
@@ -937,9 +936,8 @@ static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_c
 		return NULL;
 	}
 	u->connecting = true;
-	timer_add(w->loop, &u->timer,
-		  w->p->cfg.limits.connect_timeout_ms ? w->p->cfg.limits.connect_timeout_ms : 5000,
-		  up_timeout, u);
+	/* shared by every listener's streams: the box's connect timeout */
+	timer_add(w->loop, &u->timer, w->p->cfg.limits.connect_timeout_ms, up_timeout, u);
 	u->next = tl_ups;
 	tl_ups = u;
 	return u;
@@ -1578,18 +1576,22 @@ static void hc_close(struct h2conn *hc, const char *why)
 	hc->s = NULL;
 	wbuf_put(w, &hc->in);
 	wbuf_put(w, &hc->out);
+	admit_release(w->p, &hc->ticket);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	if (loop_defer(w->loop, hc_free_deferred, hc))
 		free(hc);
 }
 
-int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
-	     const char *peer, const char *sni, const void *in, size_t in_len)
+int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket *ticket,
+	     uint64_t sock_id, uint16_t port, const char *peer, const char *sni, const void *in,
+	     size_t in_len)
 {
 	struct h2conn *hc = calloc(1, sizeof(*hc));
 	if (!hc)
 		goto fail;
 	hc->w = w;
+	hc->ticket = *ticket;
+	ticket->held = false;
 	hc->fd = fd;
 	hc->tls = tls;
 	hc->sock_id = sock_id;
@@ -1602,9 +1604,7 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 		goto fail_hc;
 	if (loop_io_add(w->loop, &hc->io, fd, LOOP_READ | LOOP_WRITE, on_hc_io, hc))
 		goto fail_sess;
-	timer_add(w->loop, &hc->timer,
-		  w->p->cfg.limits.keepalive_timeout_ms ? w->p->cfg.limits.keepalive_timeout_ms
-							: 75000,
+	timer_add(w->loop, &hc->timer, px_limits_for(w->p, port)->l.keepalive_timeout_ms,
 		  on_hc_timer, hc);
 	STAT_ADD(w, active_connections, 1);
 	if (in_len && h2_recv(hc->s, in, in_len, loop_now_ms(w->loop)) < 0)
@@ -1615,8 +1615,10 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 fail_sess:
 	h2_free(hc->s);
 fail_hc:
+	*ticket = hc->ticket;
 	free(hc);
 fail:
+	admit_release(w->p, ticket);
 	if (tls)
 		tlsg_conn_free(tls);
 	close(fd);
