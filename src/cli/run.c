@@ -26,6 +26,7 @@
 #include "cli/cli.h"
 #include "cli/internal.h"
 #include "cli/limits.h"
+#include "cli/privdrop.h"
 #include "cli/run.h"
 #include "core/diag.h"
 #include "core/err.h"
@@ -56,6 +57,10 @@
 #endif
 #ifndef WG_BOARD_CIPHER_PREF_CHACHA
 #define WG_BOARD_CIPHER_PREF_CHACHA 0
+#endif
+/* The user to become after the first bind ("" = stay as started). */
+#ifndef WG_BOARD_USER
+#define WG_BOARD_USER ""
 #endif
 /* The board's limits, in the limits file's syntax (';' between settings). */
 #ifndef WG_BOARD_LIMITS
@@ -90,8 +95,10 @@ static void usage(FILE *f)
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n"
 		"  --limits FILE           limits for the box and per listener port (default %s,\n"
-		"                          read when present; see README)\n",
-		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN, DEFAULT_LIMITS);
+		"                          read when present; see README)\n"
+		"  --user NAME             run as NAME once the first ports are bound (default: %s)\n",
+		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN, DEFAULT_LIMITS,
+		WG_BOARD_USER[0] ? "the board's, " WG_BOARD_USER : "stay as started");
 }
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -101,7 +108,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
 		{"ui-listen", true},    {"workers", true},    {"access-log", true},
 		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
-		{"access-log-max-bytes", true}, {"limits", true},
+		{"access-log-max-bytes", true}, {"limits", true}, {"user", true},
 		{"help", false},        {NULL, false},
 	};
 	const char *name, *value;
@@ -142,6 +149,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->access_log = value;
 		} else if (!strcmp(name, "limits")) {
 			o->limits_path = value;
+		} else if (!strcmp(name, "user")) {
+			o->user = value;
 		} else if (!strcmp(name, "namespace")) {
 			if (o->n_namespaces == MAX_NAMESPACES) {
 				fprintf(stderr, "waygate run: --namespace: at most %d\n", MAX_NAMESPACES);
@@ -681,6 +690,24 @@ int cmd_run(int argc, char **argv)
 		diag_fini(&d);
 	}
 
+	/* the user to become: a named one must exist, the board's may not */
+	struct priv_user pu = {0};
+	bool drop = false;
+	if (r.o.user && r.o.user[0]) {
+		if (priv_lookup(r.o.user, &pu, &d) < 0) {
+			diag_print(&d, "waygate run");
+			diag_fini(&d);
+			return 2;
+		}
+		drop = true;
+	} else if (!r.o.user && WG_BOARD_USER[0]) {
+		drop = priv_lookup(WG_BOARD_USER, &pu, &d) == 0;
+		if (!drop)
+			log_warn("event=privileges_kept reason=\"board user missing\" user=%s",
+				 log_q(WG_BOARD_USER));
+		diag_fini(&d);
+	}
+
 	/* the board's limits, then the file's on top: both checked before
 	 * anything is served, a bad line exits 2 naming file and line */
 	struct limits_conf lc = {.box = {.max_connections = WG_BOARD_MAX_CONNS}};
@@ -743,6 +770,11 @@ int cmd_run(int argc, char **argv)
 
 	if (strcmp(r.o.ui_listen, "off") != 0)
 		r.ui = run_ui_start(&r);
+	/* the first sockets are bound: nothing else needs root */
+	if (drop && priv_drop(&pu, r.o.state_dir) < 0) {
+		rc = 1;
+		goto out;
+	}
 
 	err = loop_run(r.loop);
 	if (err < 0) {
