@@ -137,15 +137,15 @@ struct px_limits *px_limits_for(struct proxy *p, uint16_t port)
 	return &p->lim_box;
 }
 
-enum admit_result admit_take(struct proxy *p, struct px_limits *lim, const struct sockaddr *sa,
-			     struct admit_ticket *t)
+enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t port,
+			     const struct sockaddr *sa, struct admit_ticket *t)
 {
 	struct admission *a = &p->admit;
 	enum admit_result r = ADMIT_OK;
 	uint8_t key[PEER_KEY_LEN];
 
 	memset(t, 0, sizeof(*t));
-	peer_key(sa, lim->port, key);
+	peer_key(sa, port, key);
 	pthread_mutex_lock(&a->mu);
 	if (a->conns >= p->lim_box.l.max_connections)
 		r = ADMIT_BOX_FULL;

@@ -2351,7 +2351,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	}
 	char peer[48];
 	peer_str(sa, peer, sizeof(peer));
-	enum admit_result adm = admit_take(w->p, lim, sa, &ticket);
+	enum admit_result adm = admit_take(w->p, lim, l->ps->port, sa, &ticket);
 	if (adm != ADMIT_OK) {
 		admit_log_refusal(w->p, adm, peer, l->ps->port, loop_now_ms(w->loop));
 		if (!refusal_answered(w, rs)) {

@@ -120,10 +120,10 @@ struct admission {
 
 /* The limits of a listener port (the box's when it has no entry). */
 struct px_limits *px_limits_for(struct proxy *p, uint16_t port);
-/* Counts a new client connection from sa on lim's port, or says which cap
- * refuses it (then t holds nothing). */
-enum admit_result admit_take(struct proxy *p, struct px_limits *lim, const struct sockaddr *sa,
-			     struct admit_ticket *t);
+/* Counts a new client connection from sa on listener port (whose limits
+ * are lim), or says which cap refuses it (then t holds nothing). */
+enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t port,
+			     const struct sockaddr *sa, struct admit_ticket *t);
 void admit_release(struct proxy *p, struct admit_ticket *t);
 /* Logs a refusal, at most one line a second for the whole box (with the
  * number left out since the last one). */

@@ -1007,7 +1007,7 @@ void l4_accept(struct worker *w, struct wlsn *l, struct rt_socket *rs, int fd,
 		close(fd);
 		return;
 	}
-	enum admit_result adm = admit_take(w->p, lim, sa, &ticket);
+	enum admit_result adm = admit_take(w->p, lim, l->ps->port, sa, &ticket);
 	if (adm != ADMIT_OK) {
 		/* no protocol to answer in: the refusal is the close */
 		char peer[64];

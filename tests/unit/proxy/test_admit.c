@@ -91,29 +91,38 @@ TEST(admit_caps)
 	CHECK(px_limits_for(&p, 81) == &p.lim_box);
 
 	/* per client: a third from the same address is refused */
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&a, &t[1]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&a, &t[2]), ADMIT_CLIENT_FULL);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&a, &t[1]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&a, &t[2]), ADMIT_CLIENT_FULL);
 	CHECK(!t[2].held);
 	/* the same address on another port counts apart */
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&a, &t[2]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a, &t[2]), ADMIT_OK);
 	/* the listener's cap: 3 on port 80 */
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&b, &t[3]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&b, &t[4]), ADMIT_LISTENER_FULL);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&b, &t[3]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&b, &t[4]), ADMIT_LISTENER_FULL);
 	/* the box's cap: 5 in all */
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&b, &t[4]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&b, &t[4]), ADMIT_OK);
 	CHECK_EQ_INT(p.admit.conns, 5);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&b, &t[5]), ADMIT_BOX_FULL);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&b, &t[5]), ADMIT_BOX_FULL);
 	/* releasing one frees its place under every cap, once */
 	admit_release(&p, &t[0]);
 	admit_release(&p, &t[0]);
 	CHECK_EQ_INT(p.admit.conns, 4);
 	CHECK_EQ_INT(port80.conns, 2);
-	CHECK_EQ_INT(admit_take(&p, &port80, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
 	for (int i = 0; i < 5; i++)
 		admit_release(&p, &t[i]);
 	CHECK_EQ_INT(p.admit.conns, 0);
 	CHECK_EQ_INT(port80.conns, 0);
+	CHECK_EQ_INT(p.admit.peers.used, 0);
+	/* two listeners on the box's limits still count each address apart */
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a, &t[1]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a, &t[2]),
+		     ADMIT_CLIENT_FULL);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 82, (struct sockaddr *)&a, &t[2]), ADMIT_OK);
+	for (int i = 0; i < 3; i++)
+		admit_release(&p, &t[i]);
 	CHECK_EQ_INT(p.admit.peers.used, 0);
 	peer_tab_fini(&p.admit.peers);
 	pthread_mutex_destroy(&p.admit.mu);
@@ -131,11 +140,11 @@ TEST(admit_ipv6_counts_by_prefix)
 	pthread_mutex_init(&p.admit.mu, NULL);
 	p.lim_box.l.max_connections = 100;
 	p.lim_box.l.max_conns_per_client = 1;
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&a1, &t[0]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&a2, &t[1]), ADMIT_CLIENT_FULL);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&other, &t[1]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&mapped, &t[2]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, (struct sockaddr *)&plain, &t[3]),
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a1, &t[0]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a2, &t[1]), ADMIT_CLIENT_FULL);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&other, &t[1]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&mapped, &t[2]), ADMIT_OK);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&plain, &t[3]),
 		     ADMIT_CLIENT_FULL);
 	for (int i = 0; i < 3; i++)
 		admit_release(&p, &t[i]);
