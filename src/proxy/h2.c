@@ -88,6 +88,7 @@ struct strm {
 
 struct h2conn {
 	struct worker *w;
+	struct h2conn *prev, *next; /* the worker's live HTTP/2 connections */
 	struct admit_ticket ticket; /* the client connection's place under the caps */
 	struct loop_io io;
 	int fd;
@@ -146,7 +147,6 @@ struct h2up {
 	bool connecting, handshaking, dead, in_run;
 };
 
-static __thread struct h2up *tl_ups; /* this worker's sessions */
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
@@ -228,16 +228,44 @@ static void hc_schedule(struct h2conn *hc)
 		hc->flush_scheduled = true;
 }
 
-static void hc_free_deferred(void *arg)
+/*
+ * Closed connections wait on the worker's h2dead list until the next loop
+ * iteration (callers up the stack may still look at them), or one more
+ * when a flush was queued for them. A stopped loop runs no deferred call:
+ * then they are freed at once, and h2p_free_cached takes what is left.
+ */
+static void free_dead_deferred(void *arg)
 {
-	struct h2conn *hc = arg;
-	if (hc->flush_scheduled) {
-		/* a flush queued before the close runs first; free after it */
-		hc->flush_scheduled = false;
-		if (loop_defer(hc->w->loop, hc_free_deferred, hc) == 0)
-			return;
+	struct worker *w = arg;
+	struct h2conn **pp = &w->h2dead;
+	bool again = false;
+
+	w->h2dead_scheduled = false;
+	while (*pp) {
+		struct h2conn *hc = *pp;
+		if (hc->flush_scheduled && !w->stopped) {
+			/* a flush queued before the close runs first; free after it */
+			hc->flush_scheduled = false;
+			again = true;
+			pp = &hc->next;
+			continue;
+		}
+		*pp = hc->next;
+		free(hc);
 	}
-	free(hc);
+	if (again && loop_defer(w->loop, free_dead_deferred, w) == 0)
+		w->h2dead_scheduled = true;
+}
+
+void h2p_free_cached(struct worker *w)
+{
+	while (w->h2ups)
+		up_close(w->h2ups, "stopped");
+	while (w->h2dead) {
+		struct h2conn *hc = w->h2dead;
+		w->h2dead = hc->next;
+		free(hc);
+	}
 }
 
 /* ---- streams ---- */
@@ -816,9 +844,9 @@ static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (!st)
 		return -1;
 	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
-	memcpy(buf, buf_rptr(&st->reqbody), k);
-	buf_consume(&st->reqbody, k);
-	if (k) {
+	if (k) { /* an empty body has no buffer at all */
+		memcpy(buf, buf_rptr(&st->reqbody), k);
+		buf_consume(&st->reqbody, k);
 		h2_consume(st->hc->s, st->sid, k);
 		st->unacked -= k < st->unacked ? k : st->unacked;
 		hc_schedule(st->hc);
@@ -842,7 +870,7 @@ static const struct h2_cbs up_cbs = {
 
 static void up_free(struct h2up *u)
 {
-	struct h2up **pp = &tl_ups;
+	struct h2up **pp = &u->w->h2ups;
 	while (*pp && *pp != u)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -875,7 +903,7 @@ static void up_close(struct h2up *u, const char *why)
 	log_debug("event=h2_upstream_close endpoint=%s:%u reason=%s", log_q(u->addr), u->port,
 		  log_q(why));
 	/* unlink first so that nothing new lands on it */
-	struct h2up **pp = &tl_ups;
+	struct h2up **pp = &u->w->h2ups;
 	while (*pp && *pp != u)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -896,6 +924,10 @@ static void up_close(struct h2up *u, const char *why)
 	}
 	h2_free(u->s);
 	u->s = NULL;
+	if (u->w->stopped) { /* no deferred call runs any more */
+		up_free(u);
+		return;
+	}
 	if (loop_defer(u->w->loop, up_close_deferred, u) == 0)
 		return;
 	/* no memory to defer: leak it rather than free it under a caller */
@@ -911,7 +943,7 @@ static void up_timeout(struct timer *t)
 static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_client *tc,
 			   const char *sni)
 {
-	for (struct h2up *u = tl_ups; u; u = u->next)
+	for (struct h2up *u = w->h2ups; u; u = u->next)
 		if (!u->dead && u->port == ep->port && u->tls_ctx == tc &&
 		    !strcmp(u->addr, ep->addr) &&
 		    (u->connecting || h2_streams_left(u->s, u->n_streams) > 0))
@@ -938,8 +970,8 @@ static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_c
 	u->connecting = true;
 	/* shared by every listener's streams: the box's connect timeout */
 	timer_add(w->loop, &u->timer, w->p->cfg.limits.connect_timeout_ms, up_timeout, u);
-	u->next = tl_ups;
-	tl_ups = u;
+	u->next = w->h2ups;
+	w->h2ups = u;
 	return u;
 }
 
@@ -1412,8 +1444,10 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (!st)
 		return -1;
 	size_t k = buf_len(&st->resp) < len ? buf_len(&st->resp) : len;
-	memcpy(buf, buf_rptr(&st->resp), k);
-	buf_consume(&st->resp, k);
+	if (k) { /* an empty response body has no buffer at all */
+		memcpy(buf, buf_rptr(&st->resp), k);
+		buf_consume(&st->resp, k);
+	}
 	if (st->kind == STRM_UP && st->up && !st->up->dead && k) {
 		h2_consume(st->up->s, st->up_sid, k);
 	}
@@ -1577,9 +1611,40 @@ static void hc_close(struct h2conn *hc, const char *why)
 	wbuf_put(w, &hc->in);
 	wbuf_put(w, &hc->out);
 	admit_release(w->p, &hc->ticket);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		w->h2conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	w->n_conns--;
 	STAT_ADD(w, active_connections, (uint64_t)-1);
-	if (loop_defer(w->loop, hc_free_deferred, hc))
-		free(hc);
+	hc->next = w->h2dead;
+	w->h2dead = hc;
+	if (w->stopped)
+		h2p_free_cached(w);
+	else if (!w->h2dead_scheduled && loop_defer(w->loop, free_dead_deferred, w) == 0)
+		w->h2dead_scheduled = true;
+	if (w->draining && !w->n_conns)
+		loop_stop(w->loop);
+}
+
+void h2p_drain_all(struct worker *w, bool force)
+{
+	struct h2conn *hc = w->h2conns;
+	while (hc) {
+		struct h2conn *next = hc->next;
+		if (force) {
+			hc_close(hc, "draining");
+		} else if (!hc->dead) {
+			/* GOAWAY: streams in flight finish, no new ones start;
+			 * an idle connection then closes */
+			h2_goaway(hc->s, H2_NO_ERROR);
+			hc->closing = !hc->n_streams;
+			hc_run(hc);
+		}
+		hc = next;
+	}
 }
 
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket *ticket,
@@ -1592,6 +1657,11 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket
 	hc->w = w;
 	hc->ticket = *ticket;
 	ticket->held = false;
+	hc->next = w->h2conns;
+	if (w->h2conns)
+		w->h2conns->prev = hc;
+	w->h2conns = hc;
+	w->n_conns++; /* a drain waits for it as for any connection */
 	hc->fd = fd;
 	hc->tls = tls;
 	hc->sock_id = sock_id;
@@ -1616,6 +1686,10 @@ fail_sess:
 	h2_free(hc->s);
 fail_hc:
 	*ticket = hc->ticket;
+	w->h2conns = hc->next;
+	if (hc->next)
+		hc->next->prev = NULL;
+	w->n_conns--;
 	free(hc);
 fail:
 	admit_release(w->p, ticket);

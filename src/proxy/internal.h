@@ -39,6 +39,8 @@
 
 struct arena;
 struct conn;
+struct h2conn;
+struct h2up;
 struct upconn;
 struct worker;
 struct l4_sock;
@@ -286,8 +288,12 @@ struct worker {
 	struct timer drain_timer;
 	struct wlsn **lsn; /* individually allocated: loop_io addresses are stable */
 	size_t n_lsn, cap_lsn;
-	struct conn *conns; /* doubly linked list of live connections */
-	size_t n_conns;
+	struct conn *conns;       /* doubly linked list of live connections */
+	struct h2conn *h2conns;   /* HTTP/2 client connections (h2.c) */
+	struct h2conn *h2dead;    /* closed, freed at the next iteration (h2.c) */
+	bool h2dead_scheduled;
+	struct h2up *h2ups;       /* HTTP/2 sessions towards backends (h2.c) */
+	size_t n_conns;           /* all client connections: HTTP/1, HTTP/2, L4 */
 	size_t n_refusing; /* of them, refused ones being answered 503 */
 	struct conn *free_conns;        /* recycled connection objects */
 	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
@@ -377,6 +383,11 @@ const char *tlsg_alpn(const struct tls_conn *t);
 int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket *ticket,
 	     uint64_t sock_id, uint16_t port, const char *peer, const char *sni, const void *in,
 	     size_t in_len);
+/* Draining: GOAWAY to every HTTP/2 connection, idle ones close (force:
+ * all close at once). */
+void h2p_drain_all(struct worker *w, bool force);
+/* Frees the closed HTTP/2 connections still waiting (a stopped worker). */
+void h2p_free_cached(struct worker *w);
 /* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
  * h2.c) as if accepted on socket sock_id from peer; tls: the client's
  * connection is TLS (scheme, X-Forwarded-Proto). */

@@ -263,6 +263,7 @@ static void adopt(struct worker *w, struct rt *rt)
 static void on_drain_deadline(struct timer *t)
 {
 	struct worker *w = t->arg;
+	h2p_drain_all(w, true);
 	conn_drain_all(w, true);
 	l4_drain(w, true);
 	loop_stop(w->loop);
@@ -273,6 +274,7 @@ static void start_drain(struct worker *w, uint32_t deadline_ms)
 	w->draining = true;
 	while (w->n_lsn)
 		lsn_drop(w, w->n_lsn - 1);
+	h2p_drain_all(w, false);
 	conn_drain_all(w, false);
 	l4_drain(w, false);
 	if (!w->n_conns) {
@@ -542,6 +544,7 @@ void proxy_free(struct proxy *p)
 		}
 		w->stopped = true;
 		w->draining = true;
+		h2p_drain_all(w, true);
 		conn_drain_all(w, true);
 		while (w->n_lsn)
 			lsn_drop(w, w->n_lsn - 1);
@@ -550,6 +553,7 @@ void proxy_free(struct proxy *p)
 		l4_worker_free(w);
 		upep_free_all(w);
 		conn_free_cached(w);
+		h2p_free_cached(w);
 		rt_unref(w->rt);
 		rt_unref(w->pending);
 		for (size_t k = 0; k < w->n_free_bufs; k++)
