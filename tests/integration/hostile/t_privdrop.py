@@ -126,7 +126,7 @@ p = subprocess.Popen([H.wg.BIN, "run", "--config", cfg, "--state-dir", state2, "
 H.wg._procs.append(p)
 H.wg.wait_port(HTTP2, proc=p)
 st, _, _ = H.wg.http(HTTP2, "/as-nobody")
-time.sleep(0.2)
+H.wg.wait_for(lambda: "event=privileges_kept" in open(log2).read(), timeout=5)
 text = open(log2).read()
 H.check(st == 200 and "event=privileges_kept" in text and "not running as root" in text,
         "started as nobody: serves, logs that there was nothing to drop (%r)" % st)

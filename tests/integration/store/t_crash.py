@@ -88,7 +88,10 @@ for v in range(1, CHANGES + 1):
         proc.wait()
         kills += 1
         text = open(log, errors="replace").read()
-        commits = [int(x) for x in re.findall(r"event=store_commit rev=(\d+)", text)]
+        # a run killed before its first commit (a slow start, as under
+        # ASan) still has the revision it restored as its last one
+        commits = [int(x) for x in re.findall(r"event=(?:store_commit rev|restored revision)=(\d+)",
+                                             text)]
         last = max(commits) if commits else 0
         t0 = time.time()
         proc, log = start()
