@@ -35,10 +35,12 @@
  * send the head with "Connection: close" and drop the answer.
  *
  * Errors a request can end with: 400/414/431/501/505 (the parser), 404 (no
- * listener or route), 408 (head timeout), 421 (Host outside the TLS server
- * name's listener), 500 (invalid backend, no backends, zero weights), 502
- * (upstream protocol or I/O error), 503 (no endpoints, connect failure),
- * 504 (request or backend request timeout).
+ * listener or route), 408 (head or body timeout), 413 (body over the
+ * listener's cap), 421 (Host outside the TLS server name's listener), 500
+ * (invalid backend, no backends, zero weights), 502 (upstream protocol or
+ * I/O error), 503 (no endpoints, connect failure, or a connection over a
+ * cap of admit.c, answered before anything is read), 504 (request or
+ * backend request timeout). Limits are the listener port's (c->lim).
  */
 #include <arpa/inet.h>
 #include <errno.h>

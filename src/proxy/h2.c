@@ -70,6 +70,7 @@ struct strm {
 	const char *method, *authority, *path, *route; /* for the access log */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
+	uint64_t body_in; /* request body bytes received (the listener's cap) */
 	/* trailers to send after resp (h2 backends) */
 	struct h2_hdr *trailers;
 	size_t n_trailers;
@@ -1391,6 +1392,20 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		vl_set_io(st->vl);
 		break;
 	case STRM_UP:
+		/* HTTP/1.1 backends get the cap from conn.c; this path is
+		 * checked here, before a byte over it is queued */
+		st->body_in += n;
+		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
+			h2_consume(hc->s, sid, n);
+			st->unacked -= n < st->unacked ? n : st->unacked;
+			strm_up_detach(st, true);
+			buf_release(&st->reqbody);
+			strm_fail(st, 413, 8, "request body too large"); /* RESOURCE_EXHAUSTED */
+			if (st->kind == STRM_UP) /* the response had started: reset */
+				st->kind = STRM_LOCAL;
+			hc_schedule(hc);
+			break;
+		}
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
 		if (st->up && !st->up->dead) {
