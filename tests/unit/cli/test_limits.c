@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests for src/cli/limits.c: the limits file and the board's string. */
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "check.h"
 
 #include "cli/limits.c"
