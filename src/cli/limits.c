@@ -85,7 +85,7 @@ static int parse_value(const struct lim_key *k, const char *s, uint64_t *out, co
 		static const struct {
 			const char *suffix;
 			uint64_t mul;
-		} units[] = {{"", 1},        {"K", 1 << 10}, {"KiB", 1 << 10}, {"M", 1 << 20},
+		} units[] = {{"", 1},          {"K", 1 << 10}, {"KiB", 1 << 10}, {"M", 1 << 20},
 			     {"MiB", 1 << 20}, {"G", 1 << 30}, {"GiB", 1 << 30}};
 		size_t i = 0;
 		while (i < sizeof(units) / sizeof(units[0]) && strcmp(end, units[i].suffix))

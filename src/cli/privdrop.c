@@ -39,8 +39,8 @@ int priv_lookup(const char *name, struct priv_user *out, struct diag *d)
 	errno = 0;
 	pw = getpwnam(name);
 	if (!pw) {
-		diag_add(d, DIAG_ERROR, NULL, NULL, "--user", "no user '%s' on this system%s%s", name,
-			 errno ? ": " : "", errno ? strerror(errno) : "");
+		diag_add(d, DIAG_ERROR, NULL, NULL, "--user", "no user '%s' on this system%s%s",
+			 name, errno ? ": " : "", errno ? strerror(errno) : "");
 		return -WG_ENOTFOUND;
 	}
 	snprintf(out->name, sizeof(out->name), "%s", name);

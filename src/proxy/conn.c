@@ -1828,8 +1828,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&c->in)) {
 		size_t before = buf_len(&c->in);
-		if (pump(&c->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &u->out, up_writev, u, NULL,
-			 &never) < 0) {
+		if (pump(&c->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &u->out,
+			 up_writev, u, NULL, &never) < 0) {
 			conn_close(c, "upgraded connection: backend write failed");
 			return true;
 		}
@@ -1854,8 +1854,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&u->in)) {
 		size_t before = buf_len(&u->in);
-		if (pump(&u->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &c->out, client_writev, c,
-			 &r->bytes_out, &never) < 0) {
+		if (pump(&u->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &c->out,
+			 client_writev, c, &r->bytes_out, &never) < 0) {
 			conn_close(c, "upgraded connection: client write failed");
 			return true;
 		}
@@ -1907,8 +1907,8 @@ static bool proxy_step(struct conn *c)
 		}
 		if (!buf_is_empty(&c->in)) {
 			rc = pump(&c->in, r->req_body, &r->req_remaining, &r->req_ch,
-				  LIM(c)->max_body_bytes, r->req_body == H1_BODY_CHUNKED, &u->out, up_writev, u, NULL,
-				  &r->req_body_done);
+				  LIM(c)->max_body_bytes, r->req_body == H1_BODY_CHUNKED, &u->out,
+				  up_writev, u, NULL, &r->req_body_done);
 			if (rc == -WG_EPROTO || rc == -WG_ELIMIT) {
 				if (rc == -WG_EPROTO)
 					req_client_failed(c, 400, "invalid chunked body");
@@ -2122,8 +2122,9 @@ static void conn_run(struct conn *c)
 				try_parse_head(c);
 				moved |= c->st != before || buf_len(&c->in) != len_before;
 				if (c->st == CS_HEAD && c->rd_eof) {
-					conn_close(c, buf_is_empty(&c->in) ? "client closed"
-									   : "client closed mid-head");
+					conn_close(c, buf_is_empty(&c->in)
+							      ? "client closed"
+							      : "client closed mid-head");
 					break;
 				}
 			}

@@ -148,7 +148,6 @@ struct h2up {
 	bool connecting, handshaking, dead, in_run;
 };
 
-
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
 static void vl_free(struct vlink *v);

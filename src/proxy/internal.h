@@ -115,7 +115,7 @@ struct admit_ticket {
 struct admission {
 	pthread_mutex_t mu;
 	struct peer_tab peers;
-	uint32_t conns; /* client connections of the box */
+	uint32_t conns;       /* client connections of the box */
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_suppressed;
 };
@@ -288,13 +288,13 @@ struct worker {
 	struct timer drain_timer;
 	struct wlsn **lsn; /* individually allocated: loop_io addresses are stable */
 	size_t n_lsn, cap_lsn;
-	struct conn *conns;       /* doubly linked list of live connections */
-	struct h2conn *h2conns;   /* HTTP/2 client connections (h2.c) */
-	struct h2conn *h2dead;    /* closed, freed at the next iteration (h2.c) */
+	struct conn *conns;     /* doubly linked list of live connections */
+	struct h2conn *h2conns; /* HTTP/2 client connections (h2.c) */
+	struct h2conn *h2dead;  /* closed, freed at the next iteration (h2.c) */
 	bool h2dead_scheduled;
-	struct h2up *h2ups;       /* HTTP/2 sessions towards backends (h2.c) */
-	size_t n_conns;           /* all client connections: HTTP/1, HTTP/2, L4 */
-	size_t n_refusing; /* of them, refused ones being answered 503 */
+	struct h2up *h2ups;             /* HTTP/2 sessions towards backends (h2.c) */
+	size_t n_conns;                 /* all client connections: HTTP/1, HTTP/2, L4 */
+	size_t n_refusing;              /* of them, refused ones being answered 503 */
 	struct conn *free_conns;        /* recycled connection objects */
 	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
 	struct upconn *mirrors;         /* mirror connections in flight */

@@ -99,7 +99,8 @@ TEST(admit_caps)
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a, &t[2]), ADMIT_OK);
 	/* the listener's cap: 3 on port 80 */
 	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&b, &t[3]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&b, &t[4]), ADMIT_LISTENER_FULL);
+	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&b, &t[4]),
+		     ADMIT_LISTENER_FULL);
 	/* the box's cap: 5 in all */
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&b, &t[4]), ADMIT_OK);
 	CHECK_EQ_INT(p.admit.conns, 5);
@@ -141,7 +142,8 @@ TEST(admit_ipv6_counts_by_prefix)
 	p.lim_box.l.max_connections = 100;
 	p.lim_box.l.max_conns_per_client = 1;
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a1, &t[0]), ADMIT_OK);
-	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a2, &t[1]), ADMIT_CLIENT_FULL);
+	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&a2, &t[1]),
+		     ADMIT_CLIENT_FULL);
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&other, &t[1]), ADMIT_OK);
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&mapped, &t[2]), ADMIT_OK);
 	CHECK_EQ_INT(admit_take(&p, &p.lim_box, 81, (struct sockaddr *)&plain, &t[3]),
