@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -706,6 +707,14 @@ int cmd_run(int argc, char **argv)
 			log_warn("event=privileges_kept reason=\"board user missing\" user=%s",
 				 log_q(WG_BOARD_USER));
 		diag_fini(&d);
+	}
+
+	/* as many open files as the system lets this process have: the box's
+	 * connection cap is bounded by them (proxy_new) */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 
 	/* the board's limits, then the file's on top: both checked before

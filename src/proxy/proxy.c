@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -356,6 +357,30 @@ static void limits_resolve(struct px_limits *out, uint16_t port, const struct pr
 	out->h1.max_header_fields = o->max_header_fields;
 }
 
+/*
+ * The box's connection cap must be reached before the open file limit: past
+ * that, accept() fails and the connection waits in the listen queue with
+ * nobody to refuse it. A proxied connection holds two descriptors (client
+ * and backend); PX_FD_RESERVE are kept for listeners, pools, the store,
+ * the UI and logs.
+ */
+#define PX_FD_RESERVE 256
+
+static void cap_by_open_files(struct proxy_limits *l)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	uint64_t fit = rl.rlim_cur > 2 * PX_FD_RESERVE ? (rl.rlim_cur - PX_FD_RESERVE) / 2 : 64;
+	if (l->max_connections <= fit)
+		return;
+	log_warn("event=limits_adjusted limit=max-connections from=%u to=%llu "
+		 "reason=\"open file limit %llu\"",
+		 l->max_connections, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+	l->max_connections = (uint32_t)fit;
+}
+
 struct proxy *proxy_new(const struct proxy_config *cfg)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
@@ -364,6 +389,7 @@ struct proxy *proxy_new(const struct proxy_config *cfg)
 	pthread_mutex_init(&p->admit.mu, NULL);
 	p->cfg = *cfg;
 	limits_resolve(&p->lim_box, 0, &cfg->limits, NULL);
+	cap_by_open_files(&p->lim_box.l);
 	p->cfg.limits = p->lim_box.l;
 	p->cfg.port_limits = NULL;
 	p->cfg.n_port_limits = 0;
