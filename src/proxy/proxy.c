@@ -375,7 +375,7 @@ static void cap_by_open_files(struct proxy_limits *l)
 	uint64_t fit = rl.rlim_cur > 2 * PX_FD_RESERVE ? (rl.rlim_cur - PX_FD_RESERVE) / 2 : 64;
 	if (l->max_connections <= fit)
 		return;
-	log_warn("event=limits_adjusted limit=max-connections from=%u to=%llu "
+	log_info("event=limits_adjusted limit=max-connections from=%u to=%llu "
 		 "reason=\"open file limit %llu\"",
 		 l->max_connections, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
 	l->max_connections = (uint32_t)fit;
