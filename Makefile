@@ -10,6 +10,7 @@
 #   make test                everything; ends with "N passed, N failed"
 #   make run                 build, then tests/run-local (the seed scenario)
 #   make SANITIZE=1 check    glibc + ASan/UBSan twin in build/san/
+#   make test-san            that twin's unit tests and integration cases
 #   make deps                just the third-party libraries (mk/deps.mk)
 #   make deps-install        the Debian build packages (as root)
 #   make headers | fuzz | integration | bench | firmware | firmware-test
@@ -166,7 +167,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*.c))
 
 ALL_OBJS  := $(MAIN_OBJ) $(OBJS) $(WEB_OBJ) $(TEST_OBJS)
 
-.PHONY: all check test run integration headers fuzz fuzz-replay bench \
+.PHONY: all check test test-san run integration headers fuzz fuzz-replay bench \
 	firmware firmware-test clean distclean deps-install strip FORCE
 .DEFAULT_GOAL := all
 # Keep objects that only pattern-rule chains need (fuzz, tests).
@@ -258,9 +259,17 @@ $(B)/hdr/%.h.ok: %.h $(DEPS_DONE) | $(B)/gen/web_assets.stamp $(if $(KHDR),$(B)/
 
 include mk/fuzz.mk
 
+# With SANITIZE=1 the cases run against build/san/waygate and fail on any
+# ASan/UBSan report (tests/integration/run).
 integration: all
-	$(Q)if [ -x tests/integration/run ]; then WAYGATE_BIN=$(abspath $(BIN)) tests/integration/run; \
+	$(Q)if [ -x tests/integration/run ]; then WAYGATE_BIN=$(abspath $(BIN)) \
+		SUITE='integration$(if $(GLIBC), (sanitizers))' tests/integration/run; \
 	else echo "integration: no tests/integration/run, skipped"; fi
+
+# The sanitizer twin: its unit tests, then every integration case against it.
+test-san:
+	+$(Q)$(MAKE) SANITIZE=1 all check
+	+$(Q)$(MAKE) SANITIZE=1 integration
 
 # deps-install when packages are missing (needs root then), then every suite.
 test:

@@ -9,4 +9,6 @@ BOARD_CPPFLAGS := -DWG_BOARD_NAME='"nanopi-r5s"' \
 	-DWG_BOARD_MAX_CONNS=16384 \
 	-DWG_BOARD_BUF_SIZE=16384 \
 	-DWG_BOARD_CIPHER_PREF_CHACHA=0 \
-	-DWG_BOARD_CIPHER_PREF='"aes"'
+	-DWG_BOARD_CIPHER_PREF='"aes"' \
+	-DWG_BOARD_USER='"waygate"' \
+	-DWG_BOARD_LIMITS='"max-body-bytes 64M; max-client-connections 256"'

@@ -12,4 +12,6 @@ BOARD_CPPFLAGS := -DWG_BOARD_NAME='"x86_64-generic"' \
 	-DWG_BOARD_MAX_CONNS=65536 \
 	-DWG_BOARD_BUF_SIZE=16384 \
 	-DWG_BOARD_CIPHER_PREF_CHACHA=1 \
-	-DWG_BOARD_CIPHER_PREF='"chacha"'
+	-DWG_BOARD_CIPHER_PREF='"chacha"' \
+	-DWG_BOARD_USER='"waygate"' \
+	-DWG_BOARD_LIMITS='"max-body-bytes 64M; max-client-connections 256"'

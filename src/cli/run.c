@@ -19,12 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/internal.h"
+#include "cli/limits.h"
+#include "cli/privdrop.h"
 #include "cli/run.h"
 #include "core/diag.h"
 #include "core/err.h"
@@ -57,11 +60,20 @@
 #ifndef WG_BOARD_CIPHER_PREF_CHACHA
 #define WG_BOARD_CIPHER_PREF_CHACHA 0
 #endif
+/* The user to become after the first bind ("" = stay as started). */
+#ifndef WG_BOARD_USER
+#define WG_BOARD_USER ""
+#endif
+/* The board's limits, in the limits file's syntax (';' between settings). */
+#ifndef WG_BOARD_LIMITS
+#define WG_BOARD_LIMITS ""
+#endif
 
 #define DEFAULT_CONTROLLER "waygate.dev/gateway-controller"
 #define DEFAULT_STATE_DIR "/var/lib/waygate"
 #define DEFAULT_UI_LISTEN "0.0.0.0:9443"
 #define DEFAULT_LOCAL_CONFIG "/etc/waygate/config"
+#define DEFAULT_LIMITS "/etc/waygate/limits.conf"
 #define DEFAULT_ACCESS_LOG_MAX (10u << 20)
 #define ACCESS_LOG_CHECK_MS 2000
 #define RECONCILE_DEBOUNCE_MS 20
@@ -84,8 +96,12 @@ static void usage(FILE *f)
 		"  --access-log-max-bytes N  rotate FILE to FILE.1 past N bytes (default 10 MiB; 0 never)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  --drain-timeout MS      in-flight requests may finish this long on SIGTERM (10000)\n"
-		"  --via on|off            add 'Via: 1.1 waygate' to forwarded messages (default on)\n",
-		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN);
+		"  --via on|off            add 'Via: 1.1 waygate' to forwarded messages (default on)\n"
+		"  --limits FILE           limits for the box and per listener port (default %s,\n"
+		"                          read when present; see README)\n"
+		"  --user NAME             run as NAME once the first ports are bound (default: %s)\n",
+		DEFAULT_CONTROLLER, DEFAULT_STATE_DIR, DEFAULT_UI_LISTEN, DEFAULT_LIMITS,
+		WG_BOARD_USER[0] ? "the board's, " WG_BOARD_USER : "stay as started");
 }
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
@@ -95,7 +111,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{"controller-name", true}, {"state-dir", true}, {"address-pool", true},
 		{"ui-listen", true},    {"workers", true},    {"access-log", true},
 		{"log-level", true},    {"namespace", true},  {"drain-timeout", true},
-		{"access-log-max-bytes", true}, {"via", true},
+		{"access-log-max-bytes", true}, {"via", true}, {"limits", true}, {"user", true},
 		{"help", false},        {NULL, false},
 	};
 	const char *name, *value;
@@ -134,6 +150,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			o->ui_listen = value;
 		} else if (!strcmp(name, "access-log")) {
 			o->access_log = value;
+		} else if (!strcmp(name, "limits")) {
+			o->limits_path = value;
+		} else if (!strcmp(name, "user")) {
+			o->user = value;
 		} else if (!strcmp(name, "namespace")) {
 			if (o->n_namespaces == MAX_NAMESPACES) {
 				fprintf(stderr, "waygate run: --namespace: at most %d\n", MAX_NAMESPACES);
@@ -721,19 +741,59 @@ int cmd_run(int argc, char **argv)
 		diag_fini(&d);
 	}
 
+	/* the user to become: a named one must exist, the board's may not */
+	struct priv_user pu = {0};
+	bool drop = false;
+	if (r.o.user && r.o.user[0]) {
+		if (priv_lookup(r.o.user, &pu, &d) < 0) {
+			diag_print(&d, "waygate run");
+			diag_fini(&d);
+			return 2;
+		}
+		drop = true;
+	} else if (!r.o.user && WG_BOARD_USER[0]) {
+		drop = priv_lookup(WG_BOARD_USER, &pu, &d) == 0;
+		if (!drop)
+			log_warn("event=privileges_kept reason=\"board user missing\" user=%s",
+				 log_q(WG_BOARD_USER));
+		diag_fini(&d);
+	}
+
+	/* as many open files as the system lets this process have: the box's
+	 * connection cap is bounded by them (proxy_new) */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+
+	/* the board's limits, then the file's on top: both checked before
+	 * anything is served, a bad line exits 2 naming file and line */
+	struct limits_conf lc = {.box = {.max_connections = WG_BOARD_MAX_CONNS}};
+	if (limits_parse(&lc, WG_BOARD_LIMITS, "board " WG_BOARD_NAME, &d) < 0 ||
+	    limits_load_file(&lc, r.o.limits_path ? r.o.limits_path : DEFAULT_LIMITS,
+			     r.o.limits_path != NULL, &d) < 0) {
+		diag_print(&d, "waygate");
+		diag_fini(&d);
+		limits_conf_fini(&lc);
+		return 2;
+	}
 	/* The page check of the whole file waits until the stored snapshot
 	 * (checked by its own digest) is served: see store_check below. */
 	r.store = store_open_deferred(r.o.state_dir, &d);
 	if (!r.store) {
 		diag_print(&d, "waygate");
 		diag_fini(&d);
+		limits_conf_fini(&lc);
 		return 1;
 	}
 	diag_fini(&d);
 
 	struct proxy_config pc = {
 		.workers = r.o.workers,
-		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
+		.limits = lc.box,
+		.port_limits = lc.ports,
+		.n_port_limits = lc.n_ports,
 		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
 		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
 		.via_disabled = r.o.via_off,
@@ -741,6 +801,7 @@ int cmd_run(int argc, char **argv)
 	r.loop = loop_new();
 	r.set = gw_objset_new();
 	r.proxy = r.loop && r.set ? proxy_new(&pc) : NULL;
+	limits_conf_fini(&lc); /* proxy_new keeps its own copy */
 	if (!r.proxy || proxy_start(r.proxy) < 0) {
 		log_error("event=start_failed what=proxy");
 		rc = 1;
@@ -787,6 +848,11 @@ int cmd_run(int argc, char **argv)
 
 	if (strcmp(r.o.ui_listen, "off") != 0)
 		r.ui = run_ui_start(&r);
+	/* the first sockets are bound: nothing else needs root */
+	if (drop && priv_drop(&pu, r.o.state_dir) < 0) {
+		rc = 1;
+		goto out;
+	}
 
 	err = loop_run(r.loop);
 	if (err < 0) {

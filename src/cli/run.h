@@ -33,6 +33,8 @@ struct run_opts {
 	const char *address_pool;
 	const char *ui_listen;  /* "off" disables the UI */
 	const char *access_log; /* path, "-" for stderr, NULL for none */
+	const char *limits_path; /* --limits, NULL: the default file when present */
+	const char *user;        /* --user; NULL: the board's; "": stay as started */
 	const char *namespaces[MAX_NAMESPACES + 1];
 	size_t n_namespaces;
 	unsigned workers;

@@ -47,6 +47,12 @@
 #ifndef WG_BOARD_CIPHER_PREF_CHACHA
 #define WG_BOARD_CIPHER_PREF_CHACHA 0
 #endif
+#ifndef WG_BOARD_USER
+#define WG_BOARD_USER ""
+#endif
+#ifndef WG_BOARD_LIMITS
+#define WG_BOARD_LIMITS ""
+#endif
 #ifndef WG_MUSL_VERSION
 #define WG_MUSL_VERSION "unknown"
 #endif
@@ -71,10 +77,13 @@ int cmd_version(int argc, char **argv)
 	mbedtls_version_get_string_full(mbedtls); /* at most 18 bytes */
 	printf("waygate %s (%s)\n", WG_VERSION, WG_BUILD);
 	printf("arch: %s\n", WG_ARCH);
-	printf("board: %s (workers %s, connections per worker %s, TLS %s first)\n", WG_BOARD_NAME,
+	printf("board: %s (workers %s, connections %s, TLS %s first, runs as %s)\n", WG_BOARD_NAME,
 	       WG_BOARD_WORKERS ? STR(WG_BOARD_WORKERS) : "one per core",
-	       WG_BOARD_MAX_CONNS ? STR(WG_BOARD_MAX_CONNS) : "unlimited",
-	       WG_BOARD_CIPHER_PREF_CHACHA ? "ChaCha20-Poly1305" : "AES-GCM");
+	       WG_BOARD_MAX_CONNS ? STR(WG_BOARD_MAX_CONNS) : "16384",
+	       WG_BOARD_CIPHER_PREF_CHACHA ? "ChaCha20-Poly1305" : "AES-GCM",
+	       WG_BOARD_USER[0] ? WG_BOARD_USER : "the starting user");
+	if (WG_BOARD_LIMITS[0])
+		printf("board limits: %s\n", WG_BOARD_LIMITS);
 	printf("musl: %s\n", WG_MUSL_VERSION);
 	printf("mbedtls: %s\n", mbedtls);
 	printf("libmicrohttpd: %s\n", MHD_get_version());

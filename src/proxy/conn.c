@@ -35,10 +35,12 @@
  * send the head with "Connection: close" and drop the answer.
  *
  * Errors a request can end with: 400/414/431/501/505 (the parser), 404 (no
- * listener or route), 408 (head timeout), 421 (Host outside the TLS server
- * name's listener), 500 (invalid backend, no backends, zero weights), 502
- * (upstream protocol or I/O error), 503 (no endpoints, connect failure),
- * 504 (request or backend request timeout).
+ * listener or route), 408 (head or body timeout), 413 (body over the
+ * listener's cap), 421 (Host outside the TLS server name's listener), 500
+ * (invalid backend, no backends, zero weights), 502 (upstream protocol or
+ * I/O error), 503 (no endpoints, connect failure, or a connection over a
+ * cap of admit.c, answered before anything is read), 504 (request or
+ * backend request timeout). Limits are the listener port's (c->lim).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -156,6 +158,9 @@ struct conn {
 	uint64_t sock_id;
 	uint16_t port;
 	char peer[48];
+	struct px_limits *lim;      /* the listener port's */
+	struct admit_ticket ticket; /* what admission counted for it */
+	bool refused;               /* over a connection cap: answered 503, then closed */
 	enum conn_state st;
 	struct buf in, out;
 	struct timer timer;       /* head, keep-alive idle */
@@ -190,7 +195,7 @@ static inline struct proxy *P(const struct conn *c)
 }
 static inline const struct proxy_limits *LIM(const struct conn *c)
 {
-	return &c->w->p->cfg.limits;
+	return &c->lim->l;
 }
 
 static void peer_str(const struct sockaddr *sa, char *out, size_t size)
@@ -860,6 +865,11 @@ static void req_finish(struct conn *c)
 		c->st = CS_CLOSING;
 		return;
 	}
+	if (c->rd_eof && buf_is_empty(&c->in)) {
+		/* the client half-closed and every request it sent is answered */
+		c->st = CS_CLOSING;
+		return;
+	}
 	c->st = CS_HEAD;
 	c->last_len = 0;
 	c->head_timer_armed = false;
@@ -914,6 +924,35 @@ static void req_upstream_failed(struct conn *c, int status, const char *why)
 	}
 	c->close_after = c->close_after || !r->req_body_done;
 	respond_error(c, status, why, false);
+}
+
+/*
+ * Fails the request for the client's fault (a broken chunked body, a body
+ * over the limit): the backend connection holds part of a request, so it
+ * is dropped, never pooled nor replayed, and the endpoint is not blamed.
+ * Answered with status unless the response has started; then the
+ * connection is cut. Either way the connection closes after.
+ */
+static void req_client_failed(struct conn *c, int status, const char *why)
+{
+	struct req *r = &c->r;
+
+	r->attempts_left = 0;
+	r->up_head = NULL;
+	if (r->up) {
+		up_free(r->up);
+		r->up = NULL;
+	}
+	c->close_after = true;
+	if (r->resp_head_done) {
+		r->error = why;
+		access_log(c, r->status);
+		req_reset(c);
+		conn_close(c, why);
+		return;
+	}
+	req_timeout_cancel(c);
+	respond_error(c, status, why, true);
 }
 
 static int start_attempt(struct conn *c);
@@ -1181,6 +1220,11 @@ static void req_start(struct conn *c, struct h1_msg *m)
 	}
 	if (!r->method || !r->host || !r->path || !r->query) {
 		respond_error(c, 500, "out of memory", true);
+		return;
+	}
+	if (m->body == H1_BODY_LENGTH && m->content_length > LIM(c)->max_body_bytes) {
+		/* refused before routing: no byte of it reaches a backend */
+		respond_error(c, 413, "request body too large", true);
 		return;
 	}
 	r->rt = w->rt;
@@ -1541,13 +1585,16 @@ static int resp_head(struct conn *c)
 /*
  * Moves body bytes from src (the other side's input buffer) to the
  * destination through send_or_queue, decoding chunked input and
- * re-encoding when out_chunked. Returns 1 when the body is complete, 0 when
- * it needs more input or the destination is full, negative on a framing
- * error (-WG_EPROTO) or a write error.
+ * re-encoding when out_chunked. A chunked body may carry at most chunked_max
+ * bytes: a chunk announcing more is refused before any byte of it moves
+ * (a Content-Length is checked against the limit before the body starts).
+ * Returns 1 when the body is complete, 0 when it needs more input or the
+ * destination is full, negative on a framing error (-WG_EPROTO), a body
+ * over the limit (-WG_ELIMIT) or a write error.
  */
 static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t *remaining,
-		struct h1_chunked *ch, bool out_chunked, struct buf *dst_out, writev_fn fn,
-		void *ctx, uint64_t *counter, bool *done)
+		struct h1_chunked *ch, uint64_t chunked_max, bool out_chunked, struct buf *dst_out,
+		writev_fn fn, void *ctx, uint64_t *counter, bool *done)
 {
 	if (!buf_is_empty(src) && !*done && wbuf_get(wk, dst_out))
 		return -ENOMEM;
@@ -1572,6 +1619,10 @@ static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t 
 			ssize_t k = h1_chunked_decode(ch, buf_rptr(src), avail, &data);
 			if (k < 0)
 				return -WG_EPROTO;
+			/* total counts what was decoded, remaining what the
+			 * current chunk still announces */
+			if (ch->total > chunked_max || ch->remaining > chunked_max - ch->total)
+				return -WG_ELIMIT;
 			used = (size_t)k;
 			if (h1_chunked_is_done(ch))
 				*done = true;
@@ -1652,7 +1703,7 @@ static void try_parse_head(struct conn *c)
 		buf_compact(&c->in);
 	size_t room_before = buf_room(&c->in);
 	ssize_t n =
-		h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len, &m, &P(c)->hlim);
+		h1_parse_request(buf_rptr(&c->in), buf_len(&c->in), c->last_len, &m, &c->lim->h1);
 	if (n == 0) {
 		c->last_len = buf_len(&c->in);
 		if (!room_before) {
@@ -1757,8 +1808,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&c->in)) {
 		size_t before = buf_len(&c->in);
-		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, false, &u->out, up_writev, u,
-			 NULL, &never) < 0) {
+		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &u->out,
+			 up_writev, u, NULL, &never) < 0) {
 			conn_close(c, "upgraded connection: backend write failed");
 			return true;
 		}
@@ -1783,8 +1834,8 @@ static bool tunnel_step(struct conn *c)
 	}
 	if (!buf_is_empty(&u->in)) {
 		size_t before = buf_len(&u->in);
-		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, false, &c->out, client_writev,
-			 c, &r->bytes_out, &never) < 0) {
+		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &c->out,
+			 client_writev, c, &r->bytes_out, &never) < 0) {
 			conn_close(c, "upgraded connection: client write failed");
 			return true;
 		}
@@ -1836,23 +1887,21 @@ static bool proxy_step(struct conn *c)
 			if (f > 0) /* bytes of the body: the idle clock starts again */
 				timer_add(c->w->loop, &c->timer, LIM(c)->body_idle_timeout_ms,
 					  on_head_timer, c);
-			if (f < 0) {
-				/* a half-close right after the body: what is buffered
-				 * may still complete it (checked after the pump) */
+			if (f < 0) /* a half-close right after the body: what is
+				    * buffered may still complete it (checked after
+				    * the pump), and pipelined requests after it */
 				c->rd_eof = true;
-				c->close_after = true;
-			}
 			moved |= f > 0;
 		}
 		if (!buf_is_empty(&c->in)) {
 			rc = pump(c->w, &c->in, r->req_body, &r->req_remaining, &r->req_ch,
-				  r->req_body == H1_BODY_CHUNKED, &u->out, up_writev, u, NULL,
-				  &r->req_body_done);
-			if (rc == -WG_EPROTO) {
-				r->attempts_left = 0;
-				r->up_head = NULL;
-				req_upstream_failed(c, 400, "invalid chunked body");
-				c->close_after = true;
+				  LIM(c)->max_body_bytes, r->req_body == H1_BODY_CHUNKED, &u->out,
+				  up_writev, u, NULL, &r->req_body_done);
+			if (rc == -WG_EPROTO || rc == -WG_ELIMIT) {
+				if (rc == -WG_EPROTO)
+					req_client_failed(c, 400, "invalid chunked body");
+				else
+					req_client_failed(c, 413, "request body too large");
 				return true;
 			}
 			if (rc < 0) {
@@ -1862,19 +1911,18 @@ static bool proxy_step(struct conn *c)
 			moved = true;
 		}
 		if (!r->req_body_done && c->rd_eof && buf_is_empty(&c->in)) {
-			req_upstream_failed(c, 400, "client closed during the body");
+			req_client_failed(c, 400, "client closed during the body");
 			return true;
 		}
 		if (r->req_body_done)
 			timer_cancel(c->w->loop, &c->timer); /* the body idle clock */
 	} else if (c->readable && !c->rd_eof && (buf_room(&c->in) || c->in.head)) {
 		/* read ahead: pipelined requests wait in c->in, and the
-		 * interest set stays the same for the whole exchange */
+		 * interest set stays the same for the whole exchange; a
+		 * half-close only means no request comes after those */
 		int f = client_fill(c);
-		if (f < 0) {
+		if (f < 0)
 			c->rd_eof = true;
-			c->close_after = true;
-		}
 		moved |= f > 0;
 	}
 	/* the response towards the client */
@@ -1924,7 +1972,7 @@ static bool proxy_step(struct conn *c)
 		moved = true;
 	}
 	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
-		rc = pump(c->w, &u->in, r->resp_body, &r->resp_remaining, &r->resp_ch,
+		rc = pump(c->w, &u->in, r->resp_body, &r->resp_remaining, &r->resp_ch, UINT64_MAX,
 			  r->resp_chunked_out, &c->out, client_writev, c, &r->bytes_out,
 			  &r->resp_done);
 		if (rc == -WG_EPROTO) {
@@ -1948,7 +1996,7 @@ static void conn_set_io(struct conn *c)
 	switch (c->st) {
 	case CS_HANDSHAKE: ev = c->tls_want ? c->tls_want : LOOP_READ; break;
 	case CS_HEAD:
-		if (!c->in.data || buf_room(&c->in))
+		if (!c->rd_eof && (!c->in.data || buf_room(&c->in)))
 			ev |= LOOP_READ;
 		break;
 	case CS_PROXY:
@@ -2001,7 +2049,7 @@ static bool conn_to_h2(struct conn *c)
 	c->io.fd = -1;
 	c->tls = NULL;
 	c->fd = -1;
-	h2p_take(c->w, fd, t, c->sock_id, c->port, c->peer, sbuf, buf_rptr(&c->in),
+	h2p_take(c->w, fd, t, &c->ticket, c->sock_id, c->port, c->peer, sbuf, buf_rptr(&c->in),
 		 buf_len(&c->in));
 	conn_close(c, NULL);
 	return true;
@@ -2043,16 +2091,16 @@ static void conn_run(struct conn *c)
 		}
 		switch (c->st) {
 		case CS_HEAD:
-			if (c->readable) {
+			if (c->readable && !c->rd_eof) {
 				int f = client_fill(c);
-				if (f < 0) {
-					if (buf_is_empty(&c->in) || !c->head_timer_armed)
-						conn_close(c, "client closed");
-					else
-						conn_close(c, "client closed mid-head");
+				if (f < 0 && buf_is_empty(&c->in)) {
+					conn_close(c, "client closed");
 					break;
 				}
-				moved |= f > 0;
+				/* a half-close after pipelined requests: answer the
+				 * complete ones in order, then close */
+				c->rd_eof |= f < 0;
+				moved |= f != 0;
 			}
 			{
 				enum conn_state before = c->st;
@@ -2062,7 +2110,9 @@ static void conn_run(struct conn *c)
 				try_parse_head(c);
 				moved |= c->st != before || buf_len(&c->in) != len_before;
 				if (c->st == CS_HEAD && c->rd_eof) {
-					conn_close(c, "client closed");
+					conn_close(c, buf_is_empty(&c->in)
+							      ? "client closed"
+							      : "client closed mid-head");
 					break;
 				}
 			}
@@ -2249,6 +2299,9 @@ static void conn_close(struct conn *c, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	if (c->refused)
+		w->n_refusing--;
+	admit_release(w->p, &c->ticket);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	/* callers up the stack may still look at c: recycle it on the next
 	 * iteration (conn_free_cached takes what a stopped loop left) */
@@ -2263,26 +2316,36 @@ static void conn_close(struct conn *c, const char *why)
 		loop_stop(w->loop);
 }
 
+/*
+ * A connection over a cap gets a 503 on a plain HTTP listener (through the
+ * usual response path, so the answer survives a client still sending), up
+ * to PX_REJECT_RESERVE at a time per worker; TLS ones, and any beyond the
+ * reserve, are closed at once.
+ */
+static bool refusal_answered(struct worker *w, const struct rt_socket *rs)
+{
+	return !rs->tls && w->n_refusing < PX_REJECT_RESERVE;
+}
+
 void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr *sa,
 		 socklen_t salen)
 {
-	const struct proxy_limits *lim = &w->p->cfg.limits;
 	struct rt_socket *rs = w->rt ? rt_socket_by_id(w->rt, l->ps->id) : NULL;
+	struct px_limits *lim = px_limits_for(w->p, l->ps->port);
+	struct admit_ticket ticket;
 	int one = 1;
 	(void)salen;
 
-	if (!rs || w->draining || (lim->max_connections && w->n_conns >= lim->max_connections)) {
+	if (!rs || w->draining) {
 		close(fd);
 		return;
 	}
 	char peer[48];
 	peer_str(sa, peer, sizeof(peer));
-	if (lim->max_conns_per_client) {
-		unsigned same = 0;
-		for (struct conn *o = w->conns; o; o = o->next)
-			if (!strcmp(o->peer, peer))
-				same++;
-		if (same >= lim->max_conns_per_client) {
+	enum admit_result adm = admit_take(w->p, lim, l->ps->port, sa, &ticket);
+	if (adm != ADMIT_OK) {
+		admit_log_refusal(w->p, adm, peer, l->ps->port, loop_now_ms(w->loop));
+		if (!refusal_answered(w, rs)) {
 			close(fd);
 			return;
 		}
@@ -2293,6 +2356,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 		w->n_free_conns--;
 		memset(c, 0, sizeof(*c));
 	} else if (!(c = calloc(1, sizeof(*c)))) {
+		admit_release(w->p, &ticket);
 		close(fd);
 		return;
 	}
@@ -2300,12 +2364,15 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	c->fd = fd;
 	c->sock_id = l->ps->id;
 	c->port = l->ps->port;
+	c->lim = lim;
+	c->ticket = ticket;
 	memcpy(c->peer, peer, sizeof(peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->st = CS_HEAD;
-	if (rs->tls) {
+	if (rs->tls && adm == ADMIT_OK) {
 		c->tls = tlsg_conn_new(rs, fd);
 		if (!c->tls) {
+			admit_release(w->p, &c->ticket);
 			close(fd);
 			free(c);
 			return;
@@ -2315,6 +2382,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
 		if (c->tls)
 			tlsg_conn_free(c->tls);
+		admit_release(w->p, &c->ticket);
 		close(fd);
 		free(c);
 		return;
@@ -2326,9 +2394,22 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	w->n_conns++;
 	STAT_ADD(w, active_connections, 1);
 	STAT_ADD(w, total_connections, 1);
+	if (adm != ADMIT_OK) {
+		/* answered before anything is read: the client may be sending
+		 * its request, which the linger after the answer absorbs */
+		c->refused = true;
+		w->n_refusing++;
+		c->r.start_ms = loop_now_ms(w->loop);
+		c->r.client_keep_alive = false;
+		c->r.req_body_done = true;
+		STAT_ADD(w, requests, 1);
+		respond_error(c, 503, "too many connections", true);
+		conn_run(c);
+		return;
+	}
 	/* the handshake or the first head must arrive within the head timeout */
 	c->head_timer_armed = true;
-	timer_add(w->loop, &c->timer, lim->head_timeout_ms, on_head_timer, c);
+	timer_add(w->loop, &c->timer, lim->l.head_timeout_ms, on_head_timer, c);
 	c->readable = true;
 	conn_run(c);
 }
@@ -2351,6 +2432,7 @@ void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd
 	c->port = port;
 	c->vtls = tls;
 	c->inner = true;
+	c->lim = px_limits_for(w->p, port);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->st = CS_HEAD;
 	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
@@ -2365,7 +2447,7 @@ void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd
 	w->n_conns++;
 	STAT_ADD(w, active_connections, 1);
 	c->head_timer_armed = true;
-	timer_add(w->loop, &c->timer, w->p->cfg.limits.head_timeout_ms, on_head_timer, c);
+	timer_add(w->loop, &c->timer, c->lim->l.head_timeout_ms, on_head_timer, c);
 	c->readable = true;
 }
 

@@ -91,6 +91,7 @@ struct strm {
 	const char *method, *authority, *path, *route; /* for the access log */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
+	uint64_t body_in; /* request body bytes received (the listener's cap) */
 	/* trailers to send after resp (h2 backends) */
 	struct h2_hdr *trailers;
 	size_t n_trailers;
@@ -123,6 +124,7 @@ struct strm {
 struct h2conn {
 	struct h2conn *prev, *next; /* this worker's connections (tl_conns) */
 	struct worker *w;
+	struct admit_ticket ticket; /* the client connection's place under the caps */
 	struct loop_io io;
 	int fd;
 	struct tls_conn *tls;
@@ -181,7 +183,6 @@ struct h2up {
 	bool connecting, handshaking, dead, in_run;
 };
 
-static __thread struct h2up *tl_ups;     /* this worker's sessions */
 static __thread struct h2conn *tl_conns; /* this worker's client connections */
 /* Stream objects of this worker kept for reuse (linked through next): the
  * stream count churns at the request rate. */
@@ -384,10 +385,8 @@ static void strm_free(struct strm *st)
 		hc_schedule(hc); /* the last stream of a draining connection: close */
 	if (!hc->n_streams && !hc->closing && !hc->dead)
 		timer_add(hc->w->loop, &hc->timer,
-			  hc->w->p->cfg.limits.keepalive_timeout_ms
-				  ? hc->w->p->cfg.limits.keepalive_timeout_ms
-				  : 75000,
-			  on_hc_timer, hc);
+			  px_limits_for(hc->w->p, hc->port)->l.keepalive_timeout_ms, on_hc_timer,
+			  hc);
 }
 
 /* Submits the response head once (status and fields). */
@@ -1333,10 +1332,9 @@ static ssize_t up_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (!st)
 		return -1;
 	size_t k = buf_len(&st->reqbody) < len ? buf_len(&st->reqbody) : len;
-	if (k)
+	if (k) { /* an empty body has no buffer at all */
 		memcpy(buf, buf_rptr(&st->reqbody), k);
-	buf_consume(&st->reqbody, k);
-	if (k) {
+		buf_consume(&st->reqbody, k);
 		h2_consume(st->hc->s, st->sid, k);
 		st->unacked -= k < st->unacked ? k : st->unacked;
 		hc_schedule(st->hc);
@@ -1360,7 +1358,7 @@ static const struct h2_cbs up_cbs = {
 
 static void up_free(struct h2up *u)
 {
-	struct h2up **pp = &tl_ups;
+	struct h2up **pp = &u->w->h2ups;
 	while (*pp && *pp != u)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -1393,7 +1391,7 @@ static void up_close(struct h2up *u, const char *why)
 	log_debug("event=h2_upstream_close endpoint=%s:%u reason=%s", log_q(u->addr), u->port,
 		  log_q(why));
 	/* unlink first so that nothing new lands on it */
-	struct h2up **pp = &tl_ups;
+	struct h2up **pp = &u->w->h2ups;
 	while (*pp && *pp != u)
 		pp = &(*pp)->next;
 	if (*pp)
@@ -1416,6 +1414,10 @@ static void up_close(struct h2up *u, const char *why)
 	}
 	h2_free(u->s);
 	u->s = NULL;
+	if (u->w->stopped) { /* no deferred call runs any more */
+		up_free(u);
+		return;
+	}
 	if (loop_defer(u->w->loop, up_close_deferred, u) == 0)
 		return;
 	/* no memory to defer: leak it rather than free it under a caller */
@@ -1431,7 +1433,7 @@ static void up_timeout(struct timer *t)
 static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_client *tc,
 			   const char *sni)
 {
-	for (struct h2up *u = tl_ups; u; u = u->next)
+	for (struct h2up *u = w->h2ups; u; u = u->next)
 		if (!u->dead && u->port == ep->port && u->tls_ctx == tc &&
 		    !strcmp(u->addr, ep->addr) &&
 		    (u->connecting || h2_streams_left(u->s, u->n_streams) > 0))
@@ -1456,11 +1458,10 @@ static struct h2up *up_get(struct worker *w, const struct upep *ep, struct tls_c
 		return NULL;
 	}
 	u->connecting = true;
-	timer_add(w->loop, &u->timer,
-		  w->p->cfg.limits.connect_timeout_ms ? w->p->cfg.limits.connect_timeout_ms : 5000,
-		  up_timeout, u);
-	u->next = tl_ups;
-	tl_ups = u;
+	/* shared by every listener's streams: the box's connect timeout */
+	timer_add(w->loop, &u->timer, w->p->cfg.limits.connect_timeout_ms, up_timeout, u);
+	u->next = w->h2ups;
+	w->h2ups = u;
 	return u;
 }
 
@@ -2002,6 +2003,20 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		upx_kick(st->x);
 		break;
 	case STRM_UP:
+		/* HTTP/1.1 backends get the cap from conn.c; this path is
+		 * checked here, before a byte over it is queued */
+		st->body_in += n;
+		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
+			h2_consume(hc->s, sid, n);
+			st->unacked -= n < st->unacked ? n : st->unacked;
+			strm_up_detach(st, true);
+			buf_release(&st->reqbody);
+			strm_fail(st, 413, 8, "request body too large"); /* RESOURCE_EXHAUSTED */
+			if (st->kind == STRM_UP) /* the response had started: reset */
+				st->kind = STRM_LOCAL;
+			hc_schedule(hc);
+			break;
+		}
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
 		if (st->up && !st->up->dead) {
@@ -2075,9 +2090,10 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 		return k;
 	}
 	size_t k = buf_len(&st->resp) < len ? buf_len(&st->resp) : len;
-	if (k) /* an empty buffer may have no memory at all */
+	if (k) { /* an empty response body has no buffer at all */
 		memcpy(buf, buf_rptr(&st->resp), k);
-	buf_consume(&st->resp, k);
+		buf_consume(&st->resp, k);
+	}
 	if (st->kind == STRM_UP && st->up && !st->up->dead && k) {
 		h2_consume(st->up->s, st->up_sid, k);
 	}
@@ -2246,6 +2262,7 @@ static void hc_close(struct h2conn *hc, const char *why)
 	hc->s = NULL;
 	wbuf_put(w, &hc->in);
 	wbuf_put(w, &hc->out);
+	admit_release(w->p, &hc->ticket);
 	if (hc->prev)
 		hc->prev->next = hc->next;
 	else
@@ -2269,9 +2286,9 @@ void h2p_worker_exit(struct worker *w)
 	w->stopped = true;
 	h2p_drain_all(w, true);
 	hc_free_dead(w);
-	while (tl_ups) {
-		struct h2up *u = tl_ups;
-		tl_ups = u->next;
+	while (w->h2ups) {
+		struct h2up *u = w->h2ups;
+		w->h2ups = u->next;
 		u->next = NULL;
 		up_close(u, "worker exit");
 		up_free(u); /* the loop has stopped: up_close's deferred free never runs */
@@ -2305,8 +2322,9 @@ void h2p_drain_all(struct worker *w, bool force)
 	}
 }
 
-int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
-	     const char *peer, const char *sni, const void *in, size_t in_len)
+int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket *ticket,
+	     uint64_t sock_id, uint16_t port, const char *peer, const char *sni, const void *in,
+	     size_t in_len)
 {
 	struct h2conn *hc = calloc(1, sizeof(*hc));
 	if (!hc)
@@ -2324,10 +2342,10 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, u
 		goto fail_hc;
 	if (loop_io_add(w->loop, &hc->io, fd, LOOP_READ | LOOP_WRITE, on_hc_io, hc))
 		goto fail_sess;
-	timer_add(w->loop, &hc->timer,
-		  w->p->cfg.limits.keepalive_timeout_ms ? w->p->cfg.limits.keepalive_timeout_ms
-							: 75000,
+	timer_add(w->loop, &hc->timer, px_limits_for(w->p, port)->l.keepalive_timeout_ms,
 		  on_hc_timer, hc);
+	hc->ticket = *ticket;
+	ticket->held = false;
 	STAT_ADD(w, active_connections, 1);
 	w->n_conns++;
 	hc->next = tl_conns;
@@ -2344,6 +2362,7 @@ fail_sess:
 fail_hc:
 	free(hc);
 fail:
+	admit_release(w->p, ticket);
 	if (tls)
 		tlsg_conn_free(tls);
 	close(fd);

@@ -39,6 +39,8 @@
 
 struct arena;
 struct conn;
+struct h2conn;
+struct h2up;
 struct upconn;
 struct upx_conn;
 struct worker;
@@ -55,6 +57,81 @@ struct tls_conn;
 #define PX_UP_IDLE_MS 60000 /* idle upstream connections are closed after */
 #define PX_UP_IDLE_MAX 64   /* idle upstream connections kept per endpoint */
 #define PX_MIRROR_TIMEOUT_MS 5000
+/* caps when neither the board nor the local configuration set them */
+#define PX_MAX_BODY_DEFAULT (64ull << 20)
+#define PX_MAX_CONNS_DEFAULT 16384
+#define PX_MAX_CONNS_PER_CLIENT_DEFAULT 256
+#define PX_REJECT_RESERVE 64 /* connections per worker kept to answer refusals with 503 */
+
+/* ---- limits and admission (admit.c) ---- */
+
+/* The limits a listener port runs with: the box's, overridden field by
+ * field by the port's own entry; h1 is the parser's view of the same.
+ * conns counts the port's client connections (under admit.mu). */
+struct px_limits {
+	uint16_t port; /* 0: the box's defaults */
+	struct proxy_limits l;
+	struct h1_limits h1;
+	uint32_t conns;
+};
+
+/* Client connections per address (and listener port), for the
+ * per-client cap: open addressing, linear probing, n == 0 is empty. */
+struct peer_ent {
+	uint8_t key[18]; /* address (IPv4 mapped; IPv6 by its /64), then port */
+	uint32_t n;
+};
+
+struct peer_tab {
+	struct peer_ent *v;
+	size_t cap; /* power of two, or 0 */
+	size_t used;
+};
+
+/* Adds one connection for key: the new count, or 0 when out of memory. */
+uint32_t peer_tab_inc(struct peer_tab *t, const uint8_t key[18]);
+/* The count for key (0 when absent). */
+uint32_t peer_tab_count(const struct peer_tab *t, const uint8_t key[18]);
+/* Removes one connection for key; the entry goes when it reaches 0. */
+void peer_tab_dec(struct peer_tab *t, const uint8_t key[18]);
+void peer_tab_fini(struct peer_tab *t);
+
+enum admit_result {
+	ADMIT_OK = 0,
+	ADMIT_BOX_FULL,      /* the box's max_connections */
+	ADMIT_LISTENER_FULL, /* the port's max_connections */
+	ADMIT_CLIENT_FULL,   /* max_conns_per_client for this address */
+	ADMIT_NOMEM,
+};
+
+/* What an admitted connection holds, given back by admit_release. All-zero
+ * holds nothing. */
+struct admit_ticket {
+	struct px_limits *lim;
+	uint8_t key[18];
+	bool held;
+};
+
+/* Any thread; the lock is taken at accept and close only. */
+struct admission {
+	pthread_mutex_t mu;
+	struct peer_tab peers;
+	uint32_t conns;       /* client connections of the box */
+	uint64_t log_next_ms; /* refusals are logged at most once a second */
+	uint64_t log_suppressed;
+};
+
+/* The limits of a listener port (the box's when it has no entry). */
+struct px_limits *px_limits_for(struct proxy *p, uint16_t port);
+/* Counts a new client connection from sa on listener port (whose limits
+ * are lim), or says which cap refuses it (then t holds nothing). */
+enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t port,
+			     const struct sockaddr *sa, struct admit_ticket *t);
+void admit_release(struct proxy *p, struct admit_ticket *t);
+/* Logs a refusal, at most one line a second for the whole box (with the
+ * number left out since the last one). */
+void admit_log_refusal(struct proxy *p, enum admit_result why, const char *peer, uint16_t port,
+		       uint64_t now_ms);
 
 /* ---- listening sockets ---- */
 
@@ -214,8 +291,10 @@ struct worker {
 	struct timer drain_timer;
 	struct wlsn **lsn; /* individually allocated: loop_io addresses are stable */
 	size_t n_lsn, cap_lsn;
-	struct conn *conns; /* doubly linked list of live connections */
-	size_t n_conns;
+	struct conn *conns;     /* doubly linked list of live connections */
+	struct h2up *h2ups;             /* HTTP/2 sessions towards backends (h2.c) */
+	size_t n_conns;                 /* all client connections: HTTP/1, HTTP/2, L4 */
+	size_t n_refusing;              /* of them, refused ones being answered 503 */
 	struct conn *free_conns;        /* recycled connection objects */
 	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
 	struct upconn *mirrors;         /* mirror connections in flight */
@@ -238,8 +317,12 @@ struct worker {
 };
 
 struct proxy {
-	struct proxy_config cfg;
-	struct h1_limits hlim;
+	struct proxy_config cfg;    /* cfg.limits: the box's, defaults filled in */
+	struct h1_limits hlim;      /* the box's, for responses */
+	struct px_limits lim_box;   /* ports without their own entry */
+	struct px_limits *lim_port; /* one per port with its own limits */
+	size_t n_lim_port;
+	struct admission admit;
 	size_t buf_size; /* every I/O buffer */
 	unsigned n_workers;
 	struct worker *workers;
@@ -316,10 +399,12 @@ struct tls_conn *tlsg_conn_client(struct tls_client *cl, int fd, const char *ser
 const char *tlsg_alpn(const struct tls_conn *t);
 
 /* h2.c: HTTP/2 connections. conn.c hands one over once it knows the client
- * speaks HTTP/2 (ALPN "h2", or the cleartext preface): h2p_take owns fd and
- * tls from then on (closing both on failure); in: bytes already read. */
-int h2p_take(struct worker *w, int fd, struct tls_conn *tls, uint64_t sock_id, uint16_t port,
-	     const char *peer, const char *sni, const void *in, size_t in_len);
+ * speaks HTTP/2 (ALPN "h2", or the cleartext preface): h2p_take owns fd,
+ * tls and the admission ticket from then on (closing and releasing them on
+ * failure); in: bytes already read. */
+int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket *ticket,
+	     uint64_t sock_id, uint16_t port, const char *peer, const char *sni, const void *in,
+	     size_t in_len);
 /* Drain: every HTTP/2 client connection gets GOAWAY naming its last
  * stream, finishes its streams, then closes (force: close all at once). */
 void h2p_drain_all(struct worker *w, bool force);

@@ -87,6 +87,8 @@ struct l4conn {
 	struct l4dir up;   /* client → backend */
 	struct l4dir down; /* backend → client */
 	struct psock *ps;  /* PEEK: the listening socket (a reference) */
+	struct px_limits *lim;      /* the listener port's */
+	struct admit_ticket ticket; /* its place under the connection caps */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	size_t peeked;
@@ -355,6 +357,7 @@ static void l4_close(struct l4conn *c, const char *why, bool reset)
 		c->next->prev = c->prev;
 	lw->n_conns--;
 	w->n_conns--;
+	admit_release(w->p, &c->ticket);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	STAT_ADD(w, bytes_in, c->bytes_up);
 	STAT_ADD(w, bytes_out, c->bytes_down);
@@ -441,8 +444,7 @@ static void connect_next(struct l4conn *c)
 				l4_close(c, "out of memory", true);
 				return;
 			}
-			timer_add(w->loop, &c->timer, w->p->cfg.limits.connect_timeout_ms, on_timer,
-				  c);
+			timer_add(w->loop, &c->timer, c->lim->l.connect_timeout_ms, on_timer, c);
 			return;
 		}
 		upep_result(w, c->ep, false);
@@ -995,17 +997,33 @@ static bool socket_has_tls(const struct snap_socket *s)
 void l4_accept(struct worker *w, struct wlsn *l, struct rt_socket *rs, int fd,
 	       const struct sockaddr *sa, socklen_t salen)
 {
-	const struct proxy_limits *lim = &w->p->cfg.limits;
+	struct px_limits *lim = px_limits_for(w->p, l->ps->port);
 	struct l4_worker *lw = l4_worker_get(w);
+	struct admit_ticket ticket;
 	int one = 1;
 	struct l4conn *c;
 
-	if (!lw || w->draining || (lim->max_connections && w->n_conns >= lim->max_connections) ||
-	    !(c = calloc(1, sizeof(*c)))) {
+	if (!lw || w->draining) {
+		close(fd);
+		return;
+	}
+	enum admit_result adm = admit_take(w->p, lim, l->ps->port, sa, &ticket);
+	if (adm != ADMIT_OK) {
+		/* no protocol to answer in: the refusal is the close */
+		char peer[64];
+		peer_str(sa, peer, sizeof(peer));
+		admit_log_refusal(w->p, adm, peer, l->ps->port, loop_now_ms(w->loop));
+		close(fd);
+		return;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		admit_release(w->p, &ticket);
 		close(fd);
 		return;
 	}
 	c->w = w;
+	c->lim = lim;
+	c->ticket = ticket;
 	c->cfd = fd;
 	c->ufd = -1;
 	c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;

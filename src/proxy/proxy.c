@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -389,27 +390,100 @@ static uint32_t dflt(uint32_t v, uint32_t d)
 	return v ? v : d;
 }
 
+/* Fills the zero fields of l from base (the built-in defaults when base is
+ * NULL) and derives the parser's limits. */
+static void limits_resolve(struct px_limits *out, uint16_t port, const struct proxy_limits *l,
+			   const struct proxy_limits *base)
+{
+	static const struct proxy_limits builtin = {
+		.max_head_bytes = 16384,
+		.max_request_line = 8192,
+		.max_header_fields = 100,
+		.head_timeout_ms = 10000,
+		.body_idle_timeout_ms = 30000,
+		.keepalive_timeout_ms = 75000,
+		.connect_timeout_ms = 5000,
+		.route_timeout_ms = 15000,
+		.max_body_bytes = PX_MAX_BODY_DEFAULT,
+		.max_connections = PX_MAX_CONNS_DEFAULT,
+		.max_conns_per_client = PX_MAX_CONNS_PER_CLIENT_DEFAULT,
+	};
+	const struct proxy_limits *b = base ? base : &builtin;
+	struct proxy_limits *o = &out->l;
+
+	memset(out, 0, sizeof(*out));
+	out->port = port;
+	o->max_head_bytes = dflt(l->max_head_bytes, b->max_head_bytes);
+	o->max_request_line = dflt(l->max_request_line, b->max_request_line);
+	o->max_header_fields = dflt(l->max_header_fields, b->max_header_fields);
+	if (o->max_header_fields > PX_MAX_HEADERS - 8)
+		o->max_header_fields = PX_MAX_HEADERS - 8;
+	o->head_timeout_ms = dflt(l->head_timeout_ms, b->head_timeout_ms);
+	o->body_idle_timeout_ms = dflt(l->body_idle_timeout_ms, b->body_idle_timeout_ms);
+	o->keepalive_timeout_ms = dflt(l->keepalive_timeout_ms, b->keepalive_timeout_ms);
+	o->connect_timeout_ms = dflt(l->connect_timeout_ms, b->connect_timeout_ms);
+	o->route_timeout_ms = dflt(l->route_timeout_ms, b->route_timeout_ms);
+	o->max_body_bytes = l->max_body_bytes ? l->max_body_bytes : b->max_body_bytes;
+	/* a listener has no cap of its own unless it says so: the box's holds */
+	o->max_connections = dflt(l->max_connections, base ? UINT32_MAX : b->max_connections);
+	o->max_conns_per_client = dflt(l->max_conns_per_client, b->max_conns_per_client);
+	out->h1.max_head_bytes = o->max_head_bytes;
+	out->h1.max_request_line = o->max_request_line;
+	out->h1.max_header_fields = o->max_header_fields;
+}
+
+/*
+ * The box's connection cap must be reached before the open file limit: past
+ * that, accept() fails and the connection waits in the listen queue with
+ * nobody to refuse it. A proxied connection holds two descriptors (client
+ * and backend); PX_FD_RESERVE are kept for listeners, pools, the store,
+ * the UI and logs.
+ */
+#define PX_FD_RESERVE 256
+
+static void cap_by_open_files(struct proxy_limits *l)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	uint64_t fit = rl.rlim_cur > 2 * PX_FD_RESERVE ? (rl.rlim_cur - PX_FD_RESERVE) / 2 : 64;
+	if (l->max_connections <= fit)
+		return;
+	log_info("event=limits_adjusted limit=max-connections from=%u to=%llu "
+		 "reason=\"open file limit %llu\"",
+		 l->max_connections, (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+	l->max_connections = (uint32_t)fit;
+}
+
 struct proxy *proxy_new(const struct proxy_config *cfg)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
 	if (!p)
 		goto fail;
+	pthread_mutex_init(&p->admit.mu, NULL);
 	p->cfg = *cfg;
-	struct proxy_limits *l = &p->cfg.limits;
-	l->max_head_bytes = dflt(l->max_head_bytes, 16384);
-	l->max_request_line = dflt(l->max_request_line, 8192);
-	l->max_header_fields = dflt(l->max_header_fields, 100);
-	if (l->max_header_fields > PX_MAX_HEADERS - 8)
-		l->max_header_fields = PX_MAX_HEADERS - 8;
-	l->head_timeout_ms = dflt(l->head_timeout_ms, 10000);
-	l->body_idle_timeout_ms = dflt(l->body_idle_timeout_ms, 30000);
-	l->keepalive_timeout_ms = dflt(l->keepalive_timeout_ms, 75000);
-	l->connect_timeout_ms = dflt(l->connect_timeout_ms, 5000);
-	l->route_timeout_ms = dflt(l->route_timeout_ms, 15000);
-	p->hlim.max_head_bytes = l->max_head_bytes;
-	p->hlim.max_request_line = l->max_request_line;
-	p->hlim.max_header_fields = l->max_header_fields;
-	p->buf_size = (l->max_head_bytes > 16384 ? l->max_head_bytes : 16384) + 2048;
+	limits_resolve(&p->lim_box, 0, &cfg->limits, NULL);
+	cap_by_open_files(&p->lim_box.l);
+	p->cfg.limits = p->lim_box.l;
+	p->cfg.port_limits = NULL;
+	p->cfg.n_port_limits = 0;
+	p->hlim = p->lim_box.h1;
+	uint32_t head_max = p->lim_box.l.max_head_bytes;
+	if (cfg->n_port_limits) {
+		p->lim_port = calloc(cfg->n_port_limits, sizeof(*p->lim_port));
+		if (!p->lim_port)
+			goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_port_limits; i++) {
+		struct px_limits *pl = &p->lim_port[p->n_lim_port++];
+		limits_resolve(pl, cfg->port_limits[i].port, &cfg->port_limits[i].limits,
+			       &p->lim_box.l);
+		if (pl->l.max_head_bytes > head_max)
+			head_max = pl->l.max_head_bytes;
+	}
+	/* every buffer can hold the largest head any listener accepts */
+	p->buf_size = (head_max > 16384 ? head_max : 16384) + 2048;
 	unsigned n = cfg->workers;
 	if (!n) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -631,6 +705,9 @@ void proxy_free(struct proxy *p)
 	free(p->socks);
 	rt_unref(p->current);
 	free(p->workers);
+	peer_tab_fini(&p->admit.peers);
+	pthread_mutex_destroy(&p->admit.mu);
+	free(p->lim_port);
 	free(p);
 }
 

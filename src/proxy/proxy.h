@@ -19,25 +19,39 @@
 struct snapshot;
 struct proxy;
 
+/*
+ * What a client may cost. Zero fields take the defaults noted here; the
+ * caps take UINT32_MAX / UINT64_MAX for "none". Connection caps count the
+ * whole box (all workers); an IPv6 client address counts by its /64.
+ */
 struct proxy_limits {
 	uint32_t max_head_bytes;       /* 16 KiB → 431 */
 	uint32_t max_request_line;     /* 8 KiB → 414 */
 	uint32_t max_header_fields;    /* 100 → 431 */
 	uint32_t head_timeout_ms;      /* 10 s → 408 */
-	uint32_t body_idle_timeout_ms; /* 30 s */
+	uint32_t body_idle_timeout_ms; /* 30 s → 408 */
 	uint32_t keepalive_timeout_ms; /* 75 s */
 	uint32_t connect_timeout_ms;   /* 5 s → 503 */
 	uint32_t route_timeout_ms;     /* 15 s → 504, unless the route says otherwise */
-	uint32_t max_connections;      /* per worker; 0 = no cap */
-	uint32_t max_conns_per_client; /* per worker per client address; 0 = no cap */
+	uint64_t max_body_bytes;       /* 64 MiB → 413 */
+	uint32_t max_connections;      /* 16384 (the box) or none (a listener) → 503 / close */
+	uint32_t max_conns_per_client; /* 256 per client address → 503 / close */
+};
+
+/* One listener port's own limits: non-zero fields override the box's. */
+struct proxy_port_limits {
+	uint16_t port;
+	struct proxy_limits limits;
 };
 
 struct proxy_config {
 	unsigned workers;           /* 0 = one per online CPU */
-	struct proxy_limits limits; /* zero fields take the defaults above */
-	int access_log_fd;          /* -1 = no access log */
-	int cipher_pref;            /* enum tls_cipher_pref */
-	bool via_disabled;          /* no Via field on forwarded messages */
+	struct proxy_limits limits; /* the box's (board, then local configuration) */
+	const struct proxy_port_limits *port_limits; /* borrowed; copied by proxy_new */
+	size_t n_port_limits;
+	int access_log_fd; /* -1 = no access log */
+	int cipher_pref;   /* enum tls_cipher_pref */
+	bool via_disabled; /* no Via field on forwarded messages */
 };
 
 /* Called on the control thread. NULL on failure (message logged). */

@@ -305,10 +305,17 @@ endpoints:
     return "\n".join(y) + "\n" + extra
 
 
-def gateway(yaml_text, http_port, extra=(), ui="off"):
+def gateway(yaml_text, http_port, extra=(), ui="off", limits=None):
+    """waygate in local mode on yaml_text; limits: the text of a limits
+    file (`--limits`), e.g. "max-body-bytes 1K\nport 8080 head-timeout 2s"."""
     d = tempfile.mkdtemp(prefix="wg-hostile-")
     with open(os.path.join(d, "gw.yaml"), "w") as f:
         f.write(yaml_text)
+    if limits is not None:
+        lf = tempfile.mkstemp(prefix="wg-limits-", suffix=".conf")[1]
+        with open(lf, "w") as f:
+            f.write(limits + "\n")
+        extra = tuple(extra) + ("--limits", lf)
     gw = wg.Gateway(d, ui=ui, extra=extra)
     wg.wait_port(http_port, timeout=20, proc=gw.proc)
     return gw

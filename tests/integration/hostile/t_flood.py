@@ -29,8 +29,11 @@ HEAD_TIMEOUT = 10.0
 
 REC = H.Recorder()
 HTTP = H.wg.free_port()
+# every slow client here shares the test's address: lift the per-address
+# cap (t_conn_caps.py tests it) so that the flood reaches the worker
 gw = H.gateway(H.config([("http", "HTTP", HTTP)],
-                        ["  - backendRefs: [{name: rec, port: 80}]"], {"rec": REC.port}), HTTP)
+                        ["  - backendRefs: [{name: rec, port: 80}]"], {"rec": REC.port}), HTTP,
+               limits="max-client-connections unlimited")
 H.wg.wait_for(lambda: H.raw(HTTP, b"GET /ready HTTP/1.1\r\nHost: a\r\n\r\n")[0]
               .startswith(b"HTTP/1.1 200"), timeout=10)
 
