@@ -844,7 +844,7 @@ static void strm_timer_start(struct strm *st, const struct rt_rule *rr)
 	struct worker *w = st->hc->w;
 	uint32_t to = rr->r->request_timeout_ms;
 	if (!to)
-		to = w->p->cfg.limits.route_timeout_ms ? w->p->cfg.limits.route_timeout_ms : 15000;
+		to = px_limits_for(w->p, st->hc->port)->l.route_timeout_ms;
 	timer_add(w->loop, &st->req_timer, to, on_strm_timer, st);
 }
 
@@ -865,6 +865,10 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 		if (hlist_add(&hl, st->arena, nm, m->headers[i].value))
 			goto fail;
 	}
+	if (!st->hc->w->p->cfg.via_disabled &&
+	    hlist_add(&hl, st->arena, STR_LIT("via"),
+		      m->minor == 0 ? STR_LIT("1.0 waygate") : STR_LIT("1.1 waygate")))
+		goto fail;
 	for (size_t i = 0; i < st->n_resp_mods; i++)
 		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
 			goto fail;
@@ -1152,6 +1156,8 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct
 		}
 		wr_field(&o, nm, hl.v[i].value);
 	}
+	if (!w->p->cfg.via_disabled) /* after the client's own Via fields */
+		wr_cstr(&o, "Via: 2 waygate\r\n");
 	wr_cstr(&o, "X-Forwarded-For: ");
 	if (xff.len) {
 		wr_str(&o, xff);
@@ -1797,6 +1803,8 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
+	if (!hc->w->p->cfg.via_disabled && k < H2P_MAX_FIELDS)
+		out[k++] = (struct h2_hdr){"via", 3, "2 waygate", 9};
 	st->kind = STRM_UP;
 	st->rt = rt;
 	rt_ref(st->rt);
@@ -1998,13 +2006,27 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 			st->unacked -= n;
 			break;
 		}
+		st->body_in += n;
+		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
+			/* over the listener's cap: the backend connection
+			 * holding part of the body is closed, never reused */
+			h2_consume(hc->s, sid, n);
+			st->unacked -= n < st->unacked ? n : st->unacked;
+			upx_free(st->x);
+			st->x = NULL;
+			timer_cancel(hc->w->loop, &st->req_timer);
+			buf_release(&st->reqbody);
+			strm_fail(st, 413, 8, "request body too large"); /* RESOURCE_EXHAUSTED */
+			strm_kick(st);
+			hc_schedule(hc);
+			break;
+		}
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
 		upx_kick(st->x);
 		break;
 	case STRM_UP:
-		/* HTTP/1.1 backends get the cap from conn.c; this path is
-		 * checked here, before a byte over it is queued */
+		/* checked before a byte over the listener's cap is queued */
 		st->body_in += n;
 		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
 			h2_consume(hc->s, sid, n);

@@ -3,8 +3,8 @@
 """The request body cap over HTTP/2 (cleartext, prior knowledge), on a
 listener whose limits file entry says `max-body-bytes 1K`: a body of
 exactly 1 KiB is forwarded whole, a larger one gets 413 both towards an
-HTTP/1.1 backend (through the HTTP/1.1 path) and towards an h2c backend
-(kubernetes.io/h2c, checked in the HTTP/2 code), and the connection goes
+HTTP/1.1 backend (the direct HTTP/2-to-HTTP/1.1 path) and towards an h2c
+backend (kubernetes.io/h2c), both checked in the HTTP/2 code, and the connection goes
 on serving. Needs python3-h2 (the system Python)."""
 import json
 import os
