@@ -679,11 +679,12 @@ int cmd_run(int argc, char **argv)
 	}
 	diag_fini(&d);
 
+	r.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST;
 	struct proxy_config pc = {
 		.workers = r.o.workers,
 		.limits = {.max_connections = WG_BOARD_MAX_CONNS},
 		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
-		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
+		.cipher_pref = r.cipher_pref,
 	};
 	r.loop = loop_new();
 	r.set = gw_objset_new();

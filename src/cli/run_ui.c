@@ -345,6 +345,7 @@ struct ui *run_ui_start(struct runner *r)
 		.state_dir = r->o.state_dir,
 		.version = WG_VERSION,
 		.board = WG_BOARD_NAME,
+		.cipher_pref = r->cipher_pref,
 		.cb = {
 			.get_snapshot = ui_get_snapshot,
 			.get_stats = ui_get_stats,

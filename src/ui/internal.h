@@ -224,6 +224,7 @@ struct ui {
 	struct ui_callbacks cb;
 	void *cb_arg;
 	uint64_t idle_ms;
+	int cipher_pref;     /* enum tls_cipher_pref, for every UI certificate */
 	uint64_t started_ms; /* wall clock */
 
 	/* front.c: the UI thread */

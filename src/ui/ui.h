@@ -117,6 +117,9 @@ struct ui_config {
 	const char *version;     /* shown on the overview */
 	const char *board;       /* board profile name, may be NULL */
 	uint32_t session_idle_s; /* 0 = 1800 */
+	/* enum tls_cipher_pref (tls/tls.h): the board's preference, the same
+	 * value the data plane's listeners are built with (proxy_config) */
+	int cipher_pref;
 	struct ui_callbacks cb;
 	void *cb_arg;
 };
