@@ -101,6 +101,7 @@ struct req {
 	struct rt_socket *sock;
 	struct rt_listener *lsn;
 	struct rt_rule *rule;
+	struct route_ctr *rctr; /* the rule's counters in this worker, or NULL */
 	const struct snap_backend *backend;
 	struct upconn *up;
 	uint64_t start_ms;
@@ -404,6 +405,7 @@ static void access_log(struct conn *c, int status)
 		b++;
 	STAT_ADD(w, latency_buckets[b], 1);
 	STAT_ADD(w, latency_sum_us, dur * 1000);
+	rstat_done(r->rctr, status, r->bytes_in, r->bytes_out, dur);
 	if (fd < 0)
 		return;
 	char line[3072];
@@ -1241,6 +1243,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		respond_error(c, 404, "no route", false);
 		return;
 	}
+	if ((r->rctr = rstat_ctr(&w->rstats, r->rule->stat_id)))
+		RCTR_ADD(r->rctr, requests, 1);
 	const struct snap_http_rule *rule = r->rule->r;
 
 	/* the client's fields, minus hop-by-hop, then the filters */
