@@ -61,6 +61,18 @@ function fmtBytes(n) {
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return (i ? n.toFixed(1) : n) + ' ' + u[i];
 }
+function fmtRate(x) { return x < 10 ? x.toFixed(1) : String(Math.round(x)); }
+function fmtShare(x) { return (x * 100).toFixed(x < 0.1 ? 1 : 0) + ' %'; }
+// A route's traffic: requests per second and error share over the UI's
+// last window (null until one has closed), and the total.
+function trafficCell(t) {
+  if (!t) return el('span', { class: 'muted' }, '—');
+  return el('div', { class: 'traffic' },
+    el('div', { class: 'rps' }, t.rps === null ? '… req/s' : fmtRate(t.rps) + ' req/s'),
+    t.error_share === null ? null : el('div', { class: 'small errors ' + (t.error_share > 0.05 ? 'error' : 'muted') },
+      fmtShare(t.error_share) + ' errors'),
+    el('div', { class: 'muted small total' }, t.requests + ' requests'));
+}
 function kv(pairs) {
   const dl = el('dl', { class: 'kv' });
   for (const [k, v] of pairs) dl.append(el('dt', null, k), el('dd', null, v));
@@ -281,7 +293,8 @@ async function pageRoutes() {
     const q = filter.value.trim().toLowerCase();
     const routes = last.routes.filter((r) => matches(r, q));
     if (!last.routes.length) { list.replaceChildren(el('p', { class: 'muted' }, 'No route is served.')); return; }
-    list.replaceChildren(table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Requests', num: 1 }, 'Status'],
+    // replaceChildren() would show a null as the text "null": filter it out
+    list.replaceChildren(...[table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Traffic', num: 1 }, 'Status'],
       routes.map((r) => el('tr', { class: 'route', 'data-route': r.name },
         el('td', null, el('strong', { class: 'route-name' }, r.name), el('div', { class: 'muted small' }, r.kind)),
         el('td', null, (r.hostnames || []).length ? r.hostnames.map((h) => el('div', null, h)) : '*'),
@@ -294,9 +307,10 @@ async function pageRoutes() {
               b.invalid_status ? badge('invalid', 'bad') : b.endpoints ? null : badge('no endpoints', 'warn')]) :
             el('span', { class: 'muted' }, 'none'))))),
         el('td', null, (r.parents || []).map((p) => el('div', null, p.gateway + ' / ' + p.listener))),
-        el('td', { class: 'num' }, r.traffic ? String(r.traffic.requests) : '—'),
+        el('td', { class: 'num' }, trafficCell(r.traffic)),
         el('td', null, (r.status || []).map((s) => el('div', null, condBadges(s.conditions))))))),
-      routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null);
+      routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null]
+      .filter(Boolean));
   };
   filter.addEventListener('input', draw);
   refreshEvery(1000, async () => {

@@ -103,6 +103,36 @@ static void ui_get_stats(void *arg, struct ui_stats *out)
 	out->latency_sum_us = ps.latency_sum_us;
 }
 
+static size_t ui_get_route_stats(void *arg, struct ui_route_stats *out, size_t max)
+{
+	struct runner *r = arg;
+	struct proxy_route_stats *ps = max ? calloc(max, sizeof(*ps)) : NULL;
+	size_t n;
+
+	if (max && !ps)
+		return 0; /* nothing filled in: report nothing */
+	n = proxy_route_stats(r->proxy, ps, max);
+
+	_Static_assert(UI_ROUTE_LATENCY_BUCKETS == PROXY_ROUTE_LAT_BUCKETS, "route buckets");
+	for (size_t i = 0; ps && i < n && i < max; i++) {
+		out[i] = (struct ui_route_stats){
+			.id = ps[i].id,
+			.route = ps[i].route,
+			.rule = ps[i].rule_index,
+			.requests = ps[i].requests,
+			.bytes_in = ps[i].bytes_in,
+			.bytes_out = ps[i].bytes_out,
+			.latency_sum_us = ps[i].latency_sum_us,
+		};
+		memcpy(out[i].responses_by_class, ps[i].responses_by_class,
+		       sizeof(out[i].responses_by_class));
+		memcpy(out[i].latency_buckets, ps[i].latency_buckets,
+		       sizeof(out[i].latency_buckets));
+	}
+	free(ps);
+	return n;
+}
+
 static void ui_get_cluster(void *arg, struct ui_cluster *out)
 {
 	(void)arg;
@@ -349,6 +379,7 @@ struct ui *run_ui_start(struct runner *r)
 		.cb = {
 			.get_snapshot = ui_get_snapshot,
 			.get_stats = ui_get_stats,
+			.get_route_stats = ui_get_route_stats,
 			.get_cluster = ui_get_cluster,
 			.pin_revision = ui_pin_revision,
 			.apply_kubeconfig = ui_apply_kubeconfig,

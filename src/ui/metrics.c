@@ -22,25 +22,38 @@ static const char *const le_s[UI_LATENCY_BUCKETS] = {
 	"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf",
 };
 
-uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
+static uint32_t percentile(const uint64_t *buckets, const uint32_t *upper, int n, unsigned pct)
 {
-	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,   10,   25,   50,   100,
-							   250, 500, 1000, 2500, 5000, 10000};
 	uint64_t total = 0, cum = 0, want;
 
-	for (int i = 0; i < UI_LATENCY_BUCKETS; i++)
+	for (int i = 0; i < n; i++)
 		total += buckets[i];
 	if (total == 0)
 		return 0;
 	want = (total * pct + 99) / 100;
 	if (want == 0)
 		want = 1;
-	for (int i = 0; i < UI_LATENCY_BUCKETS; i++) {
+	for (int i = 0; i < n; i++) {
 		cum += buckets[i];
 		if (cum >= want)
 			return upper[i];
 	}
-	return upper[UI_LATENCY_BUCKETS - 1];
+	return upper[n - 1];
+}
+
+uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
+{
+	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,   10,   25,   50,   100,
+							   250, 500, 1000, 2500, 5000, 10000};
+
+	return percentile(buckets, upper, UI_LATENCY_BUCKETS, pct);
+}
+
+uint32_t ui_route_percentile_ms(const uint64_t buckets[UI_ROUTE_LATENCY_BUCKETS], unsigned pct)
+{
+	static const uint32_t upper[UI_ROUTE_LATENCY_BUCKETS] = {5, 25, 100, 500, 2500, 10000};
+
+	return percentile(buckets, upper, UI_ROUTE_LATENCY_BUCKETS, pct);
 }
 
 int ui_metrics_label(struct buf *b, const char *v)
@@ -132,26 +145,91 @@ static int stats_part(struct buf *b, const struct ui_stats *st)
 	return err ? -ENOMEM : 0;
 }
 
+/* name{route="ns/name",rule="N"[,extra="value"]} then the value, which
+ * the caller writes. */
+static int route_series(struct buf *b, const char *name, const struct ui_route_stats *r,
+			const char *extra, const char *value)
+{
+	int err = buf_appendf(b, "%s{route=\"", name);
+
+	err |= ui_metrics_label(b, r->route);
+	err |= buf_appendf(b, "\",rule=\"%u\"", r->rule);
+	if (extra)
+		err |= buf_appendf(b, ",%s=\"%s\"", extra, value);
+	err |= buf_append_str(b, "} ");
+	return err;
+}
+
+/* Per route rule, for the rules that have seen a request (an idle rule of a
+ * large configuration costs no series). */
 static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 {
+	static const char *const cls[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+	static const char *const le[UI_ROUTE_LATENCY_BUCKETS] = {"0.005", "0.025", "0.1",
+								 "0.5",   "2.5",   "+Inf"};
 	int err = 0;
 
-	err |= head(b, "waygate_route_requests_total", "counter", "Requests matched, per route.");
+	err |= head(b, "waygate_route_requests_total", "counter",
+		    "Requests routed to a route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_requests_total", "route", r[i].route,
-			       r[i].requests);
-	err |= head(b, "waygate_route_responses_5xx_total", "counter", "5xx responses, per route.");
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_requests_total", &r[i], NULL, NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].requests);
+		}
+	err |= head(b, "waygate_route_responses_total", "counter",
+		    "Responses to a route rule's requests, by status class.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_responses_5xx_total", "route", r[i].route,
-			       r[i].responses_5xx);
-	err |= head(b, "waygate_route_sent_bytes_total", "counter", "Bytes sent, per route.");
+		for (int k = 0; r[i].requests && k < 6; k++) {
+			err |= route_series(b, "waygate_route_responses_total", &r[i], "code", cls[k]);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].responses_by_class[k]);
+		}
+	err |= head(b, "waygate_route_received_bytes_total", "counter",
+		    "Bytes received from clients, per route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_sent_bytes_total", "route", r[i].route,
-			       r[i].bytes_out);
-	err |= head(b, "waygate_route_active_requests", "gauge", "Requests in flight, per route.");
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_received_bytes_total", &r[i], NULL, NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_in);
+		}
+	err |= head(b, "waygate_route_sent_bytes_total", "counter",
+		    "Bytes sent to clients, per route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_active_requests", "route", r[i].route,
-			       r[i].active);
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_sent_bytes_total", &r[i], NULL, NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_out);
+		}
+	err |= head(b, "waygate_route_active_requests", "gauge",
+		    "Requests of a route rule without a response yet.");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t done = 0;
+
+		if (!r[i].requests)
+			continue;
+		for (int k = 0; k < 6; k++)
+			done += r[i].responses_by_class[k];
+		err |= route_series(b, "waygate_route_active_requests", &r[i], NULL, NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n", r[i].requests > done ? r[i].requests - done : 0);
+	}
+	err |= head(b, "waygate_route_request_duration_seconds", "histogram",
+		    "Time from the request head to the end of the response, per route rule.");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t cum = 0;
+
+		if (!r[i].requests)
+			continue;
+		for (int k = 0; k < UI_ROUTE_LATENCY_BUCKETS; k++) {
+			cum += r[i].latency_buckets[k];
+			err |= route_series(b, "waygate_route_request_duration_seconds_bucket", &r[i],
+					    "le", le[k]);
+			err |= buf_appendf(b, "%" PRIu64 "\n", cum);
+		}
+		err |= route_series(b, "waygate_route_request_duration_seconds_sum", &r[i], NULL,
+				    NULL);
+		err |= buf_appendf(b, "%" PRIu64 ".%06" PRIu64 "\n", r[i].latency_sum_us / 1000000,
+				   r[i].latency_sum_us % 1000000);
+		err |= route_series(b, "waygate_route_request_duration_seconds_count", &r[i], NULL,
+				    NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n", cum);
+	}
 	return err ? -ENOMEM : 0;
 }
 

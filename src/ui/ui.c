@@ -187,6 +187,7 @@ static void ui_free(struct ui *ui)
 	ui_hosts_fini(&ui->hosts);
 	pthread_mutex_destroy(&ui->tls_mu);
 	pthread_mutex_destroy(&ui->store_mu);
+	ui_rates_fini(&ui->rates);
 	pthread_mutex_destroy(&ui->traffic_mu);
 	tls_zeroize(ui->metrics_token, sizeof(ui->metrics_token));
 	tls_zeroize(ui->csrf_key, sizeof(ui->csrf_key));

@@ -49,13 +49,20 @@ struct ui_stats {
 	uint64_t latency_sum_us;
 };
 
-/* Per-route counters (optional callback): route is "ns/name". */
+/* Counters of one route rule, a copy of proxy/proxy.h's struct
+ * proxy_route_stats (optional callback). A rule keeps its id, and its
+ * counts, across snapshots while waygate runs. */
+#define UI_ROUTE_LATENCY_BUCKETS 6
 struct ui_route_stats {
-	char route[160];
-	uint64_t requests;
-	uint64_t responses_5xx;
-	uint64_t bytes_out;
-	uint64_t active;
+	uint32_t id;       /* stable, 1-based */
+	const char *route; /* "ns/name"; borrowed, valid until ui_stop() returns */
+	uint32_t rule;     /* rule index in the route */
+	uint64_t requests; /* routed to the rule; minus responses = in flight */
+	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
+	uint64_t bytes_in, bytes_out;
+	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */
+	uint64_t latency_buckets[UI_ROUTE_LATENCY_BUCKETS];
+	uint64_t latency_sum_us;
 };
 
 struct ui_watch {
@@ -90,7 +97,8 @@ struct ui_callbacks {
 	 * UI, which drops it with snap_unref; NULL when nothing is served. */
 	struct snapshot *(*get_snapshot)(void *arg);
 	void (*get_stats)(void *arg, struct ui_stats *out);
-	/* Fills up to max entries; returns how many. */
+	/* The rules of the served snapshot: fills up to max entries and
+	 * returns how many there are (more than max: call again with room). */
 	size_t (*get_route_stats)(void *arg, struct ui_route_stats *out, size_t max);
 	void (*get_cluster)(void *arg, struct ui_cluster *out);
 	/* Pins revision rev (serves it and keeps serving it) or, with rev 0,
