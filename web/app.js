@@ -208,10 +208,24 @@ async function pageOverview() {
     const c = o.cluster, s = o.serving, st = o.store, b = o.box, t = o.traffic || {};
     const conn = c.mode === 'local' ? badge('local mode', 'ok')
       : c.connected ? badge('connected', 'ok') : badge('not connected', 'bad');
-    const watches = el('ul', { class: 'plain' }, (c.watches || []).map((w) =>
-      el('li', null, w.synced ? badge('synced', 'ok') : badge('not synced', 'warn'), ' ', w.resource,
-        el('span', { class: 'muted' }, ' · ' + w.events + ' events'),
-        w.last_error ? el('div', { class: 'error small' }, w.last_error) : null)));
+    const ws = c.watches || [];
+    const stateKind = { watching: 'ok', listing: 'warn', waiting: 'warn', backoff: 'bad', absent: '' };
+    const watches = ws.length ? el('div', { class: 'card wide', id: 'card-watches' },
+      el('h2', null, 'Watches', c.watches_total > ws.length ? el('span', { class: 'muted small' },
+        ' (' + ws.length + ' of ' + c.watches_total + ')') : null),
+      table(['Resource', 'State', 'Last event', 'Version', { t: 'Lists', num: 1 }, { t: 'Relists', num: 1 },
+        { t: 'Events', num: 1 }, { t: 'Errors', num: 1 }],
+      ws.map((w) => el('tr', { class: 'watch', 'data-resource': w.resource + (w.namespace ? '/' + w.namespace : '') },
+        el('td', null, w.resource, w.namespace ? el('span', { class: 'muted' }, ' in ' + w.namespace) : null),
+        el('td', null, badge(w.state === 'watching' && !w.up ? 'connecting' : w.state, stateKind[w.state]),
+          w.synced ? null : [' ', badge('not listed yet', 'warn')]),
+        el('td', null, fmtAgo(w.last_event_ms)),
+        el('td', { class: 'mono' }, w.resource_version || '—'),
+        el('td', { class: 'num' }, String(w.lists)),
+        el('td', { class: 'num' }, String(w.relists)),
+        el('td', { class: 'num' }, String(w.events)),
+        el('td', { class: 'num' }, String(w.errors),
+          w.last_error ? el('div', { class: 'error small' }, w.last_error) : null))))) : null;
     render(el('div', { class: 'cards' },
       el('div', { class: 'card', id: 'card-cluster' }, el('h2', null, 'Cluster'), kv([
         ['State', conn],
@@ -221,7 +235,7 @@ async function pageOverview() {
         ['Last sync', fmtAgo(c.last_sync_ms)],
         c.insecure ? ['TLS', badge('API server not verified', 'bad')] : null,
         c.last_error ? ['Last error', el('span', { class: 'error' }, c.last_error)] : null,
-      ].filter(Boolean)), (c.watches || []).length ? [el('h2', null, 'Watches'), watches] : null),
+      ].filter(Boolean))),
       el('div', { class: 'card', id: 'card-serving' }, el('h2', null, 'Serving'), kv([
         ['Revision', el('span', null, String(s.revision || '—'), ' ',
           s.pinned ? badge('pinned', 'warn') : badge('newest', 'ok'))],
@@ -246,7 +260,7 @@ async function pageOverview() {
         ['CPU', (b.cpu_percent >= 0 ? b.cpu_percent + ' % of ' : '') + b.cpus + ' cores · load ' +
           (b.load || []).map((x) => x.toFixed(2)).join(' ')],
         ['Memory', fmtBytes(b.mem_available_kb * 1024) + ' free of ' + fmtBytes(b.mem_total_kb * 1024)],
-      ]))));
+      ])), watches));
   });
 }
 

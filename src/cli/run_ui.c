@@ -141,6 +141,32 @@ static void ui_get_cluster(void *arg, struct ui_cluster *out)
 	pthread_mutex_unlock(&ui_lock);
 }
 
+/* Control thread: the reflectors' health as the UI shows it. */
+static void fill_watches(const struct kube_watch *kw, struct ui_cluster *c)
+{
+	struct kube_reflector_health h[UI_MAX_WATCHES];
+	size_t n = kube_watch_reflectors(kw, h, UI_MAX_WATCHES);
+
+	c->n_watches_total = n;
+	c->n_watches = n < UI_MAX_WATCHES ? n : UI_MAX_WATCHES;
+	for (size_t i = 0; i < c->n_watches; i++) {
+		struct ui_watch *u = &c->watches[i];
+
+		str_lcpy(u->resource, h[i].resource, sizeof(u->resource));
+		str_lcpy(u->ns, h[i].ns ? h[i].ns : "", sizeof(u->ns));
+		str_lcpy(u->state, kube_watch_state_name(h[i].state), sizeof(u->state));
+		u->synced = h[i].listed;
+		u->up = h[i].stream_open;
+		u->last_event_ms = h[i].last_event_ms;
+		str_lcpy(u->resource_version, h[i].resource_version, sizeof(u->resource_version));
+		u->lists = h[i].lists;
+		u->events = h[i].events;
+		u->relists = h[i].relists;
+		u->errors = h[i].errors;
+		str_lcpy(u->last_error, h[i].last_error, sizeof(u->last_error));
+	}
+}
+
 void run_ui_refresh(struct runner *r)
 {
 	struct ui_cluster c = {.mode = r->kw ? UI_MODE_CLUSTER : UI_MODE_LOCAL};
@@ -154,6 +180,7 @@ void run_ui_refresh(struct runner *r)
 		c.insecure = h.insecure;
 		c.last_sync_ms = h.last_sync_ms;
 		str_lcpy(c.last_error, h.last_error, sizeof(c.last_error));
+		fill_watches(r->kw, &c);
 	} else {
 		str_lcpy(c.config_path, r->local_path ? r->local_path : "", sizeof(c.config_path));
 		c.connected = true;

@@ -244,14 +244,26 @@ static void write_cluster(struct jw *w, const struct ui_cluster *c)
 	jw_key(w, "watches");
 	jw_arr(w);
 	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++) {
+		const struct ui_watch *x = &c->watches[i];
+
 		jw_obj(w);
-		jw_kstr(w, "resource", c->watches[i].resource);
-		jw_kbool(w, "synced", c->watches[i].synced);
-		jw_ku64(w, "events", c->watches[i].events);
-		jw_kstr(w, "last_error", c->watches[i].last_error);
+		jw_kstr(w, "resource", x->resource);
+		jw_kstr(w, "namespace", x->ns[0] ? x->ns : NULL);
+		jw_kstr(w, "state", x->state);
+		jw_kbool(w, "synced", x->synced);
+		jw_kbool(w, "up", x->up);
+		jw_ku64(w, "last_event_ms", x->last_event_ms);
+		jw_kstr(w, "resource_version", x->resource_version);
+		jw_ku64(w, "lists", x->lists);
+		jw_ku64(w, "events", x->events);
+		jw_ku64(w, "relists", x->relists);
+		jw_ku64(w, "errors", x->errors);
+		jw_kstr(w, "last_error", x->last_error);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	jw_ku64(w, "watches_total", c->n_watches_total > c->n_watches ? c->n_watches_total
+									 : c->n_watches);
 	jw_obj_end(w);
 }
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -266,6 +267,85 @@ static int listeners_part(struct buf *b, const struct snapshot *s)
 	return err ? -ENOMEM : 0;
 }
 
+/* name{resource="httproutes",namespace="ns"[,state="x"]} then the value. */
+static int watch_series(struct buf *b, const char *name, const struct ui_watch *x,
+			const char *state)
+{
+	int err = buf_appendf(b, "%s{resource=\"", name);
+
+	err |= ui_metrics_label(b, x->resource);
+	err |= buf_append_str(b, "\",namespace=\"");
+	err |= ui_metrics_label(b, x->ns);
+	if (state) {
+		err |= buf_append_str(b, "\",state=\"");
+		err |= ui_metrics_label(b, state);
+	}
+	err |= buf_append_str(b, "\"} ");
+	return err;
+}
+
+/* One set of series per watch (resource, and namespace with --namespace). */
+static int watches_part(struct buf *b, const struct ui_cluster *c)
+{
+	static const char *const states[] = {"waiting", "listing", "watching", "backoff",
+					     "absent"};
+	size_t n = c->n_watches < UI_MAX_WATCHES ? c->n_watches : UI_MAX_WATCHES;
+	const struct ui_watch *w = c->watches;
+	int err = 0;
+
+	err |= head(b, "waygate_watch_up", "gauge",
+		    "1 while the watch stream of a resource is open (resources the server does "
+		    "not serve are left out).");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(w[i].state, "absent") != 0) {
+			err |= watch_series(b, "waygate_watch_up", &w[i], NULL);
+			err |= buf_appendf(b, "%d\n", w[i].up);
+		}
+	err |= head(b, "waygate_watch_state", "gauge", "1 for the state a watch is in.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			err |= watch_series(b, "waygate_watch_state", &w[i], states[k]);
+			err |= buf_appendf(b, "%d\n", !strcmp(w[i].state, states[k]));
+		}
+	err |= head(b, "waygate_watch_synced", "gauge",
+		    "1 once a resource has been listed completely.");
+	for (size_t i = 0; i < n; i++) {
+		err |= watch_series(b, "waygate_watch_synced", &w[i], NULL);
+		err |= buf_appendf(b, "%d\n", w[i].synced);
+	}
+	err |= head(b, "waygate_watch_last_event_timestamp_seconds", "gauge",
+		    "Wall clock of a watch's last completed list or event (0 = never).");
+	for (size_t i = 0; i < n; i++) {
+		err |= watch_series(b, "waygate_watch_last_event_timestamp_seconds", &w[i], NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n", w[i].last_event_ms / 1000);
+	}
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{"waygate_watch_events_total", "Watch events received.",
+		 offsetof(struct ui_watch, events)},
+		{"waygate_watch_lists_total", "Complete lists of a resource.",
+		 offsetof(struct ui_watch, lists)},
+		{"waygate_watch_relists_total",
+		 "Lists after the watch history expired (410 Gone).",
+		 offsetof(struct ui_watch, relists)},
+		{"waygate_watch_errors_total", "Failed list or watch requests and broken streams.",
+		 offsetof(struct ui_watch, errors)},
+	};
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		err |= head(b, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v;
+
+			memcpy(&v, (const char *)&w[i] + counters[k].off, sizeof(v));
+			err |= watch_series(b, counters[k].name, &w[i], NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", v);
+		}
+	}
+	return err;
+}
+
 static int cluster_part(struct buf *b, const struct ui_cluster *c)
 {
 	int err = 0;
@@ -278,15 +358,7 @@ static int cluster_part(struct buf *b, const struct ui_cluster *c)
 	err |= head(b, "waygate_cluster_last_sync_timestamp_seconds", "gauge",
 		    "Wall clock of the last successful sync (0 = never).");
 	err |= sample(b, "waygate_cluster_last_sync_timestamp_seconds", c->last_sync_ms / 1000);
-	err |= head(b, "waygate_watch_synced", "gauge",
-		    "1 when a watch has listed and is watching.");
-	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
-		err |= sample1(b, "waygate_watch_synced", "resource", c->watches[i].resource,
-			       c->watches[i].synced);
-	err |= head(b, "waygate_watch_events_total", "counter", "Watch events received.");
-	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
-		err |= sample1(b, "waygate_watch_events_total", "resource", c->watches[i].resource,
-			       c->watches[i].events);
+	err |= watches_part(b, c);
 	return err ? -ENOMEM : 0;
 }
 

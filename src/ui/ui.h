@@ -65,14 +65,20 @@ struct ui_route_stats {
 	uint64_t latency_sum_us;
 };
 
+/* One watch of the cluster (a resource, in one namespace or all). */
 struct ui_watch {
 	char resource[48]; /* "httproutes" */
-	bool synced;       /* listed and watching */
-	uint64_t events;
-	char last_error[160]; /* "" when healthy; never secrets */
+	char ns[64];       /* "" = all namespaces */
+	char state[16];    /* "waiting", "listing", "watching", "backoff", "absent" */
+	bool synced;       /* listed completely at least once */
+	bool up;           /* a watch stream is open and answering */
+	uint64_t last_event_ms; /* wall clock of the last list or event, 0 = never */
+	char resource_version[64];
+	uint64_t lists, events, relists, errors;
+	char last_error[120]; /* "" when healthy; never secrets */
 };
 
-#define UI_MAX_WATCHES 16
+#define UI_MAX_WATCHES 64
 struct ui_cluster {
 	enum ui_mode mode;
 	char server[256];      /* API server URL (cluster mode) */
@@ -82,7 +88,8 @@ struct ui_cluster {
 	bool insecure;         /* insecure-skip-tls-verify is set */
 	uint64_t last_sync_ms; /* wall clock of the last successful sync, 0 = never */
 	struct ui_watch watches[UI_MAX_WATCHES];
-	size_t n_watches;
+	size_t n_watches;       /* filled in, at most UI_MAX_WATCHES */
+	size_t n_watches_total; /* there are (more with many --namespace) */
 	char last_error[256];
 	uint64_t serving_revision;
 	bool pinned; /* serving_revision is pinned by the owner */

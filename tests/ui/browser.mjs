@@ -228,7 +228,8 @@ fams = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
 need = ['waygate_requests', 'waygate_request_duration_seconds', 'waygate_sent_bytes',
         'waygate_upstream_errors', 'waygate_active_connections', 'waygate_route_requests',
         'waygate_route_responses', 'waygate_route_request_duration_seconds',
-        'waygate_watch_synced', 'waygate_store_revision', 'waygate_listener_info']
+        'waygate_watch_synced', 'waygate_watch_up', 'waygate_watch_state', 'waygate_watch_errors',
+        'waygate_store_revision', 'waygate_listener_info']
 missing = [n for n in need if n not in fams]
 h = fams['waygate_request_duration_seconds']
 assert h.type == 'histogram', h.type
@@ -244,6 +245,8 @@ rh = fams['waygate_route_request_duration_seconds']
 assert rh.type == 'histogram', rh.type
 rb = [s for s in rh.samples if s.name.endswith('_bucket') and s.labels['route'] == 'default/web']
 assert rb[-1].labels['le'] == '+Inf' and [s.value for s in rb] == sorted(s.value for s in rb)
+up = {s.labels['resource']: s.value for s in fams['waygate_watch_up'].samples}
+assert up == {'gatewayclasses': 1, 'gateways': 1, 'httproutes': 1, 'services': 0}, up
 rev = [s.value for s in fams['waygate_store_revision'].samples][0]
 assert rev >= 2, rev
 print('families=%d samples=%d missing=%s' % (len(fams), sum(len(f.samples) for f in fams.values()), missing))
@@ -334,6 +337,13 @@ async function browserTests() {
     ok('the browser holds an HttpOnly, Secure, Strict cookie', c && c.httpOnly && c.secure && c.sameSite === 'Strict');
     ok('the cookie is not readable from script', !(await page.evaluate(() => document.cookie)).includes('wg_session'));
     await page.locator('#card-serving').waitFor();
+    await page.locator('#card-watches tr.watch').first().waitFor();
+    const watchRows = await page.locator('#card-watches tr.watch').count();
+    const svc = await page.textContent('#card-watches tr.watch[data-resource="services"]');
+    const routesRow = await page.textContent('#card-watches tr.watch[data-resource="httproutes"]');
+    ok('the overview shows the health of every watch (' + watchRows + ' rows)',
+      watchRows === 4 && /backoff/.test(svc) && /watch: HTTP 500/.test(svc) && /watching/.test(routesRow) &&
+      /1002/.test(routesRow) && /2 s ago|[0-9] s ago/.test(routesRow), svc + ' | ' + routesRow);
     await shot('02-overview');
   });
 

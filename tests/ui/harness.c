@@ -307,6 +307,7 @@ static size_t cb_route_stats(void *arg, struct ui_route_stats *out, size_t max)
 	return n;
 }
 
+/* Four watches: three watching, one backing off after an error. */
 static void cb_cluster(void *arg, struct ui_cluster *c)
 {
 	static const char *const res[] = {"gatewayclasses", "gateways", "httproutes", "services"};
@@ -319,11 +320,22 @@ static void cb_cluster(void *arg, struct ui_cluster *c)
 	c->connected = true;
 	c->last_sync_ms = clock_wall_ms() - 1500;
 	for (size_t i = 0; i < 4; i++) {
-		snprintf(c->watches[i].resource, sizeof(c->watches[i].resource), "%s", res[i]);
-		c->watches[i].synced = true;
-		c->watches[i].events = 10 + i;
+		struct ui_watch *w = &c->watches[i];
+
+		snprintf(w->resource, sizeof(w->resource), "%s", res[i]);
+		snprintf(w->state, sizeof(w->state), "%s", i == 3 ? "backoff" : "watching");
+		snprintf(w->resource_version, sizeof(w->resource_version), "%zu", 1000 + i);
+		w->synced = true;
+		w->up = i != 3;
+		w->events = 10 + i;
+		w->lists = 1;
+		w->last_event_ms = clock_wall_ms() - 2000;
+		if (i == 3) {
+			w->errors = 2;
+			snprintf(w->last_error, sizeof(w->last_error), "watch: HTTP 500");
+		}
 	}
-	c->n_watches = 4;
+	c->n_watches = c->n_watches_total = 4;
 	pthread_mutex_lock(&H.mu);
 	c->serving_revision = H.serving;
 	c->pinned = H.pinned != 0;

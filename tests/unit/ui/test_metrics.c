@@ -134,6 +134,15 @@ TEST(ui_metrics_format_parses)
 	st.latency_buckets[11] = 20;
 	snprintf(cl.watches[0].resource, sizeof(cl.watches[0].resource), "httproutes");
 	cl.watches[0].synced = true;
+	cl.watches[0].up = true;
+	cl.watches[0].events = 7;
+	cl.watches[0].relists = 2;
+	cl.watches[0].last_event_ms = 1700000001999ull;
+	snprintf(cl.watches[0].state, sizeof(cl.watches[0].state), "watching");
+	snprintf(cl.watches[1].resource, sizeof(cl.watches[1].resource), "tlsroutes");
+	snprintf(cl.watches[1].ns, sizeof(cl.watches[1].ns), "team\"a\"");
+	snprintf(cl.watches[1].state, sizeof(cl.watches[1].state), "absent");
+	cl.n_watches = 2;
 	CHECK_EQ_INT(ui_metrics_format(&b, &in), 0);
 	buf_append(&b, "", 1);
 	CHECK(strstr(buf_rptr(&b), "waygate_requests_total 100\n"));
@@ -160,7 +169,22 @@ TEST(ui_metrics_format_parses)
 				   "web\",rule=\"1\"} 2.500000\n"));
 	/* a rule that never saw a request has no series */
 	CHECK(!strstr(buf_rptr(&b), "default/idle"));
-	CHECK(strstr(buf_rptr(&b), "waygate_watch_synced{resource=\"httproutes\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_synced{resource=\"httproutes\",namespace=\"\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_up{resource=\"httproutes\",namespace=\"\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"httproutes\",namespace=\"\","
+				   "state=\"watching\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"httproutes\",namespace=\"\","
+				   "state=\"backoff\"} 0\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_events_total{resource=\"httproutes\","
+				   "namespace=\"\"} 7\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_relists_total{resource=\"httproutes\","
+				   "namespace=\"\"} 2\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_last_event_timestamp_seconds{resource=\"httproutes\","
+				   "namespace=\"\"} 1700000001\n"));
+	/* an absent resource has a state but no up series; labels escaped */
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"tlsroutes\",namespace=\"team\\\"a"
+				   "\\\"\",state=\"absent\"} 1\n"));
+	CHECK(!strstr(buf_rptr(&b), "waygate_watch_up{resource=\"tlsroutes\""));
 	CHECK(strstr(buf_rptr(&b), "waygate_cluster_last_sync_timestamp_seconds 1700000000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_store_revision 12\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_serving_revision 11\n"));
