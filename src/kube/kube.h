@@ -134,13 +134,13 @@ struct kube_reflector_health {
 	const char *resource; /* "httproutes"; static */
 	const char *ns;       /* NULL = all namespaces; borrowed until kube_watch_free */
 	enum kube_watch_state state;
-	bool listed;          /* listed completely at least once */
-	bool stream_open;     /* a watch stream is open and answering now */
-	uint64_t last_event_ms; /* wall clock of the last completed list or event, 0 = never */
+	bool listed;               /* listed completely at least once */
+	bool stream_open;          /* a watch stream is open and answering now */
+	uint64_t last_event_ms;    /* wall clock of the last completed list or event, 0 = never */
 	char resource_version[64]; /* last seen ("" = a list is needed) */
 	uint64_t lists, watches, events;
-	uint64_t relists; /* lists after the watch history expired (410) */
-	uint64_t errors;  /* failed list or watch requests, broken streams */
+	uint64_t relists;     /* lists after the watch history expired (410) */
+	uint64_t errors;      /* failed list or watch requests, broken streams */
 	char last_error[120]; /* "" once a list completed or an event came after it */
 };
 /* Control thread: fills up to max entries (in discovery order) and returns

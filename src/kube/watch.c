@@ -582,8 +582,8 @@ static void on_refl_timer(struct timer *t)
 
 /* Counts a failed request or a broken stream of r and keeps its reason
  * for the watch list (no secrets: statuses and transport errors only). */
-static void __attribute__((format(printf, 2, 3))) refl_failed(struct reflector *r,
-							      const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3)))
+refl_failed(struct reflector *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1556,7 +1556,8 @@ size_t kube_watch_reflectors(const struct kube_watch *w, struct kube_reflector_h
 		h->listed = r->listed;
 		h->stream_open = r->st == RF_WATCH && r->conn.st == KH_BODY;
 		h->last_event_ms = r->last_event_ms;
-		snprintf(h->resource_version, sizeof(h->resource_version), "%s", r->rv ? r->rv : "");
+		snprintf(h->resource_version, sizeof(h->resource_version), "%s",
+			 r->rv ? r->rv : "");
 		h->lists = r->lists;
 		h->watches = r->watches;
 		h->events = r->events;

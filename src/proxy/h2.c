@@ -68,7 +68,7 @@ struct strm {
 	struct rt *rt; /* held while resp_mods (snapshot memory) may be used */
 	uint64_t start_ms;
 	const char *method, *authority, *path, *route; /* for the access log */
-	struct route_ctr *rctr; /* counted here (strm_count), or NULL */
+	struct route_ctr *rctr;                        /* counted here (strm_count), or NULL */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
 	/* trailers to send after resp (h2 backends) */

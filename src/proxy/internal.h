@@ -88,7 +88,7 @@ struct rt_map {
 
 struct rt_rule {
 	const struct snap_http_rule *r;
-	uint32_t stat_id;  /* rstats.c id of (route, rule index); 0 = not counted */
+	uint32_t stat_id; /* rstats.c id of (route, rule index); 0 = not counted */
 	regex_t *path_re; /* SNAP_PM_REGEX */
 	regex_t **hdr_re; /* per header match, NULL for exact */
 	regex_t **query_re;
@@ -192,8 +192,8 @@ struct rstat_ent {
  * control thread's. */
 struct rstat_reg {
 	struct rstat_ent *chunks[RSTAT_MAX_CHUNKS];
-	uint32_t n;   /* atomic: ids given out */
-	uint64_t gen; /* atomic: the publish being served */
+	uint32_t n;    /* atomic: ids given out */
+	uint64_t gen;  /* atomic: the publish being served */
 	uint32_t *map; /* open addressing: id, 0 = empty */
 	size_t map_cap;
 	bool full_logged;

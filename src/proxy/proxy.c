@@ -454,8 +454,8 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	for (size_t i = 0; i < snap->n_listeners; i++) {
 		struct rt_listener *rl = &rt->listeners[i];
 		for (size_t k = 0; k < rl->n_rules; k++)
-			rl->rules[k].stat_id =
-				rstat_id(&p->rstats, rl->rules[k].r->route, rl->rules[k].r->rule_index, gen);
+			rl->rules[k].stat_id = rstat_id(&p->rstats, rl->rules[k].r->route,
+							rl->rules[k].r->rule_index, gen);
 	}
 	rstat_reg_publish(&p->rstats, gen);
 

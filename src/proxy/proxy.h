@@ -77,10 +77,10 @@ void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
  */
 #define PROXY_ROUTE_LAT_BUCKETS 6
 struct proxy_route_stats {
-	uint32_t id;        /* stable, 1-based */
-	const char *route;  /* "ns/name"; borrowed, valid until proxy_free */
+	uint32_t id;       /* stable, 1-based */
+	const char *route; /* "ns/name"; borrowed, valid until proxy_free */
 	uint32_t rule_index;
-	uint64_t requests;  /* routed to the rule; minus responses = in flight */
+	uint64_t requests;              /* routed to the rule; minus responses = in flight */
 	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
 	uint64_t bytes_in, bytes_out;
 	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */

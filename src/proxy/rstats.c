@@ -57,7 +57,8 @@ static int map_grow(struct rstat_reg *g)
 		if (!id)
 			continue;
 		e = ent_at(g, id);
-		for (k = key_hash(e->route, e->rule_index) & (cap - 1); m[k]; k = (k + 1) & (cap - 1))
+		for (k = key_hash(e->route, e->rule_index) & (cap - 1); m[k];
+		     k = (k + 1) & (cap - 1))
 			;
 		m[k] = id;
 	}
@@ -173,8 +174,8 @@ size_t rstat_collect(const struct rstat_reg *g, struct rstat_worker *const *ws, 
 		o->route = e->route;
 		o->rule_index = e->rule_index;
 		for (size_t w = 0; w < n_ws; w++) {
-			const struct route_ctr *c =
-				__atomic_load_n(&ws[w]->chunks[(id - 1) / RSTAT_CHUNK], __ATOMIC_ACQUIRE);
+			const struct route_ctr *c = __atomic_load_n(
+				&ws[w]->chunks[(id - 1) / RSTAT_CHUNK], __ATOMIC_ACQUIRE);
 
 			if (c)
 				add_ctr(o, &c[(id - 1) % RSTAT_CHUNK]);

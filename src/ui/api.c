@@ -262,8 +262,8 @@ static void write_cluster(struct jw *w, const struct ui_cluster *c)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
-	jw_ku64(w, "watches_total", c->n_watches_total > c->n_watches ? c->n_watches_total
-									 : c->n_watches);
+	jw_ku64(w, "watches_total",
+		c->n_watches_total > c->n_watches ? c->n_watches_total : c->n_watches);
 	jw_obj_end(w);
 }
 

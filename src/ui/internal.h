@@ -222,8 +222,7 @@ struct ui_route_rate {
 /* Takes the counters s[0..n) at now_ms: starts the first window, or, once
  * UI_RATE_WINDOW_MS have passed, closes the current one (keeping each
  * rule's deltas) and starts the next; else does nothing. 0 or -ENOMEM. */
-int ui_rates_update(struct ui_rates *r, const struct ui_route_stats *s, size_t n,
-		    uint64_t now_ms);
+int ui_rates_update(struct ui_rates *r, const struct ui_route_stats *s, size_t n, uint64_t now_ms);
 /* The summed rates of the rules s[0..n) (one route's) over the last closed
  * window; false when no rule of them has one yet. */
 bool ui_rates_sum(const struct ui_rates *r, const struct ui_route_stats *s, size_t n,

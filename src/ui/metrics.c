@@ -181,14 +181,16 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 		    "Responses to a route rule's requests, by status class.");
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; r[i].requests && k < 6; k++) {
-			err |= route_series(b, "waygate_route_responses_total", &r[i], "code", cls[k]);
+			err |= route_series(b, "waygate_route_responses_total", &r[i], "code",
+					    cls[k]);
 			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].responses_by_class[k]);
 		}
 	err |= head(b, "waygate_route_received_bytes_total", "counter",
 		    "Bytes received from clients, per route rule.");
 	for (size_t i = 0; i < n; i++)
 		if (r[i].requests) {
-			err |= route_series(b, "waygate_route_received_bytes_total", &r[i], NULL, NULL);
+			err |= route_series(b, "waygate_route_received_bytes_total", &r[i], NULL,
+					    NULL);
 			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_in);
 		}
 	err |= head(b, "waygate_route_sent_bytes_total", "counter",
@@ -208,7 +210,8 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 		for (int k = 0; k < 6; k++)
 			done += r[i].responses_by_class[k];
 		err |= route_series(b, "waygate_route_active_requests", &r[i], NULL, NULL);
-		err |= buf_appendf(b, "%" PRIu64 "\n", r[i].requests > done ? r[i].requests - done : 0);
+		err |= buf_appendf(b, "%" PRIu64 "\n",
+				   r[i].requests > done ? r[i].requests - done : 0);
 	}
 	err |= head(b, "waygate_route_request_duration_seconds", "histogram",
 		    "Time from the request head to the end of the response, per route rule.");
@@ -219,8 +222,8 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 			continue;
 		for (int k = 0; k < UI_ROUTE_LATENCY_BUCKETS; k++) {
 			cum += r[i].latency_buckets[k];
-			err |= route_series(b, "waygate_route_request_duration_seconds_bucket", &r[i],
-					    "le", le[k]);
+			err |= route_series(b, "waygate_route_request_duration_seconds_bucket",
+					    &r[i], "le", le[k]);
 			err |= buf_appendf(b, "%" PRIu64 "\n", cum);
 		}
 		err |= route_series(b, "waygate_route_request_duration_seconds_sum", &r[i], NULL,
@@ -287,8 +290,7 @@ static int watch_series(struct buf *b, const char *name, const struct ui_watch *
 /* One set of series per watch (resource, and namespace with --namespace). */
 static int watches_part(struct buf *b, const struct ui_cluster *c)
 {
-	static const char *const states[] = {"waiting", "listing", "watching", "backoff",
-					     "absent"};
+	static const char *const states[] = {"waiting", "listing", "watching", "backoff", "absent"};
 	size_t n = c->n_watches < UI_MAX_WATCHES ? c->n_watches : UI_MAX_WATCHES;
 	const struct ui_watch *w = c->watches;
 	int err = 0;
@@ -327,8 +329,7 @@ static int watches_part(struct buf *b, const struct ui_cluster *c)
 		 offsetof(struct ui_watch, events)},
 		{"waygate_watch_lists_total", "Complete lists of a resource.",
 		 offsetof(struct ui_watch, lists)},
-		{"waygate_watch_relists_total",
-		 "Lists after the watch history expired (410 Gone).",
+		{"waygate_watch_relists_total", "Lists after the watch history expired (410 Gone).",
 		 offsetof(struct ui_watch, relists)},
 		{"waygate_watch_errors_total", "Failed list or watch requests and broken streams.",
 		 offsetof(struct ui_watch, errors)},

@@ -100,8 +100,7 @@ static uint64_t responses(const struct ui_route_stats *s)
 	return t;
 }
 
-int ui_rates_update(struct ui_rates *r, const struct ui_route_stats *s, size_t n,
-		    uint64_t now_ms)
+int ui_rates_update(struct ui_rates *r, const struct ui_route_stats *s, size_t n, uint64_t now_ms)
 {
 	uint32_t max_id = 0;
 	bool closes = r->window_start_ms && now_ms - r->window_start_ms >= UI_RATE_WINDOW_MS;

@@ -54,10 +54,10 @@ struct ui_stats {
  * counts, across snapshots while waygate runs. */
 #define UI_ROUTE_LATENCY_BUCKETS 6
 struct ui_route_stats {
-	uint32_t id;       /* stable, 1-based */
-	const char *route; /* "ns/name"; borrowed, valid until ui_stop() returns */
-	uint32_t rule;     /* rule index in the route */
-	uint64_t requests; /* routed to the rule; minus responses = in flight */
+	uint32_t id;                    /* stable, 1-based */
+	const char *route;              /* "ns/name"; borrowed, valid until ui_stop() returns */
+	uint32_t rule;                  /* rule index in the route */
+	uint64_t requests;              /* routed to the rule; minus responses = in flight */
 	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
 	uint64_t bytes_in, bytes_out;
 	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */

@@ -103,17 +103,16 @@ TEST(ui_metrics_format_parses)
 			      .active_connections = 3,
 			      .total_connections = 9,
 			      .latency_sum_us = 1500000};
-	struct ui_route_stats rs[3] = {
-		{.route = "default/web",
-		 .rule = 1,
-		 .requests = 60,
-		 .responses_by_class = {0, 0, 50, 0, 0, 9},
-		 .bytes_in = 600,
-		 .bytes_out = 6000,
-		 .latency_buckets = {40, 10, 0, 0, 5, 4},
-		 .latency_sum_us = 2500000},
-		{.route = "ns/\"evil\"\\\n<x>", .requests = 40},
-		{.route = "default/idle"}};
+	struct ui_route_stats rs[3] = {{.route = "default/web",
+					.rule = 1,
+					.requests = 60,
+					.responses_by_class = {0, 0, 50, 0, 0, 9},
+					.bytes_in = 600,
+					.bytes_out = 6000,
+					.latency_buckets = {40, 10, 0, 0, 5, 4},
+					.latency_sum_us = 2500000},
+				       {.route = "ns/\"evil\"\\\n<x>", .requests = 40},
+				       {.route = "default/idle"}};
 	struct ui_cluster cl = {.mode = UI_MODE_CLUSTER,
 				.connected = true,
 				.n_watches = 1,
@@ -154,7 +153,8 @@ TEST(ui_metrics_format_parses)
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_sum 1.500000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n"
 				   "<x>\",rule=\"0\"} 40\n"));
-	CHECK(strstr(buf_rptr(&b), "waygate_route_requests_total{route=\"default/web\",rule=\"1\"} 60\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_requests_total{route=\"default/web\",rule=\"1\"} 60\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_route_responses_total{route=\"default/web\",rule=\"1\","
 				   "code=\"5xx\"} 9\n"));
 	CHECK(strstr(buf_rptr(&b),
@@ -169,7 +169,8 @@ TEST(ui_metrics_format_parses)
 				   "web\",rule=\"1\"} 2.500000\n"));
 	/* a rule that never saw a request has no series */
 	CHECK(!strstr(buf_rptr(&b), "default/idle"));
-	CHECK(strstr(buf_rptr(&b), "waygate_watch_synced{resource=\"httproutes\",namespace=\"\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_synced{resource=\"httproutes\",namespace=\"\"} 1\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_watch_up{resource=\"httproutes\",namespace=\"\"} 1\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"httproutes\",namespace=\"\","
 				   "state=\"watching\"} 1\n"));
@@ -179,11 +180,13 @@ TEST(ui_metrics_format_parses)
 				   "namespace=\"\"} 7\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_watch_relists_total{resource=\"httproutes\","
 				   "namespace=\"\"} 2\n"));
-	CHECK(strstr(buf_rptr(&b), "waygate_watch_last_event_timestamp_seconds{resource=\"httproutes\","
-				   "namespace=\"\"} 1700000001\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_last_event_timestamp_seconds{resource=\"httproutes\","
+		     "namespace=\"\"} 1700000001\n"));
 	/* an absent resource has a state but no up series; labels escaped */
-	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"tlsroutes\",namespace=\"team\\\"a"
-				   "\\\"\",state=\"absent\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_state{resource=\"tlsroutes\",namespace=\"team\\\"a"
+		     "\\\"\",state=\"absent\"} 1\n"));
 	CHECK(!strstr(buf_rptr(&b), "waygate_watch_up{resource=\"tlsroutes\""));
 	CHECK(strstr(buf_rptr(&b), "waygate_cluster_last_sync_timestamp_seconds 1700000000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_store_revision 12\n"));

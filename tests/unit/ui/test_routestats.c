@@ -42,7 +42,7 @@ TEST(ui_rates_over_a_window_per_route)
 	s[2] = rule(3, "b/shop", 0, 25, 20, 5);
 	CHECK_EQ_INT(ui_rates_update(&r, s, 3, 6000), 0);
 	CHECK(ui_rates_sum(&r, s, 2, &rate));
-	CHECK_EQ_INT((int)(rate.rps * 10 + 0.5), 500);        /* 250 in 5 s */
+	CHECK_EQ_INT((int)(rate.rps * 10 + 0.5), 500);          /* 250 in 5 s */
 	CHECK_EQ_INT((int)(rate.error_share * 1000 + 0.5), 80); /* 20 of 250 */
 	CHECK_EQ_INT((int)(rate.window_s * 10 + 0.5), 50);
 	CHECK(ui_rates_sum(&r, s + 2, 1, &rate));
