@@ -3,14 +3,18 @@
 """Traffic per route: requests to two routes (one rule of the second has no
 ready endpoint: 503) are counted per route rule by the data plane, and
 /api/routes and /metrics (parsed by the Prometheus client library) report
-the same numbers. A new configuration (SIGHUP) keeps what was counted: a
-rule is keyed by route and rule index, not by its place in the snapshot."""
+the same numbers. HTTP/2 streams count once, whether they go through the
+HTTP/1.1 path (to an HTTP/1.1 backend) or straight to an h2c backend. A
+new configuration (SIGHUP) keeps what was counted: a rule is keyed by route
+and rule index, not by its place in the snapshot."""
 import os
 import signal
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "h2"))
+import h2raw  # noqa: E402
 import wg  # noqa: E402
 from wg import check  # noqa: E402
 
@@ -18,6 +22,9 @@ work = tempfile.mkdtemp(prefix="wg-route-traffic-")
 port, b1, b2, ui_port = wg.free_port(), wg.free_port(), wg.free_port(), wg.free_port()
 wg.echo("one", b1)
 wg.echo("two", b2)
+h2be = wg.free_port()
+wg.wait_port(h2be, proc=wg.spawn(["/usr/bin/python3", os.path.join(
+    os.path.dirname(__file__), "..", "h2", "h2echo.py"), str(h2be), "h2be"]))
 
 ROUTES = """---
 apiVersion: gateway.networking.k8s.io/v1
@@ -44,7 +51,27 @@ apiVersion: v1
 kind: Service
 metadata: {name: nowhere, namespace: default}
 spec: {ports: [{name: http, port: 80}]}
-"""
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: h2c, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [h2c.test]
+  rules: [{backendRefs: [{name: h2be, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: h2be, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: %(h2be)d, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: h2be-1, namespace: default, labels: {kubernetes.io/service-name: h2be}}
+addressType: IPv4
+ports: [{name: http, port: %(h2be)d, protocol: TCP, appProtocol: kubernetes.io/h2c}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+""" % {"h2be": h2be}
 LATE = """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -73,8 +100,16 @@ for _ in range(N_OK):
 for _ in range(N_BROKEN):
     s = wg.http(port, "/broken", host="b.test")[0]
     statuses[s] = statuses.get(s, 0) + 1
+# HTTP/2 (prior knowledge): 3 streams to a (over the HTTP/1.1 path), 4 to
+# the h2c backend (straight)
+N_H2_A, N_H2C = 3, 4
+s = h2raw.connect(port)
+h2 = [h2raw.get(s, 1 + 2 * i, "/h2", "a.test") for i in range(N_H2_A)]
+h2 += [h2raw.get(s, 1 + 2 * (N_H2_A + i), "/", "h2c.test") for i in range(N_H2C)]
+s.close()
+check(h2 == [200] * (N_H2_A + N_H2C), "HTTP/2 streams answered: %s" % h2)
 check(statuses == {200: N_A + N_OK, 503: N_BROKEN}, "responses as configured: %s" % statuses)
-A = N_A + 1
+A = N_A + 1 + N_H2_A
 
 
 def traffic():
@@ -94,6 +129,9 @@ check(a["responses_by_class"] == [0, 0, A, 0, 0, 0], "API: default/a %s" % a)
 check(b["requests"] == N_OK + N_BROKEN and b["responses_5xx"] == N_BROKEN and b["active"] == 0,
       "API: default/b counts both rules: %s" % b)
 check(a["bytes_out"] > 0 and a["bytes_in"] > 0, "API: bytes of default/a counted")
+check(routes["default/h2c"]["traffic"]["requests"] == N_H2C and
+      routes["default/h2c"]["traffic"]["responses_by_class"][2] == N_H2C,
+      "API: streams to the h2c backend counted once: %s" % routes["default/h2c"]["traffic"])
 rules = {x["index"]: x.get("traffic") for x in routes["default/b"]["rules"]}
 check(rules.get(0, {}).get("requests") == N_OK and rules.get(1, {}).get("requests") == N_BROKEN
       and rules[1]["responses_5xx"] == N_BROKEN, "API: per rule of default/b: %s" % rules)
