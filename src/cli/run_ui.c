@@ -123,6 +123,7 @@ static size_t ui_get_route_stats(void *arg, struct ui_route_stats *out, size_t m
 			.bytes_in = ps[i].bytes_in,
 			.bytes_out = ps[i].bytes_out,
 			.latency_sum_us = ps[i].latency_sum_us,
+			.upstream_errors = ps[i].upstream_errors,
 		};
 		memcpy(out[i].responses_by_class, ps[i].responses_by_class,
 		       sizeof(out[i].responses_by_class));

@@ -884,12 +884,21 @@ static void on_head_timer(struct timer *t)
 	conn_close(c, c->st == CS_HEAD ? "keep-alive idle" : "timeout");
 }
 
+/* A failed attempt at a backend (connect, read, timeout; retried or not),
+ * counted in the totals and for the request's route rule. */
+static void count_upstream_error(struct conn *c)
+{
+	STAT_ADD(c->w, upstream_errors, 1);
+	if (c->r.rctr)
+		RCTR_ADD(c->r.rctr, upstream_errors, 1);
+}
+
 /* Fails the request after an upstream problem; status when nothing was sent. */
 static void req_upstream_failed(struct conn *c, int status, const char *why)
 {
 	struct req *r = &c->r;
 
-	STAT_ADD(c->w, upstream_errors, 1);
+	count_upstream_error(c);
 	if (r->up) {
 		if (r->up->ep)
 			upep_result(c->w, r->up->ep, false);
@@ -946,7 +955,7 @@ static void attempt_failed(struct conn *c, int status, const char *why, bool fre
 	}
 	if (r->attempts_left > 0 && replayable(r) && !r->resp_head_done) {
 		r->attempts_left--;
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		if (r->up) {
 			if (r->up->ep)
 				upep_result(c->w, r->up->ep, false);
@@ -977,7 +986,7 @@ static void connect_failed(struct conn *c, const char *why)
 	if (r->backend && r->connect_repicks < PX_CONNECT_REPICKS &&
 	    (size_t)r->connect_repicks + 1 < r->backend->n_endpoints) {
 		r->connect_repicks++;
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		if (r->up) {
 			upep_result(c->w, r->up->ep, false);
 			up_free(r->up);
@@ -1016,7 +1025,7 @@ static void on_req_timer(struct timer *t)
 			up_free(r->up);
 			r->up = NULL;
 		}
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		c->close_after = c->close_after || !r->req_body_done;
 		respond_error(c, 504, "request timeout", false);
 	}

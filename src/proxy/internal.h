@@ -179,6 +179,7 @@ struct route_ctr {
 	uint64_t bytes_in, bytes_out;
 	uint64_t latency_buckets[RSTAT_LAT_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
 };
 
 struct rstat_ent {

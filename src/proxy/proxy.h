@@ -86,6 +86,7 @@ struct proxy_route_stats {
 	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */
 	uint64_t latency_buckets[PROXY_ROUTE_LAT_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
 };
 /* Any thread. Fills at most max entries (in id order) and returns how many
  * rules the served snapshot has (call again with more room when larger). */

@@ -150,6 +150,7 @@ static void add_ctr(struct proxy_route_stats *o, const struct route_ctr *c)
 	for (int k = 0; k < RSTAT_LAT_BUCKETS; k++)
 		o->latency_buckets[k] += LOAD(c->latency_buckets[k]);
 	o->latency_sum_us += LOAD(c->latency_sum_us);
+	o->upstream_errors += LOAD(c->upstream_errors);
 }
 
 size_t rstat_collect(const struct rstat_reg *g, struct rstat_worker *const *ws, size_t n_ws,

@@ -582,6 +582,7 @@ static void write_traffic(struct jw *w, struct ui *ui, const struct ui_route_sta
 			t.responses_by_class[k] += s[i].responses_by_class[k];
 		t.bytes_in += s[i].bytes_in;
 		t.bytes_out += s[i].bytes_out;
+		t.upstream_errors += s[i].upstream_errors;
 		for (int k = 0; k < UI_ROUTE_LATENCY_BUCKETS; k++)
 			t.latency_buckets[k] += s[i].latency_buckets[k];
 	}
@@ -614,6 +615,7 @@ static void write_traffic(struct jw *w, struct ui *ui, const struct ui_route_sta
 		jw_ku64(w, "bytes_in", t.bytes_in);
 		jw_ku64(w, "bytes_out", t.bytes_out);
 		jw_ku64(w, "active", t.requests > resp ? t.requests - resp : 0);
+		jw_ku64(w, "upstream_errors", t.upstream_errors);
 		jw_ku64(w, "p50_ms", ui_route_percentile_ms(t.latency_buckets, 50));
 		jw_ku64(w, "p99_ms", ui_route_percentile_ms(t.latency_buckets, 99));
 		jw_key(w, "window_s");

@@ -200,6 +200,14 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 			err |= route_series(b, "waygate_route_sent_bytes_total", &r[i], NULL, NULL);
 			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_out);
 		}
+	err |= head(b, "waygate_route_upstream_errors_total", "counter",
+		    "Failed attempts at a backend (connect, read, timeout), per route rule.");
+	for (size_t i = 0; i < n; i++)
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_upstream_errors_total", &r[i], NULL,
+					    NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].upstream_errors);
+		}
 	err |= head(b, "waygate_route_active_requests", "gauge",
 		    "Requests of a route rule without a response yet.");
 	for (size_t i = 0; i < n; i++) {

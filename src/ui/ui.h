@@ -63,6 +63,7 @@ struct ui_route_stats {
 	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */
 	uint64_t latency_buckets[UI_ROUTE_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
 };
 
 /* One watch of the cluster (a resource, in one namespace or all). */

@@ -46,6 +46,8 @@ spec:
     backendRefs: [{name: two, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /broken}}]
     backendRefs: [{name: nowhere, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /refused}}]
+    backendRefs: [{name: closed, port: 80}]
 ---
 apiVersion: v1
 kind: Service
@@ -71,7 +73,7 @@ metadata: {name: h2be-1, namespace: default, labels: {kubernetes.io/service-name
 addressType: IPv4
 ports: [{name: http, port: %(h2be)d, protocol: TCP, appProtocol: kubernetes.io/h2c}]
 endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"h2be": h2be}
+""" % {"h2be": h2be} + wg.backend_yaml("closed", wg.free_port())  # nobody listens there
 LATE = """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -108,7 +110,12 @@ h2 = [h2raw.get(s, 1 + 2 * i, "/h2", "a.test") for i in range(N_H2_A)]
 h2 += [h2raw.get(s, 1 + 2 * (N_H2_A + i), "/", "h2c.test") for i in range(N_H2C)]
 s.close()
 check(h2 == [200] * (N_H2_A + N_H2C), "HTTP/2 streams answered: %s" % h2)
-check(statuses == {200: N_A + N_OK, 503: N_BROKEN}, "responses as configured: %s" % statuses)
+N_REFUSED = 3
+for _ in range(N_REFUSED):
+    s = wg.http(port, "/refused", host="b.test")[0]
+    statuses[s] = statuses.get(s, 0) + 1
+check(statuses == {200: N_A + N_OK, 503: N_BROKEN + N_REFUSED},
+      "responses as configured: %s" % statuses)
 A = N_A + 1 + N_H2_A
 
 
@@ -126,8 +133,12 @@ def counted():
 routes = wg.wait_for(counted, timeout=5)
 a, b = routes["default/a"]["traffic"], routes["default/b"]["traffic"]
 check(a["responses_by_class"] == [0, 0, A, 0, 0, 0], "API: default/a %s" % a)
-check(b["requests"] == N_OK + N_BROKEN and b["responses_5xx"] == N_BROKEN and b["active"] == 0,
-      "API: default/b counts both rules: %s" % b)
+check(b["requests"] == N_OK + N_BROKEN + N_REFUSED and
+      b["responses_5xx"] == N_BROKEN + N_REFUSED and b["active"] == 0,
+      "API: default/b counts its rules: %s" % b)
+check(b["upstream_errors"] >= N_REFUSED and a["upstream_errors"] == 0,
+      "API: refused connections count as upstream errors of default/b only (%d)" %
+      b["upstream_errors"])
 check(a["bytes_out"] > 0 and a["bytes_in"] > 0, "API: bytes of default/a counted")
 check(routes["default/h2c"]["traffic"]["requests"] == N_H2C and
       routes["default/h2c"]["traffic"]["responses_by_class"][2] == N_H2C,
@@ -155,6 +166,11 @@ check(sample("waygate_route_responses", "waygate_route_responses_total",
 check(sample("waygate_route_responses", "waygate_route_responses_total",
              route="default/b", rule="0", code="2xx") == N_OK,
       "metrics: 2xx responses of default/b rule 0")
+check(sample("waygate_route_upstream_errors", "waygate_route_upstream_errors_total",
+             route="default/b", rule="2") >= N_REFUSED and
+      sample("waygate_route_upstream_errors", "waygate_route_upstream_errors_total",
+             route="default/b", rule="1") == 0,
+      "metrics: upstream errors of default/b rule 2 (refused), none for rule 1 (no endpoint)")
 h = fams["waygate_route_request_duration_seconds"]
 buckets = [s for s in h.samples if s.name.endswith("_bucket") and s.labels["route"] == "default/a"]
 check(h.type == "histogram" and buckets and buckets[-1].labels["le"] == "+Inf"
@@ -173,7 +189,7 @@ for _ in range(5):
     wg.http(port, "/", host="a.test")
 routes = wg.wait_for(lambda: (lambda r: r["default/a"].get("traffic", {}).get("requests") == A + 5
                               and r)(traffic()), timeout=5)
-check(routes["default/b"]["traffic"]["requests"] == N_OK + N_BROKEN,
+check(routes["default/b"]["traffic"]["requests"] == N_OK + N_BROKEN + N_REFUSED,
       "after a publish default/b keeps its counts")
 check(routes["default/c"]["traffic"]["requests"] == 1, "the new route counts from zero")
 check(True, "after a publish default/a keeps counting (%d)" % (A + 5))

@@ -59,6 +59,7 @@ TEST(rstats_sums_workers_and_keeps_counts_across_publishes)
 	}
 	c = rstat_ctr(&w2, web);
 	RCTR_ADD(c, requests, 1);
+	RCTR_ADD(c, upstream_errors, 2); /* two failed attempts, then an answer */
 	rstat_done(c, 404, 50, 20, 3000);
 	RCTR_ADD(c, requests, 1);
 	/* shop: one request on worker 2 */
@@ -83,6 +84,7 @@ TEST(rstats_sums_workers_and_keeps_counts_across_publishes)
 		CHECK_EQ_INT(s->latency_buckets[2], 2);
 		CHECK_EQ_INT(s->latency_buckets[5], 1);
 		CHECK_EQ_INT(s->latency_sum_us, (0 + 30 + 60 + 3000) * 1000);
+		CHECK_EQ_INT(s->upstream_errors, 2);
 	}
 	s = find(out, 2, "default/shop", 0);
 	CHECK(s && s->requests == 1 && s->responses_by_class[3] == 1 && s->latency_buckets[0] == 1);

@@ -110,7 +110,8 @@ TEST(ui_metrics_format_parses)
 					.bytes_in = 600,
 					.bytes_out = 6000,
 					.latency_buckets = {40, 10, 0, 0, 5, 4},
-					.latency_sum_us = 2500000},
+					.latency_sum_us = 2500000,
+					.upstream_errors = 3},
 				       {.route = "ns/\"evil\"\\\n<x>", .requests = 40},
 				       {.route = "default/idle"}};
 	struct ui_cluster cl = {.mode = UI_MODE_CLUSTER,
@@ -167,6 +168,8 @@ TEST(ui_metrics_format_parses)
 				   "web\",rule=\"1\",le=\"+Inf\"} 59\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_route_request_duration_seconds_sum{route=\"default/"
 				   "web\",rule=\"1\"} 2.500000\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_upstream_errors_total{route=\"default/web\",rule=\"1\"} 3\n"));
 	/* a rule that never saw a request has no series */
 	CHECK(!strstr(buf_rptr(&b), "default/idle"));
 	CHECK(strstr(buf_rptr(&b),
