@@ -61,6 +61,18 @@ function fmtBytes(n) {
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return (i ? n.toFixed(1) : n) + ' ' + u[i];
 }
+function fmtRate(x) { return x < 10 ? x.toFixed(1) : String(Math.round(x)); }
+function fmtShare(x) { return (x * 100).toFixed(x < 0.1 ? 1 : 0) + ' %'; }
+// A route's traffic: requests per second and error share over the UI's
+// last window (null until one has closed), and the total.
+function trafficCell(t) {
+  if (!t) return el('span', { class: 'muted' }, '—');
+  return el('div', { class: 'traffic' },
+    el('div', { class: 'rps' }, t.rps === null ? '… req/s' : fmtRate(t.rps) + ' req/s'),
+    t.error_share === null ? null : el('div', { class: 'small errors ' + (t.error_share > 0.05 ? 'error' : 'muted') },
+      fmtShare(t.error_share) + ' errors'),
+    el('div', { class: 'muted small total' }, t.requests + ' requests'));
+}
 function kv(pairs) {
   const dl = el('dl', { class: 'kv' });
   for (const [k, v] of pairs) dl.append(el('dt', null, k), el('dd', null, v));
@@ -196,10 +208,24 @@ async function pageOverview() {
     const c = o.cluster, s = o.serving, st = o.store, b = o.box, t = o.traffic || {};
     const conn = c.mode === 'local' ? badge('local mode', 'ok')
       : c.connected ? badge('connected', 'ok') : badge('not connected', 'bad');
-    const watches = el('ul', { class: 'plain' }, (c.watches || []).map((w) =>
-      el('li', null, w.synced ? badge('synced', 'ok') : badge('not synced', 'warn'), ' ', w.resource,
-        el('span', { class: 'muted' }, ' · ' + w.events + ' events'),
-        w.last_error ? el('div', { class: 'error small' }, w.last_error) : null)));
+    const ws = c.watches || [];
+    const stateKind = { watching: 'ok', listing: 'warn', waiting: 'warn', backoff: 'bad', absent: '' };
+    const watches = ws.length ? el('div', { class: 'card wide', id: 'card-watches' },
+      el('h2', null, 'Watches', c.watches_total > ws.length ? el('span', { class: 'muted small' },
+        ' (' + ws.length + ' of ' + c.watches_total + ')') : null),
+      table(['Resource', 'State', 'Last event', 'Version', { t: 'Lists', num: 1 }, { t: 'Relists', num: 1 },
+        { t: 'Events', num: 1 }, { t: 'Errors', num: 1 }],
+      ws.map((w) => el('tr', { class: 'watch', 'data-resource': w.resource + (w.namespace ? '/' + w.namespace : '') },
+        el('td', null, w.resource, w.namespace ? el('span', { class: 'muted' }, ' in ' + w.namespace) : null),
+        el('td', null, badge(w.state === 'watching' && !w.up ? 'connecting' : w.state, stateKind[w.state]),
+          w.synced ? null : [' ', badge('not listed yet', 'warn')]),
+        el('td', null, fmtAgo(w.last_event_ms)),
+        el('td', { class: 'mono' }, w.resource_version || '—'),
+        el('td', { class: 'num' }, String(w.lists)),
+        el('td', { class: 'num' }, String(w.relists)),
+        el('td', { class: 'num' }, String(w.events)),
+        el('td', { class: 'num' }, String(w.errors),
+          w.last_error ? el('div', { class: 'error small' }, w.last_error) : null))))) : null;
     render(el('div', { class: 'cards' },
       el('div', { class: 'card', id: 'card-cluster' }, el('h2', null, 'Cluster'), kv([
         ['State', conn],
@@ -209,7 +235,7 @@ async function pageOverview() {
         ['Last sync', fmtAgo(c.last_sync_ms)],
         c.insecure ? ['TLS', badge('API server not verified', 'bad')] : null,
         c.last_error ? ['Last error', el('span', { class: 'error' }, c.last_error)] : null,
-      ].filter(Boolean)), (c.watches || []).length ? [el('h2', null, 'Watches'), watches] : null),
+      ].filter(Boolean))),
       el('div', { class: 'card', id: 'card-serving' }, el('h2', null, 'Serving'), kv([
         ['Revision', el('span', null, String(s.revision || '—'), ' ',
           s.pinned ? badge('pinned', 'warn') : badge('newest', 'ok'))],
@@ -234,7 +260,7 @@ async function pageOverview() {
         ['CPU', (b.cpu_percent >= 0 ? b.cpu_percent + ' % of ' : '') + b.cpus + ' cores · load ' +
           (b.load || []).map((x) => x.toFixed(2)).join(' ')],
         ['Memory', fmtBytes(b.mem_available_kb * 1024) + ' free of ' + fmtBytes(b.mem_total_kb * 1024)],
-      ]))));
+      ])), watches));
   });
 }
 
@@ -281,7 +307,8 @@ async function pageRoutes() {
     const q = filter.value.trim().toLowerCase();
     const routes = last.routes.filter((r) => matches(r, q));
     if (!last.routes.length) { list.replaceChildren(el('p', { class: 'muted' }, 'No route is served.')); return; }
-    list.replaceChildren(table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Requests', num: 1 }, 'Status'],
+    // replaceChildren() would show a null as the text "null": filter it out
+    list.replaceChildren(...[table(['Route', 'Hostnames', 'Matches → backends', 'Parents', { t: 'Traffic', num: 1 }, 'Status'],
       routes.map((r) => el('tr', { class: 'route', 'data-route': r.name },
         el('td', null, el('strong', { class: 'route-name' }, r.name), el('div', { class: 'muted small' }, r.kind)),
         el('td', null, (r.hostnames || []).length ? r.hostnames.map((h) => el('div', null, h)) : '*'),
@@ -294,9 +321,10 @@ async function pageRoutes() {
               b.invalid_status ? badge('invalid', 'bad') : b.endpoints ? null : badge('no endpoints', 'warn')]) :
             el('span', { class: 'muted' }, 'none'))))),
         el('td', null, (r.parents || []).map((p) => el('div', null, p.gateway + ' / ' + p.listener))),
-        el('td', { class: 'num' }, r.traffic ? String(r.traffic.requests) : '—'),
+        el('td', { class: 'num' }, trafficCell(r.traffic)),
         el('td', null, (r.status || []).map((s) => el('div', null, condBadges(s.conditions))))))),
-      routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null);
+      routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null]
+      .filter(Boolean));
   };
   filter.addEventListener('input', draw);
   refreshEvery(1000, async () => {

@@ -789,13 +789,14 @@ int cmd_run(int argc, char **argv)
 	}
 	diag_fini(&d);
 
+	r.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST;
 	struct proxy_config pc = {
 		.workers = r.o.workers,
 		.limits = lc.box,
 		.port_limits = lc.ports,
 		.n_port_limits = lc.n_ports,
 		.access_log_fd = r.access_log_fd = open_access_log(r.o.access_log),
-		.cipher_pref = WG_BOARD_CIPHER_PREF_CHACHA ? TLS_PREF_CHACHA_FIRST : TLS_PREF_AES_FIRST,
+		.cipher_pref = r.cipher_pref,
 		.via_disabled = r.o.via_off,
 	};
 	r.loop = loop_new();

@@ -64,6 +64,9 @@ struct runner {
 	struct timer health_timer;
 	struct timer access_log_timer;
 	int access_log_fd; /* -1 when there is no access log */
+	/* enum tls_cipher_pref: the board's, for every TLS listener this box
+	 * serves (the data plane's and the UI's) */
+	int cipher_pref;
 	const char *pending_source;  /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
 	uint64_t reconciled_at_ms;   /* monotonic end of the last debounced reconcile */

@@ -103,12 +103,69 @@ static void ui_get_stats(void *arg, struct ui_stats *out)
 	out->latency_sum_us = ps.latency_sum_us;
 }
 
+static size_t ui_get_route_stats(void *arg, struct ui_route_stats *out, size_t max)
+{
+	struct runner *r = arg;
+	struct proxy_route_stats *ps = max ? calloc(max, sizeof(*ps)) : NULL;
+	size_t n;
+
+	if (max && !ps)
+		return 0; /* nothing filled in: report nothing */
+	n = proxy_route_stats(r->proxy, ps, max);
+
+	_Static_assert(UI_ROUTE_LATENCY_BUCKETS == PROXY_ROUTE_LAT_BUCKETS, "route buckets");
+	for (size_t i = 0; ps && i < n && i < max; i++) {
+		out[i] = (struct ui_route_stats){
+			.id = ps[i].id,
+			.route = ps[i].route,
+			.rule = ps[i].rule_index,
+			.requests = ps[i].requests,
+			.bytes_in = ps[i].bytes_in,
+			.bytes_out = ps[i].bytes_out,
+			.latency_sum_us = ps[i].latency_sum_us,
+			.upstream_errors = ps[i].upstream_errors,
+		};
+		memcpy(out[i].responses_by_class, ps[i].responses_by_class,
+		       sizeof(out[i].responses_by_class));
+		memcpy(out[i].latency_buckets, ps[i].latency_buckets,
+		       sizeof(out[i].latency_buckets));
+	}
+	free(ps);
+	return n;
+}
+
 static void ui_get_cluster(void *arg, struct ui_cluster *out)
 {
 	(void)arg;
 	pthread_mutex_lock(&ui_lock);
 	*out = cluster_copy;
 	pthread_mutex_unlock(&ui_lock);
+}
+
+/* Control thread: the reflectors' health as the UI shows it. */
+static void fill_watches(const struct kube_watch *kw, struct ui_cluster *c)
+{
+	struct kube_reflector_health h[UI_MAX_WATCHES];
+	size_t n = kube_watch_reflectors(kw, h, UI_MAX_WATCHES);
+
+	c->n_watches_total = n;
+	c->n_watches = n < UI_MAX_WATCHES ? n : UI_MAX_WATCHES;
+	for (size_t i = 0; i < c->n_watches; i++) {
+		struct ui_watch *u = &c->watches[i];
+
+		str_lcpy(u->resource, h[i].resource, sizeof(u->resource));
+		str_lcpy(u->ns, h[i].ns ? h[i].ns : "", sizeof(u->ns));
+		str_lcpy(u->state, kube_watch_state_name(h[i].state), sizeof(u->state));
+		u->synced = h[i].listed;
+		u->up = h[i].stream_open;
+		u->last_event_ms = h[i].last_event_ms;
+		str_lcpy(u->resource_version, h[i].resource_version, sizeof(u->resource_version));
+		u->lists = h[i].lists;
+		u->events = h[i].events;
+		u->relists = h[i].relists;
+		u->errors = h[i].errors;
+		str_lcpy(u->last_error, h[i].last_error, sizeof(u->last_error));
+	}
 }
 
 void run_ui_refresh(struct runner *r)
@@ -124,6 +181,7 @@ void run_ui_refresh(struct runner *r)
 		c.insecure = h.insecure;
 		c.last_sync_ms = h.last_sync_ms;
 		str_lcpy(c.last_error, h.last_error, sizeof(c.last_error));
+		fill_watches(r->kw, &c);
 	} else {
 		str_lcpy(c.config_path, r->local_path ? r->local_path : "", sizeof(c.config_path));
 		c.connected = true;
@@ -345,9 +403,11 @@ struct ui *run_ui_start(struct runner *r)
 		.state_dir = r->o.state_dir,
 		.version = WG_VERSION,
 		.board = WG_BOARD_NAME,
+		.cipher_pref = r->cipher_pref,
 		.cb = {
 			.get_snapshot = ui_get_snapshot,
 			.get_stats = ui_get_stats,
+			.get_route_stats = ui_get_route_stats,
 			.get_cluster = ui_get_cluster,
 			.pin_revision = ui_pin_revision,
 			.apply_kubeconfig = ui_apply_kubeconfig,

@@ -389,6 +389,10 @@ struct reflector {
 	uint64_t last_relist_ms; /* monotonic, of the last relist after 410 */
 	bool watch_got_event;
 	uint64_t lists, watches, events;
+	/* health (kube_watch_reflectors) */
+	uint64_t relists, errors;
+	uint64_t last_event_ms; /* wall clock of the last completed list or event */
+	char last_error[120];   /* "" once a list completed or an event came */
 	int retry_after_s;
 	bool throttled; /* the backoff follows a 429/503 with Retry-After */
 	bool parked;    /* waiting for the server to come back (no timer of its own) */

@@ -120,6 +120,36 @@ struct kube_health {
 };
 void kube_watch_health(const struct kube_watch *w, struct kube_health *out);
 
+/* One reflector (one resource, in one namespace or all), for the UI's
+ * watch list and /metrics. Never secrets. */
+enum kube_watch_state {
+	KUBE_WS_WAITING = 0, /* not started: waiting for discovery or what it references */
+	KUBE_WS_LISTING,     /* listing (pages) */
+	KUBE_WS_WATCHING,    /* watch stream open or being opened */
+	KUBE_WS_BACKOFF,     /* waiting to retry after a failure */
+	KUBE_WS_ABSENT,      /* the server does not serve the resource (or forbids it) */
+	KUBE_WS_COUNT
+};
+struct kube_reflector_health {
+	const char *resource; /* "httproutes"; static */
+	const char *ns;       /* NULL = all namespaces; borrowed until kube_watch_free */
+	enum kube_watch_state state;
+	bool listed;               /* listed completely at least once */
+	bool stream_open;          /* a watch stream is open and answering now */
+	uint64_t last_event_ms;    /* wall clock of the last completed list or event, 0 = never */
+	char resource_version[64]; /* last seen ("" = a list is needed) */
+	uint64_t lists, watches, events;
+	uint64_t relists;     /* lists after the watch history expired (410) */
+	uint64_t errors;      /* failed list or watch requests, broken streams */
+	char last_error[120]; /* "" once a list completed or an event came after it */
+};
+/* Control thread: fills up to max entries (in discovery order) and returns
+ * how many reflectors there are. */
+size_t kube_watch_reflectors(const struct kube_watch *w, struct kube_reflector_health *out,
+			     size_t max);
+/* "waiting", "listing", "watching", "backoff", "absent". */
+const char *kube_watch_state_name(enum kube_watch_state st);
+
 /*
  * Status write-back. Copies the n statuses (the caller keeps st). On the
  * loop, each is compared with the status the server has (the object in the

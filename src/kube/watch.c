@@ -28,6 +28,7 @@
  *   ABSENT -> LIST (recheck timer)
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,7 +484,8 @@ int kube_reflector_event(struct reflector *r, const char *line, size_t len)
 	set_rv(&r->rv, yyjson_get_str(yyjson_obj_get(md, "resourceVersion")));
 	r->events++;
 	r->watch_got_event = true;
-	w->last_sync_ms = clock_wall_ms();
+	w->last_sync_ms = r->last_event_ms = clock_wall_ms();
+	r->last_error[0] = '\0';
 	if (!strcmp(type, "BOOKMARK"))
 		goto out;
 	if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED")) {
@@ -576,6 +578,19 @@ static void on_refl_timer(struct timer *t)
 		refl_start_list(r);
 	else
 		refl_start_watch(r);
+}
+
+/* Counts a failed request or a broken stream of r and keeps its reason
+ * for the watch list (no secrets: statuses and transport errors only). */
+static void __attribute__((format(printf, 2, 3)))
+refl_failed(struct reflector *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->errors++;
+	va_start(ap, fmt);
+	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	va_end(ap);
 }
 
 /* Retry later: the watch from r->rv when known and want_watch, else a
@@ -775,7 +790,8 @@ static void apply_list(struct reflector *r)
 	r->listed = true;
 	r->relisting = false;
 	r->attempt = 0;
-	w->last_sync_ms = clock_wall_ms();
+	w->last_sync_ms = r->last_event_ms = clock_wall_ms();
+	r->last_error[0] = '\0';
 	start_waiting(w);
 	if (kube_watch_synced(w))
 		w->cl.last_error[0] = 0; /* everything listed: past errors are over */
@@ -873,6 +889,7 @@ static void refl_relist(struct reflector *r, const char *why)
 
 	log_info("event=kube_relist resource=%s reason=%s", r->name, why);
 	r->w->relists++;
+	r->relists++;
 	r->relisting = true;
 	r->last_relist_ms = now;
 	free(r->rv);
@@ -901,6 +918,8 @@ static bool refl_status(struct reflector *r, const struct khttp_resp *resp, bool
 	snprintf(r->w->cl.last_error, sizeof(r->w->cl.last_error), "%s %.40s: HTTP %d%s",
 		 watch ? "watch" : "list", r->name, resp->status,
 		 resp->status == 401 ? " (unauthorized: check the kubeconfig's credentials)" : "");
+	refl_failed(r, "%s: HTTP %d%s", watch ? "watch" : "list", resp->status,
+		    resp->status == 401 ? " (unauthorized)" : "");
 	log_warn("event=kube_request_failed resource=%s op=%s status=%d", r->name,
 		 watch ? "watch" : "list", resp->status);
 	refl_backoff(r, watch && r->rv,
@@ -920,6 +939,7 @@ static void list_done(void *arg, int err, const struct khttp_resp *resp, const c
 	if (err) {
 		log_warn("event=kube_request_failed resource=%s op=list reason=%s", r->name,
 			 log_q(r->conn.error[0] ? r->conn.error : err_str(err)));
+		refl_failed(r, "list: %s", r->conn.error[0] ? r->conn.error : err_str(err));
 		refl_backoff(r, false, -1);
 		return;
 	}
@@ -941,6 +961,7 @@ static void list_done(void *arg, int err, const struct khttp_resp *resp, const c
 		log_warn("event=kube_request_failed resource=%s op=list reason=\"invalid list "
 			 "body\"",
 			 r->name);
+		refl_failed(r, "list: invalid list body");
 		refl_backoff(r, false, -1);
 		return;
 	}
@@ -968,10 +989,12 @@ static void list_done(void *arg, int err, const struct khttp_resp *resp, const c
 		log_warn("event=kube_request_failed resource=%s op=list reason=\"list without "
 			 "resourceVersion\"",
 			 r->name);
+		refl_failed(r, "list: no resourceVersion");
 		refl_backoff(r, false, -1);
 		return;
 	}
 	r->w->lists++;
+	r->lists++;
 	apply_list(r);
 	refl_start_watch(r);
 }
@@ -1039,6 +1062,7 @@ static void watch_data(void *arg, const char *p, size_t n)
 	} else if (rc < 0) {
 		log_warn("event=kube_watch_failed resource=%s reason=%s", r->name,
 			 rc == -EIO ? "error event" : err_str(rc));
+		refl_failed(r, "watch: %s", rc == -EIO ? "error event" : err_str(rc));
 		buf_release(&r->line);
 		refl_backoff(r, true, -1);
 	}
@@ -1063,6 +1087,7 @@ static void watch_done(void *arg, int err, const struct khttp_resp *resp, const 
 		log_info("event=kube_watch_ended resource=%s reason=%s rv=%s", r->name,
 			 log_q(r->conn.error[0] ? r->conn.error : err_str(err)),
 			 r->rv ? r->rv : "");
+		refl_failed(r, "watch: %s", r->conn.error[0] ? r->conn.error : err_str(err));
 		refl_backoff(r, true, -1);
 		return;
 	}
@@ -1495,4 +1520,50 @@ void kube_watch_health(const struct kube_watch *w, struct kube_health *out)
 			out->open_watches++;
 	}
 	snprintf(out->last_error, sizeof(out->last_error), "%s", w->cl.last_error);
+}
+
+const char *kube_watch_state_name(enum kube_watch_state st)
+{
+	static const char *const names[KUBE_WS_COUNT] = {"waiting", "listing", "watching",
+							 "backoff", "absent"};
+
+	return st < KUBE_WS_COUNT ? names[st] : "unknown";
+}
+
+static enum kube_watch_state refl_state(const struct reflector *r)
+{
+	switch (r->st) {
+	case RF_WAIT: return KUBE_WS_WAITING;
+	case RF_LIST: return KUBE_WS_LISTING;
+	case RF_WATCH: return KUBE_WS_WATCHING;
+	case RF_BACKOFF: return KUBE_WS_BACKOFF;
+	case RF_ABSENT: return KUBE_WS_ABSENT;
+	}
+	return KUBE_WS_WAITING;
+}
+
+size_t kube_watch_reflectors(const struct kube_watch *w, struct kube_reflector_health *out,
+			     size_t max)
+{
+	for (size_t i = 0; i < w->n_refl && i < max; i++) {
+		const struct reflector *r = w->refl[i];
+		struct kube_reflector_health *h = &out[i];
+
+		memset(h, 0, sizeof(*h));
+		h->resource = gw_kind_info(r->kind)->resource;
+		h->ns = r->ns;
+		h->state = refl_state(r);
+		h->listed = r->listed;
+		h->stream_open = r->st == RF_WATCH && r->conn.st == KH_BODY;
+		h->last_event_ms = r->last_event_ms;
+		snprintf(h->resource_version, sizeof(h->resource_version), "%s",
+			 r->rv ? r->rv : "");
+		h->lists = r->lists;
+		h->watches = r->watches;
+		h->events = r->events;
+		h->relists = r->relists;
+		h->errors = r->errors;
+		snprintf(h->last_error, sizeof(h->last_error), "%s", r->last_error);
+	}
+	return w->n_refl;
 }

@@ -103,6 +103,7 @@ struct req {
 	struct rt_socket *sock;
 	struct rt_listener *lsn;
 	struct rt_rule *rule;
+	struct route_ctr *rctr; /* the rule's counters in this worker, or NULL */
 	const struct snap_backend *backend;
 	struct upconn *up;
 	uint64_t start_ms;
@@ -426,6 +427,7 @@ static void access_log(struct conn *c, int status)
 		b++;
 	STAT_ADD(w, latency_buckets[b], 1);
 	STAT_ADD(w, latency_sum_us, dur * 1000);
+	rstat_done(r->rctr, status, r->bytes_in, r->bytes_out, dur);
 	if (fd < 0)
 		return;
 	char line[3072];
@@ -902,12 +904,21 @@ static void on_head_timer(struct timer *t)
 	conn_close(c, c->st == CS_HEAD ? "keep-alive idle" : "timeout");
 }
 
+/* A failed attempt at a backend (connect, read, timeout; retried or not),
+ * counted in the totals and for the request's route rule. */
+static void count_upstream_error(struct conn *c)
+{
+	STAT_ADD(c->w, upstream_errors, 1);
+	if (c->r.rctr)
+		RCTR_ADD(c->r.rctr, upstream_errors, 1);
+}
+
 /* Fails the request after an upstream problem; status when nothing was sent. */
 static void req_upstream_failed(struct conn *c, int status, const char *why)
 {
 	struct req *r = &c->r;
 
-	STAT_ADD(c->w, upstream_errors, 1);
+	count_upstream_error(c);
 	if (r->up) {
 		if (r->up->ep)
 			upep_result(c->w, r->up->ep, false);
@@ -993,7 +1004,7 @@ static void attempt_failed(struct conn *c, int status, const char *why, bool fre
 	}
 	if (r->attempts_left > 0 && replayable(r) && !r->resp_head_done) {
 		r->attempts_left--;
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		if (r->up) {
 			if (r->up->ep)
 				upep_result(c->w, r->up->ep, false);
@@ -1024,7 +1035,7 @@ static void connect_failed(struct conn *c, const char *why)
 	if (r->backend && r->connect_repicks < PX_CONNECT_REPICKS &&
 	    (size_t)r->connect_repicks + 1 < r->backend->n_endpoints) {
 		r->connect_repicks++;
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		if (r->up) {
 			upep_result(c->w, r->up->ep, false);
 			up_free(r->up);
@@ -1063,7 +1074,7 @@ static void on_req_timer(struct timer *t)
 			up_free(r->up);
 			r->up = NULL;
 		}
-		STAT_ADD(c->w, upstream_errors, 1);
+		count_upstream_error(c);
 		c->close_after = c->close_after || !r->req_body_done;
 		respond_error(c, 504, "request timeout", false);
 	}
@@ -1261,6 +1272,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		respond_error(c, 404, "no route", false);
 		return;
 	}
+	if ((r->rctr = rstat_ctr(&w->rstats, r->rule->stat_id)))
+		RCTR_ADD(r->rctr, requests, 1);
 	const struct snap_http_rule *rule = r->rule->r;
 
 	/* the client's fields, minus hop-by-hop, then the filters */

@@ -89,6 +89,7 @@ struct strm {
 	uint64_t start_ms;
 	struct timer req_timer; /* the route's request timeout (STRM_UP, STRM_H1) */
 	const char *method, *authority, *path, *route; /* for the access log */
+	struct route_ctr *rctr;                        /* counted here (strm_count), or NULL */
 	struct buf resp;
 	size_t unacked; /* request body bytes not yet consumed (flow control) */
 	uint64_t body_in; /* request body bytes received (the listener's cap) */
@@ -314,6 +315,8 @@ static void strm_log(struct strm *st)
 
 	STAT_ADD(w, requests, 1);
 	STAT_ADD(w, responses_by_class[status / 100 < 6 ? status / 100 : 0], 1);
+	/* bytes are not counted on this path, as for the totals above */
+	rstat_done(st->rctr, status, 0, 0, loop_now_ms(w->loop) - st->start_ms);
 	if (fd < 0)
 		return;
 	char line[2048];
@@ -331,6 +334,15 @@ static void strm_log(struct strm *st)
 		ssize_t wn = write(fd, line, (size_t)n);
 		(void)wn;
 	}
+}
+
+/* A stream this file answers itself or sends to an HTTP/2 backend counts
+ * towards its route rule here (strm_log ends it); one that goes over a
+ * vlink is counted by conn.c like any HTTP/1.1 request. */
+static void strm_count(struct strm *st, const struct rt_rule *rr)
+{
+	if ((st->rctr = rstat_ctr(&st->hc->w->rstats, rr->stat_id)))
+		RCTR_ADD(st->rctr, requests, 1);
 }
 
 /* Copies a field value for the log, without what would break the JSON. */
@@ -1901,10 +1913,12 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 	if (rr && (rr->r->grpc || st->grpc)) {
 		const struct snap_backend *b = rr->r->n_backends ? up_pick_backend(rr) : NULL;
 		if (!b) {
+			strm_count(st, rr);
 			strm_grpc_error(st, 14, "no backend");
 			return 0;
 		}
 		if (b->proto == SNAP_APP_H2C || b->proto == SNAP_APP_H2) {
+			strm_count(st, rr);
 			int rc = strm_start_up(st, rt, rr, b, h, n, end);
 			return rc < 0 && rc != -1 ? rc : 0;
 		}
@@ -1912,6 +1926,7 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		   (rr->r->backends[0].proto == SNAP_APP_H2C ||
 		    rr->r->backends[0].proto == SNAP_APP_H2) &&
 		   !rr->r->n_filters && !rr->r->backends[0].n_filters) {
+		strm_count(st, rr);
 		return strm_start_up(st, rt, rr, &rr->r->backends[0], h, n, end) == -ENOMEM
 			       ? -ENOMEM
 			       : 0;

@@ -166,6 +166,7 @@ struct rt_map {
 
 struct rt_rule {
 	const struct snap_http_rule *r;
+	uint32_t stat_id; /* rstats.c id of (route, rule index); 0 = not counted */
 	regex_t *path_re; /* SNAP_PM_REGEX */
 	regex_t **hdr_re; /* per header match, NULL for exact */
 	regex_t **query_re;
@@ -238,6 +239,102 @@ struct rt_rule *route_match(struct rt_listener *l, const char *host, size_t hlen
 			    const struct route_req *rq);
 /* Whether a listener hostname pattern ("*.x" or exact; NULL = any) covers host. */
 bool route_host_matches(const char *pattern, const char *host, size_t hlen);
+
+/* ---- traffic per route rule (rstats.c) ---- */
+
+/* Ids are 1-based (0 = not counted), stable for the life of the proxy:
+ * one per (route "ns/name", rule index). */
+#define RSTAT_CHUNK 256
+#define RSTAT_MAX_CHUNKS 1024
+#define RSTAT_MAX_IDS (RSTAT_CHUNK * RSTAT_MAX_CHUNKS)
+#define RSTAT_LAT_BUCKETS PROXY_ROUTE_LAT_BUCKETS
+
+/* One route rule's counters in one worker. Written by that worker only
+ * (RCTR_ADD), read by any thread with relaxed loads. */
+struct route_ctr {
+	uint64_t requests; /* matched the rule: counted when routed */
+	uint64_t responses_by_class[6];
+	uint64_t bytes_in, bytes_out;
+	uint64_t latency_buckets[RSTAT_LAT_BUCKETS];
+	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
+};
+
+struct rstat_ent {
+	char *route; /* owned */
+	uint32_t rule_index;
+	uint64_t gen; /* atomic: last publish that served the rule */
+};
+
+/* The id registry. All-zero is empty. chunks and n are read by any thread
+ * (entries below n are complete and immutable but for gen); the map is the
+ * control thread's. */
+struct rstat_reg {
+	struct rstat_ent *chunks[RSTAT_MAX_CHUNKS];
+	uint32_t n;    /* atomic: ids given out */
+	uint64_t gen;  /* atomic: the publish being served */
+	uint32_t *map; /* open addressing: id, 0 = empty */
+	size_t map_cap;
+	bool full_logged;
+};
+
+/* A worker's counters: chunk c holds ids c*RSTAT_CHUNK+1 .. (c+1)*RSTAT_CHUNK.
+ * All-zero is empty. */
+struct rstat_worker {
+	struct route_ctr *chunks[RSTAT_MAX_CHUNKS];
+};
+
+/* Control thread, at publish: the id of (route, rule_index), stamped as
+ * served by publish gen; 0 when route is NULL, on ENOMEM or when the
+ * registry is full (the rule is then served uncounted). */
+uint32_t rstat_id(struct rstat_reg *g, const char *route, uint32_t rule_index, uint64_t gen);
+/* Control thread: gen is the publish now served; rules not stamped with it
+ * are left out of rstat_collect from then on. */
+void rstat_reg_publish(struct rstat_reg *g, uint64_t gen);
+void rstat_reg_fini(struct rstat_reg *g);
+/* Worker thread: allocates chunk (zeroed) and publishes it. NULL on ENOMEM. */
+struct route_ctr *rstat_chunk_new(struct rstat_worker *rw, uint32_t chunk);
+void rstat_worker_fini(struct rstat_worker *rw);
+/* Any thread: the served rules' counters summed over the n_ws workers, in
+ * id order, at most max into out. Returns how many rules are served (may
+ * be more than max). */
+size_t rstat_collect(const struct rstat_reg *g, struct rstat_worker *const *ws, size_t n_ws,
+		     struct proxy_route_stats *out, size_t max);
+
+/* Single-writer counter update: plain add, published with a relaxed store. */
+#define RCTR_ADD(c, field, n) __atomic_store_n(&(c)->field, (c)->field + (n), __ATOMIC_RELAXED)
+
+/* Worker thread: the counters of id, or NULL when it is not counted (0) or
+ * its chunk cannot be allocated. Stable for the life of the proxy. */
+static inline struct route_ctr *rstat_ctr(struct rstat_worker *rw, uint32_t id)
+{
+	struct route_ctr *c;
+
+	if (!id)
+		return NULL;
+	c = rw->chunks[(id - 1) / RSTAT_CHUNK];
+	if (!c && !(c = rstat_chunk_new(rw, (id - 1) / RSTAT_CHUNK)))
+		return NULL;
+	return c + (id - 1) % RSTAT_CHUNK;
+}
+
+/* Worker thread: the end of a request counted in c (NULL: nothing). */
+static inline void rstat_done(struct route_ctr *c, int status, uint64_t bytes_in,
+			      uint64_t bytes_out, uint64_t dur_ms)
+{
+	static const uint64_t bounds[RSTAT_LAT_BUCKETS - 1] = {5, 25, 100, 500, 2500};
+	int b = 0;
+
+	if (!c)
+		return;
+	while (b < RSTAT_LAT_BUCKETS - 1 && dur_ms > bounds[b])
+		b++;
+	RCTR_ADD(c, responses_by_class[status / 100 < 6 && status > 0 ? status / 100 : 0], 1);
+	RCTR_ADD(c, bytes_in, bytes_in);
+	RCTR_ADD(c, bytes_out, bytes_out);
+	RCTR_ADD(c, latency_buckets[b], 1);
+	RCTR_ADD(c, latency_sum_us, dur_ms * 1000);
+}
 
 /* ---- per-worker state ---- */
 
@@ -314,6 +411,7 @@ struct worker {
 	uint64_t rr;          /* round-robin cursor */
 	struct l4_worker *l4; /* the L4 code's per-worker state (l4.h), or NULL */
 	struct worker_stats stats;
+	struct rstat_worker rstats; /* traffic per route rule */
 };
 
 struct proxy {
@@ -333,6 +431,8 @@ struct proxy {
 	uint64_t next_sock_id;
 	bool started;
 	bool drained;
+	struct rstat_reg rstats; /* route rule ids, given out at publish */
+	uint64_t publishes;      /* control thread: the generation of the last publish */
 };
 
 /* buffers (worker thread) */

@@ -636,6 +636,16 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	p->socks = tab;
 	p->n_socks = n_tab;
 
+	/* route rule ids: the same (route, rule index) keeps its counters */
+	uint64_t gen = ++p->publishes;
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		struct rt_listener *rl = &rt->listeners[i];
+		for (size_t k = 0; k < rl->n_rules; k++)
+			rl->rules[k].stat_id = rstat_id(&p->rstats, rl->rules[k].r->route,
+							rl->rules[k].r->rule_index, gen);
+	}
+	rstat_reg_publish(&p->rstats, gen);
+
 	struct rt *old = p->current;
 	p->current = rt;
 	for (unsigned i = 0; i < p->n_workers; i++) {
@@ -698,12 +708,14 @@ void proxy_free(struct proxy *p)
 			free(w->free_bufs[k]);
 		free(w->free_bufs);
 		free(w->scratch);
+		rstat_worker_fini(&w->rstats);
 		loop_free(w->loop);
 	}
 	for (size_t k = 0; k < p->n_socks; k++)
 		psock_unref(p->socks[k]);
 	free(p->socks);
 	rt_unref(p->current);
+	rstat_reg_fini(&p->rstats);
 	free(p->workers);
 	peer_tab_fini(&p->admit.peers);
 	pthread_mutex_destroy(&p->admit.mu);
@@ -730,4 +742,14 @@ void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)
 			out->latency_buckets[k] += LOAD(s->latency_buckets[k]);
 		out->latency_sum_us += LOAD(s->latency_sum_us);
 	}
+}
+
+size_t proxy_route_stats(const struct proxy *p, struct proxy_route_stats *out, size_t max)
+{
+	struct rstat_worker *ws[WG_MAX_WORKERS];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < p->n_workers && n < WG_MAX_WORKERS; i++)
+		ws[n++] = &p->workers[i].rstats;
+	return rstat_collect(&p->rstats, ws, n, out, max);
 }

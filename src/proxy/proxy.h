@@ -85,4 +85,26 @@ struct proxy_stats {
 };
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
+/*
+ * Counters of one route rule of the served snapshot, summed over workers.
+ * A rule keeps its id, and what was counted, across publishes for the life
+ * of the proxy (keyed by route and rule index).
+ */
+#define PROXY_ROUTE_LAT_BUCKETS 6
+struct proxy_route_stats {
+	uint32_t id;       /* stable, 1-based */
+	const char *route; /* "ns/name"; borrowed, valid until proxy_free */
+	uint32_t rule_index;
+	uint64_t requests;              /* routed to the rule; minus responses = in flight */
+	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
+	uint64_t bytes_in, bytes_out;
+	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */
+	uint64_t latency_buckets[PROXY_ROUTE_LAT_BUCKETS];
+	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
+};
+/* Any thread. Fills at most max entries (in id order) and returns how many
+ * rules the served snapshot has (call again with more room when larger). */
+size_t proxy_route_stats(const struct proxy *p, struct proxy_route_stats *out, size_t max);
+
 #endif

@@ -244,14 +244,26 @@ static void write_cluster(struct jw *w, const struct ui_cluster *c)
 	jw_key(w, "watches");
 	jw_arr(w);
 	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++) {
+		const struct ui_watch *x = &c->watches[i];
+
 		jw_obj(w);
-		jw_kstr(w, "resource", c->watches[i].resource);
-		jw_kbool(w, "synced", c->watches[i].synced);
-		jw_ku64(w, "events", c->watches[i].events);
-		jw_kstr(w, "last_error", c->watches[i].last_error);
+		jw_kstr(w, "resource", x->resource);
+		jw_kstr(w, "namespace", x->ns[0] ? x->ns : NULL);
+		jw_kstr(w, "state", x->state);
+		jw_kbool(w, "synced", x->synced);
+		jw_kbool(w, "up", x->up);
+		jw_ku64(w, "last_event_ms", x->last_event_ms);
+		jw_kstr(w, "resource_version", x->resource_version);
+		jw_ku64(w, "lists", x->lists);
+		jw_ku64(w, "events", x->events);
+		jw_ku64(w, "relists", x->relists);
+		jw_ku64(w, "errors", x->errors);
+		jw_kstr(w, "last_error", x->last_error);
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+	jw_ku64(w, "watches_total",
+		c->n_watches_total > c->n_watches ? c->n_watches_total : c->n_watches);
 	jw_obj_end(w);
 }
 
@@ -455,12 +467,6 @@ static int ref_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static int rs_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ui_route_stats *)a)->route,
-		      ((const struct ui_route_stats *)b)->route);
-}
-
 static const char *l4_kind(const struct snap_listener *l)
 {
 	return l->proto == SNAP_P_UDP ? "UDPRoute" : "TCPRoute";
@@ -557,8 +563,74 @@ static void write_match(struct jw *w, const struct snap_http_match *m)
 	jw_obj_end(w);
 }
 
-/* Writes one route from its references r[0..n) (n >= 1). */
-static void write_route(struct jw *w, const struct route_ref *r, size_t n)
+/*
+ * "traffic": the counters of rules s[0..n) (one route's, or one rule),
+ * summed, and their rates over the last closed window (null before the
+ * first). full adds the status classes, bytes and latency percentiles.
+ */
+static void write_traffic(struct jw *w, struct ui *ui, const struct ui_route_stats *s, size_t n,
+			  bool full)
+{
+	struct ui_route_stats t = {0};
+	struct ui_route_rate rate;
+	uint64_t resp = 0;
+	bool have;
+
+	for (size_t i = 0; i < n; i++) {
+		t.requests += s[i].requests;
+		for (int k = 0; k < 6; k++)
+			t.responses_by_class[k] += s[i].responses_by_class[k];
+		t.bytes_in += s[i].bytes_in;
+		t.bytes_out += s[i].bytes_out;
+		t.upstream_errors += s[i].upstream_errors;
+		for (int k = 0; k < UI_ROUTE_LATENCY_BUCKETS; k++)
+			t.latency_buckets[k] += s[i].latency_buckets[k];
+	}
+	for (int k = 0; k < 6; k++)
+		resp += t.responses_by_class[k];
+	pthread_mutex_lock(&ui->traffic_mu);
+	have = ui_rates_sum(&ui->rates, s, n, &rate);
+	pthread_mutex_unlock(&ui->traffic_mu);
+
+	jw_key(w, "traffic");
+	jw_obj(w);
+	jw_ku64(w, "requests", t.requests);
+	jw_ku64(w, "responses_5xx", t.responses_by_class[5]);
+	jw_key(w, "rps");
+	if (have)
+		jw_dbl(w, rate.rps);
+	else
+		jw_null(w);
+	jw_key(w, "error_share");
+	if (have)
+		jw_dbl(w, rate.error_share);
+	else
+		jw_null(w);
+	if (full) {
+		jw_key(w, "responses_by_class");
+		jw_arr(w);
+		for (int k = 0; k < 6; k++)
+			jw_u64(w, t.responses_by_class[k]);
+		jw_arr_end(w);
+		jw_ku64(w, "bytes_in", t.bytes_in);
+		jw_ku64(w, "bytes_out", t.bytes_out);
+		jw_ku64(w, "active", t.requests > resp ? t.requests - resp : 0);
+		jw_ku64(w, "upstream_errors", t.upstream_errors);
+		jw_ku64(w, "p50_ms", ui_route_percentile_ms(t.latency_buckets, 50));
+		jw_ku64(w, "p99_ms", ui_route_percentile_ms(t.latency_buckets, 99));
+		jw_key(w, "window_s");
+		if (have)
+			jw_dbl(w, rate.window_s);
+		else
+			jw_null(w);
+	}
+	jw_obj_end(w);
+}
+
+/* Writes one route from its references r[0..n) (n >= 1); rs[0..n_rs):
+ * every rule's counters, sorted (for the rules' traffic). */
+static void write_route(struct jw *w, struct ui *ui, const struct route_ref *r, size_t n,
+			const struct ui_route_stats *rs, size_t n_rs)
 {
 	const struct snap_listener *first = r[0].l;
 	bool open = false;
@@ -615,6 +687,10 @@ static void write_route(struct jw *w, const struct route_ref *r, size_t n)
 				jw_arr_end(w);
 				write_backends(w, h->backends, h->n_backends);
 				jw_ku64(w, "timeout_ms", h->request_timeout_ms);
+				const struct ui_route_stats *st =
+					ui_route_stats_find(rs, n_rs, r[0].name, h->rule_index);
+				if (st)
+					write_traffic(w, ui, st, 1, false);
 				jw_key(w, "matches");
 				jw_arr(w);
 			}
@@ -668,41 +744,29 @@ static void write_route_status(struct jw *w, yyjson_doc *doc)
 static void api_routes(struct ui *ui, struct ui_req *rq)
 {
 	struct snapshot *snap = get_snap(ui);
-	struct ui_route_stats *rs = NULL;
 	size_t n = 0, n_rs = 0, n_routes = 0;
 	struct route_ref *v = collect_refs(snap, &n);
+	struct ui_route_stats *rs = ui_route_stats_all(ui, &n_rs);
 	struct jw w;
 
 	for (size_t i = 0; i < n; i++)
 		n_routes += !i || strcmp(v[i].name, v[i - 1].name) != 0;
-	if (ui->cb.get_route_stats && (rs = calloc(1024, sizeof(*rs)))) {
-		n_rs = ui->cb.get_route_stats(ui->cb_arg, rs, 1024);
-		qsort(rs, n_rs, sizeof(*rs), rs_cmp);
-	}
 	jw_init(&w, &rq->out);
 	jw_obj(&w);
 	jw_key(&w, "routes");
 	jw_arr(&w);
 	for (size_t a = 0, b; a < n; a = b) {
-		struct ui_route_stats key, *st;
+		size_t first, n_rules;
 
 		for (b = a + 1; b < n && !strcmp(v[b].name, v[a].name); b++)
 			;
 		jw_obj(&w);
 		jw_kstr(&w, "name", v[a].name);
 		jw_kstr(&w, "kind", v[a].kind);
-		write_route(&w, v + a, b - a);
-		str_lcpy(key.route, v[a].name, sizeof(key.route));
-		st = n_rs ? bsearch(&key, rs, n_rs, sizeof(*rs), rs_cmp) : NULL;
-		if (st) {
-			jw_key(&w, "traffic");
-			jw_obj(&w);
-			jw_ku64(&w, "requests", st->requests);
-			jw_ku64(&w, "responses_5xx", st->responses_5xx);
-			jw_ku64(&w, "bytes_out", st->bytes_out);
-			jw_ku64(&w, "active", st->active);
-			jw_obj_end(&w);
-		}
+		write_route(&w, ui, v + a, b - a, rs, n_rs);
+		n_rules = ui_route_stats_range(rs, n_rs, v[a].name, &first);
+		if (n_rules)
+			write_traffic(&w, ui, rs + first, n_rules, true);
 		if (n_routes <= STATUS_ROUTES_MAX) {
 			yyjson_doc *doc = stored_object(ui, v[a].kind, v[a].name);
 

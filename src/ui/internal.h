@@ -12,6 +12,7 @@
  *   front.c    the UI thread: TLS listener and the socketpair pump to MHD
  *   tlscert.c  the UI's certificate: load, generate, upload
  *   traffic.c  the per-second samples and per-minute rollups
+ *   routestats.c  traffic per route: counters sorted for lookup, rates
  *   server.c   the libmicrohttpd daemon, dispatch, sessions, static assets
  *   api.c      the JSON API handlers
  *   ui.c       ui_start / ui_stop: wiring, first-start password, tokens
@@ -193,6 +194,53 @@ bool ui_redact(char *line, size_t size);
 int64_t ui_der_not_after(const uint8_t *der, size_t n);
 int64_t ui_pem_not_after(const char *pem);
 
+/* -------- routestats.c -------- */
+
+/* Per rule id: the counters at the start of the current window, and what
+ * the last closed window saw. */
+#define UI_RATE_WINDOW_MS 5000
+struct ui_rule_rate {
+	uint64_t base_requests, base_responses, base_5xx;
+	uint64_t d_requests, d_responses, d_5xx;
+	uint64_t window; /* the window the deltas are from (ui_rates.windows) */
+	bool has_base;
+};
+/* All-zero is empty. */
+struct ui_rates {
+	struct ui_rule_rate *v; /* indexed by rule id */
+	size_t cap;
+	uint64_t window_start_ms; /* monotonic; 0 = not started */
+	uint64_t window_ms;       /* length of the last closed window */
+	uint64_t windows;         /* windows closed so far */
+};
+/* A route's (or rule's) rates over the last closed window. */
+struct ui_route_rate {
+	double rps;
+	double error_share; /* 5xx responses / responses, 0 when none */
+	double window_s;
+};
+/* Takes the counters s[0..n) at now_ms: starts the first window, or, once
+ * UI_RATE_WINDOW_MS have passed, closes the current one (keeping each
+ * rule's deltas) and starts the next; else does nothing. 0 or -ENOMEM. */
+int ui_rates_update(struct ui_rates *r, const struct ui_route_stats *s, size_t n, uint64_t now_ms);
+/* The summed rates of the rules s[0..n) (one route's) over the last closed
+ * window; false when no rule of them has one yet. */
+bool ui_rates_sum(const struct ui_rates *r, const struct ui_route_stats *s, size_t n,
+		  struct ui_route_rate *out);
+void ui_rates_fini(struct ui_rates *r);
+/* Every rule's counters through the callback, sorted by route then rule
+ * (entries without a route dropped). Caller frees; NULL with *n = 0 when
+ * there are none, no callback, or on ENOMEM. */
+struct ui_route_stats *ui_route_stats_all(struct ui *ui, size_t *n);
+/* In a sorted array: the entry of (route, rule), or NULL. */
+const struct ui_route_stats *ui_route_stats_find(const struct ui_route_stats *v, size_t n,
+						 const char *route, uint32_t rule);
+/* In a sorted array: how many entries route has, the first at *first. */
+size_t ui_route_stats_range(const struct ui_route_stats *v, size_t n, const char *route,
+			    size_t *first);
+/* The sampler's part (UI thread): updates ui->rates when a window is due. */
+void ui_route_rates_tick(struct ui *ui, uint64_t now_ms);
+
 /* -------- the UI object (front.c, server.c, api.c) -------- */
 
 struct MHD_Daemon;
@@ -214,6 +262,8 @@ struct ui_sample {
 /* Percentile (0..100) in ms from non-cumulative bucket counts: the upper
  * bound of the bucket where it falls (the +Inf bucket reports 10000). */
 uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct);
+/* The same for a route's histogram (the +Inf bucket reports 10000). */
+uint32_t ui_route_percentile_ms(const uint64_t buckets[UI_ROUTE_LATENCY_BUCKETS], unsigned pct);
 
 struct ui {
 	/* configuration, copied */
@@ -224,6 +274,7 @@ struct ui {
 	struct ui_callbacks cb;
 	void *cb_arg;
 	uint64_t idle_ms;
+	int cipher_pref;     /* enum tls_cipher_pref, for every UI certificate */
 	uint64_t started_ms; /* wall clock */
 
 	/* front.c: the UI thread */
@@ -263,6 +314,7 @@ struct ui {
 	bool have_last;
 	struct ui_stats minute_base; /* stats at the start of the minute */
 	uint64_t minute;             /* minutes since the epoch being summed */
+	struct ui_rates rates;       /* per route rule (routestats.c) */
 };
 
 /* front.c */

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,25 +23,38 @@ static const char *const le_s[UI_LATENCY_BUCKETS] = {
 	"0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf",
 };
 
-uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
+static uint32_t percentile(const uint64_t *buckets, const uint32_t *upper, int n, unsigned pct)
 {
-	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,   10,   25,   50,   100,
-							   250, 500, 1000, 2500, 5000, 10000};
 	uint64_t total = 0, cum = 0, want;
 
-	for (int i = 0; i < UI_LATENCY_BUCKETS; i++)
+	for (int i = 0; i < n; i++)
 		total += buckets[i];
 	if (total == 0)
 		return 0;
 	want = (total * pct + 99) / 100;
 	if (want == 0)
 		want = 1;
-	for (int i = 0; i < UI_LATENCY_BUCKETS; i++) {
+	for (int i = 0; i < n; i++) {
 		cum += buckets[i];
 		if (cum >= want)
 			return upper[i];
 	}
-	return upper[UI_LATENCY_BUCKETS - 1];
+	return upper[n - 1];
+}
+
+uint32_t ui_percentile_ms(const uint64_t buckets[UI_LATENCY_BUCKETS], unsigned pct)
+{
+	static const uint32_t upper[UI_LATENCY_BUCKETS] = {1,   5,   10,   25,   50,   100,
+							   250, 500, 1000, 2500, 5000, 10000};
+
+	return percentile(buckets, upper, UI_LATENCY_BUCKETS, pct);
+}
+
+uint32_t ui_route_percentile_ms(const uint64_t buckets[UI_ROUTE_LATENCY_BUCKETS], unsigned pct)
+{
+	static const uint32_t upper[UI_ROUTE_LATENCY_BUCKETS] = {5, 25, 100, 500, 2500, 10000};
+
+	return percentile(buckets, upper, UI_ROUTE_LATENCY_BUCKETS, pct);
 }
 
 int ui_metrics_label(struct buf *b, const char *v)
@@ -132,26 +146,102 @@ static int stats_part(struct buf *b, const struct ui_stats *st)
 	return err ? -ENOMEM : 0;
 }
 
+/* name{route="ns/name",rule="N"[,extra="value"]} then the value, which
+ * the caller writes. */
+static int route_series(struct buf *b, const char *name, const struct ui_route_stats *r,
+			const char *extra, const char *value)
+{
+	int err = buf_appendf(b, "%s{route=\"", name);
+
+	err |= ui_metrics_label(b, r->route);
+	err |= buf_appendf(b, "\",rule=\"%u\"", r->rule);
+	if (extra)
+		err |= buf_appendf(b, ",%s=\"%s\"", extra, value);
+	err |= buf_append_str(b, "} ");
+	return err;
+}
+
+/* Per route rule, for the rules that have seen a request (an idle rule of a
+ * large configuration costs no series). */
 static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 {
+	static const char *const cls[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+	static const char *const le[UI_ROUTE_LATENCY_BUCKETS] = {"0.005", "0.025", "0.1",
+								 "0.5",   "2.5",   "+Inf"};
 	int err = 0;
 
-	err |= head(b, "waygate_route_requests_total", "counter", "Requests matched, per route.");
+	err |= head(b, "waygate_route_requests_total", "counter",
+		    "Requests routed to a route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_requests_total", "route", r[i].route,
-			       r[i].requests);
-	err |= head(b, "waygate_route_responses_5xx_total", "counter", "5xx responses, per route.");
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_requests_total", &r[i], NULL, NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].requests);
+		}
+	err |= head(b, "waygate_route_responses_total", "counter",
+		    "Responses to a route rule's requests, by status class.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_responses_5xx_total", "route", r[i].route,
-			       r[i].responses_5xx);
-	err |= head(b, "waygate_route_sent_bytes_total", "counter", "Bytes sent, per route.");
+		for (int k = 0; r[i].requests && k < 6; k++) {
+			err |= route_series(b, "waygate_route_responses_total", &r[i], "code",
+					    cls[k]);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].responses_by_class[k]);
+		}
+	err |= head(b, "waygate_route_received_bytes_total", "counter",
+		    "Bytes received from clients, per route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_sent_bytes_total", "route", r[i].route,
-			       r[i].bytes_out);
-	err |= head(b, "waygate_route_active_requests", "gauge", "Requests in flight, per route.");
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_received_bytes_total", &r[i], NULL,
+					    NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_in);
+		}
+	err |= head(b, "waygate_route_sent_bytes_total", "counter",
+		    "Bytes sent to clients, per route rule.");
 	for (size_t i = 0; i < n; i++)
-		err |= sample1(b, "waygate_route_active_requests", "route", r[i].route,
-			       r[i].active);
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_sent_bytes_total", &r[i], NULL, NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].bytes_out);
+		}
+	err |= head(b, "waygate_route_upstream_errors_total", "counter",
+		    "Failed attempts at a backend (connect, read, timeout), per route rule.");
+	for (size_t i = 0; i < n; i++)
+		if (r[i].requests) {
+			err |= route_series(b, "waygate_route_upstream_errors_total", &r[i], NULL,
+					    NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", r[i].upstream_errors);
+		}
+	err |= head(b, "waygate_route_active_requests", "gauge",
+		    "Requests of a route rule without a response yet.");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t done = 0;
+
+		if (!r[i].requests)
+			continue;
+		for (int k = 0; k < 6; k++)
+			done += r[i].responses_by_class[k];
+		err |= route_series(b, "waygate_route_active_requests", &r[i], NULL, NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n",
+				   r[i].requests > done ? r[i].requests - done : 0);
+	}
+	err |= head(b, "waygate_route_request_duration_seconds", "histogram",
+		    "Time from the request head to the end of the response, per route rule.");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t cum = 0;
+
+		if (!r[i].requests)
+			continue;
+		for (int k = 0; k < UI_ROUTE_LATENCY_BUCKETS; k++) {
+			cum += r[i].latency_buckets[k];
+			err |= route_series(b, "waygate_route_request_duration_seconds_bucket",
+					    &r[i], "le", le[k]);
+			err |= buf_appendf(b, "%" PRIu64 "\n", cum);
+		}
+		err |= route_series(b, "waygate_route_request_duration_seconds_sum", &r[i], NULL,
+				    NULL);
+		err |= buf_appendf(b, "%" PRIu64 ".%06" PRIu64 "\n", r[i].latency_sum_us / 1000000,
+				   r[i].latency_sum_us % 1000000);
+		err |= route_series(b, "waygate_route_request_duration_seconds_count", &r[i], NULL,
+				    NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n", cum);
+	}
 	return err ? -ENOMEM : 0;
 }
 
@@ -188,6 +278,83 @@ static int listeners_part(struct buf *b, const struct snapshot *s)
 	return err ? -ENOMEM : 0;
 }
 
+/* name{resource="httproutes",namespace="ns"[,state="x"]} then the value. */
+static int watch_series(struct buf *b, const char *name, const struct ui_watch *x,
+			const char *state)
+{
+	int err = buf_appendf(b, "%s{resource=\"", name);
+
+	err |= ui_metrics_label(b, x->resource);
+	err |= buf_append_str(b, "\",namespace=\"");
+	err |= ui_metrics_label(b, x->ns);
+	if (state) {
+		err |= buf_append_str(b, "\",state=\"");
+		err |= ui_metrics_label(b, state);
+	}
+	err |= buf_append_str(b, "\"} ");
+	return err;
+}
+
+/* One set of series per watch (resource, and namespace with --namespace). */
+static int watches_part(struct buf *b, const struct ui_cluster *c)
+{
+	static const char *const states[] = {"waiting", "listing", "watching", "backoff", "absent"};
+	size_t n = c->n_watches < UI_MAX_WATCHES ? c->n_watches : UI_MAX_WATCHES;
+	const struct ui_watch *w = c->watches;
+	int err = 0;
+
+	err |= head(b, "waygate_watch_up", "gauge",
+		    "1 while the watch stream of a resource is open (resources the server does "
+		    "not serve are left out).");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(w[i].state, "absent") != 0) {
+			err |= watch_series(b, "waygate_watch_up", &w[i], NULL);
+			err |= buf_appendf(b, "%d\n", w[i].up);
+		}
+	err |= head(b, "waygate_watch_state", "gauge", "1 for the state a watch is in.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			err |= watch_series(b, "waygate_watch_state", &w[i], states[k]);
+			err |= buf_appendf(b, "%d\n", !strcmp(w[i].state, states[k]));
+		}
+	err |= head(b, "waygate_watch_synced", "gauge",
+		    "1 once a resource has been listed completely.");
+	for (size_t i = 0; i < n; i++) {
+		err |= watch_series(b, "waygate_watch_synced", &w[i], NULL);
+		err |= buf_appendf(b, "%d\n", w[i].synced);
+	}
+	err |= head(b, "waygate_watch_last_event_timestamp_seconds", "gauge",
+		    "Wall clock of a watch's last completed list or event (0 = never).");
+	for (size_t i = 0; i < n; i++) {
+		err |= watch_series(b, "waygate_watch_last_event_timestamp_seconds", &w[i], NULL);
+		err |= buf_appendf(b, "%" PRIu64 "\n", w[i].last_event_ms / 1000);
+	}
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{"waygate_watch_events_total", "Watch events received.",
+		 offsetof(struct ui_watch, events)},
+		{"waygate_watch_lists_total", "Complete lists of a resource.",
+		 offsetof(struct ui_watch, lists)},
+		{"waygate_watch_relists_total", "Lists after the watch history expired (410 Gone).",
+		 offsetof(struct ui_watch, relists)},
+		{"waygate_watch_errors_total", "Failed list or watch requests and broken streams.",
+		 offsetof(struct ui_watch, errors)},
+	};
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		err |= head(b, counters[k].name, "counter", counters[k].help);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v;
+
+			memcpy(&v, (const char *)&w[i] + counters[k].off, sizeof(v));
+			err |= watch_series(b, counters[k].name, &w[i], NULL);
+			err |= buf_appendf(b, "%" PRIu64 "\n", v);
+		}
+	}
+	return err;
+}
+
 static int cluster_part(struct buf *b, const struct ui_cluster *c)
 {
 	int err = 0;
@@ -200,15 +367,7 @@ static int cluster_part(struct buf *b, const struct ui_cluster *c)
 	err |= head(b, "waygate_cluster_last_sync_timestamp_seconds", "gauge",
 		    "Wall clock of the last successful sync (0 = never).");
 	err |= sample(b, "waygate_cluster_last_sync_timestamp_seconds", c->last_sync_ms / 1000);
-	err |= head(b, "waygate_watch_synced", "gauge",
-		    "1 when a watch has listed and is watching.");
-	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
-		err |= sample1(b, "waygate_watch_synced", "resource", c->watches[i].resource,
-			       c->watches[i].synced);
-	err |= head(b, "waygate_watch_events_total", "counter", "Watch events received.");
-	for (size_t i = 0; i < c->n_watches && i < UI_MAX_WATCHES; i++)
-		err |= sample1(b, "waygate_watch_events_total", "resource", c->watches[i].resource,
-			       c->watches[i].events);
+	err |= watches_part(b, c);
 	return err ? -ENOMEM : 0;
 }
 

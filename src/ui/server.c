@@ -288,8 +288,7 @@ static void handle_metrics(struct ui *ui, struct ui_req *rq)
 		ui->cb.get_stats(ui->cb_arg, &st);
 		in.stats = &st;
 	}
-	if (ui->cb.get_route_stats && (rs = calloc(1024, sizeof(*rs))))
-		in.n_routes = ui->cb.get_route_stats(ui->cb_arg, rs, 1024);
+	rs = ui_route_stats_all(ui, &in.n_routes);
 	in.routes = rs;
 	if (ui->cb.get_cluster) {
 		ui->cb.get_cluster(ui->cb_arg, &cl);

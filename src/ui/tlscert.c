@@ -80,11 +80,20 @@ static int write_private(const char *path, const char *data)
 	return err;
 }
 
-static struct tls_server *server_for(const char *cert, const char *key, struct diag *d)
+/* The UI's server context: built like a data-plane HTTPS listener's
+ * (tls_server_new with the board's cipher preference), offering only
+ * HTTP/1.1 because libmicrohttpd speaks nothing else. */
+static struct tls_server *server_for(const struct ui *ui, const char *cert, const char *key,
+				     struct diag *d)
 {
 	static const char *const alpn[] = {"http/1.1", NULL};
 	struct tls_cert_pem pem = {.cert_pem = cert, .key_pem = key, .name = "ui certificate"};
-	struct tls_server_opts o = {.certs = &pem, .n_certs = 1, .alpn = alpn};
+	struct tls_server_opts o = {
+		.certs = &pem,
+		.n_certs = 1,
+		.alpn = alpn,
+		.cipher_pref = (enum tls_cipher_pref)ui->cipher_pref,
+	};
 
 	return tls_server_new(&o, d);
 }
@@ -114,7 +123,7 @@ int ui_cert_load(struct ui *ui, struct diag *d)
 	if (read_file(cp, &cert) == 0 && read_file(kp, &key) == 0) {
 		struct diag tmp = {0};
 
-		srv = server_for(cert, key, &tmp);
+		srv = server_for(ui, cert, key, &tmp);
 		if (!srv)
 			log_warn("event=ui_cert_invalid file=%s action=regenerate", log_q(cp));
 		diag_fini(&tmp);
@@ -143,7 +152,7 @@ int ui_cert_load(struct ui *ui, struct diag *d)
 				 "cannot write the UI certificate: %s", err_str(err));
 			goto out;
 		}
-		srv = server_for(cert, key, d);
+		srv = server_for(ui, cert, key, d);
 		if (!srv) {
 			err = -WG_ETLS;
 			goto out;
@@ -169,7 +178,7 @@ int ui_cert_replace(struct ui *ui, const char *cert_pem, const char *key_pem, st
 
 	if (!cp || !kp)
 		goto out;
-	srv = server_for(cert_pem, key_pem, d);
+	srv = server_for(ui, cert_pem, key_pem, d);
 	if (!srv) {
 		err = -EINVAL;
 		goto out;

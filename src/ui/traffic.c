@@ -59,6 +59,7 @@ void ui_traffic_tick(struct timer *t)
 	uint64_t wall = clock_wall_ms(), minute = wall / 60000;
 
 	timer_add(ui->loop, t, 1000, ui_traffic_tick, ui);
+	ui_route_rates_tick(ui, clock_mono_ms());
 	if (!ui->cb.get_stats)
 		return;
 	ui->cb.get_stats(ui->cb_arg, &now);

@@ -187,6 +187,7 @@ static void ui_free(struct ui *ui)
 	ui_hosts_fini(&ui->hosts);
 	pthread_mutex_destroy(&ui->tls_mu);
 	pthread_mutex_destroy(&ui->store_mu);
+	ui_rates_fini(&ui->rates);
 	pthread_mutex_destroy(&ui->traffic_mu);
 	tls_zeroize(ui->metrics_token, sizeof(ui->metrics_token));
 	tls_zeroize(ui->csrf_key, sizeof(ui->csrf_key));
@@ -217,6 +218,7 @@ struct ui *ui_start(const struct ui_config *cfg, struct diag *d)
 	ui->board = dup_or_null(cfg->board);
 	ui->cb = cfg->cb;
 	ui->cb_arg = cfg->cb_arg;
+	ui->cipher_pref = cfg->cipher_pref;
 	ui->idle_ms = (uint64_t)(cfg->session_idle_s ? cfg->session_idle_s : DEFAULT_IDLE_S) * 1000;
 	ui->started_ms = clock_wall_ms();
 	/* 5 failed logins per client, then one more every 30 s; 30 across all

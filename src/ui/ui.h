@@ -49,23 +49,37 @@ struct ui_stats {
 	uint64_t latency_sum_us;
 };
 
-/* Per-route counters (optional callback): route is "ns/name". */
+/* Counters of one route rule, a copy of proxy/proxy.h's struct
+ * proxy_route_stats (optional callback). A rule keeps its id, and its
+ * counts, across snapshots while waygate runs. */
+#define UI_ROUTE_LATENCY_BUCKETS 6
 struct ui_route_stats {
-	char route[160];
-	uint64_t requests;
-	uint64_t responses_5xx;
-	uint64_t bytes_out;
-	uint64_t active;
+	uint32_t id;                    /* stable, 1-based */
+	const char *route;              /* "ns/name"; borrowed, valid until ui_stop() returns */
+	uint32_t rule;                  /* rule index in the route */
+	uint64_t requests;              /* routed to the rule; minus responses = in flight */
+	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
+	uint64_t bytes_in, bytes_out;
+	/* non-cumulative, upper bounds in ms: 5, 25, 100, 500, 2500, +Inf */
+	uint64_t latency_buckets[UI_ROUTE_LATENCY_BUCKETS];
+	uint64_t latency_sum_us;
+	uint64_t upstream_errors; /* failed attempts at a backend, retried or not */
 };
 
+/* One watch of the cluster (a resource, in one namespace or all). */
 struct ui_watch {
 	char resource[48]; /* "httproutes" */
-	bool synced;       /* listed and watching */
-	uint64_t events;
-	char last_error[160]; /* "" when healthy; never secrets */
+	char ns[64];       /* "" = all namespaces */
+	char state[16];    /* "waiting", "listing", "watching", "backoff", "absent" */
+	bool synced;       /* listed completely at least once */
+	bool up;           /* a watch stream is open and answering */
+	uint64_t last_event_ms; /* wall clock of the last list or event, 0 = never */
+	char resource_version[64];
+	uint64_t lists, events, relists, errors;
+	char last_error[120]; /* "" when healthy; never secrets */
 };
 
-#define UI_MAX_WATCHES 16
+#define UI_MAX_WATCHES 64
 struct ui_cluster {
 	enum ui_mode mode;
 	char server[256];      /* API server URL (cluster mode) */
@@ -75,7 +89,8 @@ struct ui_cluster {
 	bool insecure;         /* insecure-skip-tls-verify is set */
 	uint64_t last_sync_ms; /* wall clock of the last successful sync, 0 = never */
 	struct ui_watch watches[UI_MAX_WATCHES];
-	size_t n_watches;
+	size_t n_watches;       /* filled in, at most UI_MAX_WATCHES */
+	size_t n_watches_total; /* there are (more with many --namespace) */
 	char last_error[256];
 	uint64_t serving_revision;
 	bool pinned; /* serving_revision is pinned by the owner */
@@ -90,7 +105,8 @@ struct ui_callbacks {
 	 * UI, which drops it with snap_unref; NULL when nothing is served. */
 	struct snapshot *(*get_snapshot)(void *arg);
 	void (*get_stats)(void *arg, struct ui_stats *out);
-	/* Fills up to max entries; returns how many. */
+	/* The rules of the served snapshot: fills up to max entries and
+	 * returns how many there are (more than max: call again with room). */
 	size_t (*get_route_stats)(void *arg, struct ui_route_stats *out, size_t max);
 	void (*get_cluster)(void *arg, struct ui_cluster *out);
 	/* Pins revision rev (serves it and keeps serving it) or, with rev 0,
@@ -117,6 +133,9 @@ struct ui_config {
 	const char *version;     /* shown on the overview */
 	const char *board;       /* board profile name, may be NULL */
 	uint32_t session_idle_s; /* 0 = 1800 */
+	/* enum tls_cipher_pref (tls/tls.h): the board's preference, the same
+	 * value the data plane's listeners are built with (proxy_config) */
+	int cipher_pref;
 	struct ui_callbacks cb;
 	void *cb_arg;
 };

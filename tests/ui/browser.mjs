@@ -227,7 +227,9 @@ from prometheus_client.parser import text_string_to_metric_families
 fams = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
 need = ['waygate_requests', 'waygate_request_duration_seconds', 'waygate_sent_bytes',
         'waygate_upstream_errors', 'waygate_active_connections', 'waygate_route_requests',
-        'waygate_watch_synced', 'waygate_store_revision', 'waygate_listener_info']
+        'waygate_route_responses', 'waygate_route_request_duration_seconds',
+        'waygate_watch_synced', 'waygate_watch_up', 'waygate_watch_state', 'waygate_watch_errors',
+        'waygate_store_revision', 'waygate_listener_info']
 missing = [n for n in need if n not in fams]
 h = fams['waygate_request_duration_seconds']
 assert h.type == 'histogram', h.type
@@ -237,6 +239,14 @@ vals = [s.value for s in buckets]
 assert vals == sorted(vals), 'buckets not cumulative'
 count = [s.value for s in h.samples if s.name.endswith('_count')][0]
 assert count == vals[-1]
+web = [s for s in fams['waygate_route_requests'].samples if s.labels.get('route') == 'default/web']
+assert web and web[0].labels['rule'] == '0' and web[0].value > 0, web
+rh = fams['waygate_route_request_duration_seconds']
+assert rh.type == 'histogram', rh.type
+rb = [s for s in rh.samples if s.name.endswith('_bucket') and s.labels['route'] == 'default/web']
+assert rb[-1].labels['le'] == '+Inf' and [s.value for s in rb] == sorted(s.value for s in rb)
+up = {s.labels['resource']: s.value for s in fams['waygate_watch_up'].samples}
+assert up == {'gatewayclasses': 1, 'gateways': 1, 'httproutes': 1, 'services': 0}, up
 rev = [s.value for s in fams['waygate_store_revision'].samples][0]
 assert rev >= 2, rev
 print('families=%d samples=%d missing=%s' % (len(fams), sum(len(f.samples) for f in fams.values()), missing))
@@ -327,6 +337,13 @@ async function browserTests() {
     ok('the browser holds an HttpOnly, Secure, Strict cookie', c && c.httpOnly && c.secure && c.sameSite === 'Strict');
     ok('the cookie is not readable from script', !(await page.evaluate(() => document.cookie)).includes('wg_session'));
     await page.locator('#card-serving').waitFor();
+    await page.locator('#card-watches tr.watch').first().waitFor();
+    const watchRows = await page.locator('#card-watches tr.watch').count();
+    const svc = await page.textContent('#card-watches tr.watch[data-resource="services"]');
+    const routesRow = await page.textContent('#card-watches tr.watch[data-resource="httproutes"]');
+    ok('the overview shows the health of every watch (' + watchRows + ' rows)',
+      watchRows === 4 && /backoff/.test(svc) && /watch: HTTP 500/.test(svc) && /watching/.test(routesRow) &&
+      /1002/.test(routesRow) && /2 s ago|[0-9] s ago/.test(routesRow), svc + ' | ' + routesRow);
     await shot('02-overview');
   });
 
@@ -347,8 +364,8 @@ async function browserTests() {
       if (p === '/traffic') await sleep(2500); // a few samples on the charts
       await shot(file);
       const txt = await page.textContent('#page');
-      ok('page ' + p + ' renders', !txt.includes('[object') && !txt.includes('undefined') && !txt.includes('NaN'),
-        (txt.match(/.{0,40}(\[object|undefined|NaN).{0,40}/) || [''])[0]);
+      ok('page ' + p + ' renders', !txt.includes('[object') && !txt.includes('undefined') && !txt.includes('NaN') &&
+        !/\bnull\b/.test(txt), (txt.match(/.{0,40}(\[object|undefined|NaN|\bnull\b).{0,40}/) || [''])[0]);
     }
   });
 
@@ -368,6 +385,27 @@ async function browserTests() {
     await page.waitForFunction(() => document.querySelectorAll('.route-name').length === 1, null, { timeout: 3000 });
     ok('the route filter narrows the list', (await page.locator('.route-name').allTextContents()).join() === 'default/shop');
     await page.fill('#route-filter', '');
+  });
+
+  await step('traffic per route', async () => {
+    // the harness counts 20 requests a second on default/web, 5 % of them
+    // 5xx; the UI's rates close a window every 5 s
+    await page.goto(BASE + '/routes');
+    const cell = page.locator('tr.route[data-route="default/web"] .traffic');
+    await cell.locator('.errors').waitFor({ timeout: 12000 });
+    const rps = await cell.locator('.rps').textContent();
+    const errs = await cell.locator('.errors').textContent();
+    const total = await cell.locator('.total').textContent();
+    const r = Number((/^([0-9.]+) req\/s$/.exec(rps) || [])[1]);
+    ok('the Routes page shows requests/s, error share and total per route (' + [rps, errs, total].join(' · ') + ')',
+      r >= 15 && r <= 25 && /^[45](\.\d)? % errors$/.test(errs) && /^\d+ requests$/.test(total) && Number.parseInt(total) > 50);
+    const api = await page.evaluate(async () => (await fetch('/api/routes')).json());
+    const web = api.routes.find((x) => x.name === 'default/web');
+    const t = web && web.traffic;
+    ok('/api/routes carries the same traffic (rps ' + (t && t.rps) + ', error share ' + (t && t.error_share) + ')',
+      t && t.rps >= 15 && t.rps <= 25 && Math.abs(t.error_share - 0.05) < 0.02 && t.responses_by_class.length === 6 &&
+      t.active === 1 && web.rules[0].traffic && web.rules[0].traffic.requests === t.requests);
+    await shot('04b-routes-traffic');
   });
 
   await step('cluster change appears', async () => {
@@ -581,6 +619,20 @@ async function realBinaryTests(browser) {
     const late = await waitFor(async () => { const r = await plainGet(httpPort, 'late.example.com', '/'); return r.status === 200 && r; },
       3000, 'the new route');
     ok('real binary: the new route serves', late.body.includes('foo-home'));
+
+    // traffic per route: 20 requests to foo/foo (one of them to a path
+    // its rules send to foo-404), counted by the data plane and shown
+    let sent = 0;
+    for (let i = 0; i < 20; i++) sent += (await plainGet(httpPort, 'foo.example.com', i ? '/home' : '/login')).status ? 1 : 0;
+    await page.goto(base + '/routes');
+    const fooTotal = await waitFor(async () => {
+      const txt = await page.locator('tr.route[data-route="foo/foo"] .traffic .total').textContent().catch(() => '');
+      const n = Number.parseInt(txt);
+      return n >= sent && n;
+    }, 5000, 'the traffic of foo/foo').catch(() => 0);
+    ok('real binary: the Routes page counts the requests of foo/foo (' + fooTotal + ' of at least ' + sent + ')',
+      fooTotal >= sent && sent === 20);
+    await shot('real-02c-routes-traffic');
 
     // pin revision 1: the new route stops being served
     await page.goto(base + '/revisions');

@@ -47,6 +47,7 @@ struct harness {
 	uint64_t serving;
 	uint64_t pinned;
 	char routes[MAX_ROUTES][64]; /* route names of the newest revision */
+	char full[MAX_ROUTES][80];   /* the same as "default/NAME" (route counters) */
 	size_t n_routes;
 	/* revision -> number of routes it holds */
 	uint64_t rev_of[64];
@@ -206,6 +207,7 @@ static int add_route(const char *name)
 		name, H.n_routes + 10, name, name, "<b>bold</b><script>window.pwned=2</script>");
 	if (put_json(H.set, json) < 0)
 		return -EINVAL;
+	snprintf(H.full[H.n_routes], sizeof(H.full[0]), "default/%s", name);
 	snprintf(H.routes[H.n_routes++], sizeof(H.routes[0]), "%s", name);
 	return 0;
 }
@@ -277,23 +279,35 @@ static void cb_stats(void *arg, struct ui_stats *o)
 	o->latency_sum_us = t * 40000;
 }
 
+/* Route i: 20 / (i + 1) requests a second, 5 % of them 5xx, one in flight. */
 static size_t cb_route_stats(void *arg, struct ui_route_stats *out, size_t max)
 {
 	uint64_t t = (clock_wall_ms() - H.started_ms) / 100;
-	size_t n = 0;
+	size_t n;
 	(void)arg;
 
 	pthread_mutex_lock(&H.mu);
-	for (size_t i = 0; i < H.n_routes && n < max; i++, n++) {
-		snprintf(out[n].route, sizeof(out[n].route), "default/%s", H.routes[i]);
-		out[n].requests = t * 2 / (i + 1);
-		out[n].responses_5xx = t / 20 / (i + 1);
-		out[n].bytes_out = t * 1000;
+	n = H.n_routes;
+	for (size_t i = 0; i < n && i < max; i++) {
+		uint64_t req = t * 2 / (i + 1);
+
+		out[i] = (struct ui_route_stats){
+			.id = (uint32_t)i + 1,
+			.route = H.full[i],
+			.requests = req + 1,
+			.bytes_in = req * 300,
+			.bytes_out = req * 1000,
+			.latency_sum_us = req * 8000,
+		};
+		out[i].responses_by_class[2] = req - req / 20;
+		out[i].responses_by_class[5] = req / 20;
+		out[i].latency_buckets[1] = req;
 	}
 	pthread_mutex_unlock(&H.mu);
 	return n;
 }
 
+/* Four watches: three watching, one backing off after an error. */
 static void cb_cluster(void *arg, struct ui_cluster *c)
 {
 	static const char *const res[] = {"gatewayclasses", "gateways", "httproutes", "services"};
@@ -306,11 +320,22 @@ static void cb_cluster(void *arg, struct ui_cluster *c)
 	c->connected = true;
 	c->last_sync_ms = clock_wall_ms() - 1500;
 	for (size_t i = 0; i < 4; i++) {
-		snprintf(c->watches[i].resource, sizeof(c->watches[i].resource), "%s", res[i]);
-		c->watches[i].synced = true;
-		c->watches[i].events = 10 + i;
+		struct ui_watch *w = &c->watches[i];
+
+		snprintf(w->resource, sizeof(w->resource), "%s", res[i]);
+		snprintf(w->state, sizeof(w->state), "%s", i == 3 ? "backoff" : "watching");
+		snprintf(w->resource_version, sizeof(w->resource_version), "%zu", 1000 + i);
+		w->synced = true;
+		w->up = i != 3;
+		w->events = 10 + i;
+		w->lists = 1;
+		w->last_event_ms = clock_wall_ms() - 2000;
+		if (i == 3) {
+			w->errors = 2;
+			snprintf(w->last_error, sizeof(w->last_error), "watch: HTTP 500");
+		}
 	}
-	c->n_watches = 4;
+	c->n_watches = c->n_watches_total = 4;
 	pthread_mutex_lock(&H.mu);
 	c->serving_revision = H.serving;
 	c->pinned = H.pinned != 0;

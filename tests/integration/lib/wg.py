@@ -195,3 +195,74 @@ addressType: IPv4
 ports: [{name: http, port: %(p)d}]
 endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 """ % {"n": name, "p": port, "ns": ns}
+
+
+# ---- the admin UI ----
+
+class Ui:
+    """A client of the UI on 127.0.0.1:port: logs in as admin (with the
+    first-start password from the gateway's log unless one is given), keeps
+    the session cookie and CSRF token, and scrapes /metrics with the token
+    from the state dir."""
+
+    def __init__(self, port, gateway=None, password=None, state=None):
+        import re
+        self.base = "https://127.0.0.1:%d" % port
+        self.ctx = ssl.create_default_context()
+        self.ctx.check_hostname = False
+        self.ctx.verify_mode = ssl.CERT_NONE
+        self.cookies = {}
+        self.csrf = None
+        self.state = state or (gateway.state if gateway else None)
+        if password is None:
+            password = wait_for(lambda: (re.findall(r"password=(\S+)", gateway.logtext())
+                                         or [None])[0])
+        wait_port(port, proc=gateway.proc if gateway else None)
+        code, body = self.call("POST", "/api/login", {"user": "admin", "password": password})
+        if code != 200:
+            raise AssertionError("UI login failed: %d %r" % (code, body))
+        self.csrf = body.get("csrf")
+
+    def call(self, method, path, body=None, headers=None):
+        """(status, decoded JSON or text)"""
+        import urllib.error
+        import urllib.request
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Origin", self.base)
+        req.add_header("Content-Type", "application/json")
+        if self.cookies:
+            req.add_header("Cookie", "; ".join("%s=%s" % kv for kv in self.cookies.items()))
+        if self.csrf and method == "POST":
+            req.add_header("X-CSRF-Token", self.csrf)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            r = urllib.request.urlopen(req, context=self.ctx, timeout=30)
+            code, hdrs, text = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            code, hdrs, text = e.code, e.headers, e.read()
+        for c in hdrs.get_all("Set-Cookie") or []:
+            k, v = c.split(";", 1)[0].split("=", 1)
+            self.cookies[k] = v
+        try:
+            return code, json.loads(text or b"{}")
+        except ValueError:
+            return code, text.decode("utf-8", "replace")
+
+    def get(self, path):
+        code, body = self.call("GET", path)
+        if code != 200:
+            raise AssertionError("GET %s: %d %r" % (path, code, body))
+        return body
+
+    def metrics(self):
+        """The /metrics text, parsed by the Prometheus client library:
+        {family name: family} (counter names lose their _total)."""
+        from prometheus_client.parser import text_string_to_metric_families
+        with open(os.path.join(self.state, "ui-metrics.token")) as f:
+            token = f.read().strip()
+        code, text = self.call("GET", "/metrics", headers={"Authorization": "Bearer " + token})
+        if code != 200:
+            raise AssertionError("/metrics: %d" % code)
+        return {f.name: f for f in text_string_to_metric_families(text)}

@@ -103,15 +103,24 @@ TEST(ui_metrics_format_parses)
 			      .active_connections = 3,
 			      .total_connections = 9,
 			      .latency_sum_us = 1500000};
-	struct ui_route_stats rs[2] = {{.route = "default/web", .requests = 60},
-				       {.route = "ns/\"evil\"\\\n<x>", .requests = 40}};
+	struct ui_route_stats rs[3] = {{.route = "default/web",
+					.rule = 1,
+					.requests = 60,
+					.responses_by_class = {0, 0, 50, 0, 0, 9},
+					.bytes_in = 600,
+					.bytes_out = 6000,
+					.latency_buckets = {40, 10, 0, 0, 5, 4},
+					.latency_sum_us = 2500000,
+					.upstream_errors = 3},
+				       {.route = "ns/\"evil\"\\\n<x>", .requests = 40},
+				       {.route = "default/idle"}};
 	struct ui_cluster cl = {.mode = UI_MODE_CLUSTER,
 				.connected = true,
 				.n_watches = 1,
 				.last_sync_ms = 1700000000123ull};
 	struct ui_metrics_in in = {.stats = &st,
 				   .routes = rs,
-				   .n_routes = 2,
+				   .n_routes = 3,
 				   .cluster = &cl,
 				   .store_revision = 12,
 				   .serving_revision = 11};
@@ -125,6 +134,15 @@ TEST(ui_metrics_format_parses)
 	st.latency_buckets[11] = 20;
 	snprintf(cl.watches[0].resource, sizeof(cl.watches[0].resource), "httproutes");
 	cl.watches[0].synced = true;
+	cl.watches[0].up = true;
+	cl.watches[0].events = 7;
+	cl.watches[0].relists = 2;
+	cl.watches[0].last_event_ms = 1700000001999ull;
+	snprintf(cl.watches[0].state, sizeof(cl.watches[0].state), "watching");
+	snprintf(cl.watches[1].resource, sizeof(cl.watches[1].resource), "tlsroutes");
+	snprintf(cl.watches[1].ns, sizeof(cl.watches[1].ns), "team\"a\"");
+	snprintf(cl.watches[1].state, sizeof(cl.watches[1].state), "absent");
+	cl.n_watches = 2;
 	CHECK_EQ_INT(ui_metrics_format(&b, &in), 0);
 	buf_append(&b, "", 1);
 	CHECK(strstr(buf_rptr(&b), "waygate_requests_total 100\n"));
@@ -134,9 +152,45 @@ TEST(ui_metrics_format_parses)
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_bucket{le=\"+Inf\"} 100\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_count 100\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_sum 1.500000\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n"
+				   "<x>\",rule=\"0\"} 40\n"));
 	CHECK(strstr(buf_rptr(&b),
-		     "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n<x>\"} 40\n"));
-	CHECK(strstr(buf_rptr(&b), "waygate_watch_synced{resource=\"httproutes\"} 1\n"));
+		     "waygate_route_requests_total{route=\"default/web\",rule=\"1\"} 60\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_route_responses_total{route=\"default/web\",rule=\"1\","
+				   "code=\"5xx\"} 9\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_active_requests{route=\"default/web\",rule=\"1\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_sent_bytes_total{route=\"default/web\",rule=\"1\"} 6000\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_route_request_duration_seconds_bucket{route=\"default/"
+				   "web\",rule=\"1\",le=\"0.1\"} 50\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_route_request_duration_seconds_bucket{route=\"default/"
+				   "web\",rule=\"1\",le=\"+Inf\"} 59\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_route_request_duration_seconds_sum{route=\"default/"
+				   "web\",rule=\"1\"} 2.500000\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_route_upstream_errors_total{route=\"default/web\",rule=\"1\"} 3\n"));
+	/* a rule that never saw a request has no series */
+	CHECK(!strstr(buf_rptr(&b), "default/idle"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_synced{resource=\"httproutes\",namespace=\"\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_up{resource=\"httproutes\",namespace=\"\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"httproutes\",namespace=\"\","
+				   "state=\"watching\"} 1\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_state{resource=\"httproutes\",namespace=\"\","
+				   "state=\"backoff\"} 0\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_events_total{resource=\"httproutes\","
+				   "namespace=\"\"} 7\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_watch_relists_total{resource=\"httproutes\","
+				   "namespace=\"\"} 2\n"));
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_last_event_timestamp_seconds{resource=\"httproutes\","
+		     "namespace=\"\"} 1700000001\n"));
+	/* an absent resource has a state but no up series; labels escaped */
+	CHECK(strstr(buf_rptr(&b),
+		     "waygate_watch_state{resource=\"tlsroutes\",namespace=\"team\\\"a"
+		     "\\\"\",state=\"absent\"} 1\n"));
+	CHECK(!strstr(buf_rptr(&b), "waygate_watch_up{resource=\"tlsroutes\""));
 	CHECK(strstr(buf_rptr(&b), "waygate_cluster_last_sync_timestamp_seconds 1700000000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_store_revision 12\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_serving_revision 11\n"));

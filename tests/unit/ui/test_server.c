@@ -335,3 +335,73 @@ TEST(ui_start_reports_bad_listen)
 	log_set_level(lvl);
 	nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
+
+/* The suite a client offering AES-GCM first gets from the UI on port. */
+static void negotiated_suite(uint16_t port, char *out, size_t outsz)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct timeval tv = {.tv_sec = 3};
+	struct tls_conn *t = NULL;
+	int fd, rc = -1, tries = 0;
+
+	snprintf(out, outsz, "none");
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		t = tls_conn_client(client(), fd, "localhost");
+	while (t && (rc = tls_handshake(t)) != 0 && tries++ < 50)
+		if (rc != -WG_EAGAIN_READ && rc != -WG_EAGAIN_WRITE)
+			break;
+	if (t && rc == 0)
+		snprintf(out, outsz, "%s", tls_conn_cipher(t));
+	if (t)
+		tls_conn_free(t);
+	close(fd);
+}
+
+/* The UI's listener is built with the board's cipher preference, as the
+ * data plane's are: a board without AES instructions serves ChaCha20 even
+ * to a client that offers AES-GCM first. */
+TEST(ui_tls_follows_board_cipher_pref)
+{
+	static const int prefs[] = {TLS_PREF_CHACHA_FIRST, TLS_PREF_AES_FIRST};
+	enum log_level lvl = log_get_level();
+
+	log_set_level(LOG_ERROR);
+	for (size_t i = 0; i < 2; i++) {
+		char dir[64] = "/tmp/wg-ui-test-XXXXXX", suite[80];
+		struct diag d = {0};
+		struct store *st;
+		struct ui *ui = NULL;
+
+		CHECK(mkdtemp(dir) != NULL);
+		st = store_open(dir, &d);
+		CHECK(st != NULL);
+		if (st && store_set_password(st, "admin", PW, "cli") == 0) {
+			struct ui_config cfg = {
+				.listen = "127.0.0.1:0",
+				.state_dir = dir,
+				.cipher_pref = prefs[i],
+			};
+			ui = ui_start(&cfg, &d);
+		}
+		CHECK(ui != NULL);
+		if (ui) {
+			negotiated_suite(ui_port(ui), suite, sizeof(suite));
+			if (prefs[i] == TLS_PREF_CHACHA_FIRST)
+				CHECK_EQ_STR(suite, "TLS_CHACHA20_POLY1305_SHA256");
+			else
+				CHECK(strstr(suite, "AES") != NULL);
+		}
+		ui_stop(ui);
+		diag_fini(&d);
+		if (st)
+			store_close(st);
+		nftw(dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	log_set_level(lvl);
+}
