@@ -336,9 +336,10 @@ static void strm_log(struct strm *st)
 	}
 }
 
-/* A stream this file answers itself or sends to an HTTP/2 backend counts
+/* A stream this file answers itself or sends to a backend directly counts
  * towards its route rule here (strm_log ends it); one that goes over a
- * vlink is counted by conn.c like any HTTP/1.1 request. */
+ * vlink (a rule with mirrors) is counted by conn.c like any HTTP/1.1
+ * request. */
 static void strm_count(struct strm *st, const struct rt_rule *rr)
 {
 	if ((st->rctr = rstat_ctr(&st->hc->w->rstats, rr->stat_id)))
@@ -1940,6 +1941,7 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		return 0;
 	}
 	if (!st->grpc && !rr->r->grpc && rule_is_direct(rr)) {
+		strm_count(st, rr);
 		st->rt = rt;
 		rt_ref(rt);
 		return strm_start_h1(st, rr, h, n, end, method, path, authority, hbuf, hlen);
