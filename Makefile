@@ -305,4 +305,4 @@ clean:
 distclean:
 	rm -rf build
 
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(FUZZ_SRCS:%.c=$(B)/obj/%.d) $(B)/obj/mk/fuzz-replay.d

@@ -101,6 +101,13 @@ static void ui_get_stats(void *arg, struct ui_stats *out)
 	_Static_assert(sizeof(out->latency_buckets) == sizeof(ps.latency_buckets), "buckets");
 	memcpy(out->latency_buckets, ps.latency_buckets, sizeof(out->latency_buckets));
 	out->latency_sum_us = ps.latency_sum_us;
+
+	struct proxy_port_conns pc[UI_MAX_PORTS];
+	out->n_ports = proxy_port_conns(r->proxy, pc, UI_MAX_PORTS);
+	for (size_t i = 0; i < out->n_ports; i++) {
+		out->ports[i].port = pc[i].port;
+		out->ports[i].active = pc[i].active;
+	}
 }
 
 static size_t ui_get_route_stats(void *arg, struct ui_route_stats *out, size_t max)

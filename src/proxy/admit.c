@@ -137,6 +137,31 @@ struct px_limits *px_limits_for(struct proxy *p, uint16_t port)
 	return &p->lim_box;
 }
 
+/* Under a->mu. A port past the first PROXY_MAX_PORTS is not counted. */
+static void port_count(struct admission *a, uint16_t port, int delta)
+{
+	for (size_t i = 0; i < a->n_ports; i++) {
+		if (a->ports[i].port == port) {
+			a->ports[i].active += (uint32_t)delta;
+			return;
+		}
+	}
+	if (delta > 0 && a->n_ports < PROXY_MAX_PORTS)
+		a->ports[a->n_ports++] = (struct proxy_port_conns){port, (uint32_t)delta};
+}
+
+size_t proxy_port_conns(struct proxy *p, struct proxy_port_conns *out, size_t max)
+{
+	struct admission *a = &p->admit;
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->n_ports < max ? a->n_ports : max;
+	memcpy(out, a->ports, n * sizeof(*out));
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
 enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t port,
 			     const struct sockaddr *sa, struct admit_ticket *t)
 {
@@ -158,10 +183,12 @@ enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t po
 	if (r == ADMIT_OK) {
 		a->conns++;
 		lim->conns++;
+		port_count(a, port, 1);
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (r == ADMIT_OK) {
 		t->lim = lim;
+		t->port = port;
 		memcpy(t->key, key, sizeof(key));
 		t->held = true;
 	}
@@ -178,6 +205,7 @@ void admit_release(struct proxy *p, struct admit_ticket *t)
 	peer_tab_dec(&a->peers, t->key);
 	a->conns--;
 	t->lim->conns--;
+	port_count(a, t->port, -1);
 	pthread_mutex_unlock(&a->mu);
 	t->held = false;
 }

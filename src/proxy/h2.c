@@ -2327,10 +2327,10 @@ void h2p_worker_exit(struct worker *w)
 	hc_free_dead(w);
 	while (w->h2ups) {
 		struct h2up *u = w->h2ups;
-		w->h2ups = u->next;
-		u->next = NULL;
-		up_close(u, "worker exit");
-		up_free(u); /* the loop has stopped: up_close's deferred free never runs */
+		if (u->dead)
+			up_free(u); /* unlinks it */
+		else
+			up_close(u, "worker exit"); /* stopped: unlinks and frees it at once */
 	}
 	while (tl_free_strms) {
 		struct strm *st = tl_free_strms;

@@ -109,6 +109,7 @@ enum admit_result {
 struct admit_ticket {
 	struct px_limits *lim;
 	uint8_t key[18];
+	uint16_t port;
 	bool held;
 };
 
@@ -117,6 +118,10 @@ struct admission {
 	pthread_mutex_t mu;
 	struct peer_tab peers;
 	uint32_t conns;       /* client connections of the box */
+	/* client connections open per listener port, for the metrics: ports in
+	 * the order they first took one, up to PROXY_MAX_PORTS */
+	struct proxy_port_conns ports[PROXY_MAX_PORTS];
+	size_t n_ports;
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_suppressed;
 };

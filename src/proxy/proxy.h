@@ -85,6 +85,16 @@ struct proxy_stats {
 };
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
+/* Client TCP connections (HTTP and L4) open now per listener port, for as
+ * many ports as out holds (the first PROXY_MAX_PORTS ever used). Any
+ * thread. */
+#define PROXY_MAX_PORTS 64
+struct proxy_port_conns {
+	uint16_t port;
+	uint32_t active;
+};
+size_t proxy_port_conns(struct proxy *p, struct proxy_port_conns *out, size_t max);
+
 /*
  * Counters of one route rule of the served snapshot, summed over workers.
  * A rule keeps its id, and what was counted, across publishes for the life

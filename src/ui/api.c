@@ -939,6 +939,15 @@ static void api_traffic(struct ui *ui, struct ui_req *rq)
 	jw_ku64(&w, "upstream_errors", st.upstream_errors);
 	jw_ku64(&w, "active_connections", st.active_connections);
 	jw_ku64(&w, "total_connections", st.total_connections);
+	jw_key(&w, "listener_connections");
+	jw_arr(&w);
+	for (size_t i = 0; i < st.n_ports && i < UI_MAX_PORTS; i++) {
+		jw_obj(&w);
+		jw_ku64(&w, "port", st.ports[i].port);
+		jw_ku64(&w, "active", st.ports[i].active);
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
 	jw_ku64(&w, "p50_ms", ui_percentile_ms(st.latency_buckets, 50));
 	jw_ku64(&w, "p99_ms", ui_percentile_ms(st.latency_buckets, 99));
 	jw_obj_end(&w);

@@ -141,6 +141,11 @@ static int stats_part(struct buf *b, const struct ui_stats *st)
 	err |= sample(b, "waygate_upstream_errors_total", st->upstream_errors);
 	err |= head(b, "waygate_active_connections", "gauge", "Client connections open now.");
 	err |= sample(b, "waygate_active_connections", st->active_connections);
+	err |= head(b, "waygate_listener_active_connections", "gauge",
+		    "Client connections open now, per listener port.");
+	for (size_t i = 0; i < st->n_ports && i < UI_MAX_PORTS; i++)
+		err |= buf_appendf(b, "waygate_listener_active_connections{port=\"%u\"} %u\n",
+				   st->ports[i].port, st->ports[i].active);
 	err |= head(b, "waygate_connections_total", "counter", "Client connections accepted.");
 	err |= sample(b, "waygate_connections_total", st->total_connections);
 	return err ? -ENOMEM : 0;

@@ -36,6 +36,7 @@ enum ui_mode { UI_MODE_LOCAL = 0, UI_MODE_CLUSTER };
 /* Data-plane counters, a copy of proxy/proxy.h's struct proxy_stats (ui/
  * may not include proxy/proxy.h); the control thread's callback copies. */
 #define UI_LATENCY_BUCKETS 12
+#define UI_MAX_PORTS 64
 struct ui_stats {
 	uint64_t requests;
 	uint64_t responses_by_class[6]; /* index = status / 100 (0 = none) */
@@ -47,6 +48,12 @@ struct ui_stats {
 	 * (non-cumulative counts per bucket) */
 	uint64_t latency_buckets[UI_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	/* client connections open now per listener port */
+	struct {
+		uint16_t port;
+		uint32_t active;
+	} ports[UI_MAX_PORTS];
+	size_t n_ports;
 };
 
 /* Counters of one route rule, a copy of proxy/proxy.h's struct

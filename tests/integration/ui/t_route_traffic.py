@@ -180,6 +180,27 @@ check(sample("waygate_route_request_duration_seconds",
              "waygate_route_request_duration_seconds_count", route="default/a", rule="0") == A,
       "metrics: histogram count of default/a")
 
+# client connections open per listener port: three held open, then closed
+import socket  # noqa: E402
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+
+
+def port_conns():
+    fam = ui.metrics()["waygate_listener_active_connections"]
+    vals = [x.value for x in fam.samples if x.labels.get("port") == str(port)]
+    return vals[0] if vals else None
+
+
+check(wg.wait_for(lambda: port_conns() == 3, timeout=5),
+      "metrics: three connections open on port %d" % port)
+check(any(x["port"] == port and x["active"] == 3
+          for x in ui.get("/api/traffic")["totals"]["listener_connections"]),
+      "API: /api/traffic lists the port's three connections")
+for c in held:
+    c.close()
+check(wg.wait_for(lambda: port_conns() == 0, timeout=5),
+      "metrics: none open once they closed")
+
 # a new configuration: the counters of a and b stay, c starts at zero
 with open(os.path.join(conf, "20-late.yaml"), "w") as f:
     f.write(LATE)

@@ -132,6 +132,10 @@ TEST(ui_metrics_format_parses)
 	st.latency_buckets[0] = 50;
 	st.latency_buckets[3] = 30;
 	st.latency_buckets[11] = 20;
+	st.ports[0].port = 443;
+	st.ports[0].active = 5;
+	st.ports[1].port = 8080;
+	st.n_ports = 2;
 	snprintf(cl.watches[0].resource, sizeof(cl.watches[0].resource), "httproutes");
 	cl.watches[0].synced = true;
 	cl.watches[0].up = true;
@@ -151,6 +155,8 @@ TEST(ui_metrics_format_parses)
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_bucket{le=\"0.025\"} 80\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_bucket{le=\"+Inf\"} 100\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_count 100\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_listener_active_connections{port=\"443\"} 5\n"));
+	CHECK(strstr(buf_rptr(&b), "waygate_listener_active_connections{port=\"8080\"} 0\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_request_duration_seconds_sum 1.500000\n"));
 	CHECK(strstr(buf_rptr(&b), "waygate_route_requests_total{route=\"ns/\\\"evil\\\"\\\\\\n"
 				   "<x>\",rule=\"0\"} 40\n"));
