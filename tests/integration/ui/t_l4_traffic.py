@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Traffic per route for L4 routes: connections through a TCPRoute, a
-TCPRoute whose only endpoint refuses, a TLSRoute on a Terminate listener,
-and sessions through a UDPRoute are counted per route (rule 0) by the data
-plane, over two workers, and /api/routes and /metrics (parsed by the
+TCPRoute whose only endpoint refuses, TLSRoutes on a Terminate and a
+Passthrough listener sharing a port, and sessions through UDPRoutes (one
+backend answers, one port is closed) are counted per route (rule 0) by the
+data plane, over two workers, and /api/routes and /metrics (parsed by the
 Prometheus client library) report them: a connection or a session is a
 request, bytes both ways, 2xx for a connection that reached a backend and
-ended, 5xx and an upstream error for one whose backend refused, and a UDP
-session stays active until it ends."""
+ended, 5xx and an upstream error for one whose backend refused, an
+upstream error for an ICMP refusal, and a UDP session stays active until
+it ends."""
 import os
 import socket
 import socketserver
@@ -84,6 +86,11 @@ LISTENERS = """
     port: %(tls)d
     hostname: term.example.test
     tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: term-cert}]}
+  - name: pass
+    protocol: TLS
+    port: %(tls)d
+    hostname: pass.example.test
+    tls: {mode: Passthrough}
   - {name: udp, protocol: UDP, port: %(udp)d}
   - {name: udp-dead, protocol: UDP, port: %(udpdead)d}""" % {
     "tcp": TCP, "dead": DEAD, "tls": TLS, "udp": UDP, "udpdead": UDP_DEAD}
@@ -134,6 +141,14 @@ metadata: {name: term, namespace: default}
 spec:
   parentRefs: [{name: gw, sectionName: term}]
   hostnames: [term.example.test]
+  rules: [{backendRefs: [{name: tcpbe, port: 9000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: pass, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: pass}]
+  hostnames: [pass.example.test]
   rules: [{backendRefs: [{name: tcpbe, port: 9000}]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1alpha2
@@ -234,6 +249,21 @@ for i in range(K):
         pass
     raw.close()
 
+# one TLS Passthrough connection: the plain echo backend returns the
+# ClientHello it was passed, untouched
+bio_in, bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+try:
+    ctx.wrap_bio(bio_in, bio_out, server_hostname="pass.example.test").do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = bio_out.read()
+s = socket.create_connection(("127.0.0.1", TLS), timeout=5)
+s.sendall(hello)
+s.shutdown(socket.SHUT_WR)
+got = recv_all(s)
+s.close()
+check(got == hello, "tls passthrough: the ClientHello came back (%d bytes)" % len(got))
+
 # M UDP exchanges, each from its own client socket: M sessions
 M = 5
 for i in range(M):
@@ -259,7 +289,9 @@ u.close()
 def done():
     r = routes()
     t = [r[n].get("traffic", {}) for n in NAMES]
-    return all(x.get("active") == 0 for x in t[:3]) and delta(t[0], NAMES[0], "requests") == N and r
+    return (all(x.get("active") == 0 for x in t[:3]) and
+            delta(t[0], NAMES[0], "requests") == N and
+            r["default/pass"].get("traffic", {}).get("active") == 0 and r)
 
 
 r = wg.wait_for(done, timeout=10)
@@ -286,6 +318,10 @@ check(delta(dead, "default/dead", "requests") == N_DEAD and
 check(term["requests"] == K and term["responses_by_class"][2] == K and
       term["bytes_in"] == K * len(MSG) and term["bytes_out"] == K * len(MSG),
       "API: default/term (TLS Terminate) counts %d, plain bytes: %s" % (K, term))
+pas = r["default/pass"].get("traffic", {})
+check(pas.get("requests") == 1 and pas.get("bytes_in") == len(hello) and
+      pas.get("bytes_out") == len(hello) and pas.get("responses_by_class", [])[2:3] == [1],
+      "API: default/pass (TLS Passthrough) counts its connection: %s" % pas)
 check(udp.get("requests") == M and udp.get("bytes_in", 0) > 0 and udp.get("bytes_out", 0) > 0,
       "API: default/udp counts %d sessions and their datagram bytes: %s" % (M, udp))
 check(udp.get("active") == M and udp.get("responses_5xx") == 0,
