@@ -64,14 +64,17 @@ function fmtBytes(n) {
 function fmtRate(x) { return x < 10 ? x.toFixed(1) : String(Math.round(x)); }
 function fmtShare(x) { return (x * 100).toFixed(x < 0.1 ? 1 : 0) + ' %'; }
 // A route's traffic: requests per second and error share over the UI's
-// last window (null until one has closed), and the total.
-function trafficCell(t) {
+// last window (null until one has closed), and the total. An L4 route's
+// requests are connections (TCP, TLS) or sessions (UDP).
+function trafficCell(t, kind) {
   if (!t) return el('span', { class: 'muted' }, '—');
+  const [rate, total] = kind === 'UDPRoute' ? ['sess/s', 'sessions'] :
+    kind === 'TCPRoute' || kind === 'TLSRoute' ? ['conn/s', 'connections'] : ['req/s', 'requests'];
   return el('div', { class: 'traffic' },
-    el('div', { class: 'rps' }, t.rps === null ? '… req/s' : fmtRate(t.rps) + ' req/s'),
+    el('div', { class: 'rps' }, t.rps === null ? '… ' + rate : fmtRate(t.rps) + ' ' + rate),
     t.error_share === null ? null : el('div', { class: 'small errors ' + (t.error_share > 0.05 ? 'error' : 'muted') },
       fmtShare(t.error_share) + ' errors'),
-    el('div', { class: 'muted small total' }, t.requests + ' requests'));
+    el('div', { class: 'muted small total' }, t.requests + ' ' + total));
 }
 function kv(pairs) {
   const dl = el('dl', { class: 'kv' });
@@ -321,7 +324,7 @@ async function pageRoutes() {
               b.invalid_status ? badge('invalid', 'bad') : b.endpoints ? null : badge('no endpoints', 'warn')]) :
             el('span', { class: 'muted' }, 'none'))))),
         el('td', null, (r.parents || []).map((p) => el('div', null, p.gateway + ' / ' + p.listener))),
-        el('td', { class: 'num' }, trafficCell(r.traffic)),
+        el('td', { class: 'num' }, trafficCell(r.traffic, r.kind)),
         el('td', null, (r.status || []).map((s) => el('div', null, condBadges(s.conditions))))))),
       routes.length < last.routes.length ? el('p', { class: 'muted' }, routes.length + ' of ' + last.routes.length + ' routes') : null]
       .filter(Boolean));

@@ -184,6 +184,11 @@ struct rt_listener {
 	const struct snap_listener *l;
 	struct rt_rule *rules;
 	size_t n_rules;
+	/* L4 routes keep one rule each (rule index 0), counted like rules[]:
+	 * TLS listeners: the stat id of each of l->tls_routes; TCP and UDP
+	 * listeners: the id of l->l4_route. Filled in at publish. */
+	uint32_t *tls_stat_ids;
+	uint32_t l4_stat_id;
 	struct rt_map exact;    /* "host" → rules */
 	struct rt_map wildcard; /* ".suffix" → rules, from "*.suffix" */
 	uint32_t *any;          /* rules without hostnames */
@@ -255,7 +260,9 @@ bool route_host_matches(const char *pattern, const char *host, size_t hlen);
 #define RSTAT_LAT_BUCKETS PROXY_ROUTE_LAT_BUCKETS
 
 /* One route rule's counters in one worker. Written by that worker only
- * (RCTR_ADD), read by any thread with relaxed loads. */
+ * (RCTR_ADD), read by any thread with relaxed loads. For TCPRoute and
+ * TLSRoute a request is a client connection, for UDPRoute a session
+ * (l4.c and l4_udp.c say how their ends map to response classes). */
 struct route_ctr {
 	uint64_t requests; /* matched the rule: counted when routed */
 	uint64_t responses_by_class[6];

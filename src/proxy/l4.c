@@ -21,6 +21,23 @@
  * timeout. Connect failures feed the endpoints' passive health
  * (upstream.c) and another endpoint is tried.
  *
+ * Traffic per route (rstats.c): a connection routed to a TCPRoute or a
+ * TLSRoute counts as one request of the route's rule 0 from the moment the
+ * route is chosen (before the connect, or before the Terminate handshake).
+ * Bytes are counted as they move (client to backend in, backend to client
+ * out), so a long stream shows its traffic while it lasts; at its end the
+ * stream gets a response class and its duration (l4_class):
+ *
+ *   2xx  it reached a backend and ended (both sides closed, idle timeout,
+ *        drain);
+ *   4xx  the client failed: reset, TLS handshake or record error, or went
+ *        away while the backend was being connected;
+ *   5xx  no backend was reached (none usable, every connect refused or
+ *        timed out), the backend reset or failed while relaying, or waygate
+ *        failed it (no certificate, out of memory).
+ *
+ * Each failed connect attempt is an upstream error of the rule.
+ *
  * Besides tlsglue.c, this is the one file of proxy/ that calls tls/: the
  * SNI peek and the Terminate contexts, built at publish time on the control
  * thread (l4_sock_build); everything else runs on the worker owning the
@@ -53,6 +70,14 @@ enum l4_state {
 	L4_ST_HANDSHAKE, /* Terminate: TLS handshake with the client */
 	L4_ST_CONNECT,   /* connecting to an endpoint */
 	L4_ST_RELAY,     /* moving bytes both ways */
+};
+
+/* The side whose failure ended a stream: decides its response class. */
+enum l4_fault {
+	L4_FAULT_NONE = 0, /* ended normally, or for a reason of its own state */
+	L4_FAULT_CLIENT,
+	L4_FAULT_BACKEND,
+	L4_FAULT_PROXY, /* waygate: out of memory, no certificate, splice */
 };
 
 /* One direction of a stream. A source that ended is `eof`; once every byte
@@ -102,9 +127,12 @@ struct l4conn {
 	char sni[256];
 	char route[128];
 	uint64_t bytes_up, bytes_down;
+	struct route_ctr *rctr; /* the route rule's counters once routed, or NULL */
+	enum l4_fault fault;
 };
 
 static void l4_close(struct l4conn *c, const char *why, bool reset);
+static void l4_fail(struct l4conn *c, enum l4_fault fault, const char *why);
 static void relay(struct l4conn *c);
 static void connect_next(struct l4conn *c);
 
@@ -300,6 +328,19 @@ static void set_linger0(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+/* The response class a stream ends with in its route's counters (see the
+ * top of the file). */
+static int l4_class(const struct l4conn *c)
+{
+	switch (c->fault) {
+	case L4_FAULT_CLIENT: return 400;
+	case L4_FAULT_BACKEND: return 502;
+	case L4_FAULT_PROXY: return 500;
+	case L4_FAULT_NONE: break;
+	}
+	return c->st == L4_ST_RELAY ? 200 : 503;
+}
+
 /* The one way a stream ends: frees, cancels, counts and logs once. reset:
  * end both sides with RST instead of FIN (a failure on one side is passed
  * on as a failure). */
@@ -336,6 +377,7 @@ static void l4_close(struct l4conn *c, const char *why, bool reset)
 		psock_unref(c->ps);
 	if (c->rt)
 		rt_unref(c->rt);
+	rstat_done(c->rctr, l4_class(c), 0, 0, loop_now_ms(w->loop) - c->start_ms);
 	/* info for what an operator acts on (a backend failing), debug for
 	 * what clients do (no route, resets, normal ends): no flood on a scan */
 	enum log_level lvl = reset && c->st == L4_ST_CONNECT ? LOG_INFO : LOG_DEBUG;
@@ -369,6 +411,28 @@ static void l4_close(struct l4conn *c, const char *why, bool reset)
 		loop_stop(w->loop);
 }
 
+/* Ends c with a reset, the failure put on fault's side. */
+static void l4_fail(struct l4conn *c, enum l4_fault fault, const char *why)
+{
+	c->fault = fault;
+	l4_close(c, why, true);
+}
+
+/* A connect attempt failed: the endpoint's health and the rule's count. */
+static void connect_failed(struct l4conn *c)
+{
+	upep_result(c->w, c->ep, false);
+	if (c->rctr)
+		RCTR_ADD(c->rctr, upstream_errors, 1);
+}
+
+/* c is routed to the rule with this id: one request of it. */
+static void count_routed(struct l4conn *c, uint32_t stat_id)
+{
+	if ((c->rctr = rstat_ctr(&c->w->rstats, stat_id)))
+		RCTR_ADD(c->rctr, requests, 1);
+}
+
 /* ---- timers ---- */
 
 static void on_timer(struct timer *t)
@@ -378,12 +442,12 @@ static void on_timer(struct timer *t)
 
 	switch (c->st) {
 	case L4_ST_PEEK: l4_close(c, "no complete ClientHello in time", true); return;
-	case L4_ST_HANDSHAKE: l4_close(c, "tls handshake timeout", true); return;
+	case L4_ST_HANDSHAKE: l4_fail(c, L4_FAULT_CLIENT, "tls handshake timeout"); return;
 	case L4_ST_CONNECT:
 		/* this endpoint failed; another one may answer */
 		log_debug("event=l4_connect_failed endpoint=%s:%u error=timeout",
 			  log_q(c->ep->addr), c->ep->port);
-		upep_result(c->w, c->ep, false);
+		connect_failed(c);
 		io_drop(c, false);
 		close(c->ufd);
 		c->ufd = -1;
@@ -425,13 +489,13 @@ static void connect_next(struct l4conn *c)
 	for (;;) {
 		if (c->attempts >= MAX_CONNECT_ATTEMPTS || c->attempts >= c->be->n_endpoints) {
 			STAT_ADD(w, upstream_errors, 1);
-			l4_close(c, "backend unreachable", true);
+			l4_fail(c, L4_FAULT_BACKEND, "backend unreachable");
 			return;
 		}
 		c->attempts++;
 		c->ep = pick_endpoint(w, c->be);
 		if (!c->ep) {
-			l4_close(c, "out of memory", true);
+			l4_fail(c, L4_FAULT_PROXY, "out of memory");
 			return;
 		}
 		int fd = up_connect(c->ep->addr, c->ep->port);
@@ -441,26 +505,28 @@ static void connect_next(struct l4conn *c)
 			c->st = L4_ST_CONNECT;
 			io_set(c, false, LOOP_WRITE);
 			if (!c->u_reg) {
-				l4_close(c, "out of memory", true);
+				l4_fail(c, L4_FAULT_PROXY, "out of memory");
 				return;
 			}
 			timer_add(w->loop, &c->timer, c->lim->l.connect_timeout_ms, on_timer, c);
 			return;
 		}
-		upep_result(w, c->ep, false);
+		connect_failed(c);
 		log_debug("event=l4_connect_failed endpoint=%s:%u error=%s", log_q(c->ep->addr),
 			  c->ep->port, log_q(err_str(fd)));
 	}
 }
 
-/* Starts connecting to a backend drawn from v by weight; resets the
- * client when there is no usable one. */
-static void start_backend(struct l4conn *c, const char *route, const struct snap_backend *v,
-			  size_t n)
+/* Counts c as routed to the rule stat_id of route, and starts connecting
+ * to a backend drawn from v by weight; resets the client when there is no
+ * usable one. */
+static void start_backend(struct l4conn *c, const char *route, uint32_t stat_id,
+			  const struct snap_backend *v, size_t n)
 {
 	const struct snap_backend *b = l4_pick_backend(v, n, rand_u64());
 
 	str_lcpy(c->route, route ? route : "-", sizeof(c->route));
+	count_routed(c, stat_id);
 	if (!l4_backend_usable(b)) {
 		l4_close(c, b ? "backend not usable" : "no backend", true);
 		return;
@@ -486,7 +552,7 @@ static void start_relay(struct l4conn *c)
 		c->splice = false;
 	}
 	if (!c->splice && (wbuf_get(w, &c->up.b) < 0 || wbuf_get(w, &c->down.b) < 0)) {
-		l4_close(c, "out of memory", true);
+		l4_fail(c, L4_FAULT_PROXY, "out of memory");
 		return;
 	}
 	/* TLS clients have sent already (the ClientHello, maybe more under
@@ -511,7 +577,7 @@ static void connect_done(struct l4conn *c)
 	if (err) {
 		log_debug("event=l4_connect_failed endpoint=%s:%u error=%s", log_q(c->ep->addr),
 			  c->ep->port, log_q(strerror(err)));
-		upep_result(c->w, c->ep, false);
+		connect_failed(c);
 		io_drop(c, false);
 		close(c->ufd);
 		c->ufd = -1;
@@ -579,24 +645,26 @@ static void route_tls(struct l4conn *c, struct rt_socket *rs)
 	if (l->tls_mode == SNAP_TLS_PASSTHROUGH) {
 		c->kind = "tls-passthrough";
 		io_set(c, true, 0);
-		start_backend(c, r->route, r->backends, r->n_backends);
+		start_backend(c, r->route, l4_stat_id(rs, (size_t)li, r), r->backends,
+			      r->n_backends);
 		return;
 	}
 	c->kind = "tls-terminate";
 	/* choose before the handshake: a name nobody routes costs no crypto */
 	const struct snap_backend *b = l4_pick_backend(r->backends, r->n_backends, rand_u64());
 	str_lcpy(c->route, r->route, sizeof(c->route));
+	count_routed(c, l4_stat_id(rs, (size_t)li, r));
 	if (!l4_backend_usable(b)) {
 		l4_close(c, b ? "backend not usable" : "no backend", true);
 		return;
 	}
 	if (!rs->l4 || !rs->l4->tls_server) {
-		l4_close(c, "no usable certificate", true);
+		l4_fail(c, L4_FAULT_PROXY, "no usable certificate");
 		return;
 	}
 	c->tls = tls_conn_server(rs->l4->tls_server, c->cfd);
 	if (!c->tls) {
-		l4_close(c, "out of memory", true);
+		l4_fail(c, L4_FAULT_PROXY, "out of memory");
 		return;
 	}
 	c->be = b;
@@ -671,7 +739,7 @@ static void start_handshake(struct l4conn *c)
 		return;
 	}
 	const char *e = tls_conn_error(c->tls);
-	l4_close(c, e ? e : "tls handshake failed", true);
+	l4_fail(c, L4_FAULT_CLIENT, e ? e : "tls handshake failed");
 }
 
 /* ---- relay ---- */
@@ -706,7 +774,7 @@ static ssize_t src_read(struct l4conn *c, struct l4dir *d, bool from_client)
 			/* should not happen for TCP; fall back to copying */
 			return -3;
 		}
-		l4_close(c, strerror(errno), true);
+		l4_fail(c, from_client ? L4_FAULT_CLIENT : L4_FAULT_BACKEND, strerror(errno));
 		return -2;
 	}
 	if (!buf_room(&d->b))
@@ -731,7 +799,7 @@ static ssize_t src_read(struct l4conn *c, struct l4dir *d, bool from_client)
 			return -1;
 		}
 		const char *e = tls_conn_error(c->tls);
-		l4_close(c, e ? e : "tls read failed", true);
+		l4_fail(c, L4_FAULT_CLIENT, e ? e : "tls read failed");
 		return -2;
 	}
 	n = recv(fd, buf_wptr(&d->b), buf_room(&d->b), 0);
@@ -745,7 +813,7 @@ static ssize_t src_read(struct l4conn *c, struct l4dir *d, bool from_client)
 		*rd = false;
 		return -1;
 	}
-	l4_close(c, strerror(errno), true);
+	l4_fail(c, from_client ? L4_FAULT_CLIENT : L4_FAULT_BACKEND, strerror(errno));
 	return -2;
 }
 
@@ -768,7 +836,8 @@ static ssize_t sink_write(struct l4conn *c, struct l4dir *d, bool to_client)
 			*wr = false;
 			return -1;
 		}
-		l4_close(c, n == 0 ? "splice wrote nothing" : strerror(errno), true);
+		l4_fail(c, to_client ? L4_FAULT_CLIENT : L4_FAULT_BACKEND,
+			n == 0 ? "splice wrote nothing" : strerror(errno));
 		return -2;
 	}
 	if (to_client && c->tls) {
@@ -786,7 +855,7 @@ static ssize_t sink_write(struct l4conn *c, struct l4dir *d, bool to_client)
 			return -1;
 		}
 		const char *e = tls_conn_error(c->tls);
-		l4_close(c, e ? e : "tls write failed", true);
+		l4_fail(c, L4_FAULT_CLIENT, e ? e : "tls write failed");
 		return -2;
 	}
 	n = send(fd, buf_rptr(&d->b), buf_len(&d->b), MSG_NOSIGNAL);
@@ -798,7 +867,7 @@ static ssize_t sink_write(struct l4conn *c, struct l4dir *d, bool to_client)
 		*wr = false;
 		return -1;
 	}
-	l4_close(c, strerror(errno), true);
+	l4_fail(c, to_client ? L4_FAULT_CLIENT : L4_FAULT_BACKEND, strerror(errno));
 	return -2;
 }
 
@@ -830,17 +899,23 @@ static int move(struct l4conn *c, struct l4dir *d, bool from_client)
 			if (n == -2)
 				return -1;
 			if (n == -3) {
-				l4_close(c, "splice not supported", true);
+				l4_fail(c, L4_FAULT_PROXY, "splice not supported");
 				return -1;
 			}
 			if (n == 0) {
 				d->eof = true;
 				step = true;
 			} else if (n > 0) {
-				if (from_client)
+				/* the route's bytes as they move: a long stream shows */
+				if (from_client) {
 					c->bytes_up += (uint64_t)n;
-				else
+					if (c->rctr)
+						RCTR_ADD(c->rctr, bytes_in, (uint64_t)n);
+				} else {
 					c->bytes_down += (uint64_t)n;
+					if (c->rctr)
+						RCTR_ADD(c->rctr, bytes_out, (uint64_t)n);
+				}
 				step = true;
 			}
 		}
@@ -921,7 +996,7 @@ static void on_cio(struct loop_io *io, uint32_t events)
 	case L4_ST_HANDSHAKE: start_handshake(c); return;
 	case L4_ST_CONNECT:
 		if (events & LOOP_ERROR)
-			l4_close(c, "client went away while connecting", true);
+			l4_fail(c, L4_FAULT_CLIENT, "client went away while connecting");
 		return;
 	case L4_ST_RELAY:
 		if (events & LOOP_READ)
@@ -940,7 +1015,7 @@ static void on_cio(struct loop_io *io, uint32_t events)
 		relay(c);
 		/* HUP/ERR and nothing moved: the peer is gone */
 		if ((events & LOOP_ERROR) && !c->closed && before == c->moves)
-			l4_close(c, "client reset", true);
+			l4_fail(c, L4_FAULT_CLIENT, "client reset");
 		return;
 	}
 }
@@ -964,7 +1039,7 @@ static void on_uio(struct loop_io *io, uint32_t events)
 	uint64_t before = c->moves;
 	relay(c);
 	if ((events & LOOP_ERROR) && !c->closed && before == c->moves)
-		l4_close(c, "backend reset", true);
+		l4_fail(c, L4_FAULT_BACKEND, "backend reset");
 }
 
 /* ---- accept ---- */
@@ -1059,15 +1134,19 @@ void l4_accept(struct worker *w, struct wlsn *l, struct rt_socket *rs, int fd,
 	}
 	/* TCP: the listener with routes (listeners of one TCP socket share it) */
 	const struct snap_listener *tl = NULL;
-	for (size_t i = 0; i < rs->s->n_listeners && !tl; i++)
-		if (rs->s->listeners[i]->proto == SNAP_P_TCP && rs->s->listeners[i]->l4_route)
-			tl = rs->s->listeners[i];
+	size_t li = 0;
+	for (; li < rs->s->n_listeners; li++)
+		if (rs->s->listeners[li]->proto == SNAP_P_TCP && rs->s->listeners[li]->l4_route) {
+			tl = rs->s->listeners[li];
+			break;
+		}
 	c->kind = "tcp";
 	if (!tl) {
 		l4_close(c, "no route", true);
 		return;
 	}
-	start_backend(c, tl->l4_route, tl->l4_backends, tl->n_l4_backends);
+	start_backend(c, tl->l4_route, l4_stat_id(rs, li, NULL), tl->l4_backends,
+		      tl->n_l4_backends);
 }
 
 void l4_lsn_closed(struct worker *w, struct psock *ps)

@@ -154,6 +154,21 @@ struct l4_worker {
 	uint64_t udp_rr;
 };
 
+/* The route counters' id of listener li of rs (rt_build's rs->listeners):
+ * of its TLS route tr, or with tr NULL of its TCP or UDP route; 0 when
+ * not counted. */
+static inline uint32_t l4_stat_id(const struct rt_socket *rs, size_t li,
+				  const struct snap_tls_route *tr)
+{
+	const struct rt_listener *rl = li < rs->n_listeners ? rs->listeners[li] : NULL;
+
+	if (!rl)
+		return 0;
+	if (tr)
+		return rl->tls_stat_ids ? rl->tls_stat_ids[tr - rl->l->tls_routes] : 0;
+	return rl->l4_stat_id;
+}
+
 /* The worker's L4 state, created on first use; NULL on ENOMEM. */
 struct l4_worker *l4_worker_get(struct worker *w);
 /* The UDP half of drain/free (l4_udp.c). */

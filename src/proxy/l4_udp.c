@@ -9,6 +9,14 @@
  * recently used, or when its listener goes, it ends. SO_REUSEPORT hashes a
  * client's datagrams to one worker, so the table is per worker, lock-free.
  *
+ * Traffic per route (rstats.c): a session is one request of its UDPRoute's
+ * rule 0, counted when it starts; datagram bytes are counted as they pass
+ * (client to backend in, backend to client out); at its end the session
+ * gets its duration and a response class: 5xx when the backend answered
+ * nothing but ICMP errors (refused: each one is an upstream error of the
+ * rule), 2xx otherwise. A datagram whose listener has a route but no usable
+ * backend counts as a session of its own that ends at once with 5xx.
+ *
  * What it does not do: no reassembly or inspection of datagrams, no health
  * checks (an ICMP error only shows in the counters), replies leave a
  * wildcard-bound listener with the address routing picks (no IP_PKTINFO).
@@ -48,6 +56,9 @@ struct l4_usess {
 	const struct snapshot *snap;
 	uint64_t revision;
 	uint64_t dgrams_up, dgrams_down;
+	uint64_t start_ms;
+	uint64_t icmp_errors;   /* refusals from the backend (ICMP, via recv) */
+	struct route_ctr *rctr; /* the route rule's counters, or NULL */
 };
 
 int l4_udp_listen(const struct sockaddr_storage *ss, socklen_t len)
@@ -93,6 +104,8 @@ static void sess_close(struct l4_usess *s, const char *why)
 	l4_stab_remove(&lw->sessions, &s->link);
 	loop_io_del(w->loop, &s->io);
 	close(s->ufd);
+	rstat_done(s->rctr, !s->dgrams_down && s->icmp_errors ? 502 : 200, 0, 0,
+		   loop_now_ms(w->loop) - s->start_ms);
 	log_debug("event=udp_session_end endpoint=%s dgrams_up=%llu dgrams_down=%llu reason=%s",
 		  log_q(s->endpoint), (unsigned long long)s->dgrams_up,
 		  (unsigned long long)s->dgrams_down, log_q(why));
@@ -134,6 +147,9 @@ static void on_sess_io(struct loop_io *io, uint32_t events)
 				return;
 			/* ICMP errors (ECONNREFUSED) arrive here: counted, not fatal */
 			STAT_ADD(w, upstream_errors, 1);
+			s->icmp_errors++;
+			if (s->rctr)
+				RCTR_ADD(s->rctr, upstream_errors, 1);
 			continue;
 		}
 		if (sendto(lfd, dgram, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&s->peer,
@@ -141,19 +157,24 @@ static void on_sess_io(struct loop_io *io, uint32_t events)
 			continue; /* UDP: a reply that cannot go out is dropped */
 		s->dgrams_down++;
 		STAT_ADD(w, bytes_out, (uint64_t)n);
+		if (s->rctr)
+			RCTR_ADD(s->rctr, bytes_out, (uint64_t)n);
 		l4_stab_touch(&w->l4->sessions, &s->link, loop_now_ms(w->loop));
 	}
 }
 
-static const struct snap_listener *udp_listener(struct worker *w, uint64_t sock_id)
+/* The UDP listener with a route on the worker's socket sock_id (listeners
+ * of one UDP socket share it), or NULL. */
+static const struct rt_listener *udp_listener(struct worker *w, uint64_t sock_id)
 {
 	struct rt_socket *rs = w->rt ? rt_socket_by_id(w->rt, sock_id) : NULL;
 
 	if (!rs)
 		return NULL;
 	for (size_t i = 0; i < rs->s->n_listeners; i++)
-		if (rs->s->listeners[i]->proto == SNAP_P_UDP && rs->s->listeners[i]->l4_route)
-			return rs->s->listeners[i];
+		if (rs->s->listeners[i]->proto == SNAP_P_UDP && rs->s->listeners[i]->l4_route &&
+		    rs->listeners[i])
+			return rs->listeners[i];
 	return NULL;
 }
 
@@ -179,33 +200,44 @@ static int endpoint_sockaddr(const struct snap_endpoint *e, struct sockaddr_stor
 	return -EINVAL;
 }
 
-/* A new session for the client key k; NULL (datagram dropped) when there
- * is no route, no usable backend or no memory. */
+/* A new session for the client key k, counted as a request of the route;
+ * NULL (datagram dropped) when there is no route, no usable backend or no
+ * memory (a routed one is then counted as ended with 5xx). */
 static struct l4_usess *sess_new(struct worker *w, struct wlsn *l, const struct l4_skey *k,
 				 const struct sockaddr_storage *peer, socklen_t peer_len)
 {
 	struct l4_worker *lw = w->l4;
-	const struct snap_listener *sl = udp_listener(w, l->ps->id);
+	const struct rt_listener *rl = udp_listener(w, l->ps->id);
+	const struct snap_listener *sl;
 	const struct snap_backend *b;
+	const struct snap_endpoint *e;
+	struct route_ctr *rc;
 	struct sockaddr_storage ss;
 	socklen_t sl_len;
+	struct l4_usess *s;
 
-	if (!sl)
+	if (!rl)
 		return NULL;
+	sl = rl->l;
+	if ((rc = rstat_ctr(&w->rstats, rl->l4_stat_id)))
+		RCTR_ADD(rc, requests, 1);
 	b = l4_pick_backend(sl->l4_backends, sl->n_l4_backends, rand_u64());
 	if (!l4_backend_usable(b))
-		return NULL;
-	const struct snap_endpoint *e = &b->endpoints[lw->udp_rr++ % b->n_endpoints];
+		goto fail;
+	e = &b->endpoints[lw->udp_rr++ % b->n_endpoints];
 	if (endpoint_sockaddr(e, &ss, &sl_len))
-		return NULL;
-	struct l4_usess *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
+		goto fail;
+	if (!(s = calloc(1, sizeof(*s))))
+		goto fail;
 	s->ufd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->ufd == -1)
-		goto fail;
-	if (connect(s->ufd, (struct sockaddr *)&ss, sl_len) == -1 ||
-	    loop_io_add(w->loop, &s->io, s->ufd, LOOP_READ, on_sess_io, s))
+		goto fail_sess;
+	if (connect(s->ufd, (struct sockaddr *)&ss, sl_len) == -1) {
+		if (rc)
+			RCTR_ADD(rc, upstream_errors, 1);
+		goto fail_sock;
+	}
+	if (loop_io_add(w->loop, &s->io, s->ufd, LOOP_READ, on_sess_io, s))
 		goto fail_sock;
 	if (l4_stab_full(&lw->sessions))
 		sess_close((struct l4_usess *)l4_stab_oldest(&lw->sessions), "table full");
@@ -218,6 +250,8 @@ static struct l4_usess *sess_new(struct worker *w, struct wlsn *l, const struct 
 	s->ep = *e;
 	s->snap = w->rt->snap;
 	s->revision = w->rt->snap->revision;
+	s->start_ms = loop_now_ms(w->loop);
+	s->rctr = rc;
 	l4_stab_insert(&lw->sessions, &s->link, loop_now_ms(w->loop));
 	if (!timer_is_armed(&lw->sweep))
 		timer_add(w->loop, &lw->sweep, SWEEP_MAX_MS, on_sweep, w);
@@ -226,8 +260,10 @@ static struct l4_usess *sess_new(struct worker *w, struct wlsn *l, const struct 
 	return s;
 fail_sock:
 	close(s->ufd);
-fail:
+fail_sess:
 	free(s);
+fail:
+	rstat_done(rc, 503, 0, 0, 0);
 	return NULL;
 }
 
@@ -235,7 +271,8 @@ fail:
  * may choose in the worker's current snapshot. */
 static bool sess_still_routed(struct worker *w, const struct l4_usess *s)
 {
-	const struct snap_listener *sl = udp_listener(w, s->link.key.sock_id);
+	const struct rt_listener *rl = udp_listener(w, s->link.key.sock_id);
+	const struct snap_listener *sl = rl ? rl->l : NULL;
 
 	for (size_t i = 0; sl && i < sl->n_l4_backends; i++) {
 		const struct snap_backend *b = &sl->l4_backends[i];
@@ -291,6 +328,8 @@ void l4_udp_input(struct worker *w, struct wlsn *l)
 			continue; /* dropped, as UDP may */
 		s->dgrams_up++;
 		STAT_ADD(w, bytes_in, (uint64_t)n);
+		if (s->rctr)
+			RCTR_ADD(s->rctr, bytes_in, (uint64_t)n);
 	}
 }
 

@@ -636,13 +636,19 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	p->socks = tab;
 	p->n_socks = n_tab;
 
-	/* route rule ids: the same (route, rule index) keeps its counters */
+	/* route rule ids: the same (route, rule index) keeps its counters; an
+	 * L4 route is one rule, index 0 (gwapi pools the backends of its rules) */
 	uint64_t gen = ++p->publishes;
 	for (size_t i = 0; i < snap->n_listeners; i++) {
 		struct rt_listener *rl = &rt->listeners[i];
+		const struct snap_listener *l = rl->l;
 		for (size_t k = 0; k < rl->n_rules; k++)
 			rl->rules[k].stat_id = rstat_id(&p->rstats, rl->rules[k].r->route,
 							rl->rules[k].r->rule_index, gen);
+		for (size_t k = 0; rl->tls_stat_ids && k < l->n_tls_routes; k++)
+			rl->tls_stat_ids[k] = rstat_id(&p->rstats, l->tls_routes[k].route, 0, gen);
+		if (l->proto == SNAP_P_TCP || l->proto == SNAP_P_UDP)
+			rl->l4_stat_id = rstat_id(&p->rstats, l->l4_route, 0, gen);
 	}
 	rstat_reg_publish(&p->rstats, gen);
 

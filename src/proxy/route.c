@@ -272,6 +272,10 @@ struct rt *rt_build(struct snapshot *snap, struct diag *d)
 		const struct snap_listener *l = &snap->listeners[i];
 		struct rt_listener *rl = &rt->listeners[i];
 		rl->l = l;
+		if (l->proto == SNAP_P_TLS && l->n_tls_routes &&
+		    !(rl->tls_stat_ids =
+			      arena_zalloc(a, l->n_tls_routes * sizeof(*rl->tls_stat_ids))))
+			goto fail;
 		if (l->proto != SNAP_P_HTTP && l->proto != SNAP_P_HTTPS)
 			continue;
 		rl->n_rules = l->n_http_rules;

@@ -702,6 +702,9 @@ static void write_route(struct jw *w, struct ui *ui, const struct route_ref *r, 
 			jw_obj_end(w);
 			open = false;
 		}
+		/* an L4 route is one rule, counted as rule 0 */
+		const struct ui_route_stats *st = ui_route_stats_find(rs, n_rs, r[0].name, 0);
+
 		jw_obj(w);
 		jw_ku64(w, "index", 0);
 		if (r[i].rk == REF_TLS)
@@ -709,6 +712,8 @@ static void write_route(struct jw *w, struct ui *ui, const struct route_ref *r, 
 				       first->tls_routes[r[i].pos].n_backends);
 		else
 			write_backends(w, first->l4_backends, first->n_l4_backends);
+		if (st)
+			write_traffic(w, ui, st, 1, false);
 		jw_obj_end(w);
 	}
 	if (open) {

@@ -176,7 +176,8 @@ static int routes_part(struct buf *b, const struct ui_route_stats *r, size_t n)
 	int err = 0;
 
 	err |= head(b, "waygate_route_requests_total", "counter",
-		    "Requests routed to a route rule.");
+		    "Requests routed to a route rule (TCP and TLS routes: connections, UDP "
+		    "routes: sessions).");
 	for (size_t i = 0; i < n; i++)
 		if (r[i].requests) {
 			err |= route_series(b, "waygate_route_requests_total", &r[i], NULL, NULL);
