@@ -68,19 +68,7 @@ H.wg.wait_port(H2BE, proc=be)
 yaml = H.config([("http", "HTTP", HTTP)], [
     "  - matches: [{headers: [{name: x-be, value: h2c}]}]",
     "    backendRefs: [{name: h2be, port: 80}]",
-    "  - backendRefs: [{name: rec, port: 80}]"], {"rec": REC.port}, extra="""---
-apiVersion: v1
-kind: Service
-metadata: {name: h2be, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %(p)d, appProtocol: kubernetes.io/h2c}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: h2be-1, namespace: default, labels: {kubernetes.io/service-name: h2be}}
-addressType: IPv4
-ports: [{name: http, port: %(p)d, protocol: TCP, appProtocol: kubernetes.io/h2c}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"p": H2BE})
+    "  - backendRefs: [{name: rec, port: 80}]"], {"rec": REC.port}, extra=H.wg.backend_yaml("h2be", H2BE, app_protocol="kubernetes.io/h2c"))
 # the h2c route is chosen by a header (to_h2c below)
 gw = H.gateway(yaml, HTTP, limits="port %d max-body-bytes 1K" % HTTP)
 H.wg.wait_for(lambda: H.raw(HTTP, b"GET /ready HTTP/1.1\r\nHost: a\r\n\r\n")[0]

@@ -179,22 +179,39 @@ spec:
        "listeners": listeners or "[{name: http, protocol: HTTP, port: %d}]" % port}
 
 
-def backend_yaml(name, port, ns="default"):
+def backend_yaml(name, port, ns="default", app_protocol=None):
     """A Service without a selector and its EndpointSlice: one ready endpoint
-    at 127.0.0.1:port, reached as NAME:80."""
+    at 127.0.0.1:port, reached as NAME:80; app_protocol (for example
+    "kubernetes.io/h2c") goes on both ports."""
+    ap = ", appProtocol: %s" % app_protocol if app_protocol else ""
     return """---
 apiVersion: v1
 kind: Service
 metadata: {name: %(n)s, namespace: %(ns)s}
-spec: {ports: [{name: http, port: 80, targetPort: %(p)d}]}
+spec: {ports: [{name: http, port: 80, targetPort: %(p)d%(ap)s}]}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: %(n)s-1, namespace: %(ns)s, labels: {kubernetes.io/service-name: %(n)s}}
 addressType: IPv4
-ports: [{name: http, port: %(p)d}]
+ports: [{name: http, port: %(p)d%(tcp)s}]
 endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"n": name, "p": port, "ns": ns}
+""" % {"n": name, "p": port, "ns": ns, "ap": ap,
+       "tcp": ", protocol: TCP" + ap if app_protocol else ""}
+
+
+def self_signed_secret_yaml(name, hosts, ns="default"):
+    """A kubernetes.io/tls Secret that waygate fills with a self-signed
+    certificate for hosts (its generate-self-signed annotation)."""
+    return """---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: %s
+  namespace: %s
+  annotations: {waygate.dev/generate-self-signed: "%s"}
+type: kubernetes.io/tls
+""" % (name, ns, hosts)
 
 
 # ---- the admin UI ----

@@ -27,15 +27,8 @@ cfg = os.path.join(work, "c.yaml")
 listeners = ("[{name: http, protocol: HTTP, port: %d}, {name: https, protocol: HTTPS, port: %d,"
              " tls: {certificateRefs: [{name: cert}]}}]" % (port, tport))
 with open(cfg, "w") as f:
-    f.write(wg.gateway_yaml(port, listeners=listeners) + """---
-apiVersion: v1
-kind: Secret
-metadata:
-  name: cert
-  namespace: default
-  annotations: {waygate.dev/generate-self-signed: "*.example.test"}
-type: kubernetes.io/tls
----
+    f.write(wg.gateway_yaml(port, listeners=listeners) +
+            wg.self_signed_secret_yaml("cert", "*.example.test") + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: default}

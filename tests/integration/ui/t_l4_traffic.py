@@ -112,15 +112,7 @@ endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 """ % {"n": name, "p": port, "proto": proto}
 
 
-ROUTES = """---
-apiVersion: v1
-kind: Secret
-metadata:
-  name: term-cert
-  namespace: default
-  annotations: {waygate.dev/generate-self-signed: "term.example.test"}
-type: kubernetes.io/tls
----
+ROUTES = wg.self_signed_secret_yaml("term-cert", "term.example.test") + """---
 apiVersion: gateway.networking.k8s.io/v1alpha2
 kind: TCPRoute
 metadata: {name: tcp, namespace: default}

@@ -61,19 +61,8 @@ spec:
   parentRefs: [{name: gw}]
   hostnames: [h2c.test]
   rules: [{backendRefs: [{name: h2be, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: h2be, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %(h2be)d, appProtocol: kubernetes.io/h2c}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: h2be-1, namespace: default, labels: {kubernetes.io/service-name: h2be}}
-addressType: IPv4
-ports: [{name: http, port: %(h2be)d, protocol: TCP, appProtocol: kubernetes.io/h2c}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"h2be": h2be} + wg.backend_yaml("closed", wg.free_port())  # nobody listens there
+""" + wg.backend_yaml("h2be", h2be, app_protocol="kubernetes.io/h2c") + \
+    wg.backend_yaml("closed", wg.free_port())  # nobody listens there
 LATE = """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute

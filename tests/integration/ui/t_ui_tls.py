@@ -30,15 +30,8 @@ with open(os.path.join(conf, "gw.yaml"), "w") as f:
     f.write(wg.gateway_yaml(port, listeners="""
   - {name: http, protocol: HTTP, port: %d}
   - {name: https, protocol: HTTPS, port: %d, tls: {certificateRefs: [{name: cert}]}}""" % (
-        port, tport)) + wg.backend_yaml("one", b1) + """---
-apiVersion: v1
-kind: Secret
-metadata:
-  name: cert
-  namespace: default
-  annotations: {waygate.dev/generate-self-signed: "*.example.com"}
-type: kubernetes.io/tls
----
+        port, tport)) + wg.backend_yaml("one", b1) + \
+        wg.self_signed_secret_yaml("cert", "*.example.com") + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web, namespace: default}
