@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/build_info.h"
 #include "cli/cli.h"
 #include "cli/internal.h"
 #include "cli/limits.h"
@@ -45,29 +46,6 @@
 #include "tls/tls.h"
 #include "ui/ui.h"
 
-#ifndef WG_VERSION
-#define WG_VERSION "0.0.0"
-#endif
-#ifndef WG_BOARD_NAME
-#define WG_BOARD_NAME "generic"
-#endif
-#ifndef WG_BOARD_WORKERS
-#define WG_BOARD_WORKERS 0
-#endif
-#ifndef WG_BOARD_MAX_CONNS
-#define WG_BOARD_MAX_CONNS 0
-#endif
-#ifndef WG_BOARD_CIPHER_PREF_CHACHA
-#define WG_BOARD_CIPHER_PREF_CHACHA 0
-#endif
-/* The user to become after the first bind ("" = stay as started). */
-#ifndef WG_BOARD_USER
-#define WG_BOARD_USER ""
-#endif
-/* The board's limits, in the limits file's syntax (';' between settings). */
-#ifndef WG_BOARD_LIMITS
-#define WG_BOARD_LIMITS ""
-#endif
 
 #define DEFAULT_CONTROLLER "waygate.dev/gateway-controller"
 #define DEFAULT_STATE_DIR "/var/lib/waygate"

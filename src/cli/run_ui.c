@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/build_info.h"
 #include "cli/internal.h"
 #include "cli/run.h"
 #include "core/diag.h"
@@ -33,12 +34,6 @@
 #include "tls/tls.h"
 #include "ui/ui.h"
 
-#ifndef WG_VERSION
-#define WG_VERSION "0.0.0"
-#endif
-#ifndef WG_BOARD_NAME
-#define WG_BOARD_NAME "generic"
-#endif
 
 #define KUBECONFIG_TEST_MS 10000
 #define KUBECONFIG_MAX (1u << 20)

@@ -24,38 +24,9 @@
 #include <yaml.h>
 #include <yyjson.h>
 
+#include "cli/build_info.h"
 #include "cli/cli.h"
 
-#ifndef WG_VERSION
-#define WG_VERSION "0.0.0"
-#endif
-#ifndef WG_BUILD
-#define WG_BUILD "unknown"
-#endif
-#ifndef WG_ARCH
-#define WG_ARCH "unknown"
-#endif
-#ifndef WG_BOARD_NAME
-#define WG_BOARD_NAME "generic"
-#endif
-#ifndef WG_BOARD_WORKERS
-#define WG_BOARD_WORKERS 0
-#endif
-#ifndef WG_BOARD_MAX_CONNS
-#define WG_BOARD_MAX_CONNS 0
-#endif
-#ifndef WG_BOARD_CIPHER_PREF_CHACHA
-#define WG_BOARD_CIPHER_PREF_CHACHA 0
-#endif
-#ifndef WG_BOARD_USER
-#define WG_BOARD_USER ""
-#endif
-#ifndef WG_BOARD_LIMITS
-#define WG_BOARD_LIMITS ""
-#endif
-#ifndef WG_MUSL_VERSION
-#define WG_MUSL_VERSION "unknown"
-#endif
 
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -265,19 +265,26 @@ static void on_retry_timer(struct timer *t)
  * route's retry policy, else fail. Returns true when the owner was told
  * (x may be gone), false when a new attempt is under way.
  */
+/* A new attempt at once, on a new connection: false when it is under way,
+ * true when it could not start (the owner was told). */
+static bool x_try_again(struct upx *x, const char *why)
+{
+	x_drop_conn(x, false);
+	int s = x_attempt(x);
+	if (!s) {
+		x_set_io(x);
+		return false;
+	}
+	x->st = UPX_FAILED;
+	x->cbs->on_fail(x->ctx, s, why);
+	return true;
+}
+
 static bool x_attempt_failed(struct upx *x, int status, const char *why, bool fresh_replay)
 {
 	if (fresh_replay && !x->replayed && replayable(x)) {
 		x->replayed = true;
-		x_drop_conn(x, false);
-		int s = x_attempt(x);
-		if (!s) {
-			x_set_io(x);
-			return false;
-		}
-		x->st = UPX_FAILED;
-		x->cbs->on_fail(x->ctx, s, why);
-		return true;
+		return x_try_again(x, why);
 	}
 	if (x->attempts_left > 0 && replayable(x)) {
 		x->attempts_left--;
@@ -305,15 +312,7 @@ static bool x_connect_failed(struct upx *x, const char *why)
 		STAT_ADD(x->w, upstream_errors, 1);
 		if (x->c)
 			upep_result(x->w, x->c->ep, false);
-		x_drop_conn(x, false);
-		int s = x_attempt(x);
-		if (!s) {
-			x_set_io(x);
-			return false;
-		}
-		x->st = UPX_FAILED;
-		x->cbs->on_fail(x->ctx, s, why);
-		return true;
+		return x_try_again(x, why);
 	}
 	return x_attempt_failed(x, 503, why, false);
 }
