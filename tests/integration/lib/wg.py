@@ -35,6 +35,29 @@ atexit.register(_cleanup)
 
 
 def free_port():
+    """A TCP port another process (the gateway, a backend) can listen on.
+    Drawn below the kernel's ephemeral range: a port the kernel hands out
+    can meanwhile become the local end of some outgoing connection, and a
+    listener then fails with EADDRINUSE. Bench ports (18xxx, 28xxx, 29xxx)
+    stay out."""
+    import random
+    lo = 20000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = min(int(f.read().split()[0]) - 1, 27999)
+    except (OSError, ValueError, IndexError):
+        hi = 27999
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
