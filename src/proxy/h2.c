@@ -126,6 +126,7 @@ struct h2conn {
 	struct h2conn *prev, *next; /* this worker's connections (tl_conns) */
 	struct worker *w;
 	struct admit_ticket ticket; /* the client connection's place under the caps */
+	const struct px_limits *lim; /* the listener port's limits, looked up once */
 	struct loop_io io;
 	int fd;
 	struct tls_conn *tls;
@@ -397,9 +398,7 @@ static void strm_free(struct strm *st)
 	if (!hc->n_streams && hc->draining)
 		hc_schedule(hc); /* the last stream of a draining connection: close */
 	if (!hc->n_streams && !hc->closing && !hc->dead)
-		timer_add(hc->w->loop, &hc->timer,
-			  px_limits_for(hc->w->p, hc->port)->l.keepalive_timeout_ms, on_hc_timer,
-			  hc);
+		timer_add(hc->w->loop, &hc->timer, hc->lim->l.keepalive_timeout_ms, on_hc_timer, hc);
 }
 
 /* Submits the response head once (status and fields). */
@@ -857,7 +856,7 @@ static void strm_timer_start(struct strm *st, const struct rt_rule *rr)
 	struct worker *w = st->hc->w;
 	uint32_t to = rr->r->request_timeout_ms;
 	if (!to)
-		to = px_limits_for(w->p, st->hc->port)->l.route_timeout_ms;
+		to = st->hc->lim->l.route_timeout_ms;
 	timer_add(w->loop, &st->req_timer, to, on_strm_timer, st);
 }
 
@@ -2024,7 +2023,7 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 			break;
 		}
 		st->body_in += n;
-		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
+		if (st->body_in > hc->lim->l.max_body_bytes) {
 			/* over the listener's cap: the backend connection
 			 * holding part of the body is closed, never reused */
 			h2_consume(hc->s, sid, n);
@@ -2045,7 +2044,7 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 	case STRM_UP:
 		/* checked before a byte over the listener's cap is queued */
 		st->body_in += n;
-		if (st->body_in > px_limits_for(hc->w->p, hc->port)->l.max_body_bytes) {
+		if (st->body_in > hc->lim->l.max_body_bytes) {
 			h2_consume(hc->s, sid, n);
 			st->unacked -= n < st->unacked ? n : st->unacked;
 			strm_up_detach(st, true);
@@ -2373,6 +2372,7 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket
 	hc->tls = tls;
 	hc->sock_id = sock_id;
 	hc->port = port;
+	hc->lim = px_limits_for(w->p, port);
 	snprintf(hc->peer, sizeof(hc->peer), "%s", peer);
 	if (sni)
 		snprintf(hc->sni, sizeof(hc->sni), "%s", sni);
@@ -2381,8 +2381,7 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket
 		goto fail_hc;
 	if (loop_io_add(w->loop, &hc->io, fd, LOOP_READ | LOOP_WRITE, on_hc_io, hc))
 		goto fail_sess;
-	timer_add(w->loop, &hc->timer, px_limits_for(w->p, port)->l.keepalive_timeout_ms,
-		  on_hc_timer, hc);
+	timer_add(w->loop, &hc->timer, hc->lim->l.keepalive_timeout_ms, on_hc_timer, hc);
 	hc->ticket = *ticket;
 	ticket->held = false;
 	STAT_ADD(w, active_connections, 1);
