@@ -650,18 +650,13 @@ static void mirror_io(struct upconn *u, uint32_t events)
 /* ---- heads ---- */
 
 /*
- * The Via field (RFC 9110 §7.6.3) this proxy appends to a message it
- * forwards: the protocol version the message was received with, then our
- * pseudonym. It goes after every field of the message, so that an earlier
- * Via of the same message stays first in the list.
+ * The Via field (via_value) goes after every field of the message, so
+ * that an earlier Via of the same message stays first in the list.
  */
 static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
 {
-	if (P(c)->cfg.via_disabled)
-		return;
-	wr_cstr(o, from_h2      ? "Via: 2 waygate\r\n"
-		   : minor == 0 ? "Via: 1.0 waygate\r\n"
-				: "Via: 1.1 waygate\r\n");
+	if (!P(c)->cfg.via_disabled)
+		wr_field(o, STR_LIT("Via"), via_value(from_h2, minor));
 }
 
 /*

@@ -879,7 +879,7 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 	}
 	if (!st->hc->w->p->cfg.via_disabled &&
 	    hlist_add(&hl, st->arena, STR_LIT("via"),
-		      m->minor == 0 ? STR_LIT("1.0 waygate") : STR_LIT("1.1 waygate")))
+		      via_value(false, m->minor)))
 		goto fail;
 	for (size_t i = 0; i < st->n_resp_mods; i++)
 		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
@@ -1169,7 +1169,7 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct
 		wr_field(&o, nm, hl.v[i].value);
 	}
 	if (!w->p->cfg.via_disabled) /* after the client's own Via fields */
-		wr_cstr(&o, "Via: 2 waygate\r\n");
+		wr_field(&o, STR_LIT("Via"), via_value(true, 1));
 	wr_cstr(&o, "X-Forwarded-For: ");
 	if (xff.len) {
 		wr_str(&o, xff);
@@ -1815,8 +1815,10 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
-	if (!hc->w->p->cfg.via_disabled && k < H2P_MAX_FIELDS)
-		out[k++] = (struct h2_hdr){"via", 3, "2 waygate", 9};
+	if (!hc->w->p->cfg.via_disabled && k < H2P_MAX_FIELDS) {
+		struct str via = via_value(true, 1);
+		out[k++] = (struct h2_hdr){"via", 3, via.p, via.len};
+	}
 	st->kind = STRM_UP;
 	st->rt = rt;
 	rt_ref(st->rt);
