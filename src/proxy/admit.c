@@ -137,17 +137,23 @@ struct px_limits *px_limits_for(struct proxy *p, uint16_t port)
 	return &p->lim_box;
 }
 
-/* Under a->mu. A port past the first PROXY_MAX_PORTS is not counted. */
-static void port_count(struct admission *a, uint16_t port, int delta)
+/* Under a->mu: the count of port, added at zero the first time; NULL
+ * when out of memory. */
+static struct proxy_port_conns *port_entry(struct admission *a, uint16_t port)
 {
-	for (size_t i = 0; i < a->n_ports; i++) {
-		if (a->ports[i].port == port) {
-			a->ports[i].active += (uint32_t)delta;
-			return;
-		}
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (a->ports[i].port == port)
+			return &a->ports[i];
+	if (a->n_ports == a->cap_ports) {
+		size_t cap = a->cap_ports ? a->cap_ports * 2 : 8;
+		struct proxy_port_conns *v = realloc(a->ports, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		a->ports = v;
+		a->cap_ports = cap;
 	}
-	if (delta > 0 && a->n_ports < PROXY_MAX_PORTS)
-		a->ports[a->n_ports++] = (struct proxy_port_conns){port, (uint32_t)delta};
+	a->ports[a->n_ports] = (struct proxy_port_conns){port, 0};
+	return &a->ports[a->n_ports++];
 }
 
 size_t proxy_port_conns(struct proxy *p, struct proxy_port_conns *out, size_t max)
@@ -172,9 +178,12 @@ enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t po
 	memset(t, 0, sizeof(*t));
 	peer_key(sa, port, key);
 	pthread_mutex_lock(&a->mu);
-	if (a->conns >= p->lim_box.l.max_connections)
+	struct proxy_port_conns *pc = port_entry(a, port);
+	if (!pc)
+		r = ADMIT_NOMEM;
+	else if (a->conns >= p->lim_box.l.max_connections)
 		r = ADMIT_BOX_FULL;
-	else if (lim != &p->lim_box && lim->conns >= lim->l.max_connections)
+	else if (lim != &p->lim_box && pc->active >= lim->l.max_connections)
 		r = ADMIT_LISTENER_FULL;
 	else if (peer_tab_count(&a->peers, key) >= lim->l.max_conns_per_client)
 		r = ADMIT_CLIENT_FULL;
@@ -182,12 +191,10 @@ enum admit_result admit_take(struct proxy *p, struct px_limits *lim, uint16_t po
 		r = ADMIT_NOMEM;
 	if (r == ADMIT_OK) {
 		a->conns++;
-		lim->conns++;
-		port_count(a, port, 1);
+		pc->active++;
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (r == ADMIT_OK) {
-		t->lim = lim;
 		t->port = port;
 		memcpy(t->key, key, sizeof(key));
 		t->held = true;
@@ -204,8 +211,7 @@ void admit_release(struct proxy *p, struct admit_ticket *t)
 	pthread_mutex_lock(&a->mu);
 	peer_tab_dec(&a->peers, t->key);
 	a->conns--;
-	t->lim->conns--;
-	port_count(a, t->port, -1);
+	port_entry(a, t->port)->active--; /* there since admit_take */
 	pthread_mutex_unlock(&a->mu);
 	t->held = false;
 }

@@ -72,7 +72,6 @@ struct px_limits {
 	uint16_t port; /* 0: the box's defaults */
 	struct proxy_limits l;
 	struct h1_limits h1;
-	uint32_t conns;
 };
 
 /* Client connections per address (and listener port), for the
@@ -107,7 +106,6 @@ enum admit_result {
 /* What an admitted connection holds, given back by admit_release. All-zero
  * holds nothing. */
 struct admit_ticket {
-	struct px_limits *lim;
 	uint8_t key[18];
 	uint16_t port;
 	bool held;
@@ -118,10 +116,10 @@ struct admission {
 	pthread_mutex_t mu;
 	struct peer_tab peers;
 	uint32_t conns;       /* client connections of the box */
-	/* client connections open per listener port, for the metrics: ports in
-	 * the order they first took one, up to PROXY_MAX_PORTS */
-	struct proxy_port_conns ports[PROXY_MAX_PORTS];
-	size_t n_ports;
+	/* client connections open per listener port (the listener cap, the
+	 * metrics), ports in the order they first took one */
+	struct proxy_port_conns *ports;
+	size_t n_ports, cap_ports;
 	uint64_t log_next_ms; /* refusals are logged at most once a second */
 	uint64_t log_suppressed;
 };

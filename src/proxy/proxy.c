@@ -724,6 +724,7 @@ void proxy_free(struct proxy *p)
 	rstat_reg_fini(&p->rstats);
 	free(p->workers);
 	peer_tab_fini(&p->admit.peers);
+	free(p->admit.ports);
 	pthread_mutex_destroy(&p->admit.mu);
 	free(p->lim_port);
 	free(p);

@@ -86,9 +86,8 @@ struct proxy_stats {
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
 /* Client TCP connections (HTTP and L4) open now per listener port, for as
- * many ports as out holds (the first PROXY_MAX_PORTS ever used). Any
+ * many ports as out holds (in the order the ports were first used). Any
  * thread. */
-#define PROXY_MAX_PORTS 64
 struct proxy_port_conns {
 	uint16_t port;
 	uint32_t active;
