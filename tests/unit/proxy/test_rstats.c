@@ -37,6 +37,16 @@ TEST(rstats_ids_are_stable_per_route_rule)
 	rstat_reg_fini(&g);
 }
 
+/* A worker's counters of rule id, which every request below counts into. */
+static struct route_ctr *ctr_of(struct rstat_worker *w, uint32_t id)
+{
+	struct route_ctr *c = rstat_ctr(w, id);
+
+	if (!c)
+		abort(); /* no slot: none of the counts below could be checked */
+	return c;
+}
+
 TEST(rstats_sums_workers_and_keeps_counts_across_publishes)
 {
 	struct rstat_reg g = {0};
@@ -53,17 +63,17 @@ TEST(rstats_sums_workers_and_keeps_counts_across_publishes)
 
 	/* web: 3 requests on worker 1, 2 on worker 2 (one still in flight) */
 	for (int i = 0; i < 3; i++) {
-		c = rstat_ctr(&w1, web);
+		c = ctr_of(&w1, web);
 		RCTR_ADD(c, requests, 1);
 		rstat_done(c, i ? 200 : 503, 100, 1000, i * 30); /* 0, 30, 60 ms */
 	}
-	c = rstat_ctr(&w2, web);
+	c = ctr_of(&w2, web);
 	RCTR_ADD(c, requests, 1);
 	RCTR_ADD(c, upstream_errors, 2); /* two failed attempts, then an answer */
 	rstat_done(c, 404, 50, 20, 3000);
 	RCTR_ADD(c, requests, 1);
 	/* shop: one request on worker 2 */
-	c = rstat_ctr(&w2, shop);
+	c = ctr_of(&w2, shop);
 	RCTR_ADD(c, requests, 1);
 	rstat_done(c, 302, 10, 10, 4);
 
