@@ -163,7 +163,8 @@ size_t proxy_port_conns(struct proxy *p, struct proxy_port_conns *out, size_t ma
 
 	pthread_mutex_lock(&a->mu);
 	n = a->n_ports < max ? a->n_ports : max;
-	memcpy(out, a->ports, n * sizeof(*out));
+	if (n)	/* no port registered yet: ports is still NULL */
+		memcpy(out, a->ports, n * sizeof(*out));
 	pthread_mutex_unlock(&a->mu);
 	return n;
 }

@@ -205,11 +205,13 @@ size_t wpool_trim(struct worker *w)
 	for (size_t i = 0; i < nb; i++)
 		free(w->free_bufs[i]);
 	w->n_free_bufs -= nb;
-	memmove(w->free_bufs, w->free_bufs + nb, w->n_free_bufs * sizeof(*w->free_bufs));
+	if (nb)
+		memmove(w->free_bufs, w->free_bufs + nb, w->n_free_bufs * sizeof(*w->free_bufs));
 	for (size_t i = 0; i < na; i++)
 		arena_free(w->free_arenas[i]);
 	w->n_free_arenas -= na;
-	memmove(w->free_arenas, w->free_arenas + na, w->n_free_arenas * sizeof(*w->free_arenas));
+	if (na)
+		memmove(w->free_arenas, w->free_arenas + na, w->n_free_arenas * sizeof(*w->free_arenas));
 	w->low_free_bufs = w->n_free_bufs;
 	w->low_free_arenas = w->n_free_arenas;
 	return nb + na;

@@ -166,6 +166,8 @@ struct keyed {
  * which qsort's comparisons made cost milliseconds. tmp holds n. */
 static void radix_sort(struct keyed *v, struct keyed *tmp, size_t n)
 {
+	if (n < 2)
+		return;
 	for (int shift = 0; shift < 64; shift += 8) {
 		size_t count[257] = {0};
 
@@ -411,7 +413,8 @@ static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n
 		v = malloc((s->n_open ? s->n_open : 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
-		memcpy(v, s->open_ids, s->n_open * sizeof(*v));
+		if (s->n_open)
+			memcpy(v, s->open_ids, s->n_open * sizeof(*v));
 		*out = v;
 		*n = s->n_open;
 		return 0;

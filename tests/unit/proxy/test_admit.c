@@ -101,6 +101,8 @@ TEST(admit_caps)
 	p.n_lim_port = 1;
 	CHECK(px_limits_for(&p, 80) == &port80);
 	CHECK(px_limits_for(&p, 81) == &p.lim_box);
+	/* the metrics may read before any connection came: no port yet */
+	CHECK_EQ_INT(port_active(&p, 80), 0);
 
 	/* per client: a third from the same address is refused */
 	CHECK_EQ_INT(admit_take(&p, &port80, 80, (struct sockaddr *)&a, &t[0]), ADMIT_OK);
