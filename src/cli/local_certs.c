@@ -125,15 +125,6 @@ static int cert_for(const char *state_dir, const char *ns, const char *name, con
 	return 0;
 }
 
-static char *b64(const char *s)
-{
-	size_t n = strlen(s);
-	char *out = malloc(base64_encoded_size(n));
-	if (out)
-		base64_encode(s, n, out);
-	return out;
-}
-
 /* Rebuilds the Secret o with generated data and puts it into set. */
 static int fill_secret(const struct gw_object *o, const char *state_dir, const char *names_csv,
 		       struct gw_objset *set, struct diag *d)
@@ -150,8 +141,8 @@ static int fill_secret(const struct gw_object *o, const char *state_dir, const c
 			 "cannot generate a certificate: %s", strerror(-err));
 		goto out;
 	}
-	cert64 = b64(cert);
-	key64 = b64(key);
+	cert64 = base64_encode_dup(cert, strlen(cert));
+	key64 = base64_encode_dup(key, strlen(key));
 	doc = yyjson_doc_mut_copy(o->doc, NULL);
 	if (!cert64 || !key64 || !doc) {
 		err = -ENOMEM;

@@ -165,6 +165,25 @@ void *arena_memdup(struct arena *a, const void *p, size_t n)
 	return q;
 }
 
+void *arena_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap ? *cap * 2 : first;
+	if (ncap <= n || ncap > SIZE_MAX / size)
+		return NULL;
+	nv = arena_alloc(a, ncap * size);
+	if (!nv)
+		return NULL;
+	if (n)
+		memcpy(nv, v, n * size);
+	*cap = ncap;
+	return nv;
+}
+
 char *arena_printf(struct arena *a, const char *fmt, ...)
 {
 	va_list ap;

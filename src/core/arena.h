@@ -27,6 +27,10 @@ char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 void *arena_memdup(struct arena *a, const void *p, size_t n);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For arrays kept in an arena and grown by doubling: returns v with room
+ * for element n (of size bytes), copied into a block of `first` elements,
+ * then twice *cap, once all *cap are used. NULL on ENOMEM or overflow. */
+void *arena_grow(struct arena *a, void *v, size_t n, size_t *cap, size_t size, size_t first);
 /* Registers fn(arg) to run when the arena is reset or freed. -ENOMEM. */
 int arena_cleanup_add(struct arena *a, arena_cleanup_cb fn, void *arg);
 /* Bytes handed out (for memory accounting). */

@@ -2,6 +2,7 @@
 /* base64.c: RFC 4648 base64 with padding (see base64.h). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/base64.h"
 
@@ -73,4 +74,28 @@ long base64_decode(const char *in, size_t len, void *out)
 	if (pad > 2 || bits >= 6)
 		return -EINVAL;
 	return o;
+}
+
+char *base64_encode_dup(const void *in, size_t n)
+{
+	char *out = malloc(base64_encoded_size(n));
+
+	if (out)
+		base64_encode(in, n, out);
+	return out;
+}
+
+char *base64_decode_dup(const char *in, size_t len, size_t *outlen)
+{
+	char *out = malloc(len / 4 * 3 + 4);
+	long n = out ? base64_decode(in, len, out) : -ENOMEM;
+
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	out[n] = '\0';
+	if (outlen)
+		*outlen = (size_t)n;
+	return out;
 }

@@ -24,6 +24,7 @@
 
 #include <yyjson.h>
 
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -348,7 +349,7 @@ static char *exec_info_json(const struct kube_auth *a)
 		buf_appendf(&b, ",\"insecure-skip-tls-verify\":%s",
 			    cfg->insecure ? "true" : "false");
 		if (cfg->ca_pem) {
-			char *enc = kb64_encode(cfg->ca_pem, strlen(cfg->ca_pem));
+			char *enc = base64_encode_dup(cfg->ca_pem, strlen(cfg->ca_pem));
 
 			if (enc) {
 				buf_appendf(&b, ",\"certificate-authority-data\":\"%s\"", enc);

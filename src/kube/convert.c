@@ -74,20 +74,28 @@ static const struct ynode *yfind(const struct ynode *y, const char *path)
 	return best;
 }
 
+/* A diagnostic about field of the object being converted, with the line
+ * the field (or the object) stands on. */
+static void cdiag(struct conv *c, enum diag_sev sev, const char *field, const char *fmt,
+		  va_list ap)
+{
+	char msg[400];
+	const struct ynode *at = c->cur ? yfind(c->cur->y, field ? field : "") : NULL;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	diag_add(c->d, sev, c->file, c->object, field, "line %u: %s", at ? at->line : 0, msg);
+}
+
 static void cerr(struct conv *c, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void cerr(struct conv *c, const char *field, const char *fmt, ...)
 {
-	char msg[400];
 	va_list ap;
-	const struct ynode *at = c->cur ? yfind(c->cur->y, field ? field : "") : NULL;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cdiag(c, DIAG_ERROR, field, fmt, ap);
 	va_end(ap);
-	diag_add(c->d, DIAG_ERROR, c->file, c->object, field, "line %u: %s", at ? at->line : 0,
-		 msg);
 	c->errors++;
 }
 
@@ -96,14 +104,11 @@ static void cwarn(struct conv *c, const char *field, const char *fmt, ...)
 
 static void cwarn(struct conv *c, const char *field, const char *fmt, ...)
 {
-	char msg[400];
 	va_list ap;
-	const struct ynode *at = c->cur ? yfind(c->cur->y, field ? field : "") : NULL;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cdiag(c, DIAG_WARN, field, fmt, ap);
 	va_end(ap);
-	diag_add(c->d, DIAG_WARN, c->file, c->object, field, "line %u: %s", at ? at->line : 0, msg);
 }
 
 /* ---- YAML emitter ---- */

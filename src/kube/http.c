@@ -939,6 +939,19 @@ static void head_done(struct khttp_conn *c, int used)
 	log_debug("event=kube_http_response conn=%s status=%d", c->name, c->resp.status);
 }
 
+/* The TCP connection (direct, or through the proxy's tunnel) is up: the
+ * TLS handshake comes next. False once failed. */
+static bool start_tls(struct khttp_conn *c)
+{
+	c->tls = tls_conn_client(c->cl->tls, c->fd, c->cl->cfg->server_name);
+	if (!c->tls) {
+		fail(c, -ENOMEM, "out of memory");
+		return false;
+	}
+	c->st = KH_HANDSHAKE;
+	return true;
+}
+
 static void drive(struct khttp_conn *c)
 {
 	for (;;) {
@@ -1010,12 +1023,8 @@ static void drive(struct khttp_conn *c)
 				c->body_left = 1; /* 1 = still sending the CONNECT */
 				break;
 			}
-			c->tls = tls_conn_client(c->cl->tls, c->fd, c->cl->cfg->server_name);
-			if (!c->tls) {
-				fail(c, -ENOMEM, "out of memory");
+			if (!start_tls(c))
 				return;
-			}
-			c->st = KH_HANDSHAKE;
 			break;
 		}
 		case KH_PROXY:
@@ -1063,12 +1072,8 @@ static void drive(struct khttp_conn *c)
 				buf_release(&c->in);
 				c->got_bytes = false;
 			}
-			c->tls = tls_conn_client(c->cl->tls, c->fd, c->cl->cfg->server_name);
-			if (!c->tls) {
-				fail(c, -ENOMEM, "out of memory");
+			if (!start_tls(c))
 				return;
-			}
-			c->st = KH_HANDSHAKE;
 			break;
 		case KH_HANDSHAKE:
 			rc = tls_handshake(c->tls);

@@ -69,13 +69,6 @@ int kyaml_to_json(const struct ynode *n, struct buf *out, char *errmsg, size_t e
 /* Appends s (len bytes) as a JSON string literal, escaped. */
 int kjson_append_str(struct buf *out, const char *s, size_t len);
 
-/* ---- base64 (kubeconfig *-data keys) ------------------------------------ */
-/* Decodes standard base64 (padding optional, whitespace ignored) into a new
- * NUL-terminated malloc'd buffer; NULL on invalid input or ENOMEM. */
-char *kb64_decode(const char *s, size_t len, size_t *outlen);
-/* Encodes into a new malloc'd string; NULL on ENOMEM. */
-char *kb64_encode(const void *p, size_t len);
-
 /* ---- files ----------------------------------------------------------------- */
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * buffer. 0 or -errno (-EFBIG when larger than max). */

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/base64.h"
 #include "core/diag.h"
 #include "core/err.h"
 #include "kube/internal.h"
@@ -120,7 +121,7 @@ static int read_file_or_data(struct kload *l, const struct ynode *map, const cha
 	if (dv) {
 		size_t n;
 
-		*out = kb64_decode(dv, strlen(dv), &n);
+		*out = base64_decode_dup(dv, strlen(dv), &n);
 		if (!*out) {
 			snprintf(field, sizeof(field), "%s.%s", prefix, key_data);
 			kerr(l, dn, field, "is not valid base64");
@@ -308,7 +309,7 @@ static int load_cluster(struct kload *l, const struct ynode *c)
 		ss = pu + strlen("http://");
 		at = strchr(ss, '@');
 		if (at && (!strchr(ss, '/') || at < strchr(ss, '/'))) {
-			cfg->proxy_auth = kb64_encode(ss, (size_t)(at - ss));
+			cfg->proxy_auth = base64_encode_dup(ss, (size_t)(at - ss));
 			if (!cfg->proxy_auth)
 				return -1;
 		}

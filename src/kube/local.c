@@ -26,6 +26,7 @@
 #include <yyjson.h>
 
 #include "core/arena.h"
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/diag.h"
 #include "core/err.h"
@@ -145,7 +146,7 @@ static int fold_string_data(yyjson_mut_doc *m, yyjson_mut_val *root)
 		s = yyjson_mut_get_str(v);
 		if (!s)
 			return -EINVAL;
-		enc = kb64_encode(s, yyjson_mut_get_len(v));
+		enc = base64_encode_dup(s, yyjson_mut_get_len(v));
 		if (!enc)
 			return -ENOMEM;
 		yyjson_mut_obj_remove_key(data, yyjson_mut_get_str(k));

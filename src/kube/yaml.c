@@ -3,7 +3,7 @@
  * yaml.c: YAML text to a small node tree (libyaml's parser events, arena
  * allocation, line numbers kept for errors) and from the tree to JSON text
  * with the YAML 1.2 core schema, which is what kubeconfigs, local manifests
- * and `waygate convert` read. Also base64 and whole-file reading used by the
+ * and `waygate convert` read. Also whole-file reading used by the
  * rest of kube/. It does not emit YAML (convert.c writes its own) and keeps
  * nothing between calls. Runs on whichever thread calls it (control thread,
  * or the command line).
@@ -171,18 +171,10 @@ int kyaml_load_at(struct arena *a, const char *text, size_t len, const char *fil
 			break;
 		case YAML_DOCUMENT_END_EVENT:
 			if (root) {
-				if (n == cap) {
-					size_t ncap = cap ? cap * 2 : 8;
-					struct ynode **nv = arena_alloc(a, ncap * sizeof(*nv));
-
-					if (!nv) {
-						rc = -ENOMEM;
-						break;
-					}
-					if (n)
-						memcpy(nv, out, n * sizeof(*nv));
-					out = nv;
-					cap = ncap;
+				out = arena_grow(a, out, n, &cap, sizeof(*out), 8);
+				if (!out) {
+					rc = -ENOMEM;
+					break;
 				}
 				out[n++] = root;
 			}
@@ -561,95 +553,6 @@ int kyaml_to_json(const struct ynode *n, struct buf *out, char *errmsg, size_t e
 	if (errsz)
 		errmsg[0] = 0;
 	return node_json(&c, n, 0);
-}
-
-/* ---- base64 ---- */
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-char *kb64_decode(const char *s, size_t len, size_t *outlen)
-{
-	char *out = malloc(len / 4 * 3 + 4);
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0, pad = 0;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v;
-
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		if (pad)
-			goto bad; /* data after padding */
-		v = b64val(c);
-		if (v < 0)
-			goto bad;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	if (bits >= 6 || pad > 2)
-		goto bad;
-	out[o] = 0;
-	if (outlen)
-		*outlen = o;
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-char *kb64_encode(const void *p, size_t len)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *s = p;
-	char *out = malloc((len + 2) / 3 * 4 + 1);
-	size_t o = 0, i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = 0;
-	return out;
 }
 
 int kfile_read(const char *path, size_t max, char **out, size_t *len)

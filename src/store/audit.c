@@ -74,18 +74,10 @@ int store_audit_list(struct store *s, uint64_t before_id, size_t limit, struct a
 		const char *usr = (const char *)sqlite3_column_text(st, 3);
 		const char *sum = (const char *)sqlite3_column_text(st, 4);
 
-		if (cnt == cap) {
-			struct store_audit_entry *nv;
-
-			cap = cap ? 2 * cap : 32;
-			nv = arena_alloc(a, cap * sizeof(*nv));
-			if (!nv) {
-				err = -ENOMEM;
-				goto out;
-			}
-			if (cnt)
-				memcpy(nv, v, cnt * sizeof(*nv));
-			v = nv;
+		v = arena_grow(a, v, cnt, &cap, sizeof(*v), 32);
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
 		}
 		e = &v[cnt];
 		e->id = (uint64_t)sqlite3_column_int64(st, 0);

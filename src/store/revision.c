@@ -1122,18 +1122,10 @@ int store_revisions(struct store *s, size_t offset, size_t limit, struct arena *
 	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)offset);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct store_revision *nv;
-
-			cap = cap ? 2 * cap : 16;
-			nv = arena_alloc(a, cap * sizeof(*nv));
-			if (!nv) {
-				err = -ENOMEM;
-				goto out;
-			}
-			if (cnt)
-				memcpy(nv, v, cnt * sizeof(*nv));
-			v = nv;
+		v = arena_grow(a, v, cnt, &cap, sizeof(*v), 16);
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
 		}
 		err = fill_rev(a, st, serving, &v[cnt]);
 		if (err)
@@ -1224,18 +1216,10 @@ int store_diff(struct store *s, uint64_t a, uint64_t b, struct arena *ar,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_diff_entry *e;
 
-		if (cnt == cap) {
-			struct store_diff_entry *nv;
-
-			cap = cap ? 2 * cap : 16;
-			nv = arena_alloc(ar, cap * sizeof(*nv));
-			if (!nv) {
-				err = -ENOMEM;
-				goto out;
-			}
-			if (cnt)
-				memcpy(nv, v, cnt * sizeof(*nv));
-			v = nv;
+		v = arena_grow(ar, v, cnt, &cap, sizeof(*v), 16);
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
 		}
 		e = &v[cnt++];
 		if (sqlite3_column_type(st, 3) == SQLITE_NULL)

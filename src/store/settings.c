@@ -145,18 +145,10 @@ int store_traffic_read(struct store *s, uint64_t from_minute, struct arena *a,
 		return store_sqlerr(s, rc, "traffic");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)from_minute);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct store_traffic *nv;
-
-			cap = cap ? 2 * cap : 64;
-			nv = arena_alloc(a, cap * sizeof(*nv));
-			if (!nv) {
-				err = -ENOMEM;
-				goto out;
-			}
-			if (cnt)
-				memcpy(nv, v, cnt * sizeof(*nv));
-			v = nv;
+		v = arena_grow(a, v, cnt, &cap, sizeof(*v), 64);
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
 		}
 		v[cnt].minute = (uint64_t)sqlite3_column_int64(st, 0);
 		v[cnt].requests = (uint64_t)sqlite3_column_int64(st, 1);

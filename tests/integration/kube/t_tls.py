@@ -25,6 +25,11 @@ dbg = Debug(api.kubeconfig(os.path.join(d, "kc-otherca.json"), ca=api.certs["oth
 st = dbg.poll(lambda s: s["health"]["errors"] > 0, what="TLS failure reported")
 check(not st["synced"] and "tls" in st["health"]["last_error"],
       "CA mismatch: refused, reported (%s)" % st["health"]["last_error"])
+# the server logs the failed handshake when it reads the client's alert,
+# which may come a moment after the client reported the failure
+deadline = time.monotonic() + 5
+while len(api.log) == n0 and time.monotonic() < deadline:
+    time.sleep(0.05)
 seen = api.log[n0:]
 check(seen and all(r["verb"] == "tls-failed" for r in seen),
       "CA mismatch: no request reached the server (%d handshakes failed)" % len(seen))

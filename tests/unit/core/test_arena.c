@@ -40,3 +40,30 @@ TEST(arena_cleanups_run_on_reset_and_free)
 	arena_free(a);
 	CHECK_EQ_INT(cleanup_calls, 11);
 }
+
+/* An arena array keeps its elements across growth and grows only when full. */
+TEST(arena_grow_keeps_elements_and_doubles)
+{
+	struct arena *a = arena_new(0);
+	int *v = NULL;
+	size_t cap = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		int *before = v;
+		size_t cap_before = cap;
+
+		v = arena_grow(a, v, (size_t)i, &cap, sizeof(*v), 4);
+		CHECK(v != NULL);
+		if ((size_t)i < cap_before)
+			CHECK(v == before);
+		else
+			CHECK_EQ_INT(cap, cap_before ? 2 * cap_before : 4);
+		v[i] = i * 7;
+	}
+	for (int i = 0; i < 1000; i++)
+		CHECK_EQ_INT(v[i], i * 7);
+	/* a size whose doubling overflows is refused, not wrapped */
+	size_t huge = SIZE_MAX / 2;
+	CHECK(arena_grow(a, v, huge, &huge, 4, 4) == NULL);
+	arena_free(a);
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/base64.h"
 #include "core/diag.h"
 #include "core/err.h"
 #include "kube/internal.h"
@@ -141,8 +142,8 @@ TEST(kube_kubeconfig_certs_data_exec_proxy)
 	struct kube_config *cfg = NULL;
 	struct diag d = {0};
 	char cluster[4096], user[8192];
-	char *ca64 = kb64_encode(cert_pem ? cert_pem : "x", cert_pem ? strlen(cert_pem) : 1);
-	char *k64 = kb64_encode(key_pem ? key_pem : "x", key_pem ? strlen(key_pem) : 1);
+	char *ca64 = base64_encode_dup(cert_pem ? cert_pem : "x", cert_pem ? strlen(cert_pem) : 1);
+	char *k64 = base64_encode_dup(key_pem ? key_pem : "x", key_pem ? strlen(key_pem) : 1);
 
 	setup();
 	snprintf(cluster, sizeof(cluster),

@@ -141,30 +141,3 @@ TEST(kube_yaml_multiple_documents)
 	arena_free(a);
 }
 
-TEST(kube_base64_roundtrip_and_errors)
-{
-	const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
-
-	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
-		char *e = kb64_encode(in[i], strlen(in[i]));
-		size_t n;
-		char *dec = kb64_decode(enc[i], strlen(enc[i]), &n);
-
-		CHECK_EQ_STR(e, enc[i]);
-		CHECK_EQ_STR(dec, in[i]);
-		CHECK_EQ_INT(n, strlen(in[i]));
-		free(e);
-		free(dec);
-	}
-	{
-		size_t n;
-		char *dec = kb64_decode("Zm9v\nYmFy\n", 10, &n); /* line breaks allowed */
-
-		CHECK_EQ_STR(dec, "foobar");
-		free(dec);
-		CHECK(kb64_decode("Zm9v!", 5, &n) == NULL);
-		CHECK(kb64_decode("Zg==Zg", 6, &n) == NULL);
-		CHECK(kb64_decode("Z", 1, &n) == NULL);
-	}
-}
