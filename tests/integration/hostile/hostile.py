@@ -261,20 +261,9 @@ def config(listeners, routes, services, extra=""):
     YAML]); routes: list of YAML rule texts (each '- ...' rule of one
     HTTPRoute); services: dict name -> backend port (one endpoint on
     127.0.0.1)."""
-    y = ["""apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: waygate}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: waygate
-  listeners:"""]
-    for ln in listeners:
-        y.append("  - {name: %s, protocol: %s, port: %d%s}" % (ln[0], ln[1], ln[2],
-                                                             ln[3] if len(ln) > 3 else ""))
+    y = [wg.gateway_yaml(0, cls="waygate", listeners="\n" + "\n".join(
+        "  - {name: %s, protocol: %s, port: %d%s}" % (ln[0], ln[1], ln[2], ln[3] if len(ln) > 3 else "")
+        for ln in listeners)).rstrip("\n")]
     y.append("""---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -284,24 +273,7 @@ spec:
   rules:""")
     y.extend(routes)
     for name, port in services.items():
-        y.append("""---
-apiVersion: v1
-kind: Service
-metadata: {name: %(n)s, namespace: default}
-spec:
-  ports: [{name: http, port: 80, targetPort: %(p)d}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: %(n)s-1
-  namespace: default
-  labels: {kubernetes.io/service-name: %(n)s}
-addressType: IPv4
-ports: [{name: http, port: %(p)d, protocol: TCP}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}""" % {"n": name, "p": port})
+        y.append(wg.backend_yaml(name, port).rstrip("\n"))
     return "\n".join(y) + "\n" + extra
 
 

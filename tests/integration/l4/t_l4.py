@@ -211,26 +211,8 @@ type: kubernetes.io/tls
 
 BACKENDS = ""
 for name, port in ports.items():
-    proto = "UDP" if name.startswith("u") else "TCP"
-    BACKENDS += """---
-apiVersion: v1
-kind: Service
-metadata: {name: %(n)s, namespace: default}
-spec:
-  ports: [{name: p, port: 9000, targetPort: %(p)d, protocol: %(proto)s}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: %(n)s-1
-  namespace: default
-  labels: {kubernetes.io/service-name: %(n)s}
-addressType: IPv4
-ports: [{name: p, port: %(p)d, protocol: %(proto)s}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}
-""" % {"n": name, "p": port, "proto": proto}
+    BACKENDS += wg.backend_yaml(name, port, svc_port=9000,
+                                protocol="UDP" if name.startswith("u") else "TCP")
 
 # flaky: one endpoint refuses, the other answers; dead: the only endpoint refuses
 BACKENDS += """---
@@ -263,25 +245,8 @@ ports: [{name: p, port: %(t1)d, protocol: TCP}]
 endpoints:
 - addresses: [127.0.0.1]
   conditions: {ready: true}
----
-apiVersion: v1
-kind: Service
-metadata: {name: dead, namespace: default}
-spec:
-  ports: [{name: p, port: 9000, targetPort: %(nobody)d}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: dead-1
-  namespace: default
-  labels: {kubernetes.io/service-name: dead}
-addressType: IPv4
-ports: [{name: p, port: %(nobody)d, protocol: TCP}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}
 """ % {"nobody": NOBODY, "t1": ports["t1"]}
+BACKENDS += wg.backend_yaml("dead", NOBODY, svc_port=9000)
 
 ROUTES = """
 apiVersion: gateway.networking.k8s.io/v1

@@ -202,25 +202,24 @@ spec:
        "listeners": listeners or "[{name: http, protocol: HTTP, port: %d}]" % port}
 
 
-def backend_yaml(name, port, ns="default", app_protocol=None):
+def backend_yaml(name, port, ns="default", app_protocol=None, svc_port=80, protocol="TCP"):
     """A Service without a selector and its EndpointSlice: one ready endpoint
-    at 127.0.0.1:port, reached as NAME:80; app_protocol (for example
-    "kubernetes.io/h2c") goes on both ports."""
+    at 127.0.0.1:port, reached as NAME:svc_port; app_protocol (for example
+    "kubernetes.io/h2c") goes on both ports; protocol TCP or UDP."""
     ap = ", appProtocol: %s" % app_protocol if app_protocol else ""
     return """---
 apiVersion: v1
 kind: Service
 metadata: {name: %(n)s, namespace: %(ns)s}
-spec: {ports: [{name: http, port: 80, targetPort: %(p)d%(ap)s}]}
+spec: {ports: [{name: http, port: %(sp)d, targetPort: %(p)d, protocol: %(pr)s%(ap)s}]}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: %(n)s-1, namespace: %(ns)s, labels: {kubernetes.io/service-name: %(n)s}}
 addressType: IPv4
-ports: [{name: http, port: %(p)d%(tcp)s}]
+ports: [{name: http, port: %(p)d, protocol: %(pr)s%(ap)s}]
 endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"n": name, "p": port, "ns": ns, "ap": ap,
-       "tcp": ", protocol: TCP" + ap if app_protocol else ""}
+""" % {"n": name, "p": port, "ns": ns, "ap": ap, "sp": svc_port, "pr": protocol}
 
 
 def self_signed_secret_yaml(name, hosts, ns="default"):

@@ -74,25 +74,7 @@ type: kubernetes.io/tls
 """ % {"http": HTTP, "https": HTTPS}
 
 for name, port in (("v1", V1), ("v2", V2)):
-    COMMON += """---
-apiVersion: v1
-kind: Service
-metadata: {name: %(n)s, namespace: default}
-spec:
-  ports: [{name: http, port: 80, targetPort: %(p)d}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: %(n)s-1
-  namespace: default
-  labels: {kubernetes.io/service-name: %(n)s}
-addressType: IPv4
-ports: [{name: http, port: %(p)d, protocol: TCP}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}
-""" % {"n": name, "p": port}
+    COMMON += wg.backend_yaml(name, port)
 
 ROUTES = """
 apiVersion: gateway.networking.k8s.io/v1

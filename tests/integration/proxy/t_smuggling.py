@@ -21,20 +21,7 @@ import wg  # noqa: E402
 HTTP, BE = wg.free_port(), wg.free_port()
 wg.echo("be", BE)
 cfg = tempfile.mkdtemp(prefix="wg-smuggle-")
-open(os.path.join(cfg, "all.yaml"), "w").write("""
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: waygate}
-spec: {controllerName: waygate.dev/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: waygate
-  listeners:
-  - {name: http, protocol: HTTP, port: %(http)d}
----
+open(os.path.join(cfg, "all.yaml"), "w").write(wg.gateway_yaml(HTTP, cls="waygate") + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: default}
@@ -42,25 +29,7 @@ spec:
   parentRefs: [{name: gw}]
   rules:
   - backendRefs: [{name: be, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: be, namespace: default}
-spec:
-  ports: [{name: http, port: 80, targetPort: %(be)d}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: be-1
-  namespace: default
-  labels: {kubernetes.io/service-name: be}
-addressType: IPv4
-ports: [{name: http, port: %(be)d, protocol: TCP}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}
-""" % {"http": HTTP, "be": BE})
+""" + wg.backend_yaml("be", BE))
 gw = wg.Gateway(cfg)
 wg.wait_port(HTTP, timeout=20, proc=gw.proc)
 wg.wait_for(lambda: wg.http(HTTP, "/ready")[0] == 200, timeout=10)

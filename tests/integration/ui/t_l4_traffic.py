@@ -97,19 +97,7 @@ LISTENERS = """
 
 
 def service(name, port, proto="TCP"):
-    return """---
-apiVersion: v1
-kind: Service
-metadata: {name: %(n)s, namespace: default}
-spec: {ports: [{name: p, port: 9000, targetPort: %(p)d, protocol: %(proto)s}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: %(n)s-1, namespace: default, labels: {kubernetes.io/service-name: %(n)s}}
-addressType: IPv4
-ports: [{name: p, port: %(p)d, protocol: %(proto)s}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-""" % {"n": name, "p": port, "proto": proto}
+    return wg.backend_yaml(name, port, svc_port=9000, protocol=proto)
 
 
 ROUTES = wg.self_signed_secret_yaml("term-cert", "term.example.test") + """---
