@@ -500,17 +500,21 @@ int tls_handshake(struct tls_conn *c)
 	return ret;
 }
 
-static ssize_t read_records(struct tls_conn *c, void *buf, size_t len)
+/* Before application data moves: a failed connection stays failed and a
+ * pending handshake goes first. 0 when data may move. */
+static int data_ready(struct tls_conn *c)
 {
-	int ret;
-
 	if (c->err[0])
 		return -WG_ETLS;
-	if (!c->done) {
-		ret = tls_handshake(c);
-		if (ret != 0)
-			return ret;
-	}
+	return c->done ? 0 : tls_handshake(c);
+}
+
+static ssize_t read_records(struct tls_conn *c, void *buf, size_t len)
+{
+	int ret = data_ready(c);
+
+	if (ret != 0)
+		return ret;
 	if (len > INT32_MAX)
 		len = INT32_MAX;
 	for (;;) {
@@ -538,15 +542,10 @@ ssize_t tls_read(struct tls_conn *c, void *buf, size_t len)
 
 ssize_t tls_write(struct tls_conn *c, const void *buf, size_t len)
 {
-	int ret;
+	int ret = data_ready(c);
 
-	if (c->err[0])
-		return -WG_ETLS;
-	if (!c->done) {
-		ret = tls_handshake(c);
-		if (ret != 0)
-			return ret;
-	}
+	if (ret != 0)
+		return ret;
 	if (len > INT32_MAX)
 		len = INT32_MAX;
 	for (;;) {
