@@ -10,7 +10,8 @@ requests, on new connections and on a kept-alive one. Shows:
     over), and the slowloris heads end with 408 (or a close) once the head
     timeout (10 s) passes, not before;
   - the normal client gets every request answered (share served 100.00%),
-    with its worst latency printed;
+    none kept waiting until the flood's heads time out (worst latency
+    printed);
   - the gateway process is alive afterwards and its memory stayed bounded.
 FLOOD_SECONDS (default 14) bounds the flood phase."""
 import os
@@ -176,7 +177,11 @@ for e in normal["errors"][:5]:
     print("  error:", e)
 H.check(connected == N, "all %d slow connections accepted" % N)
 H.check(total >= 50 and normal["fail"] == 0, "normal client: every request answered (%.2f%%)" % share)
-H.check(normal["worst"] < 2.0, "normal client's worst latency under 2 s (%.3f s)" % normal["worst"])
+# Not a latency target (the test's own single thread pumps the 2,000
+# sockets, so a busy machine shows here): no answer waited for the flood's
+# heads to time out.
+H.check(normal["worst"] < HEAD_TIMEOUT / 2,
+        "normal client's worst latency under half the head timeout (%.3f s)" % normal["worst"])
 H.check(len(ended) == len(loris), "every slowloris head ended by the head timeout")
 H.check(not early, "no slowloris connection ended before the head timeout")
 H.check(s408 >= len(loris) * 0.9, "slowloris heads answered 408 (%d/%d)" % (s408, len(loris)))
