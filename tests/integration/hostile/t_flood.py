@@ -180,8 +180,8 @@ H.check(total >= 50 and normal["fail"] == 0, "normal client: every request answe
 # Not a latency target (the test's own single thread pumps the 2,000
 # sockets, so a busy machine shows here): no answer waited for the flood's
 # heads to time out.
-H.check(normal["worst"] < HEAD_TIMEOUT / 2,
-        "normal client's worst latency under half the head timeout (%.3f s)" % normal["worst"])
+H.check(normal["worst"] < HEAD_TIMEOUT - 1,
+        "normal client's worst latency under the head timeout (%.3f s)" % normal["worst"])
 H.check(len(ended) == len(loris), "every slowloris head ended by the head timeout")
 H.check(not early, "no slowloris connection ended before the head timeout")
 H.check(s408 >= len(loris) * 0.9, "slowloris heads answered 408 (%d/%d)" % (s408, len(loris)))
