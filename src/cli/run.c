@@ -243,9 +243,11 @@ static void log_problems(struct runner *r, const struct diag *d)
 	uint64_t h = d->n;
 	char line[1400];
 
+	/* a sum: an incremental reconcile lists the same problems in
+	 * another order */
 	for (size_t i = 0; i < d->n; i++) {
 		diag_format(&d->v[i], line, sizeof(line));
-		h = hash_mix(h, hash_bytes(line, strlen(line)));
+		h += hash_mix(d->n, hash_bytes(line, strlen(line)));
 	}
 	if (h == r->problems_hash)
 		return;
@@ -274,7 +276,15 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	struct gw_result res = {0};
 	struct snapshot *snap;
 	uint64_t t0 = clock_mono_ms();
-	int err = gw_reconcile(set, &opts, &res);
+	int err;
+
+	/* The live set only: a stored revision's set is reconciled once. */
+	if (set == r->set && !r->incr)
+		r->incr = gw_incr_new();
+	if (set == r->set && r->incr)
+		err = gw_reconcile_incr(r->incr, set, &opts, &res);
+	else
+		err = gw_reconcile(set, &opts, &res);
 
 	if (err < 0) {
 		log_error("event=reconcile_failed error=%s", log_q(err_str(err)));
@@ -289,7 +299,8 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	}
 	snap = res.snap;
 	res.snap = NULL;
-	log_debug("event=reconciled statuses=%zu ms=%llu", res.n_statuses,
+	log_debug("event=reconciled pass=%s routes=%zu statuses=%zu ms=%llu",
+		  res.incremental ? "routes" : "whole", res.n_rederived, res.n_statuses,
 		  (unsigned long long)(clock_mono_ms() - t0));
 	gw_result_fini(&res);
 	return snap;
@@ -848,6 +859,7 @@ out:
 		proxy_free(r.proxy);
 	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
+	gw_incr_free(r.incr);
 	kube_config_free(r.kcfg);
 	kube_local_cache_free(r.local_cache);
 	free(r.kubeconfig_path);

@@ -50,6 +50,9 @@ struct runner {
 	const char *local_path;
 	struct loop *loop;
 	struct gw_objset *set;
+	/* The last reconcile of the live set, kept so that the next one
+	 * re-derives only the routes that changed (NULL until the first). */
+	struct gw_incr *incr;
 	struct proxy *proxy;
 	struct store *store;
 	struct ui *ui;

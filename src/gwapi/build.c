@@ -279,11 +279,51 @@ static int add_to_socket(struct rctx *c, struct gw_map *socks, struct gw_vec *or
 	return gw_vec_push(&s->lis, c->a, li);
 }
 
+/* Calls fn on every listener rc_build may look at. */
+static void each_listener(struct rctx *c, void (*fn)(struct rlis *li))
+{
+	for (size_t i = 0; i < c->n_gws; i++) {
+		struct rgw *g = c->gws[i];
+		for (size_t j = 0; j < g->n_lis; j++)
+			fn(&g->lis[j]);
+		for (size_t k = 0; k < g->sets.n; k++) {
+			struct rls *s = g->sets.v[k];
+			for (size_t j = 0; j < s->n_lis; j++)
+				fn(&s->lis[j]);
+		}
+	}
+}
+
+static void save_listener(struct rlis *li)
+{
+	li->pre.accepted = li->accepted;
+	li->pre.programmed = li->programmed;
+	li->pre.conflict = li->conflict;
+	li->pre.acc_reason = li->acc_reason;
+	li->pre.acc_msg = li->acc_msg;
+}
+
+static void restore_listener(struct rlis *li)
+{
+	li->accepted = li->pre.accepted;
+	li->programmed = li->pre.programmed;
+	li->conflict = li->pre.conflict;
+	li->acc_reason = li->pre.acc_reason;
+	li->acc_msg = li->pre.acc_msg;
+	li->snap = NULL;
+}
+
+void rc_build_again(struct rctx *c)
+{
+	each_listener(c, restore_listener);
+}
+
 int rc_build(struct rctx *c)
 {
 	struct gw_map socks;
 	struct gw_vec order = {0}, served = {0};
 
+	each_listener(c, save_listener);
 	gw_map_init(&socks, c->a);
 	for (size_t i = 0; i < c->n_gws; i++) {
 		struct rgw *g = c->gws[i];
