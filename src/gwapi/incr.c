@@ -39,6 +39,8 @@ struct seen {
 struct gw_incr {
 	struct rctx c;      /* c.a NULL: no pass kept */
 	struct arena *base; /* the whole pass's snapshot arena, one reference */
+	struct arena *last; /* the last incremental snapshot's arena, one reference:
+			       its rule tables are copied by the next build */
 	struct seen *seen[GW_K_COUNT];
 	size_t n_seen[GW_K_COUNT];
 	char *controller;
@@ -73,8 +75,9 @@ static void forget(struct gw_incr *s)
 	diag_fini(&s->c.diag);
 	arena_free(s->c.a);
 	arena_unref(s->base);
+	arena_unref(s->last);
 	memset(&s->c, 0, sizeof(s->c));
-	s->base = NULL;
+	s->base = s->last = NULL;
 	free(s->controller);
 	free(s->pool);
 	s->controller = s->pool = NULL;
@@ -341,6 +344,9 @@ static struct snapshot *build(struct gw_incr *s)
 		arena_free(a);
 		return NULL;
 	}
+	arena_unref(s->last);
+	s->last = a;
+	arena_ref(a);
 	return snap;
 }
 

@@ -365,6 +365,7 @@ int rc_whole(struct rctx *c, struct gw_objset *set, const struct gw_options *opt
 		return -ENOMEM;
 	c->snap->arena = c->sa;
 	c->snap->refs = 1;
+	c->keep = c->sa;
 	c->snap->compiled_ms = opts->now_ms;
 	if (opts->address_pool && gw_pool_parse(opts->address_pool, &c->pool) != 0)
 		diag_add(&c->diag, DIAG_ERROR, NULL, NULL, "--address-pool",

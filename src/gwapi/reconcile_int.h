@@ -47,6 +47,9 @@ struct rlis {
 	enum snap_client_auth client_auth;
 	char *client_ca_pem;
 	struct gw_vec http;        /* struct pentry * */
+	size_t n_sorted;           /* leading http entries in precedence order */
+	struct snap_http_rule *built; /* its rules of the last build (c->keep or the
+					 arena gw_incr keeps for it), or NULL */
 	struct gw_vec tls;         /* struct tentry * */
 	struct gw_vec l4;          /* struct croute *, oldest first */
 	const struct croute *last; /* last route attached (one attachment per route) */
@@ -151,6 +154,9 @@ struct pentry {
 	uint8_t path_rank;  /* 0 Exact, 1 RegularExpression, 2 PathPrefix */
 	uint32_t host_len;
 	uint32_t path_len;
+	/* 1 + its index in its listener's rules of the last build (0: none):
+	 * an incremental build copies that rule instead of making it again */
+	uint32_t built;
 };
 
 struct tentry {
@@ -179,6 +185,10 @@ struct rctx {
 	struct arena *a;  /* scratch */
 	struct arena *sa; /* snapshot */
 	struct arena *ra; /* one status document at a time (render.c) */
+	/* Where what a later incremental snapshot may share goes (compiled
+	 * routes, rule hostnames): the whole pass's snapshot arena. */
+	struct arena *keep;
+	struct snap_backend *bad; /* the backend of invalid rules, in keep */
 	struct snapshot *snap;
 	struct diag diag;
 	struct gw_pool pool;

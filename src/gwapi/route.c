@@ -887,10 +887,15 @@ void rc_route_detach(struct croute *cr)
 		li->attached--;
 		if (li->last == cr)
 			li->last = NULL;
-		for (size_t j = 0; j < li->http.n; j++)
+		size_t sorted = li->n_sorted;
+		for (size_t j = 0; j < li->http.n; j++) {
 			if (((struct pentry *)li->http.v[j])->cr != cr)
 				li->http.v[k++] = li->http.v[j];
+			else if (j < li->n_sorted)
+				sorted--;
+		}
 		li->http.n = k;
+		li->n_sorted = sorted;
 	}
 	cr->counted.n = 0;
 }
