@@ -316,6 +316,8 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 void run_reconcile_and_serve(struct runner *r, const char *source)
 {
 	uint64_t t0 = clock_mono_ms();
+	/* how long the change waited for the debounce */
+	uint64_t queued = r->pending_since_ms ? t0 - r->pending_since_ms : 0;
 	struct snapshot *snap = compile(r, r->set, true);
 	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
 	struct store_compiled c = {0};
@@ -323,6 +325,7 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
+	r->pending_since_ms = 0;
 	if (!snap)
 		return;
 	/* The image holds everything served (key material included) and
@@ -366,9 +369,10 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	} else {
 		r->served_hash = identity;
 		serve(r, snap, false);
-		log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu "
-			 "commit_ms=%llu publish_ms=%llu",
-			 (unsigned long long)rev, (unsigned long long)(t1 - t0),
+		log_info("event=change_served revision=%llu queued_ms=%llu reconcile_ms=%llu "
+			 "render_ms=%llu commit_ms=%llu publish_ms=%llu",
+			 (unsigned long long)rev, (unsigned long long)queued,
+			 (unsigned long long)(t1 - t0),
 			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
 			 (unsigned long long)(clock_mono_ms() - t3));
 	}
@@ -469,23 +473,26 @@ static void on_reconcile_timer(struct timer *t)
 		return; /* a partial view must never replace the last-known-good set */
 	if (gw_objset_version(r->set) == r->reconciled_version)
 		return;
+	uint64_t t0 = clock_mono_ms();
 	run_reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
 	r->reconciled_at_ms = clock_mono_ms();
+	r->reconcile_cost_ms = r->reconciled_at_ms - t0;
 }
 
 /*
  * A change after a quiet spell is reconciled on the next turn of the loop
- * (every event already read joins it); one that comes within the debounce
- * after a reconcile waits for it, so a burst (a relist, our own status
- * writes coming back) still costs one reconcile, not one each.
+ * (every event already read joins it); one that comes right after a
+ * reconcile waits as long as that reconcile took (run_reconcile_delay).
  */
 static void schedule_reconcile(struct runner *r, const char *source)
 {
 	r->pending_source = source;
 	if (timer_is_armed(&r->reconcile_timer))
 		return;
-	bool quiet = clock_mono_ms() - r->reconciled_at_ms >= RECONCILE_DEBOUNCE_MS;
-	timer_add(r->loop, &r->reconcile_timer, quiet ? 0 : RECONCILE_DEBOUNCE_MS,
+	r->pending_since_ms = clock_mono_ms();
+	timer_add(r->loop, &r->reconcile_timer,
+		  run_reconcile_delay(r->reconciled_at_ms, r->reconcile_cost_ms,
+				      r->pending_since_ms, RECONCILE_DEBOUNCE_MS),
 		  on_reconcile_timer, r);
 }
 
