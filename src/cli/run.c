@@ -293,6 +293,7 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	}
 	log_problems(r, &res.diag);
 	keep_addresses(r, &res);
+	r->reconciled_routes = res.incremental;
 	if (write_status && r->kw) {
 		kube_status_submit(r->kw, res.statuses, res.n_statuses);
 		kube_infra_submit(r->kw, set);
@@ -369,9 +370,10 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	} else {
 		r->served_hash = identity;
 		serve(r, snap, false);
-		log_info("event=change_served revision=%llu queued_ms=%llu reconcile_ms=%llu "
-			 "render_ms=%llu commit_ms=%llu publish_ms=%llu",
-			 (unsigned long long)rev, (unsigned long long)queued,
+		log_info("event=change_served revision=%llu pass=%s queued_ms=%llu "
+			 "reconcile_ms=%llu render_ms=%llu commit_ms=%llu publish_ms=%llu",
+			 (unsigned long long)rev, r->reconciled_routes ? "routes" : "whole",
+			 (unsigned long long)queued,
 			 (unsigned long long)(t1 - t0),
 			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
 			 (unsigned long long)(clock_mono_ms() - t3));

@@ -75,6 +75,7 @@ struct runner {
 	uint64_t reconciled_at_ms;   /* monotonic end of the last debounced reconcile */
 	uint64_t pending_since_ms;   /* monotonic time the waiting change was scheduled */
 	uint64_t reconcile_cost_ms;  /* how long the last debounced reconcile took */
+	bool reconciled_routes;      /* the last reconcile re-derived only changed routes */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
 	uint64_t served_hash;        /* of the live snapshot last committed and served */
 	/* The snapshot being served; one reference held here (read by the UI

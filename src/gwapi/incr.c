@@ -212,6 +212,15 @@ static int diff_routes(struct gw_incr *s, enum gw_kind k, const struct gw_object
 	return rc;
 }
 
+/* The same object, or one made again with the same text from the same
+ * file (local mode makes the Namespaces it implies again at each load):
+ * the kept state goes on reading the one it saw. */
+static bool same_object(const struct gw_object *a, const struct gw_object *b)
+{
+	return a == b || (a->json_len == b->json_len && !memcmp(a->json, b->json, a->json_len) &&
+			  same_str(a->file, b->file));
+}
+
 /* Every change since the last pass if all are HTTPRoutes or GRPCRoutes
  * and few enough; -EAGAIN otherwise (a whole pass is due). */
 static int diff(struct gw_incr *s, struct gw_objset *set, struct change **ch, size_t *nch)
@@ -233,7 +242,7 @@ static int diff(struct gw_incr *s, struct gw_objset *set, struct change **ch, si
 		if (n != s->n_seen[k])
 			return -EAGAIN;
 		for (size_t i = 0; i < n; i++)
-			if (s->seen[k][i].o != v[i])
+			if (!same_object(s->seen[k][i].o, v[i]))
 				return -EAGAIN;
 	}
 	return 0;

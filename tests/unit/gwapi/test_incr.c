@@ -446,6 +446,14 @@ TEST(gw_incr_falls_back_on_other_kinds)
 	CHECK_EQ_INT(gw_reconcile_incr(s, set, &o, &r), 0);
 	CHECK(r.incremental);
 	gwt_done(&r);
+	/* an object made again with the same text (local mode's implied
+	 * Namespaces) is no change */
+	gwt_put(set, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'infra',"
+		     "'labels':{'team':'infra'}}}");
+	put_route(set, 4, 3);
+	CHECK_EQ_INT(gw_reconcile_incr(s, set, &o, &r), 0);
+	CHECK(r.incremental);
+	gwt_done(&r);
 	gw_incr_free(s);
 	gw_objset_free(set);
 }
