@@ -278,10 +278,13 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	uint64_t t0 = clock_mono_ms();
 	int err;
 
-	/* The live set only: a stored revision's set is reconciled once. */
-	if (set == r->set && !r->incr)
+	/* The live set of cluster mode only: a stored revision's set is
+	 * reconciled once, and local mode's SIGHUPs are rare next to the
+	 * memory the kept state costs (~1.5 KB a route). */
+	bool incremental = set == r->set && r->kw;
+	if (incremental && !r->incr)
 		r->incr = gw_incr_new();
-	if (set == r->set && r->incr)
+	if (incremental && r->incr)
 		err = gw_reconcile_incr(r->incr, set, &opts, &res);
 	else
 		err = gw_reconcile(set, &opts, &res);
@@ -545,6 +548,8 @@ static void stop_cluster(struct runner *r)
 	r->kcfg = NULL;
 	free(r->kubeconfig_path);
 	r->kubeconfig_path = NULL;
+	gw_incr_free(r->incr); /* what it kept is of the cluster's set */
+	r->incr = NULL;
 }
 
 int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz)
