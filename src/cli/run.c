@@ -243,9 +243,11 @@ static void log_problems(struct runner *r, const struct diag *d)
 	uint64_t h = d->n;
 	char line[1400];
 
+	/* a sum: an incremental reconcile lists the same problems in
+	 * another order */
 	for (size_t i = 0; i < d->n; i++) {
 		diag_format(&d->v[i], line, sizeof(line));
-		h = hash_mix(h, hash_bytes(line, strlen(line)));
+		h += hash_mix(d->n, hash_bytes(line, strlen(line)));
 	}
 	if (h == r->problems_hash)
 		return;
@@ -274,7 +276,18 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	struct gw_result res = {0};
 	struct snapshot *snap;
 	uint64_t t0 = clock_mono_ms();
-	int err = gw_reconcile(set, &opts, &res);
+	int err;
+
+	/* The live set of cluster mode only: a stored revision's set is
+	 * reconciled once, and local mode's SIGHUPs are rare next to the
+	 * memory the kept state costs (~1.5 KB a route). */
+	bool incremental = set == r->set && r->kw;
+	if (incremental && !r->incr)
+		r->incr = gw_incr_new();
+	if (incremental && r->incr)
+		err = gw_reconcile_incr(r->incr, set, &opts, &res);
+	else
+		err = gw_reconcile(set, &opts, &res);
 
 	if (err < 0) {
 		log_error("event=reconcile_failed error=%s", log_q(err_str(err)));
@@ -283,13 +296,15 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 	}
 	log_problems(r, &res.diag);
 	keep_addresses(r, &res);
+	r->reconciled_routes = res.incremental;
 	if (write_status && r->kw) {
 		kube_status_submit(r->kw, res.statuses, res.n_statuses);
 		kube_infra_submit(r->kw, set);
 	}
 	snap = res.snap;
 	res.snap = NULL;
-	log_debug("event=reconciled statuses=%zu ms=%llu", res.n_statuses,
+	log_debug("event=reconciled pass=%s routes=%zu statuses=%zu ms=%llu",
+		  res.incremental ? "routes" : "whole", res.n_rederived, res.n_statuses,
 		  (unsigned long long)(clock_mono_ms() - t0));
 	gw_result_fini(&res);
 	return snap;
@@ -305,6 +320,8 @@ static struct snapshot *compile(struct runner *r, struct gw_objset *set, bool wr
 void run_reconcile_and_serve(struct runner *r, const char *source)
 {
 	uint64_t t0 = clock_mono_ms();
+	/* how long the change waited for the debounce */
+	uint64_t queued = r->pending_since_ms ? t0 - r->pending_since_ms : 0;
 	struct snapshot *snap = compile(r, r->set, true);
 	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
 	struct store_compiled c = {0};
@@ -312,6 +329,7 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
+	r->pending_since_ms = 0;
 	if (!snap)
 		return;
 	/* The image holds everything served (key material included) and
@@ -355,9 +373,11 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	} else {
 		r->served_hash = identity;
 		serve(r, snap, false);
-		log_info("event=change_served revision=%llu reconcile_ms=%llu render_ms=%llu "
-			 "commit_ms=%llu publish_ms=%llu",
-			 (unsigned long long)rev, (unsigned long long)(t1 - t0),
+		log_info("event=change_served revision=%llu pass=%s queued_ms=%llu "
+			 "reconcile_ms=%llu render_ms=%llu commit_ms=%llu publish_ms=%llu",
+			 (unsigned long long)rev, r->reconciled_routes ? "routes" : "whole",
+			 (unsigned long long)queued,
+			 (unsigned long long)(t1 - t0),
 			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
 			 (unsigned long long)(clock_mono_ms() - t3));
 	}
@@ -458,23 +478,26 @@ static void on_reconcile_timer(struct timer *t)
 		return; /* a partial view must never replace the last-known-good set */
 	if (gw_objset_version(r->set) == r->reconciled_version)
 		return;
+	uint64_t t0 = clock_mono_ms();
 	run_reconcile_and_serve(r, r->pending_source ? r->pending_source : "cluster");
 	r->reconciled_at_ms = clock_mono_ms();
+	r->reconcile_cost_ms = r->reconciled_at_ms - t0;
 }
 
 /*
  * A change after a quiet spell is reconciled on the next turn of the loop
- * (every event already read joins it); one that comes within the debounce
- * after a reconcile waits for it, so a burst (a relist, our own status
- * writes coming back) still costs one reconcile, not one each.
+ * (every event already read joins it); one that comes right after a
+ * reconcile waits as long as that reconcile took (run_reconcile_delay).
  */
 static void schedule_reconcile(struct runner *r, const char *source)
 {
 	r->pending_source = source;
 	if (timer_is_armed(&r->reconcile_timer))
 		return;
-	bool quiet = clock_mono_ms() - r->reconciled_at_ms >= RECONCILE_DEBOUNCE_MS;
-	timer_add(r->loop, &r->reconcile_timer, quiet ? 0 : RECONCILE_DEBOUNCE_MS,
+	r->pending_since_ms = clock_mono_ms();
+	timer_add(r->loop, &r->reconcile_timer,
+		  run_reconcile_delay(r->reconciled_at_ms, r->reconcile_cost_ms,
+				      r->pending_since_ms, RECONCILE_DEBOUNCE_MS),
 		  on_reconcile_timer, r);
 }
 
@@ -525,6 +548,8 @@ static void stop_cluster(struct runner *r)
 	r->kcfg = NULL;
 	free(r->kubeconfig_path);
 	r->kubeconfig_path = NULL;
+	gw_incr_free(r->incr); /* what it kept is of the cluster's set */
+	r->incr = NULL;
 }
 
 int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz)
@@ -848,6 +873,7 @@ out:
 		proxy_free(r.proxy);
 	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
+	gw_incr_free(r.incr);
 	kube_config_free(r.kcfg);
 	kube_local_cache_free(r.local_cache);
 	free(r.kubeconfig_path);

@@ -50,6 +50,9 @@ struct runner {
 	const char *local_path;
 	struct loop *loop;
 	struct gw_objset *set;
+	/* The last reconcile of the live set, kept so that the next one
+	 * re-derives only the routes that changed (NULL until the first). */
+	struct gw_incr *incr;
 	struct proxy *proxy;
 	struct store *store;
 	struct ui *ui;
@@ -70,6 +73,9 @@ struct runner {
 	const char *pending_source;  /* source of the change waiting to be reconciled */
 	uint64_t reconciled_version; /* objset version last reconciled */
 	uint64_t reconciled_at_ms;   /* monotonic end of the last debounced reconcile */
+	uint64_t pending_since_ms;   /* monotonic time the waiting change was scheduled */
+	uint64_t reconcile_cost_ms;  /* how long the last debounced reconcile took */
+	bool reconciled_routes;      /* the last reconcile re-derived only changed routes */
 	uint64_t problems_hash;      /* of the last logged diagnostics, to log changes once */
 	uint64_t served_hash;        /* of the live snapshot last committed and served */
 	/* The snapshot being served; one reference held here (read by the UI
@@ -82,6 +88,24 @@ struct runner {
 	char **prev_addresses;
 	size_t n_prev;
 };
+
+/*
+ * How long a change waits before it is reconciled, given when the last
+ * reconcile ended (monotonic ms), what it cost and the time now: a change
+ * right after a reconcile waits until as much time as that reconcile took
+ * has passed (at most max_ms), so a burst (a relist, our own status writes
+ * coming back) is gathered into few reconciles and the control thread
+ * spends at most about half its time reconciling, while after a cheap
+ * reconcile (one route re-derived) a change is not held back for long.
+ */
+static inline uint64_t run_reconcile_delay(uint64_t ended_ms, uint64_t cost_ms, uint64_t now_ms,
+					   uint64_t max_ms)
+{
+	uint64_t hold = cost_ms < max_ms ? cost_ms : max_ms;
+	uint64_t since = now_ms - ended_ms;
+
+	return since >= hold ? 0 : hold - since;
+}
 
 /* run.c, control thread. */
 void run_reconcile_and_serve(struct runner *r, const char *source);

@@ -34,6 +34,7 @@ struct arena {
 	struct cleanup *cleanups;
 	size_t chunk_size;
 	size_t used;
+	unsigned refs; /* owners, atomic; arena_new's caller is the first */
 };
 
 static struct chunk *chunk_new(size_t size)
@@ -53,6 +54,7 @@ struct arena *arena_new(size_t chunk_size)
 	if (!a)
 		return NULL;
 	a->chunk_size = chunk_size ? chunk_size : 4096;
+	a->refs = 1;
 	a->first = a->head = chunk_new(a->chunk_size);
 	if (!a->head) {
 		free(a);
@@ -98,6 +100,17 @@ void arena_free(struct arena *a)
 		c = next;
 	}
 	free(a);
+}
+
+void arena_ref(struct arena *a)
+{
+	__atomic_add_fetch(&a->refs, 1, __ATOMIC_RELAXED);
+}
+
+void arena_unref(struct arena *a)
+{
+	if (a && __atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		arena_free(a);
 }
 
 void *arena_alloc(struct arena *a, size_t size)

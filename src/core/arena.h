@@ -5,6 +5,9 @@
  * Never freed piece by piece; things that must be closed register a cleanup
  * that runs (last registered first) on reset/free. Not thread-safe: one
  * owner at a time. Snapshots, connections and requests each own one.
+ * An arena may be shared by several owners that only read what it holds
+ * (snapshots built on an earlier one's compiled routes): arena_ref and
+ * arena_unref count them atomically, from any thread; the last unref frees.
  */
 #ifndef WG_CORE_ARENA_H
 #define WG_CORE_ARENA_H
@@ -17,6 +20,9 @@ typedef void (*arena_cleanup_cb)(void *arg);
 /* chunk_size: bytes of the first chunk (0 = 4096). NULL on ENOMEM. */
 struct arena *arena_new(size_t chunk_size);
 void arena_free(struct arena *a);
+/* One more owner; arena_unref drops one and frees with the last (NULL ok). */
+void arena_ref(struct arena *a);
+void arena_unref(struct arena *a);
 void arena_reset(struct arena *a);
 
 /* 16-byte aligned; NULL on ENOMEM. arena_zalloc zeroes. */

@@ -67,14 +67,45 @@ char *diag_format(const struct diag_entry *e, char *buf, size_t size)
 	return buf;
 }
 
+static void entry_free(struct diag_entry *e)
+{
+	free(e->file);
+	free(e->object);
+	free(e->field);
+	free(e->msg);
+}
+
 void diag_fini(struct diag *d)
 {
-	for (size_t i = 0; i < d->n; i++) {
-		free(d->v[i].file);
-		free(d->v[i].object);
-		free(d->v[i].field);
-		free(d->v[i].msg);
-	}
+	for (size_t i = 0; i < d->n; i++)
+		entry_free(&d->v[i]);
 	free(d->v);
 	memset(d, 0, sizeof(*d));
+}
+
+void diag_drop_object(struct diag *d, const char *object)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		struct diag_entry *e = &d->v[i];
+		if (!e->object || strcmp(e->object, object) != 0) {
+			d->v[k++] = *e;
+			continue;
+		}
+		if (e->sev == DIAG_ERROR)
+			d->errors--;
+		else if (e->sev == DIAG_WARN)
+			d->warnings--;
+		entry_free(e);
+	}
+	d->n = k;
+}
+
+void diag_append(struct diag *d, const struct diag *from)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		const struct diag_entry *e = &from->v[i];
+		diag_add(d, e->sev, e->file, e->object, e->field, "%s", e->msg);
+	}
 }

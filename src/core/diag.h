@@ -35,5 +35,10 @@ void diag_add(struct diag *d, enum diag_sev sev, const char *file, const char *o
  * left out) into buf; returns buf. */
 char *diag_format(const struct diag_entry *e, char *buf, size_t size);
 void diag_fini(struct diag *d);
+/* Removes the entries about object (as diag_add named it). */
+void diag_drop_object(struct diag *d, const char *object);
+/* Appends copies of from's entries to d (a failed copy drops the entry but
+ * still counts it, as diag_add does). */
+void diag_append(struct diag *d, const struct diag *from);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/str.h"
 #include "gwapi/reconcile_int.h"
 
@@ -72,16 +73,22 @@ int gw_precedence_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* The one backend every invalid rule answers 500 with. */
 static struct snap_backend *invalid_backend(struct rctx *c)
 {
 	static const char name[] = "invalid";
-	struct snap_backend *b = rc_salloc(c, 1, sizeof(*b));
-	if (b) {
-		b->name = rc_sdup(c, name);
+
+	if (c->bad)
+		return c->bad;
+	struct snap_backend *b = arena_zalloc(c->keep, sizeof(*b));
+	if (b && (b->name = arena_strdup(c->keep, name))) {
 		b->weight = 1;
 		b->invalid_status = 500;
+		c->bad = b;
+	} else {
+		c->err = -ENOMEM;
 	}
-	return b;
+	return c->bad;
 }
 
 static void client_cert(struct rgw *g, struct snap_backend *v, size_t n)
@@ -95,62 +102,128 @@ static void client_cert(struct rgw *g, struct snap_backend *v, size_t n)
 	}
 }
 
+/* Where e goes among the n sorted entries of v: how many precede it. */
+static size_t sorted_pos(struct pentry *const *v, size_t n, const struct pentry *e)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (gw_precedence_cmp(&v[mid], &e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Puts li's entries in precedence order. Those past li->n_sorted (all of
+ * them in a whole pass, the changed routes' in an incremental one) are
+ * sorted and merged in by binary search, so a few new entries among
+ * 10,000 cost a copy of the pointers, not a sort. */
+static int sort_entries(struct rlis *li)
+{
+	struct pentry **v = (struct pentry **)li->http.v;
+	size_t n = li->http.n, m = li->n_sorted;
+
+	for (size_t i = m; i < n; i++) {
+		struct pentry *e = v[i];
+		const struct snap_http_match *mt = entry_match(e);
+		e->host_class = !e->host || !*e->host ? 2 : e->host[0] == '*' ? 1 : 0;
+		e->host_len = e->host ? (uint32_t)strlen(e->host) : 0;
+		e->path_rank = (uint8_t)path_rank(mt);
+		e->path_len = mt->path ? (uint32_t)strlen(mt->path) : 0;
+	}
+	if (n - m > 1)
+		qsort(v + m, n - m, sizeof(*v), gw_precedence_cmp);
+	if (m && m < n) {
+		struct pentry **out = malloc(n * sizeof(*out));
+		size_t k = 0, from = 0;
+		if (!out)
+			return -ENOMEM;
+		for (size_t t = m; t < n; t++) {
+			size_t p = sorted_pos(v, m, v[t]);
+			memcpy(out + k, v + from, (p - from) * sizeof(*v));
+			k += p - from;
+			from = p;
+			out[k++] = v[t];
+		}
+		memcpy(out + k, v + from, (m - from) * sizeof(*v));
+		memcpy(v, out, n * sizeof(*v));
+		free(out);
+	}
+	li->n_sorted = n;
+	return 0;
+}
+
+/* Rule e made anew; hosts is the hostname vector of the rule before it
+ * (rules of one host are adjacent in precedence order and share one
+ * immutable copy: 10,000 rules on 1,000 hosts keep 1,000 copies). */
+static void make_rule(struct rctx *c, struct rlis *li, const struct pentry *e,
+		      struct snap_http_rule *prev, struct snap_http_rule *hr)
+{
+	struct crule *ru = &e->cr->rules[e->rule];
+
+	hr->route = e->cr->key;
+	hr->rule_name = ru->name;
+	hr->rule_index = e->rule;
+	hr->grpc = e->cr->r.type == GW_RT_GRPC;
+	if (e->host && prev && prev->n_hostnames && !strcmp(prev->hostnames[0], e->host)) {
+		hr->hostnames = prev->hostnames;
+		hr->n_hostnames = 1;
+	} else if (e->host) {
+		char **hosts = arena_alloc(c->keep, sizeof(char *));
+		if (hosts && (hosts[0] = arena_strdup(c->keep, e->host))) {
+			hr->hostnames = hosts;
+			hr->n_hostnames = 1;
+		} else {
+			c->err = -ENOMEM;
+		}
+	}
+	hr->match = ru->matches[e->match];
+	if (ru->invalid) {
+		hr->backends = invalid_backend(c);
+		hr->n_backends = hr->backends ? 1 : 0;
+		return;
+	}
+	hr->filters = ru->filters;
+	hr->n_filters = ru->n_filters;
+	hr->backends = ru->backends;
+	hr->n_backends = ru->n_backends;
+	hr->request_timeout_ms = ru->req_timeout_ms;
+	hr->backend_request_timeout_ms = ru->be_timeout_ms;
+	hr->retry = ru->retry;
+	client_cert(li->gw, ru->backends, ru->n_backends);
+}
+
+/* The listener's rules in precedence order. A rule the last build made
+ * for an unchanged route is copied from it: all it points to is in
+ * c->keep, which every later snapshot shares. */
 static void http_rules(struct rctx *c, struct rlis *li, struct snap_listener *sl)
 {
 	struct pentry **v = (struct pentry **)li->http.v;
 	size_t n = li->http.n;
-	struct snap_backend *bad = NULL;
+	const struct snap_http_rule *last = li->built;
 
+	li->built = NULL;
 	if (!n)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		struct pentry *e = v[i];
-		const struct snap_http_match *m = entry_match(e);
-		e->host_class = !e->host || !*e->host ? 2 : e->host[0] == '*' ? 1 : 0;
-		e->host_len = e->host ? (uint32_t)strlen(e->host) : 0;
-		e->path_rank = (uint8_t)path_rank(m);
-		e->path_len = m->path ? (uint32_t)strlen(m->path) : 0;
+	if (sort_entries(li)) {
+		c->err = -ENOMEM;
+		return;
 	}
-	qsort(v, n, sizeof(*v), gw_precedence_cmp);
 	sl->http_rules = rc_salloc(c, n, sizeof(*sl->http_rules));
-	char **hosts = NULL; /* the hostname vector of the previous rule */
 	for (size_t i = 0; i < n && sl->http_rules; i++) {
-		const struct pentry *e = v[i];
-		struct crule *ru = &e->cr->rules[e->rule];
-		struct snap_http_rule *hr = &sl->http_rules[sl->n_http_rules++];
-		hr->route = e->cr->key;
-		hr->rule_name = ru->name;
-		hr->rule_index = e->rule;
-		hr->grpc = e->cr->r.type == GW_RT_GRPC;
-		/* precedence order keeps the rules of one host together: they
-		 * share one immutable copy of it (10,000 rules on 1,000 hosts
-		 * keep 1,000 copies, not 10,000) */
-		if (e->host && (!hosts || strcmp(hosts[0], e->host) != 0)) {
-			hosts = rc_salloc(c, 1, sizeof(char *));
-			if (hosts && !(hosts[0] = rc_sdup(c, e->host)))
-				hosts = NULL;
-		}
-		if (e->host && hosts) {
-			hr->hostnames = hosts;
-			hr->n_hostnames = 1;
-		}
-		hr->match = ru->matches[e->match];
-		if (ru->invalid) {
-			if (!bad)
-				bad = invalid_backend(c);
-			hr->backends = bad;
-			hr->n_backends = bad ? 1 : 0;
-			continue;
-		}
-		hr->filters = ru->filters;
-		hr->n_filters = ru->n_filters;
-		hr->backends = ru->backends;
-		hr->n_backends = ru->n_backends;
-		hr->request_timeout_ms = ru->req_timeout_ms;
-		hr->backend_request_timeout_ms = ru->be_timeout_ms;
-		hr->retry = ru->retry;
-		client_cert(li->gw, ru->backends, ru->n_backends);
+		struct pentry *e = v[i];
+		struct snap_http_rule *hr = &sl->http_rules[i];
+		if (e->built && last)
+			*hr = last[e->built - 1];
+		else
+			make_rule(c, li, e, i ? hr - 1 : NULL, hr);
+		e->built = (uint32_t)i + 1;
 	}
+	sl->n_http_rules = sl->http_rules ? n : 0;
+	li->built = sl->http_rules;
 }
 
 static void tls_routes(struct rctx *c, struct rlis *li, struct snap_listener *sl)
@@ -279,11 +352,58 @@ static int add_to_socket(struct rctx *c, struct gw_map *socks, struct gw_vec *or
 	return gw_vec_push(&s->lis, c->a, li);
 }
 
+/* Calls fn on every listener rc_build may look at. */
+static void each_listener(struct rctx *c, void (*fn)(struct rlis *li))
+{
+	for (size_t i = 0; i < c->n_gws; i++) {
+		struct rgw *g = c->gws[i];
+		for (size_t j = 0; j < g->n_lis; j++)
+			fn(&g->lis[j]);
+		for (size_t k = 0; k < g->sets.n; k++) {
+			struct rls *s = g->sets.v[k];
+			for (size_t j = 0; j < s->n_lis; j++)
+				fn(&s->lis[j]);
+		}
+	}
+}
+
+static void save_listener(struct rlis *li)
+{
+	li->pre.accepted = li->accepted;
+	li->pre.programmed = li->programmed;
+	li->pre.conflict = li->conflict;
+	li->pre.acc_reason = li->acc_reason;
+	li->pre.acc_msg = li->acc_msg;
+}
+
+/* Rules of a listener not served now cannot be copied next time. */
+static void forget_unserved(struct rlis *li)
+{
+	if (!li->snap)
+		li->built = NULL;
+}
+
+static void restore_listener(struct rlis *li)
+{
+	li->accepted = li->pre.accepted;
+	li->programmed = li->pre.programmed;
+	li->conflict = li->pre.conflict;
+	li->acc_reason = li->pre.acc_reason;
+	li->acc_msg = li->pre.acc_msg;
+	li->snap = NULL;
+}
+
+void rc_build_again(struct rctx *c)
+{
+	each_listener(c, restore_listener);
+}
+
 int rc_build(struct rctx *c)
 {
 	struct gw_map socks;
 	struct gw_vec order = {0}, served = {0};
 
+	each_listener(c, save_listener);
 	gw_map_init(&socks, c->a);
 	for (size_t i = 0; i < c->n_gws; i++) {
 		struct rgw *g = c->gws[i];
@@ -323,6 +443,7 @@ int rc_build(struct rctx *c)
 		li->snap = &snap->listeners[snap->n_listeners++];
 		fill_listener(c, li, li->snap);
 	}
+	each_listener(c, forget_unserved);
 	if (order.n)
 		qsort(order.v, order.n, sizeof(*order.v), cmp_sockb);
 	snap->sockets = rc_salloc(c, order.n, sizeof(*snap->sockets));

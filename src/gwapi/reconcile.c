@@ -348,52 +348,52 @@ static void maps_init(struct rctx *c)
 		gw_map_init(maps[i], c->a);
 }
 
-int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw_result *out)
+int rc_whole(struct rctx *c, struct gw_objset *set, const struct gw_options *opts,
+	     struct gw_result *out)
 {
-	struct rctx c;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	ctx_init(&c, set, opts);
-	c.a = arena_new(1024 * 1024);
-	c.sa = arena_new(256 * 1024);
-	if (!c.a || !c.sa) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	maps_init(&c);
-	c.snap = arena_zalloc(c.sa, sizeof(*c.snap));
-	if (!c.snap) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	c.snap->arena = c.sa;
-	c.snap->refs = 1;
-	c.snap->compiled_ms = opts->now_ms;
-	if (opts->address_pool && gw_pool_parse(opts->address_pool, &c.pool) != 0)
-		diag_add(&c.diag, DIAG_ERROR, NULL, NULL, "--address-pool",
+	ctx_init(c, set, opts);
+	c->a = arena_new(1024 * 1024);
+	c->sa = arena_new(256 * 1024);
+	if (!c->a || !c->sa)
+		return -ENOMEM;
+	maps_init(c);
+	c->snap = arena_zalloc(c->sa, sizeof(*c->snap));
+	if (!c->snap)
+		return -ENOMEM;
+	c->snap->arena = c->sa;
+	c->snap->refs = 1;
+	c->keep = c->sa;
+	c->snap->compiled_ms = opts->now_ms;
+	if (opts->address_pool && gw_pool_parse(opts->address_pool, &c->pool) != 0)
+		diag_add(&c->diag, DIAG_ERROR, NULL, NULL, "--address-pool",
 			 "invalid CIDR \"%s\": Gateways bind the wildcard address",
 			 opts->address_pool);
 
-	if ((rc = index_objects(&c)) || (rc = do_classes(&c)) || (rc = rc_gateways(&c)) ||
-	    (rc = rc_policies(&c)) || (rc = rc_routes(&c)) || (rc = rc_build(&c)) ||
-	    (rc = rc_render(&c, out)))
-		goto out;
-	if (c.err) {
-		rc = c.err;
-		goto out;
-	}
-	out->snap = c.snap;
-	c.sa = NULL;
-	rc = 0;
-out:
+	if ((rc = index_objects(c)) || (rc = do_classes(c)) || (rc = rc_gateways(c)) ||
+	    (rc = rc_policies(c)) || (rc = rc_routes(c)) || (rc = rc_build(c)) ||
+	    (rc = rc_render(c, out)))
+		return rc;
+	if (c->err)
+		return c->err;
+	out->snap = c->snap;
+	return 0;
+}
+
+int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw_result *out)
+{
+	struct rctx c;
+	int rc = rc_whole(&c, set, opts, out);
+
 	if (rc) {
 		gw_result_fini(out);
 		memset(out, 0, sizeof(*out));
+		arena_free(c.sa);
 	}
 	out->diag = c.diag;
 	arena_free(c.a);
-	arena_free(c.sa);
 	return rc;
 }
 

@@ -66,12 +66,32 @@ struct gw_result {
 	char **addresses;
 	size_t n_gateways;
 	struct diag diag; /* problems found, named by object and field */
+	/* gw_reconcile_incr re-derived only n_rederived changed routes:
+	 * statuses then hold the routes that changed (those that still have
+	 * one) and every GatewayClass, Gateway, ListenerSet and policy; the
+	 * other routes' statuses are as the previous result gave them. */
+	bool incremental;
+	size_t n_rederived;
 };
 
 /* 0 on success (even with problems reported in statuses and diag), or a
  * negative code when the snapshot could not be built at all (-ENOMEM). */
 int gw_reconcile(struct gw_objset *set, const struct gw_options *opts, struct gw_result *out);
 void gw_result_fini(struct gw_result *r);
+
+/*
+ * Incremental reconcile: the same result as gw_reconcile for the same set
+ * and options, at the cost of what changed since the last call when that
+ * is only HTTPRoutes and GRPCRoutes (see incr.c; anything else takes the
+ * whole pass). The state keeps a reference on every object it saw, so the
+ * set may be replaced or changed freely between calls. The snapshot may
+ * borrow memory from an earlier one (struct snapshot.shared).
+ */
+struct gw_incr;
+struct gw_incr *gw_incr_new(void);
+void gw_incr_free(struct gw_incr *s);
+int gw_reconcile_incr(struct gw_incr *s, struct gw_objset *set, const struct gw_options *opts,
+		      struct gw_result *out);
 
 /* True when a Secret or ConfigMap is referenced by some Gateway listener,
  * BackendTLSPolicy or Gateway backend TLS config in the set: the watch

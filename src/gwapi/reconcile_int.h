@@ -47,10 +47,18 @@ struct rlis {
 	enum snap_client_auth client_auth;
 	char *client_ca_pem;
 	struct gw_vec http;        /* struct pentry * */
+	size_t n_sorted;           /* leading http entries in precedence order */
+	struct snap_http_rule *built; /* its rules of the last build (c->keep or the
+					 arena gw_incr keeps for it), or NULL */
 	struct gw_vec tls;         /* struct tentry * */
 	struct gw_vec l4;          /* struct croute *, oldest first */
 	const struct croute *last; /* last route attached (one attachment per route) */
 	struct snap_listener *snap;
+	/* What rc_build may change, as the routes saw it (rc_build_again). */
+	struct {
+		bool accepted, programmed;
+		const char *conflict, *acc_reason, *acc_msg;
+	} pre;
 };
 
 struct rgw {
@@ -132,6 +140,7 @@ struct croute {
 	struct snap_backend *l4_backends;
 	size_t n_l4_backends;
 	struct gw_vec policies; /* struct rpolicy * its backends use */
+	struct gw_vec counted;  /* struct rlis * counting it in attachedRoutes */
 };
 
 /* One match of one rule attached to one listener with one hostname. */
@@ -145,6 +154,9 @@ struct pentry {
 	uint8_t path_rank;  /* 0 Exact, 1 RegularExpression, 2 PathPrefix */
 	uint32_t host_len;
 	uint32_t path_len;
+	/* 1 + its index in its listener's rules of the last build (0: none):
+	 * an incremental build copies that rule instead of making it again */
+	uint32_t built;
 };
 
 struct tentry {
@@ -173,6 +185,10 @@ struct rctx {
 	struct arena *a;  /* scratch */
 	struct arena *sa; /* snapshot */
 	struct arena *ra; /* one status document at a time (render.c) */
+	/* Where what a later incremental snapshot may share goes (compiled
+	 * routes, rule hostnames): the whole pass's snapshot arena. */
+	struct arena *keep;
+	struct snap_backend *bad; /* the backend of invalid rules, in keep */
 	struct snapshot *snap;
 	struct diag diag;
 	struct gw_pool pool;
@@ -195,8 +211,11 @@ struct rctx {
 	size_t n_lss;
 	struct rpolicy **pols;
 	size_t n_pols;
-	struct croute **routes[GW_RT_COUNT];
+	struct croute **routes[GW_RT_COUNT]; /* decoded ones, oldest first */
 	size_t n_routes[GW_RT_COUNT];
+	/* By position in gw_objset_list (NULL: did not decode), for gw_incr. */
+	struct croute **listed[GW_RT_COUNT];
+	size_t n_listed[GW_RT_COUNT];
 };
 
 char *rc_printf(struct rctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -220,11 +239,29 @@ bool rc_object_refers(const struct gw_object *o, const char *kind, const char *n
 bool rc_pem_has_cert(const char *pem);
 bool rc_pem_has_key(const char *pem);
 
+/* The whole pass into c; c->a (scratch) and, unless out->snap holds it,
+ * c->sa are left to the caller (gw_reconcile frees them, gw_incr keeps
+ * them), and so is c->diag. */
+int rc_whole(struct rctx *c, struct gw_objset *set, const struct gw_options *opts,
+	     struct gw_result *out);
 int rc_gateways(struct rctx *c);
 int rc_policies(struct rctx *c);
 int rc_routes(struct rctx *c);
+/* One route on its own (incremental reconcile; rc_routes runs them all):
+ * decode (NULL when it does not decode, or ENOMEM in c->err), compile and
+ * attach to its parents, and undo the attachment of an HTTPRoute or
+ * GRPCRoute (its rules and its attachedRoutes counts; not its policies). */
+struct croute *rc_route_decode(struct rctx *c, const struct gw_object *o);
+int rc_route_attach(struct rctx *c, struct croute *cr);
+void rc_route_detach(struct croute *cr);
 int rc_build(struct rctx *c);
+/* Puts every listener back as rc_build found it, so that routes attach and
+ * rc_build runs again as in the first pass (incremental reconcile). */
+void rc_build_again(struct rctx *c);
 int rc_render(struct rctx *c, struct gw_result *out);
+/* rc_render with only the routes in v (n of them): what an incremental
+ * reconcile re-derived. */
+int rc_render_some(struct rctx *c, struct gw_result *out, struct croute *const *v, size_t n);
 /* The BackendTLSPolicy that applies to a Service port (NULL = none). */
 struct rpolicy *rc_policy_for(struct rctx *c, const char *ns, const char *svc,
 			      const char *port_name);

@@ -354,7 +354,8 @@ static int render_policy(struct rctx *c, struct gw_result *out, struct rpolicy *
 	return push_status(c, out, p->p.obj, doc);
 }
 
-int rc_render(struct rctx *c, struct gw_result *out)
+/* Renders every status but those of routes not in v (v NULL: all). */
+static int render(struct rctx *c, struct gw_result *out, struct croute *const *v, size_t n)
 {
 	int rc = 0;
 
@@ -368,9 +369,11 @@ int rc_render(struct rctx *c, struct gw_result *out)
 		rc = render_gateway(c, out, c->gws[i]);
 	for (size_t i = 0; i < c->n_lss && !rc && c->ra; i++)
 		rc = render_listenerset(c, out, c->lss[i]);
-	for (int t = 0; t < GW_RT_COUNT && c->ra; t++)
+	for (int t = 0; t < GW_RT_COUNT && c->ra && !v; t++)
 		for (size_t i = 0; i < c->n_routes[t] && !rc; i++)
 			rc = render_route(c, out, c->routes[t][i]);
+	for (size_t i = 0; i < n && !rc && c->ra; i++)
+		rc = render_route(c, out, v[i]);
 	for (size_t i = 0; i < c->n_pols && !rc && c->ra; i++)
 		rc = render_policy(c, out, c->pols[i]);
 	arena_free(c->ra);
@@ -392,4 +395,15 @@ int rc_render(struct rctx *c, struct gw_result *out)
 		out->n_gateways++;
 	}
 	return 0;
+}
+
+int rc_render(struct rctx *c, struct gw_result *out)
+{
+	return render(c, out, NULL, 0);
+}
+
+int rc_render_some(struct rctx *c, struct gw_result *out, struct croute *const *v, size_t n)
+{
+	static struct croute *const none[1];
+	return render(c, out, v ? v : none, n);
 }

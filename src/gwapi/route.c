@@ -703,12 +703,20 @@ static bool effective_hosts(struct rctx *c, const struct croute *cr, const struc
 	return *n > 0;
 }
 
+/* Counts cr in li's attachedRoutes, remembering li for rc_route_detach. */
+static int count(struct rctx *c, struct croute *cr, struct rlis *li)
+{
+	li->last = cr;
+	li->attached++;
+	return gw_vec_push(&cr->counted, c->a, li);
+}
+
 static int attach(struct rctx *c, struct croute *cr, struct rlis *li, const char **hosts, size_t nh)
 {
 	if (li->last == cr)
 		return 0; /* two parentRefs selecting the same listener attach once */
-	li->last = cr;
-	li->attached++;
+	if (count(c, cr, li))
+		return -ENOMEM;
 	switch (cr->r.type) {
 	case GW_RT_HTTP:
 	case GW_RT_GRPC:
@@ -800,10 +808,8 @@ static int do_parent(struct rctx *c, struct croute *cr, size_t pi)
 			/* The spec counts routes on listeners that are not accepted
 			 * (attachedRoutes), but nothing is served there and the
 			 * route is not accepted through it. */
-			if (ok && li->last != cr) {
-				li->last = cr;
-				li->attached++;
-			}
+			if (ok && li->last != cr && count(c, cr, li))
+				return -ENOMEM;
 			continue;
 		}
 		allowed++;
@@ -849,6 +855,51 @@ static int cmp_route_age(const void *a, const void *b)
 	return rc_age_cmp(x->r.obj, y->r.obj);
 }
 
+struct croute *rc_route_decode(struct rctx *c, const struct gw_object *o)
+{
+	struct croute *cr = rc_alloc(c, 1, sizeof(*cr));
+
+	if (!cr)
+		return NULL;
+	int rc = gw_decode_route(c->a, o, &c->diag, &cr->r);
+	if (rc) {
+		if (rc == -ENOMEM)
+			c->err = rc;
+		return NULL;
+	}
+	cr->parents = rc_alloc(c, cr->r.n_parents, sizeof(*cr->parents));
+	return cr->r.n_parents && !cr->parents ? NULL : cr;
+}
+
+int rc_route_attach(struct rctx *c, struct croute *cr)
+{
+	for (size_t p = 0; p < cr->r.n_parents; p++)
+		if (do_parent(c, cr, p))
+			return -ENOMEM;
+	return c->err;
+}
+
+void rc_route_detach(struct croute *cr)
+{
+	for (size_t i = 0; i < cr->counted.n; i++) {
+		struct rlis *li = cr->counted.v[i];
+		size_t k = 0;
+		li->attached--;
+		if (li->last == cr)
+			li->last = NULL;
+		size_t sorted = li->n_sorted;
+		for (size_t j = 0; j < li->http.n; j++) {
+			if (((struct pentry *)li->http.v[j])->cr != cr)
+				li->http.v[k++] = li->http.v[j];
+			else if (j < li->n_sorted)
+				sorted--;
+		}
+		li->http.n = k;
+		li->n_sorted = sorted;
+	}
+	cr->counted.n = 0;
+}
+
 int rc_routes(struct rctx *c)
 {
 	static const enum gw_kind kinds[GW_RT_COUNT] = {
@@ -858,27 +909,21 @@ int rc_routes(struct rctx *c)
 		size_t n;
 		const struct gw_object *const *v = gw_objset_list(c->set, kinds[t], &n);
 		c->routes[t] = rc_alloc(c, n, sizeof(struct croute *));
-		struct croute *all = rc_alloc(c, n, sizeof(struct croute));
-		for (size_t i = 0; i < n && all && c->routes[t]; i++) {
-			struct croute *cr = &all[i];
-			int rc = gw_decode_route(c->a, v[i], &c->diag, &cr->r);
-			if (rc == -ENOMEM)
-				return rc;
-			if (rc)
-				continue;
-			cr->parents = rc_alloc(c, cr->r.n_parents, sizeof(*cr->parents));
-			if (cr->r.n_parents && !cr->parents)
-				return -ENOMEM;
-			c->routes[t][c->n_routes[t]++] = cr;
+		c->listed[t] = rc_alloc(c, n, sizeof(struct croute *));
+		c->n_listed[t] = n;
+		for (size_t i = 0; i < n && c->routes[t] && c->listed[t]; i++) {
+			struct croute *cr = rc_route_decode(c, v[i]);
+			if (c->err)
+				return c->err;
+			c->listed[t][i] = cr;
+			if (cr)
+				c->routes[t][c->n_routes[t]++] = cr;
 		}
 		if (c->n_routes[t])
 			qsort(c->routes[t], c->n_routes[t], sizeof(struct croute *), cmp_route_age);
-		for (size_t i = 0; i < c->n_routes[t]; i++) {
-			struct croute *cr = c->routes[t][i];
-			for (size_t p = 0; p < cr->r.n_parents; p++)
-				if (do_parent(c, cr, p))
-					return -ENOMEM;
-		}
+		for (size_t i = 0; i < c->n_routes[t]; i++)
+			if (rc_route_attach(c, c->routes[t][i]))
+				return -ENOMEM;
 		if (c->err)
 			return c->err;
 	}

@@ -245,6 +245,10 @@ struct snap_socket {
 struct snapshot {
 	uint32_t refs; /* atomic; see snap_ref/snap_unref in proxy/snapshot.h */
 	struct arena *arena;
+	/* An arena it borrows from, one reference (arena_unref), or NULL:
+	 * a snapshot compiled for a few changed routes points at the other
+	 * routes' compiled rules in the last whole compile's arena. */
+	struct arena *shared;
 	uint64_t revision;    /* store revision it was committed as (0 = none yet) */
 	uint64_t compiled_ms; /* wall clock when compiled */
 	struct snap_listener *listeners;

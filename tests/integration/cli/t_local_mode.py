@@ -74,6 +74,9 @@ gw.proc.send_signal(signal.SIGHUP)
 wg.wait_for(lambda: pod() == "two", timeout=5)
 check(True, "SIGHUP: changed route served")
 check(pod(keep) == "two", "kept-alive connection survives the reload and sees the new route")
+served = [l for l in gw.logtext().splitlines() if "event=change_served" in l]
+check(served and "pass=whole" in served[-1],
+      "local mode reconciles the whole set (keeps no state for it): %r" % served[-1:])
 
 with open(os.path.join(cfgdir, "broken.yaml"), "w") as f:
     f.write("apiVersion: v1\nkind: Service\nmetadata: {name: [unclosed\n")

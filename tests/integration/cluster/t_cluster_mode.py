@@ -109,6 +109,9 @@ st.put("httproutes", route("two"))
 t0 = time.time()
 wg.wait_for(lambda: pod() == "two", timeout=5)
 check(True, "a change in the cluster is served (%.2f s)" % (time.time() - t0))
+served = [l for l in open(os.path.join(state, "cluster.log")) if "event=change_served" in l]
+check(served and "pass=routes" in served[-1],
+      "a changed route alone is re-derived, not the whole set: %r" % served[-1:])
 
 # The API server goes away: traffic keeps flowing.
 api.down = True
