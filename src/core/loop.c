@@ -5,9 +5,7 @@
  * eventfd for cross-thread wake-ups. One iteration: run deferred calls, wait
  * for the nearest timer or an fd, dispatch fds, fire due timers.
  * A callback may add, modify or delete any io or timer, including its own;
- * an io deleted during dispatch is not called again in that iteration: its
- * events still waiting in the batch are struck out, so that no event of an
- * edge-triggered io is ever dropped for another io's sake.
+ * an io deleted during dispatch is not called again in that iteration.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,9 +32,11 @@ struct loop {
 	size_t n_timers, cap_timers;
 	struct deferred *defer, *defer_run;
 	size_t n_defer, cap_defer, cap_defer_run;
-	/* the batch being dispatched: events[next..n) are still to come */
-	struct epoll_event events[MAX_EVENTS];
-	int n_events, next_event;
+	/* ios deleted while dispatching: their pending events are skipped */
+	struct loop_io *deleted[MAX_EVENTS];
+	size_t n_deleted;
+	bool deleted_overflow; /* stop dispatching: level-triggered events come back */
+	bool dispatching;
 	int wake_fd;
 	struct loop_io wake_io;
 	loop_wake_cb wake_cb;
@@ -99,8 +99,6 @@ static uint32_t to_epoll(uint32_t ev)
 		e |= EPOLLIN | EPOLLRDHUP;
 	if (ev & LOOP_WRITE)
 		e |= EPOLLOUT;
-	if (ev & LOOP_EDGE)
-		e |= EPOLLET;
 	return e;
 }
 
@@ -115,6 +113,10 @@ int loop_io_add(struct loop *l, struct loop_io *io, int fd, uint32_t events, loo
 	io->arg = arg;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
 		return -errno;
+	/* An io re-added at the same address during dispatch must be live. */
+	for (size_t i = 0; i < l->n_deleted; i++)
+		if (l->deleted[i] == io)
+			l->deleted[i] = NULL;
 	return 0;
 }
 
@@ -137,10 +139,12 @@ void loop_io_del(struct loop *l, struct loop_io *io)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->fd = -1;
 	io->events = 0;
-	/* its memory may be reused (even for a new io) before the batch ends */
-	for (int i = l->next_event; i < l->n_events; i++)
-		if (l->events[i].data.ptr == io)
-			l->events[i].data.ptr = NULL;
+	if (l->dispatching) {
+		if (l->n_deleted < MAX_EVENTS)
+			l->deleted[l->n_deleted++] = io;
+		else
+			l->deleted_overflow = true;
+	}
 }
 
 /* ---- timers: a binary min-heap on due_ms; heap_idx is index + 1 ---- */
@@ -291,35 +295,10 @@ static void fire_timers(struct loop *l)
 	}
 }
 
-static uint32_t from_epoll(uint32_t ev, uint32_t armed)
-{
-	uint32_t e = 0;
-	if (ev & (EPOLLIN | EPOLLRDHUP))
-		e |= LOOP_READ;
-	if (ev & EPOLLRDHUP)
-		e |= LOOP_RDHUP;
-	if (ev & EPOLLOUT)
-		e |= LOOP_WRITE;
-	if (ev & (EPOLLERR | EPOLLHUP))
-		e |= LOOP_ERROR | (armed & (LOOP_READ | LOOP_WRITE));
-	return e;
-}
-
-static void dispatch(struct loop *l, int n)
-{
-	l->n_events = n;
-	for (l->next_event = 0; l->next_event < n;) {
-		struct epoll_event *ev = &l->events[l->next_event++];
-		struct loop_io *io = ev->data.ptr;
-		if (!io || io->fd < 0)
-			continue;
-		io->cb(io, from_epoll(ev->events, io->events));
-	}
-	l->n_events = l->next_event = 0;
-}
-
 int loop_run(struct loop *l)
 {
+	struct epoll_event evs[MAX_EVENTS];
+
 	/* A loop_stop() made before loop_run() (for instance from a callback
 	 * invoked by hand before the loop starts) makes it return at once; the
 	 * flag is cleared on the way out so the loop can be run again. */
@@ -335,7 +314,7 @@ int loop_run(struct loop *l)
 			uint64_t due = l->heap[0]->due_ms;
 			timeout = due <= l->now_ms ? 0 : (int)(due - l->now_ms > 60000 ? 60000 : due - l->now_ms);
 		}
-		int n = epoll_wait(l->epfd, l->events, MAX_EVENTS, timeout);
+		int n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -343,7 +322,27 @@ int loop_run(struct loop *l)
 			return -errno;
 		}
 		l->now_ms = clock_mono_ms();
-		dispatch(l, n);
+		l->dispatching = true;
+		l->n_deleted = 0;
+		l->deleted_overflow = false;
+		for (int i = 0; i < n && !l->deleted_overflow; i++) {
+			struct loop_io *io = evs[i].data.ptr;
+			bool gone = false;
+			for (size_t k = 0; k < l->n_deleted; k++)
+				if (l->deleted[k] == io)
+					gone = true;
+			if (gone || io->fd < 0)
+				continue;
+			uint32_t e = 0;
+			if (evs[i].events & (EPOLLIN | EPOLLRDHUP))
+				e |= LOOP_READ;
+			if (evs[i].events & EPOLLOUT)
+				e |= LOOP_WRITE;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				e |= LOOP_ERROR | (io->events & (LOOP_READ | LOOP_WRITE));
+			io->cb(io, e);
+		}
+		l->dispatching = false;
 		fire_timers(l);
 	}
 	l->stop = false;

@@ -18,23 +18,8 @@ struct loop;
 struct loop_io;
 struct timer;
 
-/*
- * events: a mask of LOOP_READ | LOOP_WRITE | LOOP_ERROR (HUP/ERR), and in
- * reports LOOP_RDHUP when the peer has closed its side. LOOP_EDGE in a
- * registration makes it edge-triggered: an event is reported once per change
- * (new bytes, room, EOF, error), not while the condition lasts, so the owner
- * must read until a short read or EAGAIN, or remember that it did not. A
- * short read is not the end when LOOP_RDHUP or LOOP_ERROR came with the
- * event: the EOF or error behind the bytes is reported only by the next read.
- * Arming a direction with loop_io_mod() reports it at once if it holds.
- */
-enum {
-	LOOP_READ = 1u << 0,
-	LOOP_WRITE = 1u << 1,
-	LOOP_ERROR = 1u << 2,
-	LOOP_EDGE = 1u << 3,
-	LOOP_RDHUP = 1u << 4,
-};
+/* events: a mask of LOOP_READ | LOOP_WRITE | LOOP_ERROR (HUP/ERR). */
+enum { LOOP_READ = 1u << 0, LOOP_WRITE = 1u << 1, LOOP_ERROR = 1u << 2 };
 
 typedef void (*loop_io_cb)(struct loop_io *io, uint32_t events);
 typedef void (*timer_cb)(struct timer *t);
@@ -59,7 +44,7 @@ struct timer {
 struct loop *loop_new(void);
 void loop_free(struct loop *loop);
 
-/* Level-triggered registration unless events has LOOP_EDGE. 0 or -errno. */
+/* Level-triggered registration. 0 or -errno. */
 int loop_io_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events, loop_io_cb cb,
 		void *arg);
 int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events);

@@ -85,7 +85,6 @@ struct upconn {
 	bool mirror;
 	bool got_bytes; /* any response byte on this request */
 	bool readable, writable;
-	bool peer_done; /* EOF or error reported: read on past short reads */
 	/* upstream TLS (BackendTLSPolicy): the context it was made with, so
 	 * that only requests for the same policy reuse it */
 	struct tls_client *tls_ctx;
@@ -173,7 +172,6 @@ struct conn {
 	bool head_timer_armed;
 	bool close_after;
 	bool readable, writable;
-	bool peer_done;     /* EOF or error reported: read on past short reads */
 	bool rd_eof;        /* the client half-closed: answer what is buffered, then close */
 	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
@@ -375,17 +373,6 @@ static ssize_t up_writev(void *ctx, struct iovec *iov, int n)
 	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 }
 
-/*
- * After a read that got n > 0 of the want bytes asked for: may there be
- * more? A short read emptied the socket, except for an EOF or error queued
- * behind the bytes (peer_done: edge-triggered epoll reported it already and
- * will not again); TLS may hold decrypted bytes that do not wake epoll.
- */
-static bool may_have_more(size_t n, size_t want, bool peer_done, struct tls_conn *t)
-{
-	return n == want || peer_done || (t && tlsg_pending(t));
-}
-
 /* Upstream reads, plain or TLS: > 0, 0 EOF, -EAGAIN, other negative. */
 static ssize_t up_read(struct upconn *u, char *p, size_t n)
 {
@@ -509,21 +496,9 @@ static void access_log(struct conn *c, int status)
 
 /* ---- upstream connections ---- */
 
-/*
- * Plain sockets are edge-triggered: every read that stops early records it
- * in `readable` (a full buffer, or a read not made), and a short read or
- * EAGAIN drained the socket (see may_have_more() for the exceptions). TLS
- * sockets stay level-triggered, because mbedTLS may stop in the middle of
- * what the kernel holds.
- */
-static uint32_t up_edge(const struct upconn *u)
-{
-	return u->tls_ctx ? 0 : LOOP_EDGE;
-}
-
 static void up_set_io(struct upconn *u)
 {
-	uint32_t ev = u->tls_want | up_edge(u);
+	uint32_t ev = u->tls_want;
 	if (u->connecting || (!u->handshaking && (!buf_is_empty(&u->out) ||
 						  (u->owner && u->owner->r.up_head_pending))))
 		ev |= LOOP_WRITE;
@@ -592,10 +567,6 @@ static void up_release(struct upconn *u, bool reusable)
 {
 	u->owner = NULL;
 	timer_cancel(u->w->loop, &u->timer);
-	/* an edge-triggered socket with bytes (or EOF) not read to the end would
-	 * not tell the idle pool about them */
-	if (up_edge(u) && u->readable)
-		reusable = false;
 	if (!reusable || u->ep->n_idle >= PX_UP_IDLE_MAX || !buf_is_empty(&u->in) ||
 	    !buf_is_empty(&u->out) || u->w->draining) {
 		up_free(u);
@@ -609,7 +580,7 @@ static void up_release(struct upconn *u, bool reusable)
 	u->got_bytes = false;
 	u->readable = u->writable = false;
 	timer_add(u->w->loop, &u->timer, PX_UP_IDLE_MS, on_idle_timer, u);
-	loop_io_mod(u->w->loop, &u->io, LOOP_READ | up_edge(u));
+	loop_io_mod(u->w->loop, &u->io, LOOP_READ);
 }
 
 static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
@@ -629,9 +600,7 @@ static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
 		return NULL;
 	}
 	u->connecting = true;
-	/* edge-triggered while connecting: the first up_set_io() after a TLS
-	 * context is attached makes it level-triggered */
-	if (loop_io_add(w->loop, &u->io, fd, LOOP_WRITE | LOOP_EDGE, on_up_io, u)) {
+	if (loop_io_add(w->loop, &u->io, fd, LOOP_WRITE, on_up_io, u)) {
 		close(fd);
 		free(u);
 		*err = -ENOMEM;
@@ -675,8 +644,7 @@ static void mirror_io(struct upconn *u, uint32_t events)
 			return;
 		}
 	}
-	loop_io_mod(u->w->loop, &u->io,
-		    up_edge(u) | (buf_is_empty(&u->out) ? LOOP_READ : LOOP_READ | LOOP_WRITE));
+	loop_io_mod(u->w->loop, &u->io, buf_is_empty(&u->out) ? LOOP_READ : LOOP_READ | LOOP_WRITE);
 }
 
 /* ---- heads ---- */
@@ -1702,13 +1670,6 @@ static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t 
 
 /* ---- driving a connection ---- */
 
-/* Plain client sockets are edge-triggered, as upstream ones (up_edge());
- * the streams of an HTTP/2 connection and TLS sockets are not. */
-static uint32_t conn_edge(const struct conn *c)
-{
-	return c->tls || c->inner ? 0 : LOOP_EDGE;
-}
-
 /* Reads what the client sent into c->in. 1 got bytes, 0 nothing now, -1 closed/error. */
 static int client_fill(struct conn *c)
 {
@@ -1722,7 +1683,9 @@ static int client_fill(struct conn *c)
 	}
 	ssize_t n = cio_read(c, buf_wptr(&c->in), buf_room(&c->in));
 	if (n > 0) {
-		c->readable = may_have_more((size_t)n, buf_room(&c->in), c->peer_done, c->tls);
+		/* a short read drained the socket; with TLS, decrypted bytes held
+		 * inside do not wake epoll, so they count as readable */
+		c->readable = (size_t)n == buf_room(&c->in) || (c->tls && tlsg_pending(c->tls));
 		buf_commit(&c->in, (size_t)n);
 		return 1;
 	}
@@ -1868,7 +1831,7 @@ static bool tunnel_step(struct conn *c)
 		ssize_t n = up_read(u, buf_wptr(&u->in), want);
 		if (n > 0) {
 			buf_commit(&u->in, (size_t)n);
-			u->readable = may_have_more((size_t)n, want, u->peer_done, u->tls);
+			u->readable = (size_t)n == want || (u->tls && tlsg_pending(u->tls));
 			moved = true;
 		} else if (n != -EAGAIN) {
 			conn_close(c, n == 0 ? NULL : "upgraded connection: backend read failed");
@@ -1979,7 +1942,8 @@ static bool proxy_step(struct conn *c)
 		if (n > 0) {
 			buf_commit(&u->in, (size_t)n);
 			u->got_bytes = true;
-			u->readable = may_have_more((size_t)n, want, u->peer_done, u->tls);
+			/* a short read drained the socket; TLS may hold more inside */
+			u->readable = (size_t)n == want || (u->tls && tlsg_pending(u->tls));
 			moved = true;
 		} else if (n != -EAGAIN) {
 			u->readable = false;
@@ -2057,7 +2021,7 @@ static void conn_set_io(struct conn *c)
 		ev |= LOOP_WRITE;
 	if (c->tls && c->tls_want)
 		ev |= c->tls_want;
-	loop_io_mod(c->w->loop, &c->io, ev | conn_edge(c));
+	loop_io_mod(c->w->loop, &c->io, ev);
 	if (r->up && r->up->io.fd >= 0)
 		up_set_io(r->up);
 }
@@ -2230,8 +2194,6 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 	struct conn *c = io->arg;
 	if (events & LOOP_READ)
 		c->readable = true;
-	if (events & (LOOP_RDHUP | LOOP_ERROR))
-		c->peer_done = true;
 	if (events & LOOP_WRITE)
 		c->writable = true;
 	if ((events & LOOP_ERROR) && !(events & (LOOP_READ | LOOP_WRITE))) {
@@ -2258,8 +2220,6 @@ static void on_up_io(struct loop_io *io, uint32_t events)
 	struct conn *c = u->owner;
 	if (events & LOOP_READ)
 		u->readable = true;
-	if (events & (LOOP_RDHUP | LOOP_ERROR))
-		u->peer_done = true;
 	if (events & LOOP_WRITE)
 		u->writable = true;
 	if (u->connecting && (events & (LOOP_WRITE | LOOP_ERROR))) {
@@ -2427,7 +2387,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 		}
 		c->st = CS_HANDSHAKE;
 	}
-	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ | conn_edge(c), on_conn_io, c)) {
+	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
 		if (c->tls)
 			tlsg_conn_free(c->tls);
 		admit_release(w->p, &c->ticket);
