@@ -259,7 +259,8 @@ class Api:
                 except (ssl.SSLError, OSError) as e:
                     with api.lock:
                         api.log.append(dict(verb="tls-failed", resource="", ns="", query={},
-                                            ua="", auth="", code=0, error=str(e)))
+                                            ua="", auth="", code=0, error=str(e),
+                                            t=time.monotonic()))
                     sock.close()
                     raise OSError("handshake failed")
 
