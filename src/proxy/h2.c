@@ -1277,6 +1277,9 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
 			  (struct str){h[i].value, h[i].vlen});
 	}
+	/* after the backend's own Via fields, before the filters */
+	if (!u->w->p->cfg.via_disabled)
+		hlist_add(&hl, st->arena, STR_LIT("via"), via_value(true, 0));
 	for (size_t i = 0; i < st->n_resp_mods; i++)
 		hlist_apply(&hl, st->arena, st->resp_mods[i]);
 	for (size_t i = 0; i < hl.n && k < H2P_MAX_FIELDS; i++) {

@@ -4,7 +4,8 @@
 attempt rules: the route's request timeout and backend request timeout
 (504, gRPC DEADLINE_EXCEEDED for gRPC clients), retries on status for
 bodiless requests only, and passive health: an endpoint that refuses
-connections is skipped at once and then ejected. Needs python3-h2."""
+connections is skipped at once and then ejected. Responses carry our Via
+after the backend's own. Needs python3-h2."""
 import os
 import sys
 import time
@@ -61,6 +62,14 @@ def main():
     gw = wg.Gateway(cfgdir)
     wg.wait_port(port, proc=gw.proc)
     wg.wait_for(lambda: h2req(port, "retry.test", "/")[0] == 200)
+
+    st, rh, _ = h2req(port, "retry.test", "/")
+    vias = [v for k, v in rh if k == "via"]
+    check(st == 200 and vias == ["2 waygate"], "h2c: the response carries Via: %r" % vias)
+    st, rh, _ = h2req(port, "retry.test", "/via")
+    vias = [v for k, v in rh if k == "via"]
+    check(vias == ["2 upstream-proxy", "2 waygate"],
+          "h2c: our Via comes after the backend's: %r" % vias)
 
     t = time.time()
     st = h2req(port, "to.test", "/hang")[0]
