@@ -60,6 +60,7 @@
 #include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/plan.h"
 #include "proxy/snapshot.h"
 
 enum conn_state {
@@ -95,8 +96,6 @@ struct upconn {
 
 #define PX_LINGER_MS 2000                  /* CS_LINGER lasts at most this */
 #define PX_LINGER_BYTES (4u * 1024 * 1024) /* and discards at most this */
-#define MAX_RESP_MODS 8
-#define MAX_MIRRORS 8
 
 struct req {
 	struct rt *rt;
@@ -136,10 +135,7 @@ struct req {
 	int minor;
 	size_t up_last_len;
 	/* routing extras */
-	const struct snap_header_mod *resp_mods[MAX_RESP_MODS];
-	size_t n_resp_mods;
-	const struct snap_cors *cors;
-	struct str origin;
+	struct px_resp resp; /* the filters' part of the response */
 	int attempts_left;
 	uint8_t connect_repicks;
 	bool replayed_fresh;
@@ -176,8 +172,6 @@ struct conn {
 	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
 	bool in_run;
-	bool vtls;  /* a stream of an HTTP/2 connection over TLS (h2.c) */
-	bool inner; /* a stream of an HTTP/2 connection (h2.c): received as "2" */
 	unsigned n_requests;
 	struct req r;
 	struct conn *next_free;
@@ -653,10 +647,31 @@ static void mirror_io(struct upconn *u, uint32_t events)
  * The Via field (via_value) goes after every field of the message, so
  * that an earlier Via of the same message stays first in the list.
  */
-static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
+static void wr_via(struct wr *o, const struct conn *c, int minor)
 {
 	if (!P(c)->cfg.via_disabled)
-		wr_field(o, STR_LIT("Via"), via_value(from_h2, minor));
+		wr_field(o, STR_LIT("Via"), via_value(false, minor));
+}
+
+/* The end of an upstream request head: upgrade, body framing, blank line. */
+static void wr_framing(struct wr *o, const struct req *r, const struct h1_msg *m)
+{
+	if (r->upgrade.len) {
+		wr_cstr(o, "Connection: upgrade\r\nUpgrade: ");
+		wr_str(o, r->upgrade);
+		wr_put(o, "\r\n", 2);
+	}
+	if (r->req_body == H1_BODY_CHUNKED) {
+		wr_cstr(o, "Transfer-Encoding: chunked\r\n");
+	} else if (r->req_body == H1_BODY_LENGTH) {
+		wr_cstr(o, "Content-Length: ");
+		wr_u64(o, r->req_remaining);
+		wr_put(o, "\r\n", 2);
+	} else if (m->content_length == 0 &&
+		   hdr_find(m->headers, m->n_headers, STR_LIT("content-length"), 0) >= 0) {
+		wr_cstr(o, "Content-Length: 0\r\n");
+	}
+	wr_put(o, "\r\n", 2);
 }
 
 /*
@@ -701,32 +716,16 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		wr_put(&o, ", ", 2);
 	}
 	wr_cstr(&o, c->peer);
-	wr_cstr(&o, c->tls || c->vtls ? "\r\nX-Forwarded-Proto: https\r\n"
+	wr_cstr(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n"
 				      : "\r\nX-Forwarded-Proto: http\r\n");
 	if (r->host) {
 		wr_cstr(&o, "X-Forwarded-Host: ");
 		wr_cstr(&o, r->host);
 		wr_put(&o, "\r\n", 2);
 	}
-	wr_via(&o, c, c->inner, m->minor);
-	if (r->upgrade.len && !mirror) {
-		wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
-		wr_str(&o, r->upgrade);
-		wr_put(&o, "\r\n", 2);
-	}
-	if (mirror) {
-		wr_cstr(&o, "Content-Length: 0\r\nConnection: close\r\n");
-	} else if (r->req_body == H1_BODY_CHUNKED) {
-		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
-	} else if (r->req_body == H1_BODY_LENGTH) {
-		wr_cstr(&o, "Content-Length: ");
-		wr_u64(&o, r->req_remaining);
-		wr_put(&o, "\r\n", 2);
-	} else if (m->content_length == 0 &&
-		   hdr_find(m->headers, m->n_headers, STR_LIT("content-length"), 0) >= 0) {
-		wr_cstr(&o, "Content-Length: 0\r\n");
-	}
-	wr_put(&o, "\r\n", 2);
+	wr_via(&o, c, m->minor);
+	if (!mirror) /* a mirror's framing is conn_mirror_send's */
+		wr_framing(&o, r, m);
 	if (o.overflow)
 		return NULL;
 	*len = o.len;
@@ -1150,30 +1149,35 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
-		if (!mi->backend || !mi->backend->n_endpoints || mi->backend->invalid_status ||
-		    mi->backend->tls)
-			continue; /* mirrors to TLS backends are not sent (yet) */
-		if (mi->denominator && mi->numerator < mi->denominator &&
-		    rand_below(mi->denominator) >= mi->numerator)
+		if (!px_mirror_is_due(mi))
 			continue;
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
-		struct upep *ep = head ? up_pick_endpoint(c->w, mi->backend) : NULL;
-		int err;
-		struct upconn *u = ep ? up_new(c->w, ep, &err) : NULL;
-		if (!u)
-			continue;
-		u->mirror = true;
-		u->next_idle = c->w->mirrors;
-		c->w->mirrors = u;
-		if (wbuf_get(c->w, &u->out)) {
-			up_free(u);
-			continue;
-		}
-		memcpy(buf_wptr(&u->out), head, len);
-		buf_commit(&u->out, len);
-		timer_add(c->w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+		if (head)
+			conn_mirror_send(c->w, mi->backend, head, len);
 	}
+}
+
+void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len)
+{
+	static const char end[] = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct upep *ep = up_pick_endpoint(w, b);
+	int err;
+	struct upconn *u = ep ? up_new(w, ep, &err) : NULL;
+	if (!u)
+		return;
+	u->mirror = true;
+	u->next_idle = w->mirrors;
+	w->mirrors = u;
+	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + sizeof(end) - 1) {
+		up_free(u);
+		return;
+	}
+	memcpy(buf_wptr(&u->out), head, len);
+	memcpy(buf_wptr(&u->out) + len, end, sizeof(end) - 1);
+	buf_commit(&u->out, len + sizeof(end) - 1);
+	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
 }
 
 static bool is_preflight(const struct h1_msg *m)
@@ -1280,121 +1284,43 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		if (forwardable(m, m->headers[i].name))
 			hlist_add(&hl, c->arena, m->headers[i].name, m->headers[i].value);
 	ssize_t oi = hdr_find(m->headers, m->n_headers, STR_LIT("origin"), 0);
+	struct px_plan plan = {
+		.path = path,
+		.query = query,
+		.host = hlen ? hbuf : "",
+		.scheme = c->tls ? "https" : "http",
+		.port = c->port,
+		.preflight = is_preflight(m),
+	};
 	if (oi >= 0)
-		r->origin = (struct str){
+		plan.resp.origin = (struct str){
 			arena_strndup(c->arena, m->headers[oi].value.p, m->headers[oi].value.len),
 			m->headers[oi].value.len};
-	const char *up_path = r->path, *up_host = NULL;
-	const struct snap_mirror *mirrors[MAX_MIRRORS];
-	size_t n_mirrors = 0;
-	const struct snap_filter *fl = rule->filters;
-	size_t nf = rule->n_filters;
-	for (int level = 0; level < 2; level++) {
-		for (size_t i = 0; i < nf; i++) {
-			const struct snap_filter *f = &fl[i];
-			switch (f->type) {
-			case SNAP_F_REQ_HEADER:
-				if (hlist_apply(&hl, c->arena, &f->u.header)) {
-					respond_error(c, 500, "out of memory", true);
-					return;
-				}
-				break;
-			case SNAP_F_RESP_HEADER:
-				if (r->n_resp_mods < MAX_RESP_MODS)
-					r->resp_mods[r->n_resp_mods++] = &f->u.header;
-				break;
-			case SNAP_F_REDIRECT: {
-				struct hlist loc;
-				const char *hn = hbuf;
-				char *l = px_redirect_location(c->arena, &f->u.redirect,
-							       c->tls || c->vtls ? "https" : "http",
-							       hlen ? hn : "", c->port, path, query,
-							       r->rule->prefix_len);
-				if (!l || hlist_init(&loc, c->arena, 4) ||
-				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
-					respond_error(c, 500, "redirect failed", true);
-					return;
-				}
-				for (size_t k = 0; k < r->n_resp_mods; k++)
-					hlist_apply(&loc, c->arena, r->resp_mods[k]);
-				respond(c, f->u.redirect.status ? f->u.redirect.status : 302, &loc,
-					NULL, false);
-				return;
-			}
-			case SNAP_F_REWRITE:
-				if (f->u.rewrite.hostname) {
-					if (!px_is_clean(f->u.rewrite.hostname)) {
-						respond_error(c, 500, "rewrite failed", true);
-						return;
-					}
-					up_host = f->u.rewrite.hostname;
-				}
-				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
-					up_path = px_path_modify(
-						c->arena, path, f->u.rewrite.path_type,
-						f->u.rewrite.path, r->rule->prefix_len);
-					if (!up_path) {
-						respond_error(c, 500, "rewrite failed", true);
-						return;
-					}
-				}
-				break;
-			case SNAP_F_MIRROR:
-				if (n_mirrors < MAX_MIRRORS)
-					mirrors[n_mirrors++] = &f->u.mirror;
-				break;
-			case SNAP_F_CORS:
-				r->cors = &f->u.cors;
-				if (is_preflight(m)) {
-					struct hlist ch;
-					ssize_t km = hdr_find(
-						m->headers, m->n_headers,
-						STR_LIT("access-control-request-method"), 0);
-					ssize_t kh = hdr_find(
-						m->headers, m->n_headers,
-						STR_LIT("access-control-request-headers"), 0);
-					struct str rm =
-						km >= 0 ? m->headers[km].value : STR_LIT("");
-					struct str rh =
-						kh >= 0 ? m->headers[kh].value : STR_LIT("");
-					if (hlist_init(&ch, c->arena, 8) ||
-					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true,
-							    rm, rh)) {
-						respond_error(c, 500, "out of memory", true);
-						return;
-					}
-					for (size_t k = 0; k < r->n_resp_mods; k++)
-						hlist_apply(&ch, c->arena, r->resp_mods[k]);
-					respond(c, 200, &ch, NULL, false);
-					return;
-				}
-				break;
-			}
-		}
-		if (level == 1)
-			break;
-		/* backend selection, then the backendRef's own filters */
-		if (!rule->n_backends) {
-			respond_error(c, 500, "route has no backends", false);
-			return;
-		}
-		r->backend = up_pick_backend(r->rule);
-		if (!r->backend) {
-			respond_error(c, 500, "all backend weights are zero", false);
-			return;
-		}
-		if (r->backend->invalid_status) {
-			respond_error(c, r->backend->invalid_status, "invalid backend", false);
-			return;
-		}
-		if (!r->backend->n_endpoints) {
-			respond_error(c, 503, "no ready endpoints", false);
-			return;
-		}
-		fl = r->backend->filters;
-		nf = r->backend->n_filters;
+	if (plan.preflight) {
+		ssize_t km = hdr_find(m->headers, m->n_headers,
+				      STR_LIT("access-control-request-method"), 0);
+		ssize_t kh = hdr_find(m->headers, m->n_headers,
+				      STR_LIT("access-control-request-headers"), 0);
+		plan.acr_method = km >= 0 ? m->headers[km].value : STR_LIT("");
+		plan.acr_headers = kh >= 0 ? m->headers[kh].value : STR_LIT("");
 	}
-
+	switch (px_plan_make(&plan, c->arena, r->rule, &hl)) {
+	case PX_PLAN_PROXY: break;
+	case PX_PLAN_ANSWER:
+		r->resp = plan.resp;
+		respond(c, plan.status, &plan.answer, NULL, false);
+		return;
+	case PX_PLAN_ERROR:
+		respond_error(c, plan.status, plan.why, false);
+		return;
+	default:
+		respond_error(c, 500, "out of memory", true);
+		return;
+	}
+	r->resp = plan.resp;
+	r->backend = plan.backend;
+	const char *up_path = plan.up_path ? plan.up_path : r->path;
+	const char *up_host = plan.up_host;
 	if (!up_host) {
 		up_host = r->host;
 	}
@@ -1411,8 +1337,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		respond_error(c, 431, "request head too large after filters", true);
 		return;
 	}
-	if (n_mirrors && r->req_body == H1_BODY_NONE)
-		fire_mirrors(c, mirrors, n_mirrors, m, &hl, up_path, r->query, up_host);
+	if (plan.n_mirrors && r->req_body == H1_BODY_NONE)
+		fire_mirrors(c, plan.mirrors, plan.n_mirrors, m, &hl, up_path, r->query, up_host);
 	r->attempts_left = rule->retry.attempts;
 	r->backend_timeout_ms = rule->backend_request_timeout_ms;
 	r->expect_continue = m->expect_continue && r->req_body != H1_BODY_NONE;
@@ -1501,11 +1427,7 @@ static int resp_head(struct conn *c)
 				continue;
 			hlist_add(&hl, c->arena, nm, m.headers[i].value);
 		}
-		for (size_t k = 0; k < r->n_resp_mods; k++)
-			hlist_apply(&hl, c->arena, r->resp_mods[k]);
-		if (r->cors)
-			px_cors_headers(&hl, c->arena, r->cors, r->origin, false, STR_LIT(""),
-					STR_LIT(""));
+		px_resp_apply(&r->resp, c->arena, &hl);
 
 		r->status = m.status;
 		r->up_keep_alive = m.keep_alive;
@@ -1556,7 +1478,7 @@ static int resp_head(struct conn *c)
 		for (size_t i = 0; i < hl.n; i++)
 			if (hl.v[i].name.len)
 				wr_field(&o, hl.v[i].name, hl.v[i].value);
-		wr_via(&o, c, false, m.minor);
+		wr_via(&o, c, m.minor);
 		if (m.body == H1_BODY_LENGTH ||
 		    (m.body == H1_BODY_NONE &&
 		     hdr_find(m.headers, m.n_headers, STR_LIT("content-length"), 0) >= 0)) {
@@ -2033,7 +1955,7 @@ static void conn_set_io(struct conn *c)
  */
 static bool conn_to_h2(struct conn *c)
 {
-	if (c->n_requests || c->vtls)
+	if (c->n_requests)
 		return false;
 	if (c->tls) {
 		const char *a = tlsg_alpn(c->tls);
@@ -2420,43 +2342,6 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	timer_add(w->loop, &c->timer, lim->l.head_timeout_ms, on_head_timer, c);
 	c->readable = true;
 	conn_run(c);
-}
-
-void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd, const char *peer,
-		       bool tls)
-{
-	struct conn *c = w->free_conns;
-	if (c) {
-		w->free_conns = c->next_free;
-		w->n_free_conns--;
-		memset(c, 0, sizeof(*c));
-	} else if (!(c = calloc(1, sizeof(*c)))) {
-		close(fd);
-		return;
-	}
-	c->w = w;
-	c->fd = fd;
-	c->sock_id = sock_id;
-	c->port = port;
-	c->vtls = tls;
-	c->inner = true;
-	c->lim = px_limits_for(w->p, port);
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->st = CS_HEAD;
-	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
-	STAT_ADD(w, active_connections, 1);
-	c->head_timer_armed = true;
-	timer_add(w->loop, &c->timer, c->lim->l.head_timeout_ms, on_head_timer, c);
-	c->readable = true;
 }
 
 void conn_drain_all(struct worker *w, bool force)

@@ -471,6 +471,14 @@ void conn_drain_all(struct worker *w, bool force);
 /* Closes the idle upstream connections of every endpoint. */
 void conn_pool_free(struct worker *w);
 void conn_free_cached(struct worker *w);
+/*
+ * Sends a copy of a bodiless request to an endpoint of b and forgets it:
+ * the answer is read and dropped, the connection closed after it or after
+ * PX_MIRROR_TIMEOUT_MS. head: the request line and fields, without the
+ * body framing and the blank line (copied before the call returns).
+ */
+void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len);
 
 /* upstream.c */
 struct upep *upep_get(struct worker *w, const char *addr, uint16_t port);
@@ -521,10 +529,4 @@ void h2p_drain_all(struct worker *w, bool force);
 /* On the worker thread once its loop has stopped: closes what HTTP/2
  * still holds and frees the thread's caches (h2.c, upx.c, http/h2.c). */
 void h2p_worker_exit(struct worker *w);
-/* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
- * h2.c) as if accepted on socket sock_id from peer; tls: the client's
- * connection is TLS (scheme, X-Forwarded-Proto). */
-void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd,
-		       const char *peer, bool tls);
-
 #endif

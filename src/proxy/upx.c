@@ -23,8 +23,8 @@
  * wake epoll, so they are read on the spot: after a read, and when the
  * owner pulls the body.
  *
- * It does not do: upgrades, mirrors (the HTTP/1.1 path of conn.c serves
- * those). Worker thread only.
+ * It does not do: upgrades (HTTP/2 has no Upgrade), mirrors (h2.c sends
+ * them through conn_mirror_send). Worker thread only.
  */
 #include <errno.h>
 #include <stdlib.h>
