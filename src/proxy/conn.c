@@ -78,17 +78,17 @@ struct upconn {
 	struct worker *w;
 	struct upep *ep;
 	struct conn *owner; /* NULL when idle or a mirror */
-	struct upconn *next_idle;
+	struct upconn *next_mirror; /* on w->mirrors */
 	struct buf in, out;
-	struct timer timer; /* connect, backend request, idle or mirror deadline */
+	struct timer timer; /* connect, backend request or mirror deadline */
 	bool connecting;
 	bool reused;
 	bool mirror;
 	bool got_bytes; /* any response byte on this request */
 	bool readable, writable;
-	/* upstream TLS (BackendTLSPolicy): the context it was made with, so
-	 * that only requests for the same policy reuse it */
-	struct tls_client *tls_ctx;
+	/* its place in ep->pool; idle.tls_ctx: the BackendTLSPolicy's context
+	 * it was made with, so that only requests under it reuse it */
+	struct up_idle idle;
 	struct tls_conn *tls;
 	bool handshaking;
 	uint32_t tls_want;
@@ -515,12 +515,12 @@ static void up_free(struct upconn *u)
 	if (!u)
 		return;
 	if (u->mirror) {
-		/* mirrors are listed on the worker (next_idle links them) */
+		/* mirrors are listed on the worker */
 		struct upconn **pp = (struct upconn **)&u->w->mirrors;
 		while (*pp && *pp != u)
-			pp = &(*pp)->next_idle;
+			pp = &(*pp)->next_mirror;
 		if (*pp)
-			*pp = u->next_idle;
+			*pp = u->next_mirror;
 	}
 	if (u->tls) {
 		tlsg_conn_free(u->tls);
@@ -532,28 +532,15 @@ static void up_free(struct upconn *u)
 		close(fd);
 	}
 	timer_cancel(u->w->loop, &u->timer);
+	up_pool_remove(u->w, &u->idle);
 	wbuf_put(u->w, &u->in);
 	wbuf_put(u->w, &u->out);
 	free(u);
 }
 
-static void pool_remove(struct upconn *u)
+static void on_idle_close(struct up_idle *n)
 {
-	struct upconn **pp = &u->ep->idle;
-	while (*pp && *pp != u)
-		pp = &(*pp)->next_idle;
-	if (*pp) {
-		*pp = u->next_idle;
-		u->ep->n_idle--;
-	}
-	u->next_idle = NULL;
-}
-
-static void on_idle_timer(struct timer *t)
-{
-	struct upconn *u = t->arg;
-	pool_remove(u);
-	up_free(u);
+	up_free((struct upconn *)((char *)n - offsetof(struct upconn, idle)));
 }
 
 /* Puts a finished connection back in its endpoint's idle list. */
@@ -561,19 +548,15 @@ static void up_release(struct upconn *u, bool reusable)
 {
 	u->owner = NULL;
 	timer_cancel(u->w->loop, &u->timer);
-	if (!reusable || u->ep->n_idle >= PX_UP_IDLE_MAX || !buf_is_empty(&u->in) ||
-	    !buf_is_empty(&u->out) || u->w->draining) {
+	if (!reusable || !buf_is_empty(&u->in) || !buf_is_empty(&u->out) ||
+	    !up_pool_put(u->w, &u->ep->pool, &u->idle)) {
 		up_free(u);
 		return;
 	}
 	wbuf_put(u->w, &u->in);
 	wbuf_put(u->w, &u->out);
-	u->next_idle = u->ep->idle;
-	u->ep->idle = u;
-	u->ep->n_idle++;
 	u->got_bytes = false;
 	u->readable = u->writable = false;
-	timer_add(u->w->loop, &u->timer, PX_UP_IDLE_MS, on_idle_timer, u);
 	loop_io_mod(u->w->loop, &u->io, LOOP_READ);
 }
 
@@ -587,6 +570,7 @@ static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
 	u->w = w;
 	u->ep = ep;
 	u->io.fd = -1;
+	u->idle.close = on_idle_close;
 	int fd = up_connect(ep->addr, ep->port);
 	if (fd < 0) {
 		*err = fd;
@@ -1103,17 +1087,11 @@ static int start_attempt(struct conn *c)
 		}
 		tc = bt->client;
 	}
-	struct upconn *u = NULL;
-	struct upconn **pp = &ep->idle;
-	while (!r->replayed_fresh && *pp && (*pp)->tls_ctx != tc)
-		pp = &(*pp)->next_idle;
-	if (!r->replayed_fresh && *pp) {
-		u = *pp;
-		*pp = u->next_idle;
-		ep->n_idle--;
-		u->next_idle = NULL;
+	struct up_idle *n = r->replayed_fresh ? NULL : up_pool_take(w, &ep->pool, tc);
+	struct upconn *u;
+	if (n) {
+		u = (struct upconn *)((char *)n - offsetof(struct upconn, idle));
 		u->reused = true;
-		timer_cancel(w->loop, &u->timer);
 	} else {
 		u = up_new(w, ep, &err);
 		if (!u) {
@@ -1122,7 +1100,7 @@ static int start_attempt(struct conn *c)
 			return c->st == CS_WAIT || c->st == CS_PROXY ? 0 : -1;
 		}
 		timer_add(w->loop, &u->timer, LIM(c)->connect_timeout_ms, on_up_timer, u);
-		u->tls_ctx = tc;
+		u->idle.tls_ctx = tc;
 	}
 	u->owner = c;
 	u->got_bytes = false;
@@ -1168,7 +1146,7 @@ void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char
 	if (!u)
 		return;
 	u->mirror = true;
-	u->next_idle = w->mirrors;
+	u->next_mirror = w->mirrors;
 	w->mirrors = u;
 	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + sizeof(end) - 1) {
 		up_free(u);
@@ -1673,10 +1651,10 @@ static void up_check_connect(struct upconn *u)
 		return;
 	}
 	u->connecting = false;
-	if (u->tls_ctx) {
+	if (u->idle.tls_ctx) {
 		/* the handshake runs under the connect timeout */
 		const struct snap_backend *b = u->owner->r.backend;
-		u->tls = tlsg_conn_client(u->tls_ctx, u->io.fd, b->tls->sni);
+		u->tls = tlsg_conn_client(u->idle.tls_ctx, u->io.fd, b->tls->sni);
 		if (!u->tls) {
 			connect_failed(u->owner, "backend TLS setup failed");
 			return;
@@ -2135,7 +2113,6 @@ static void on_up_io(struct loop_io *io, uint32_t events)
 	}
 	if (!u->owner) {
 		/* idle in the pool: any event means it closed or misbehaves */
-		pool_remove(u);
 		up_free(u);
 		return;
 	}
@@ -2362,14 +2339,8 @@ void conn_pool_free(struct worker *w)
 	while (w->mirrors)
 		up_free(w->mirrors);
 	for (size_t i = 0; i < w->cap_eps; i++) {
-		for (struct upep *e = w->eps[i]; e; e = e->next) {
-			while (e->idle) {
-				struct upconn *u = e->idle;
-				e->idle = u->next_idle;
-				e->n_idle--;
-				up_free(u);
-			}
-		}
+		for (struct upep *e = w->eps[i]; e; e = e->next)
+			up_pool_close_all(w, &e->pool);
 	}
 }
 

@@ -355,16 +355,33 @@ struct wlsn {
 	bool live;
 };
 
+/*
+ * An idle upstream connection's place in its endpoint's pool, embedded in
+ * the connection objects of conn.c and of upx.c. close frees the
+ * connection once its idle deadline passed (it is out of the pool then).
+ */
+struct up_idle {
+	struct up_idle *next;
+	struct up_pool *pool; /* the pool it is in, NULL when in use */
+	struct tls_client *tls_ctx; /* the BackendTLSPolicy it was made under; NULL: plain */
+	struct timer timer;         /* the idle deadline */
+	void (*close)(struct up_idle *n);
+};
+
+/* A LIFO list of idle connections, at most PX_UP_IDLE_MAX. */
+struct up_pool {
+	struct up_idle *head;
+	unsigned n;
+};
+
 /* Per endpoint, per worker: idle connections and passive health. */
 struct upep {
 	struct upep *next; /* hash chain */
 	uint64_t hash;
 	char addr[48];
 	uint16_t port;
-	struct upconn *idle; /* LIFO list of idle connections (conn.c) */
-	unsigned n_idle;
-	struct upx_conn *x_idle; /* the same for the exchanges of upx.c */
-	unsigned n_x_idle;
+	struct up_pool pool;   /* idle connections of conn.c */
+	struct up_pool x_pool; /* the same for the exchanges of upx.c */
 	unsigned fails; /* consecutive */
 	uint64_t ejected_until_ms;
 };
@@ -486,6 +503,15 @@ bool upep_is_ejected(struct worker *w, const struct upep *ep);
 void upep_result(struct worker *w, struct upep *ep, bool ok);
 void upep_free_all(struct worker *w);
 int up_connect(const char *addr, uint16_t port);
+/* Pools n (in no pool) under its idle deadline. False when the pool is
+ * full or the worker drains: the caller closes the connection. */
+bool up_pool_put(struct worker *w, struct up_pool *p, struct up_idle *n);
+/* Takes the most recently pooled connection made under tc, or NULL. */
+struct up_idle *up_pool_take(struct worker *w, struct up_pool *p, const struct tls_client *tc);
+/* Takes n out of its pool (it closed while idle); no-op when in none. */
+void up_pool_remove(struct worker *w, struct up_idle *n);
+/* Closes every idle connection of p (worker exit). */
+void up_pool_close_all(struct worker *w, struct up_pool *p);
 /* A backend of the rule by weight; NULL when the weights are all zero. */
 const struct snap_backend *up_pick_backend(const struct rt_rule *rr);
 /* Round robin over b's endpoints, skipping ejected ones unless all are;
