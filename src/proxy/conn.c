@@ -670,44 +670,18 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 {
 	struct req *r = &c->r;
 	struct wr o = {c->w->scratch, 0, P(c)->buf_size, false};
+	struct up_head h = {
+		.method = m->method,
+		.path = str_c(path),
+		.query = str_c(query ? query : ""),
+		.host = str_c(host),
+		.xfh = str_c(r->host ? r->host : ""),
+		.peer = c->peer,
+		.https = c->tls != NULL,
+		.via = P(c)->cfg.via_disabled ? STR_LIT("") : via_value(false, m->minor),
+	};
 
-	wr_put(&o, m->method.p, m->method.len);
-	wr_put(&o, " ", 1);
-	wr_cstr(&o, path);
-	if (query && *query) {
-		wr_put(&o, "?", 1);
-		wr_cstr(&o, query);
-	}
-	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
-	wr_cstr(&o, host);
-	wr_put(&o, "\r\n", 2);
-	const char *xff_prev = NULL;
-	size_t xff_prev_len = 0;
-	for (size_t i = 0; i < hl->n; i++) {
-		struct str n = hl->v[i].name;
-		if (!n.len)
-			continue;
-		if (str_case_eq_c(n, "x-forwarded-for")) {
-			xff_prev = hl->v[i].value.p;
-			xff_prev_len = hl->v[i].value.len;
-			continue;
-		}
-		wr_field(&o, n, hl->v[i].value);
-	}
-	wr_cstr(&o, "X-Forwarded-For: ");
-	if (xff_prev_len) {
-		wr_put(&o, xff_prev, xff_prev_len);
-		wr_put(&o, ", ", 2);
-	}
-	wr_cstr(&o, c->peer);
-	wr_cstr(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n"
-				      : "\r\nX-Forwarded-Proto: http\r\n");
-	if (r->host) {
-		wr_cstr(&o, "X-Forwarded-Host: ");
-		wr_cstr(&o, r->host);
-		wr_put(&o, "\r\n", 2);
-	}
-	wr_via(&o, c, m->minor);
+	wr_up_head(&o, &h, hl);
 	if (!mirror) /* a mirror's framing is conn_mirror_send's */
 		wr_framing(&o, r, m);
 	if (o.overflow)

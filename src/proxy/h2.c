@@ -633,8 +633,7 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_pl
 	struct worker *w = hc->w;
 	struct hlist hl;
 	bool has_cl = false;
-	struct str cookie = {NULL, 0}, xff = {NULL, 0};
-	struct str query = plan->query;
+	struct str cookie = {NULL, 0};
 
 	if (hlist_init(&hl, st->arena, n + 16))
 		return -ENOMEM;
@@ -666,49 +665,18 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_pl
 		return strm_plan_answer(st, rc, plan);
 	st->filt = plan->resp;
 
-	/* the head, as conn.c's build_up_head writes it */
 	struct wr o = {w->scratch, 0, w->p->buf_size, false};
-	wr_str(&o, method);
-	wr_put(&o, " ", 1);
-	if (plan->up_path) {
-		wr_cstr(&o, plan->up_path);
-		if (query.len) {
-			wr_put(&o, "?", 1);
-			wr_str(&o, query);
-		}
-	} else {
-		wr_str(&o, path_q);
-	}
-	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
-	if (plan->up_host)
-		wr_cstr(&o, plan->up_host);
-	else
-		wr_str(&o, authority);
-	wr_put(&o, "\r\n", 2);
-	for (size_t i = 0; i < hl.n; i++) {
-		struct str nm = hl.v[i].name;
-		if (!nm.len)
-			continue;
-		if (str_case_eq_c(nm, "x-forwarded-for")) {
-			xff = hl.v[i].value;
-			continue;
-		}
-		wr_field(&o, nm, hl.v[i].value);
-	}
-	if (!w->p->cfg.via_disabled) /* after the client's own Via fields */
-		wr_field(&o, STR_LIT("Via"), via_value(true, 1));
-	wr_cstr(&o, "X-Forwarded-For: ");
-	if (xff.len) {
-		wr_str(&o, xff);
-		wr_put(&o, ", ", 2);
-	}
-	wr_cstr(&o, hc->peer);
-	wr_cstr(&o, hc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	if (authority.len) {
-		wr_cstr(&o, "X-Forwarded-Host: ");
-		wr_str(&o, authority);
-		wr_put(&o, "\r\n", 2);
-	}
+	struct up_head uh = {
+		.method = method,
+		.path = plan->up_path ? str_c(plan->up_path) : path_q,
+		.query = plan->up_path ? plan->query : STR_LIT(""),
+		.host = plan->up_host ? str_c(plan->up_host) : authority,
+		.xfh = authority,
+		.peer = hc->peer,
+		.https = hc->tls != NULL,
+		.via = w->p->cfg.via_disabled ? STR_LIT("") : via_value(true, 1),
+	};
+	wr_up_head(&o, &uh, &hl);
 	if (end && !o.overflow) /* before the framing, which mirrors set apart */
 		for (size_t i = 0; i < plan->n_mirrors; i++)
 			if (px_mirror_is_due(plan->mirrors[i]))
