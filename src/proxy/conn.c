@@ -2179,7 +2179,7 @@ static void conn_close(struct conn *c, const char *why)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	w->n_conns--;
+	wk_conns_add(w, -1);
 	if (c->refused)
 		w->n_refusing--;
 	admit_release(w->p, &c->ticket);
@@ -2272,7 +2272,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	w->n_conns++;
+	wk_conns_add(w, 1);
 	STAT_ADD(w, active_connections, 1);
 	STAT_ADD(w, total_connections, 1);
 	if (adm != ADMIT_OK) {

@@ -1780,7 +1780,7 @@ static void hc_close(struct h2conn *hc, const char *why)
 		tl_conns = hc->next;
 	if (hc->next)
 		hc->next->prev = hc->prev;
-	w->n_conns--;
+	wk_conns_add(w, -1);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	/* callers up the stack may still look at hc: freed by a deferred
 	 * sweep, or by h2p_worker_exit when the loop has stopped */
@@ -1858,7 +1858,7 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket
 	hc->ticket = *ticket;
 	ticket->held = false;
 	STAT_ADD(w, active_connections, 1);
-	w->n_conns++;
+	wk_conns_add(w, 1);
 	hc->next = tl_conns;
 	if (tl_conns)
 		tl_conns->prev = hc;

@@ -401,6 +401,15 @@ struct worker_stats {
 #define STAT_ADD(w, field, n)                                                                      \
 	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
 
+/* A client connection one worker accepted and handed to another (balance). */
+struct handoff {
+	struct handoff *next;
+	int fd;
+	uint64_t sock_id; /* the psock it was accepted on */
+	socklen_t salen;
+	struct sockaddr_storage sa;
+};
+
 struct worker {
 	struct proxy *p;
 	unsigned idx;
@@ -418,6 +427,12 @@ struct worker {
 	struct conn *conns;     /* doubly linked list of live connections */
 	struct h2up *h2ups;             /* HTTP/2 sessions towards backends (h2.c) */
 	size_t n_conns;                 /* all client connections: HTTP/1, HTTP/2, L4 */
+	/* what other workers read to balance new connections (proxy.c
+	 * hand_over): n_conns as published by wk_conns_add, and the handed
+	 * connections on their way here; both atomic */
+	size_t n_conns_seen, n_handoffs;
+	struct handoff *inbox;      /* atomic: connections handed here */
+	const struct rt *rt_seen;   /* atomic: the rt adopted last (compared, never read) */
 	size_t n_refusing;              /* of them, refused ones being answered 503 */
 	struct conn *free_conns;        /* recycled connection objects */
 	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
@@ -461,6 +476,13 @@ struct proxy {
 	struct rstat_reg rstats; /* route rule ids, given out at publish */
 	uint64_t publishes;      /* control thread: the generation of the last publish */
 };
+
+/* Changes the worker's connection count and publishes it (worker thread). */
+static inline void wk_conns_add(struct worker *w, int d)
+{
+	w->n_conns += (size_t)(ssize_t)d;
+	__atomic_store_n(&w->n_conns_seen, w->n_conns, __ATOMIC_RELAXED);
+}
 
 /* buffers (worker thread) */
 int wbuf_get(struct worker *w, struct buf *b);
