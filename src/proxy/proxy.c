@@ -11,7 +11,9 @@
  * through an atomic exchange and a loop_wake(); on its own thread it adds
  * the fds it does not poll yet and drops those the rt no longer lists.
  * Connections and requests are handled in conn.c and upstream.c; sockets
- * with TLS, TCP or UDP listeners are handed to the L4 code (l4.h).
+ * with TLS, TCP or UDP listeners are handed to the L4 code (l4.h). A worker
+ * with more HTTP client connections than another hands a new one over to
+ * it (hand_over), the only fd that crosses threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
