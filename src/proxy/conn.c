@@ -60,6 +60,7 @@
 #include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/plan.h"
 #include "proxy/snapshot.h"
 
 enum conn_state {
@@ -77,17 +78,17 @@ struct upconn {
 	struct worker *w;
 	struct upep *ep;
 	struct conn *owner; /* NULL when idle or a mirror */
-	struct upconn *next_idle;
+	struct upconn *next_mirror; /* on w->mirrors */
 	struct buf in, out;
-	struct timer timer; /* connect, backend request, idle or mirror deadline */
+	struct timer timer; /* connect, backend request or mirror deadline */
 	bool connecting;
 	bool reused;
 	bool mirror;
 	bool got_bytes; /* any response byte on this request */
 	bool readable, writable;
-	/* upstream TLS (BackendTLSPolicy): the context it was made with, so
-	 * that only requests for the same policy reuse it */
-	struct tls_client *tls_ctx;
+	/* its place in ep->pool; idle.tls_ctx: the BackendTLSPolicy's context
+	 * it was made with, so that only requests under it reuse it */
+	struct up_idle idle;
 	struct tls_conn *tls;
 	bool handshaking;
 	uint32_t tls_want;
@@ -95,8 +96,6 @@ struct upconn {
 
 #define PX_LINGER_MS 2000                  /* CS_LINGER lasts at most this */
 #define PX_LINGER_BYTES (4u * 1024 * 1024) /* and discards at most this */
-#define MAX_RESP_MODS 8
-#define MAX_MIRRORS 8
 
 struct req {
 	struct rt *rt;
@@ -136,10 +135,7 @@ struct req {
 	int minor;
 	size_t up_last_len;
 	/* routing extras */
-	const struct snap_header_mod *resp_mods[MAX_RESP_MODS];
-	size_t n_resp_mods;
-	const struct snap_cors *cors;
-	struct str origin;
+	struct px_resp resp; /* the filters' part of the response */
 	int attempts_left;
 	uint8_t connect_repicks;
 	bool replayed_fresh;
@@ -176,8 +172,6 @@ struct conn {
 	size_t linger_left; /* CS_LINGER: bytes still discarded before closing */
 	bool closing_now;
 	bool in_run;
-	bool vtls;  /* a stream of an HTTP/2 connection over TLS (h2.c) */
-	bool inner; /* a stream of an HTTP/2 connection (h2.c): received as "2" */
 	unsigned n_requests;
 	struct req r;
 	struct conn *next_free;
@@ -521,12 +515,12 @@ static void up_free(struct upconn *u)
 	if (!u)
 		return;
 	if (u->mirror) {
-		/* mirrors are listed on the worker (next_idle links them) */
+		/* mirrors are listed on the worker */
 		struct upconn **pp = (struct upconn **)&u->w->mirrors;
 		while (*pp && *pp != u)
-			pp = &(*pp)->next_idle;
+			pp = &(*pp)->next_mirror;
 		if (*pp)
-			*pp = u->next_idle;
+			*pp = u->next_mirror;
 	}
 	if (u->tls) {
 		tlsg_conn_free(u->tls);
@@ -538,28 +532,15 @@ static void up_free(struct upconn *u)
 		close(fd);
 	}
 	timer_cancel(u->w->loop, &u->timer);
+	up_pool_remove(u->w, &u->idle);
 	wbuf_put(u->w, &u->in);
 	wbuf_put(u->w, &u->out);
 	free(u);
 }
 
-static void pool_remove(struct upconn *u)
+static void on_idle_close(struct up_idle *n)
 {
-	struct upconn **pp = &u->ep->idle;
-	while (*pp && *pp != u)
-		pp = &(*pp)->next_idle;
-	if (*pp) {
-		*pp = u->next_idle;
-		u->ep->n_idle--;
-	}
-	u->next_idle = NULL;
-}
-
-static void on_idle_timer(struct timer *t)
-{
-	struct upconn *u = t->arg;
-	pool_remove(u);
-	up_free(u);
+	up_free((struct upconn *)((char *)n - offsetof(struct upconn, idle)));
 }
 
 /* Puts a finished connection back in its endpoint's idle list. */
@@ -567,19 +548,15 @@ static void up_release(struct upconn *u, bool reusable)
 {
 	u->owner = NULL;
 	timer_cancel(u->w->loop, &u->timer);
-	if (!reusable || u->ep->n_idle >= PX_UP_IDLE_MAX || !buf_is_empty(&u->in) ||
-	    !buf_is_empty(&u->out) || u->w->draining) {
+	if (!reusable || !buf_is_empty(&u->in) || !buf_is_empty(&u->out) ||
+	    !up_pool_put(u->w, &u->ep->pool, &u->idle)) {
 		up_free(u);
 		return;
 	}
 	wbuf_put(u->w, &u->in);
 	wbuf_put(u->w, &u->out);
-	u->next_idle = u->ep->idle;
-	u->ep->idle = u;
-	u->ep->n_idle++;
 	u->got_bytes = false;
 	u->readable = u->writable = false;
-	timer_add(u->w->loop, &u->timer, PX_UP_IDLE_MS, on_idle_timer, u);
 	loop_io_mod(u->w->loop, &u->io, LOOP_READ);
 }
 
@@ -593,6 +570,7 @@ static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
 	u->w = w;
 	u->ep = ep;
 	u->io.fd = -1;
+	u->idle.close = on_idle_close;
 	int fd = up_connect(ep->addr, ep->port);
 	if (fd < 0) {
 		*err = fd;
@@ -653,10 +631,31 @@ static void mirror_io(struct upconn *u, uint32_t events)
  * The Via field (via_value) goes after every field of the message, so
  * that an earlier Via of the same message stays first in the list.
  */
-static void wr_via(struct wr *o, const struct conn *c, bool from_h2, int minor)
+static void wr_via(struct wr *o, const struct conn *c, int minor)
 {
 	if (!P(c)->cfg.via_disabled)
-		wr_field(o, STR_LIT("Via"), via_value(from_h2, minor));
+		wr_field(o, STR_LIT("Via"), via_value(false, minor));
+}
+
+/* The end of an upstream request head: upgrade, body framing, blank line. */
+static void wr_framing(struct wr *o, const struct req *r, const struct h1_msg *m)
+{
+	if (r->upgrade.len) {
+		wr_cstr(o, "Connection: upgrade\r\nUpgrade: ");
+		wr_str(o, r->upgrade);
+		wr_put(o, "\r\n", 2);
+	}
+	if (r->req_body == H1_BODY_CHUNKED) {
+		wr_cstr(o, "Transfer-Encoding: chunked\r\n");
+	} else if (r->req_body == H1_BODY_LENGTH) {
+		wr_cstr(o, "Content-Length: ");
+		wr_u64(o, r->req_remaining);
+		wr_put(o, "\r\n", 2);
+	} else if (m->content_length == 0 &&
+		   hdr_find(m->headers, m->n_headers, STR_LIT("content-length"), 0) >= 0) {
+		wr_cstr(o, "Content-Length: 0\r\n");
+	}
+	wr_put(o, "\r\n", 2);
 }
 
 /*
@@ -671,62 +670,20 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 {
 	struct req *r = &c->r;
 	struct wr o = {c->w->scratch, 0, P(c)->buf_size, false};
+	struct up_head h = {
+		.method = m->method,
+		.path = str_c(path),
+		.query = str_c(query ? query : ""),
+		.host = str_c(host),
+		.xfh = str_c(r->host ? r->host : ""),
+		.peer = c->peer,
+		.https = c->tls != NULL,
+		.via = P(c)->cfg.via_disabled ? STR_LIT("") : via_value(false, m->minor),
+	};
 
-	wr_put(&o, m->method.p, m->method.len);
-	wr_put(&o, " ", 1);
-	wr_cstr(&o, path);
-	if (query && *query) {
-		wr_put(&o, "?", 1);
-		wr_cstr(&o, query);
-	}
-	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
-	wr_cstr(&o, host);
-	wr_put(&o, "\r\n", 2);
-	const char *xff_prev = NULL;
-	size_t xff_prev_len = 0;
-	for (size_t i = 0; i < hl->n; i++) {
-		struct str n = hl->v[i].name;
-		if (!n.len)
-			continue;
-		if (str_case_eq_c(n, "x-forwarded-for")) {
-			xff_prev = hl->v[i].value.p;
-			xff_prev_len = hl->v[i].value.len;
-			continue;
-		}
-		wr_field(&o, n, hl->v[i].value);
-	}
-	wr_cstr(&o, "X-Forwarded-For: ");
-	if (xff_prev_len) {
-		wr_put(&o, xff_prev, xff_prev_len);
-		wr_put(&o, ", ", 2);
-	}
-	wr_cstr(&o, c->peer);
-	wr_cstr(&o, c->tls || c->vtls ? "\r\nX-Forwarded-Proto: https\r\n"
-				      : "\r\nX-Forwarded-Proto: http\r\n");
-	if (r->host) {
-		wr_cstr(&o, "X-Forwarded-Host: ");
-		wr_cstr(&o, r->host);
-		wr_put(&o, "\r\n", 2);
-	}
-	wr_via(&o, c, c->inner, m->minor);
-	if (r->upgrade.len && !mirror) {
-		wr_cstr(&o, "Connection: upgrade\r\nUpgrade: ");
-		wr_str(&o, r->upgrade);
-		wr_put(&o, "\r\n", 2);
-	}
-	if (mirror) {
-		wr_cstr(&o, "Content-Length: 0\r\nConnection: close\r\n");
-	} else if (r->req_body == H1_BODY_CHUNKED) {
-		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
-	} else if (r->req_body == H1_BODY_LENGTH) {
-		wr_cstr(&o, "Content-Length: ");
-		wr_u64(&o, r->req_remaining);
-		wr_put(&o, "\r\n", 2);
-	} else if (m->content_length == 0 &&
-		   hdr_find(m->headers, m->n_headers, STR_LIT("content-length"), 0) >= 0) {
-		wr_cstr(&o, "Content-Length: 0\r\n");
-	}
-	wr_put(&o, "\r\n", 2);
+	wr_up_head(&o, &h, hl);
+	if (!mirror) /* a mirror's framing is conn_mirror_send's */
+		wr_framing(&o, r, m);
 	if (o.overflow)
 		return NULL;
 	*len = o.len;
@@ -1104,17 +1061,11 @@ static int start_attempt(struct conn *c)
 		}
 		tc = bt->client;
 	}
-	struct upconn *u = NULL;
-	struct upconn **pp = &ep->idle;
-	while (!r->replayed_fresh && *pp && (*pp)->tls_ctx != tc)
-		pp = &(*pp)->next_idle;
-	if (!r->replayed_fresh && *pp) {
-		u = *pp;
-		*pp = u->next_idle;
-		ep->n_idle--;
-		u->next_idle = NULL;
+	struct up_idle *n = r->replayed_fresh ? NULL : up_pool_take(w, &ep->pool, tc);
+	struct upconn *u;
+	if (n) {
+		u = (struct upconn *)((char *)n - offsetof(struct upconn, idle));
 		u->reused = true;
-		timer_cancel(w->loop, &u->timer);
 	} else {
 		u = up_new(w, ep, &err);
 		if (!u) {
@@ -1123,7 +1074,7 @@ static int start_attempt(struct conn *c)
 			return c->st == CS_WAIT || c->st == CS_PROXY ? 0 : -1;
 		}
 		timer_add(w->loop, &u->timer, LIM(c)->connect_timeout_ms, on_up_timer, u);
-		u->tls_ctx = tc;
+		u->idle.tls_ctx = tc;
 	}
 	u->owner = c;
 	u->got_bytes = false;
@@ -1150,30 +1101,35 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
-		if (!mi->backend || !mi->backend->n_endpoints || mi->backend->invalid_status ||
-		    mi->backend->tls)
-			continue; /* mirrors to TLS backends are not sent (yet) */
-		if (mi->denominator && mi->numerator < mi->denominator &&
-		    rand_below(mi->denominator) >= mi->numerator)
+		if (!px_mirror_is_due(mi))
 			continue;
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
-		struct upep *ep = head ? up_pick_endpoint(c->w, mi->backend) : NULL;
-		int err;
-		struct upconn *u = ep ? up_new(c->w, ep, &err) : NULL;
-		if (!u)
-			continue;
-		u->mirror = true;
-		u->next_idle = c->w->mirrors;
-		c->w->mirrors = u;
-		if (wbuf_get(c->w, &u->out)) {
-			up_free(u);
-			continue;
-		}
-		memcpy(buf_wptr(&u->out), head, len);
-		buf_commit(&u->out, len);
-		timer_add(c->w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+		if (head)
+			conn_mirror_send(c->w, mi->backend, head, len);
 	}
+}
+
+void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len)
+{
+	static const char end[] = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct upep *ep = up_pick_endpoint(w, b);
+	int err;
+	struct upconn *u = ep ? up_new(w, ep, &err) : NULL;
+	if (!u)
+		return;
+	u->mirror = true;
+	u->next_mirror = w->mirrors;
+	w->mirrors = u;
+	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + sizeof(end) - 1) {
+		up_free(u);
+		return;
+	}
+	memcpy(buf_wptr(&u->out), head, len);
+	memcpy(buf_wptr(&u->out) + len, end, sizeof(end) - 1);
+	buf_commit(&u->out, len + sizeof(end) - 1);
+	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
 }
 
 static bool is_preflight(const struct h1_msg *m)
@@ -1280,121 +1236,43 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		if (forwardable(m, m->headers[i].name))
 			hlist_add(&hl, c->arena, m->headers[i].name, m->headers[i].value);
 	ssize_t oi = hdr_find(m->headers, m->n_headers, STR_LIT("origin"), 0);
+	struct px_plan plan = {
+		.path = path,
+		.query = query,
+		.host = hlen ? hbuf : "",
+		.scheme = c->tls ? "https" : "http",
+		.port = c->port,
+		.preflight = is_preflight(m),
+	};
 	if (oi >= 0)
-		r->origin = (struct str){
+		plan.resp.origin = (struct str){
 			arena_strndup(c->arena, m->headers[oi].value.p, m->headers[oi].value.len),
 			m->headers[oi].value.len};
-	const char *up_path = r->path, *up_host = NULL;
-	const struct snap_mirror *mirrors[MAX_MIRRORS];
-	size_t n_mirrors = 0;
-	const struct snap_filter *fl = rule->filters;
-	size_t nf = rule->n_filters;
-	for (int level = 0; level < 2; level++) {
-		for (size_t i = 0; i < nf; i++) {
-			const struct snap_filter *f = &fl[i];
-			switch (f->type) {
-			case SNAP_F_REQ_HEADER:
-				if (hlist_apply(&hl, c->arena, &f->u.header)) {
-					respond_error(c, 500, "out of memory", true);
-					return;
-				}
-				break;
-			case SNAP_F_RESP_HEADER:
-				if (r->n_resp_mods < MAX_RESP_MODS)
-					r->resp_mods[r->n_resp_mods++] = &f->u.header;
-				break;
-			case SNAP_F_REDIRECT: {
-				struct hlist loc;
-				const char *hn = hbuf;
-				char *l = px_redirect_location(c->arena, &f->u.redirect,
-							       c->tls || c->vtls ? "https" : "http",
-							       hlen ? hn : "", c->port, path, query,
-							       r->rule->prefix_len);
-				if (!l || hlist_init(&loc, c->arena, 4) ||
-				    hlist_add(&loc, c->arena, STR_LIT("Location"), str_c(l))) {
-					respond_error(c, 500, "redirect failed", true);
-					return;
-				}
-				for (size_t k = 0; k < r->n_resp_mods; k++)
-					hlist_apply(&loc, c->arena, r->resp_mods[k]);
-				respond(c, f->u.redirect.status ? f->u.redirect.status : 302, &loc,
-					NULL, false);
-				return;
-			}
-			case SNAP_F_REWRITE:
-				if (f->u.rewrite.hostname) {
-					if (!px_is_clean(f->u.rewrite.hostname)) {
-						respond_error(c, 500, "rewrite failed", true);
-						return;
-					}
-					up_host = f->u.rewrite.hostname;
-				}
-				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
-					up_path = px_path_modify(
-						c->arena, path, f->u.rewrite.path_type,
-						f->u.rewrite.path, r->rule->prefix_len);
-					if (!up_path) {
-						respond_error(c, 500, "rewrite failed", true);
-						return;
-					}
-				}
-				break;
-			case SNAP_F_MIRROR:
-				if (n_mirrors < MAX_MIRRORS)
-					mirrors[n_mirrors++] = &f->u.mirror;
-				break;
-			case SNAP_F_CORS:
-				r->cors = &f->u.cors;
-				if (is_preflight(m)) {
-					struct hlist ch;
-					ssize_t km = hdr_find(
-						m->headers, m->n_headers,
-						STR_LIT("access-control-request-method"), 0);
-					ssize_t kh = hdr_find(
-						m->headers, m->n_headers,
-						STR_LIT("access-control-request-headers"), 0);
-					struct str rm =
-						km >= 0 ? m->headers[km].value : STR_LIT("");
-					struct str rh =
-						kh >= 0 ? m->headers[kh].value : STR_LIT("");
-					if (hlist_init(&ch, c->arena, 8) ||
-					    px_cors_headers(&ch, c->arena, r->cors, r->origin, true,
-							    rm, rh)) {
-						respond_error(c, 500, "out of memory", true);
-						return;
-					}
-					for (size_t k = 0; k < r->n_resp_mods; k++)
-						hlist_apply(&ch, c->arena, r->resp_mods[k]);
-					respond(c, 200, &ch, NULL, false);
-					return;
-				}
-				break;
-			}
-		}
-		if (level == 1)
-			break;
-		/* backend selection, then the backendRef's own filters */
-		if (!rule->n_backends) {
-			respond_error(c, 500, "route has no backends", false);
-			return;
-		}
-		r->backend = up_pick_backend(r->rule);
-		if (!r->backend) {
-			respond_error(c, 500, "all backend weights are zero", false);
-			return;
-		}
-		if (r->backend->invalid_status) {
-			respond_error(c, r->backend->invalid_status, "invalid backend", false);
-			return;
-		}
-		if (!r->backend->n_endpoints) {
-			respond_error(c, 503, "no ready endpoints", false);
-			return;
-		}
-		fl = r->backend->filters;
-		nf = r->backend->n_filters;
+	if (plan.preflight) {
+		ssize_t km = hdr_find(m->headers, m->n_headers,
+				      STR_LIT("access-control-request-method"), 0);
+		ssize_t kh = hdr_find(m->headers, m->n_headers,
+				      STR_LIT("access-control-request-headers"), 0);
+		plan.acr_method = km >= 0 ? m->headers[km].value : STR_LIT("");
+		plan.acr_headers = kh >= 0 ? m->headers[kh].value : STR_LIT("");
 	}
-
+	switch (px_plan_make(&plan, c->arena, r->rule, &hl)) {
+	case PX_PLAN_PROXY: break;
+	case PX_PLAN_ANSWER:
+		r->resp = plan.resp;
+		respond(c, plan.status, &plan.answer, NULL, false);
+		return;
+	case PX_PLAN_ERROR:
+		respond_error(c, plan.status, plan.why, false);
+		return;
+	default:
+		respond_error(c, 500, "out of memory", true);
+		return;
+	}
+	r->resp = plan.resp;
+	r->backend = plan.backend;
+	const char *up_path = plan.up_path ? plan.up_path : r->path;
+	const char *up_host = plan.up_host;
 	if (!up_host) {
 		up_host = r->host;
 	}
@@ -1411,8 +1289,8 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		respond_error(c, 431, "request head too large after filters", true);
 		return;
 	}
-	if (n_mirrors && r->req_body == H1_BODY_NONE)
-		fire_mirrors(c, mirrors, n_mirrors, m, &hl, up_path, r->query, up_host);
+	if (plan.n_mirrors && r->req_body == H1_BODY_NONE)
+		fire_mirrors(c, plan.mirrors, plan.n_mirrors, m, &hl, up_path, r->query, up_host);
 	r->attempts_left = rule->retry.attempts;
 	r->backend_timeout_ms = rule->backend_request_timeout_ms;
 	r->expect_continue = m->expect_continue && r->req_body != H1_BODY_NONE;
@@ -1501,11 +1379,7 @@ static int resp_head(struct conn *c)
 				continue;
 			hlist_add(&hl, c->arena, nm, m.headers[i].value);
 		}
-		for (size_t k = 0; k < r->n_resp_mods; k++)
-			hlist_apply(&hl, c->arena, r->resp_mods[k]);
-		if (r->cors)
-			px_cors_headers(&hl, c->arena, r->cors, r->origin, false, STR_LIT(""),
-					STR_LIT(""));
+		px_resp_apply(&r->resp, c->arena, &hl);
 
 		r->status = m.status;
 		r->up_keep_alive = m.keep_alive;
@@ -1556,7 +1430,7 @@ static int resp_head(struct conn *c)
 		for (size_t i = 0; i < hl.n; i++)
 			if (hl.v[i].name.len)
 				wr_field(&o, hl.v[i].name, hl.v[i].value);
-		wr_via(&o, c, false, m.minor);
+		wr_via(&o, c, m.minor);
 		if (m.body == H1_BODY_LENGTH ||
 		    (m.body == H1_BODY_NONE &&
 		     hdr_find(m.headers, m.n_headers, STR_LIT("content-length"), 0) >= 0)) {
@@ -1751,10 +1625,10 @@ static void up_check_connect(struct upconn *u)
 		return;
 	}
 	u->connecting = false;
-	if (u->tls_ctx) {
+	if (u->idle.tls_ctx) {
 		/* the handshake runs under the connect timeout */
 		const struct snap_backend *b = u->owner->r.backend;
-		u->tls = tlsg_conn_client(u->tls_ctx, u->io.fd, b->tls->sni);
+		u->tls = tlsg_conn_client(u->idle.tls_ctx, u->io.fd, b->tls->sni);
 		if (!u->tls) {
 			connect_failed(u->owner, "backend TLS setup failed");
 			return;
@@ -2033,7 +1907,7 @@ static void conn_set_io(struct conn *c)
  */
 static bool conn_to_h2(struct conn *c)
 {
-	if (c->n_requests || c->vtls)
+	if (c->n_requests)
 		return false;
 	if (c->tls) {
 		const char *a = tlsg_alpn(c->tls);
@@ -2213,7 +2087,6 @@ static void on_up_io(struct loop_io *io, uint32_t events)
 	}
 	if (!u->owner) {
 		/* idle in the pool: any event means it closed or misbehaves */
-		pool_remove(u);
 		up_free(u);
 		return;
 	}
@@ -2306,7 +2179,7 @@ static void conn_close(struct conn *c, const char *why)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	w->n_conns--;
+	wk_conns_add(w, -1);
 	if (c->refused)
 		w->n_refusing--;
 	admit_release(w->p, &c->ticket);
@@ -2399,7 +2272,7 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	w->n_conns++;
+	wk_conns_add(w, 1);
 	STAT_ADD(w, active_connections, 1);
 	STAT_ADD(w, total_connections, 1);
 	if (adm != ADMIT_OK) {
@@ -2422,43 +2295,6 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 	conn_run(c);
 }
 
-void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd, const char *peer,
-		       bool tls)
-{
-	struct conn *c = w->free_conns;
-	if (c) {
-		w->free_conns = c->next_free;
-		w->n_free_conns--;
-		memset(c, 0, sizeof(*c));
-	} else if (!(c = calloc(1, sizeof(*c)))) {
-		close(fd);
-		return;
-	}
-	c->w = w;
-	c->fd = fd;
-	c->sock_id = sock_id;
-	c->port = port;
-	c->vtls = tls;
-	c->inner = true;
-	c->lim = px_limits_for(w->p, port);
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->st = CS_HEAD;
-	if (loop_io_add(w->loop, &c->io, fd, LOOP_READ, on_conn_io, c)) {
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
-	STAT_ADD(w, active_connections, 1);
-	c->head_timer_armed = true;
-	timer_add(w->loop, &c->timer, c->lim->l.head_timeout_ms, on_head_timer, c);
-	c->readable = true;
-}
-
 void conn_drain_all(struct worker *w, bool force)
 {
 	struct conn *c = w->conns;
@@ -2477,14 +2313,8 @@ void conn_pool_free(struct worker *w)
 	while (w->mirrors)
 		up_free(w->mirrors);
 	for (size_t i = 0; i < w->cap_eps; i++) {
-		for (struct upep *e = w->eps[i]; e; e = e->next) {
-			while (e->idle) {
-				struct upconn *u = e->idle;
-				e->idle = u->next_idle;
-				e->n_idle--;
-				up_free(u);
-			}
-		}
+		for (struct upep *e = w->eps[i]; e; e = e->next)
+			up_pool_close_all(w, &e->pool);
 	}
 }
 

@@ -278,3 +278,39 @@ void wr_field(struct wr *w, struct str name, struct str value)
 	wr_str(w, value);
 	wr_put(w, "\r\n", 2);
 }
+
+void wr_up_head(struct wr *o, const struct up_head *h, const struct hlist *hl)
+{
+	struct str xff = {NULL, 0};
+
+	wr_str(o, h->method);
+	wr_put(o, " ", 1);
+	wr_str(o, h->path);
+	if (h->query.len) {
+		wr_put(o, "?", 1);
+		wr_str(o, h->query);
+	}
+	wr_cstr(o, " HTTP/1.1\r\nHost: ");
+	wr_str(o, h->host);
+	wr_put(o, "\r\n", 2);
+	for (size_t i = 0; i < hl->n; i++) {
+		struct str n = hl->v[i].name;
+		if (!n.len)
+			continue;
+		if (str_case_eq_c(n, "x-forwarded-for"))
+			xff = hl->v[i].value;
+		else
+			wr_field(o, n, hl->v[i].value);
+	}
+	wr_cstr(o, "X-Forwarded-For: ");
+	if (xff.len) {
+		wr_str(o, xff);
+		wr_put(o, ", ", 2);
+	}
+	wr_cstr(o, h->peer);
+	wr_cstr(o, h->https ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
+	if (h->xfh.len)
+		wr_field(o, STR_LIT("X-Forwarded-Host"), h->xfh);
+	if (h->via.len)
+		wr_field(o, STR_LIT("Via"), h->via);
+}

@@ -116,4 +116,26 @@ static inline struct str via_value(bool from_h2, int minor)
 /* "Name: value\r\n" */
 void wr_field(struct wr *w, struct str name, struct str value);
 
+/* What an upstream HTTP/1.1 request head carries besides the client's
+ * filtered fields. */
+struct up_head {
+	struct str method;
+	struct str path;  /* the request-target (rewritten, or as received with its query) */
+	struct str query; /* appended after a '?' when not empty */
+	struct str host;  /* the Host sent */
+	struct str xfh;   /* X-Forwarded-Host: the client's Host; none when empty */
+	const char *peer; /* the client's address: X-Forwarded-For */
+	bool https;       /* X-Forwarded-Proto */
+	struct str via;   /* via_value(), or empty when Via is turned off */
+};
+
+/*
+ * The request line and fields of an upstream request: Host, hl's fields
+ * (the client's X-Forwarded-For is extended, not repeated), then
+ * X-Forwarded-For, -Proto, -Host and Via (after every client field, so
+ * that an earlier Via stays first). Not the body framing nor the blank
+ * line: those differ between a request and its mirror copies.
+ */
+void wr_up_head(struct wr *o, const struct up_head *h, const struct hlist *hl);
+
 #endif

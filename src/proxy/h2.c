@@ -5,22 +5,21 @@
  * worker's loop. conn.c hands a connection over once it knows the client
  * speaks HTTP/2 (h2p_take); from then on this file owns its fd and TLS.
  *
- * Each client stream is one request. It goes one of four ways:
+ * Each client stream is one request. The filters of its rule and of the
+ * backend it picks are walked once (plan.c); the backend's protocol then
+ * says which way it goes:
  *   - gRPC and appProtocol h2c/h2 backends: over a shared HTTP/2 client
  *     session per endpoint per worker (struct h2up), streams multiplexed,
  *     trailers (grpc-status) passed through; the route's timeouts,
  *     retries (bodiless requests) and passive health apply;
- *   - HTTP/1.1 backends (plain or TLS) of rules without mirrors (header
- *     modifiers, URL rewrite and CORS apply; redirects and CORS preflights
- *     are answered here): straight to a pooled upstream connection through
- *     an exchange of upx.c, which carries the HTTP/1.1 path's attempt
- *     rules; the response body is decoded from that connection's buffer
- *     into the stream's DATA frames;
- *   - the rest (rules with mirrors): as an HTTP/1.1 request over an
- *     in-process socket pair into a connection of conn.c (struct vlink), so
- *     that the HTTP/1.1 path serves it unchanged; the pair is kept alive
- *     and reused by the next stream of the same client connection;
- *   - answered here: 400 (a request line or Host HTTP/1.1 cannot carry),
+ *   - HTTP/1.1 backends (plain or TLS): straight to a pooled upstream
+ *     connection through an exchange of upx.c, which carries the HTTP/1.1
+ *     path's attempt rules; the response body is decoded from that
+ *     connection's buffer into the stream's DATA frames. A bodiless
+ *     request also goes, fire and forget, to each mirror that is due
+ *     (conn_mirror_send); the client never waits for a mirror;
+ *   - answered here: redirects and CORS preflights (the filters), 400 (a
+ *     request line or Host HTTP/1.1 cannot carry),
  *     404 (no listener or route), 421 (Host outside the TLS server name's
  *     listener), 504 (request timeout) and gRPC errors (UNIMPLEMENTED when
  *     no route matches, UNAVAILABLE when the backend fails,
@@ -34,8 +33,7 @@
  *
  * Memory is bounded by HTTP/2 flow control: a stream's received body is
  * acknowledged only once written on (h2_consume), a response body is read
- * from its source only while less than H2P_RESP_MAX is waiting for the
- * client's window. Flood limits are in http/h2.c.
+ * from its source only as the client's window takes it. Flood limits are in http/h2.c.
  *
  * It does not do: server push, RFC 8441 WebSocket over HTTP/2, the HTTP/1.1
  * Upgrade to h2c. Runs on one worker thread; no locks.
@@ -56,10 +54,9 @@
 #include "http/h2.h"
 #include "proxy/filters.h"
 #include "proxy/internal.h"
+#include "proxy/plan.h"
 #include "proxy/upx.h"
 
-#define H2P_RESP_MAX (64 * 1024) /* response bytes held per stream before reading stops */
-#define H2P_VLINK_IDLE 8         /* idle socket pairs kept per client connection */
 #define H2P_MAX_FIELDS 128
 /* Reads (of one I/O buffer each) a connection may do per readiness event:
  * a flooding client gets this much of a loop iteration and no more before
@@ -69,9 +66,8 @@
 
 struct h2conn;
 struct h2up;
-struct vlink;
 
-enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_VLINK, STRM_UP, STRM_H1 };
+enum strm_kind { STRM_NEW = 0, STRM_LOCAL, STRM_UP, STRM_H1 };
 
 struct strm {
 	struct h2conn *hc;
@@ -96,12 +92,7 @@ struct strm {
 	/* trailers to send after resp (h2 backends) */
 	struct h2_hdr *trailers;
 	size_t n_trailers;
-	/* response header modifiers for the h2 backend path */
-	const struct snap_header_mod *resp_mods[8];
-	size_t n_resp_mods;
-	/* STRM_VLINK */
-	struct vlink *vl;
-	bool req_chunked;
+	struct px_resp filt; /* what the filters add to the response */
 	/* STRM_UP */
 	struct h2up *up;
 	struct strm *up_next; /* on up->streams */
@@ -117,8 +108,6 @@ struct strm {
 	struct buf reqbody; /* body waiting for the upstream's window (or STRM_H1's socket) */
 	/* STRM_H1 */
 	struct upx *x;
-	const struct snap_cors *cors; /* CORS filter: its headers go on the answer */
-	struct str origin;            /* the request's Origin, in the arena */
 	char *up_head; /* the HTTP/1.1 head, in the arena (x borrows it) */
 };
 
@@ -140,30 +129,12 @@ struct h2conn {
 	struct timer timer;
 	struct strm *streams;
 	unsigned n_streams;
-	struct vlink *idle;
-	unsigned n_idle;
 	bool readable;
 	bool in_run;
 	bool closing;
 	bool draining; /* GOAWAY sent for a drain: close once the streams are done */
 	bool dead;
 	bool flush_scheduled;
-};
-
-/* A socket pair into conn.c: one HTTP/1.1 request at a time. */
-struct vlink {
-	struct loop_io io;
-	struct h2conn *hc;
-	struct strm *st; /* NULL when idle */
-	struct vlink *next_idle;
-	struct buf out, in;
-	size_t last_len;
-	bool head_done;
-	bool head_method;
-	enum h1_body body;
-	uint64_t remaining;
-	struct h1_chunked ch;
-	bool keep;
 };
 
 /* A shared HTTP/2 client session towards one endpoint (this worker). */
@@ -196,7 +167,6 @@ static __thread bool tl_dead_scheduled;
 
 static void hc_run(struct h2conn *hc);
 static void hc_close(struct h2conn *hc, const char *why);
-static void vl_free(struct vlink *v);
 static void up_run(struct h2up *u);
 static void up_close(struct h2up *u, const char *why);
 static void strm_up_detach(struct strm *st, bool reset);
@@ -337,10 +307,7 @@ static void strm_log(struct strm *st)
 	}
 }
 
-/* A stream this file answers itself or sends to a backend directly counts
- * towards its route rule here (strm_log ends it); one that goes over a
- * vlink (a rule with mirrors) is counted by conn.c like any HTTP/1.1
- * request. */
+/* A stream counts towards its route rule here (strm_log ends it). */
 static void strm_count(struct strm *st, const struct rt_rule *rr)
 {
 	if ((st->rctr = rstat_ctr(&st->hc->w->rstats, rr->stat_id)))
@@ -372,12 +339,6 @@ static void strm_free(struct strm *st)
 	if (*pp) {
 		*pp = st->next;
 		hc->n_streams--;
-	}
-	if (st->vl) {
-		/* the request is cut: the pair is not reusable */
-		st->vl->st = NULL;
-		vl_free(st->vl);
-		st->vl = NULL;
 	}
 	if (st->up)
 		strm_up_detach(st, true);
@@ -488,322 +449,6 @@ static void strm_kick(struct strm *st)
 	}
 }
 
-/* ---- HTTP/1.1 over a socket pair into conn.c ---- */
-
-static void vl_set_io(struct vlink *v)
-{
-	uint32_t ev = 0;
-	if (!buf_is_empty(&v->out))
-		ev |= LOOP_WRITE;
-	if (!v->st || buf_len(&v->st->resp) < H2P_RESP_MAX)
-		ev |= LOOP_READ;
-	loop_io_mod(v->hc->w->loop, &v->io, ev);
-}
-
-static void vl_free(struct vlink *v)
-{
-	struct worker *w = v->hc->w;
-	if (v->io.fd >= 0) {
-		int fd = v->io.fd;
-		loop_io_del(w->loop, &v->io);
-		close(fd);
-	}
-	buf_release(&v->in);
-	buf_release(&v->out);
-	free(v);
-}
-
-static void vl_idle_remove(struct vlink *v)
-{
-	struct vlink **pp = &v->hc->idle;
-	while (*pp && *pp != v)
-		pp = &(*pp)->next_idle;
-	if (*pp) {
-		*pp = v->next_idle;
-		v->hc->n_idle--;
-	}
-}
-
-/* The request on v is complete: keep the pair for the next stream. */
-static void vl_done(struct vlink *v)
-{
-	struct h2conn *hc = v->hc;
-	struct strm *st = v->st;
-	if (st) {
-		st->vl = NULL;
-		st->resp_end = true;
-		strm_kick(st);
-	}
-	v->st = NULL;
-	if (!v->keep || hc->n_idle >= H2P_VLINK_IDLE || !buf_is_empty(&v->in) || hc->closing) {
-		vl_free(v);
-		return;
-	}
-	v->head_done = false;
-	v->last_len = 0;
-	v->next_idle = hc->idle;
-	hc->idle = v;
-	hc->n_idle++;
-	buf_release(&v->in);
-	loop_io_mod(hc->w->loop, &v->io, LOOP_READ);
-}
-
-/* Parses the HTTP/1.1 response head in v->in and submits the h2 one.
- * 1 done, 0 need more, -1 failed. */
-static int vl_head(struct vlink *v)
-{
-	struct strm *st = v->st;
-	struct h1_header hdrs[PX_MAX_HEADERS];
-	struct h1_msg m = {.headers = hdrs, .max_headers = PX_MAX_HEADERS};
-	struct h2_hdr out[H2P_MAX_FIELDS];
-	size_t n = 0;
-
-	for (;;) {
-		ssize_t k = h1_parse_response(buf_rptr(&v->in), buf_len(&v->in), v->last_len, &m,
-					      &v->hc->w->p->hlim, v->head_method);
-		if (k == 0) {
-			v->last_len = buf_len(&v->in);
-			return 0;
-		}
-		if (k < 0)
-			return -1;
-		v->last_len = 0;
-		if (m.status >= 100 && m.status < 200) {
-			buf_consume(&v->in, (size_t)k);
-			continue;
-		}
-		for (size_t i = 0; i < m.n_headers && n < H2P_MAX_FIELDS; i++) {
-			struct str nm = m.headers[i].name;
-			if (h2_hop(nm.p, nm.len))
-				continue;
-			char *lc = arena_strndup(st->arena, nm.p, nm.len);
-			char *val = arena_strndup(st->arena, m.headers[i].value.p,
-						  m.headers[i].value.len);
-			if (!lc || !val)
-				return -1;
-			for (char *q = lc; *q; q++)
-				if (*q >= 'A' && *q <= 'Z')
-					*q = (char)(*q + 32);
-			out[n++] = (struct h2_hdr){lc, nm.len, val, m.headers[i].value.len};
-		}
-		v->body = m.body;
-		v->remaining = m.content_length;
-		v->keep = m.keep_alive && m.body != H1_BODY_EOF;
-		buf_consume(&v->in, (size_t)k);
-		v->head_done = true;
-		bool has_body = m.body != H1_BODY_NONE;
-		strm_respond(st, m.status, out, n, true);
-		if (!has_body)
-			st->resp_end = true;
-		return 1;
-	}
-}
-
-/* Decodes response body bytes from v->in into st->resp. 1 complete, 0 more, -1 error. */
-static int vl_body(struct vlink *v)
-{
-	struct strm *st = v->st;
-	while (!buf_is_empty(&v->in) && buf_len(&st->resp) < H2P_RESP_MAX) {
-		struct str d = {NULL, 0};
-		size_t used;
-		if (v->body == H1_BODY_LENGTH) {
-			used = buf_len(&v->in);
-			if (used > v->remaining)
-				used = (size_t)v->remaining;
-			d = (struct str){buf_rptr(&v->in), used};
-			v->remaining -= used;
-		} else if (v->body == H1_BODY_CHUNKED) {
-			ssize_t k =
-				h1_chunked_decode(&v->ch, buf_rptr(&v->in), buf_len(&v->in), &d);
-			if (k < 0)
-				return -1;
-			used = (size_t)k;
-			if (!k && !d.len && !h1_chunked_is_done(&v->ch))
-				break;
-		} else {
-			used = buf_len(&v->in);
-			d = (struct str){buf_rptr(&v->in), used};
-		}
-		if (d.len && buf_append(&st->resp, d.p, d.len))
-			return -1;
-		buf_consume(&v->in, used);
-		if ((v->body == H1_BODY_LENGTH && !v->remaining) ||
-		    (v->body == H1_BODY_CHUNKED && h1_chunked_is_done(&v->ch)))
-			return 1;
-	}
-	if (v->body == H1_BODY_NONE || (v->body == H1_BODY_LENGTH && !v->remaining))
-		return 1;
-	return 0;
-}
-
-static void on_vl_io(struct loop_io *io, uint32_t events)
-{
-	struct vlink *v = io->arg;
-	struct h2conn *hc = v->hc;
-
-	if (!v->st) {
-		/* idle: the other side closed it (keep-alive timeout, drain) */
-		vl_idle_remove(v);
-		vl_free(v);
-		return;
-	}
-	struct strm *st = v->st;
-	if ((events & LOOP_WRITE) && !buf_is_empty(&v->out)) {
-		ssize_t r = send(v->io.fd, buf_rptr(&v->out), buf_len(&v->out), MSG_NOSIGNAL);
-		if (r > 0)
-			buf_consume(&v->out, (size_t)r);
-		else if (r < 0 && errno != EAGAIN && errno != EINTR)
-			goto fail;
-	}
-	if (buf_len(&v->out) < 65536 && st->unacked) {
-		h2_consume(hc->s, st->sid, st->unacked);
-		st->unacked = 0;
-	}
-	if ((events & (LOOP_READ | LOOP_ERROR)) && buf_len(&st->resp) < H2P_RESP_MAX) {
-		if (buf_reserve(&v->in, 16384, 0))
-			goto fail;
-		ssize_t r = read(v->io.fd, buf_wptr(&v->in), buf_room(&v->in));
-		if (r > 0) {
-			buf_commit(&v->in, (size_t)r);
-		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			if (v->head_done && v->body == H1_BODY_EOF) {
-				v->keep = false;
-				vl_done(v);
-				hc_run(hc);
-				return;
-			}
-			goto fail;
-		}
-	}
-	if (!v->head_done && !buf_is_empty(&v->in)) {
-		int h = vl_head(v);
-		if (h < 0)
-			goto fail;
-	}
-	if (v->head_done) {
-		int b = vl_body(v);
-		if (b < 0)
-			goto fail;
-		strm_kick(st);
-		if (b > 0 || st->resp_end) {
-			vl_done(v);
-			hc_run(hc);
-			return;
-		}
-	}
-	vl_set_io(v);
-	hc_run(hc);
-	return;
-fail:
-	st->vl = NULL;
-	v->st = NULL;
-	vl_free(v);
-	strm_fail(st, 502, 14, "backend failed");
-	hc_run(hc);
-}
-
-/* Serialises the stream's request as HTTP/1.1 into a (new or idle) pair. */
-static int strm_start_vlink(struct strm *st, const struct h2_hdr *h, size_t n, bool end)
-{
-	struct h2conn *hc = st->hc;
-	struct vlink *v = hc->idle;
-	const struct h2_hdr *method = NULL, *path = NULL, *auth = NULL;
-	bool has_cl = false;
-
-	if (v) {
-		hc->idle = v->next_idle;
-		hc->n_idle--;
-	} else {
-		int sv[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
-			return -errno;
-		v = calloc(1, sizeof(*v));
-		if (!v) {
-			close(sv[0]);
-			close(sv[1]);
-			return -ENOMEM;
-		}
-		v->hc = hc;
-		v->io.fd = -1;
-		if (loop_io_add(hc->w->loop, &v->io, sv[0], LOOP_READ, on_vl_io, v)) {
-			close(sv[0]);
-			close(sv[1]);
-			free(v);
-			return -ENOMEM;
-		}
-		conn_accept_inner(hc->w, hc->sock_id, hc->port, sv[1], hc->peer, hc->tls != NULL);
-	}
-	v->st = st;
-	v->head_done = false;
-	v->last_len = 0;
-	v->keep = false;
-	memset(&v->ch, 0, sizeof(v->ch));
-	st->vl = v;
-	st->kind = STRM_VLINK;
-	for (size_t i = 0; i < n; i++) {
-		if (hname_is(&h[i], ":method"))
-			method = &h[i];
-		else if (hname_is(&h[i], ":path"))
-			path = &h[i];
-		else if (hname_is(&h[i], ":authority"))
-			auth = &h[i];
-		else if (hname_is(&h[i], "content-length"))
-			has_cl = true;
-	}
-	if (!method || !path)
-		return -EINVAL;
-	v->head_method = method->vlen == 4 && !memcmp(method->value, "HEAD", 4);
-	struct buf *o = &v->out;
-	int rc = 0;
-	rc |= buf_append(o, method->value, method->vlen);
-	rc |= buf_append(o, " ", 1);
-	rc |= buf_append(o, path->value, path->vlen);
-	rc |= buf_append_str(o, " HTTP/1.1\r\n");
-	if (auth) {
-		rc |= buf_append_str(o, "host: ");
-		rc |= buf_append(o, auth->value, auth->vlen);
-		rc |= buf_append(o, "\r\n", 2);
-	}
-	bool cookie = false;
-	for (size_t i = 0; i < n; i++) {
-		if (h[i].nlen && h[i].name[0] == ':')
-			continue;
-		if (h2_hop(h[i].name, h[i].nlen) && !(auth == NULL && hname_is(&h[i], "host")))
-			continue;
-		if (hname_is(&h[i], "cookie")) {
-			/* HTTP/2 splits cookies; HTTP/1.1 wants one field */
-			if (cookie)
-				continue;
-			cookie = true;
-			rc |= buf_append_str(o, "cookie: ");
-			bool first = true;
-			for (size_t k = i; k < n; k++) {
-				if (!hname_is(&h[k], "cookie"))
-					continue;
-				if (!first)
-					rc |= buf_append(o, "; ", 2);
-				rc |= buf_append(o, h[k].value, h[k].vlen);
-				first = false;
-			}
-			rc |= buf_append(o, "\r\n", 2);
-			continue;
-		}
-		rc |= buf_append(o, h[i].name, h[i].nlen);
-		rc |= buf_append(o, ": ", 2);
-		rc |= buf_append(o, h[i].value, h[i].vlen);
-		rc |= buf_append(o, "\r\n", 2);
-	}
-	if (!end && !has_cl) {
-		st->req_chunked = true;
-		rc |= buf_append_str(o, "transfer-encoding: chunked\r\n");
-	}
-	rc |= buf_append(o, "\r\n", 2);
-	if (rc)
-		return -ENOMEM;
-	vl_set_io(v);
-	return 0;
-}
-
 /* ---- HTTP/1.1 backends, directly (upx.c) ---- */
 
 /* Whether every byte of v is visible ASCII (no space, no control). */
@@ -812,27 +457,6 @@ static bool is_visible(struct str v)
 	for (size_t i = 0; i < v.len; i++)
 		if ((unsigned char)v.p[i] <= 0x20 || (unsigned char)v.p[i] >= 0x7f)
 			return false;
-	return true;
-}
-
-/*
- * Whether the direct path can serve every backend the rule may pick:
- * HTTP/1.1 endpoints (plain or TLS), and any filter but mirrors. Mirrors go
- * through conn.c (vlink).
- */
-static bool rule_is_direct(const struct rt_rule *rr)
-{
-	const struct snap_http_rule *r = rr->r;
-	for (size_t b = 0; b <= r->n_backends; b++) {
-		const struct snap_filter *fl = b ? r->backends[b - 1].filters : r->filters;
-		size_t nf = b ? r->backends[b - 1].n_filters : r->n_filters;
-		if (b && (r->backends[b - 1].proto == SNAP_APP_H2 ||
-			  r->backends[b - 1].proto == SNAP_APP_H2C))
-			return false;
-		for (size_t i = 0; i < nf; i++)
-			if (fl[i].type == SNAP_F_MIRROR)
-				return false;
-	}
 	return true;
 }
 
@@ -881,11 +505,7 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 	    hlist_add(&hl, st->arena, STR_LIT("via"),
 		      via_value(false, m->minor)))
 		goto fail;
-	for (size_t i = 0; i < st->n_resp_mods; i++)
-		if (hlist_apply(&hl, st->arena, st->resp_mods[i]))
-			goto fail;
-	if (st->cors && px_cors_headers(&hl, st->arena, st->cors, st->origin, false, STR_LIT(""),
-					STR_LIT("")))
+	if (px_resp_apply(&st->filt, st->arena, &hl))
 		goto fail;
 	bool has_body = m->body != H1_BODY_NONE;
 	if (!has_body) {
@@ -945,127 +565,48 @@ static const struct upx_cbs x_cbs = {
 	.read_body = x_read_body,
 };
 
-/* What the route asked of one request: the filters' outcome. */
-struct h1_plan {
-	const char *path; /* after a rewrite, without the query */
-	const char *host; /* the Host sent upstream */
-	const struct snap_backend *backend;
-	/* CORS: the request's Origin and preflight fields (views into the
-	 * request's header block) */
-	struct str origin, acr_method, acr_headers;
-	bool preflight;
-};
-
 /*
- * Applies the filters of the rule and of the backend it picks to hl, as
- * conn.c's req_start does. 1 when the stream was answered here (redirect,
- * errors), 0 to proxy per plan, -ENOMEM.
+ * The request side of a plan from the stream's fields. host/hlen: the
+ * normalised Host (borrowed until px_plan_make returns). 0 or -ENOMEM.
  */
-static int strm_h1_filters(struct strm *st, const struct rt_rule *rr, struct hlist *hl,
-			   struct str path, struct str query, const char *host, size_t hlen,
-			   struct h1_plan *plan)
+static int strm_plan_init(struct strm *st, struct px_plan *p, const struct h2_hdr *h, size_t n,
+			  struct str method, struct str path_q, const char *host, size_t hlen)
 {
-	struct h2conn *hc = st->hc;
-	const struct snap_http_rule *rule = rr->r;
-	const struct snap_filter *fl = rule->filters;
-	size_t nf = rule->n_filters;
-
-	for (int level = 0; level < 2; level++) {
-		for (size_t i = 0; i < nf; i++) {
-			const struct snap_filter *f = &fl[i];
-			switch (f->type) {
-			case SNAP_F_REQ_HEADER:
-				if (hlist_apply(hl, st->arena, &f->u.header))
-					return -ENOMEM;
-				break;
-			case SNAP_F_RESP_HEADER:
-				if (st->n_resp_mods < 8)
-					st->resp_mods[st->n_resp_mods++] = &f->u.header;
-				break;
-			case SNAP_F_REDIRECT: {
-				struct hlist loc;
-				char *l = px_redirect_location(st->arena, &f->u.redirect,
-							       hc->tls ? "https" : "http",
-							       hlen ? host : "", hc->port, path,
-							       query, rr->prefix_len);
-				if (!l || hlist_init(&loc, st->arena, 4) ||
-				    hlist_add(&loc, st->arena, STR_LIT("location"), str_c(l)))
-					return -ENOMEM;
-				for (size_t k = 0; k < st->n_resp_mods; k++)
-					hlist_apply(&loc, st->arena, st->resp_mods[k]);
-				st->kind = STRM_LOCAL;
-				st->resp_end = true;
-				if (strm_respond_hlist(st,
-						       f->u.redirect.status ? f->u.redirect.status
-									    : 302,
-						       &loc, false))
-					return -ENOMEM;
-				return 1;
-			}
-			case SNAP_F_REWRITE:
-				if (f->u.rewrite.hostname) {
-					if (!px_is_clean(f->u.rewrite.hostname)) {
-						strm_fail(st, 500, 13, "rewrite failed");
-						return 1;
-					}
-					plan->host = f->u.rewrite.hostname;
-				}
-				if (f->u.rewrite.path_type != SNAP_PATH_NONE) {
-					plan->path = px_path_modify(st->arena, path,
-								    f->u.rewrite.path_type,
-								    f->u.rewrite.path,
-								    rr->prefix_len);
-					if (!plan->path) {
-						strm_fail(st, 500, 13, "rewrite failed");
-						return 1;
-					}
-				}
-				break;
-			case SNAP_F_CORS: {
-				st->cors = &f->u.cors;
-				if (!plan->preflight)
-					break;
-				/* a preflight is answered here */
-				struct hlist ch;
-				if (hlist_init(&ch, st->arena, 8) ||
-				    px_cors_headers(&ch, st->arena, st->cors, st->origin, true,
-						    plan->acr_method, plan->acr_headers))
-					return -ENOMEM;
-				for (size_t k = 0; k < st->n_resp_mods; k++)
-					hlist_apply(&ch, st->arena, st->resp_mods[k]);
-				hlist_add(&ch, st->arena, STR_LIT("content-length"), STR_LIT("0"));
-				st->kind = STRM_LOCAL;
-				st->resp_end = true;
-				if (strm_respond_hlist(st, 200, &ch, false))
-					return -ENOMEM;
-				return 1;
-			}
-			case SNAP_F_MIRROR: break; /* not on this path: see rule_is_direct */
-			}
+	const char *qm = memchr(path_q.p, '?', path_q.len);
+	p->path = (struct str){path_q.p, qm ? (size_t)(qm - path_q.p) : path_q.len};
+	p->query = (struct str){qm ? qm + 1 : "", qm ? path_q.len - p->path.len - 1 : 0};
+	p->host = hlen ? host : "";
+	p->scheme = st->hc->tls ? "https" : "http";
+	p->port = st->hc->port;
+	for (size_t i = 0; i < n; i++) {
+		struct str v = {h[i].value, h[i].vlen};
+		if (hname_is(&h[i], "origin")) {
+			char *o = arena_strndup(st->arena, v.p, v.len);
+			if (!o)
+				return -ENOMEM;
+			p->resp.origin = (struct str){o, v.len};
+		} else if (hname_is(&h[i], "access-control-request-method")) {
+			p->acr_method = v;
+			p->preflight = str_eq_c(method, "OPTIONS");
+		} else if (hname_is(&h[i], "access-control-request-headers")) {
+			p->acr_headers = v;
 		}
-		if (level == 1)
-			break;
-		if (!rule->n_backends) {
-			strm_fail(st, 500, 14, "route has no backends");
-			return 1;
-		}
-		plan->backend = up_pick_backend(rr);
-		if (!plan->backend) {
-			strm_fail(st, 500, 14, "all backend weights are zero");
-			return 1;
-		}
-		if (plan->backend->invalid_status) {
-			strm_fail(st, plan->backend->invalid_status, 14, "invalid backend");
-			return 1;
-		}
-		if (!plan->backend->n_endpoints) {
-			strm_fail(st, 503, 14, "no ready endpoints");
-			return 1;
-		}
-		fl = plan->backend->filters;
-		nf = plan->backend->n_filters;
 	}
 	return 0;
+}
+
+/* Answers what a plan does not proxy (rc: its px_plan_result). 0 or -ENOMEM. */
+static int strm_plan_answer(struct strm *st, int rc, struct px_plan *p)
+{
+	if (rc == PX_PLAN_ERROR) {
+		strm_fail(st, p->status, 14, p->why);
+		return 0;
+	}
+	if (hlist_add(&p->answer, st->arena, STR_LIT("content-length"), STR_LIT("0")))
+		return -ENOMEM;
+	st->kind = STRM_LOCAL;
+	st->resp_end = true;
+	return strm_respond_hlist(st, p->status, &p->answer, false);
 }
 
 /* Whether a client field is forwarded as is (before the filters): what
@@ -1081,22 +622,19 @@ static bool h2_forwardable(const struct h2_hdr *h)
 
 /*
  * Sends the stream to an HTTP/1.1 backend over a pooled connection of
- * upx.c. authority: the request's Host (raw); host/hlen: normalised.
- * 0, or -ENOMEM (the caller answers).
+ * upx.c, and a copy of a bodiless request to each mirror that is due.
+ * authority: the request's Host (raw). 0, or -ENOMEM (the caller answers).
  */
-static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct h2_hdr *h,
-			 size_t n, bool end, struct str method, struct str path_q,
-			 struct str authority, const char *host, size_t hlen)
+static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_plan *plan,
+			 const struct h2_hdr *h, size_t n, bool end, struct str method,
+			 struct str path_q, struct str authority)
 {
 	struct h2conn *hc = st->hc;
 	struct worker *w = hc->w;
 	struct hlist hl;
 	bool has_cl = false;
-	struct str cookie = {NULL, 0}, xff = {NULL, 0};
+	struct str cookie = {NULL, 0};
 
-	const char *qm = memchr(path_q.p, '?', path_q.len);
-	struct str path = {path_q.p, qm ? (size_t)(qm - path_q.p) : path_q.len};
-	struct str query = {qm ? qm + 1 : "", qm ? path_q.len - path.len - 1 : 0};
 	if (hlist_init(&hl, st->arena, n + 16))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -1120,68 +658,29 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct
 	}
 	if (cookie.len && hlist_add(&hl, st->arena, STR_LIT("cookie"), cookie))
 		return -ENOMEM;
-	struct h1_plan plan = {0};
-	for (size_t i = 0; i < n; i++) {
-		struct str v = {h[i].value, h[i].vlen};
-		if (hname_is(&h[i], "origin")) {
-			char *o = arena_strndup(st->arena, v.p, v.len);
-			if (!o)
-				return -ENOMEM;
-			st->origin = (struct str){o, v.len};
-		} else if (hname_is(&h[i], "access-control-request-method")) {
-			plan.acr_method = v;
-			plan.preflight = str_eq_c(method, "OPTIONS");
-		} else if (hname_is(&h[i], "access-control-request-headers")) {
-			plan.acr_headers = v;
-		}
-	}
-	int rc = strm_h1_filters(st, rr, &hl, path, query, host, hlen, &plan);
-	if (rc)
-		return rc < 0 ? rc : 0;
+	int rc = px_plan_make(plan, st->arena, rr, &hl);
+	if (rc < 0)
+		return rc;
+	if (rc != PX_PLAN_PROXY)
+		return strm_plan_answer(st, rc, plan);
+	st->filt = plan->resp;
 
-	/* the head, as conn.c's build_up_head writes it */
 	struct wr o = {w->scratch, 0, w->p->buf_size, false};
-	wr_str(&o, method);
-	wr_put(&o, " ", 1);
-	if (plan.path) {
-		wr_cstr(&o, plan.path);
-		if (query.len) {
-			wr_put(&o, "?", 1);
-			wr_str(&o, query);
-		}
-	} else {
-		wr_str(&o, path_q);
-	}
-	wr_cstr(&o, " HTTP/1.1\r\nHost: ");
-	if (plan.host)
-		wr_cstr(&o, plan.host);
-	else
-		wr_str(&o, authority);
-	wr_put(&o, "\r\n", 2);
-	for (size_t i = 0; i < hl.n; i++) {
-		struct str nm = hl.v[i].name;
-		if (!nm.len)
-			continue;
-		if (str_case_eq_c(nm, "x-forwarded-for")) {
-			xff = hl.v[i].value;
-			continue;
-		}
-		wr_field(&o, nm, hl.v[i].value);
-	}
-	if (!w->p->cfg.via_disabled) /* after the client's own Via fields */
-		wr_field(&o, STR_LIT("Via"), via_value(true, 1));
-	wr_cstr(&o, "X-Forwarded-For: ");
-	if (xff.len) {
-		wr_str(&o, xff);
-		wr_put(&o, ", ", 2);
-	}
-	wr_cstr(&o, hc->peer);
-	wr_cstr(&o, hc->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	if (authority.len) {
-		wr_cstr(&o, "X-Forwarded-Host: ");
-		wr_str(&o, authority);
-		wr_put(&o, "\r\n", 2);
-	}
+	struct up_head uh = {
+		.method = method,
+		.path = plan->up_path ? str_c(plan->up_path) : path_q,
+		.query = plan->up_path ? plan->query : STR_LIT(""),
+		.host = plan->up_host ? str_c(plan->up_host) : authority,
+		.xfh = authority,
+		.peer = hc->peer,
+		.https = hc->tls != NULL,
+		.via = w->p->cfg.via_disabled ? STR_LIT("") : via_value(true, 1),
+	};
+	wr_up_head(&o, &uh, &hl);
+	if (end && !o.overflow) /* before the framing, which mirrors set apart */
+		for (size_t i = 0; i < plan->n_mirrors; i++)
+			if (px_mirror_is_due(plan->mirrors[i]))
+				conn_mirror_send(w, plan->mirrors[i]->backend, o.p, o.len);
 	bool chunked = false;
 	if (!end && has_cl) {
 		for (size_t i = 0; i < n; i++)
@@ -1205,7 +704,7 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, const struct
 	struct upx_req xr = {
 		.rt = st->rt,
 		.rule = rr,
-		.backend = plan.backend,
+		.backend = plan->backend,
 		.head = st->up_head,
 		.head_len = o.len,
 		.has_body = !end,
@@ -1277,8 +776,11 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
 			  (struct str){h[i].value, h[i].vlen});
 	}
-	for (size_t i = 0; i < st->n_resp_mods; i++)
-		hlist_apply(&hl, st->arena, st->resp_mods[i]);
+	/* after the backend's own Via fields, before the filters */
+	if (!u->w->p->cfg.via_disabled)
+		hlist_add(&hl, st->arena, STR_LIT("via"), via_value(true, 0));
+	if (px_resp_apply(&st->filt, st->arena, &hl))
+		return -1;
 	for (size_t i = 0; i < hl.n && k < H2P_MAX_FIELDS; i++) {
 		if (!hl.v[i].name.len)
 			continue;
@@ -1748,43 +1250,54 @@ static int strm_up_submit(struct strm *st)
 	return 0;
 }
 
-/* Sends the stream to an HTTP/2 backend. 0, or negative (answered). */
-static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *rr,
-			 const struct snap_backend *b, const struct h2_hdr *h, size_t n, bool end)
+/* A URL rewrite, on the request's :path and :authority. 0 or -ENOMEM. */
+static int up_rewrite(struct strm *st, struct hlist *hl, const struct px_plan *p)
+{
+	ssize_t k;
+	if (p->up_path && (k = hlist_find(hl, STR_LIT(":path"))) >= 0) {
+		const char *v = p->up_path;
+		if (p->query.len &&
+		    !(v = arena_printf(st->arena, "%s?%.*s", v, (int)p->query.len, p->query.p)))
+			return -ENOMEM;
+		hl->v[k].value = str_c(v);
+	}
+	if (p->up_host && (k = hlist_find(hl, STR_LIT(":authority"))) >= 0)
+		hl->v[k].value = str_c(p->up_host);
+	return 0;
+}
+
+/*
+ * Sends the stream to the HTTP/2 backend of the plan (preset), after the
+ * filters. 0, -1 (answered), or -ENOMEM.
+ */
+static int strm_start_up(struct strm *st, const struct rt_rule *rr, struct px_plan *plan,
+			 const struct h2_hdr *h, size_t n, bool end)
 {
 	struct h2conn *hc = st->hc;
 	struct hlist hl;
 
-	if (b->invalid_status) {
-		strm_fail(st, b->invalid_status, 14, "invalid backend");
-		return -1;
-	}
-	if (!b->n_endpoints) {
-		strm_fail(st, 503, 14, "no ready endpoints");
-		return -1;
-	}
-	if (b->tls) {
-		const struct rt_btls *bt = tlsg_backend(rt, b);
-		if (!bt || !bt->client) {
-			strm_fail(st, 502, 14, "backend TLS unavailable");
-			return -1;
-		}
-	}
 	/* the client's fields, then the filters of rule and backend */
 	if (hlist_init(&hl, st->arena, n + 16))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
-			  (struct str){h[i].value, h[i].vlen});
+		if (hlist_add(&hl, st->arena, (struct str){h[i].name, h[i].nlen},
+			      (struct str){h[i].value, h[i].vlen}))
+			return -ENOMEM;
 	}
-	for (int level = 0; level < 2; level++) {
-		const struct snap_filter *fl = level ? b->filters : rr->r->filters;
-		size_t nf = level ? b->n_filters : rr->r->n_filters;
-		for (size_t i = 0; i < nf; i++) {
-			if (fl[i].type == SNAP_F_REQ_HEADER)
-				hlist_apply(&hl, st->arena, &fl[i].u.header);
-			else if (fl[i].type == SNAP_F_RESP_HEADER && st->n_resp_mods < 8)
-				st->resp_mods[st->n_resp_mods++] = &fl[i].u.header;
+	int rc = px_plan_make(plan, st->arena, rr, &hl);
+	if (rc < 0)
+		return rc;
+	if (rc != PX_PLAN_PROXY)
+		return strm_plan_answer(st, rc, plan) ? -ENOMEM : -1;
+	st->filt = plan->resp;
+	if (up_rewrite(st, &hl, plan))
+		return -ENOMEM;
+	const struct snap_backend *b = plan->backend;
+	if (b->tls) {
+		const struct rt_btls *bt = tlsg_backend(st->rt, b);
+		if (!bt || !bt->client) {
+			strm_fail(st, 502, 14, "backend TLS unavailable");
+			return -1;
 		}
 	}
 	/* kept in the arena: a retry sends them again */
@@ -1820,8 +1333,6 @@ static int strm_start_up(struct strm *st, struct rt *rt, const struct rt_rule *r
 		out[k++] = (struct h2_hdr){"via", 3, via.p, via.len};
 	}
 	st->kind = STRM_UP;
-	st->rt = rt;
-	rt_ref(st->rt);
 	st->rule = rr;
 	st->backend = b;
 	st->up_req = out;
@@ -1910,29 +1421,6 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		strm_grpc_error(st, 12, "no route for this method");
 		return 0;
 	}
-	if (rr)
-		st->route = logged ? log_copy(st->arena, str_c(rr->r->route)) : NULL;
-	if (rr && (rr->r->grpc || st->grpc)) {
-		const struct snap_backend *b = rr->r->n_backends ? up_pick_backend(rr) : NULL;
-		if (!b) {
-			strm_count(st, rr);
-			strm_grpc_error(st, 14, "no backend");
-			return 0;
-		}
-		if (b->proto == SNAP_APP_H2C || b->proto == SNAP_APP_H2) {
-			strm_count(st, rr);
-			int rc = strm_start_up(st, rt, rr, b, h, n, end);
-			return rc < 0 && rc != -1 ? rc : 0;
-		}
-	} else if (rr && rr->r->n_backends == 1 &&
-		   (rr->r->backends[0].proto == SNAP_APP_H2C ||
-		    rr->r->backends[0].proto == SNAP_APP_H2) &&
-		   !rr->r->n_filters && !rr->r->backends[0].n_filters) {
-		strm_count(st, rr);
-		return strm_start_up(st, rt, rr, &rr->r->backends[0], h, n, end) == -ENOMEM
-			       ? -ENOMEM
-			       : 0;
-	}
 	if (!lsn) {
 		strm_fail(st, 404, 12, "no listener for host");
 		return 0;
@@ -1941,13 +1429,26 @@ static int strm_route(struct strm *st, const struct h2_hdr *h, size_t n, bool en
 		strm_fail(st, 404, 12, "no route");
 		return 0;
 	}
-	if (!st->grpc && !rr->r->grpc && rule_is_direct(rr)) {
-		strm_count(st, rr);
-		st->rt = rt;
-		rt_ref(rt);
-		return strm_start_h1(st, rr, h, n, end, method, path, authority, hbuf, hlen);
+	st->route = logged ? log_copy(st->arena, str_c(rr->r->route)) : NULL;
+	strm_count(st, rr);
+	st->rt = rt;
+	rt_ref(rt);
+	/* the backend is picked first: its protocol says how the request is
+	 * put to it (the filters of the backendRef apply all the same) */
+	struct px_plan plan = {0};
+	if (strm_plan_init(st, &plan, h, n, method, path, hbuf, hlen))
+		return -ENOMEM;
+	plan.backend = rr->r->n_backends ? up_pick_backend(rr) : NULL;
+	if (!plan.backend && st->grpc) {
+		strm_grpc_error(st, 14, "no backend");
+		return 0;
 	}
-	return strm_start_vlink(st, h, n, end);
+	if (plan.backend &&
+	    (plan.backend->proto == SNAP_APP_H2C || plan.backend->proto == SNAP_APP_H2)) {
+		int rc = strm_start_up(st, rr, &plan, h, n, end);
+		return rc == -ENOMEM ? rc : 0;
+	}
+	return strm_start_h1(st, rr, &plan, h, n, end, method, path, authority);
 }
 
 /* ---- the client session's callbacks ---- */
@@ -1987,8 +1488,6 @@ static int hc_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 	int rc = strm_route(st, h, n, end);
 	if (rc < 0 && !st->resp_sub)
 		strm_fail(st, 502, 14, "request failed");
-	if (end && st->kind == STRM_VLINK && st->req_chunked && st->vl)
-		buf_append_str(&st->vl->out, "0\r\n\r\n");
 	return 0;
 }
 
@@ -2000,23 +1499,6 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 		return -1;
 	st->unacked += n;
 	switch (st->kind) {
-	case STRM_VLINK:
-		if (!st->vl) {
-			/* the link to the HTTP/1.1 side is gone (the backend
-			 * failed and the answer is out): drop the rest */
-			h2_consume(hc->s, sid, n);
-			break;
-		}
-		if (st->req_chunked && n) {
-			char hd[24];
-			buf_append(&st->vl->out, hd, h1_chunk_header(hd, n));
-			buf_append(&st->vl->out, p, n);
-			buf_append(&st->vl->out, "\r\n", 2);
-		} else {
-			buf_append(&st->vl->out, p, n);
-		}
-		vl_set_io(st->vl);
-		break;
 	case STRM_H1:
 		if (!st->x) {
 			/* answered already (the backend failed): drop the rest */
@@ -2081,11 +1563,7 @@ static void hc_on_end(void *ctx, int32_t sid)
 	if (!st || st->req_end)
 		return;
 	st->req_end = true;
-	if (st->kind == STRM_VLINK && st->vl) {
-		if (st->req_chunked)
-			buf_append_str(&st->vl->out, "0\r\n\r\n");
-		vl_set_io(st->vl);
-	} else if (st->kind == STRM_H1 && st->x) {
+	if (st->kind == STRM_H1 && st->x) {
 		upx_kick(st->x);
 	} else if (st->kind == STRM_UP && st->up && !st->up->dead) {
 		h2_resume(st->up->s, st->up_sid);
@@ -2137,8 +1615,6 @@ static ssize_t hc_read_body(void *ctx, int32_t sid, uint8_t *buf, size_t len, ui
 	if (st->kind == STRM_UP && st->up && !st->up->dead && k) {
 		h2_consume(st->up->s, st->up_sid, k);
 	}
-	if (st->vl && buf_len(&st->resp) < H2P_RESP_MAX)
-		vl_set_io(st->vl);
 	if (buf_is_empty(&st->resp) && st->resp_end) {
 		*flags = H2_BODY_EOF;
 		timer_cancel(hc->w->loop, &st->req_timer);
@@ -2285,11 +1761,6 @@ static void hc_close(struct h2conn *hc, const char *why)
 		h2_stream_set_data(hc->s, st->sid, NULL);
 		strm_free(st);
 	}
-	while (hc->idle) {
-		struct vlink *v = hc->idle;
-		hc->idle = v->next_idle;
-		vl_free(v);
-	}
 	timer_cancel(w->loop, &hc->timer);
 	loop_io_del(w->loop, &hc->io);
 	if (hc->tls) {
@@ -2309,7 +1780,7 @@ static void hc_close(struct h2conn *hc, const char *why)
 		tl_conns = hc->next;
 	if (hc->next)
 		hc->next->prev = hc->prev;
-	w->n_conns--;
+	wk_conns_add(w, -1);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	/* callers up the stack may still look at hc: freed by a deferred
 	 * sweep, or by h2p_worker_exit when the loop has stopped */
@@ -2387,7 +1858,7 @@ int h2p_take(struct worker *w, int fd, struct tls_conn *tls, struct admit_ticket
 	hc->ticket = *ticket;
 	ticket->held = false;
 	STAT_ADD(w, active_connections, 1);
-	w->n_conns++;
+	wk_conns_add(w, 1);
 	hc->next = tl_conns;
 	if (tl_conns)
 		tl_conns->prev = hc;

@@ -355,16 +355,33 @@ struct wlsn {
 	bool live;
 };
 
+/*
+ * An idle upstream connection's place in its endpoint's pool, embedded in
+ * the connection objects of conn.c and of upx.c. close frees the
+ * connection once its idle deadline passed (it is out of the pool then).
+ */
+struct up_idle {
+	struct up_idle *next;
+	struct up_pool *pool; /* the pool it is in, NULL when in use */
+	struct tls_client *tls_ctx; /* the BackendTLSPolicy it was made under; NULL: plain */
+	struct timer timer;         /* the idle deadline */
+	void (*close)(struct up_idle *n);
+};
+
+/* A LIFO list of idle connections, at most PX_UP_IDLE_MAX. */
+struct up_pool {
+	struct up_idle *head;
+	unsigned n;
+};
+
 /* Per endpoint, per worker: idle connections and passive health. */
 struct upep {
 	struct upep *next; /* hash chain */
 	uint64_t hash;
 	char addr[48];
 	uint16_t port;
-	struct upconn *idle; /* LIFO list of idle connections (conn.c) */
-	unsigned n_idle;
-	struct upx_conn *x_idle; /* the same for the exchanges of upx.c */
-	unsigned n_x_idle;
+	struct up_pool pool;   /* idle connections of conn.c */
+	struct up_pool x_pool; /* the same for the exchanges of upx.c */
 	unsigned fails; /* consecutive */
 	uint64_t ejected_until_ms;
 };
@@ -384,6 +401,15 @@ struct worker_stats {
 #define STAT_ADD(w, field, n)                                                                      \
 	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
 
+/* A client connection one worker accepted and handed to another (balance). */
+struct handoff {
+	struct handoff *next;
+	int fd;
+	uint64_t sock_id; /* the psock it was accepted on */
+	socklen_t salen;
+	struct sockaddr_storage sa;
+};
+
 struct worker {
 	struct proxy *p;
 	unsigned idx;
@@ -401,6 +427,12 @@ struct worker {
 	struct conn *conns;     /* doubly linked list of live connections */
 	struct h2up *h2ups;             /* HTTP/2 sessions towards backends (h2.c) */
 	size_t n_conns;                 /* all client connections: HTTP/1, HTTP/2, L4 */
+	/* what other workers read to balance new connections (proxy.c
+	 * hand_over): n_conns as published by wk_conns_add, and the handed
+	 * connections on their way here; both atomic */
+	size_t n_conns_seen, n_handoffs;
+	struct handoff *inbox;      /* atomic: connections handed here */
+	const struct rt *rt_seen;   /* atomic: the rt adopted last (compared, never read) */
 	size_t n_refusing;              /* of them, refused ones being answered 503 */
 	struct conn *free_conns;        /* recycled connection objects */
 	struct conn *dead;              /* closed this iteration, recycled by a deferred call */
@@ -445,6 +477,13 @@ struct proxy {
 	uint64_t publishes;      /* control thread: the generation of the last publish */
 };
 
+/* Changes the worker's connection count and publishes it (worker thread). */
+static inline void wk_conns_add(struct worker *w, int d)
+{
+	w->n_conns += (size_t)(ssize_t)d;
+	__atomic_store_n(&w->n_conns_seen, w->n_conns, __ATOMIC_RELAXED);
+}
+
 /* buffers (worker thread) */
 int wbuf_get(struct worker *w, struct buf *b);
 void wbuf_put(struct worker *w, struct buf *b);
@@ -471,6 +510,14 @@ void conn_drain_all(struct worker *w, bool force);
 /* Closes the idle upstream connections of every endpoint. */
 void conn_pool_free(struct worker *w);
 void conn_free_cached(struct worker *w);
+/*
+ * Sends a copy of a bodiless request to an endpoint of b and forgets it:
+ * the answer is read and dropped, the connection closed after it or after
+ * PX_MIRROR_TIMEOUT_MS. head: the request line and fields, without the
+ * body framing and the blank line (copied before the call returns).
+ */
+void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len);
 
 /* upstream.c */
 struct upep *upep_get(struct worker *w, const char *addr, uint16_t port);
@@ -478,6 +525,15 @@ bool upep_is_ejected(struct worker *w, const struct upep *ep);
 void upep_result(struct worker *w, struct upep *ep, bool ok);
 void upep_free_all(struct worker *w);
 int up_connect(const char *addr, uint16_t port);
+/* Pools n (in no pool) under its idle deadline. False when the pool is
+ * full or the worker drains: the caller closes the connection. */
+bool up_pool_put(struct worker *w, struct up_pool *p, struct up_idle *n);
+/* Takes the most recently pooled connection made under tc, or NULL. */
+struct up_idle *up_pool_take(struct worker *w, struct up_pool *p, const struct tls_client *tc);
+/* Takes n out of its pool (it closed while idle); no-op when in none. */
+void up_pool_remove(struct worker *w, struct up_idle *n);
+/* Closes every idle connection of p (worker exit). */
+void up_pool_close_all(struct worker *w, struct up_pool *p);
 /* A backend of the rule by weight; NULL when the weights are all zero. */
 const struct snap_backend *up_pick_backend(const struct rt_rule *rr);
 /* Round robin over b's endpoints, skipping ejected ones unless all are;
@@ -521,10 +577,4 @@ void h2p_drain_all(struct worker *w, bool force);
 /* On the worker thread once its loop has stopped: closes what HTTP/2
  * still holds and frees the thread's caches (h2.c, upx.c, http/h2.c). */
 void h2p_worker_exit(struct worker *w);
-/* conn.c: serves HTTP/1.1 on fd (one end of an in-process socket pair of
- * h2.c) as if accepted on socket sock_id from peer; tls: the client's
- * connection is TLS (scheme, X-Forwarded-Proto). */
-void conn_accept_inner(struct worker *w, uint64_t sock_id, uint16_t port, int fd,
-		       const char *peer, bool tls);
-
 #endif

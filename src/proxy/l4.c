@@ -398,7 +398,7 @@ static void l4_close(struct l4conn *c, const char *why, bool reset)
 	if (c->next)
 		c->next->prev = c->prev;
 	lw->n_conns--;
-	w->n_conns--;
+	wk_conns_add(w, -1);
 	admit_release(w->p, &c->ticket);
 	STAT_ADD(w, active_connections, (uint64_t)-1);
 	STAT_ADD(w, bytes_in, c->bytes_up);
@@ -1114,7 +1114,7 @@ void l4_accept(struct worker *w, struct wlsn *l, struct rt_socket *rs, int fd,
 		lw->conns->prev = c;
 	lw->conns = c;
 	lw->n_conns++;
-	w->n_conns++;
+	wk_conns_add(w, 1);
 	STAT_ADD(w, active_connections, 1);
 	STAT_ADD(w, total_connections, 1);
 

@@ -11,7 +11,9 @@
  * through an atomic exchange and a loop_wake(); on its own thread it adds
  * the fds it does not poll yet and drops those the rt no longer lists.
  * Connections and requests are handled in conn.c and upstream.c; sockets
- * with TLS, TCP or UDP listeners are handed to the L4 code (l4.h).
+ * with TLS, TCP or UDP listeners are handed to the L4 code (l4.h). A worker
+ * with more HTTP client connections than another hands a new one over to
+ * it (hand_over), the only fd that crosses threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -259,6 +261,75 @@ static void lsn_drop(struct worker *w, size_t i)
 	w->lsn[i] = w->lsn[--w->n_lsn];
 }
 
+/*
+ * SO_REUSEPORT spreads connections over the workers by a hash of their
+ * addresses, so a few long-lived ones (an HTTP/2 client multiplexes all
+ * its requests over one) can land unevenly, and a worker pinned to its CPU
+ * cannot move its excess elsewhere. A worker that already holds more
+ * connections than the least loaded other worker hands a new HTTP
+ * connection over to it instead of serving it: fd and address go on that
+ * worker's inbox, its loop is woken, and it accepts the connection as if
+ * its own socket had (take_handoffs). True when handed over.
+ */
+static bool hand_over(struct worker *w, int fd, uint64_t sock_id,
+		      const struct sockaddr_storage *ss, socklen_t sl)
+{
+	struct proxy *p = w->p;
+	struct worker *to = NULL;
+	size_t least = w->n_conns;
+
+	for (unsigned i = 0; i < p->n_workers; i++) {
+		struct worker *o = &p->workers[i];
+		/* only to a worker serving the same rt: it listens on the socket
+		 * (w holds that rt, so an equal address is that very rt) */
+		if (o == w || __atomic_load_n(&o->rt_seen, __ATOMIC_ACQUIRE) != w->rt ||
+		    __atomic_load_n(&o->drain_req, __ATOMIC_ACQUIRE))
+			continue;
+		size_t n = __atomic_load_n(&o->n_conns_seen, __ATOMIC_RELAXED) +
+			   __atomic_load_n(&o->n_handoffs, __ATOMIC_RELAXED);
+		if (n < least) {
+			least = n;
+			to = o;
+		}
+	}
+	struct handoff *h = to ? malloc(sizeof(*h)) : NULL;
+	if (!h)
+		return false;
+	h->fd = fd;
+	h->sock_id = sock_id;
+	h->salen = sl;
+	memcpy(&h->sa, ss, sl);
+	__atomic_add_fetch(&to->n_handoffs, 1, __ATOMIC_RELAXED);
+	h->next = __atomic_load_n(&to->inbox, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&to->inbox, &h->next, h, true, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED))
+		;
+	loop_wake(to->loop);
+	return true;
+}
+
+/* Serves the connections other workers handed here (or closes them when
+ * this worker no longer listens on their socket: it drains, or a newer
+ * configuration dropped the socket on every worker). */
+static void take_handoffs(struct worker *w)
+{
+	struct handoff *h = __atomic_exchange_n(&w->inbox, NULL, __ATOMIC_ACQUIRE);
+	while (h) {
+		struct handoff *next = h->next;
+		struct wlsn *l = NULL;
+		for (size_t i = 0; !w->draining && i < w->n_lsn && !l; i++)
+			if (w->lsn[i]->ps->id == h->sock_id)
+				l = w->lsn[i];
+		if (l)
+			conn_accept(w, l, h->fd, (struct sockaddr *)&h->sa, h->salen);
+		else
+			close(h->fd);
+		__atomic_sub_fetch(&w->n_handoffs, 1, __ATOMIC_RELAXED);
+		free(h);
+		h = next;
+	}
+}
+
 static void on_accept(struct loop_io *io, uint32_t events)
 {
 	struct wlsn *l = io->arg;
@@ -278,7 +349,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 		struct rt_socket *rs = w->rt ? rt_socket_by_id(w->rt, l->ps->id) : NULL;
 		if (rs && rs->l4)
 			l4_accept(w, l, rs, fd, (struct sockaddr *)&ss, sl);
-		else
+		else if (!hand_over(w, fd, l->ps->id, &ss, sl))
 			conn_accept(w, l, fd, (struct sockaddr *)&ss, sl);
 		if (w->draining)
 			return;
@@ -335,6 +406,7 @@ static void adopt(struct worker *w, struct rt *rt)
 	}
 	rt_unref(w->rt);
 	w->rt = rt;
+	__atomic_store_n(&w->rt_seen, rt, __ATOMIC_RELEASE);
 }
 
 static void on_drain_deadline(struct timer *t)
@@ -368,6 +440,7 @@ static void on_worker_wake(struct loop *loop, void *arg)
 	struct rt *n = __atomic_exchange_n(&w->pending, NULL, __ATOMIC_ACQ_REL);
 	if (n)
 		adopt(w, n);
+	take_handoffs(w);
 	uint32_t dl = __atomic_load_n(&w->drain_req, __ATOMIC_ACQUIRE);
 	if (dl && !w->draining)
 		start_drain(w, dl - 1);
@@ -699,6 +772,7 @@ void proxy_free(struct proxy *p)
 		}
 		w->stopped = true;
 		w->draining = true;
+		take_handoffs(w); /* closes what is still on the way */
 		conn_drain_all(w, true);
 		h2p_drain_all(w, true);
 		while (w->n_lsn)

@@ -4,9 +4,10 @@
  * endpoint's record by address and port, passive health (consecutive
  * failures eject an endpoint for a while; the first success after the rest
  * brings it back), the choice of backend and endpoint for an attempt, and
- * the non-blocking connect to an endpoint. The idle
- * connection lists hang off these records; the connections themselves are
- * driven by conn.c. Worker thread only; records live as long as the worker.
+ * the non-blocking connect to an endpoint, and the pools of idle
+ * connections that hang off these records (one for conn.c's connections,
+ * one for upx.c's; the connections themselves are driven there). Worker
+ * thread only; records live as long as the worker.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,4 +148,66 @@ int up_connect(const char *addr, uint16_t port)
 		return e;
 	}
 	return fd;
+}
+
+/* ---- idle connection pools ---- */
+
+static void pool_unlink(struct up_idle *n)
+{
+	struct up_pool *p = n->pool;
+	struct up_idle **pp = &p->head;
+	while (*pp && *pp != n)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = n->next;
+		p->n--;
+	}
+	n->next = NULL;
+	n->pool = NULL;
+}
+
+static void on_pool_timer(struct timer *t)
+{
+	struct up_idle *n = t->arg;
+	pool_unlink(n);
+	n->close(n);
+}
+
+bool up_pool_put(struct worker *w, struct up_pool *p, struct up_idle *n)
+{
+	if (p->n >= PX_UP_IDLE_MAX || w->draining)
+		return false;
+	n->next = p->head;
+	n->pool = p;
+	p->head = n;
+	p->n++;
+	timer_add(w->loop, &n->timer, PX_UP_IDLE_MS, on_pool_timer, n);
+	return true;
+}
+
+struct up_idle *up_pool_take(struct worker *w, struct up_pool *p, const struct tls_client *tc)
+{
+	struct up_idle *n = p->head;
+	while (n && n->tls_ctx != tc)
+		n = n->next;
+	if (n)
+		up_pool_remove(w, n);
+	return n;
+}
+
+void up_pool_remove(struct worker *w, struct up_idle *n)
+{
+	if (!n->pool)
+		return;
+	pool_unlink(n);
+	timer_cancel(w->loop, &n->timer);
+}
+
+void up_pool_close_all(struct worker *w, struct up_pool *p)
+{
+	while (p->head) {
+		struct up_idle *n = p->head;
+		up_pool_remove(w, n);
+		n->close(n);
+	}
 }

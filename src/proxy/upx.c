@@ -23,8 +23,8 @@
  * wake epoll, so they are read on the spot: after a read, and when the
  * owner pulls the body.
  *
- * It does not do: upgrades, mirrors (the HTTP/1.1 path of conn.c serves
- * those). Worker thread only.
+ * It does not do: upgrades (HTTP/2 has no Upgrade), mirrors (h2.c sends
+ * them through conn_mirror_send). Worker thread only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,9 +46,8 @@ struct upx_conn {
 	struct worker *w;
 	struct upep *ep;
 	struct upx *x;
-	struct upx_conn *next_idle;
-	struct timer idle_timer;
-	struct tls_client *tls_ctx; /* the policy's client context; NULL: plain */
+	struct up_idle idle; /* its place in ep->x_pool; idle.tls_ctx: the policy's
+			      * client context, NULL: plain */
 	struct tls_conn *tls;
 	uint32_t tls_want; /* LOOP_READ/LOOP_WRITE the TLS layer asked for */
 };
@@ -110,27 +109,13 @@ static void conn_free(struct upx_conn *c)
 		loop_io_del(c->w->loop, &c->io);
 		close(fd);
 	}
-	timer_cancel(c->w->loop, &c->idle_timer);
+	up_pool_remove(c->w, &c->idle);
 	free(c);
 }
 
-static void idle_remove(struct upx_conn *c)
+static void on_idle_close(struct up_idle *n)
 {
-	struct upx_conn **pp = &c->ep->x_idle;
-	while (*pp && *pp != c)
-		pp = &(*pp)->next_idle;
-	if (*pp) {
-		*pp = c->next_idle;
-		c->ep->n_x_idle--;
-	}
-	c->next_idle = NULL;
-}
-
-static void on_idle_timer(struct timer *t)
-{
-	struct upx_conn *c = t->arg;
-	idle_remove(c);
-	conn_free(c);
+	conn_free((struct upx_conn *)((char *)n - offsetof(struct upx_conn, idle)));
 }
 
 /* Detaches x's connection: back to the pool when reusable, else closed. */
@@ -141,15 +126,10 @@ static void x_drop_conn(struct upx *x, bool reusable)
 		return;
 	x->c = NULL;
 	c->x = NULL;
-	if (!reusable || c->ep->n_x_idle >= PX_UP_IDLE_MAX || !buf_is_empty(&x->in) ||
-	    x->w->draining) {
+	if (!reusable || !buf_is_empty(&x->in) || !up_pool_put(x->w, &c->ep->x_pool, &c->idle)) {
 		conn_free(c);
 		return;
 	}
-	c->next_idle = c->ep->x_idle;
-	c->ep->x_idle = c;
-	c->ep->n_x_idle++;
-	timer_add(x->w->loop, &c->idle_timer, PX_UP_IDLE_MS, on_idle_timer, c);
 	/* an idle connection only waits for the backend to close it */
 	loop_io_mod(x->w->loop, &c->io, LOOP_READ);
 }
@@ -158,12 +138,10 @@ static void x_drop_conn(struct upx *x, bool reusable)
 static struct upx_conn *conn_get(struct upx *x, struct upep *ep, struct tls_client *tc,
 				  bool fresh, int *err)
 {
-	struct upx_conn *c = fresh ? NULL : ep->x_idle;
-	while (c && c->tls_ctx != tc)
-		c = c->next_idle;
-	if (c) {
-		idle_remove(c);
-		timer_cancel(x->w->loop, &c->idle_timer);
+	struct up_idle *n = fresh ? NULL : up_pool_take(x->w, &ep->x_pool, tc);
+	struct upx_conn *c;
+	if (n) {
+		c = (struct upx_conn *)((char *)n - offsetof(struct upx_conn, idle));
 		x->reused = true;
 		c->x = x;
 		return c;
@@ -189,7 +167,8 @@ static struct upx_conn *conn_get(struct upx *x, struct upep *ep, struct tls_clie
 		return NULL;
 	}
 	x->reused = false;
-	c->tls_ctx = tc;
+	c->idle.tls_ctx = tc;
+	c->idle.close = on_idle_close;
 	c->x = x;
 	return c;
 }
@@ -558,11 +537,11 @@ static void x_run(struct upx *x)
 			x_connect_failed(x, "backend connect failed");
 			return;
 		}
-		if (!c->tls_ctx) {
+		if (!c->idle.tls_ctx) {
 			x_sending(x);
 		} else {
 			/* the handshake runs under the connect timeout */
-			c->tls = tlsg_conn_client(c->tls_ctx, c->io.fd, x->backend->tls->sni);
+			c->tls = tlsg_conn_client(c->idle.tls_ctx, c->io.fd, x->backend->tls->sni);
 			if (!c->tls) {
 				x_connect_failed(x, "backend TLS setup failed");
 				return;
@@ -646,7 +625,6 @@ static void on_conn_io(struct loop_io *io, uint32_t events)
 	(void)events;
 	if (!c->x) {
 		/* idle: the backend closed it (or sent what it should not) */
-		idle_remove(c);
 		conn_free(c);
 		return;
 	}
@@ -788,13 +766,8 @@ void upx_free(struct upx *x)
 void upx_pool_free(struct worker *w)
 {
 	for (size_t i = 0; i < w->cap_eps; i++) {
-		for (struct upep *e = w->eps[i]; e; e = e->next) {
-			while (e->x_idle) {
-				struct upx_conn *c = e->x_idle;
-				idle_remove(c);
-				conn_free(c);
-			}
-		}
+		for (struct upep *e = w->eps[i]; e; e = e->next)
+			up_pool_close_all(w, &e->x_pool);
 	}
 }
 

@@ -6,7 +6,7 @@ saw and the body length; for content-type application/grpc it answers a
 gRPC message echoing the request body, with grpc-status 0 in trailers (or
 the status named by the request header x-grpc-status). Path /hang is never
 answered; /flaky answers 503 to every other request (counted over all
-connections).
+connections); /via answers with a Via field of its own.
 Usage: h2echo.py PORT NAME"""
 import json
 import socket
@@ -65,8 +65,9 @@ def respond(c, sid, req, name):
     out = json.dumps({"proto": "HTTP/2.0", "pod": name, "method": hdrs.get(":method"),
                       "path": hdrs.get(":path"), "headers": hdrs,
                       "body_len": len(body)}).encode()
+    extra = [("via", "2 upstream-proxy")] if path == "/via" else []
     c.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
-                         ("content-length", str(len(out)))])
+                         ("content-length", str(len(out)))] + extra)
     c.send_data(sid, out, end_stream=True)
 
 

@@ -4,7 +4,10 @@
 attempt rules: the route's request timeout and backend request timeout
 (504, gRPC DEADLINE_EXCEEDED for gRPC clients), retries on status for
 bodiless requests only, and passive health: an endpoint that refuses
-connections is skipped at once and then ejected. Needs python3-h2."""
+connections is skipped at once and then ejected. Responses carry our Via
+after the backend's own. The route's filters apply to HTTP/2 backends as
+to HTTP/1.1 ones (header modifiers, URL rewrite of :path and :authority). Needs python3-h2."""
+import json
 import os
 import sys
 import time
@@ -55,12 +58,36 @@ def main():
     cfg += route("retry", "retry.test",
                  "retry: {codes: [503], attempts: 2, backoff: 10ms}\n    " + be)
     cfg += route("pair", "pair.test", "backendRefs: [{name: pair, port: 80}]")
+    cfg += route("filt", "filt.test", """matches: [{path: {type: PathPrefix, value: /old}}]
+    filters:
+    - type: URLRewrite
+      urlRewrite: {hostname: inner.test, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-set, value: "1"}]}
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: {add: [{name: x-resp, value: added}]}
+    """ + be)
     cfgdir = wg.tempfile.mkdtemp(prefix="wg-h2up-")
     with open(os.path.join(cfgdir, "gw.yaml"), "w") as f:
         f.write(cfg)
     gw = wg.Gateway(cfgdir)
     wg.wait_port(port, proc=gw.proc)
     wg.wait_for(lambda: h2req(port, "retry.test", "/")[0] == 200)
+
+    st, rh, _ = h2req(port, "retry.test", "/")
+    vias = [v for k, v in rh if k == "via"]
+    check(st == 200 and vias == ["2 waygate"], "h2c: the response carries Via: %r" % vias)
+    st, rh, _ = h2req(port, "retry.test", "/via")
+    vias = [v for k, v in rh if k == "via"]
+    check(vias == ["2 upstream-proxy", "2 waygate"],
+          "h2c: our Via comes after the backend's: %r" % vias)
+
+    st, rh, body = h2req(port, "filt.test", "/old/p?q=1")
+    seen = json.loads(body or b"{}")
+    check(st == 200 and seen.get("path") == "/new/p?q=1" and
+          seen["headers"].get(":authority") == "inner.test" and
+          seen["headers"].get("x-set") == "1" and dict(rh).get("x-resp") == "added",
+          "h2c: rewrite and header modifiers reach the HTTP/2 backend: %r %r" % (st, seen))
 
     t = time.time()
     st = h2req(port, "to.test", "/hang")[0]

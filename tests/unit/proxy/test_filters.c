@@ -3,7 +3,7 @@
  * Tests of proxy/filters.c: header modifiers (set overwrites, add appends
  * with a comma, remove), path rewrites (full, prefix in its edge cases),
  * redirect locations with the spec's port and scheme rules, CORS origins
- * and headers, and the bounded writer.
+ * and headers, the bounded writer, and the upstream request head.
  */
 #include "../check.h"
 #include "core/arena.h"
@@ -189,5 +189,47 @@ TEST(filters_refuse_values_that_would_split_a_head)
 	CHECK(px_is_clean("/fine/path?x=1"));
 	CHECK(!px_is_clean("a b"));
 	CHECK(px_is_clean(NULL));
+	arena_free(a);
+}
+
+TEST(filters_upstream_head_fields_and_order)
+{
+	struct arena *a = arena_new(0);
+	struct hlist hl;
+	char out[512];
+	CHECK_EQ_INT(hlist_init(&hl, a, 4), 0);
+	hlist_add(&hl, a, STR_LIT("Via"), STR_LIT("1.1 client-proxy"));
+	hlist_add(&hl, a, STR_LIT("X-Forwarded-For"), STR_LIT("10.0.0.1"));
+	hlist_add(&hl, a, STR_LIT("Accept"), STR_LIT("*/*"));
+	hlist_add(&hl, a, STR_LIT("X-Gone"), STR_LIT("x"));
+	hlist_remove(&hl, STR_LIT("X-Gone"));
+	struct up_head h = {
+		.method = STR_LIT("GET"),
+		.path = STR_LIT("/new"),
+		.query = STR_LIT("q=1"),
+		.host = STR_LIT("inner.test"),
+		.xfh = STR_LIT("outer.test"),
+		.peer = "127.0.0.9",
+		.https = true,
+		.via = STR_LIT("2 waygate"),
+	};
+	struct wr o = {out, 0, sizeof(out), false};
+	wr_up_head(&o, &h, &hl);
+	CHECK(!o.overflow);
+	CHECK_EQ_MEM(o.p, o.len,
+		     "GET /new?q=1 HTTP/1.1\r\nHost: inner.test\r\nVia: 1.1 client-proxy\r\n"
+		     "Accept: */*\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.9\r\n"
+		     "X-Forwarded-Proto: https\r\nX-Forwarded-Host: outer.test\r\n"
+		     "Via: 2 waygate\r\n");
+
+	/* no query, no client Host, Via turned off, plain */
+	h.query = h.xfh = h.via = STR_LIT("");
+	h.https = false;
+	hlist_remove(&hl, STR_LIT("X-Forwarded-For"));
+	o = (struct wr){out, 0, sizeof(out), false};
+	wr_up_head(&o, &h, &hl);
+	CHECK_EQ_MEM(o.p, o.len,
+		     "GET /new HTTP/1.1\r\nHost: inner.test\r\nVia: 1.1 client-proxy\r\n"
+		     "Accept: */*\r\nX-Forwarded-For: 127.0.0.9\r\nX-Forwarded-Proto: http\r\n");
 	arena_free(a);
 }

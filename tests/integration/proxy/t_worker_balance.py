@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Connections are balanced over the workers: SO_REUSEPORT hashes them
+onto the workers' sockets, and a worker that already holds more
+connections than another hands a new one over. 3 workers, 30 kept-open
+connections opened one after the other: each worker serves 10 (the close
+log names the worker). By the hash alone an even split is unlikely (about
+1 in 40 per round; two rounds are checked)."""
+import collections
+import os
+import re
+import socket
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import wg  # noqa: E402
+from wg import check  # noqa: E402
+
+ECHO_PORT = wg.free_port()
+wg.echo("echo", ECHO_PORT)
+ROUTE = """---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: echo, port: 80}]}]
+"""
+
+
+def one_round(port, n):
+    """n connections, each answered once and kept open; then all closed."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        socks.append(s)
+    for s in socks:
+        s.close()
+
+
+port = wg.free_port()
+cfg = tempfile.mkdtemp(prefix="wg-bal-")
+with open(os.path.join(cfg, "gw.yaml"), "w") as f:
+    f.write(wg.gateway_yaml(port) + wg.backend_yaml("echo", ECHO_PORT) + ROUTE)
+gw = wg.Gateway(cfg, extra=["--workers", "3", "--log-level", "debug"])
+wg.wait_port(port, proc=gw.proc)
+wg.wait_for(lambda: wg.http(port, "/")[0] == 200)
+base = len(re.findall(r"event=conn_close worker=", gw.logtext()))
+
+for rnd in (1, 2):
+    one_round(port, 30)
+    want = base + 30 * rnd
+    wg.wait_for(lambda: len(re.findall(r"event=conn_close worker=", gw.logtext())) >= want)
+    closes = re.findall(r"event=conn_close worker=(\d+)", gw.logtext())[base + 30 * (rnd - 1):want]
+    per = collections.Counter(closes)
+    check(len(closes) == 30 and sorted(per.values()) == [10, 10, 10],
+          "round %d: 30 connections, 10 on each of 3 workers: %r" % (rnd, dict(per)))
+check(gw.stop() == 0, "gateway exits 0")
+wg.finish(gw.logtext())
+print("all passed")
