@@ -202,6 +202,18 @@ spec:
        "listeners": listeners or "[{name: http, protocol: HTTP, port: %d}]" % port}
 
 
+def route_yaml(backend, name="r", parent="gw"):
+    """An HTTPRoute in `default` sending everything on parent to backend:80."""
+    return """---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: %s, namespace: default}
+spec:
+  parentRefs: [{name: %s}]
+  rules: [{backendRefs: [{name: %s, port: 80}]}]
+""" % (name, parent, backend)
+
+
 def backend_yaml(name, port, ns="default", app_protocol=None, svc_port=80, protocol="TCP"):
     """A Service without a selector and its EndpointSlice: one ready endpoint
     at 127.0.0.1:port, reached as NAME:svc_port; app_protocol (for example

@@ -19,14 +19,7 @@ from wg import check  # noqa: E402
 
 ECHO_PORT = wg.free_port()
 wg.echo("echo", ECHO_PORT)
-ROUTE = """---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: default}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{backendRefs: [{name: echo, port: 80}]}]
-"""
+ROUTE = wg.route_yaml("echo")
 
 
 def one_round(port, n):
