@@ -20,20 +20,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "kube"))
 import wg  # noqa: E402
+from wg import check, failures  # noqa: E402
 import kubetest  # noqa: E402
 
-failures = []
 GW = "gateway.networking.k8s.io/v1"
 CTL = "waygate.dev/gateway-controller"
 NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 MANAGED = "app.kubernetes.io/managed-by"
 CTL_ANN = "waygate.dev/controller-name"
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 api = kubetest.server()

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "kube"))
 sys.path.insert(0, HERE)
 import wg  # noqa: E402
+from wg import check, failures  # noqa: E402
 import kubetest  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
@@ -32,14 +33,6 @@ def _excepthook(t, v, tb, _orig=sys.excepthook):
 
 sys.excepthook = _excepthook
 TOKEN = "tok-1"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 _clusters = []

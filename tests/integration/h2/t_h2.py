@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wg  # noqa: E402
+from wg import check, failures  # noqa: E402
 
 try:
     import h2.config
@@ -23,14 +24,6 @@ try:
 except ImportError:
     print("skip: python3-h2 is not installed")
     sys.exit(0)
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 CONFIG = """
