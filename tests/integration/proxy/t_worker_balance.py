@@ -12,6 +12,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wg  # noqa: E402
@@ -43,12 +44,26 @@ with open(os.path.join(cfg, "gw.yaml"), "w") as f:
 gw = wg.Gateway(cfg, extra=["--workers", "3", "--log-level", "debug"])
 wg.wait_port(port, proc=gw.proc)
 wg.wait_for(lambda: wg.http(port, "/")[0] == 200)
-base = len(re.findall(r"event=conn_close worker=", gw.logtext()))
+
+
+def n_closed():
+    return len(re.findall(r"event=conn_close worker=", gw.logtext()))
+
+
+# the warm-up connections' closes are logged a moment after their answers:
+# count from once they are all in, or a round's slice would take one of them
+wg.wait_for(lambda: n_closed() >= 1)
+base = n_closed()
+while True:
+    time.sleep(0.3)
+    if n_closed() == base:
+        break
+    base = n_closed()
 
 for rnd in (1, 2):
     one_round(port, 30)
     want = base + 30 * rnd
-    wg.wait_for(lambda: len(re.findall(r"event=conn_close worker=", gw.logtext())) >= want)
+    wg.wait_for(lambda: n_closed() >= want)
     closes = re.findall(r"event=conn_close worker=(\d+)", gw.logtext())[base + 30 * (rnd - 1):want]
     per = collections.Counter(closes)
     check(len(closes) == 30 and sorted(per.values()) == [10, 10, 10],
