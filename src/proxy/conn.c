@@ -2308,14 +2308,10 @@ void conn_drain_all(struct worker *w, bool force)
 	}
 }
 
-void conn_pool_free(struct worker *w)
+void conn_mirrors_free(struct worker *w)
 {
 	while (w->mirrors)
 		up_free(w->mirrors);
-	for (size_t i = 0; i < w->cap_eps; i++) {
-		for (struct upep *e = w->eps[i]; e; e = e->next)
-			up_pool_close_all(w, &e->pool);
-	}
 }
 
 void conn_free_cached(struct worker *w)

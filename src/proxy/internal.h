@@ -507,8 +507,8 @@ void conn_accept(struct worker *w, struct wlsn *l, int fd, const struct sockaddr
 /* Closes idle connections; busy ones close after their response (force:
  * all at once). */
 void conn_drain_all(struct worker *w, bool force);
-/* Closes the idle upstream connections of every endpoint. */
-void conn_pool_free(struct worker *w);
+/* Closes the mirror requests still in flight (worker exit). */
+void conn_mirrors_free(struct worker *w);
 void conn_free_cached(struct worker *w);
 /*
  * Sends a copy of a bodiless request to an endpoint of b and forgets it:
@@ -523,6 +523,7 @@ void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char
 struct upep *upep_get(struct worker *w, const char *addr, uint16_t port);
 bool upep_is_ejected(struct worker *w, const struct upep *ep);
 void upep_result(struct worker *w, struct upep *ep, bool ok);
+/* Closes every endpoint's idle connections and frees the records (worker exit). */
 void upep_free_all(struct worker *w);
 int up_connect(const char *addr, uint16_t port);
 /* Pools n (in no pool) under its idle deadline. False when the pool is

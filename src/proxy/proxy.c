@@ -778,8 +778,7 @@ void proxy_free(struct proxy *p)
 		while (w->n_lsn)
 			lsn_drop(w, w->n_lsn - 1);
 		free(w->lsn);
-		conn_pool_free(w);
-		upx_pool_free(w);
+		conn_mirrors_free(w);
 		l4_worker_free(w);
 		upep_free_all(w);
 		conn_free_cached(w);

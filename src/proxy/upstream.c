@@ -75,6 +75,8 @@ void upep_free_all(struct worker *w)
 		struct upep *e = w->eps[i];
 		while (e) {
 			struct upep *n = e->next;
+			up_pool_close_all(w, &e->pool);
+			up_pool_close_all(w, &e->x_pool);
 			free(e);
 			e = n;
 		}

@@ -763,14 +763,6 @@ void upx_free(struct upx *x)
 	}
 }
 
-void upx_pool_free(struct worker *w)
-{
-	for (size_t i = 0; i < w->cap_eps; i++) {
-		for (struct upep *e = w->eps[i]; e; e = e->next)
-			up_pool_close_all(w, &e->x_pool);
-	}
-}
-
 void upx_worker_exit(void)
 {
 	while (tl_free) {

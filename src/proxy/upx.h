@@ -77,8 +77,6 @@ ssize_t upx_read(struct upx *x, char *p, size_t len, bool *eof);
 /* Ends the exchange; a connection still in use is closed, a finished one
  * was already pooled. NULL is fine. */
 void upx_free(struct upx *x);
-/* Closes the idle connections of every endpoint (worker exit). */
-void upx_pool_free(struct worker *w);
 /* Frees the calling thread's cache of exchange objects (its exit). */
 void upx_worker_exit(void);
 
