@@ -628,13 +628,15 @@ static void mirror_io(struct upconn *u, uint32_t events)
 /* ---- heads ---- */
 
 /*
- * The Via field (via_value) goes after every field of the message, so
+ * The Via field (px_via) goes after every field of the message, so
  * that an earlier Via of the same message stays first in the list.
  */
 static void wr_via(struct wr *o, const struct conn *c, int minor)
 {
-	if (!P(c)->cfg.via_disabled)
-		wr_field(o, STR_LIT("Via"), via_value(false, minor));
+	struct str via = px_via(P(c), false, minor);
+
+	if (via.len)
+		wr_field(o, STR_LIT("Via"), via);
 }
 
 /* The end of an upstream request head: upgrade, body framing, blank line. */
@@ -678,7 +680,7 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 		.xfh = str_c(r->host ? r->host : ""),
 		.peer = c->peer,
 		.https = c->tls != NULL,
-		.via = P(c)->cfg.via_disabled ? STR_LIT("") : via_value(false, m->minor),
+		.via = px_via(P(c), false, m->minor),
 	};
 
 	wr_up_head(&o, &h, hl);

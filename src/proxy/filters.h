@@ -105,14 +105,6 @@ static inline void wr_cstr(struct wr *w, const char *s)
 }
 void wr_u64(struct wr *w, uint64_t v);
 
-/* The Via field value (RFC 9110 §7.6.3) this proxy appends to a message it
- * forwards: the protocol version the message was received with (HTTP/2,
- * or HTTP/1.minor), then our pseudonym. */
-static inline struct str via_value(bool from_h2, int minor)
-{
-	return from_h2 ? STR_LIT("2 waygate") : minor == 0 ? STR_LIT("1.0 waygate")
-							   : STR_LIT("1.1 waygate");
-}
 /* "Name: value\r\n" */
 void wr_field(struct wr *w, struct str name, struct str value);
 
@@ -126,7 +118,7 @@ struct up_head {
 	struct str xfh;   /* X-Forwarded-Host: the client's Host; none when empty */
 	const char *peer; /* the client's address: X-Forwarded-For */
 	bool https;       /* X-Forwarded-Proto */
-	struct str via;   /* via_value(), or empty when Via is turned off */
+	struct str via;   /* px_via(): empty when Via is turned off */
 };
 
 /*

@@ -501,9 +501,8 @@ static void x_on_head(void *ctx, const struct h1_msg *m)
 		if (hlist_add(&hl, st->arena, nm, m->headers[i].value))
 			goto fail;
 	}
-	if (!st->hc->w->p->cfg.via_disabled &&
-	    hlist_add(&hl, st->arena, STR_LIT("via"),
-		      via_value(false, m->minor)))
+	struct str via = px_via(st->hc->w->p, false, m->minor);
+	if (via.len && hlist_add(&hl, st->arena, STR_LIT("via"), via))
 		goto fail;
 	if (px_resp_apply(&st->filt, st->arena, &hl))
 		goto fail;
@@ -674,7 +673,7 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_pl
 		.xfh = authority,
 		.peer = hc->peer,
 		.https = hc->tls != NULL,
-		.via = w->p->cfg.via_disabled ? STR_LIT("") : via_value(true, 1),
+		.via = px_via(w->p, true, 1),
 	};
 	wr_up_head(&o, &uh, &hl);
 	if (end && !o.overflow) /* before the framing, which mirrors set apart */
@@ -777,8 +776,9 @@ static int up_on_headers(void *ctx, int32_t sid, const struct h2_hdr *h, size_t 
 			  (struct str){h[i].value, h[i].vlen});
 	}
 	/* after the backend's own Via fields, before the filters */
-	if (!u->w->p->cfg.via_disabled)
-		hlist_add(&hl, st->arena, STR_LIT("via"), via_value(true, 0));
+	struct str via = px_via(u->w->p, true, 0);
+	if (via.len)
+		hlist_add(&hl, st->arena, STR_LIT("via"), via);
 	if (px_resp_apply(&st->filt, st->arena, &hl))
 		return -1;
 	for (size_t i = 0; i < hl.n && k < H2P_MAX_FIELDS; i++) {
@@ -1328,10 +1328,9 @@ static int strm_start_up(struct strm *st, const struct rt_rule *rr, struct px_pl
 	out[k++] = (struct h2_hdr){"x-forwarded-for", 15, hc->peer, strlen(hc->peer)};
 	out[k++] = (struct h2_hdr){"x-forwarded-proto", 17, hc->tls ? "https" : "http",
 				   hc->tls ? 5u : 4u};
-	if (!hc->w->p->cfg.via_disabled && k < H2P_MAX_FIELDS) {
-		struct str via = via_value(true, 1);
+	struct str via = px_via(hc->w->p, true, 1);
+	if (via.len && k < H2P_MAX_FIELDS)
 		out[k++] = (struct h2_hdr){"via", 3, via.p, via.len};
-	}
 	st->kind = STRM_UP;
 	st->rule = rr;
 	st->backend = b;

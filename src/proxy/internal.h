@@ -477,6 +477,18 @@ struct proxy {
 	uint64_t publishes;      /* control thread: the generation of the last publish */
 };
 
+/* The Via field value (RFC 9110 §7.6.3) this proxy appends to a message it
+ * forwards: the protocol version the message was received with (HTTP/2,
+ * or HTTP/1.minor), then our pseudonym; empty when the box is configured
+ * to forward without Via. */
+static inline struct str px_via(const struct proxy *p, bool from_h2, int minor)
+{
+	if (p->cfg.via_disabled)
+		return STR_LIT("");
+	return from_h2 ? STR_LIT("2 waygate") : minor == 0 ? STR_LIT("1.0 waygate")
+							   : STR_LIT("1.1 waygate");
+}
+
 /* Changes the worker's connection count and publishes it (worker thread). */
 static inline void wk_conns_add(struct worker *w, int d)
 {
