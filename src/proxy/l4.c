@@ -465,23 +465,6 @@ static void on_timer(struct timer *t)
 
 /* ---- connecting ---- */
 
-static struct upep *pick_endpoint(struct worker *w, const struct snap_backend *b)
-{
-	struct upep *first = NULL;
-
-	for (size_t k = 0; k < b->n_endpoints; k++) {
-		const struct snap_endpoint *e = &b->endpoints[(w->rr++) % b->n_endpoints];
-		struct upep *ep = upep_get(w, e->addr, e->port);
-		if (!ep)
-			return NULL;
-		if (!first)
-			first = ep;
-		if (!upep_is_ejected(w, ep))
-			return ep;
-	}
-	return first;
-}
-
 static void connect_next(struct l4conn *c)
 {
 	struct worker *w = c->w;
@@ -493,7 +476,7 @@ static void connect_next(struct l4conn *c)
 			return;
 		}
 		c->attempts++;
-		c->ep = pick_endpoint(w, c->be);
+		c->ep = up_pick_endpoint(w, c->be);
 		if (!c->ep) {
 			l4_fail(c, L4_FAULT_PROXY, "out of memory");
 			return;
