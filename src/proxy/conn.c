@@ -867,6 +867,21 @@ static void count_upstream_error(struct conn *c)
 		RCTR_ADD(c->r.rctr, upstream_errors, 1);
 }
 
+/* A failure once the response's status line is out: all that can be done
+ * is to log the request and cut the connection. True when it did. */
+static bool cut_if_answering(struct conn *c, const char *why)
+{
+	struct req *r = &c->r;
+
+	if (!r->resp_head_done)
+		return false;
+	r->error = why;
+	access_log(c, r->status);
+	req_reset(c);
+	conn_close(c, why);
+	return true;
+}
+
 /* Fails the request after an upstream problem; status when nothing was sent. */
 static void req_upstream_failed(struct conn *c, int status, const char *why)
 {
@@ -879,14 +894,8 @@ static void req_upstream_failed(struct conn *c, int status, const char *why)
 		up_free(r->up);
 		r->up = NULL;
 	}
-	if (r->resp_head_done) {
-		/* the status line is out: all we can do is cut the connection */
-		r->error = why;
-		access_log(c, r->status);
-		req_reset(c);
-		conn_close(c, why);
+	if (cut_if_answering(c, why))
 		return;
-	}
 	c->close_after = c->close_after || !r->req_body_done;
 	respond_error(c, status, why, false);
 }
@@ -909,13 +918,8 @@ static void req_client_failed(struct conn *c, int status, const char *why)
 		r->up = NULL;
 	}
 	c->close_after = true;
-	if (r->resp_head_done) {
-		r->error = why;
-		access_log(c, r->status);
-		req_reset(c);
-		conn_close(c, why);
+	if (cut_if_answering(c, why))
 		return;
-	}
 	req_timeout_cancel(c);
 	respond_error(c, status, why, true);
 }
