@@ -103,9 +103,10 @@ check(r["events"] > events, "an event is counted and its resourceVersion kept (%
 # a failing watch: an error and a back-off, then up again
 api.fail(3, 500, verb="watch", resource="httproutes")
 api.drop_watches()
-# (the dropped stream itself shows first, as "connection closed")
-seen = wg.wait_for(lambda: (lambda x: "HTTP 500" in x["last_error"] and x)(
-    watches()[0]["httproutes"]), timeout=10, interval=0.02)
+# (the dropped stream itself shows first, as "connection closed"; between
+# two back-offs the next attempt shows as watching, not yet up)
+seen = wg.wait_for(lambda: (lambda x: "HTTP 500" in x["last_error"] and x["state"] == "backoff"
+                            and x)(watches()[0]["httproutes"]), timeout=10, interval=0.02)
 check(seen["errors"] >= 2 and seen["state"] == "backoff" and not seen["up"],
       "a 500 on the watch shows as an error while backing off: %s" % seen)
 r = routes_watch(lambda x: x["up"] and x["last_error"] == "")["httproutes"]
