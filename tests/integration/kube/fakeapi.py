@@ -13,6 +13,7 @@ watch faults (drop, split events over several chunks, silent streams), and a
 request log the tests assert on. Imported by the t_*.py cases; `python3
 fakeapi.py DIR` runs one by hand and writes DIR/kubeconfig.
 """
+import bisect
 import base64
 import copy
 import http.server
@@ -560,7 +561,11 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             next_bm = time.monotonic() + api.bookmark_interval
             while time.monotonic() < deadline:
                 with st.cond:
-                    evs = [e for e in st.events if e[0] > last and e[2] == resource and
+                    # events are in rv order: look only past the last one
+                    # sent (a scan from the start costs every watcher the
+                    # whole history on each write)
+                    first = bisect.bisect_right(st.events, last, key=lambda e: e[0])
+                    evs = [e for e in st.events[first:] if e[2] == resource and
                            (ns is None or e[3]["metadata"].get("namespace") == ns) and
                            sel(e[3])]
                     if st.events and st.events[-1][0] > last:
