@@ -11,6 +11,7 @@
 #   make run                 build, then tests/run-local (the seed scenario)
 #   make SANITIZE=1 check    glibc + ASan/UBSan twin in build/san/
 #   make test-san            that twin's unit tests and integration cases
+#                            (also: make test SANITIZE=1)
 #   make deps                just the third-party libraries (mk/deps.mk)
 #   make deps-install        the Debian build packages (as root)
 #   make headers | fuzz | integration | bench | firmware | firmware-test
@@ -272,9 +273,14 @@ test-san:
 	+$(Q)$(MAKE) SANITIZE=1 integration
 
 # deps-install when packages are missing (needs root then), then every suite.
+# `make test SANITIZE=1` is the sanitizer twin's run (test-san).
 test:
 	$(Q)deps/install --check || deps/install
+ifeq ($(filter 1,$(SANITIZE)),1)
+	+$(Q)$(MAKE) test-san
+else
 	+$(Q)MAKE='$(MAKE)' mk/test-all
+endif
 
 run:
 	$(Q)deps/install --check || deps/install
