@@ -30,6 +30,7 @@
 #include "cli/limits.h"
 #include "cli/privdrop.h"
 #include "cli/run.h"
+#include "core/bigblock.h"
 #include "core/diag.h"
 #include "core/err.h"
 #include "core/hash.h"
@@ -550,6 +551,7 @@ static void stop_cluster(struct runner *r)
 	r->kubeconfig_path = NULL;
 	gw_incr_free(r->incr); /* what it kept is of the cluster's set */
 	r->incr = NULL;
+	bigblock_keep(false);
 }
 
 int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz)
@@ -595,6 +597,8 @@ int run_use_cluster(struct runner *r, const char *path, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "cannot start the watch client");
 		return err < 0 ? err : -ENOMEM;
 	}
+	/* Changes come often here: the blocks one frees serve the next. */
+	bigblock_keep(true);
 	snprintf(msg, msgsz, "cluster mode: watching %s", kube_config_server(cfg));
 	return 0;
 }

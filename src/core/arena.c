@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/bigblock.h"
 
 #define ARENA_ALIGN 16
 
@@ -37,15 +38,37 @@ struct arena {
 	unsigned refs; /* owners, atomic; arena_new's caller is the first */
 };
 
+/* Large chunks come from (and go back to) the big-block cache: snapshots
+ * and routing tables are rebuilt at every route change. */
 static struct chunk *chunk_new(size_t size)
 {
-	struct chunk *c = malloc(sizeof(*c) + size);
+	size_t total = sizeof(struct chunk) + size;
+	struct chunk *c;
+
+	if (total < size)
+		return NULL;
+	if (total >= BIGBLOCK_MIN) {
+		c = bigblock_alloc(total, &total);
+		size = total - sizeof(*c);
+	} else {
+		c = malloc(total);
+	}
 	if (!c)
 		return NULL;
 	c->next = NULL;
 	c->size = size;
 	c->used = 0;
 	return c;
+}
+
+static void chunk_free(struct chunk *c)
+{
+	size_t total = sizeof(*c) + c->size;
+
+	if (total >= BIGBLOCK_MIN)
+		bigblock_free(c, total);
+	else
+		free(c);
 }
 
 struct arena *arena_new(size_t chunk_size)
@@ -79,7 +102,7 @@ void arena_reset(struct arena *a)
 	while (c) {
 		struct chunk *next = c->next;
 		if (c != a->first)
-			free(c);
+			chunk_free(c);
 		c = next;
 	}
 	a->head = a->first;
@@ -96,7 +119,7 @@ void arena_free(struct arena *a)
 	struct chunk *c = a->head;
 	while (c) {
 		struct chunk *next = c->next;
-		free(c);
+		chunk_free(c);
 		c = next;
 	}
 	free(a);
