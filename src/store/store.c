@@ -122,11 +122,19 @@ static const char *const migrations[] = {
 	"CREATE VIEW revision_objects(rev, obj) AS"
 	"  SELECT r.rev, m.obj FROM revisions r JOIN members m"
 	"  ON m.first_rev <= r.rev AND (m.last_rev IS NULL OR m.last_rev >= r.rev);",
+	/* 3 -> 4: a revision's set_hash becomes the sum of its objects' hashes
+	 * (store_set_digest) instead of the SHA-256 of them sorted, so that a
+	 * commit moves it by what changed. Every revision's is recomputed
+	 * from its members (wg_set_digest, registered on each connection). */
+	"UPDATE revisions SET set_hash = (SELECT wg_set_digest(o.hash)"
+	"  FROM members m JOIN objects o ON o.id = m.obj"
+	"  WHERE m.first_rev <= revisions.rev"
+	"  AND (m.last_rev IS NULL OR m.last_rev >= revisions.rev));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_NEWEST] = "SELECT rev, set_hash FROM revisions ORDER BY rev DESC LIMIT 1",
+	[ST_NEWEST] = "SELECT rev, set_hash, n_objects FROM revisions ORDER BY rev DESC LIMIT 1",
 	[ST_OBJ_BY_HASH] = "SELECT id FROM objects WHERE hash = ?1",
 	[ST_OBJ_INSERT] =
 		"INSERT INTO objects(hash, kind, ns, name, json) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -345,6 +353,31 @@ static void close_db(struct store *s)
 	}
 }
 
+/* wg_set_digest(hash): the aggregate store_set_digest over object hashes,
+ * for the migration to schema 4. A value that is not a 32-byte hash (none
+ * is written so) is left out: the revision then fails the check of a
+ * recovery, as its damage deserves. */
+static void set_digest_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t *d = sqlite3_aggregate_context(ctx, 32);
+
+	(void)argc;
+	if (!d) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && sqlite3_value_bytes(argv[0]) == 32)
+		store_digest_add(d, sqlite3_value_blob(argv[0]));
+}
+
+static void set_digest_final(sqlite3_context *ctx)
+{
+	static const uint8_t none[32];
+	const uint8_t *d = sqlite3_aggregate_context(ctx, 0);
+
+	sqlite3_result_blob(ctx, d ? d : none, 32, SQLITE_TRANSIENT);
+}
+
 /* Opens the connection and applies its settings. Returns a SQLite code. */
 static int open_db(struct store *s, bool create)
 {
@@ -377,6 +410,10 @@ static int open_db(struct store *s, bool create)
 			  "PRAGMA secure_delete=FAST;"
 			  "PRAGMA foreign_keys=OFF;",
 			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(s->db, "wg_set_digest", 1,
+						SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+						set_digest_step, set_digest_final, NULL);
 	return rc;
 }
 
@@ -537,7 +574,6 @@ static void store_free(struct store *s)
 	if (!s)
 		return;
 	store_cache_clear(s);
-	free(s->open_ids);
 	close_db(s);
 	free(s->recovery_note);
 	free(s->dir);
@@ -714,10 +750,6 @@ int store_check(struct store *s, struct diag *d)
 	}
 	/* What this connection remembers of the damaged file goes with it. */
 	store_cache_clear(s);
-	free(s->open_ids);
-	s->open_ids = NULL;
-	s->n_open = 0;
-	s->open_rev = 0;
 	if (recover(s, msg, d) != 0)
 		return -WG_ESTORE;
 	return 1;
