@@ -1116,35 +1116,51 @@ out:
  * retention; only worth it when there are enough of them. */
 static void give_back_pages(struct store *s)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = store_stmt(s, ST_FREELIST);
 	int64_t free_pages = 0;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL) != SQLITE_OK)
+	if (!st)
 		return;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		free_pages = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (free_pages > 256)
 		sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
 }
 
 static int cutoff(struct store *s, unsigned keep, int64_t *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = store_stmt(s, ST_CUTOFF);
 	int rc;
 
 	*out = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1", -1,
-				&st, NULL);
-	if (rc != SQLITE_OK)
-		return store_sqlerr(s, rc, "retention");
+	if (!st)
+		return -WG_ESTORE;
 	sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlerr(s, rc, "retention");
+}
+
+/* Runs the retention statement id with ?1 = v; *changes (may be NULL)
+ * receives the rows it deleted. */
+static int retain_step(struct store *s, enum store_stmt_id id, int64_t v, int *changes)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, v);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlerr(s, rc, "retention");
+	if (changes)
+		*changes = sqlite3_changes(s->db);
+	return 0;
 }
 
 static int exec_bound(struct store *s, const char *sql, int64_t v, int *changes)
@@ -1169,7 +1185,8 @@ static int exec_bound(struct store *s, const char *sql, int64_t v, int *changes)
  * the objects only deleted revisions held, and keeps snapshot JSON for the
  * newest keep_snapshots revisions and the pinned one. Revisions are numbered
  * in commit order, so "older than the N-th newest and not pinned" is a
- * range. Runs in the caller's write transaction.
+ * range. Runs in the caller's write transaction (the statements are in
+ * store.c, ST_RETAIN_*).
  */
 int store_retain(struct store *s)
 {
@@ -1177,50 +1194,22 @@ int store_retain(struct store *s)
 	int err, revs = 0, objs = 0;
 
 	err = cutoff(s, s->keep_revisions, &c);
-	if (!err && c > 0) {
-		/* A membership interval is dead when it ends before the cutoff
-		 * and holds no pinned revision; an object goes with its last
-		 * live interval. */
-#define DEAD(m)                                                                                    \
-	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
-	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
-	".last_rev))"
-		err = exec_bound(s,
-				 "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
-				 DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
-				 " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
-				 c, &objs);
-		if (!err)
-			err = exec_bound(s, "DELETE FROM members WHERE " DEAD("members"), c, NULL);
-#undef DEAD
-		if (!err)
-			err = exec_bound(
-				s,
-				"DELETE FROM snapshots WHERE rev IN"
-				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-				c, NULL);
-		if (!err)
-			err = exec_bound(
-				s,
-				"DELETE FROM snapshot_images WHERE rev IN"
-				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-				c, NULL);
-		if (!err)
-			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
-					 c, &revs);
-	}
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_OBJECTS, c, &objs);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_MEMBERS, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_SNAPSHOTS, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_IMAGES, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_REVISIONS, c, &revs);
 	if (!err)
 		err = cutoff(s, s->keep_snapshots, &sc);
 	if (!err && sc > 0)
-		err = exec_bound(s,
-				 "DELETE FROM snapshots WHERE rev < ?1"
-				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
-				 sc, NULL);
+		err = retain_step(s, ST_TRIM_SNAPSHOTS, sc, NULL);
 	if (!err && sc > 0)
-		err = exec_bound(s,
-				 "DELETE FROM snapshot_images WHERE rev < ?1"
-				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
-				 sc, NULL);
+		err = retain_step(s, ST_TRIM_IMAGES, sc, NULL);
 	if (!err && revs > 0) {
 		log_info("event=store_retention deleted_revisions=%d deleted_objects=%d keep=%u",
 			 revs, objs, s->keep_revisions);

@@ -168,6 +168,30 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
 	[ST_SETTING_SET] = "INSERT OR REPLACE INTO settings(key, value) VALUES (?1, ?2)",
 	[ST_SETTING_DEL] = "DELETE FROM settings WHERE key = ?1",
+	/* Retention (revision.c, store_retain): every commit runs these, so
+	 * they stay prepared. ?1 is the cutoff revision. A membership
+	 * interval is dead when it ends before the cutoff and holds no pinned
+	 * revision; an object goes with its last live interval. */
+	[ST_CUTOFF] = "SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1",
+#define DEAD(m)                                                                                    \
+	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
+	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
+	".last_rev))"
+	[ST_RETAIN_OBJECTS] = "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
+			      DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
+			      " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
+	[ST_RETAIN_MEMBERS] = "DELETE FROM members WHERE " DEAD("members"),
+#undef DEAD
+	[ST_RETAIN_SNAPSHOTS] = "DELETE FROM snapshots WHERE rev IN"
+				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+	[ST_RETAIN_IMAGES] = "DELETE FROM snapshot_images WHERE rev IN"
+			     " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+	[ST_RETAIN_REVISIONS] = "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
+	[ST_TRIM_SNAPSHOTS] = "DELETE FROM snapshots WHERE rev < ?1"
+			      " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+	[ST_TRIM_IMAGES] = "DELETE FROM snapshot_images WHERE rev < ?1"
+			   " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+	[ST_FREELIST] = "PRAGMA freelist_count",
 };
 
 /* -------- shared helpers -------- */
