@@ -687,8 +687,21 @@ static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, 
 	return 0;
 }
 
-/* Stores the snapshot JSON and image of rev (either may be absent). */
-static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c)
+/* The digest of c's image: the caller's hash of it when given. */
+static void compiled_digest(const struct store_compiled *c, uint8_t out[IMAGE_DIGEST_LEN])
+{
+	if (!c->image_hash) {
+		image_digest(c->image, c->image_len, out);
+		return;
+	}
+	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
+		out[i] = (uint8_t)(c->image_hash >> (8 * i));
+}
+
+/* Stores the snapshot JSON and image of rev (either may be absent);
+ * replace: rev may hold them already (a new revision holds none). */
+static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c,
+			  bool replace)
 {
 	sqlite3_stmt *st;
 	uint8_t hash[IMAGE_DIGEST_LEN];
@@ -705,7 +718,7 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "snapshot insert");
 	}
-	if (c && c->image && !c->json) {
+	if (c && c->image && !c->json && replace) {
 		/* A JSON kept from before would no longer describe the image. */
 		if (sqlite3_prepare_v2(s->db, "DELETE FROM snapshots WHERE rev = ?1", -1, &st,
 				       NULL) != SQLITE_OK)
@@ -722,7 +735,7 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		st = store_stmt(s, ST_IMAGE_INSERT);
 		if (!st)
 			return -WG_ESTORE;
-		image_digest(c->image, c->image_len, hash);
+		compiled_digest(c, hash);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 		sqlite3_bind_blob(st, 2, hash, IMAGE_DIGEST_LEN, SQLITE_STATIC);
 		if (c->image_later)
@@ -746,7 +759,7 @@ static bool image_differs(struct store *s, uint64_t rev, const struct store_comp
 
 	if (!st)
 		return true;
-	image_digest(c->image, c->image_len, hash);
+	compiled_digest(c, hash);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		differs = sqlite3_column_bytes(st, 0) != IMAGE_DIGEST_LEN ||
@@ -1047,7 +1060,7 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 		 * build, or with other addresses): the revision keeps what is
 		 * served from now on, so a restart serves that. */
 		if (c && c->image && image_differs(s, rev, c)) {
-			err = write_snapshot(s, rev, c);
+			err = write_snapshot(s, rev, c, true);
 			if (!err)
 				err = store_tx_commit(s);
 			if (err)
@@ -1070,7 +1083,7 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 		err = full ? write_members(s, it, n, newest, rev)
 			   : write_delta_members(s, &d, newest, rev);
 	if (!err)
-		err = write_snapshot(s, rev, c);
+		err = write_snapshot(s, rev, c, false);
 	if (!err)
 		err = store_retain(s);
 	if (!err) {

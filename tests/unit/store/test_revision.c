@@ -12,6 +12,7 @@
 #include "check.h"
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/hash.h"
 #include "core/loop.h"
 #include "gwapi/snapimage.h"
 #include "proxy/snapshot.h"
@@ -441,6 +442,7 @@ TEST(store_timing_10k_objects)
 		snprintf(v, sizeof(v), "c%d", i);
 		gw_objset_put(set, th_obj("HTTPRoute", "apps", name, v));
 		snap[21] = (char)('a' + i % 26);
+		c.image_hash = hash_wide(c.image, c.image_len); /* as run has it */
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 		clock_gettime(CLOCK_MONOTONIC, &b);
@@ -1202,6 +1204,32 @@ TEST(store_migrates_set_digests_to_sums)
 	th_put(set, "HTTPRoute", "default", "c", "1");
 	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_INT(rev, 4);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* The image digest the caller hands in is what the revision records: the
+ * bytes written later are accepted when they match it. */
+TEST(store_commit_records_the_callers_image_hash)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.image = IMG1, .image_len = sizeof(IMG1), .image_later = true};
+	uint64_t rev = 0;
+
+	c.image_hash = hash_wide(IMG1, sizeof(IMG1));
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, rev, IMG1, sizeof(IMG1)), 0);
+	/* a hash that is not the image's: its bytes are refused */
+	th_put(set, "HTTPRoute", "default", "a", "2");
+	c.image_hash ^= 1;
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);
