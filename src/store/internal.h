@@ -109,7 +109,7 @@ int store_tx_begin(struct store *s, bool write);
 int store_tx_commit(struct store *s);
 void store_tx_rollback(struct store *s);
 /* Sets PRAGMA synchronous: FULL around revision commits (durable before
- * served), NORMAL otherwise. */
+ * served) and image writes, NORMAL otherwise. */
 void store_sync_full(struct store *s, bool full);
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
 void store_hex(const uint8_t *p, size_t n, char *out);

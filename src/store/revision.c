@@ -1405,7 +1405,22 @@ static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **
 	return err;
 }
 
+static int image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
+
+/* Durable like a commit, although nothing waits for it: otherwise its
+ * megabyte would still be unsynced in the log when the next revision
+ * commits, and that commit's sync, on the way to serving, would carry it. */
 int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
+{
+	int err;
+
+	store_sync_full(s, true);
+	err = image_put(s, rev, image, len);
+	store_sync_full(s, false);
+	return err;
+}
+
+static int image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
 {
 	uint8_t hash[IMAGE_DIGEST_LEN];
 	sqlite3_stmt *st;

@@ -164,8 +164,9 @@ int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t 
 /* Writes the bytes of rev's image committed with image_later. -WG_ENOTFOUND
  * (nothing written) when rev holds no image entry with their hash (bytes
  * other than those committed, another image committed since, or retention
- * dropped it). Borrowed arguments. Not durable on its own: a power cut may
- * lose it, which only costs a rebuild at the next start. */
+ * dropped it). Borrowed arguments. Durable when it returns 0 (so that the
+ * next commit's sync does not have to carry its bytes); a power cut before
+ * that only costs a rebuild at the next start. */
 int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
 /*
  * Puts the objects of revision rev (0 = the serving revision: the pinned one

@@ -1396,3 +1396,217 @@ TEST(store_random_changes_keep_digest_and_members)
 	/* every way of finding the change was taken */
 	CHECK(paths[0] > 0 && paths[1] > 0 && paths[2] > 0);
 }
+
+/* A VFS over the default one that counts the syncs of write-ahead logs:
+ * which store calls make their transaction durable. */
+struct sync_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* follows this struct in the same allocation */
+	bool wal;
+};
+static sqlite3_vfs *sync_real;
+static int sync_wal_count;
+
+#define REAL(f) (((struct sync_file *)(f))->real)
+static int sf_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
+}
+static int sf_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
+}
+static int sf_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
+}
+static int sf_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int sf_sync(sqlite3_file *f, int flags)
+{
+	if (((struct sync_file *)f)->wal)
+		sync_wal_count++;
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int sf_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int sf_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int sf_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int sf_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int sf_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int sf_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int sf_chars(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int sf_shm_map(sqlite3_file *f, int pg, int size, int extend, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, size, extend, p);
+}
+static int sf_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void sf_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int sf_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+#undef REAL
+
+/* Version 2: no memory-mapped reads (xFetch), which the store leaves off. */
+static const sqlite3_io_methods sync_methods = {
+	.iVersion = 2,
+	.xClose = sf_close,
+	.xRead = sf_read,
+	.xWrite = sf_write,
+	.xTruncate = sf_truncate,
+	.xSync = sf_sync,
+	.xFileSize = sf_size,
+	.xLock = sf_lock,
+	.xUnlock = sf_unlock,
+	.xCheckReservedLock = sf_reserved,
+	.xFileControl = sf_control,
+	.xSectorSize = sf_sector,
+	.xDeviceCharacteristics = sf_chars,
+	.xShmMap = sf_shm_map,
+	.xShmLock = sf_shm_lock,
+	.xShmBarrier = sf_shm_barrier,
+	.xShmUnmap = sf_shm_unmap,
+};
+
+static int sync_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct sync_file *sf = (struct sync_file *)f;
+	int rc;
+
+	(void)vfs;
+	sf->real = (sqlite3_file *)(sf + 1);
+	sf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+	rc = sync_real->xOpen(sync_real, name, sf->real, flags, out);
+	sf->base.pMethods = sf->real->pMethods ? &sync_methods : NULL;
+	return rc;
+}
+
+static int sync_delete(sqlite3_vfs *v, const char *name, int dir)
+{
+	(void)v;
+	return sync_real->xDelete(sync_real, name, dir);
+}
+static int sync_access(sqlite3_vfs *v, const char *name, int flags, int *out)
+{
+	(void)v;
+	return sync_real->xAccess(sync_real, name, flags, out);
+}
+static int sync_full(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+	(void)v;
+	return sync_real->xFullPathname(sync_real, name, n, out);
+}
+static int sync_random(sqlite3_vfs *v, int n, char *out)
+{
+	(void)v;
+	return sync_real->xRandomness(sync_real, n, out);
+}
+static int sync_sleep(sqlite3_vfs *v, int us)
+{
+	(void)v;
+	return sync_real->xSleep(sync_real, us);
+}
+static int sync_time(sqlite3_vfs *v, double *out)
+{
+	(void)v;
+	return sync_real->xCurrentTime(sync_real, out);
+}
+static int sync_error(sqlite3_vfs *v, int n, char *out)
+{
+	(void)v;
+	return sync_real->xGetLastError(sync_real, n, out);
+}
+static int sync_time64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+	(void)v;
+	return sync_real->xCurrentTimeInt64(sync_real, out);
+}
+
+/* The revision's transaction reaches the disk before store_commit returns
+ * (the caller serves it next); the image's bytes written after serving
+ * do too, so that the next commit's sync does not have to carry their
+ * megabyte on its way to serving. Other writes (settings) do not wait. */
+TEST(store_commit_and_image_bytes_are_synced)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	static sqlite3_vfs vfs;
+	struct store *s;
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.image = IMG1, .image_len = sizeof(IMG1), .image_later = true};
+	uint64_t rev = 0;
+	int before;
+
+	sync_real = sqlite3_vfs_find(NULL);
+	vfs = *sync_real;
+	vfs.iVersion = 2;
+	vfs.szOsFile = (int)sizeof(struct sync_file) + sync_real->szOsFile;
+	vfs.zName = "wg-sync-count";
+	vfs.xOpen = sync_open;
+	vfs.xDelete = sync_delete;
+	vfs.xAccess = sync_access;
+	vfs.xFullPathname = sync_full;
+	vfs.xRandomness = sync_random;
+	vfs.xSleep = sync_sleep;
+	vfs.xCurrentTime = sync_time;
+	vfs.xGetLastError = sync_error;
+	vfs.xCurrentTimeInt64 = sync_time64;
+	vfs.xDlOpen = NULL;
+	vfs.xDlError = NULL;
+	vfs.xDlSym = NULL;
+	vfs.xDlClose = NULL;
+	CHECK_EQ_INT(sqlite3_vfs_register(&vfs, 1), SQLITE_OK);
+	s = th_open(dir);
+	CHECK(s != NULL);
+	if (!s)
+		goto out;
+	th_put(set, "HTTPRoute", "default", "a", "1");
+	before = sync_wal_count;
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK(sync_wal_count > before);
+	before = sync_wal_count;
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK(sync_wal_count > before);
+	th_put(set, "HTTPRoute", "default", "a", "2");
+	before = sync_wal_count;
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK(sync_wal_count > before);
+	before = sync_wal_count;
+	CHECK_EQ_INT(store_setting_set(s, "k", "v", 1), 0);
+	CHECK_EQ_INT(sync_wal_count, before);
+out:
+	store_close(s);
+	sqlite3_vfs_unregister(&vfs);
+	sqlite3_vfs_register(sync_real, 1);
+	gw_objset_free(set);
+	th_rmdir(dir);
+}
