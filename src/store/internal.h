@@ -88,6 +88,9 @@ struct store {
 	uint8_t cache_digest[32];
 	uint64_t cache_set;
 	uint64_t cache_pos;
+	/* Set while a revision's transaction commits: the log's checkpoint
+	 * waits for the next write (see on_wal_commit in store.c). */
+	bool defer_checkpoint;
 	/* How the last commit found its change ("log", "walk" or "full") and
 	 * how many objects it hashed: its log line, and tests. */
 	const char *last_path;
@@ -107,6 +110,8 @@ int store_exec(struct store *s, const char *sql);
 /* BEGIN IMMEDIATE (write) or BEGIN (read); COMMIT; ROLLBACK (best effort). */
 int store_tx_begin(struct store *s, bool write);
 int store_tx_commit(struct store *s);
+/* store_tx_commit for a revision's transaction (see defer_checkpoint). */
+int store_tx_commit_revision(struct store *s);
 void store_tx_rollback(struct store *s);
 /* Sets PRAGMA synchronous: FULL around revision commits (durable before
  * served) and image writes, NORMAL otherwise. */

@@ -1062,7 +1062,7 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 		if (c && c->image && image_differs(s, rev, c)) {
 			err = write_snapshot(s, rev, c, true);
 			if (!err)
-				err = store_tx_commit(s);
+				err = store_tx_commit_revision(s);
 			if (err)
 				goto fail;
 			log_info("event=store_snapshot_replaced rev=%llu", (unsigned long long)rev);
@@ -1094,7 +1094,7 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 	}
 	if (err)
 		goto fail;
-	err = store_tx_commit(s);
+	err = store_tx_commit_revision(s);
 	if (err)
 		goto out;
 	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu path=%s "

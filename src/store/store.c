@@ -264,6 +264,16 @@ int store_tx_commit(struct store *s)
 	return err;
 }
 
+int store_tx_commit_revision(struct store *s)
+{
+	int err;
+
+	s->defer_checkpoint = true;
+	err = store_tx_commit(s);
+	s->defer_checkpoint = false;
+	return err;
+}
+
 void store_tx_rollback(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
@@ -402,6 +412,26 @@ static void set_digest_final(sqlite3_context *ctx)
 	sqlite3_result_blob(ctx, d ? d : none, 32, SQLITE_TRANSIENT);
 }
 
+/* Frames in the write-ahead log past which a commit checkpoints it (SQLite's
+ * default), and past which even a revision's commit does. */
+#define WAL_CHECKPOINT_FRAMES 1000
+#define WAL_DEFER_MAX_FRAMES (4 * WAL_CHECKPOINT_FRAMES)
+
+/* SQLite's automatic checkpoint, except that a revision's commit leaves it
+ * to the next write (the image's bytes, right after serving): copying the
+ * log into the database and syncing it cost several milliseconds on the
+ * way to serving, in the commits that happened to cross the threshold. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	const struct store *s = arg;
+
+	if (frames < WAL_CHECKPOINT_FRAMES ||
+	    (s->defer_checkpoint && frames < WAL_DEFER_MAX_FRAMES))
+		return SQLITE_OK;
+	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 /* Opens the connection and applies its settings. Returns a SQLite code. */
 static int open_db(struct store *s, bool create)
 {
@@ -438,6 +468,8 @@ static int open_db(struct store *s, bool create)
 		rc = sqlite3_create_function_v2(s->db, "wg_set_digest", 1,
 						SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
 						set_digest_step, set_digest_final, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_wal_hook(s->db, on_wal_commit, s);
 	return rc;
 }
 
