@@ -356,6 +356,7 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	t2 = clock_mono_ms();
 	c.image = image;
 	c.image_later = true;
+	c.image_hash = identity;
 	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
 	t3 = clock_mono_ms();
 	if (err < 0) {

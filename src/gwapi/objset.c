@@ -2,12 +2,13 @@
 /*
  * objset.c: the object set that feeds reconcile. One hash table per kind
  * keyed by (namespace, name), refcounted immutable objects holding their JSON
- * text and parsed document, a sorted listing rebuilt lazily, and a version
- * counter bumped by every change. It also holds the static table of kinds
- * (group, Kind, resource) that kube/ and the local loader use to name them.
- * It does not decode spec fields (model.c does) nor judge validity.
- * Control thread only.
+ * text and parsed document, a sorted listing rebuilt lazily, a version
+ * counter bumped by every change and a bounded log of the recent changes.
+ * It also holds the static table of kinds (group, Kind, resource) that
+ * kube/ and the local loader use to name them. It does not decode spec
+ * fields (model.c does) nor judge validity. Control thread only.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,14 +200,70 @@ struct kind_table {
 	bool sorted_valid;
 };
 
+/* The change log holds the changes numbered log_base + 1 .. log_base +
+ * n_log (the position is log_base + n_log). */
 struct gw_objset {
 	struct kind_table t[GW_K_COUNT];
 	uint64_t version;
+	uint64_t id;
+	struct gw_objset_change *log;
+	size_t n_log, log_cap;
+	uint64_t log_base;
 };
 
 struct gw_objset *gw_objset_new(void)
 {
-	return calloc(1, sizeof(struct gw_objset));
+	static atomic_uint_fast64_t next_id;
+	struct gw_objset *set = calloc(1, sizeof(struct gw_objset));
+
+	if (set)
+		set->id = (uint64_t)atomic_fetch_add(&next_id, 1) + 1;
+	return set;
+}
+
+/* Forgets every logged change: a consumer behind the position compares
+ * the whole set. */
+static void log_drop(struct gw_objset *set)
+{
+	set->log_base += set->n_log;
+	set->n_log = 0;
+}
+
+/* Appends a change. The log keeps 64 + (objects / 4) entries at most: a
+ * consumer that commits every few changes never falls off it, and one that
+ * stopped costs little memory (no references are held). When full, the
+ * older half goes. */
+static void log_add(struct gw_objset *set, const struct gw_object *from, const struct gw_object *to)
+{
+	size_t objects = 0, max;
+
+	if (set->n_log == set->log_cap) {
+		for (int k = 0; k < GW_K_COUNT; k++)
+			objects += set->t[k].count;
+		max = 64 + objects / 4;
+		if (set->n_log >= max) {
+			size_t drop = set->n_log - max / 2;
+
+			memmove(set->log, set->log + drop, (set->n_log - drop) * sizeof(*set->log));
+			set->log_base += drop;
+			set->n_log -= drop;
+		} else {
+			size_t cap = set->log_cap ? 2 * set->log_cap : 16;
+			struct gw_objset_change *v;
+
+			if (cap > max)
+				cap = max;
+			v = realloc(set->log, cap * sizeof(*v));
+			if (!v) {
+				log_drop(set);
+				set->log_base++; /* this change is not logged either */
+				return;
+			}
+			set->log = v;
+			set->log_cap = cap;
+		}
+	}
+	set->log[set->n_log++] = (struct gw_objset_change){from, to};
 }
 
 static void table_clear(struct kind_table *t)
@@ -228,6 +285,7 @@ void gw_objset_free(struct gw_objset *set)
 		free(set->t[k].slots);
 		free(set->t[k].sorted);
 	}
+	free(set->log);
 	free(set);
 }
 
@@ -335,6 +393,8 @@ bool gw_objset_put(struct gw_objset *set, struct gw_object *o)
 	struct gw_object *old = t->slots[i];
 	t->slots[i] = o;
 	sorted_update(t, o, old != NULL, false);
+	if (old != o)
+		log_add(set, old, o);
 	if (old) {
 		bool same = old == o || (!strcmp(old->resource_version, o->resource_version) &&
 					 old->json_len == o->json_len &&
@@ -361,6 +421,7 @@ bool gw_objset_del(struct gw_objset *set, enum gw_kind k, const char *ns, const 
 	if (!t->slots[i])
 		return false;
 	sorted_update(t, t->slots[i], false, true);
+	log_add(set, t->slots[i], NULL);
 	gw_object_unref(t->slots[i]);
 	t->slots[i] = NULL;
 	/* Backward-shift deletion: pull later entries of the run into the
@@ -421,9 +482,35 @@ void gw_objset_clear_kind(struct gw_objset *set, enum gw_kind k)
 		return;
 	table_clear(&set->t[k]);
 	set->version++;
+	/* A relist replaces a kind wholesale: comparing the whole set is as
+	 * cheap as reading one entry per object. */
+	log_drop(set);
+	set->log_base++;
 }
 
 uint64_t gw_objset_version(const struct gw_objset *set)
 {
 	return set->version;
+}
+
+uint64_t gw_objset_id(const struct gw_objset *set)
+{
+	return set->id;
+}
+
+uint64_t gw_objset_log_pos(const struct gw_objset *set)
+{
+	return set->log_base + set->n_log;
+}
+
+bool gw_objset_changes(const struct gw_objset *set, uint64_t pos, const struct gw_objset_change **v,
+		       size_t *n)
+{
+	*v = NULL;
+	*n = 0;
+	if (pos < set->log_base || pos > set->log_base + set->n_log)
+		return false;
+	*n = (size_t)(set->log_base + set->n_log - pos);
+	*v = *n ? set->log + (pos - set->log_base) : NULL;
+	return true;
 }

@@ -103,4 +103,37 @@ void gw_objset_clear_kind(struct gw_objset *set, enum gw_kind k);
  * differs from the value last reconciled. */
 uint64_t gw_objset_version(const struct gw_objset *set);
 
+/*
+ * The change log, for a consumer that keeps something per object (the
+ * store's commit) and wants to visit only what changed since it last
+ * looked, instead of the whole set.
+ *
+ * Each entry says that the object a key held went from `from` to `to`
+ * (from NULL: the key was added; to NULL: it was removed), in the order of
+ * the changes. Unlike gw_objset_version, the replacement of an object by
+ * an equal one (same resourceVersion and JSON) is logged too: the pointer
+ * changed. The pointers are identities only: an object may have been freed
+ * since (only `to` of a key's last entry is known alive, while the set
+ * holds it), and its address reused by a later entry; a consumer
+ * dereferences only what it holds a reference to, and reads entries in
+ * order.
+ *
+ * The log keeps the most recent changes only (64 and a quarter as many
+ * as the set holds objects; gw_objset_clear_kind drops it all), so a
+ * consumer that falls behind gets false and compares the whole set.
+ */
+struct gw_objset_change {
+	const struct gw_object *from;
+	const struct gw_object *to;
+};
+/* Identity of the set, unique in the process (an address may be reused). */
+uint64_t gw_objset_id(const struct gw_objset *set);
+/* The current position of the log: the number of changes so far. */
+uint64_t gw_objset_log_pos(const struct gw_objset *set);
+/* The changes after position pos, oldest first, as a borrowed array of
+ * *n entries valid until the next change; true unless the log no longer
+ * reaches back to pos (or pos is ahead of it). */
+bool gw_objset_changes(const struct gw_objset *set, uint64_t pos, const struct gw_objset_change **v,
+		       size_t *n);
+
 #endif

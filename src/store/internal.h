@@ -43,6 +43,15 @@ enum store_stmt_id {
 	ST_SETTING_GET,
 	ST_SETTING_SET,
 	ST_SETTING_DEL,
+	ST_CUTOFF,
+	ST_RETAIN_OBJECTS,
+	ST_RETAIN_MEMBERS,
+	ST_RETAIN_SNAPSHOTS,
+	ST_RETAIN_IMAGES,
+	ST_RETAIN_REVISIONS,
+	ST_TRIM_SNAPSHOTS,
+	ST_TRIM_IMAGES,
+	ST_FREELIST,
 	ST_COUNT
 };
 
@@ -66,17 +75,26 @@ struct store {
 	uint64_t (*now_fn)(void *arg);
 	void *now_arg;
 	sqlite3_stmt *stmts[ST_COUNT];
-	/* Commit cache (primary connection only): objects of revision cache_rev. */
+	/* Commit cache (primary connection only): exactly the objects of
+	 * revision cache_rev (0 = none: the cache is empty), which is the
+	 * newest one while no other connection commits, with its digest. A
+	 * commit takes its change against it. cache_set and cache_pos say
+	 * which set was committed and where its change log stood then
+	 * (gw_objset_id, gw_objset_log_pos). */
 	struct store_cached_obj *cache;
 	size_t cache_cap; /* power of two, or 0 */
 	size_t cache_n;
 	uint64_t cache_rev;
-	/* Sorted ids of the objects of revision open_rev (the newest one when
-	 * this connection committed it): a commit's membership delta is taken
-	 * against them without reading the open rows back. */
-	int64_t *open_ids;
-	size_t n_open;
-	uint64_t open_rev;
+	uint8_t cache_digest[32];
+	uint64_t cache_set;
+	uint64_t cache_pos;
+	/* Set while a revision's transaction commits: the log's checkpoint
+	 * waits for the next write (see on_wal_commit in store.c). */
+	bool defer_checkpoint;
+	/* How the last commit found its change ("log", "walk" or "full") and
+	 * how many objects it hashed: its log line, and tests. */
+	const char *last_path;
+	size_t last_hashed;
 };
 
 /* Current wall clock of the store (milliseconds since the epoch). */
@@ -92,9 +110,11 @@ int store_exec(struct store *s, const char *sql);
 /* BEGIN IMMEDIATE (write) or BEGIN (read); COMMIT; ROLLBACK (best effort). */
 int store_tx_begin(struct store *s, bool write);
 int store_tx_commit(struct store *s);
+/* store_tx_commit for a revision's transaction (see defer_checkpoint). */
+int store_tx_commit_revision(struct store *s);
 void store_tx_rollback(struct store *s);
 /* Sets PRAGMA synchronous: FULL around revision commits (durable before
- * served), NORMAL otherwise. */
+ * served) and image writes, NORMAL otherwise. */
 void store_sync_full(struct store *s, bool full);
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
 void store_hex(const uint8_t *p, size_t n, char *out);
@@ -104,9 +124,16 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v);
  * SHA-256 of its JSON (so the JSON is hashed in place, never copied). */
 void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
 		    size_t len, uint8_t out[32]);
-/* Identity of an object set: SHA-256 over its objects' hashes (n of 32
- * bytes, sorted in place), so it does not depend on their order. */
-void store_set_hash(uint8_t *hashes, size_t n, uint8_t out[32]);
+/* Digest of an object set (revisions.set_hash): the sum modulo 2^256 of its
+ * objects' hashes (n of 32 bytes) read as little-endian numbers, so it does
+ * not depend on their order and follows a change by adding and subtracting
+ * the hashes of the objects gained and lost (store_digest_add, _sub). */
+void store_set_digest(const uint8_t *hashes, size_t n, uint8_t out[32]);
+void store_digest_add(uint8_t digest[32], const uint8_t hash[32]);
+void store_digest_sub(uint8_t digest[32], const uint8_t hash[32]);
+/* The set digest of schema 3 and before: SHA-256 over the objects' hashes
+ * sorted (in place). Only a recovery of such a database still reads it. */
+void store_set_hash_sorted(uint8_t *hashes, size_t n, uint8_t out[32]);
 /* Drops the commit cache (releasing its object references). */
 void store_cache_clear(struct store *s);
 /* Applies retention inside the caller's write transaction. */

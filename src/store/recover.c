@@ -3,12 +3,13 @@
  * recover.c: salvage from a damaged database that store_open() moved aside.
  * It copies into the fresh store what can still be read and proven intact:
  * the newest revision whose every object reads back with its recorded hash
- * and whose set hash matches (and the pinned revision too, when it is a
- * different one and intact), its snapshot JSON when readable, the UI
- * credentials and the settings (the uploaded kubeconfig lets the box reach
- * its cluster again). Audit entries, sessions and traffic are not
- * salvaged. The damaged file is opened without checkpointing, so it stays
- * as it was for a person to inspect. Control thread, during store_open().
+ * and whose set digest matches (in either form, before or since schema 4),
+ * and the pinned revision too, when it is a different one and intact; its
+ * snapshot JSON when readable, the UI credentials and the settings (the
+ * uploaded kubeconfig lets the box reach its cluster again). Audit
+ * entries, sessions and traffic are not salvaged. The damaged file is
+ * opened without checkpointing, so it stays as it was for a person to
+ * inspect. Control thread, during store_open().
  */
 #include <errno.h>
 #include <stdio.h>
@@ -124,8 +125,19 @@ static bool read_objects(sqlite3 *bad, struct srev *r)
 		goto out;
 	for (size_t i = 0; i < r->n_rows; i++)
 		memcpy(hs + 32 * i, r->rows[i].hash, 32);
-	store_set_hash(hs, r->n_rows, set_hash);
+	store_set_digest(hs, r->n_rows, set_hash);
 	ok = memcmp(set_hash, r->set_hash, 32) == 0;
+	if (!ok) {
+		/* Written before schema 4 (the file was damaged before it
+		 * could be migrated): the hash of the sorted hashes. */
+		uint8_t sorted[32];
+
+		store_set_hash_sorted(hs, r->n_rows, sorted);
+		ok = memcmp(sorted, r->set_hash, 32) == 0;
+	}
+	/* Restored with today's digest, which the next commit compares. */
+	if (ok)
+		memcpy(r->set_hash, set_hash, 32);
 out:
 	free(hs);
 	sqlite3_finalize(st);

@@ -51,6 +51,7 @@ struct item {
 	const char *kind;
 	int64_t id; /* 0 = not known yet */
 	uint8_t hash[32];
+	const struct gw_object *was; /* see struct delta */
 };
 
 void store_obj_hash(const char *kind, const char *ns, const char *name, const char *json,
@@ -77,80 +78,67 @@ void store_obj_hash(const char *kind, const char *ns, const char *name, const ch
 	tls_sha256(head, n + 32, out);
 }
 
-/* -------- commit cache -------- */
+/* -------- set digest --------
+ *
+ * A revision records the digest of its object set: the sum, modulo 2^256,
+ * of its objects' hashes read as little-endian numbers. A change moves it
+ * by one subtraction and one addition, so a commit of one changed object
+ * of 10,000 touches only that one (schema 3 and before kept the SHA-256 of
+ * the sorted hashes, which every commit had to sort and hash again). The
+ * digest proves, in a recovery, that the objects read back are all of the
+ * revision's and no other. The commit does not decide "unchanged" by the
+ * digest alone: sums of hashes can be made to collide by someone who
+ * chooses thousands of objects, so that decision compares the objects. */
 
-/* Object pointers are 16-byte aligned: hash all their bits. */
-static size_t ptr_slot(const void *p, size_t cap)
+static uint64_t le64(const uint8_t *p)
 {
-	return (size_t)hash_bytes(&p, sizeof(p)) & (cap - 1);
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
 }
 
-static struct gw_object *unconst(const struct gw_object *o)
+static void put_le64(uint8_t *p, uint64_t v)
 {
-	return (struct gw_object *)(uintptr_t)o;
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-void store_cache_clear(struct store *s)
+void store_digest_add(uint8_t d[32], const uint8_t h[32])
 {
-	for (size_t i = 0; i < s->cache_cap; i++)
-		if (s->cache[i].o)
-			gw_object_unref(unconst(s->cache[i].o));
-	free(s->cache);
-	s->cache = NULL;
-	s->cache_cap = s->cache_n = 0;
-	s->cache_rev = 0;
-}
+	uint64_t carry = 0;
 
-static const struct store_cached_obj *cache_find(const struct store *s, const struct gw_object *o)
-{
-	if (!s->cache_cap)
-		return NULL;
-	for (size_t i = ptr_slot(o, s->cache_cap);; i = (i + 1) & (s->cache_cap - 1)) {
-		if (s->cache[i].o == o)
-			return &s->cache[i];
-		if (!s->cache[i].o)
-			return NULL;
+	for (int i = 0; i < 32; i += 8) {
+		uint64_t a = le64(d + i), sum = a + le64(h + i);
+		uint64_t c = sum < a;
+
+		sum += carry;
+		carry = c | (sum < carry);
+		put_le64(d + i, sum);
 	}
 }
 
-/* Replaces the cache by the committed items (all with ids). Best effort:
- * without memory the cache is simply empty. */
-static void cache_rebuild(struct store *s, const struct item *it, size_t n, uint64_t rev)
+void store_digest_sub(uint8_t d[32], const uint8_t h[32])
 {
-	size_t cap = 16;
-	struct store_cached_obj *c;
+	uint64_t borrow = 0;
 
-	while (cap < 2 * n)
-		cap <<= 1;
-	c = calloc(cap, sizeof(*c));
-	/* Take the new references before dropping the old ones: most objects
-	 * are in both sets. */
-	if (c) {
-		for (size_t k = 0; k < n; k++) {
-			size_t i = ptr_slot(it[k].o, cap);
+	for (int i = 0; i < 32; i += 8) {
+		uint64_t a = le64(d + i), b = le64(h + i), r = a - b;
+		uint64_t c = a < b;
 
-			if (it[k].id <= 0)
-				continue;
-			while (c[i].o && c[i].o != it[k].o)
-				i = (i + 1) & (cap - 1);
-			if (c[i].o)
-				continue;
-			gw_object_ref(unconst(it[k].o));
-			c[i].o = it[k].o;
-			c[i].id = it[k].id;
-			memcpy(c[i].hash, it[k].hash, 32);
-		}
-	}
-	store_cache_clear(s);
-	if (c) {
-		s->cache = c;
-		s->cache_cap = cap;
-		s->cache_n = n;
-		s->cache_rev = rev;
+		c |= r < borrow;
+		put_le64(d + i, r - borrow);
+		borrow = c;
 	}
 }
 
-/* -------- commit -------- */
+void store_set_digest(const uint8_t *hashes, size_t n, uint8_t out[32])
+{
+	memset(out, 0, 32);
+	for (size_t i = 0; i < n; i++)
+		store_digest_add(out, hashes + 32 * i);
+}
 
 static int cmp_hash(const void *a, const void *b)
 {
@@ -162,8 +150,8 @@ struct keyed {
 	uint32_t idx;
 };
 
-/* LSD radix sort of v by key, a byte a pass: a commit sorts 10,000 keys,
- * which qsort's comparisons made cost milliseconds. tmp holds n. */
+/* LSD radix sort of v by key, a byte a pass: sorting 10,000 keys with
+ * qsort's comparisons cost milliseconds. tmp holds n. */
 static void radix_sort(struct keyed *v, struct keyed *tmp, size_t n)
 {
 	if (n < 2)
@@ -217,36 +205,424 @@ static void sort_hashes(uint8_t *hashes, size_t n)
 	free(v);
 }
 
-void store_set_hash(uint8_t *hashes, size_t n, uint8_t out[32])
+void store_set_hash_sorted(uint8_t *hashes, size_t n, uint8_t out[32])
 {
 	sort_hashes(hashes, n);
 	tls_sha256(hashes, 32 * n, out);
 }
 
-/* Gathers every object of the set with its hash (from the cache when the
- * object is the very one committed last). */
-static int gather(struct store *s, struct gw_objset *set, struct item **out, size_t *n_out,
-		  uint8_t set_hash[32], size_t *hashed)
+/* -------- commit cache -------- */
+
+/* Object pointers are 16-byte aligned: hash all their bits. */
+static size_t ptr_slot(const void *p, size_t cap)
 {
-	size_t n = 0, cap = 0, k = 0;
+	return (size_t)hash_bytes(&p, sizeof(p)) & (cap - 1);
+}
+
+static struct gw_object *unconst(const struct gw_object *o)
+{
+	return (struct gw_object *)(uintptr_t)o;
+}
+
+void store_cache_clear(struct store *s)
+{
+	for (size_t i = 0; i < s->cache_cap; i++)
+		if (s->cache[i].o)
+			gw_object_unref(unconst(s->cache[i].o));
+	free(s->cache);
+	s->cache = NULL;
+	s->cache_cap = s->cache_n = 0;
+	s->cache_rev = 0;
+	s->cache_set = 0;
+}
+
+static struct store_cached_obj *cache_find(struct store *s, const struct gw_object *o)
+{
+	if (!s->cache_cap)
+		return NULL;
+	for (size_t i = ptr_slot(o, s->cache_cap);; i = (i + 1) & (s->cache_cap - 1)) {
+		if (s->cache[i].o == o)
+			return &s->cache[i];
+		if (!s->cache[i].o)
+			return NULL;
+	}
+}
+
+/* Places entry e (its reference moves along) into the free slot of its
+ * probe run in c (cap slots). */
+static void cache_place(struct store_cached_obj *c, size_t cap, const struct store_cached_obj *e)
+{
+	size_t i = ptr_slot(e->o, cap);
+
+	while (c[i].o)
+		i = (i + 1) & (cap - 1);
+	c[i] = *e;
+}
+
+/* Adds o with its row id and hash, taking a reference. Best effort: false
+ * without memory (the caller then drops the whole cache). */
+static bool cache_put(struct store *s, const struct gw_object *o, int64_t id,
+		      const uint8_t hash[32])
+{
+	struct store_cached_obj e = {.o = o, .id = id}, *c;
+
+	if ((c = cache_find(s, o)) != NULL) {
+		c->id = id;
+		memcpy(c->hash, hash, 32);
+		return true;
+	}
+	if ((s->cache_n + 1) * 2 > s->cache_cap) {
+		size_t cap = s->cache_cap ? 2 * s->cache_cap : 16;
+		struct store_cached_obj *v = calloc(cap, sizeof(*v));
+
+		if (!v)
+			return false;
+		for (size_t i = 0; i < s->cache_cap; i++)
+			if (s->cache[i].o)
+				cache_place(v, cap, &s->cache[i]);
+		free(s->cache);
+		s->cache = v;
+		s->cache_cap = cap;
+	}
+	memcpy(e.hash, hash, 32);
+	gw_object_ref(unconst(o));
+	cache_place(s->cache, s->cache_cap, &e);
+	s->cache_n++;
+	return true;
+}
+
+/* Removes o's entry and releases its reference. Backward-shift deletion:
+ * later entries of the probe run move into the hole unless their home slot
+ * lies between the hole and them, so every entry stays reachable. */
+static void cache_del(struct store *s, const struct gw_object *o)
+{
+	struct store_cached_obj *c = cache_find(s, o);
+	size_t mask = s->cache_cap - 1, i, j;
+
+	if (!c)
+		return;
+	i = (size_t)(c - s->cache);
+	gw_object_unref(unconst(c->o));
+	s->cache[i] = (struct store_cached_obj){0};
+	for (j = (i + 1) & mask; s->cache[j].o; j = (j + 1) & mask) {
+		size_t home = ptr_slot(s->cache[j].o, s->cache_cap);
+
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			s->cache[i] = s->cache[j];
+			s->cache[j] = (struct store_cached_obj){0};
+			i = j;
+		}
+	}
+	s->cache_n--;
+}
+
+/* Replaces the cache by the committed items (all with ids). Best effort:
+ * without memory the cache is simply empty. */
+static void cache_rebuild(struct store *s, const struct item *it, size_t n, uint64_t rev,
+			  const uint8_t digest[32])
+{
+	size_t cap = 16, cnt = 0;
+	struct store_cached_obj *c;
+
+	while (cap < 2 * n)
+		cap <<= 1;
+	c = calloc(cap, sizeof(*c));
+	/* Take the new references before dropping the old ones: most objects
+	 * are in both sets. */
+	if (c) {
+		for (size_t k = 0; k < n; k++) {
+			size_t i = ptr_slot(it[k].o, cap);
+
+			if (it[k].id <= 0)
+				continue;
+			while (c[i].o && c[i].o != it[k].o)
+				i = (i + 1) & (cap - 1);
+			if (c[i].o)
+				continue;
+			gw_object_ref(unconst(it[k].o));
+			c[i].o = it[k].o;
+			c[i].id = it[k].id;
+			memcpy(c[i].hash, it[k].hash, 32);
+			cnt++;
+		}
+	}
+	store_cache_clear(s);
+	if (c) {
+		s->cache = c;
+		s->cache_cap = cap;
+		s->cache_n = cnt;
+		s->cache_rev = rev;
+		memcpy(s->cache_digest, digest, 32);
+	}
+}
+
+/* -------- what changed --------
+ *
+ * A commit with the cache in step with the newest revision finds what
+ * changed without looking at every object: from the set's change log when
+ * it still reaches back to the last commit (the usual case, a few entries),
+ * else by one walk over the set that looks each object up in the cache by
+ * pointer. Either way only the objects gained are hashed. */
+
+/* Objects the set gained (was: the cached object with the same hash that
+ * one replaces, when only the pointer changed) and cached objects it lost
+ * (with their ids and hashes). */
+struct delta {
+	struct item *add, *drop;
+	size_t n_add, cap_add, n_drop, cap_drop;
+	size_t n_new; /* adds that are not replacements */
+};
+
+static void delta_fini(struct delta *d)
+{
+	free(d->add);
+	free(d->drop);
+	memset(d, 0, sizeof(*d));
+}
+
+static struct item *push(struct item **v, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 16;
+		struct item *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = c;
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+	return &(*v)[(*n)++];
+}
+
+static int drop_cached(struct delta *d, const struct store_cached_obj *c)
+{
+	struct item *it = push(&d->drop, &d->n_drop, &d->cap_drop);
+
+	if (!it)
+		return -ENOMEM;
+	it->o = c->o;
+	it->id = c->id;
+	memcpy(it->hash, c->hash, 32);
+	return 0;
+}
+
+/* Whether the cached object o is among d's losses already. */
+static bool dropped(const struct delta *d, const struct gw_object *o)
+{
+	for (size_t i = 0; i < d->n_drop; i++)
+		if (d->drop[i].o == o)
+			return true;
+	return false;
+}
+
+/* Replays the log entries ch[] (see gw_objset_changes) against the cache.
+ * An object added and replaced again within the entries cancels out; a
+ * removed object that is neither one of those nor cached (once) means the
+ * log and the cache disagree: -EAGAIN, and the caller walks instead. */
+static int delta_from_log(struct store *s, const struct gw_objset_change *ch, size_t nch,
+			  struct delta *d)
+{
+	for (size_t k = 0; k < nch; k++) {
+		const struct gw_object *from = ch[k].from, *to = ch[k].to;
+
+		if (from) {
+			size_t i = d->n_add;
+
+			while (i > 0 && d->add[i - 1].o != from)
+				i--;
+			if (i > 0) {
+				d->add[i - 1] = d->add[--d->n_add];
+			} else {
+				const struct store_cached_obj *c = cache_find(s, from);
+
+				if (!c || dropped(d, from))
+					return -EAGAIN;
+				if (drop_cached(d, c))
+					return -ENOMEM;
+			}
+		}
+		if (to) {
+			struct item *it = push(&d->add, &d->n_add, &d->cap_add);
+
+			if (!it)
+				return -ENOMEM;
+			it->o = to;
+		}
+	}
+	return 0;
+}
+
+/* Compares the whole set with the cache: objects not cached are gained,
+ * cached ones not met (a bit per cache slot) are lost. */
+static int delta_walk(struct store *s, struct gw_objset *set, struct delta *d)
+{
+	uint8_t *met = calloc(s->cache_cap / 8 + 1, 1);
+	int err = 0;
+
+	if (!met)
+		return -ENOMEM;
+	for (int kind = 0; kind < GW_K_COUNT && !err; kind++) {
+		size_t cnt = 0;
+		const struct gw_object *const *l = gw_objset_list(set, (enum gw_kind)kind, &cnt);
+
+		if (!l && gw_objset_count(set, (enum gw_kind)kind))
+			err = -ENOMEM;
+		for (size_t i = 0; i < cnt && !err; i++) {
+			const struct store_cached_obj *c = cache_find(s, l[i]);
+			struct item *it;
+
+			if (c) {
+				size_t slot = (size_t)(c - s->cache);
+
+				met[slot / 8] |= (uint8_t)(1u << (slot % 8));
+			} else if ((it = push(&d->add, &d->n_add, &d->cap_add)) != NULL) {
+				it->o = l[i];
+			} else {
+				err = -ENOMEM;
+			}
+		}
+	}
+	for (size_t i = 0; i < s->cache_cap && !err; i++)
+		if (s->cache[i].o && !(met[i / 8] & (1u << (i % 8))))
+			err = drop_cached(d, &s->cache[i]);
+	free(met);
+	return err;
+}
+
+static int cmp_item_hash(const void *a, const void *b)
+{
+	return memcmp(((const struct item *)a)->hash, ((const struct item *)b)->hash, 32);
+}
+
+/* Hashes what the set gained, pairs each gained object with a lost one of
+ * the same hash (the same content under another pointer: a resync, or a
+ * change undone before the commit; nothing to write, only the cache's
+ * pointer changes) and moves the digest of the cached set by the rest. */
+static void delta_finish(struct store *s, struct delta *d, uint8_t digest[32], size_t *hashed)
+{
+	size_t i = 0, j = 0, m = 0;
+
+	for (size_t k = 0; k < d->n_add; k++) {
+		const struct gw_object *o = d->add[k].o;
+
+		d->add[k].kind = gw_kind_info(o->kind)->kind;
+		store_obj_hash(d->add[k].kind, o->ns ? o->ns : "", o->name, o->json, o->json_len,
+			       d->add[k].hash);
+	}
+	*hashed = d->n_add;
+	if (d->n_add > 1)
+		qsort(d->add, d->n_add, sizeof(*d->add), cmp_item_hash);
+	if (d->n_drop > 1)
+		qsort(d->drop, d->n_drop, sizeof(*d->drop), cmp_item_hash);
+	while (i < d->n_add && j < d->n_drop) {
+		int c = memcmp(d->add[i].hash, d->drop[j].hash, 32);
+
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			d->drop[m++] = d->drop[j++];
+		} else {
+			d->add[i].was = d->drop[j].o;
+			d->add[i].id = d->drop[j].id;
+			i++, j++;
+		}
+	}
+	while (j < d->n_drop)
+		d->drop[m++] = d->drop[j++];
+	d->n_drop = m;
+	memcpy(digest, s->cache_digest, 32);
+	for (size_t k = 0; k < d->n_drop; k++)
+		store_digest_sub(digest, d->drop[k].hash);
+	d->n_new = 0;
+	for (size_t k = 0; k < d->n_add; k++) {
+		if (d->add[k].was)
+			continue;
+		store_digest_add(digest, d->add[k].hash);
+		d->n_new++;
+	}
+}
+
+/* The log is replayed only while that is clearly cheaper than a walk (its
+ * removals search the gains so far). */
+#define LOG_REPLAY_MAX 256
+
+/* What set changed against the cache; *path says how it was found. */
+static int delta_find(struct store *s, struct gw_objset *set, struct delta *d, uint8_t digest[32],
+		      size_t *hashed, const char **path)
+{
+	const struct gw_objset_change *ch;
+	size_t nch;
+	int err = -EAGAIN;
+
+	if (s->cache_set == gw_objset_id(set) && gw_objset_changes(set, s->cache_pos, &ch, &nch) &&
+	    nch <= LOG_REPLAY_MAX) {
+		*path = "log";
+		err = delta_from_log(s, ch, nch, d);
+		if (err == -EAGAIN)
+			log_warn("event=store_commit_log_mismatch changes=%zu", nch);
+	}
+	if (err == -EAGAIN) {
+		d->n_add = d->n_drop = 0;
+		*path = "walk";
+		err = delta_walk(s, set, d);
+	}
+	if (!err)
+		delta_finish(s, d, digest, hashed);
+	return err;
+}
+
+/* Applies a committed delta to the cache, which then holds revision rev. */
+static void delta_apply(struct store *s, const struct delta *d, uint64_t rev,
+			const uint8_t digest[32])
+{
+	bool ok = true;
+
+	for (size_t k = 0; k < d->n_drop; k++)
+		cache_del(s, d->drop[k].o);
+	for (size_t k = 0; k < d->n_add && ok; k++) {
+		const struct item *it = &d->add[k];
+
+		if (it->was == it->o)
+			continue;
+		if (it->was)
+			cache_del(s, it->was);
+		ok = cache_put(s, it->o, it->id, it->hash);
+	}
+	if (!ok) {
+		store_cache_clear(s);
+		return;
+	}
+	s->cache_rev = rev;
+	memcpy(s->cache_digest, digest, 32);
+}
+
+/* -------- commit -------- */
+
+/* Gathers every object of the set with its hash (from the cache when the
+ * object is the very one committed last) and the set's digest. */
+static int gather(struct store *s, struct gw_objset *set, struct item **out, size_t *n_out,
+		  uint8_t digest[32], size_t *hashed)
+{
+	size_t n = 0, cap = 0;
 	struct item *it;
-	uint8_t *hs;
 
 	for (int kind = 0; kind < GW_K_COUNT; kind++)
 		cap += gw_objset_count(set, (enum gw_kind)kind);
 	it = calloc(cap ? cap : 1, sizeof(*it));
-	hs = malloc((cap ? cap : 1) * 32);
-	if (!it || !hs) {
-		free(it);
-		free(hs);
+	if (!it)
 		return -ENOMEM;
-	}
 	*hashed = 0;
+	memset(digest, 0, 32);
 	for (int kind = 0; kind < GW_K_COUNT; kind++) {
 		size_t cnt = 0;
 		const struct gw_object *const *l = gw_objset_list(set, (enum gw_kind)kind, &cnt);
 		const char *kname = gw_kind_info((enum gw_kind)kind)->kind;
 
+		if (!l && gw_objset_count(set, (enum gw_kind)kind)) {
+			free(it);
+			return -ENOMEM;
+		}
 		for (size_t i = 0; i < cnt && n < cap; i++) {
 			const struct store_cached_obj *c = cache_find(s, l[i]);
 
@@ -260,14 +636,10 @@ static int gather(struct store *s, struct gw_objset *set, struct item **out, siz
 					       l[i]->json, l[i]->json_len, it[n].hash);
 				(*hashed)++;
 			}
+			store_digest_add(digest, it[n].hash);
 			n++;
 		}
 	}
-	/* The set's identity does not depend on the order of kinds. */
-	for (k = 0; k < n; k++)
-		memcpy(hs + 32 * k, it[k].hash, 32);
-	store_set_hash(hs, n, set_hash);
-	free(hs);
 	*out = it;
 	*n_out = n;
 	return 0;
@@ -315,8 +687,21 @@ static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, 
 	return 0;
 }
 
-/* Stores the snapshot JSON and image of rev (either may be absent). */
-static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c)
+/* The digest of c's image: the caller's hash of it when given. */
+static void compiled_digest(const struct store_compiled *c, uint8_t out[IMAGE_DIGEST_LEN])
+{
+	if (!c->image_hash) {
+		image_digest(c->image, c->image_len, out);
+		return;
+	}
+	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
+		out[i] = (uint8_t)(c->image_hash >> (8 * i));
+}
+
+/* Stores the snapshot JSON and image of rev (either may be absent);
+ * replace: rev may hold them already (a new revision holds none). */
+static int write_snapshot(struct store *s, uint64_t rev, const struct store_compiled *c,
+			  bool replace)
 {
 	sqlite3_stmt *st;
 	uint8_t hash[IMAGE_DIGEST_LEN];
@@ -333,7 +718,7 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "snapshot insert");
 	}
-	if (c && c->image && !c->json) {
+	if (c && c->image && !c->json && replace) {
 		/* A JSON kept from before would no longer describe the image. */
 		if (sqlite3_prepare_v2(s->db, "DELETE FROM snapshots WHERE rev = ?1", -1, &st,
 				       NULL) != SQLITE_OK)
@@ -350,7 +735,7 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		st = store_stmt(s, ST_IMAGE_INSERT);
 		if (!st)
 			return -WG_ESTORE;
-		image_digest(c->image, c->image_len, hash);
+		compiled_digest(c, hash);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 		sqlite3_bind_blob(st, 2, hash, IMAGE_DIGEST_LEN, SQLITE_STATIC);
 		if (c->image_later)
@@ -374,7 +759,7 @@ static bool image_differs(struct store *s, uint64_t rev, const struct store_comp
 
 	if (!st)
 		return true;
-	image_digest(c->image, c->image_len, hash);
+	compiled_digest(c, hash);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		differs = sqlite3_column_bytes(st, 0) != IMAGE_DIGEST_LEN ||
@@ -397,7 +782,8 @@ static int cmp_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sorted ids of the newest revision (newest, 0 = none) into a new array. */
+/* Sorted ids of the newest revision (newest, 0 = none), read from the
+ * store, into a new array. */
 static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n)
 {
 	size_t cap = 0, cnt = 0;
@@ -409,16 +795,6 @@ static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n
 	*n = 0;
 	if (!newest)
 		return 0;
-	if (s->open_rev == newest) {
-		v = malloc((s->n_open ? s->n_open : 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		if (s->n_open)
-			memcpy(v, s->open_ids, s->n_open * sizeof(*v));
-		*out = v;
-		*n = s->n_open;
-		return 0;
-	}
 	st = store_stmt(s, ST_MEMBERS_OPEN);
 	if (!st)
 		return -WG_ESTORE;
@@ -446,38 +822,17 @@ static int newest_ids(struct store *s, uint64_t newest, int64_t **out, size_t *n
 	return 0;
 }
 
-static int member_step(struct store *s, enum store_stmt_id id, int64_t obj, uint64_t rev)
+/* The ids of it[] sorted, without repeats, into a new array. */
+static int sorted_ids(const struct item *it, size_t n, int64_t **out, size_t *m_out)
 {
-	sqlite3_stmt *st = store_stmt(s, id);
-	int rc;
-
-	if (!st)
-		return -WG_ESTORE;
-	sqlite3_bind_int64(st, 1, obj);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)rev);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, "revision members");
-}
-
-/*
- * Makes revision rev hold exactly the objects of it[] (all with ids), given
- * that the newest revision before it is newest. *ids_out receives the
- * sorted ids (the caller keeps them as open_ids once the transaction
- * commits).
- */
-static int write_members(struct store *s, const struct item *it, size_t n, uint64_t newest,
-			 uint64_t rev, int64_t **ids_out, size_t *n_out)
-{
-	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids)), *old = NULL;
-	size_t n_old = 0, m = 0, i = 0, j = 0;
-	int err;
-
-	*ids_out = NULL;
-	*n_out = 0;
-	if (!ids)
-		return -ENOMEM;
+	int64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
 	struct keyed *kv = n > 1 ? malloc(2 * n * sizeof(*kv)) : NULL;
+	size_t m = 0;
+
+	if (!ids) {
+		free(kv);
+		return -ENOMEM;
+	}
 	for (size_t k = 0; k < n; k++)
 		ids[k] = it[k].id;
 	if (kv) {
@@ -494,7 +849,37 @@ static int write_members(struct store *s, const struct item *it, size_t n, uint6
 	for (size_t k = 0; k < n; k++)
 		if (!m || ids[m - 1] != ids[k])
 			ids[m++] = ids[k];
-	err = newest_ids(s, newest, &old, &n_old);
+	*out = ids;
+	*m_out = m;
+	return 0;
+}
+
+static int member_step(struct store *s, enum store_stmt_id id, int64_t obj, uint64_t rev)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, obj);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rev);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, "revision members");
+}
+
+/* Makes revision rev hold exactly the objects of it[] (all with ids), given
+ * that the newest revision before it is newest, whose members are read
+ * from the store. */
+static int write_members(struct store *s, const struct item *it, size_t n, uint64_t newest,
+			 uint64_t rev)
+{
+	int64_t *ids = NULL, *old = NULL;
+	size_t m = 0, n_old = 0, i = 0, j = 0;
+	int err = sorted_ids(it, n, &ids, &m);
+
+	if (!err)
+		err = newest_ids(s, newest, &old, &n_old);
 	/* Both sorted: walk them side by side. */
 	while (!err && (i < m || j < n_old)) {
 		if (j == n_old || (i < m && ids[i] < old[j]))
@@ -505,19 +890,52 @@ static int write_members(struct store *s, const struct item *it, size_t n, uint6
 			i++, j++;
 	}
 	free(old);
-	if (err) {
-		free(ids);
-		return err;
-	}
-	*ids_out = ids;
-	*n_out = m;
-	return 0;
+	free(ids);
+	return err;
 }
 
-static int write_revision(struct store *s, struct item *it, size_t n, const uint8_t set_hash[32],
-			  const struct store_compiled *c, const char *source, const char *user,
-			  const char *summary, uint64_t newest, uint64_t *rev, int64_t **ids,
-			  size_t *n_ids)
+/* Makes revision rev hold the cached (newest) set changed by d (the new
+ * adds with ids). */
+static int write_delta_members(struct store *s, const struct delta *d, uint64_t newest,
+			       uint64_t rev)
+{
+	int err = 0;
+
+	for (size_t k = 0; k < d->n_drop && !err; k++)
+		err = member_step(s, ST_MEMBER_DROP, d->drop[k].id, newest);
+	for (size_t k = 0; k < d->n_add && !err; k++)
+		if (!d->add[k].was)
+			err = member_step(s, ST_MEMBER_ADD, d->add[k].id, rev);
+	return err;
+}
+
+/* Whether it[] (n objects; ids found where stored) is exactly the newest
+ * revision's set. Asked only when the digests agree, which alone does
+ * not prove it (see "set digest"). */
+static int is_newest_set(struct store *s, struct item *it, size_t n, uint64_t newest, bool *same)
+{
+	int64_t *ids = NULL, *old = NULL;
+	size_t m = 0, n_old = 0, found = 0;
+	int err = resolve_ids(s, it, n, false, &found);
+
+	*same = false;
+	if (err)
+		return err;
+	for (size_t k = 0; k < n; k++)
+		if (it[k].id <= 0)
+			return 0;
+	err = sorted_ids(it, n, &ids, &m);
+	if (!err)
+		err = newest_ids(s, newest, &old, &n_old);
+	if (!err)
+		*same = m == n && n_old == m && (!m || memcmp(ids, old, m * sizeof(*ids)) == 0);
+	free(ids);
+	free(old);
+	return err;
+}
+
+static int insert_revision(struct store *s, size_t n, const uint8_t digest[32], const char *source,
+			   const char *user, const char *summary, uint64_t *rev)
 {
 	sqlite3_stmt *st = store_stmt(s, ST_REV_INSERT);
 	int rc;
@@ -529,14 +947,34 @@ static int write_revision(struct store *s, struct item *it, size_t n, const uint
 	store_bind_text(st, 3, user);
 	store_bind_text(st, 4, summary);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
-	sqlite3_bind_blob(st, 6, set_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, digest, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_sqlerr(s, rc, "revision insert");
 	*rev = (uint64_t)sqlite3_last_insert_rowid(s->db);
-	int err = write_members(s, it, n, newest, *rev, ids, n_ids);
-	return err ? err : write_snapshot(s, *rev, c);
+	return 0;
+}
+
+/* The newest revision (0 = none), its digest and object count. */
+static int read_newest(struct store *s, uint64_t *rev, uint8_t digest[32], uint64_t *n)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_NEWEST);
+	int rc;
+
+	*rev = *n = 0;
+	memset(digest, 0, 32);
+	if (!st)
+		return -WG_ESTORE;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*rev = (uint64_t)sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 1) == 32)
+			memcpy(digest, sqlite3_column_blob(st, 1), 32);
+		*n = (uint64_t)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_sqlerr(s, rc, "newest revision");
 }
 
 int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_json,
@@ -547,77 +985,105 @@ int store_commit(struct store *s, struct gw_objset *set, const char *snapshot_js
 	return store_commit_compiled(s, set, &c, source, user, summary, rev_out);
 }
 
+/*
+ * Two ways to the same revision. With the commit cache in step with the
+ * newest revision (this connection committed it), only the change is
+ * looked at (struct delta): the objects gained are hashed and stored, the
+ * lost ones' intervals closed, the digest moved, the cache updated in
+ * place. Otherwise (the first commit after opening, someone else
+ * committed, a recovery) every object is gathered and hashed, the newest
+ * revision's members are read back, and the cache is rebuilt.
+ */
 int store_commit_compiled(struct store *s, struct gw_objset *set, const struct store_compiled *c,
 			  const char *source, const char *user, const char *summary,
 			  uint64_t *rev_out)
 {
-	uint64_t t0 = clock_mono_ms(), newest = 0, rev = 0;
-	uint8_t set_hash[32];
+	uint64_t t0 = clock_mono_ms(), newest = 0, n_newest = 0, rev = 0;
+	uint8_t digest[32], newest_digest[32];
+	struct delta d = {0};
 	struct item *it = NULL;
-	int64_t *ids = NULL;
-	size_t n = 0, hashed = 0, inserted = 0, n_ids = 0;
-	bool same = false;
-	sqlite3_stmt *st;
+	size_t n = 0, hashed = 0, inserted = 0;
+	const char *path = "full";
+	bool same = false, full = true;
 	char line[600];
-	int err, rc;
+	int err;
 
 	if (!s || !set || !source)
 		return -EINVAL;
-	err = gather(s, set, &it, &n, set_hash, &hashed);
-	if (err)
-		return err;
+	if (s->cache_rev) {
+		err = delta_find(s, set, &d, digest, &hashed, &path);
+		full = err != 0;
+		if (!full)
+			n = s->cache_n - d.n_drop + d.n_new;
+		else if (err != -ENOMEM)
+			return err;
+	}
+	if (full) {
+		delta_fini(&d);
+		path = "full";
+		err = gather(s, set, &it, &n, digest, &hashed);
+		if (err)
+			return err;
+	}
 	store_sync_full(s, true);
 	err = store_tx_begin(s, true);
 	if (err)
 		goto out;
-	st = store_stmt(s, ST_NEWEST);
-	if (!st) {
-		err = -WG_ESTORE;
+	err = read_newest(s, &newest, newest_digest, &n_newest);
+	if (err)
 		goto fail;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		newest = (uint64_t)sqlite3_column_int64(st, 0);
-		same = sqlite3_column_bytes(st, 1) == 32 &&
-		       memcmp(sqlite3_column_blob(st, 1), set_hash, 32) == 0;
-	} else if (rc != SQLITE_DONE) {
-		err = store_sqlerr(s, rc, "newest revision");
-		goto fail;
-	}
-	sqlite3_reset(st);
 	if (s->cache_rev != newest) {
 		/* Someone else committed (or the cache is from before a
-		 * recovery): the cached ids may be gone. */
+		 * recovery): the cached ids may be gone, and the change must
+		 * be taken against what the store holds. */
+		if (!full) {
+			delta_fini(&d);
+			full = true;
+			path = "full";
+			err = gather(s, set, &it, &n, digest, &hashed);
+			if (err)
+				goto fail;
+		}
 		for (size_t k = 0; k < n; k++)
 			it[k].id = 0;
 		store_cache_clear(s);
 	}
+	if (!full)
+		same = d.n_drop == 0 && d.n_new == 0;
+	else if (newest && n == n_newest && memcmp(digest, newest_digest, 32) == 0)
+		err = is_newest_set(s, it, n, newest, &same);
+	if (err)
+		goto fail;
 	if (same) {
-		err = resolve_ids(s, it, n, false, &inserted);
-		if (err)
-			goto fail;
 		rev = newest;
 		/* The same objects compiled into another snapshot (by a newer
 		 * build, or with other addresses): the revision keeps what is
 		 * served from now on, so a restart serves that. */
 		if (c && c->image && image_differs(s, rev, c)) {
-			err = write_snapshot(s, rev, c);
+			err = write_snapshot(s, rev, c, true);
 			if (!err)
-				err = store_tx_commit(s);
+				err = store_tx_commit_revision(s);
 			if (err)
 				goto fail;
 			log_info("event=store_snapshot_replaced rev=%llu", (unsigned long long)rev);
 		} else {
 			store_tx_rollback(s);
 		}
-		log_debug("event=store_commit_unchanged rev=%llu objects=%zu",
-			  (unsigned long long)rev, n);
+		log_debug("event=store_commit_unchanged rev=%llu objects=%zu path=%s",
+			  (unsigned long long)rev, n, path);
 		goto done;
 	}
-	err = resolve_ids(s, it, n, true, &inserted);
+	if (full)
+		err = resolve_ids(s, it, n, true, &inserted);
+	else
+		err = resolve_ids(s, d.add, d.n_add, true, &inserted);
 	if (!err)
-		err = write_revision(s, it, n, set_hash, c, source, user, summary, newest, &rev,
-				     &ids, &n_ids);
+		err = insert_revision(s, n, digest, source, user, summary, &rev);
+	if (!err)
+		err = full ? write_members(s, it, n, newest, rev)
+			   : write_delta_members(s, &d, newest, rev);
+	if (!err)
+		err = write_snapshot(s, rev, c, false);
 	if (!err)
 		err = store_retain(s);
 	if (!err) {
@@ -628,20 +1094,24 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 	}
 	if (err)
 		goto fail;
-	err = store_tx_commit(s);
+	err = store_tx_commit_revision(s);
 	if (err)
 		goto out;
-	free(s->open_ids);
-	s->open_ids = ids;
-	s->n_open = n_ids;
-	s->open_rev = rev;
-	ids = NULL;
-	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu source=%s "
-		 "ms=%llu",
-		 (unsigned long long)rev, n, inserted, hashed, log_q(source),
+	log_info("event=store_commit rev=%llu objects=%zu new_objects=%zu hashed=%zu path=%s "
+		 "source=%s ms=%llu",
+		 (unsigned long long)rev, n, inserted, hashed, path, log_q(source),
 		 (unsigned long long)(clock_mono_ms() - t0));
 done:
-	cache_rebuild(s, it, n, rev);
+	if (full)
+		cache_rebuild(s, it, n, rev, digest);
+	else
+		delta_apply(s, &d, rev, digest);
+	if (s->cache_rev) {
+		s->cache_set = gw_objset_id(set);
+		s->cache_pos = gw_objset_log_pos(set);
+	}
+	s->last_path = path;
+	s->last_hashed = hashed;
 	if (rev_out)
 		*rev_out = rev;
 	goto out;
@@ -650,7 +1120,7 @@ fail:
 	log_error("event=store_commit_failed objects=%zu err=%s", n, log_q(err_str(err)));
 out:
 	store_sync_full(s, false);
-	free(ids);
+	delta_fini(&d);
 	free(it);
 	return err;
 }
@@ -659,35 +1129,51 @@ out:
  * retention; only worth it when there are enough of them. */
 static void give_back_pages(struct store *s)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = store_stmt(s, ST_FREELIST);
 	int64_t free_pages = 0;
 
-	if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL) != SQLITE_OK)
+	if (!st)
 		return;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		free_pages = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (free_pages > 256)
 		sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
 }
 
 static int cutoff(struct store *s, unsigned keep, int64_t *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = store_stmt(s, ST_CUTOFF);
 	int rc;
 
 	*out = 0;
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1", -1,
-				&st, NULL);
-	if (rc != SQLITE_OK)
-		return store_sqlerr(s, rc, "retention");
+	if (!st)
+		return -WG_ESTORE;
 	sqlite3_bind_int64(st, 1, keep ? keep - 1 : 0);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlerr(s, rc, "retention");
+}
+
+/* Runs the retention statement id with ?1 = v; *changes (may be NULL)
+ * receives the rows it deleted. */
+static int retain_step(struct store *s, enum store_stmt_id id, int64_t v, int *changes)
+{
+	sqlite3_stmt *st = store_stmt(s, id);
+	int rc;
+
+	if (!st)
+		return -WG_ESTORE;
+	sqlite3_bind_int64(st, 1, v);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlerr(s, rc, "retention");
+	if (changes)
+		*changes = sqlite3_changes(s->db);
+	return 0;
 }
 
 static int exec_bound(struct store *s, const char *sql, int64_t v, int *changes)
@@ -712,7 +1198,8 @@ static int exec_bound(struct store *s, const char *sql, int64_t v, int *changes)
  * the objects only deleted revisions held, and keeps snapshot JSON for the
  * newest keep_snapshots revisions and the pinned one. Revisions are numbered
  * in commit order, so "older than the N-th newest and not pinned" is a
- * range. Runs in the caller's write transaction.
+ * range. Runs in the caller's write transaction (the statements are in
+ * store.c, ST_RETAIN_*).
  */
 int store_retain(struct store *s)
 {
@@ -720,50 +1207,22 @@ int store_retain(struct store *s)
 	int err, revs = 0, objs = 0;
 
 	err = cutoff(s, s->keep_revisions, &c);
-	if (!err && c > 0) {
-		/* A membership interval is dead when it ends before the cutoff
-		 * and holds no pinned revision; an object goes with its last
-		 * live interval. */
-#define DEAD(m)                                                                                    \
-	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
-	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
-	".last_rev))"
-		err = exec_bound(s,
-				 "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
-				 DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
-				 " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
-				 c, &objs);
-		if (!err)
-			err = exec_bound(s, "DELETE FROM members WHERE " DEAD("members"), c, NULL);
-#undef DEAD
-		if (!err)
-			err = exec_bound(
-				s,
-				"DELETE FROM snapshots WHERE rev IN"
-				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-				c, NULL);
-		if (!err)
-			err = exec_bound(
-				s,
-				"DELETE FROM snapshot_images WHERE rev IN"
-				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
-				c, NULL);
-		if (!err)
-			err = exec_bound(s, "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
-					 c, &revs);
-	}
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_OBJECTS, c, &objs);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_MEMBERS, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_SNAPSHOTS, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_IMAGES, c, NULL);
+	if (!err && c > 0)
+		err = retain_step(s, ST_RETAIN_REVISIONS, c, &revs);
 	if (!err)
 		err = cutoff(s, s->keep_snapshots, &sc);
 	if (!err && sc > 0)
-		err = exec_bound(s,
-				 "DELETE FROM snapshots WHERE rev < ?1"
-				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
-				 sc, NULL);
+		err = retain_step(s, ST_TRIM_SNAPSHOTS, sc, NULL);
 	if (!err && sc > 0)
-		err = exec_bound(s,
-				 "DELETE FROM snapshot_images WHERE rev < ?1"
-				 " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
-				 sc, NULL);
+		err = retain_step(s, ST_TRIM_IMAGES, sc, NULL);
 	if (!err && revs > 0) {
 		log_info("event=store_retention deleted_revisions=%d deleted_objects=%d keep=%u",
 			 revs, objs, s->keep_revisions);
@@ -946,7 +1405,22 @@ static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **
 	return err;
 }
 
+static int image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
+
+/* Durable like a commit, although nothing waits for it: otherwise its
+ * megabyte would still be unsynced in the log when the next revision
+ * commits, and that commit's sync, on the way to serving, would carry it. */
 int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
+{
+	int err;
+
+	store_sync_full(s, true);
+	err = image_put(s, rev, image, len);
+	store_sync_full(s, false);
+	return err;
+}
+
+static int image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len)
 {
 	uint8_t hash[IMAGE_DIGEST_LEN];
 	sqlite3_stmt *st;

@@ -122,11 +122,19 @@ static const char *const migrations[] = {
 	"CREATE VIEW revision_objects(rev, obj) AS"
 	"  SELECT r.rev, m.obj FROM revisions r JOIN members m"
 	"  ON m.first_rev <= r.rev AND (m.last_rev IS NULL OR m.last_rev >= r.rev);",
+	/* 3 -> 4: a revision's set_hash becomes the sum of its objects' hashes
+	 * (store_set_digest) instead of the SHA-256 of them sorted, so that a
+	 * commit moves it by what changed. Every revision's is recomputed
+	 * from its members (wg_set_digest, registered on each connection). */
+	"UPDATE revisions SET set_hash = (SELECT wg_set_digest(o.hash)"
+	"  FROM members m JOIN objects o ON o.id = m.obj"
+	"  WHERE m.first_rev <= revisions.rev"
+	"  AND (m.last_rev IS NULL OR m.last_rev >= revisions.rev));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_NEWEST] = "SELECT rev, set_hash FROM revisions ORDER BY rev DESC LIMIT 1",
+	[ST_NEWEST] = "SELECT rev, set_hash, n_objects FROM revisions ORDER BY rev DESC LIMIT 1",
 	[ST_OBJ_BY_HASH] = "SELECT id FROM objects WHERE hash = ?1",
 	[ST_OBJ_INSERT] =
 		"INSERT INTO objects(hash, kind, ns, name, json) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -160,6 +168,30 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
 	[ST_SETTING_SET] = "INSERT OR REPLACE INTO settings(key, value) VALUES (?1, ?2)",
 	[ST_SETTING_DEL] = "DELETE FROM settings WHERE key = ?1",
+	/* Retention (revision.c, store_retain): every commit runs these, so
+	 * they stay prepared. ?1 is the cutoff revision. A membership
+	 * interval is dead when it ends before the cutoff and holds no pinned
+	 * revision; an object goes with its last live interval. */
+	[ST_CUTOFF] = "SELECT rev FROM revisions ORDER BY rev DESC LIMIT 1 OFFSET ?1",
+#define DEAD(m)                                                                                    \
+	"(" m ".last_rev IS NOT NULL AND " m ".last_rev < ?1 AND NOT EXISTS ("                     \
+	"SELECT 1 FROM revisions p WHERE p.pinned != 0 AND p.rev BETWEEN " m ".first_rev AND " m   \
+	".last_rev))"
+	[ST_RETAIN_OBJECTS] = "DELETE FROM objects WHERE id IN (SELECT m.obj FROM members m WHERE "
+			      DEAD("m") ") AND NOT EXISTS (SELECT 1 FROM members k"
+			      " WHERE k.obj = objects.id AND NOT " DEAD("k") ")",
+	[ST_RETAIN_MEMBERS] = "DELETE FROM members WHERE " DEAD("members"),
+#undef DEAD
+	[ST_RETAIN_SNAPSHOTS] = "DELETE FROM snapshots WHERE rev IN"
+				" (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+	[ST_RETAIN_IMAGES] = "DELETE FROM snapshot_images WHERE rev IN"
+			     " (SELECT rev FROM revisions WHERE rev < ?1 AND pinned = 0)",
+	[ST_RETAIN_REVISIONS] = "DELETE FROM revisions WHERE rev < ?1 AND pinned = 0",
+	[ST_TRIM_SNAPSHOTS] = "DELETE FROM snapshots WHERE rev < ?1"
+			      " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+	[ST_TRIM_IMAGES] = "DELETE FROM snapshot_images WHERE rev < ?1"
+			   " AND rev NOT IN (SELECT rev FROM revisions WHERE pinned != 0)",
+	[ST_FREELIST] = "PRAGMA freelist_count",
 };
 
 /* -------- shared helpers -------- */
@@ -229,6 +261,16 @@ int store_tx_commit(struct store *s)
 
 	if (err)
 		store_tx_rollback(s);
+	return err;
+}
+
+int store_tx_commit_revision(struct store *s)
+{
+	int err;
+
+	s->defer_checkpoint = true;
+	err = store_tx_commit(s);
+	s->defer_checkpoint = false;
 	return err;
 }
 
@@ -345,6 +387,51 @@ static void close_db(struct store *s)
 	}
 }
 
+/* wg_set_digest(hash): the aggregate store_set_digest over object hashes,
+ * for the migration to schema 4. A value that is not a 32-byte hash (none
+ * is written so) is left out: the revision then fails the check of a
+ * recovery, as its damage deserves. */
+static void set_digest_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t *d = sqlite3_aggregate_context(ctx, 32);
+
+	(void)argc;
+	if (!d) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	if (sqlite3_value_type(argv[0]) == SQLITE_BLOB && sqlite3_value_bytes(argv[0]) == 32)
+		store_digest_add(d, sqlite3_value_blob(argv[0]));
+}
+
+static void set_digest_final(sqlite3_context *ctx)
+{
+	static const uint8_t none[32];
+	const uint8_t *d = sqlite3_aggregate_context(ctx, 0);
+
+	sqlite3_result_blob(ctx, d ? d : none, 32, SQLITE_TRANSIENT);
+}
+
+/* Frames in the write-ahead log past which a commit checkpoints it (SQLite's
+ * default), and past which even a revision's commit does. */
+#define WAL_CHECKPOINT_FRAMES 1000
+#define WAL_DEFER_MAX_FRAMES (4 * WAL_CHECKPOINT_FRAMES)
+
+/* SQLite's automatic checkpoint, except that a revision's commit leaves it
+ * to the next write (the image's bytes, right after serving): copying the
+ * log into the database and syncing it cost several milliseconds on the
+ * way to serving, in the commits that happened to cross the threshold. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	const struct store *s = arg;
+
+	if (frames < WAL_CHECKPOINT_FRAMES ||
+	    (s->defer_checkpoint && frames < WAL_DEFER_MAX_FRAMES))
+		return SQLITE_OK;
+	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 /* Opens the connection and applies its settings. Returns a SQLite code. */
 static int open_db(struct store *s, bool create)
 {
@@ -377,6 +464,12 @@ static int open_db(struct store *s, bool create)
 			  "PRAGMA secure_delete=FAST;"
 			  "PRAGMA foreign_keys=OFF;",
 			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function_v2(s->db, "wg_set_digest", 1,
+						SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+						set_digest_step, set_digest_final, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_wal_hook(s->db, on_wal_commit, s);
 	return rc;
 }
 
@@ -537,7 +630,6 @@ static void store_free(struct store *s)
 	if (!s)
 		return;
 	store_cache_clear(s);
-	free(s->open_ids);
 	close_db(s);
 	free(s->recovery_note);
 	free(s->dir);
@@ -714,10 +806,6 @@ int store_check(struct store *s, struct diag *d)
 	}
 	/* What this connection remembers of the damaged file goes with it. */
 	store_cache_clear(s);
-	free(s->open_ids);
-	s->open_ids = NULL;
-	s->n_open = 0;
-	s->open_rev = 0;
 	if (recover(s, msg, d) != 0)
 		return -WG_ESTORE;
 	return 1;

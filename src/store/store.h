@@ -136,6 +136,10 @@ struct store_compiled {
 	 * then (or if that write is lost) the revision has no image and a
 	 * start rebuilds it from its objects. */
 	bool image_later;
+	/* hash_wide(image, image_len) when the caller has it already (0 =
+	 * not given): the commit then records it as the image's digest
+	 * instead of reading a megabyte again. */
+	uint64_t image_hash;
 };
 /*
  * store_commit with the image as well, stored with its digest in the same
@@ -160,8 +164,9 @@ int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t 
 /* Writes the bytes of rev's image committed with image_later. -WG_ENOTFOUND
  * (nothing written) when rev holds no image entry with their hash (bytes
  * other than those committed, another image committed since, or retention
- * dropped it). Borrowed arguments. Not durable on its own: a power cut may
- * lose it, which only costs a rebuild at the next start. */
+ * dropped it). Borrowed arguments. Durable when it returns 0 (so that the
+ * next commit's sync does not have to carry its bytes); a power cut before
+ * that only costs a rebuild at the next start. */
 int store_snapshot_image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t len);
 /*
  * Puts the objects of revision rev (0 = the serving revision: the pinned one

@@ -2,7 +2,8 @@
 /*
  * test_objset.c: the object set: parsing metadata, kinds by name and
  * resource, put/replace/delete with the version counter, sorted listing,
- * refcounts across a replace, relists, and gw_is_referenced.
+ * refcounts across a replace, relists, the change log, and
+ * gw_is_referenced.
  */
 #include "gwtest.h"
 
@@ -238,4 +239,84 @@ TEST(gw_objset_listing_follows_changes_and_sets_share_objects)
 	gw_objset_free(a);
 	CHECK(gw_objset_get(b, GW_K_SERVICE, "ns0", "s7") != NULL);
 	gw_objset_free(b);
+}
+
+/* The change log names every change to which object a key holds, in order:
+ * additions, replacements (also by an equal object, which leaves the
+ * version alone), removals; re-putting the object already held is none. A
+ * relist (clear_kind) breaks the log, and each set has its own identity. */
+TEST(gw_objset_change_log_follows_puts_and_deletes)
+{
+	struct gw_objset *set = gw_objset_new(), *other = gw_objset_new();
+	const struct gw_objset_change *ch;
+	struct gw_object *a1 = svc(1, 1), *a2 = svc(1, 2), *a3 = svc(1, 2), *b = svc(2, 1);
+	uint64_t p0 = gw_objset_log_pos(set), v;
+	size_t n = 9;
+
+	CHECK(gw_objset_id(set) != gw_objset_id(other));
+	CHECK(gw_objset_id(set) != 0);
+	CHECK(gw_objset_changes(set, p0, &ch, &n));
+	CHECK_EQ_INT(n, 0);
+	gw_objset_put(set, a1);
+	gw_objset_put(set, b);
+	gw_object_ref(a2);
+	gw_objset_put(set, a2);
+	v = gw_objset_version(set);
+	gw_objset_put(set, a3); /* equal to a2: no version change, but logged */
+	CHECK_EQ_INT(gw_objset_version(set), v);
+	gw_object_ref(a3);
+	gw_objset_put(set, a3); /* the very object held: nothing */
+	CHECK(gw_objset_del(set, GW_K_SERVICE, "ns2", "s2"));
+	CHECK_EQ_INT(gw_objset_log_pos(set), p0 + 5);
+	CHECK(gw_objset_changes(set, p0, &ch, &n));
+	CHECK_EQ_INT(n, 5);
+	if (n == 5) {
+		CHECK(ch[0].from == NULL && ch[0].to == a1);
+		CHECK(ch[1].from == NULL && ch[1].to == b);
+		CHECK(ch[2].from == a1 && ch[2].to == a2);
+		CHECK(ch[3].from == a2 && ch[3].to == a3);
+		CHECK(ch[4].to == NULL); /* b, freed since: an identity only */
+	}
+	CHECK(gw_objset_changes(set, p0 + 3, &ch, &n));
+	CHECK_EQ_INT(n, 2);
+	CHECK(!gw_objset_changes(set, p0 + 6, &ch, &n)); /* ahead of the log */
+	gw_object_unref(a2);
+
+	uint64_t p1 = gw_objset_log_pos(set);
+	gw_objset_clear_kind(set, GW_K_SERVICE);
+	CHECK(!gw_objset_changes(set, p1, &ch, &n));
+	CHECK_EQ_INT(n, 0);
+	uint64_t p2 = gw_objset_log_pos(set);
+	CHECK(gw_objset_changes(set, p2, &ch, &n));
+	CHECK_EQ_INT(n, 0);
+	gw_objset_clear_kind(set, GW_K_SERVICE); /* empty already: no change */
+	CHECK_EQ_INT(gw_objset_log_pos(set), p2);
+	gw_objset_free(set);
+	gw_objset_free(other);
+}
+
+/* The log keeps the recent changes only: a position far behind is refused,
+ * a recent one still gets exactly the changes after it. */
+TEST(gw_objset_change_log_is_bounded)
+{
+	struct gw_objset *set = gw_objset_new();
+	const struct gw_objset_change *ch;
+	uint64_t p0 = gw_objset_log_pos(set), recent = 0;
+	size_t n = 0;
+
+	for (int i = 0; i < 100; i++)
+		gw_objset_put(set, svc(i, 1));
+	for (int round = 2; round < 40; round++) {
+		for (int i = 0; i < 100; i++) {
+			if (round == 39 && i == 90)
+				recent = gw_objset_log_pos(set);
+			gw_objset_put(set, svc(i, round));
+		}
+	}
+	CHECK(!gw_objset_changes(set, p0, &ch, &n));
+	CHECK(gw_objset_changes(set, recent, &ch, &n));
+	CHECK_EQ_INT(n, 10);
+	for (size_t i = 0; i < n; i++)
+		CHECK(ch[i].to == gw_objset_get(set, GW_K_SERVICE, ch[i].to->ns, ch[i].to->name));
+	gw_objset_free(set);
 }

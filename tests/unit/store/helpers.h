@@ -2,7 +2,8 @@
 /*
  * helpers.h: what the store tests share: a fresh temporary state directory
  * per test (removed at the end), objects built from small JSON documents,
- * a controllable clock, and a raw query against the store's connection.
+ * a controllable clock, a raw query against the store's connection, set
+ * digests made from scratch, and a database turned back into schema 3.
  */
 #ifndef WG_TESTS_STORE_HELPERS_H
 #define WG_TESTS_STORE_HELPERS_H
@@ -87,6 +88,103 @@ static inline int64_t th_query(struct store *s, const char *sql)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+/* The digest of set made from scratch (every object hashed), and its
+ * number of objects. */
+static inline size_t th_set_digest(struct gw_objset *set, uint8_t out[32])
+{
+	size_t total = 0;
+
+	memset(out, 0, 32);
+	for (int k = 0; k < GW_K_COUNT; k++) {
+		size_t n = 0;
+		const struct gw_object *const *v = gw_objset_list(set, (enum gw_kind)k, &n);
+
+		for (size_t i = 0; i < n; i++) {
+			uint8_t h[32];
+
+			store_obj_hash(gw_kind_info((enum gw_kind)k)->kind, v[i]->ns, v[i]->name,
+				       v[i]->json, v[i]->json_len, h);
+			store_digest_add(out, h);
+		}
+		total += n;
+	}
+	return total;
+}
+
+/* The digest revision rev records (false when there is none). */
+static inline bool th_rev_digest(struct store *s, uint64_t rev, uint8_t out[32])
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT set_hash FROM revisions WHERE rev = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		memcpy(out, sqlite3_column_blob(st, 0), 32);
+		ok = true;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* Sets revision rev's recorded digest. */
+static inline int th_set_rev_digest(struct store *s, uint64_t rev, const uint8_t d[32])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE revisions SET set_hash = ?2 WHERE rev = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rev);
+	sqlite3_bind_blob(st, 2, d, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Turns s's database back into schema 3: every revision's digest in the
+ * old form (SHA-256 of its objects' hashes sorted). 0 on success. */
+static inline int th_to_schema3(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t revs[256];
+	size_t n = 0;
+	int err = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT rev FROM revisions", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
+		revs[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n && !err; i++) {
+		uint8_t *hs = NULL, d[32];
+		size_t m = 0;
+
+		if (sqlite3_prepare_v2(s->db,
+				       "SELECT o.hash FROM revision_objects r JOIN objects o"
+				       " ON o.id = r.obj WHERE r.rev = ?1",
+				       -1, &st, NULL) != SQLITE_OK)
+			return -1;
+		sqlite3_bind_int64(st, 1, revs[i]);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			uint8_t *nv = realloc(hs, 32 * (m + 1));
+
+			if (!nv)
+				break;
+			hs = nv;
+			memcpy(hs + 32 * m++, sqlite3_column_blob(st, 0), 32);
+		}
+		sqlite3_finalize(st);
+		store_set_hash_sorted(hs, m, d);
+		free(hs);
+		err = th_set_rev_digest(s, (uint64_t)revs[i], d);
+	}
+	return err ? err : store_exec(s, "PRAGMA user_version = 3");
 }
 
 struct th_clock {
