@@ -273,7 +273,8 @@ struct route_ctr {
 struct rstat_ent {
 	char *route; /* owned */
 	uint32_t rule_index;
-	uint64_t gen; /* atomic: last publish that served the rule */
+	uint32_t serving; /* atomic: HTTP rules of the current rt with this id */
+	uint64_t gen;     /* atomic: last publish that stamped the rule (L4 routes) */
 };
 
 /* The id registry. All-zero is empty. chunks and n are read by any thread
@@ -298,8 +299,12 @@ struct rstat_worker {
  * served by publish gen; 0 when route is NULL, on ENOMEM or when the
  * registry is full (the rule is then served uncounted). */
 uint32_t rstat_id(struct rstat_reg *g, const char *route, uint32_t rule_index, uint64_t gen);
+/* Control thread: HTTP rules entering (delta 1) or leaving (-1) the rt
+ * being published; an id is collected while some rule serves it or it
+ * was stamped by the publish being served. id 0 is ignored. */
+void rstat_serve(struct rstat_reg *g, uint32_t id, int delta);
 /* Control thread: gen is the publish now served; rules not stamped with it
- * are left out of rstat_collect from then on. */
+ * (nor served, rstat_serve) are left out of rstat_collect from then on. */
 void rstat_reg_publish(struct rstat_reg *g, uint64_t gen);
 void rstat_reg_fini(struct rstat_reg *g);
 /* Worker thread: allocates chunk (zeroed) and publishes it. NULL on ENOMEM. */
