@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -659,8 +660,16 @@ static bool serves_http(const struct snap_socket *s)
 	return false;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 {
+	uint64_t t0 = mono_us();
 	struct rt_delta delta = {0};
 	struct rt *rt = rt_build_from(snap, p->current, &delta, d);
 	if (!rt) {
@@ -751,9 +760,9 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	}
 	rt_unref(old);
 	log_debug("event=published revision=%llu sockets=%zu rules_made=%zu rules_dropped=%zu "
-		  "whole=%s",
+		  "whole=%s us=%llu",
 		  (unsigned long long)snap->revision, n_tab, n_made, n_dropped,
-		  whole ? "true" : "false");
+		  whole ? "true" : "false", (unsigned long long)(mono_us() - t0));
 	return 0;
 }
 
