@@ -153,44 +153,82 @@ void psock_unref(struct psock *s);
 
 /* ---- runtime view of a snapshot ---- */
 
-/* A hash map from a lower-case host name (or ".suffix") to a run of rule
- * indexes in precedence order. Open addressing, built once. */
-struct rt_map_ent {
-	const char *key; /* NULL = empty slot */
-	size_t klen;
-	uint32_t *idx;
-	uint32_t n;
-};
+/*
+ * Routing state shared by successive rts. A publish after a few route
+ * changes keeps every rule whose snapshot entry is unchanged (the same
+ * bytes: gwapi copies an unchanged route's rules, pointers and all, into
+ * the next snapshot) together with its compiled regexes and the host runs
+ * that hold it, and makes only what changed. These objects live in the
+ * store, an arena shared by the rts that use it (arena_ref): the control
+ * thread appends to it while building, and nothing in it changes once an
+ * rt that reaches it is published, so workers read it without locks. What
+ * replaced or removed stays behind as garbage; rt_build_from starts a new
+ * store when that outgrows what the last whole build needed (see
+ * RT_STORE_SLACK in route.c).
+ */
 
-struct rt_map {
-	struct rt_map_ent *v;
-	size_t cap; /* power of two, or 0 */
-};
-
+/* One match of one rule on one listener (a snap_http_rule), compiled. r
+ * points at copy, not into a snapshot: a rule outlives the snapshot it was
+ * made for, and the copy's pointers stay valid because every rt holding
+ * the rule has an equal entry in its own snapshot, which keeps what they
+ * point to alive. */
 struct rt_rule {
-	const struct snap_http_rule *r;
+	const struct snap_http_rule *r; /* &copy */
 	uint32_t stat_id; /* rstats.c id of (route, rule index); 0 = not counted */
 	regex_t *path_re; /* SNAP_PM_REGEX */
 	regex_t **hdr_re; /* per header match, NULL for exact */
 	regex_t **query_re;
 	size_t prefix_len; /* PathPrefix without its trailing slash */
 	uint64_t total_weight;
+	/* Precedence within its listener: increases along the listener's
+	 * rules, with gaps left so that rules inserted later between two kept
+	 * ones get a value between theirs. Runs are sorted by it. */
+	uint64_t order;
 	bool broken; /* a regex failed to compile: never matches */
+	bool tls;    /* a backend or a mirror has upstream TLS (tlsglue.c) */
+	struct snap_http_rule copy;
+};
+
+/* The rules of one host key (a lower-case host name, or ".suffix" of a
+ * "*.suffix" wildcard), in precedence order. Immutable, in the store. */
+struct rt_run {
+	const char *key;
+	uint32_t klen;
+	uint32_t n;
+	struct rt_rule *v[];
+};
+
+/* Host key → run. Open addressing, linear probing; h is the key's hash.
+ * The slots are cut in pages (in the store); each rt has its own array of
+ * page pointers, the previous rt's with the pages that a change wrote
+ * replaced by copies, so a change costs a page, not the table. */
+struct rt_slot {
+	uint64_t h;
+	const struct rt_run *run; /* NULL = empty slot */
+};
+
+struct rt_map {
+	struct rt_slot **pages; /* cap >> shift of them */
+	size_t cap;             /* slots: power of two, or 0 */
+	size_t n;               /* keys */
+	unsigned shift;         /* log2 of slots per page */
 };
 
 struct rt_listener {
 	const struct snap_listener *l;
-	struct rt_rule *rules;
+	/* parallel to l->http_rules: the next build compares its snapshot
+	 * with l's to find the rules it keeps */
+	struct rt_rule **rules;
 	size_t n_rules;
+	size_t n_broken; /* of them, broken (all made by this rt's build) */
 	/* L4 routes keep one rule each (rule index 0), counted like rules[]:
 	 * TLS listeners: the stat id of each of l->tls_routes; TCP and UDP
 	 * listeners: the id of l->l4_route. Filled in at publish. */
 	uint32_t *tls_stat_ids;
 	uint32_t l4_stat_id;
-	struct rt_map exact;    /* "host" → rules */
-	struct rt_map wildcard; /* ".suffix" → rules, from "*.suffix" */
-	uint32_t *any;          /* rules without hostnames */
-	size_t n_any;
+	struct rt_map exact;      /* "host" → rules */
+	struct rt_map wildcard;   /* ".suffix" → rules, from "*.suffix" */
+	const struct rt_run *any; /* rules without hostnames, or NULL */
 };
 
 struct rt_socket {
@@ -216,6 +254,9 @@ struct rt {
 	uint32_t refs; /* atomic */
 	struct snapshot *snap;
 	struct arena *arena;
+	struct arena *store; /* shared rules, runs, pages, regexes; one reference */
+	size_t store_base;   /* store bytes right after its last whole build */
+	size_t n_tls_rules;  /* rules with tls set, over all listeners */
 	struct rt_listener *listeners; /* parallel to snap->listeners */
 	struct rt_socket *sockets;     /* parallel to snap->sockets */
 	size_t n_sockets;
@@ -223,7 +264,29 @@ struct rt {
 	size_t n_btls;
 };
 
+/* What a build changed against the rt it started from: the rules it made
+ * and those of prev it left out (borrowed from prev: valid while prev is).
+ * All-zero is empty; rt_delta_fini frees the arrays. */
+struct rt_delta {
+	struct rt_rule **fresh;
+	size_t n_fresh, cap_fresh;
+	struct rt_rule **dropped;
+	size_t n_dropped, cap_dropped;
+	bool whole; /* nothing was kept from prev */
+};
+
+void rt_delta_fini(struct rt_delta *dl);
+
 /* route.c (control thread for build, any worker for lookups) */
+/* The rt of snap, which it takes over (NULL on ENOMEM, snap untouched).
+ * rt_build_from keeps from prev (borrowed; NULL = none) the rules whose
+ * snapshot entries are unchanged, and says in delta (may be NULL) what it
+ * made and what it left out; beyond what the changes cost, it compares
+ * and copies one pointer per rule and per host table page. rt_build
+ * starts from nothing. Rules made have stat_id 0 (proxy_publish numbers
+ * them). */
+struct rt *rt_build_from(struct snapshot *snap, const struct rt *prev, struct rt_delta *delta,
+			 struct diag *d);
 struct rt *rt_build(struct snapshot *snap, struct diag *d);
 void rt_ref(struct rt *rt);
 void rt_unref(struct rt *rt);
@@ -273,7 +336,8 @@ struct route_ctr {
 struct rstat_ent {
 	char *route; /* owned */
 	uint32_t rule_index;
-	uint64_t gen; /* atomic: last publish that served the rule */
+	uint32_t serving; /* atomic: HTTP rules of the current rt with this id */
+	uint64_t gen;     /* atomic: last publish that stamped the rule (L4 routes) */
 };
 
 /* The id registry. All-zero is empty. chunks and n are read by any thread
@@ -298,8 +362,12 @@ struct rstat_worker {
  * served by publish gen; 0 when route is NULL, on ENOMEM or when the
  * registry is full (the rule is then served uncounted). */
 uint32_t rstat_id(struct rstat_reg *g, const char *route, uint32_t rule_index, uint64_t gen);
+/* Control thread: HTTP rules entering (delta 1) or leaving (-1) the rt
+ * being published; an id is collected while some rule serves it or it
+ * was stamped by the publish being served. id 0 is ignored. */
+void rstat_serve(struct rstat_reg *g, uint32_t id, int delta);
 /* Control thread: gen is the publish now served; rules not stamped with it
- * are left out of rstat_collect from then on. */
+ * (nor served, rstat_serve) are left out of rstat_collect from then on. */
 void rstat_reg_publish(struct rstat_reg *g, uint64_t gen);
 void rstat_reg_fini(struct rstat_reg *g);
 /* Worker thread: allocates chunk (zeroed) and publishes it. NULL on ENOMEM. */

@@ -5,7 +5,8 @@
  * the per-worker buffer freelist.
  *
  * Publication (control thread): the snapshot is compiled into a struct rt
- * (route.c), HTTPS sockets get their TLS context (tlsglue.c), sockets that
+ * (route.c, which keeps what the last rt compiled for the rules that did
+ * not change), HTTPS sockets get their TLS context (tlsglue.c), sockets that
  * are new get one SO_REUSEPORT fd per worker, bound here so that a failure
  * is reported at once in the caller's diag. Each worker then receives the rt
  * through an atomic exchange and a loop_wake(); on its own thread it adds
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -658,14 +660,24 @@ static bool serves_http(const struct snap_socket *s)
 	return false;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 {
-	struct rt *rt = rt_build(snap, d);
+	uint64_t t0 = mono_us();
+	struct rt_delta delta = {0};
+	struct rt *rt = rt_build_from(snap, p->current, &delta, d);
 	if (!rt) {
 		snap_unref(snap);
 		return -ENOMEM;
 	}
 	if (tlsg_backends_build(rt, p->current, &p->cfg, d) < 0) {
+		rt_delta_fini(&delta);
 		rt_unref(rt);
 		return -ENOMEM;
 	}
@@ -696,6 +708,7 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	struct psock **tab = calloc(rt->n_sockets ? rt->n_sockets : 1, sizeof(*tab));
 	size_t n_tab = 0;
 	if (!tab) {
+		rt_delta_fini(&delta);
 		rt_unref(rt);
 		return -ENOMEM;
 	}
@@ -712,14 +725,23 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 	p->n_socks = n_tab;
 
 	/* route rule ids: the same (route, rule index) keeps its counters; an
-	 * L4 route is one rule, index 0 (gwapi pools the backends of its rules) */
+	 * L4 route is one rule, index 0 (gwapi pools the backends of its rules).
+	 * HTTP rules kept from the last rt keep their id and are still served;
+	 * only the rules made and dropped change the registry. */
 	uint64_t gen = ++p->publishes;
+	for (size_t k = 0; k < delta.n_fresh; k++) {
+		struct rt_rule *rr = delta.fresh[k];
+		rr->stat_id = rstat_id(&p->rstats, rr->r->route, rr->r->rule_index, gen);
+		rstat_serve(&p->rstats, rr->stat_id, 1);
+	}
+	for (size_t k = 0; k < delta.n_dropped; k++)
+		rstat_serve(&p->rstats, delta.dropped[k]->stat_id, -1);
+	size_t n_made = delta.n_fresh, n_dropped = delta.n_dropped;
+	bool whole = delta.whole;
+	rt_delta_fini(&delta);
 	for (size_t i = 0; i < snap->n_listeners; i++) {
 		struct rt_listener *rl = &rt->listeners[i];
 		const struct snap_listener *l = rl->l;
-		for (size_t k = 0; k < rl->n_rules; k++)
-			rl->rules[k].stat_id = rstat_id(&p->rstats, rl->rules[k].r->route,
-							rl->rules[k].r->rule_index, gen);
 		for (size_t k = 0; rl->tls_stat_ids && k < l->n_tls_routes; k++)
 			rl->tls_stat_ids[k] = rstat_id(&p->rstats, l->tls_routes[k].route, 0, gen);
 		if (l->proto == SNAP_P_TCP || l->proto == SNAP_P_UDP)
@@ -737,8 +759,10 @@ int proxy_publish(struct proxy *p, struct snapshot *snap, struct diag *d)
 		loop_wake(w->loop);
 	}
 	rt_unref(old);
-	log_debug("event=published revision=%llu sockets=%zu", (unsigned long long)snap->revision,
-		  n_tab);
+	log_debug("event=published revision=%llu sockets=%zu rules_made=%zu rules_dropped=%zu "
+		  "whole=%s us=%llu",
+		  (unsigned long long)snap->revision, n_tab, n_made, n_dropped,
+		  whole ? "true" : "false", (unsigned long long)(mono_us() - t0));
 	return 0;
 }
 

@@ -11,6 +11,10 @@
  * memory per worker. Readers (the UI through proxy_route_stats) sum the
  * workers' counters with relaxed loads, as proxy_get_stats does.
  *
+ * Which ids are served: an HTTP rule's while some rule of the current rt
+ * carries it (publish counts the rules it adds and drops, not all), an
+ * L4 route's while the last publish stamped it (there are few).
+ *
  * Threads: ids are given out on the control thread at publish; counters
  * are written by their worker only; collection runs on any thread. Entries
  * and chunks never move and are freed only by rstat_reg_fini and
@@ -108,6 +112,14 @@ uint32_t rstat_id(struct rstat_reg *g, const char *route, uint32_t rule_index, u
 	return id;
 }
 
+void rstat_serve(struct rstat_reg *g, uint32_t id, int delta)
+{
+	if (!id || id > g->n)
+		return;
+	struct rstat_ent *e = ent_at(g, id);
+	__atomic_store_n(&e->serving, e->serving + (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
 void rstat_reg_publish(struct rstat_reg *g, uint64_t gen)
 {
 	__atomic_store_n(&g->gen, gen, __ATOMIC_RELEASE);
@@ -165,7 +177,7 @@ size_t rstat_collect(const struct rstat_reg *g, struct rstat_worker *const *ws, 
 		struct proxy_route_stats *o;
 
 		/* rules of the served snapshot (or of one being published) */
-		if (LOAD(e->gen) < gen)
+		if (LOAD(e->gen) < gen && !LOAD(e->serving))
 			continue;
 		if (live++ >= max)
 			continue;

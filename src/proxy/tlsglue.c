@@ -210,6 +210,8 @@ int tlsg_backends_build(struct rt *rt, const struct rt *prev, const struct proxy
 {
 	struct btls_walk w = {.count_only = true};
 
+	if (!rt->n_tls_rules)
+		return 0; /* no walk over every rule when none has upstream TLS */
 	each_backend(rt, btls_visit, &w);
 	if (!w.cap)
 		return 0;

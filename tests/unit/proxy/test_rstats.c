@@ -4,8 +4,9 @@
  * index) across publishes, rules a publish no longer serves leave the
  * collection and come back with their counts, counters of several workers
  * are summed (requests, status classes, bytes, latency buckets), the
- * collection reports how many rules there are when out is too small, and
- * the id map keeps working past its first growth and chunk.
+ * collection reports how many rules there are when out is too small, an
+ * HTTP rule counted as served stays collected over publishes that do not
+ * stamp it, and the id map keeps working past its first growth and chunk.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,41 @@ TEST(rstats_sums_workers_and_keeps_counts_across_publishes)
 
 	rstat_worker_fini(&w1);
 	rstat_worker_fini(&w2);
+	rstat_reg_fini(&g);
+}
+
+/* HTTP rules are counted in and out of the served rt (publish touches
+ * only the rules it adds and drops), L4 routes stamped at each publish. */
+TEST(rstats_served_rules_stay_listed_until_dropped)
+{
+	struct rstat_reg g = {0};
+	struct rstat_worker w = {0};
+	struct rstat_worker *ws[] = {&w};
+	struct proxy_route_stats out[4];
+	uint32_t a = rstat_id(&g, "ns/a", 0, 1), b = rstat_id(&g, "ns/b", 0, 1);
+	uint32_t tcp = rstat_id(&g, "ns/tcp", 0, 1);
+
+	rstat_serve(&g, a, 1);
+	rstat_serve(&g, a, 1); /* the same rule on a second listener */
+	rstat_serve(&g, b, 1);
+	rstat_serve(&g, 0, 1); /* uncounted: ignored */
+	rstat_reg_publish(&g, 1);
+	CHECK_EQ_INT(rstat_collect(&g, ws, 1, out, 4), 3);
+	/* publish 2 stamps nothing: the HTTP rules stay, the L4 route goes */
+	rstat_reg_publish(&g, 2);
+	CHECK_EQ_INT(rstat_collect(&g, ws, 1, out, 4), 2);
+	/* one listener drops a: still served by the other */
+	rstat_serve(&g, a, -1);
+	rstat_serve(&g, b, -1);
+	rstat_reg_publish(&g, 3);
+	CHECK_EQ_INT(rstat_collect(&g, ws, 1, out, 4), 1);
+	CHECK_EQ_INT(out[0].id, a);
+	rstat_serve(&g, a, -1);
+	CHECK_EQ_INT(rstat_collect(&g, ws, 1, out, 4), 0);
+	CHECK_EQ_INT(rstat_id(&g, "ns/tcp", 0, 4), tcp);
+	rstat_reg_publish(&g, 4);
+	CHECK_EQ_INT(rstat_collect(&g, ws, 1, out, 4), 1);
+	rstat_worker_fini(&w);
 	rstat_reg_fini(&g);
 }
 
