@@ -888,8 +888,9 @@ int gw_image_decode(const uint8_t *p, size_t len, struct gw_image *img)
 
 void gw_image_fini(struct gw_image *img)
 {
+	/* arena_unref, as snap_unref does: another owner may share the arena */
 	if (img->snap && __atomic_sub_fetch(&img->snap->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		arena_free(img->snap->arena);
+		arena_unref(img->snap->arena);
 	for (size_t i = 0; i < img->n_gateways; i++) {
 		if (img->gateways)
 			free(img->gateways[i]);
