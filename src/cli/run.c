@@ -334,8 +334,8 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	if (!snap)
 		return;
 	/* The image holds everything served (key material included) and
-	 * nothing about when it was compiled: its hash says whether anything
-	 * served changed. */
+	 * nothing about when it was compiled: its digest says whether
+	 * anything served changed. */
 	err = gw_image_encode(snap, r->prev_gateways, r->prev_addresses, r->n_prev, &image,
 			      &c.image_len);
 	if (err < 0) {
@@ -343,7 +343,7 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		snap_unref(snap);
 		return;
 	}
-	identity = hash_wide(image, c.image_len);
+	identity = gw_image_digest(image, c.image_len);
 	if (identity == r->served_hash && r->current && !r->serving_pinned) {
 		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
@@ -410,7 +410,7 @@ static int serve_image(struct runner *r, uint64_t rev)
 	int err = store_snapshot_image(r->store, rev, &buf, &len, &got);
 
 	if (err == 0) {
-		identity = hash_wide(buf, len);
+		identity = gw_image_digest(buf, len);
 		err = gw_image_decode(buf, len, &img);
 		gw_image_buf_free(buf, len);
 	}

@@ -2,16 +2,25 @@
 /*
  * snapimage.c: the compiled snapshot as a byte image and back (snapimage.h).
  * The format is private to one build family: a header (magic, format
- * version, byte-order mark) then every field in declaration order, integers
- * in host byte order, strings as a length (0 = NULL, else length + 1) and
- * their bytes. Arrays that the compiler shares between entries (a rule's
- * backends and filters, a backend's TLS settings) are written once and
- * then referenced by number, so the decoded snapshot has the same shape and
- * the data plane builds one TLS client per shared backend as before.
+ * version, byte-order mark, record count) then records, each a length and
+ * its bytes; integers in host byte order, strings as a length (0 = NULL,
+ * else length + 1) and their bytes. The records are: the Gateway address
+ * map with the counts; every shared value (a rule's backends or filters, a
+ * backend's TLS settings), once, in the order of its key; then per listener
+ * its fields, one record per HTTP rule, and its TLS and L4 routes; then the
+ * sockets. A value is named by its key, a hash of its kind and bytes (in
+ * which the values it holds are named by key too), so a rule's bytes do not
+ * depend on anything written before them: the encoder keeps each rule's
+ * record and its hash from one image to the next (gw_image_cache), and the
+ * digest, a hash over the records' hashes, is had from the kept hashes
+ * without writing the image. Values equal in every byte are one value after
+ * decoding, so the data plane builds one TLS client per shared backend.
  * The decoder trusts nothing: every count is checked against the bytes
- * left before anything is allocated, every enum and index against its
- * range. It does not check integrity (the store hashes the image) and it
- * does not interpret the snapshot. Any thread; no shared state.
+ * left before anything is allocated, every enum, key and reference against
+ * its range; a value's key must be its bytes' hash and every value must be
+ * used, so an image decodes and encodes again to the same bytes. It does
+ * not check integrity (the store compares gw_image_digest) and it does not
+ * interpret the snapshot. Any thread; no shared state.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,32 +33,97 @@
 #include "proxy/snapshot_types.h"
 
 #define IMAGE_MAGIC 0x49534757u /* "WGSI" read as a little-endian word */
-#define IMAGE_VERSION 1u
+#define IMAGE_VERSION 2u
 #define IMAGE_ORDER 0x01020304u
+#define IMAGE_HEAD 16 /* magic, version, order, record count */
 
-/* What a shared reference points at; a reference must name its kind. */
+/* What a shared value is; a reference must name its kind. */
 enum ref_kind { REF_BACKENDS = 1, REF_FILTERS, REF_BACKEND_TLS };
 
-/* Reference tags: 0 = NULL (empty), 1 = a new value follows, k + 2 = the
- * value numbered k (numbers are given in the order values first appear). */
-#define TAG_NULL 0u
-#define TAG_NEW 1u
+/* A value record: kind, key, then the value's bytes. */
+#define VALUE_HEAD 12
 
-/* -------- encoding -------- */
+/* How deep values may hold values (a rule's backends' filters' mirror's
+ * ...): far past what the compiler makes, and a bound on the decoder's
+ * recursion. */
+#define MAX_DEPTH 16
 
-struct ref_slot {
-	const void *p;
-	size_t n;
-	enum ref_kind kind;
-	uint32_t id;
+/* One step of the digest over record hashes: a bijection of h ^ d, so two
+ * sequences collide only where their records' hashes do. */
+static uint64_t fold(uint64_t h, uint64_t d)
+{
+	h = (h ^ d) * 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 31);
+}
+
+static uint64_t value_key(enum ref_kind kind, const uint8_t *p, size_t n)
+{
+	uint64_t k = fold(hash_wide(p, n), kind);
+	return k ? k : 1; /* 0 names no value */
+}
+
+/* -------- encoding: pieces and values --------
+ *
+ * A piece is the bytes of one record with its hash and the values it
+ * names (one reference each). A value node is a piece with its key,
+ * counted by the pieces that name it; the cache's table finds it by key
+ * and its sorted list orders the image's value records. */
+
+struct vnode;
+
+struct piece {
+	uint8_t *bytes;
+	size_t len;
+	uint64_t hash; /* hash_wide(bytes, len) */
+	struct vnode **kids;
+	size_t n_kids;
 };
+
+struct vnode {
+	uint64_t key;
+	uint32_t refs;     /* pieces that name it; 0 = dead, freed with the sorted list */
+	struct piece body; /* the whole value record */
+};
+
+#define TOMB ((struct vnode *)1)
+
+struct gw_image_cache;
 
 struct wbuf {
 	uint8_t *p;
 	size_t len, cap;
 	bool oom;
-	struct ref_slot *refs; /* open addressing by (p, kind, n) */
-	size_t refs_cap, refs_n;
+	int err; /* beside oom: -EEXIST for two values of one key */
+	struct gw_image_cache *c;
+	struct vnode **kids;
+	size_t n_kids, cap_kids;
+	unsigned depth;
+};
+
+/* The rules of one listener of the last image, and its pieces. */
+struct lcache {
+	const struct snap_http_rule *rules; /* borrowed from the cached snapshot */
+	struct piece **pieces;              /* owned; NULL once taken */
+	size_t n;
+	struct piece *head, *tail;
+};
+
+struct gw_image_cache {
+	struct lcache *lis;
+	size_t n_lis;
+	struct piece *top, *sockets; /* first and last record */
+	/* values by key (open addressing, TOMB for a removed one) */
+	struct vnode **slots;
+	size_t cap, used, live;
+	/* values in key order, and those made since it was sorted */
+	struct vnode **sorted, **added;
+	size_t n_sorted, n_added, cap_added;
+	bool dirty; /* a value died since the list was sorted */
+	/* the last snapshot's memory, which the kept rules point into */
+	struct arena *arena, *shared;
+	uint64_t digest;
+	size_t n_records, image_len;
+	bool ready; /* the last update succeeded: digest and pieces hold */
 };
 
 /* Makes room for n more bytes; false (and oom set) when there is none. */
@@ -58,7 +132,7 @@ static bool reserve(struct wbuf *w, size_t n)
 	if (w->oom)
 		return false;
 	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 256 * 1024;
+		size_t cap = w->cap ? w->cap : 256;
 		while (cap < w->len + n)
 			cap *= 2;
 		uint8_t *np = realloc(w->p, cap);
@@ -83,6 +157,14 @@ static void put(struct wbuf *w, const void *v, size_t n)
 /* Fixed-size writes copy a constant size, which the compiler inlines:
  * most of an image is these small fields. */
 static void put_u32(struct wbuf *w, uint32_t v)
+{
+	if (reserve(w, sizeof(v))) {
+		memcpy(w->p + w->len, &v, sizeof(v));
+		w->len += sizeof(v);
+	}
+}
+
+static void put_u64(struct wbuf *w, uint64_t v)
 {
 	if (reserve(w, sizeof(v))) {
 		memcpy(w->p + w->len, &v, sizeof(v));
@@ -120,56 +202,226 @@ static void put_strs(struct wbuf *w, char *const *v, size_t n)
 		put_str(w, v[i]);
 }
 
-static size_t ref_hash(const void *p, size_t n, enum ref_kind kind, size_t cap)
+static void node_unref(struct gw_image_cache *c, struct vnode *v);
+
+static void piece_release(struct gw_image_cache *c, struct piece *pc)
 {
-	uint64_t h = ((uint64_t)(uintptr_t)p ^ ((uint64_t)n << 40) ^ ((uint64_t)kind << 60)) *
-		     0x9e3779b97f4a7c15ULL;
-	return (size_t)(h >> 20) & (cap - 1);
+	for (size_t i = 0; i < pc->n_kids; i++)
+		node_unref(c, pc->kids[i]);
+	free(pc->kids);
+	pc->kids = NULL;
+	pc->n_kids = 0;
+	if (pc->bytes) /* a listener's or a backend TLS value's hold private keys */
+		explicit_bzero(pc->bytes, pc->len);
+	free(pc->bytes);
+	pc->bytes = NULL;
 }
 
-static bool refs_grow(struct wbuf *w)
+static void piece_free(struct gw_image_cache *c, struct piece *pc)
 {
-	size_t cap = w->refs_cap ? w->refs_cap * 2 : 1024;
-	struct ref_slot *v = calloc(cap, sizeof(*v));
+	if (!pc)
+		return;
+	piece_release(c, pc);
+	free(pc);
+}
 
-	if (!v)
+static size_t slot_of(const struct gw_image_cache *c, uint64_t key)
+{
+	return (size_t)(key >> 7) & (c->cap - 1);
+}
+
+/* The live value of key, or NULL. */
+static struct vnode *node_find(const struct gw_image_cache *c, uint64_t key)
+{
+	if (!c->cap)
+		return NULL;
+	for (size_t k = slot_of(c, key); c->slots[k]; k = (k + 1) & (c->cap - 1))
+		if (c->slots[k] != TOMB && c->slots[k]->key == key)
+			return c->slots[k];
+	return NULL;
+}
+
+static bool table_grow(struct gw_image_cache *c)
+{
+	size_t cap = c->cap ? c->cap : 1024;
+	struct vnode **v;
+
+	while (2 * (c->live + 1) > cap / 2)
+		cap *= 2;
+	if (!(v = calloc(cap, sizeof(*v))))
 		return false;
-	for (size_t i = 0; i < w->refs_cap; i++) {
-		if (!w->refs[i].p)
+	for (size_t i = 0; i < c->cap; i++) {
+		struct vnode *n = c->slots[i];
+		if (!n || n == TOMB)
 			continue;
-		size_t k = ref_hash(w->refs[i].p, w->refs[i].n, w->refs[i].kind, cap);
-		while (v[k].p)
+		size_t k = (size_t)(n->key >> 7) & (cap - 1);
+		while (v[k])
 			k = (k + 1) & (cap - 1);
-		v[k] = w->refs[i];
+		v[k] = n;
 	}
-	free(w->refs);
-	w->refs = v;
-	w->refs_cap = cap;
+	free(c->slots);
+	c->slots = v;
+	c->cap = cap;
+	c->used = c->live;
 	return true;
 }
 
-/* Writes the tag for (p, n) of kind; true when the value must follow. */
-static bool put_ref(struct wbuf *w, const void *p, size_t n, enum ref_kind kind)
+static bool node_insert(struct gw_image_cache *c, struct vnode *n)
 {
-	if (!p || !n) {
-		put_u32(w, TAG_NULL);
+	if (2 * (c->used + 1) > c->cap && !table_grow(c))
 		return false;
-	}
-	if (2 * (w->refs_n + 1) > w->refs_cap && !refs_grow(w)) {
-		w->oom = true;
-		return false;
-	}
-	size_t k = ref_hash(p, n, kind, w->refs_cap);
-	for (; w->refs[k].p; k = (k + 1) & (w->refs_cap - 1)) {
-		if (w->refs[k].p == p && w->refs[k].n == n && w->refs[k].kind == kind) {
-			put_u32(w, w->refs[k].id + 2);
+	if (c->n_added == c->cap_added) {
+		size_t cap = c->cap_added ? 2 * c->cap_added : 64;
+		struct vnode **v = realloc(c->added, cap * sizeof(*v));
+		if (!v)
 			return false;
+		c->added = v;
+		c->cap_added = cap;
+	}
+	size_t k = slot_of(c, n->key);
+	while (c->slots[k] && c->slots[k] != TOMB)
+		k = (k + 1) & (c->cap - 1);
+	if (!c->slots[k])
+		c->used++;
+	c->slots[k] = n;
+	c->live++;
+	c->added[c->n_added++] = n;
+	return true;
+}
+
+/* Drops one reference; the last takes the value out of the table (its
+ * memory goes when the sorted list is made again). */
+static void node_unref(struct gw_image_cache *c, struct vnode *v)
+{
+	if (--v->refs)
+		return;
+	for (size_t k = slot_of(c, v->key);; k = (k + 1) & (c->cap - 1)) {
+		if (c->slots[k] == v) {
+			c->slots[k] = TOMB;
+			break;
 		}
 	}
-	w->refs[k] = (struct ref_slot){.p = p, .n = n, .kind = kind, .id = (uint32_t)w->refs_n++};
-	put_u32(w, TAG_NEW);
+	c->live--;
+	c->dirty = true;
+	piece_release(c, &v->body);
+}
+
+/* Drops what w made: its buffers and its references. */
+static void discard(struct wbuf *w)
+{
+	for (size_t i = 0; i < w->n_kids; i++)
+		node_unref(w->c, w->kids[i]);
+	free(w->kids);
+	free(w->p);
+	w->kids = NULL;
+	w->p = NULL;
+}
+
+/* Makes w's bytes and named values into *pc (w's buffers move to it);
+ * false (and w's work dropped) when w failed. */
+static bool piece_take(struct wbuf *w, struct piece *pc)
+{
+	if (w->oom || w->err) {
+		discard(w);
+		return false;
+	}
+	*pc = (struct piece){.bytes = w->p, .len = w->len, .kids = w->kids, .n_kids = w->n_kids};
+	pc->hash = hash_wide(pc->bytes, pc->len);
 	return true;
 }
+
+static void begin(struct wbuf *w, struct gw_image_cache *c, unsigned depth)
+{
+	*w = (struct wbuf){.c = c, .depth = depth};
+}
+
+static void backends_body(struct wbuf *w, const struct snap_backend *b, size_t n);
+static void filters_body(struct wbuf *w, const struct snap_filter *f, size_t n);
+static void backend_tls_body(struct wbuf *w, const struct snap_backend_tls *t);
+
+/* The value (p, n) of kind, made when no equal one exists: one reference
+ * for the caller. NULL with w->oom or w->err set on failure. */
+static struct vnode *value_of(struct wbuf *w, const void *p, size_t n, enum ref_kind kind)
+{
+	struct wbuf v;
+	struct vnode *node;
+	uint64_t key;
+
+	if (w->depth >= MAX_DEPTH) {
+		w->err = -EINVAL;
+		return NULL;
+	}
+	begin(&v, w->c, w->depth + 1);
+	put_u32(&v, kind);
+	put_u64(&v, 0); /* the key, once the bytes are known */
+	switch (kind) {
+	case REF_BACKENDS: backends_body(&v, p, n); break;
+	case REF_FILTERS: filters_body(&v, p, n); break;
+	case REF_BACKEND_TLS: backend_tls_body(&v, p); break;
+	}
+	if (v.oom || v.err) {
+		w->oom |= v.oom;
+		w->err = v.err;
+		discard(&v);
+		return NULL;
+	}
+	key = value_key(kind, v.p + VALUE_HEAD, v.len - VALUE_HEAD);
+	memcpy(v.p + 4, &key, sizeof(key));
+	if ((node = node_find(w->c, key))) {
+		bool same = node->body.len == v.len && !memcmp(node->body.bytes, v.p, v.len);
+		discard(&v);
+		if (!same) {
+			w->err = -EEXIST; /* two values, one key: odds of 2^-64 */
+			return NULL;
+		}
+		node->refs++;
+		return node;
+	}
+	if (!(node = malloc(sizeof(*node)))) {
+		discard(&v);
+		w->oom = true;
+		return NULL;
+	}
+	piece_take(&v, &node->body);
+	node->key = key;
+	node->refs = 1;
+	if (!node_insert(w->c, node)) {
+		piece_release(w->c, &node->body);
+		free(node);
+		w->oom = true;
+		return NULL;
+	}
+	return node;
+}
+
+/* Names the value (p, n) of kind by its key (0: none). */
+static void put_ref(struct wbuf *w, const void *p, size_t n, enum ref_kind kind)
+{
+	struct vnode *v;
+
+	if (!p || !n) {
+		put_u64(w, 0);
+		return;
+	}
+	if (w->oom || w->err)
+		return;
+	if (w->n_kids == w->cap_kids) {
+		size_t cap = w->cap_kids ? 2 * w->cap_kids : 4;
+		struct vnode **k = realloc(w->kids, cap * sizeof(*k));
+		if (!k) {
+			w->oom = true;
+			return;
+		}
+		w->kids = k;
+		w->cap_kids = cap;
+	}
+	if (!(v = value_of(w, p, n, kind)))
+		return;
+	w->kids[w->n_kids++] = v;
+	put_u64(w, v->key);
+}
+
+/* -------- encoding: fields -------- */
 
 static void put_backends(struct wbuf *w, const struct snap_backend *b, size_t n);
 
@@ -188,10 +440,8 @@ static void put_header_mod(struct wbuf *w, const struct snap_header_mod *h)
 	put_strs(w, h->remove, h->n_remove);
 }
 
-static void put_filters(struct wbuf *w, const struct snap_filter *f, size_t n)
+static void filters_body(struct wbuf *w, const struct snap_filter *f, size_t n)
 {
-	if (!put_ref(w, f, n, REF_FILTERS))
-		return;
 	put_u32(w, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		put_u32(w, f[i].type);
@@ -232,10 +482,13 @@ static void put_filters(struct wbuf *w, const struct snap_filter *f, size_t n)
 	}
 }
 
-static void put_backend_tls(struct wbuf *w, const struct snap_backend_tls *t)
+static void put_filters(struct wbuf *w, const struct snap_filter *f, size_t n)
 {
-	if (!put_ref(w, t, 1, REF_BACKEND_TLS))
-		return;
+	put_ref(w, f, n, REF_FILTERS);
+}
+
+static void backend_tls_body(struct wbuf *w, const struct snap_backend_tls *t)
+{
 	put_str(w, t->sni);
 	put_str(w, t->ca_pem);
 	put_u8(w, t->use_system_cas);
@@ -244,10 +497,13 @@ static void put_backend_tls(struct wbuf *w, const struct snap_backend_tls *t)
 	put_str(w, t->client_key_pem);
 }
 
-static void put_backends(struct wbuf *w, const struct snap_backend *b, size_t n)
+static void put_backend_tls(struct wbuf *w, const struct snap_backend_tls *t)
 {
-	if (!put_ref(w, b, n, REF_BACKENDS))
-		return;
+	put_ref(w, t, 1, REF_BACKEND_TLS);
+}
+
+static void backends_body(struct wbuf *w, const struct snap_backend *b, size_t n)
+{
 	put_u32(w, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		put_str(w, b[i].name);
@@ -262,6 +518,11 @@ static void put_backends(struct wbuf *w, const struct snap_backend *b, size_t n)
 		put_backend_tls(w, b[i].tls);
 		put_filters(w, b[i].filters, b[i].n_filters);
 	}
+}
+
+static void put_backends(struct wbuf *w, const struct snap_backend *b, size_t n)
+{
+	put_ref(w, b, n, REF_BACKENDS);
 }
 
 static void put_kv(struct wbuf *w, const struct snap_kv_match *v, size_t n)
@@ -297,7 +558,8 @@ static void put_rule(struct wbuf *w, const struct snap_http_rule *r)
 	put_u32(w, r->retry.backoff_ms);
 }
 
-static void put_listener(struct wbuf *w, const struct snap_listener *l)
+/* A listener's fields up to its HTTP rules, and their count. */
+static void put_listener_head(struct wbuf *w, const struct snap_listener *l)
 {
 	put_str(w, l->gateway);
 	put_str(w, l->name);
@@ -313,8 +575,11 @@ static void put_listener(struct wbuf *w, const struct snap_listener *l)
 	put_u32(w, l->client_auth);
 	put_str(w, l->client_ca_pem);
 	put_u32(w, (uint32_t)l->n_http_rules);
-	for (size_t i = 0; i < l->n_http_rules; i++)
-		put_rule(w, &l->http_rules[i]);
+}
+
+/* A listener's fields after its HTTP rules. */
+static void put_listener_tail(struct wbuf *w, const struct snap_listener *l)
+{
 	put_u32(w, (uint32_t)l->n_tls_routes);
 	for (size_t i = 0; i < l->n_tls_routes; i++) {
 		put_str(w, l->tls_routes[i].route);
@@ -325,42 +590,372 @@ static void put_listener(struct wbuf *w, const struct snap_listener *l)
 	put_backends(w, l->l4_backends, l->n_l4_backends);
 }
 
-int gw_image_encode(const struct snapshot *snap, char *const *gateways, char *const *addresses,
-		    size_t n_gateways, uint8_t **out, size_t *len)
-{
-	struct wbuf w = {0};
 
-	*out = NULL;
-	*len = 0;
-	put_u32(&w, IMAGE_MAGIC);
-	put_u32(&w, IMAGE_VERSION);
-	put_u32(&w, IMAGE_ORDER);
+/* -------- encoding: the image from kept pieces --------
+ *
+ * An incremental reconcile hands over a snapshot whose rules are, but for
+ * the changed routes', copies of the last one's, pointing at the same
+ * compiled data. A rule's piece is taken from the last image when the rule
+ * is field for field the same (pointers equal: the same immutable data,
+ * kept alive by the cache's references to the last snapshot's arenas, so
+ * an address cannot have been reused for other data). */
+
+/* A rule's size with the fields same_rule compares (LP64, ILP32): a new
+ * field must be compared there before a piece is taken for it. */
+_Static_assert(sizeof(struct snap_http_rule) == (sizeof(void *) == 8 ? 160 : 92),
+	       "same_rule compares every field of struct snap_http_rule");
+
+static bool same_rule(const struct snap_http_rule *a, const struct snap_http_rule *b)
+{
+	return a->route == b->route && a->rule_name == b->rule_name &&
+	       a->rule_index == b->rule_index && a->grpc == b->grpc &&
+	       a->hostnames == b->hostnames && a->n_hostnames == b->n_hostnames &&
+	       a->match.path_type == b->match.path_type && a->match.path == b->match.path &&
+	       a->match.method == b->match.method && a->match.headers == b->match.headers &&
+	       a->match.n_headers == b->match.n_headers && a->match.query == b->match.query &&
+	       a->match.n_query == b->match.n_query && a->filters == b->filters &&
+	       a->n_filters == b->n_filters && a->backends == b->backends &&
+	       a->n_backends == b->n_backends && a->request_timeout_ms == b->request_timeout_ms &&
+	       a->backend_request_timeout_ms == b->backend_request_timeout_ms &&
+	       a->retry.codes == b->retry.codes && a->retry.n_codes == b->retry.n_codes &&
+	       a->retry.attempts == b->retry.attempts && a->retry.backoff_ms == b->retry.backoff_ms;
+}
+
+/* w made into a new piece, or NULL with *err set. */
+static struct piece *new_piece(struct wbuf *w, int *err)
+{
+	struct piece *pc = malloc(sizeof(*pc));
+
+	if (w->len > UINT32_MAX && !w->err)
+		w->err = -E2BIG;
+	if (!pc || w->oom || w->err) {
+		*err = !pc || w->oom ? -ENOMEM : w->err;
+		discard(w);
+		free(pc);
+		return NULL;
+	}
+	piece_take(w, pc);
+	return pc;
+}
+
+/* How far past the next unused piece of the last image a rule's piece is
+ * looked for: a few routes changed, each moving a rule or two. */
+#define LOOKAHEAD 8
+
+/* The piece of rule r: taken from old (the same listener in the last
+ * image) or made. NULL with *err set on failure. */
+static struct piece *rule_piece(struct gw_image_cache *c, struct lcache *old, size_t *j,
+				const struct snap_http_rule *r, int *err)
+{
+	struct wbuf w;
+
+	for (size_t d = 0; old && d < LOOKAHEAD && *j + d < old->n; d++) {
+		struct piece *pc = old->pieces[*j + d];
+		if (pc && same_rule(&old->rules[*j + d], r)) {
+			old->pieces[*j + d] = NULL;
+			*j += d + 1;
+			return pc;
+		}
+	}
+	begin(&w, c, 0);
+	put_rule(&w, r);
+	return new_piece(&w, err);
+}
+
+static void lcache_free(struct gw_image_cache *c, struct lcache *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		for (size_t k = 0; v[i].pieces && k < v[i].n; k++)
+			piece_free(c, v[i].pieces[k]);
+		free(v[i].pieces);
+		piece_free(c, v[i].head);
+		piece_free(c, v[i].tail);
+	}
+	free(v);
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+	uint64_t x = (*(struct vnode *const *)a)->key, y = (*(struct vnode *const *)b)->key;
+	return (x > y) - (x < y);
+}
+
+/* The sorted list again: without the values that died (freed here), with
+ * those made since. false on ENOMEM (the list stays as it was). */
+static bool resort(struct gw_image_cache *c)
+{
+	size_t na = 0, i = 0, j = 0, k = 0;
+	struct vnode **v;
+
+	if (!c->dirty && !c->n_added)
+		return true;
+	for (size_t x = 0; x < c->n_added; x++) {
+		if (c->added[x]->refs)
+			c->added[na++] = c->added[x];
+		else
+			free(c->added[x]);
+	}
+	c->n_added = na;
+	if (!(v = malloc((c->live ? c->live : 1) * sizeof(*v))))
+		return false;
+	if (na > 1)
+		qsort(c->added, na, sizeof(*c->added), cmp_node);
+	while (i < c->n_sorted || j < na) {
+		if (i < c->n_sorted && !c->sorted[i]->refs) {
+			free(c->sorted[i++]);
+			continue;
+		}
+		if (j == na || (i < c->n_sorted && c->sorted[i]->key < c->added[j]->key))
+			v[k++] = c->sorted[i++];
+		else
+			v[k++] = c->added[j++];
+	}
+	free(c->sorted);
+	c->sorted = v;
+	c->n_sorted = k;
+	c->n_added = 0;
+	c->dirty = false;
+	return true;
+}
+
+static uint64_t head_hash(uint32_t n_records)
+{
+	uint32_t h[4] = {IMAGE_MAGIC, IMAGE_VERSION, IMAGE_ORDER, n_records};
+
+	return hash_wide(h, sizeof(h));
+}
+
+struct gw_image_cache *gw_image_cache_new(void)
+{
+	return calloc(1, sizeof(struct gw_image_cache));
+}
+
+/* Drops the kept pieces and snapshot memory (values die with them). */
+static void cache_clear(struct gw_image_cache *c)
+{
+	lcache_free(c, c->lis, c->n_lis);
+	piece_free(c, c->top);
+	piece_free(c, c->sockets);
+	c->lis = NULL;
+	c->n_lis = 0;
+	c->top = c->sockets = NULL;
+	arena_unref(c->arena);
+	arena_unref(c->shared);
+	c->arena = c->shared = NULL;
+	c->ready = false;
+}
+
+void gw_image_cache_free(struct gw_image_cache *c)
+{
+	if (!c)
+		return;
+	cache_clear(c);
+	/* every value died with the pieces: free what the lists hold */
+	for (size_t i = 0; i < c->n_sorted; i++)
+		free(c->sorted[i]);
+	for (size_t i = 0; i < c->n_added; i++)
+		free(c->added[i]);
+	free(c->sorted);
+	free(c->added);
+	free(c->slots);
+	free(c);
+}
+
+static void put_sockets(struct wbuf *w, const struct snapshot *snap)
+{
+	put_u32(w, (uint32_t)snap->n_sockets);
+	for (size_t i = 0; i < snap->n_sockets; i++) {
+		const struct snap_socket *s = &snap->sockets[i];
+		put_str(w, s->addr);
+		put_u32(w, s->port);
+		put_u32(w, s->transport);
+		put_u32(w, (uint32_t)s->n_listeners);
+		for (size_t k = 0; k < s->n_listeners; k++)
+			put_u32(w, (uint32_t)(s->listeners[k] - snap->listeners));
+	}
+}
+
+/* The pieces of snap's listeners and sockets into now and *sockets. */
+static int make_pieces(struct gw_image_cache *c, const struct snapshot *snap, struct lcache *now,
+		       struct piece **sockets)
+{
+	struct wbuf w;
+	int err = 0;
+
+	for (size_t i = 0; i < snap->n_listeners; i++) {
+		const struct snap_listener *l = &snap->listeners[i];
+		struct lcache *old = i < c->n_lis ? &c->lis[i] : NULL;
+		size_t j = 0;
+
+		begin(&w, c, 0);
+		put_listener_head(&w, l);
+		if (!(now[i].head = new_piece(&w, &err)))
+			return err;
+		now[i].rules = l->http_rules;
+		now[i].pieces =
+			calloc(l->n_http_rules ? l->n_http_rules : 1, sizeof(struct piece *));
+		if (!now[i].pieces)
+			return -ENOMEM;
+		now[i].n = l->n_http_rules;
+		for (size_t k = 0; k < l->n_http_rules; k++)
+			if (!(now[i].pieces[k] = rule_piece(c, old, &j, &l->http_rules[k], &err)))
+				return err;
+		begin(&w, c, 0);
+		put_listener_tail(&w, l);
+		if (!(now[i].tail = new_piece(&w, &err)))
+			return err;
+	}
+	begin(&w, c, 0);
+	put_sockets(&w, snap);
+	*sockets = new_piece(&w, &err);
+	return err;
+}
+
+int gw_image_cache_update(struct gw_image_cache *c, const struct snapshot *snap,
+			  char *const *gateways, char *const *addresses, size_t n_gateways,
+			  uint64_t *digest)
+{
+	size_t nl = snap->n_listeners, n_records, len;
+	struct lcache *now = calloc(nl ? nl : 1, sizeof(*now));
+	struct piece *sockets = NULL;
+	struct wbuf w;
+	uint64_t h;
+	int err = now ? make_pieces(c, snap, now, &sockets) : -ENOMEM;
+
+	/* The new pieces hold their values: the last image's may go, and
+	 * with them the last snapshot's memory once this one's is held. */
+	if (!err && snap->arena)
+		arena_ref(snap->arena);
+	if (!err && snap->shared)
+		arena_ref(snap->shared);
+	cache_clear(c);
+	if (err) {
+		lcache_free(c, now, nl);
+		piece_free(c, sockets);
+		return err;
+	}
+	c->lis = now;
+	c->n_lis = nl;
+	c->sockets = sockets;
+	c->arena = snap->arena;
+	c->shared = snap->shared;
+	if (!resort(c))
+		return -ENOMEM;
+	begin(&w, c, 0);
 	put_u32(&w, (uint32_t)n_gateways);
 	for (size_t i = 0; i < n_gateways; i++) {
 		put_str(&w, gateways[i]);
 		put_str(&w, addresses[i]);
 	}
-	put_u32(&w, (uint32_t)snap->n_listeners);
-	for (size_t i = 0; i < snap->n_listeners; i++)
-		put_listener(&w, &snap->listeners[i]);
-	put_u32(&w, (uint32_t)snap->n_sockets);
-	for (size_t i = 0; i < snap->n_sockets; i++) {
-		const struct snap_socket *s = &snap->sockets[i];
-		put_str(&w, s->addr);
-		put_u32(&w, s->port);
-		put_u32(&w, s->transport);
-		put_u32(&w, (uint32_t)s->n_listeners);
-		for (size_t k = 0; k < s->n_listeners; k++)
-			put_u32(&w, (uint32_t)(s->listeners[k] - snap->listeners));
+	put_u32(&w, (uint32_t)c->n_sorted);
+	put_u32(&w, (uint32_t)nl);
+	if (!(c->top = new_piece(&w, &err)))
+		return err;
+
+	n_records = 2 + c->n_sorted;
+	len = IMAGE_HEAD + c->top->len + sockets->len + 8;
+	for (size_t i = 0; i < nl; i++)
+		n_records += 2 + now[i].n;
+	if (n_records > UINT32_MAX)
+		return -E2BIG;
+	h = fold(head_hash((uint32_t)n_records), c->top->hash);
+	for (size_t i = 0; i < c->n_sorted; i++) {
+		h = fold(h, c->sorted[i]->body.hash);
+		len += 4 + c->sorted[i]->body.len;
 	}
-	free(w.refs);
-	if (w.oom) {
-		gw_image_buf_free(w.p, w.cap);
-		return -ENOMEM;
+	for (size_t i = 0; i < nl; i++) {
+		h = fold(h, now[i].head->hash);
+		len += 8 + now[i].head->len + now[i].tail->len;
+		for (size_t k = 0; k < now[i].n; k++) {
+			h = fold(h, now[i].pieces[k]->hash);
+			len += 4 + now[i].pieces[k]->len;
+		}
+		h = fold(h, now[i].tail->hash);
 	}
-	*out = w.p;
-	*len = w.len;
+	c->digest = *digest = fold(h, sockets->hash);
+	c->n_records = n_records;
+	c->image_len = len;
+	c->ready = true;
 	return 0;
+}
+
+static void put_record(uint8_t **at, const struct piece *pc)
+{
+	uint32_t n = (uint32_t)pc->len;
+
+	memcpy(*at, &n, sizeof(n));
+	memcpy(*at + sizeof(n), pc->bytes, pc->len);
+	*at += sizeof(n) + pc->len;
+}
+
+int gw_image_cache_bytes(struct gw_image_cache *c, uint8_t **out, size_t *len)
+{
+	uint32_t head[4] = {IMAGE_MAGIC, IMAGE_VERSION, IMAGE_ORDER, (uint32_t)c->n_records};
+	uint8_t *at;
+
+	*out = NULL;
+	*len = 0;
+	if (!c->ready)
+		return -EINVAL;
+	if (!(at = *out = malloc(c->image_len)))
+		return -ENOMEM;
+	memcpy(at, head, sizeof(head));
+	at += sizeof(head);
+	put_record(&at, c->top);
+	for (size_t i = 0; i < c->n_sorted; i++)
+		put_record(&at, &c->sorted[i]->body);
+	for (size_t i = 0; i < c->n_lis; i++) {
+		put_record(&at, c->lis[i].head);
+		for (size_t k = 0; k < c->lis[i].n; k++)
+			put_record(&at, c->lis[i].pieces[k]);
+		put_record(&at, c->lis[i].tail);
+	}
+	put_record(&at, c->sockets);
+	*len = c->image_len;
+	return 0;
+}
+
+uint64_t gw_image_digest(const uint8_t *p, size_t len)
+{
+	uint32_t head[4], n;
+	uint64_t h;
+	size_t off = IMAGE_HEAD;
+
+	if (len < IMAGE_HEAD)
+		return hash_wide(p, len);
+	memcpy(head, p, sizeof(head));
+	if (head[0] != IMAGE_MAGIC || head[1] != IMAGE_VERSION || head[2] != IMAGE_ORDER)
+		return hash_wide(p, len); /* not an image of this format */
+	h = head_hash(head[3]);
+	for (uint32_t i = 0; i < head[3]; i++) {
+		if (len - off < sizeof(n))
+			return hash_wide(p, len);
+		memcpy(&n, p + off, sizeof(n));
+		off += sizeof(n);
+		if (n > len - off)
+			return hash_wide(p, len);
+		h = fold(h, hash_wide(p + off, n));
+		off += n;
+	}
+	return off == len ? h : hash_wide(p, len);
+}
+
+int gw_image_encode(const struct snapshot *snap, char *const *gateways, char *const *addresses,
+		    size_t n_gateways, uint8_t **out, size_t *len)
+{
+	struct gw_image_cache *c = gw_image_cache_new();
+	uint64_t digest;
+	int err;
+
+	*out = NULL;
+	*len = 0;
+	if (!c)
+		return -ENOMEM;
+	err = gw_image_cache_update(c, snap, gateways, addresses, n_gateways, &digest);
+	if (!err)
+		err = gw_image_cache_bytes(c, out, len);
+	gw_image_cache_free(c);
+	return err;
 }
 
 void gw_image_buf_free(uint8_t *p, size_t len)
@@ -370,23 +965,30 @@ void gw_image_buf_free(uint8_t *p, size_t len)
 	explicit_bzero(p, len);
 	free(p);
 }
-
 /* -------- decoding -------- */
 
-struct dec_ref {
+/* A value record, found by key; state 0 not decoded, 1 being decoded, 2
+ * decoded (val, n). */
+struct vent {
+	uint64_t key;
 	enum ref_kind kind;
-	void *p;
+	int state;
+	const uint8_t *p; /* its bytes after kind and key */
+	size_t len;
+	void *val;
 	size_t n;
 };
 
+/* A reader of one record (or of the header and the record frames). */
 struct rbuf {
 	const uint8_t *p;
 	size_t len, off;
-	bool bad;   /* malformed or truncated */
+	bool bad; /* malformed or truncated */
 	bool oom;
+	unsigned depth; /* of values being decoded */
 	struct arena *a;
-	struct dec_ref *refs;
-	size_t refs_n, refs_cap;
+	struct vent *v; /* sorted by key */
+	size_t n_v;
 };
 
 static bool take(struct rbuf *r, void *v, size_t n)
@@ -404,6 +1006,13 @@ static bool take(struct rbuf *r, void *v, size_t n)
 static uint32_t get_u32(struct rbuf *r)
 {
 	uint32_t v;
+	take(r, &v, sizeof(v));
+	return v;
+}
+
+static uint64_t get_u64(struct rbuf *r)
+{
+	uint64_t v;
 	take(r, &v, sizeof(v));
 	return v;
 }
@@ -542,55 +1151,9 @@ static char **get_strs(struct rbuf *r, size_t *n)
 	return v;
 }
 
-/*
- * Reads a reference tag of kind. Returns the known value (and its count)
- * for a back reference, NULL with *is_new false for TAG_NULL, and NULL with
- * *is_new true when the value follows: then *slot is the number the caller
- * fills in once it is decoded.
- */
-static void *get_ref(struct rbuf *r, enum ref_kind kind, size_t *n, bool *is_new, size_t *slot)
-{
-	uint32_t tag = get_u32(r);
-
-	*n = 0;
-	*is_new = false;
-	if (r->bad || r->oom || tag == TAG_NULL)
-		return NULL;
-	if (tag == TAG_NEW) {
-		if (r->refs_n == r->refs_cap) {
-			size_t cap = r->refs_cap ? r->refs_cap * 2 : 256;
-			struct dec_ref *v = realloc(r->refs, cap * sizeof(*v));
-			if (!v) {
-				r->oom = true;
-				return NULL;
-			}
-			r->refs = v;
-			r->refs_cap = cap;
-		}
-		*slot = r->refs_n++;
-		/* Filled in after the value; until then it cannot be named. */
-		r->refs[*slot] = (struct dec_ref){.kind = kind};
-		*is_new = true;
-		return NULL;
-	}
-	tag -= 2;
-	if (tag >= r->refs_n || r->refs[tag].kind != kind || !r->refs[tag].p) {
-		r->bad = true;
-		return NULL;
-	}
-	*n = r->refs[tag].n;
-	return r->refs[tag].p;
-}
-
-static void set_ref(struct rbuf *r, size_t slot, void *p, size_t n)
-{
-	if (r->bad || r->oom || !p)
-		return;
-	r->refs[slot].p = p;
-	r->refs[slot].n = n;
-}
-
 static struct snap_backend *get_backends(struct rbuf *r, size_t *n);
+static struct snap_filter *get_filters(struct rbuf *r, size_t *n);
+static struct snap_backend_tls *get_backend_tls(struct rbuf *r);
 
 static void get_headers(struct rbuf *r, struct snap_header **v, size_t *n)
 {
@@ -649,33 +1212,25 @@ static void get_filter(struct rbuf *r, struct snap_filter *f)
 	}
 }
 
-static struct snap_filter *get_filters(struct rbuf *r, size_t *n)
+static struct snap_filter *filters_dec(struct rbuf *r, size_t *n)
 {
-	bool is_new;
-	size_t slot = 0;
-	struct snap_filter *v = get_ref(r, REF_FILTERS, n, &is_new, &slot);
+	struct snap_filter *v;
 
-	if (!is_new)
-		return v;
 	*n = get_count(r, 4);
+	if (!*n)
+		r->bad = true; /* an empty array is named by key 0 */
 	v = alloc_n(r, *n, sizeof(*v));
 	for (size_t i = 0; v && i < *n; i++)
 		get_filter(r, &v[i]);
 	if (!v)
 		*n = 0;
-	set_ref(r, slot, v, *n);
 	return v;
 }
 
-static struct snap_backend_tls *get_backend_tls(struct rbuf *r)
+static struct snap_backend_tls *backend_tls_dec(struct rbuf *r)
 {
-	bool is_new;
-	size_t slot = 0, n;
-	struct snap_backend_tls *t = get_ref(r, REF_BACKEND_TLS, &n, &is_new, &slot);
+	struct snap_backend_tls *t = alloc_n(r, 1, sizeof(*t));
 
-	if (!is_new)
-		return t;
-	t = alloc_n(r, 1, sizeof(*t));
 	if (!t)
 		return NULL;
 	t->sni = get_str(r);
@@ -684,19 +1239,16 @@ static struct snap_backend_tls *get_backend_tls(struct rbuf *r)
 	t->sans = get_strs(r, &t->n_sans);
 	t->client_cert_pem = get_str(r);
 	t->client_key_pem = get_str(r);
-	set_ref(r, slot, t, 1);
 	return t;
 }
 
-static struct snap_backend *get_backends(struct rbuf *r, size_t *n)
+static struct snap_backend *backends_dec(struct rbuf *r, size_t *n)
 {
-	bool is_new;
-	size_t slot = 0;
-	struct snap_backend *v = get_ref(r, REF_BACKENDS, n, &is_new, &slot);
+	struct snap_backend *v;
 
-	if (!is_new)
-		return v;
-	*n = get_count(r, 24);
+	*n = get_count(r, 36);
+	if (!*n)
+		r->bad = true;
 	v = alloc_n(r, *n, sizeof(*v));
 	for (size_t i = 0; v && i < *n; i++) {
 		struct snap_backend *b = &v[i];
@@ -720,8 +1272,75 @@ static struct snap_backend *get_backends(struct rbuf *r, size_t *n)
 	}
 	if (!v)
 		*n = 0;
-	set_ref(r, slot, v, *n);
 	return v;
+}
+
+static int cmp_vent(const void *k, const void *e)
+{
+	uint64_t x = *(const uint64_t *)k, y = ((const struct vent *)e)->key;
+	return (x > y) - (x < y);
+}
+
+/*
+ * The value a key names, of kind: decoded the first time it is named
+ * (from its own record, in a reader of its own), the same pointer after.
+ * NULL and *n 0 for key 0. A key not among the values, of another kind,
+ * or naming a value being decoded (a cycle) makes the image bad.
+ */
+static void *get_val(struct rbuf *r, enum ref_kind kind, size_t *n)
+{
+	uint64_t key = get_u64(r);
+	struct vent *e;
+	struct rbuf sub;
+
+	*n = 0;
+	if (!key || r->bad || r->oom)
+		return NULL;
+	e = bsearch(&key, r->v, r->n_v, sizeof(*r->v), cmp_vent);
+	if (!e || e->kind != kind || e->state == 1 || r->depth >= MAX_DEPTH) {
+		r->bad = true;
+		return NULL;
+	}
+	if (e->state == 2) {
+		*n = e->n;
+		return e->val;
+	}
+	e->state = 1;
+	sub = (struct rbuf){.p = e->p,
+			    .len = e->len,
+			    .a = r->a,
+			    .v = r->v,
+			    .n_v = r->n_v,
+			    .depth = r->depth + 1};
+	switch (kind) {
+	case REF_BACKENDS: e->val = backends_dec(&sub, &e->n); break;
+	case REF_FILTERS: e->val = filters_dec(&sub, &e->n); break;
+	case REF_BACKEND_TLS:
+		e->val = backend_tls_dec(&sub);
+		e->n = 1;
+		break;
+	}
+	r->bad |= sub.bad || sub.off != sub.len;
+	r->oom |= sub.oom;
+	e->state = 2;
+	*n = e->n;
+	return r->bad || r->oom ? NULL : e->val;
+}
+
+static struct snap_filter *get_filters(struct rbuf *r, size_t *n)
+{
+	return get_val(r, REF_FILTERS, n);
+}
+
+static struct snap_backend_tls *get_backend_tls(struct rbuf *r)
+{
+	size_t n;
+	return get_val(r, REF_BACKEND_TLS, &n);
+}
+
+static struct snap_backend *get_backends(struct rbuf *r, size_t *n)
+{
+	return get_val(r, REF_BACKENDS, n);
 }
 
 static void get_kv(struct rbuf *r, struct snap_kv_match **v, size_t *n)
@@ -763,7 +1382,7 @@ static void get_rule(struct rbuf *r, struct snap_http_rule *h)
 	h->retry.backoff_ms = get_u32(r);
 }
 
-static void get_listener(struct rbuf *r, struct snap_listener *l)
+static void get_listener_head(struct rbuf *r, struct snap_listener *l)
 {
 	l->gateway = get_str(r);
 	l->name = get_str(r);
@@ -781,13 +1400,12 @@ static void get_listener(struct rbuf *r, struct snap_listener *l)
 		l->n_certs = 0;
 	l->client_auth = (enum snap_client_auth)get_enum(r, SNAP_CA_ALLOW_INSECURE + 1);
 	l->client_ca_pem = get_str(r);
-	l->n_http_rules = get_count(r, 60);
-	l->http_rules = alloc_n(r, l->n_http_rules, sizeof(*l->http_rules));
-	for (size_t i = 0; l->http_rules && i < l->n_http_rules; i++)
-		get_rule(r, &l->http_rules[i]);
-	if (!l->http_rules)
-		l->n_http_rules = 0;
-	l->n_tls_routes = get_count(r, 12);
+	l->n_http_rules = get_u32(r); /* one record each: the caller checks */
+}
+
+static void get_listener_tail(struct rbuf *r, struct snap_listener *l)
+{
+	l->n_tls_routes = get_count(r, 16);
 	l->tls_routes = alloc_n(r, l->n_tls_routes, sizeof(*l->tls_routes));
 	for (size_t i = 0; l->tls_routes && i < l->n_tls_routes; i++) {
 		struct snap_tls_route *t = &l->tls_routes[i];
@@ -801,19 +1419,39 @@ static void get_listener(struct rbuf *r, struct snap_listener *l)
 	l->l4_backends = get_backends(r, &l->n_l4_backends);
 }
 
-static int decode(struct rbuf *r, struct gw_image *img)
+/* The next of the *left records framed in r, in a reader of its own. */
+static bool next_record(struct rbuf *r, struct rbuf *sub, uint32_t *left)
 {
-	struct snapshot *s;
+	uint32_t n = get_u32(r);
 
-	if (get_u32(r) != IMAGE_MAGIC || get_u32(r) != IMAGE_VERSION ||
-	    get_u32(r) != IMAGE_ORDER)
-		return -EINVAL;
+	if (r->bad || r->oom || !*left || n > r->len - r->off) {
+		r->bad = r->bad || !r->oom;
+		*sub = (struct rbuf){.bad = true};
+		return false;
+	}
+	(*left)--;
+	*sub = (struct rbuf){.p = r->p + r->off, .len = n, .a = r->a, .v = r->v, .n_v = r->n_v};
+	r->off += n;
+	return true;
+}
+
+/* A record is read whole or the image is bad. */
+static void end_record(struct rbuf *r, const struct rbuf *sub)
+{
+	r->bad |= sub->bad || sub->off != sub->len;
+	r->oom |= sub->oom;
+}
+
+static void get_top(struct rbuf *r, struct gw_image *img, uint32_t *n_values, uint32_t *n_listeners)
+{
 	img->n_gateways = get_count(r, 8);
 	if (img->n_gateways) {
 		img->gateways = calloc(img->n_gateways, sizeof(char *));
 		img->addresses = calloc(img->n_gateways, sizeof(char *));
-		if (!img->gateways || !img->addresses)
-			return -ENOMEM;
+		if (!img->gateways || !img->addresses) {
+			r->oom = true;
+			return;
+		}
 	}
 	for (size_t i = 0; i < img->n_gateways && !r->bad && !r->oom; i++) {
 		char *g = get_str(r), *a = get_str(r);
@@ -824,17 +1462,47 @@ static int decode(struct rbuf *r, struct gw_image *img)
 		if (!(img->gateways[i] = strdup(g)) || !(img->addresses[i] = strdup(a)))
 			r->oom = true;
 	}
-	s = img->snap = arena_zalloc(r->a, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->arena = r->a;
-	s->refs = 1;
-	s->n_listeners = get_count(r, 40);
-	s->listeners = alloc_n(r, s->n_listeners, sizeof(*s->listeners));
-	for (size_t i = 0; s->listeners && i < s->n_listeners; i++)
-		get_listener(r, &s->listeners[i]);
-	if (!s->listeners)
-		s->n_listeners = 0;
+	*n_values = get_u32(r);
+	*n_listeners = get_u32(r);
+}
+
+/* Indexes the n value records that follow in r (keys rising, each its
+ * bytes' hash). */
+static void get_values(struct rbuf *r, uint32_t n, uint32_t *left)
+{
+	uint64_t prev = 0;
+
+	if ((uint64_t)n * (4 + VALUE_HEAD) > r->len - r->off) {
+		r->bad = true;
+		return;
+	}
+	r->v = calloc(n ? n : 1, sizeof(*r->v));
+	if (!r->v) {
+		r->oom = true;
+		return;
+	}
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		struct rbuf sub;
+		struct vent *e = &r->v[i];
+		if (!next_record(r, &sub, left))
+			break;
+		e->kind = (enum ref_kind)get_u32(&sub);
+		e->key = get_u64(&sub);
+		if (sub.bad || e->kind < REF_BACKENDS || e->kind > REF_BACKEND_TLS ||
+		    e->key <= prev ||
+		    value_key(e->kind, sub.p + VALUE_HEAD, sub.len - VALUE_HEAD) != e->key) {
+			r->bad = true;
+			break;
+		}
+		prev = e->key;
+		e->p = sub.p + VALUE_HEAD;
+		e->len = sub.len - VALUE_HEAD;
+	}
+	r->n_v = n;
+}
+
+static void get_sockets(struct rbuf *r, struct snapshot *s)
+{
 	s->n_sockets = get_count(r, 16);
 	s->sockets = alloc_n(r, s->n_sockets, sizeof(*s->sockets));
 	for (size_t i = 0; s->sockets && i < s->n_sockets; i++) {
@@ -858,9 +1526,67 @@ static int decode(struct rbuf *r, struct gw_image *img)
 		if (!so->listeners)
 			so->n_listeners = 0;
 	}
+}
+
+static int decode(struct rbuf *r, struct gw_image *img)
+{
+	struct rbuf sub;
+	uint32_t left, n_values = 0, n_listeners = 0;
+	struct snapshot *s;
+
+	if (get_u32(r) != IMAGE_MAGIC || get_u32(r) != IMAGE_VERSION ||
+	    get_u32(r) != IMAGE_ORDER)
+		return -EINVAL;
+	left = get_u32(r);
+	if (next_record(r, &sub, &left))
+		get_top(&sub, img, &n_values, &n_listeners);
+	end_record(r, &sub);
+	if (!r->bad && !r->oom)
+		get_values(r, n_values, &left);
+	/* each listener is three records or more */
+	if ((uint64_t)n_listeners * 12 > r->len - r->off)
+		r->bad = true;
+	if (r->bad || r->oom)
+		return r->oom ? -ENOMEM : -EINVAL;
+	s = img->snap = arena_zalloc(r->a, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->arena = r->a;
+	s->refs = 1;
+	s->n_listeners = n_listeners;
+	s->listeners = alloc_n(r, s->n_listeners, sizeof(*s->listeners));
+	if (!s->listeners)
+		s->n_listeners = 0;
+	for (size_t i = 0; i < s->n_listeners && !r->bad && !r->oom; i++) {
+		struct snap_listener *l = &s->listeners[i];
+		if (next_record(r, &sub, &left))
+			get_listener_head(&sub, l);
+		end_record(r, &sub);
+		if ((uint64_t)l->n_http_rules * 4 > r->len - r->off)
+			r->bad = true;
+		if (r->bad)
+			l->n_http_rules = 0;
+		l->http_rules = alloc_n(r, l->n_http_rules, sizeof(*l->http_rules));
+		if (!l->http_rules)
+			l->n_http_rules = 0;
+		for (size_t k = 0; k < l->n_http_rules && !r->bad && !r->oom; k++) {
+			if (next_record(r, &sub, &left))
+				get_rule(&sub, &l->http_rules[k]);
+			end_record(r, &sub);
+		}
+		if (next_record(r, &sub, &left))
+			get_listener_tail(&sub, l);
+		end_record(r, &sub);
+	}
+	if (next_record(r, &sub, &left))
+		get_sockets(&sub, s);
+	end_record(r, &sub);
+	/* every value is named: an image decodes and encodes to itself */
+	for (size_t i = 0; i < r->n_v && !r->bad; i++)
+		r->bad = r->v[i].state != 2;
 	if (r->oom)
 		return -ENOMEM;
-	if (r->bad || r->off != r->len)
+	if (r->bad || left || r->off != r->len)
 		return -EINVAL;
 	return 0;
 }
@@ -876,7 +1602,7 @@ int gw_image_decode(const uint8_t *p, size_t len, struct gw_image *img)
 	if (!r.a)
 		return -ENOMEM;
 	err = decode(&r, img);
-	free(r.refs);
+	free(r.v);
 	if (err < 0) {
 		if (!img->snap)
 			arena_free(r.a);

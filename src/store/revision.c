@@ -32,18 +32,23 @@
 #include "store/store.h"
 #include "tls/tls.h"
 
-/* The integrity digest of an image: hash_wide as 8 little-endian bytes.
- * It catches damaged bytes (any change inside one 8-byte word always, any
- * other with odds of 2^-64) at a tenth of SHA-256's cost on megabytes; it
- * is no defence against someone who can write the database, who could
- * rewrite any digest. */
+/* The integrity digest of an image: gw_image_digest (a hash over the
+ * hashes of its records) as 8 little-endian bytes. It catches damaged
+ * bytes (any change inside one 8-byte word always, any other with odds of
+ * 2^-64) at a tenth of SHA-256's cost on megabytes, and the encoder has it
+ * from the hashes it keeps without writing the image; it is no defence
+ * against someone who can write the database, who could rewrite any
+ * digest. */
 #define IMAGE_DIGEST_LEN 8
-static void image_digest(const uint8_t *p, size_t n, uint8_t out[IMAGE_DIGEST_LEN])
+static void digest_bytes(uint64_t h, uint8_t out[IMAGE_DIGEST_LEN])
 {
-	uint64_t h = hash_wide(p, n);
-
 	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
 		out[i] = (uint8_t)(h >> (8 * i));
+}
+
+static void image_digest(const uint8_t *p, size_t n, uint8_t out[IMAGE_DIGEST_LEN])
+{
+	digest_bytes(gw_image_digest(p, n), out);
 }
 
 struct item {

@@ -136,8 +136,8 @@ struct store_compiled {
 	 * then (or if that write is lost) the revision has no image and a
 	 * start rebuilds it from its objects. */
 	bool image_later;
-	/* hash_wide(image, image_len) when the caller has it already (0 =
-	 * not given): the commit then records it as the image's digest
+	/* gw_image_digest(image, image_len) when the caller has it already
+	 * (0 = not given): the commit then records it as the image's digest
 	 * instead of reading a megabyte again. */
 	uint64_t image_hash;
 };

@@ -112,19 +112,47 @@ wg.check("event=restored revision=1" in text, "the rebuilt revision 1 is served"
 
 
 
-def digest(b):
-    """The store's image digest (hash_wide of src/core/hash.c, 8 bytes LE)."""
-    m = (1 << 64) - 1
-    h = (0x9e3779b97f4a7c15 ^ len(b)) & m
+M64 = (1 << 64) - 1
+
+
+def hash_wide(b):
+    """hash_wide of src/core/hash.c."""
+    h = (0x9e3779b97f4a7c15 ^ len(b)) & M64
     full = len(b) // 8 * 8
     for i in range(0, full, 8):
-        h = ((h ^ int.from_bytes(b[i:i + 8], "little")) * 0xff51afd7ed558ccd) & m
+        h = ((h ^ int.from_bytes(b[i:i + 8], "little")) * 0xff51afd7ed558ccd) & M64
         h ^= h >> 29
-    h = ((h ^ int.from_bytes(b[full:], "little")) * 0xc4ceb9fe1a85ec53) & m
+    h = ((h ^ int.from_bytes(b[full:], "little")) * 0xc4ceb9fe1a85ec53) & M64
     h ^= h >> 33
-    h = (h * 0xff51afd7ed558ccd) & m
+    h = (h * 0xff51afd7ed558ccd) & M64
     h ^= h >> 33
-    return h.to_bytes(8, "little")
+    return h
+
+
+def fold(h, d):
+    h = ((h ^ d) * 0xff51afd7ed558ccd) & M64
+    return h ^ (h >> 31)
+
+
+def digest(b):
+    """The store's image digest (gw_image_digest of src/gwapi/snapimage.c,
+    8 bytes LE): over the header, a fold of the hashes of the records; for
+    bytes that are no image of the format, hash_wide of them."""
+    flat = hash_wide(b).to_bytes(8, "little")
+    if len(b) < 16 or b[:12] != bytes.fromhex("5747534902000000" "04030201"):
+        return flat
+    n = int.from_bytes(b[12:16], "little")
+    h, off = hash_wide(b[:16]), 16
+    for _ in range(n):
+        if len(b) - off < 4:
+            return flat
+        size = int.from_bytes(b[off:off + 4], "little")
+        off += 4
+        if size > len(b) - off:
+            return flat
+        h = fold(h, hash_wide(b[off:off + size]))
+        off += size
+    return h.to_bytes(8, "little") if off == len(b) else flat
 
 
 # The digest is the one the store computes: the first image passes it.

@@ -314,3 +314,278 @@ TEST(gw_image_rejects_strings_that_are_not_utf8)
 	}
 	snap_unref(s);
 }
+
+/* s again, in the same arena, with listener 0's rules copied (the same
+ * compiled data, as an incremental reconcile copies them) and then
+ * changed by fn. */
+static struct snapshot *copied(const struct snapshot *s, void (*fn)(struct snap_http_rule *))
+{
+	struct snapshot *c = arena_zalloc(s->arena, sizeof(*c));
+	struct snap_listener *l = arena_zalloc(s->arena, s->n_listeners * sizeof(*l));
+	struct snap_http_rule *r = arena_zalloc(s->arena, 2 * sizeof(*r));
+
+	*c = *s;
+	memcpy(l, s->listeners, s->n_listeners * sizeof(*l));
+	memcpy(r, s->listeners[0].http_rules, 2 * sizeof(*r));
+	l[0].http_rules = r;
+	c->listeners = l;
+	c->sockets = arena_zalloc(s->arena, s->n_sockets * sizeof(*c->sockets));
+	for (size_t i = 0; i < s->n_sockets; i++) {
+		struct snap_socket *so = &c->sockets[i];
+		*so = s->sockets[i];
+		so->listeners = arena_zalloc(s->arena, so->n_listeners * sizeof(*so->listeners));
+		for (size_t k = 0; k < so->n_listeners; k++)
+			so->listeners[k] = &l[s->sockets[i].listeners[k] - s->listeners];
+	}
+	fn(r);
+	return c;
+}
+
+static void ch_none(struct snap_http_rule *r)
+{
+	(void)r;
+}
+static void ch_timeout(struct snap_http_rule *r)
+{
+	r[1].request_timeout_ms++;
+}
+static void ch_backend_timeout(struct snap_http_rule *r)
+{
+	r[0].backend_request_timeout_ms++;
+}
+static void ch_attempts(struct snap_http_rule *r)
+{
+	r[1].retry.attempts++;
+}
+static void ch_backoff(struct snap_http_rule *r)
+{
+	r[0].retry.backoff_ms++;
+}
+static void ch_codes(struct snap_http_rule *r)
+{
+	r[0].retry.n_codes = 1;
+}
+static void ch_index(struct snap_http_rule *r)
+{
+	r[1].rule_index = 7;
+}
+static void ch_grpc(struct snap_http_rule *r)
+{
+	r[0].grpc = !r[0].grpc;
+}
+static void ch_hosts(struct snap_http_rule *r)
+{
+	r[1].n_hostnames = 1;
+}
+static void ch_path_type(struct snap_http_rule *r)
+{
+	r[0].match.path_type = SNAP_PM_PREFIX;
+}
+static void ch_headers(struct snap_http_rule *r)
+{
+	r[0].match.n_headers = 0;
+}
+static void ch_query(struct snap_http_rule *r)
+{
+	r[1].match.n_query = 0;
+}
+static void ch_filters(struct snap_http_rule *r)
+{
+	r[1].n_filters = 2;
+}
+static void ch_backends(struct snap_http_rule *r)
+{
+	r[0].n_backends = 1;
+}
+static void ch_method(struct snap_http_rule *r)
+{
+	r[1].match.method = r[0].match.method;
+}
+static void ch_name(struct snap_http_rule *r)
+{
+	r[1].rule_name = r[0].rule_name;
+}
+static void ch_swap(struct snap_http_rule *r)
+{
+	struct snap_http_rule t = r[0];
+	r[0] = r[1];
+	r[1] = t;
+}
+
+/* A rule's cached bytes are taken only for a rule equal in every field:
+ * a copied rule changed in any one field is encoded again, and the cached
+ * encode equals the whole one. */
+TEST(gw_image_cache_encodes_a_rule_changed_in_any_field_again)
+{
+	static void (*const change[])(struct snap_http_rule *) = {
+		ch_none,    ch_timeout,  ch_backend_timeout, ch_attempts,  ch_backoff, ch_codes,
+		ch_index,   ch_grpc,     ch_hosts,           ch_path_type, ch_headers, ch_query,
+		ch_filters, ch_backends, ch_method,          ch_name,      ch_swap,
+	};
+	struct snapshot *s = rich_snapshot();
+
+	for (size_t i = 0; i < sizeof(change) / sizeof(change[0]); i++) {
+		struct gw_image_cache *c = gw_image_cache_new();
+		struct snapshot *t = copied(s, change[i]);
+		uint8_t *p = NULL, *q = NULL;
+		size_t n = 0, m = 0;
+
+		uint64_t d = 0;
+		CHECK_EQ_INT(gw_image_cache_update(c, s, gws, addrs, 2, &d), 0);
+		CHECK_EQ_INT(gw_image_cache_update(c, t, gws, addrs, 2, &d), 0);
+		CHECK_EQ_INT(gw_image_cache_bytes(c, &p, &n), 0);
+		CHECK_EQ_INT(gw_image_encode(t, gws, addrs, 2, &q, &m), 0);
+		CHECK(p && d == gw_image_digest(p, n));
+		if (!p || !q || n != m || memcmp(p, q, n))
+			fprintf(stderr, "  change %zu: cached image differs\n", i);
+		CHECK(p && q && n == m && memcmp(p, q, n) == 0);
+		gw_image_buf_free(p, n);
+		gw_image_buf_free(q, m);
+		/* and back: the pieces of s were dropped for t's */
+		CHECK_EQ_INT(gw_image_cache_update(c, s, gws, addrs, 2, &d), 0);
+		CHECK_EQ_INT(gw_image_cache_bytes(c, &p, &n), 0);
+		CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &q, &m), 0);
+		CHECK(p && q && n == m && memcmp(p, q, n) == 0);
+		gw_image_buf_free(p, n);
+		gw_image_buf_free(q, m);
+		gw_image_cache_free(c);
+	}
+	snap_unref(s);
+}
+
+/* The cache keeps the last snapshot's memory: dropped by its owner right
+ * after the update, the cache still writes its image and takes its rules
+ * safely (the sanitizer build checks). */
+TEST(gw_image_cache_holds_the_last_snapshot)
+{
+	struct gw_image_cache *c = gw_image_cache_new();
+	struct snapshot *s = rich_snapshot();
+	uint8_t *p = NULL, *q = NULL;
+	size_t n = 0, m = 0;
+
+	uint64_t d = 0;
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &q, &m), 0);
+	CHECK_EQ_INT(gw_image_cache_update(c, s, gws, addrs, 2, &d), 0);
+	snap_unref(s); /* the arena lives on in the cache */
+	CHECK_EQ_INT(gw_image_cache_bytes(c, &p, &n), 0);
+	struct gw_image img;
+	CHECK_EQ_INT(gw_image_decode(p, n, &img), 0);
+	if (img.snap) {
+		uint8_t *p2 = NULL;
+		size_t n2 = 0;
+		CHECK_EQ_INT(gw_image_cache_update(c, img.snap, img.gateways, img.addresses,
+						   img.n_gateways, &d),
+			     0);
+		CHECK_EQ_INT(gw_image_cache_bytes(c, &p2, &n2), 0);
+		CHECK(p2 && n2 == m && memcmp(p2, q, m) == 0);
+		gw_image_buf_free(p2, n2);
+	}
+	gw_image_fini(&img); /* likewise */
+	gw_image_buf_free(p, n);
+	gw_image_buf_free(q, m);
+	gw_image_cache_free(c);
+}
+
+/* An image of the format before (version 1) is rejected: the start path
+ * then rebuilds the revision from its objects. */
+TEST(gw_image_rejects_an_earlier_format_version)
+{
+	struct snapshot *s = rich_snapshot();
+	struct gw_image img;
+	uint8_t *p = NULL;
+	size_t n = 0;
+	uint32_t v = 1;
+
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &p, &n), 0);
+	if (p)
+		memcpy(p + 4, &v, sizeof(v));
+	CHECK_EQ_INT(gw_image_decode(p, n, &img), -EINVAL);
+	CHECK(img.snap == NULL);
+	gw_image_buf_free(p, n);
+	snap_unref(s);
+}
+
+/* Values equal in every byte are written once, whoever holds them: two
+ * routes' backend arrays alike are one value, and the digest is a hash of
+ * the records' hashes, which changes with any record. */
+TEST(gw_image_writes_equal_values_once_and_digests_records)
+{
+	struct snapshot *s = rich_snapshot();
+	struct snap_backend *copy = arena_zalloc(s->arena, 2 * sizeof(*copy));
+	uint8_t *p = NULL, *q = NULL;
+	size_t n = 0, m = 0;
+
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &p, &n), 0);
+	memcpy(copy, s->listeners[0].http_rules[1].backends, 2 * sizeof(*copy));
+	s->listeners[0].http_rules[1].backends = copy;
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &q, &m), 0);
+	CHECK(p && q && n == m && memcmp(p, q, n) == 0);
+	/* any byte of any record changes the digest */
+	for (size_t i = 16; q && i < m; i += 7) {
+		uint64_t d = gw_image_digest(q, m);
+		q[i] ^= 0x10;
+		CHECK(gw_image_digest(q, m) != d);
+		q[i] ^= 0x10;
+	}
+	gw_image_buf_free(p, n);
+	gw_image_buf_free(q, m);
+	snap_unref(s);
+}
+
+/* WG_IMAGE_SEEDS=DIR writes the images tests/fuzz/corpus/snapimage/ is
+ * seeded with (then named by their SHA-1, as libFuzzer names inputs):
+ * the rich snapshot, its UTF-8 variant, a reconciled one, an empty one. */
+static void seed(const char *dir, const char *name, const uint8_t *p, size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ_INT(fwrite(p, 1, n, f), n);
+		fclose(f);
+	}
+}
+
+TEST(gw_image_fuzz_seeds)
+{
+	const char *dir = getenv("WG_IMAGE_SEEDS");
+	struct snapshot *s, empty = {0};
+	struct gw_objset *set;
+	struct gw_result res = {0};
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	if (!dir)
+		return;
+	s = rich_snapshot();
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 2, &p, &n), 0);
+	seed(dir, "rich", p, n);
+	gw_image_buf_free(p, n);
+	s->listeners[0].http_rules[0].route = "ns/r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac";
+	CHECK_EQ_INT(gw_image_encode(s, gws, addrs, 1, &p, &n), 0);
+	seed(dir, "utf8", p, n);
+	gw_image_buf_free(p, n);
+	snap_unref(s);
+	CHECK_EQ_INT(gw_image_encode(&empty, NULL, NULL, 0, &p, &n), 0);
+	seed(dir, "empty", p, n);
+	gw_image_buf_free(p, n);
+	set = gw_objset_new();
+	gwt_base(set);
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'Gateway','metadata':{"
+		     "'namespace':'infra','name':'gw','generation':1},'spec':{'gatewayClassName':"
+		     "'wg','listeners':[{'name':'http','port':80,'protocol':'HTTP'}]}}");
+	gwt_put(set, "{'apiVersion':'gateway.networking.k8s.io/v1','kind':'HTTPRoute','metadata':{"
+		     "'namespace':'infra','name':'r','generation':1},'spec':{'parentRefs':[{'name':"
+		     "'gw'}],'hostnames':['a.example'],'rules':[{'matches':[{'path':{'type':"
+		     "'Exact','value':'/x'}},{'path':{'type':'PathPrefix','value':'/y'}}],"
+		     "'backendRefs':[{'name':'svc','port':8080}]}]}}");
+	CHECK_EQ_INT(gwt_run(set, "127.0.1.0/24", &res), 0);
+	if (res.snap &&
+	    !gw_image_encode(res.snap, res.gateways, res.addresses, res.n_gateways, &p, &n)) {
+		seed(dir, "reconciled", p, n);
+		gw_image_buf_free(p, n);
+	}
+	gwt_done(&res);
+	gw_objset_free(set);
+}
