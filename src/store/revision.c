@@ -692,6 +692,13 @@ static int resolve_ids(struct store *s, struct item *it, size_t n, bool insert, 
 	return 0;
 }
 
+/* c holds an image: its bytes, or only their digest (image_later with
+ * image_hash: the bytes come with store_snapshot_image_put). */
+static bool has_image(const struct store_compiled *c)
+{
+	return c && (c->image || (c->image_later && c->image_hash));
+}
+
 /* The digest of c's image: the caller's hash of it when given. */
 static void compiled_digest(const struct store_compiled *c, uint8_t out[IMAGE_DIGEST_LEN])
 {
@@ -723,7 +730,7 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "snapshot insert");
 	}
-	if (c && c->image && !c->json && replace) {
+	if (has_image(c) && !c->json && replace) {
 		/* A JSON kept from before would no longer describe the image. */
 		if (sqlite3_prepare_v2(s->db, "DELETE FROM snapshots WHERE rev = ?1", -1, &st,
 				       NULL) != SQLITE_OK)
@@ -734,8 +741,8 @@ static int write_snapshot(struct store *s, uint64_t rev, const struct store_comp
 		if (rc != SQLITE_DONE)
 			return store_sqlerr(s, rc, "snapshot delete");
 	}
-	if (c && c->image) {
-		if (c->image_len > INT32_MAX)
+	if (has_image(c)) {
+		if (c->image && c->image_len > INT32_MAX)
 			return -EINVAL;
 		st = store_stmt(s, ST_IMAGE_INSERT);
 		if (!st)
@@ -1064,7 +1071,7 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 		/* The same objects compiled into another snapshot (by a newer
 		 * build, or with other addresses): the revision keeps what is
 		 * served from now on, so a restart serves that. */
-		if (c && c->image && image_differs(s, rev, c)) {
+		if (has_image(c) && image_differs(s, rev, c)) {
 			err = write_snapshot(s, rev, c, true);
 			if (!err)
 				err = store_tx_commit_revision(s);

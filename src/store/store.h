@@ -138,7 +138,9 @@ struct store_compiled {
 	bool image_later;
 	/* gw_image_digest(image, image_len) when the caller has it already
 	 * (0 = not given): the commit then records it as the image's digest
-	 * instead of reading a megabyte again. */
+	 * instead of reading a megabyte again. With image_later the bytes
+	 * may be left out (image NULL): the digest alone is committed, as the
+	 * encoder has it before the bytes are written. */
 	uint64_t image_hash;
 };
 /*

@@ -16,7 +16,6 @@
 #include "check.h"
 #include "core/arena.h"
 #include "core/err.h"
-#include "core/hash.h"
 #include "core/loop.h"
 #include "gwapi/snapimage.h"
 #include "proxy/snapshot.h"
@@ -446,7 +445,7 @@ TEST(store_timing_10k_objects)
 		snprintf(v, sizeof(v), "c%d", i);
 		gw_objset_put(set, th_obj("HTTPRoute", "apps", name, v));
 		snap[21] = (char)('a' + i % 26);
-		c.image_hash = hash_wide(c.image, c.image_len); /* as run has it */
+		c.image_hash = gw_image_digest(c.image, c.image_len); /* as run has it */
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 		clock_gettime(CLOCK_MONOTONIC, &b);
@@ -1224,7 +1223,7 @@ TEST(store_commit_records_the_callers_image_hash)
 	struct store_compiled c = {.image = IMG1, .image_len = sizeof(IMG1), .image_later = true};
 	uint64_t rev = 0;
 
-	c.image_hash = hash_wide(IMG1, sizeof(IMG1));
+	c.image_hash = gw_image_digest(IMG1, sizeof(IMG1));
 	th_put(set, "HTTPRoute", "default", "a", "1");
 	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
@@ -1234,6 +1233,38 @@ TEST(store_commit_records_the_callers_image_hash)
 	c.image_hash ^= 1;
 	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), -WG_ENOTFOUND);
+	gw_objset_free(set);
+	store_close(s);
+	th_rmdir(dir);
+}
+
+/* An image committed by its digest alone (the encoder's, had before its
+ * bytes are written): the bytes that have that digest are taken, others
+ * not, and a commit of the same objects with another digest replaces it. */
+TEST(store_snapshot_image_committed_by_digest_alone)
+{
+	char buf[64];
+	const char *dir = th_tmpdir(buf);
+	struct store *s = th_open(dir);
+	struct gw_objset *set = gw_objset_new();
+	struct store_compiled c = {.image_later = true,
+				   .image_hash = gw_image_digest(IMG1, sizeof(IMG1))};
+	uint64_t rev = 0, again = 0;
+	uint8_t *p = NULL;
+	size_t n = 0;
+
+	th_put(set, "HTTPRoute", "default", "web", "a");
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
+	CHECK_EQ_INT(th_image(s, rev, IMG1, sizeof(IMG1)), 0);
+	c.image_hash = gw_image_digest(IMG2, sizeof(IMG2));
+	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &again), 0);
+	CHECK_EQ_INT(again, rev);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), 0);
+	CHECK_EQ_INT(th_image(s, rev, IMG2, sizeof(IMG2)), 0);
 	gw_objset_free(set);
 	store_close(s);
 	th_rmdir(dir);
