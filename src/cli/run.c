@@ -324,9 +324,11 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 	/* how long the change waited for the debounce */
 	uint64_t queued = r->pending_since_ms ? t0 - r->pending_since_ms : 0;
 	struct snapshot *snap = compile(r, r->set, true);
-	uint64_t rev = 0, identity, t1 = clock_mono_ms(), t2, t3;
+	uint64_t rev = 0, identity = 0, t1 = clock_mono_ms(), t2, t3;
 	struct store_compiled c = {0};
+	struct gw_image_cache *cache = r->image_cache, *once = NULL;
 	uint8_t *image = NULL;
+	size_t image_len = 0;
 	int err;
 
 	r->reconciled_version = gw_objset_version(r->set);
@@ -335,26 +337,32 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		return;
 	/* The image holds everything served (key material included) and
 	 * nothing about when it was compiled: its digest says whether
-	 * anything served changed. */
-	err = gw_image_encode(snap, r->prev_gateways, r->prev_addresses, r->n_prev, &image,
-			      &c.image_len);
+	 * anything served changed. In cluster mode the cache is kept from
+	 * change to change and encodes only the rules the incremental
+	 * reconcile compiled again; the digest comes from the kept records'
+	 * hashes, the bytes are written once the snapshot is served. Local
+	 * mode compiles every rule anew: its cache lives for this call. */
+	if (!cache && r->incr)
+		cache = r->image_cache = gw_image_cache_new();
+	else if (!cache)
+		cache = once = gw_image_cache_new();
+	err = cache ? gw_image_cache_update(cache, snap, r->prev_gateways, r->prev_addresses,
+					    r->n_prev, &identity)
+		    : -ENOMEM;
 	if (err < 0) {
 		log_error("event=commit_failed error=%s", log_q(err_str(err)));
 		snap_unref(snap);
-		return;
+		goto out;
 	}
-	identity = gw_image_digest(image, c.image_len);
 	if (identity == r->served_hash && r->current && !r->serving_pinned) {
-		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
-		return;
+		goto out;
 	}
 	/* The revision commits the objects and the image's digest; the
 	 * image's bytes follow once it is served (a start that finds them
 	 * missing rebuilds the revision from its objects). The store keeps no
 	 * JSON: store_snapshot_json makes it from the image when asked. */
 	t2 = clock_mono_ms();
-	c.image = image;
 	c.image_later = true;
 	c.image_hash = identity;
 	err = store_commit_compiled(r->store, r->set, &c, source, NULL, NULL, &rev);
@@ -363,9 +371,8 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		/* Serving an uncommitted set would break the promise that a
 		 * reboot serves what was served: keep the last good one. */
 		log_error("event=commit_failed error=%s", log_q(err_str(err)));
-		gw_image_buf_free(image, c.image_len);
 		snap_unref(snap);
-		return;
+		goto out;
 	}
 	snap->revision = rev;
 	if (pinned_revision(r)) {
@@ -384,15 +391,19 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 			 (unsigned long long)(clock_mono_ms() - t3));
 	}
 	t3 = clock_mono_ms();
-	err = store_snapshot_image_put(r->store, rev, image, c.image_len);
+	err = gw_image_cache_bytes(cache, &image, &image_len);
+	if (!err)
+		err = store_snapshot_image_put(r->store, rev, image, image_len);
 	if (err < 0 && err != -WG_ENOTFOUND)
 		log_warn("event=snapshot_image_write_failed revision=%llu error=%s",
 			 (unsigned long long)rev, log_q(err_str(err)));
 	else
 		log_debug("event=snapshot_image_written revision=%llu bytes=%zu ms=%llu",
-			  (unsigned long long)rev, c.image_len,
+			  (unsigned long long)rev, image_len,
 			  (unsigned long long)(clock_mono_ms() - t3));
-	gw_image_buf_free(image, c.image_len);
+	gw_image_buf_free(image, image_len);
+out:
+	gw_image_cache_free(once);
 }
 
 /*
@@ -552,6 +563,8 @@ static void stop_cluster(struct runner *r)
 	r->kubeconfig_path = NULL;
 	gw_incr_free(r->incr); /* what it kept is of the cluster's set */
 	r->incr = NULL;
+	gw_image_cache_free(r->image_cache);
+	r->image_cache = NULL;
 	bigblock_keep(false);
 }
 
@@ -879,6 +892,7 @@ out:
 	run_set_current(&r, NULL);
 	gw_objset_free(r.set);
 	gw_incr_free(r.incr);
+	gw_image_cache_free(r.image_cache);
 	kube_config_free(r.kcfg);
 	kube_local_cache_free(r.local_cache);
 	free(r.kubeconfig_path);

@@ -15,6 +15,7 @@
 
 #define MAX_NAMESPACES 64
 
+struct gw_image_cache;
 struct gw_objset;
 struct kube_config;
 struct kube_local_cache;
@@ -53,6 +54,9 @@ struct runner {
 	/* The last reconcile of the live set, kept so that the next one
 	 * re-derives only the routes that changed (NULL until the first). */
 	struct gw_incr *incr;
+	/* The last image's rules, so that the next image encodes only the
+	 * rules that changed (NULL until the first; see snapimage.h). */
+	struct gw_image_cache *image_cache;
 	struct proxy *proxy;
 	struct store *store;
 	struct ui *ui;
