@@ -355,7 +355,16 @@ void run_reconcile_and_serve(struct runner *r, const char *source)
 		goto out;
 	}
 	if (identity == r->served_hash && r->current && !r->serving_pinned) {
-		snap_unref(snap);
+		/* Nothing served changed. A whole pass made it of new rules,
+		 * though, and the next route change shares them: served (same
+		 * revision, nothing committed), the routing tables then keep
+		 * what that change does not touch instead of rebuilding all. */
+		if (r->incr && !r->reconciled_routes) {
+			snap->revision = r->serving_revision;
+			serve(r, snap, false);
+		} else {
+			snap_unref(snap);
+		}
 		goto out;
 	}
 	/* The revision commits the objects and the image's digest; the
