@@ -12,6 +12,7 @@
  */
 #include <time.h>
 
+#include "core/bigblock.h"
 #include "gwapi/snapimage.h"
 #include "gwtest.h"
 
@@ -318,15 +319,21 @@ static void other_change(struct gw_objset *set, unsigned step)
 	}
 }
 
+/* The reconcile options every test here uses. */
+static struct gw_options incr_opts(bool skip_statuses)
+{
+	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
+	return (struct gw_options){.controller_name = GWT_CONTROLLER,
+				   .now_ms = 1790000000000ULL,
+				   .supported_features = feats,
+				   .skip_statuses = skip_statuses};
+}
+
 /* keep: hold each snapshot until the next step (as a worker may), else
  * drop it at once (the next build must not need it). */
 static void run_sequence(uint64_t seed, unsigned steps, bool skip_statuses, bool keep)
 {
-	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
-	struct gw_options o = {.controller_name = GWT_CONTROLLER,
-			       .now_ms = 1790000000000ULL,
-			       .supported_features = feats,
-			       .skip_statuses = skip_statuses};
+	struct gw_options o = incr_opts(skip_statuses);
 	struct gw_objset *set = gw_objset_new();
 	struct gw_incr *s = gw_incr_new();
 	struct status_table t = {0};
@@ -418,10 +425,7 @@ TEST(gw_incr_equals_whole_pass_without_statuses)
  * incremental again. */
 TEST(gw_incr_falls_back_on_other_kinds)
 {
-	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
-	struct gw_options o = {.controller_name = GWT_CONTROLLER,
-			       .now_ms = 1790000000000ULL,
-			       .supported_features = feats};
+	struct gw_options o = incr_opts(false);
 	struct gw_objset *set = gw_objset_new();
 	struct gw_incr *s = gw_incr_new();
 	struct gw_result r = {0};
@@ -461,6 +465,23 @@ TEST(gw_incr_falls_back_on_other_kinds)
 	gw_objset_free(set);
 }
 
+/* HTTPRoute t<i> on gw1's http listener: host h<i>.example.test, one
+ * PathPrefix rule to svc. */
+static void put_simple_route(struct gw_objset *set, unsigned i, unsigned gen, const char *prefix)
+{
+	char json[1024];
+
+	snprintf(json, sizeof(json),
+		 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
+		 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"t%05u\",\"generation\":%u},"
+		 "\"spec\":{\"parentRefs\":[{\"name\":\"gw1\",\"sectionName\":\"http\"}],"
+		 "\"hostnames\":[\"h%05u.example.test\"],\"rules\":[{\"matches\":[{\"path\":"
+		 "{\"type\":\"PathPrefix\",\"value\":\"%s\"}}],\"backendRefs\":[{\"name\":"
+		 "\"svc\",\"port\":8080}]}]}}",
+		 i, gen, i, prefix);
+	put_json(set, json);
+}
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -474,27 +495,18 @@ static uint64_t now_us(void)
  * shared). */
 TEST(gw_incr_timing_10k_routes)
 {
-	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
-	struct gw_options o = {.controller_name = GWT_CONTROLLER,
-			       .now_ms = 1790000000000ULL,
-			       .supported_features = feats};
+	struct gw_options o = incr_opts(false);
 	struct gw_objset *set = gw_objset_new();
 	struct gw_incr *s = gw_incr_new();
 	struct gw_result r = {0};
 	uint64_t us[10];
-	char json[1024];
+	char prefix[16];
+
+	bigblock_keep(true); /* as in cluster mode */
 
 	world(set);
 	for (unsigned i = 0; i < 10000; i++) {
-		snprintf(json, sizeof(json),
-			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
-			 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"t%05u\",\"generation\":1},"
-			 "\"spec\":{\"parentRefs\":[{\"name\":\"gw1\",\"sectionName\":\"http\"}],"
-			 "\"hostnames\":[\"h%05u.example.test\"],\"rules\":[{\"matches\":[{\"path\":"
-			 "{\"type\":\"PathPrefix\",\"value\":\"/p\"}}],\"backendRefs\":[{\"name\":"
-			 "\"svc\",\"port\":8080}]}]}}",
-			 i, i);
-		put_json(set, json);
+		put_simple_route(set, i, 1, "/p");
 	}
 	uint64_t t0 = now_us();
 	CHECK_EQ_INT(gw_reconcile_incr(s, set, &o, &r), 0);
@@ -502,15 +514,8 @@ TEST(gw_incr_timing_10k_routes)
 	gwt_done(&r);
 	for (unsigned k = 0; k < 10; k++) {
 		unsigned i = (k * 997) % 10000;
-		snprintf(json, sizeof(json),
-			 "{\"apiVersion\":\"gateway.networking.k8s.io/v1\",\"kind\":\"HTTPRoute\","
-			 "\"metadata\":{\"namespace\":\"infra\",\"name\":\"t%05u\",\"generation\":%u},"
-			 "\"spec\":{\"parentRefs\":[{\"name\":\"gw1\",\"sectionName\":\"http\"}],"
-			 "\"hostnames\":[\"h%05u.example.test\"],\"rules\":[{\"matches\":[{\"path\":"
-			 "{\"type\":\"PathPrefix\",\"value\":\"/q%u\"}}],\"backendRefs\":[{\"name\":"
-			 "\"svc\",\"port\":8080}]}]}}",
-			 i, k + 2, i, k);
-		put_json(set, json);
+		snprintf(prefix, sizeof(prefix), "/q%u", k);
+		put_simple_route(set, i, k + 2, prefix);
 		t0 = now_us();
 		CHECK_EQ_INT(gw_reconcile_incr(s, set, &o, &r), 0);
 		us[k] = now_us() - t0;
@@ -531,6 +536,7 @@ TEST(gw_incr_timing_10k_routes)
 	       (unsigned long long)us[9]);
 	gw_incr_free(s);
 	gw_objset_free(set);
+	bigblock_keep(false);
 }
 
 /* The image cache (snapimage.c) against a whole encode, on the snapshots
@@ -541,11 +547,7 @@ TEST(gw_incr_timing_10k_routes)
  * at once and only the cache keeps what its pieces point into. */
 static void image_sequence(uint64_t seed, unsigned steps, bool keep)
 {
-	static const char *const feats[] = {"Gateway", "HTTPRoute", NULL};
-	struct gw_options o = {.controller_name = GWT_CONTROLLER,
-			       .now_ms = 1790000000000ULL,
-			       .supported_features = feats,
-			       .skip_statuses = true};
+	struct gw_options o = incr_opts(true);
 	struct gw_objset *set = gw_objset_new();
 	struct gw_incr *s = gw_incr_new();
 	struct gw_image_cache *ic = gw_image_cache_new();
