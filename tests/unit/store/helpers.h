@@ -77,6 +77,17 @@ static inline void th_put(struct gw_objset *set, const char *kind, const char *n
 }
 
 /* One integer from a query on the store's own connection (-1 on error). */
+/* HTTPRoutes r000..r<n-1> in default, each with data `data`. */
+static inline void th_put_routes(struct gw_objset *set, int n, const char *data)
+{
+	char name[16];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "r%03d", i);
+		th_put(set, "HTTPRoute", "default", name, data);
+	}
+}
+
 static inline int64_t th_query(struct store *s, const char *sql)
 {
 	sqlite3_stmt *st = NULL;

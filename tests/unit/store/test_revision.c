@@ -812,16 +812,13 @@ TEST(store_snapshot_json_made_from_the_image)
  * membership is read from the store instead of memory). */
 TEST(store_commit_writes_only_the_membership_delta)
 {
-	char buf[64], name[16];
+	char buf[64];
 	const char *dir = th_tmpdir(buf);
 	struct store *s = th_open(dir);
 	struct gw_objset *set = gw_objset_new(), *back;
 	uint64_t rev = 0;
 
-	for (int i = 0; i < 200; i++) {
-		snprintf(name, sizeof(name), "r%03d", i);
-		th_put(set, "HTTPRoute", "default", name, "v1");
-	}
+	th_put_routes(set, 200, "v1");
 	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_INT(th_query(s, "SELECT count(*) FROM members"), 200);
 	th_put(set, "HTTPRoute", "default", "r007", "v2");
@@ -1018,10 +1015,7 @@ TEST(store_commit_takes_only_the_change)
 	struct gw_objset *set = gw_objset_new(), *other;
 	uint64_t rev = 0;
 
-	for (int i = 0; i < 200; i++) {
-		snprintf(name, sizeof(name), "r%03d", i);
-		th_put(set, "HTTPRoute", "default", name, "v1");
-	}
+	th_put_routes(set, 200, "v1");
 	CHECK_EQ_INT(store_commit(s, set, NULL, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_STR(s->last_path, "full");
 	CHECK_EQ_INT(s->last_hashed, 200);
