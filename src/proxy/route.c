@@ -365,15 +365,16 @@ void rt_delta_fini(struct rt_delta *dl)
  */
 static bool same(const struct snap_http_rule *a, const struct snap_http_rule *b)
 {
-	_Static_assert(sizeof(*a) % sizeof(uint64_t) == 0, "compared a word at a time");
+	/* a machine word: 8 bytes on aarch64 and x86_64, 4 on armv7 */
+	_Static_assert(sizeof(*a) % sizeof(unsigned long) == 0, "compared a word at a time");
 	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
-	uint64_t diff = 0;
+	unsigned long diff = 0;
 
 	if (a->route != b->route)
 		return false;
 	/* libc's memcmp goes a byte at a time; this runs once per rule */
-	for (size_t i = 0; i < sizeof(*a); i += sizeof(uint64_t)) {
-		uint64_t u, v;
+	for (size_t i = 0; i < sizeof(*a); i += sizeof(unsigned long)) {
+		unsigned long u, v;
 		memcpy(&u, x + i, sizeof(u));
 		memcpy(&v, y + i, sizeof(v));
 		diff |= u ^ v;
