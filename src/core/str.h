@@ -31,6 +31,11 @@ bool str_has_prefix(struct str s, struct str prefix);
  * in max; returns 0 or -EINVAL / -ERANGE. */
 int str_to_u64(struct str s, uint64_t max, uint64_t *out);
 static inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+/* NUL-terminated strings alike: the same text, or both NULL. */
+static inline bool cstr_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t str_lcpy(char *dst, const char *src, size_t size);
 

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/str.h"
 #include "gwapi/reconcile_int.h"
 
 /* One object the last pass saw, and its compiled route if it is one. */
@@ -100,14 +101,9 @@ static void drop_snapshot(struct snapshot *snap)
 	arena_unref(shared);
 }
 
-static bool same_str(const char *a, const char *b)
-{
-	return a == b || (a && b && !strcmp(a, b));
-}
-
 static bool same_opts(const struct gw_incr *s, const struct gw_options *o)
 {
-	return same_str(s->controller, o->controller_name) && same_str(s->pool, o->address_pool) &&
+	return cstr_eq(s->controller, o->controller_name) && cstr_eq(s->pool, o->address_pool) &&
 	       s->features == o->supported_features && s->skip_statuses == o->skip_statuses;
 }
 
@@ -218,7 +214,7 @@ static int diff_routes(struct gw_incr *s, enum gw_kind k, const struct gw_object
 static bool same_object(const struct gw_object *a, const struct gw_object *b)
 {
 	return a == b || (a->json_len == b->json_len && !memcmp(a->json, b->json, a->json_len) &&
-			  same_str(a->file, b->file));
+			  cstr_eq(a->file, b->file));
 }
 
 /* Every change since the last pass if all are HTTPRoutes or GRPCRoutes

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "gwapi/reconcile_int.h"
 
 static void resolve_policy(struct rctx *c, struct rpolicy *p)
@@ -115,13 +116,6 @@ static int cmp_policy_age(const void *a, const void *b)
 	return rc_age_cmp(x->p.obj, y->p.obj);
 }
 
-static bool same_section(const char *a, const char *b)
-{
-	if (!a || !b)
-		return !a && !b;
-	return !strcmp(a, b);
-}
-
 int rc_policies(struct rctx *c)
 {
 	size_t n;
@@ -162,7 +156,7 @@ int rc_policies(struct rctx *c)
 			for (size_t k = 0; k < vec->n && !winner; k += 2) {
 				struct rpolicy *o = vec->v[k];
 				const struct gw_ref * or = vec->v[k + 1];
-				if (o != p && same_section(or->section, r->section))
+				if (o != p && cstr_eq(or->section, r->section))
 					winner = o;
 			}
 			if (winner) {

@@ -277,6 +277,12 @@ struct rt_delta {
 
 void rt_delta_fini(struct rt_delta *dl);
 
+/* A listener served by the HTTP path (plain or TLS-terminated). */
+static inline bool snap_listener_is_http(const struct snap_listener *l)
+{
+	return l->proto == SNAP_P_HTTP || l->proto == SNAP_P_HTTPS;
+}
+
 /* route.c (control thread for build, any worker for lookups) */
 /* The rt of snap, which it takes over (NULL on ENOMEM, snap untouched).
  * rt_build_from keeps from prev (borrowed; NULL = none) the rules whose

@@ -655,7 +655,7 @@ static bool serves_http(const struct snap_socket *s)
 	if (s->transport != SNAP_T_TCP)
 		return false;
 	for (size_t i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i]->proto == SNAP_P_HTTP || s->listeners[i]->proto == SNAP_P_HTTPS)
+		if (snap_listener_is_http(s->listeners[i]))
 			return true;
 	return false;
 }

@@ -28,6 +28,7 @@
 #include "core/arena.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "proxy/internal.h"
 #include "proxy/snapshot.h"
 
@@ -778,16 +779,6 @@ out:
 
 /* ---- building ---- */
 
-static bool is_http(const struct snap_listener *l)
-{
-	return l->proto == SNAP_P_HTTP || l->proto == SNAP_P_HTTPS;
-}
-
-static bool same_str(const char *a, const char *b)
-{
-	return a == b || (a && b && !strcmp(a, b));
-}
-
 /* The previous rt's listener that new listener i continues (same Gateway
  * and name), not taken by another; NULL when none. */
 static const struct rt_listener *prev_listener(struct build *b, size_t i)
@@ -799,8 +790,8 @@ static const struct rt_listener *prev_listener(struct build *b, size_t i)
 	for (size_t k = 0; k < n; k++) {
 		size_t c = (i + k) % n; /* the same place first */
 		const struct rt_listener *pl = &prev->listeners[c];
-		if (!b->prev_used[c] && is_http(pl->l) && same_str(pl->l->gateway, l->gateway) &&
-		    same_str(pl->l->name, l->name)) {
+		if (!b->prev_used[c] && snap_listener_is_http(pl->l) && cstr_eq(pl->l->gateway, l->gateway) &&
+		    cstr_eq(pl->l->name, l->name)) {
 			b->prev_used[c] = true;
 			return pl;
 		}
@@ -830,7 +821,7 @@ static int build_rules(struct build *b, const struct rt *prev)
 	for (size_t i = 0; i < n_l; i++) {
 		struct rt_listener *rl = &rt->listeners[i];
 		drop_at[i] = b->dl->n_dropped;
-		if (!is_http(rl->l))
+		if (!snap_listener_is_http(rl->l))
 			continue;
 		pls[i] = prev ? prev_listener(b, i) : NULL;
 		ssize_t k = diff_listener(b, rl, pls[i]);
@@ -851,7 +842,7 @@ static int build_rules(struct build *b, const struct rt *prev)
 	for (size_t i = 0; i < n_l; i++) {
 		struct rt_listener *rl = &rt->listeners[i];
 		size_t f0 = b->dl->n_fresh;
-		if (!is_http(rl->l))
+		if (!snap_listener_is_http(rl->l))
 			continue;
 		if ((err = assign_orders(b, rl)))
 			goto out;
@@ -910,7 +901,7 @@ struct rt *rt_build_from(struct snapshot *snap, const struct rt *prev, struct rt
 		    !(rl->tls_stat_ids =
 			      arena_zalloc(a, l->n_tls_routes * sizeof(*rl->tls_stat_ids))))
 			goto fail;
-		if (!is_http(l))
+		if (!snap_listener_is_http(l))
 			continue;
 		rl->n_rules = l->n_http_rules;
 		if (rl->n_rules && !(rl->rules = arena_alloc(a, rl->n_rules * sizeof(*rl->rules))))
