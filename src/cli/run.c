@@ -427,10 +427,9 @@ static int serve_image(struct runner *r, uint64_t rev)
 	struct gw_image img;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int err = store_snapshot_image(r->store, rev, &buf, &len, &got);
+	int err = store_snapshot_image(r->store, rev, &buf, &len, &got, &identity);
 
 	if (err == 0) {
-		identity = gw_image_digest(buf, len);
 		err = gw_image_decode(buf, len, &img);
 		gw_image_buf_free(buf, len);
 	}

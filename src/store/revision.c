@@ -39,16 +39,27 @@
  * from the hashes it keeps without writing the image; it is no defence
  * against someone who can write the database, who could rewrite any
  * digest. */
-#define IMAGE_DIGEST_LEN 8
-static void digest_bytes(uint64_t h, uint8_t out[IMAGE_DIGEST_LEN])
+#define IMAGE_DIGEST_LEN 8 /* a little-endian uint64_t */
+
+static uint64_t le64(const uint8_t *p)
 {
-	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
-		out[i] = (uint8_t)(h >> (8 * i));
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
 }
 
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* An image's digest as stored: its gw_image_digest, little-endian. */
 static void image_digest(const uint8_t *p, size_t n, uint8_t out[IMAGE_DIGEST_LEN])
 {
-	digest_bytes(gw_image_digest(p, n), out);
+	put_le64(out, gw_image_digest(p, n));
 }
 
 struct item {
@@ -95,20 +106,6 @@ void store_obj_hash(const char *kind, const char *ns, const char *name, const ch
  * digest alone: sums of hashes can be made to collide by someone who
  * chooses thousands of objects, so that decision compares the objects. */
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 void store_digest_add(uint8_t d[32], const uint8_t h[32])
 {
@@ -706,8 +703,7 @@ static void compiled_digest(const struct store_compiled *c, uint8_t out[IMAGE_DI
 		image_digest(c->image, c->image_len, out);
 		return;
 	}
-	for (int i = 0; i < IMAGE_DIGEST_LEN; i++)
-		out[i] = (uint8_t)(c->image_hash >> (8 * i));
+	put_le64(out, c->image_hash);
 }
 
 /* Stores the snapshot JSON and image of rev (either may be absent);
@@ -1382,7 +1378,8 @@ static char *col_dup(struct arena *a, sqlite3_stmt *st, int i)
 }
 
 /* store_snapshot_image for a resolved rev, inside the caller's transaction. */
-static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **image, size_t *len)
+static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
+				       uint64_t *digest)
 {
 	uint8_t hash[IMAGE_DIGEST_LEN];
 	sqlite3_stmt *st = store_stmt(s, ST_IMAGE_GET);
@@ -1400,7 +1397,11 @@ static int store_snapshot_image_locked(struct store *s, uint64_t rev, uint8_t **
 		const void *p = sqlite3_column_blob(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
-		image_digest(p, n, hash);
+		uint64_t d = gw_image_digest(p, n);
+
+		put_le64(hash, d);
+		if (digest)
+			*digest = d;
 		if (sqlite3_column_bytes(st, 0) != IMAGE_DIGEST_LEN ||
 		    memcmp(sqlite3_column_blob(st, 0), hash, IMAGE_DIGEST_LEN) != 0)
 			err = -EBADMSG;
@@ -1481,7 +1482,7 @@ static int image_put(struct store *s, uint64_t rev, const uint8_t *image, size_t
 }
 
 int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
-			 uint64_t *rev_out)
+			 uint64_t *rev_out, uint64_t *digest)
 {
 	int err;
 
@@ -1494,7 +1495,7 @@ int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t 
 	if (!err && rev_out)
 		*rev_out = rev;
 	if (!err)
-		err = store_snapshot_image_locked(s, rev, image, len);
+		err = store_snapshot_image_locked(s, rev, image, len, digest);
 	store_tx_rollback(s);
 	return err;
 }
@@ -1506,7 +1507,7 @@ static int json_from_image(struct store *s, uint64_t rev, struct arena *a, char 
 	size_t len = 0;
 	struct gw_image img;
 	char *text;
-	int err = store_snapshot_image_locked(s, rev, &image, &len);
+	int err = store_snapshot_image_locked(s, rev, &image, &len, NULL);
 
 	if (err)
 		return err;

@@ -156,13 +156,14 @@ int store_commit_compiled(struct store *s, struct gw_objset *set, const struct s
 /*
  * Copies the snapshot image of revision rev (0 = serving) into a new
  * buffer *image of *len bytes; the caller wipes and frees it
- * (gw_image_buf_free). *rev_out (may be NULL) is the revision resolved.
- * -WG_ENOTFOUND when the revision does not exist or keeps no image (older
- * than the newest few, or committed by a build without images); -EBADMSG
- * when the stored bytes no longer match their hash.
+ * (gw_image_buf_free). *rev_out (may be NULL) is the revision resolved,
+ * *digest (may be NULL) the image's gw_image_digest, checked against the
+ * one committed. -WG_ENOTFOUND when the revision does not exist or keeps
+ * no image (older than the newest few, or committed by a build without
+ * images); -EBADMSG when the stored bytes no longer match their hash.
  */
 int store_snapshot_image(struct store *s, uint64_t rev, uint8_t **image, size_t *len,
-			 uint64_t *rev_out);
+			 uint64_t *rev_out, uint64_t *digest);
 /* Writes the bytes of rev's image committed with image_later. -WG_ENOTFOUND
  * (nothing written) when rev holds no image entry with their hash (bytes
  * other than those committed, another image committed since, or retention

@@ -665,7 +665,7 @@ static int th_image(struct store *s, uint64_t rev, const uint8_t *want, size_t w
 {
 	uint8_t *p = NULL;
 	size_t n = 0;
-	int err = store_snapshot_image(s, rev, &p, &n, NULL);
+	int err = store_snapshot_image(s, rev, &p, &n, NULL, NULL);
 
 	if (err == 0 && (n != want_len || memcmp(p, want, n) != 0))
 		err = -EINVAL;
@@ -691,7 +691,7 @@ TEST(store_snapshot_image_kept_with_its_revision_and_checked)
 	s = th_open(dir);
 	CHECK_EQ_INT(th_image(s, 0, IMG1, sizeof(IMG1)), 0);
 	CHECK_EQ_INT(th_image(s, 1, IMG1, sizeof(IMG1)), 0);
-	CHECK_EQ_INT(store_snapshot_image(s, 7, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image(s, 7, &p, &n, NULL, NULL), -WG_ENOTFOUND);
 
 	/* The same objects compiled into another image: the revision now
 	 * holds what is served, and no revision is added. */
@@ -706,7 +706,7 @@ TEST(store_snapshot_image_kept_with_its_revision_and_checked)
 	th_put(set, "Service", "default", "svc", "b");
 	CHECK_EQ_INT(store_commit(s, set, SNAP1, "cluster", NULL, NULL, &rev), 0);
 	CHECK_EQ_INT(rev, 2);
-	CHECK_EQ_INT(store_snapshot_image(s, 0, &p, &n, &got), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image(s, 0, &p, &n, &got, NULL), -WG_ENOTFOUND);
 	CHECK_EQ_INT(got, 2);
 
 	/* Bytes that no longer match their hash are refused, not returned. */
@@ -714,7 +714,7 @@ TEST(store_snapshot_image_kept_with_its_revision_and_checked)
 				   "CAST('image twO: the same objects compiled again' AS BLOB) "
 				   "WHERE rev = 1"),
 		     0);
-	CHECK_EQ_INT(store_snapshot_image(s, 1, &p, &n, NULL), -EBADMSG);
+	CHECK_EQ_INT(store_snapshot_image(s, 1, &p, &n, NULL, NULL), -EBADMSG);
 	CHECK(p == NULL);
 	gw_objset_free(set);
 	store_close(s);
@@ -913,7 +913,7 @@ TEST(store_snapshot_image_bytes_follow_the_commit)
 
 	th_put(set, "HTTPRoute", "default", "web", "a");
 	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
-	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL, NULL), -WG_ENOTFOUND);
 	CHECK_EQ_INT(store_revision_get(s, rev, a, &r), 0);
 	CHECK(!r.has_snapshot);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), -WG_ENOTFOUND);
@@ -1249,14 +1249,14 @@ TEST(store_snapshot_image_committed_by_digest_alone)
 
 	th_put(set, "HTTPRoute", "default", "web", "a");
 	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &rev), 0);
-	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL, NULL), -WG_ENOTFOUND);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), -WG_ENOTFOUND);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG1, sizeof(IMG1)), 0);
 	CHECK_EQ_INT(th_image(s, rev, IMG1, sizeof(IMG1)), 0);
 	c.image_hash = gw_image_digest(IMG2, sizeof(IMG2));
 	CHECK_EQ_INT(store_commit_compiled(s, set, &c, "cluster", NULL, NULL, &again), 0);
 	CHECK_EQ_INT(again, rev);
-	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL), -WG_ENOTFOUND);
+	CHECK_EQ_INT(store_snapshot_image(s, rev, &p, &n, NULL, NULL), -WG_ENOTFOUND);
 	CHECK_EQ_INT(store_snapshot_image_put(s, rev, IMG2, sizeof(IMG2)), 0);
 	CHECK_EQ_INT(th_image(s, rev, IMG2, sizeof(IMG2)), 0);
 	gw_objset_free(set);
