@@ -221,11 +221,11 @@ struct gw_objset *gw_objset_new(void)
 	return set;
 }
 
-/* Forgets every logged change: a consumer behind the position compares
- * the whole set. */
-static void log_drop(struct gw_objset *set)
+/* Forgets every logged change and counts one more that is not logged: a
+ * consumer behind the new position compares the whole set. */
+static void log_lose(struct gw_objset *set)
 {
-	set->log_base += set->n_log;
+	set->log_base += set->n_log + 1;
 	set->n_log = 0;
 }
 
@@ -255,8 +255,7 @@ static void log_add(struct gw_objset *set, const struct gw_object *from, const s
 				cap = max;
 			v = realloc(set->log, cap * sizeof(*v));
 			if (!v) {
-				log_drop(set);
-				set->log_base++; /* this change is not logged either */
+				log_lose(set);
 				return;
 			}
 			set->log = v;
@@ -484,8 +483,7 @@ void gw_objset_clear_kind(struct gw_objset *set, enum gw_kind k)
 	set->version++;
 	/* A relist replaces a kind wholesale: comparing the whole set is as
 	 * cheap as reading one entry per object. */
-	log_drop(set);
-	set->log_base++;
+	log_lose(set);
 }
 
 uint64_t gw_objset_version(const struct gw_objset *set)
