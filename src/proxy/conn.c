@@ -32,7 +32,9 @@
  * the backend; a request that fails on a reused connection before any
  * response byte is replayed once on a fresh one when it has no body; the
  * route's retry policy comes after that. Mirrors get their own connection,
- * send the head with "Connection: close" and drop the answer.
+ * send the head with "Connection: close" and drop the answer; a request
+ * body goes to them as it goes upstream, and a mirror that falls more than
+ * PX_MIRROR_LAG_BYTES behind is dropped, so the client never waits for one.
  *
  * Errors a request can end with: 400/414/431/501/505 (the parser), 404 (no
  * listener or route), 408 (head or body timeout), 413 (body over the
@@ -46,6 +48,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +82,13 @@ struct upconn {
 	struct upep *ep;
 	struct conn *owner; /* NULL when idle or a mirror */
 	struct upconn *next_mirror; /* on w->mirrors */
+	struct conn *body_from;     /* a mirror still fed with this client's body */
 	struct buf in, out;
 	struct timer timer; /* connect, backend request or mirror deadline */
 	bool connecting;
 	bool reused;
 	bool mirror;
+	bool out_grown; /* a mirror's out outgrew the pool's size: its own memory */
 	bool got_bytes; /* any response byte on this request */
 	bool readable, writable;
 	/* its place in ep->pool; idle.tls_ctx: the BackendTLSPolicy's context
@@ -116,6 +121,9 @@ struct req {
 	struct h1_chunked req_ch;
 	bool req_body_done;
 	bool expect_continue;
+	/* mirrors that get a copy of the body as it goes upstream */
+	struct upconn *body_mirrors[PX_MAX_MIRRORS];
+	uint8_t n_body_mirrors;
 	/* protocol upgrade (WebSocket): the request asked for it, and once the
 	 * backend answered 101 the connection is a byte tunnel both ways */
 	struct str upgrade;
@@ -180,6 +188,7 @@ struct conn {
 static void conn_run(struct conn *c);
 static void conn_close(struct conn *c, const char *why);
 static void up_free(struct upconn *u);
+static void mirror_detach(struct upconn *u);
 static void on_up_io(struct loop_io *io, uint32_t events);
 
 /* ---- small helpers ---- */
@@ -521,6 +530,8 @@ static void up_free(struct upconn *u)
 			pp = &(*pp)->next_mirror;
 		if (*pp)
 			*pp = u->next_mirror;
+		if (u->body_from)
+			mirror_detach(u);
 	}
 	if (u->tls) {
 		tlsg_conn_free(u->tls);
@@ -534,7 +545,10 @@ static void up_free(struct upconn *u)
 	timer_cancel(u->w->loop, &u->timer);
 	up_pool_remove(u->w, &u->idle);
 	wbuf_put(u->w, &u->in);
-	wbuf_put(u->w, &u->out);
+	if (u->out_grown)
+		free(u->out.data);
+	else
+		wbuf_put(u->w, &u->out);
 	free(u);
 }
 
@@ -592,6 +606,126 @@ static struct upconn *up_new(struct worker *w, struct upep *ep, int *err)
 static void on_mirror_timer(struct timer *t)
 {
 	up_free(t->arg);
+}
+
+/* Stops feeding u with its request's body (u stays as it is). */
+static void mirror_detach(struct upconn *u)
+{
+	struct req *r = &u->body_from->r;
+
+	for (size_t i = 0; i < r->n_body_mirrors; i++)
+		if (r->body_mirrors[i] == u) {
+			r->body_mirrors[i] = r->body_mirrors[--r->n_body_mirrors];
+			break;
+		}
+	u->body_from = NULL;
+}
+
+/*
+ * The request's body is over: its mirrors go on alone when it came whole,
+ * and are dropped when it did not (a backend must not get a cut request
+ * framed as a whole one).
+ */
+static void mirrors_let_go(struct conn *c)
+{
+	struct req *r = &c->r;
+
+	while (r->n_body_mirrors) {
+		struct upconn *u = r->body_mirrors[r->n_body_mirrors - 1];
+		if (r->req_body_done)
+			mirror_detach(u);
+		else
+			up_free(u); /* detaches it */
+	}
+}
+
+/*
+ * Makes room in a mirror's out for need more bytes: its lag may grow past
+ * the pool's buffer size up to PX_MIRROR_LAG_BYTES, in memory of its own.
+ */
+static int mirror_room(struct upconn *u, size_t need)
+{
+	struct buf *b = &u->out;
+
+	if (!b->data && wbuf_get(u->w, b))
+		return -ENOMEM;
+	size_t len = buf_len(b);
+	if (buf_room(b) < need)
+		buf_compact(b);
+	if (buf_room(b) >= need)
+		return 0;
+	if (len + need > PX_MIRROR_LAG_BYTES)
+		return -ENOBUFS;
+	size_t cap = b->cap * 2 > len + need ? b->cap * 2 : len + need;
+	if (cap > PX_MIRROR_LAG_BYTES)
+		cap = PX_MIRROR_LAG_BYTES;
+	char *d = malloc(cap);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, buf_rptr(b), len);
+	if (u->out_grown)
+		free(b->data);
+	else
+		wbuf_put(u->w, b);
+	*b = (struct buf){d, cap, 0, len};
+	u->out_grown = true;
+	return 0;
+}
+
+/*
+ * Whether a mirror's connect has ended, without waiting for the loop to
+ * say so: a body read in one turn may be larger than a mirror's lag.
+ * 1 connected, 0 not yet, negative when it failed.
+ */
+static int mirror_connected(struct upconn *u)
+{
+	struct pollfd p = {.fd = u->io.fd, .events = POLLOUT};
+	int err = 0;
+	socklen_t l = sizeof(err);
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err)
+		return -ECONNREFUSED;
+	u->connecting = false;
+	return 1;
+}
+
+/*
+ * Copies body bytes going upstream to each mirror fed by c. A mirror never
+ * holds the client back: one that falls more than PX_MIRROR_LAG_BYTES
+ * behind, or that failed, is dropped. Each copy restarts its deadline.
+ */
+static void mirrors_feed(struct conn *c, struct iovec *iov, int n)
+{
+	struct req *r = &c->r;
+	size_t total = 0;
+
+	for (int k = 0; k < n; k++)
+		total += iov[k].iov_len;
+	for (size_t i = r->n_body_mirrors; i-- > 0;) {
+		struct upconn *u = r->body_mirrors[i];
+		int rc = u->connecting ? mirror_connected(u) : 0;
+		if (rc >= 0)
+			rc = mirror_room(u, total);
+		if (!rc && u->connecting) {
+			for (int k = 0; k < n; k++) {
+				memcpy(buf_wptr(&u->out), iov[k].iov_base, iov[k].iov_len);
+				buf_commit(&u->out, iov[k].iov_len);
+			}
+		} else if (!rc) {
+			/* what the socket leaves fits: out has room for all of it */
+			rc = send_or_queue(u->w, &u->out, up_writev, u, iov, n, NULL);
+		}
+		if (rc < 0) {
+			up_free(u);
+			continue;
+		}
+		timer_add(u->w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+		if (!u->connecting)
+			loop_io_mod(u->w->loop, &u->io,
+				    buf_is_empty(&u->out) ? LOOP_READ : LOOP_READ | LOOP_WRITE);
+	}
 }
 
 static void mirror_io(struct upconn *u, uint32_t events)
@@ -788,6 +922,7 @@ static void on_head_timer(struct timer *t);
 
 static void req_reset(struct conn *c)
 {
+	mirrors_let_go(c);
 	rt_unref(c->r.rt);
 	memset(&c->r, 0, sizeof(c->r));
 	warena_put(c->w, c->arena);
@@ -1100,42 +1235,74 @@ static int start_attempt(struct conn *c)
 	return 0;
 }
 
-/* Fires the request's mirrors (requests without a body only). */
+/*
+ * Opens a connection to one of b's endpoints with head and then tail (the
+ * framing and the blank line) queued, under the mirror deadline. NULL when
+ * it cannot: a mirror is never worth an error.
+ */
+static struct upconn *mirror_open(struct worker *w, const struct snap_backend *b,
+				  const char *head, size_t len, struct str tail)
+{
+	struct upep *ep = up_pick_endpoint(w, b);
+	int err;
+	struct upconn *u = ep ? up_new(w, ep, &err) : NULL;
+	if (!u)
+		return NULL;
+	u->mirror = true;
+	u->next_mirror = w->mirrors;
+	w->mirrors = u;
+	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + tail.len) {
+		up_free(u);
+		return NULL;
+	}
+	memcpy(buf_wptr(&u->out), head, len);
+	memcpy(buf_wptr(&u->out) + len, tail.p, tail.len);
+	buf_commit(&u->out, len + tail.len);
+	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+	return u;
+}
+
+/*
+ * Fires the request's mirrors that are due. A request with a body frames
+ * it as the client did (length or chunked); the body follows as it goes
+ * upstream (mirrors_feed).
+ */
 static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, size_t n,
 			 const struct h1_msg *m, struct hlist *hl, const char *path,
 			 const char *query, const char *host)
 {
+	struct req *r = &c->r;
+	char tail[80];
+	struct wr o = {tail, 0, sizeof(tail), false};
+
+	if (r->req_body == H1_BODY_CHUNKED) {
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else {
+		wr_cstr(&o, "Content-Length: ");
+		wr_u64(&o, r->req_body == H1_BODY_LENGTH ? r->req_remaining : 0);
+		wr_put(&o, "\r\n", 2);
+	}
+	wr_cstr(&o, "Connection: close\r\n\r\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
 		if (!px_mirror_is_due(mi))
 			continue;
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
-		if (head)
-			conn_mirror_send(c->w, mi->backend, head, len);
+		struct upconn *u =
+			head ? mirror_open(c->w, mi->backend, head, len, (struct str){tail, o.len})
+			     : NULL;
+		if (u && r->req_body != H1_BODY_NONE) {
+			u->body_from = c;
+			r->body_mirrors[r->n_body_mirrors++] = u;
+		}
 	}
 }
 
 void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
 		      size_t len)
 {
-	static const char end[] = "Content-Length: 0\r\nConnection: close\r\n\r\n";
-	struct upep *ep = up_pick_endpoint(w, b);
-	int err;
-	struct upconn *u = ep ? up_new(w, ep, &err) : NULL;
-	if (!u)
-		return;
-	u->mirror = true;
-	u->next_mirror = w->mirrors;
-	w->mirrors = u;
-	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + sizeof(end) - 1) {
-		up_free(u);
-		return;
-	}
-	memcpy(buf_wptr(&u->out), head, len);
-	memcpy(buf_wptr(&u->out) + len, end, sizeof(end) - 1);
-	buf_commit(&u->out, len + sizeof(end) - 1);
-	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
+	mirror_open(w, b, head, len, STR_LIT("Content-Length: 0\r\nConnection: close\r\n\r\n"));
 }
 
 static bool is_preflight(const struct h1_msg *m)
@@ -1295,7 +1462,7 @@ static void req_start(struct conn *c, struct h1_msg *m)
 		respond_error(c, 431, "request head too large after filters", true);
 		return;
 	}
-	if (plan.n_mirrors && r->req_body == H1_BODY_NONE)
+	if (plan.n_mirrors)
 		fire_mirrors(c, plan.mirrors, plan.n_mirrors, m, &hl, up_path, r->query, up_host);
 	r->attempts_left = rule->retry.attempts;
 	r->backend_timeout_ms = rule->backend_request_timeout_ms;
@@ -1478,11 +1645,13 @@ static int resp_head(struct conn *c)
  * (a Content-Length is checked against the limit before the body starts).
  * Returns 1 when the body is complete, 0 when it needs more input or the
  * destination is full, negative on a framing error (-WG_EPROTO), a body
- * over the limit (-WG_ELIMIT) or a write error.
+ * over the limit (-WG_ELIMIT) or a write error. mirrored: the client
+ * connection whose request body this is, when its mirrors get a copy of
+ * what goes out (else NULL).
  */
 static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t *remaining,
 		struct h1_chunked *ch, uint64_t chunked_max, bool out_chunked, struct buf *dst_out,
-		writev_fn fn, void *ctx, uint64_t *counter, bool *done)
+		writev_fn fn, void *ctx, uint64_t *counter, bool *done, struct conn *mirrored)
 {
 	if (!buf_is_empty(src) && !*done && wbuf_get(wk, dst_out))
 		return -ENOMEM;
@@ -1540,6 +1709,8 @@ static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t 
 			iov[n].iov_base = (void *)(uintptr_t)H1_CHUNK_LAST;
 			iov[n++].iov_len = sizeof(H1_CHUNK_LAST) - 1;
 		}
+		if (mirrored && mirrored->r.n_body_mirrors)
+			mirrors_feed(mirrored, iov, n);
 		int r = send_or_queue(wk, dst_out, fn, ctx, iov, n, counter);
 		buf_consume(src, used);
 		if (r < 0)
@@ -1697,7 +1868,7 @@ static bool tunnel_step(struct conn *c)
 	if (!buf_is_empty(&c->in)) {
 		size_t before = buf_len(&c->in);
 		if (pump(c->w, &c->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &u->out,
-			 up_writev, u, NULL, &never) < 0) {
+			 up_writev, u, NULL, &never, NULL) < 0) {
 			conn_close(c, "upgraded connection: backend write failed");
 			return true;
 		}
@@ -1723,7 +1894,7 @@ static bool tunnel_step(struct conn *c)
 	if (!buf_is_empty(&u->in)) {
 		size_t before = buf_len(&u->in);
 		if (pump(c->w, &u->in, H1_BODY_EOF, &up_bytes, NULL, UINT64_MAX, false, &c->out,
-			 client_writev, c, &r->bytes_out, &never) < 0) {
+			 client_writev, c, &r->bytes_out, &never, NULL) < 0) {
 			conn_close(c, "upgraded connection: client write failed");
 			return true;
 		}
@@ -1784,7 +1955,7 @@ static bool proxy_step(struct conn *c)
 		if (!buf_is_empty(&c->in)) {
 			rc = pump(c->w, &c->in, r->req_body, &r->req_remaining, &r->req_ch,
 				  LIM(c)->max_body_bytes, r->req_body == H1_BODY_CHUNKED, &u->out,
-				  up_writev, u, NULL, &r->req_body_done);
+				  up_writev, u, NULL, &r->req_body_done, c);
 			if (rc == -WG_EPROTO || rc == -WG_ELIMIT) {
 				if (rc == -WG_EPROTO)
 					req_client_failed(c, 400, "invalid chunked body");
@@ -1802,8 +1973,10 @@ static bool proxy_step(struct conn *c)
 			req_client_failed(c, 400, "client closed during the body");
 			return true;
 		}
-		if (r->req_body_done)
+		if (r->req_body_done) {
 			timer_cancel(c->w->loop, &c->timer); /* the body idle clock */
+			mirrors_let_go(c);
+		}
 	} else if (c->readable && !c->rd_eof && (buf_room(&c->in) || c->in.head)) {
 		/* read ahead: pipelined requests wait in c->in, and the
 		 * interest set stays the same for the whole exchange; a
@@ -1862,7 +2035,7 @@ static bool proxy_step(struct conn *c)
 	if (r->resp_head_done && !r->resp_done && !buf_is_empty(&u->in)) {
 		rc = pump(c->w, &u->in, r->resp_body, &r->resp_remaining, &r->resp_ch, UINT64_MAX,
 			  r->resp_chunked_out, &c->out, client_writev, c, &r->bytes_out,
-			  &r->resp_done);
+			  &r->resp_done, NULL);
 		if (rc == -WG_EPROTO) {
 			req_upstream_failed(c, 502, "invalid chunked response");
 			return true;
@@ -2146,6 +2319,7 @@ static void conn_close(struct conn *c, const char *why)
 		up_free(c->r.up);
 		c->r.up = NULL;
 	}
+	mirrors_let_go(c);
 	if (c->r.start_ms && c->st != CS_HEAD && c->st != CS_CLOSING) {
 		c->r.error = c->r.error ? c->r.error : why;
 		access_log(c, c->r.status ? c->r.status : 499);

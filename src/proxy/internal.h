@@ -57,6 +57,8 @@ struct tls_conn;
 #define PX_UP_IDLE_MS 60000 /* idle upstream connections are closed after */
 #define PX_UP_IDLE_MAX 64   /* idle upstream connections kept per endpoint */
 #define PX_MIRROR_TIMEOUT_MS 5000
+/* how far a mirror may fall behind the request body it copies */
+#define PX_MIRROR_LAG_BYTES (256u * 1024)
 /* caps when neither the board nor the local configuration set them */
 #define PX_MAX_BODY_DEFAULT (64ull << 20)
 #define PX_MAX_CONNS_DEFAULT 16384

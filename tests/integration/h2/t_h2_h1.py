@@ -133,17 +133,7 @@ def make_certs(d):
     return [os.path.join(d, n) for n in ("ca.crt", "be.crt", "be.key")]
 
 
-def route(name, host, rule_yaml):
-    return """---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: %s, namespace: default}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [%s]
-  rules:
-  - %s
-""" % (name, host, rule_yaml)
+route = wg.host_route_yaml
 
 
 def h2req(port, authority, path="/", method="GET", headers=(), body=b"", timeout=5,

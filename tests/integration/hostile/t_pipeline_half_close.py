@@ -74,13 +74,7 @@ s = socket.create_connection(("127.0.0.1", HTTP), timeout=5)
 s.sendall(get(b"/d1") + get(b"/d2") + get(b"/d3"))
 time.sleep(0.2)
 s.shutdown(socket.SHUT_WR)
-out = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    out += d
-s.close()
+out = H.wg.recv_until_close(s)
 H.check(bodies(out) == [(200, b"/d1"), (200, b"/d2"), (200, b"/d3")],
         "half-close after a pause: every request answered (%r)" % [s for s, _ in bodies(out)])
 H.check(gw.proc.poll() is None, "gateway alive")

@@ -141,6 +141,18 @@ def http(port, path="/", host=None, method="GET", headers=None, body=None, timeo
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
+def recv_until_close(s):
+    """Everything the peer sends on socket s until it closes; closes s."""
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        out += d
+    s.close()
+    return out
+
+
 def echo_pod(body):
     """The backend name an echo response came from."""
     return json.loads(body).get("pod")
@@ -203,16 +215,26 @@ spec:
        "listeners": listeners or "[{name: http, protocol: HTTP, port: %d}]" % port}
 
 
-def route_yaml(backend, name="r", parent="gw"):
-    """An HTTPRoute in `default` sending everything on parent to backend:80."""
+def _httproute_yaml(name, parent, spec_rest):
     return """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: %s, namespace: default}
 spec:
   parentRefs: [{name: %s}]
-  rules: [{backendRefs: [{name: %s, port: 80}]}]
-""" % (name, parent, backend)
+%s""" % (name, parent, spec_rest)
+
+
+def route_yaml(backend, name="r", parent="gw"):
+    """An HTTPRoute in `default` sending everything on parent to backend:80."""
+    return _httproute_yaml(name, parent,
+                           "  rules: [{backendRefs: [{name: %s, port: 80}]}]\n" % backend)
+
+
+def host_route_yaml(name, host, rule_yaml, parent="gw"):
+    """An HTTPRoute in `default` for one hostname with one rule (YAML of the
+    rule's fields, indented for the list item)."""
+    return _httproute_yaml(name, parent, "  hostnames: [%s]\n  rules:\n  - %s\n" % (host, rule_yaml))
 
 
 def backend_yaml(name, port, ns="default", app_protocol=None, svc_port=80, protocol="TCP"):

@@ -46,13 +46,7 @@ s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
 s.sendall(b"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
           b"POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
           b"GET /3 HTTP/1.1\r\nHost: a\r\nA: 1\r\nA: 2\r\nConnection: close\r\n\r\n")
-out = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    out += d
-s.close()
+out = wg.recv_until_close(s)
 check(out.count(b"HTTP/1.1 200 OK") == 3, "three pipelined requests answered")
 check(out.find(b'"path":"/1"') < out.find(b'"path":"/2"') < out.find(b'"path":"/3"'), "in order")
 check(b'"A":["1","2"]' in out, "repeated fields become one list")

@@ -41,13 +41,7 @@ def raw(port, request):
     (lines) and the body, read until the server closes."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(request)
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    s.close()
+    out = wg.recv_until_close(s)
     head, _, body = out.partition(b"\r\n\r\n")
     return head.decode("latin-1").split("\r\n"), body
 
