@@ -82,7 +82,7 @@ struct upconn {
 	struct upep *ep;
 	struct conn *owner; /* NULL when idle or a mirror */
 	struct upconn *next_mirror; /* on w->mirrors */
-	struct conn *body_from;     /* a mirror still fed with this client's body */
+	struct upconn **slot;       /* a mirror fed with a body: its owner's pointer */
 	struct buf in, out;
 	struct timer timer; /* connect, backend request or mirror deadline */
 	bool connecting;
@@ -121,9 +121,9 @@ struct req {
 	struct h1_chunked req_ch;
 	bool req_body_done;
 	bool expect_continue;
-	/* mirrors that get a copy of the body as it goes upstream */
+	/* mirrors that get a copy of the body as it goes upstream (NULL holes) */
 	struct upconn *body_mirrors[PX_MAX_MIRRORS];
-	uint8_t n_body_mirrors;
+	bool body_mirrored;
 	/* protocol upgrade (WebSocket): the request asked for it, and once the
 	 * backend answered 101 the connection is a byte tunnel both ways */
 	struct str upgrade;
@@ -188,7 +188,6 @@ struct conn {
 static void conn_run(struct conn *c);
 static void conn_close(struct conn *c, const char *why);
 static void up_free(struct upconn *u);
-static void mirror_detach(struct upconn *u);
 static void on_up_io(struct loop_io *io, uint32_t events);
 
 /* ---- small helpers ---- */
@@ -530,8 +529,8 @@ static void up_free(struct upconn *u)
 			pp = &(*pp)->next_mirror;
 		if (*pp)
 			*pp = u->next_mirror;
-		if (u->body_from)
-			mirror_detach(u);
+		if (u->slot)
+			*u->slot = NULL;
 	}
 	if (u->tls) {
 		tlsg_conn_free(u->tls);
@@ -608,35 +607,28 @@ static void on_mirror_timer(struct timer *t)
 	up_free(t->arg);
 }
 
-/* Stops feeding u with its request's body (u stays as it is). */
-static void mirror_detach(struct upconn *u)
+void conn_mirrors_end(struct upconn **v, bool whole)
 {
-	struct req *r = &u->body_from->r;
-
-	for (size_t i = 0; i < r->n_body_mirrors; i++)
-		if (r->body_mirrors[i] == u) {
-			r->body_mirrors[i] = r->body_mirrors[--r->n_body_mirrors];
-			break;
+	for (size_t i = 0; i < PX_MAX_MIRRORS; i++) {
+		struct upconn *u = v[i];
+		if (!u)
+			continue;
+		if (whole) {
+			u->slot = NULL;
+			v[i] = NULL;
+		} else {
+			up_free(u); /* clears v[i] */
 		}
-	u->body_from = NULL;
+	}
 }
 
-/*
- * The request's body is over: its mirrors go on alone when it came whole,
- * and are dropped when it did not (a backend must not get a cut request
- * framed as a whole one).
- */
+/* The request is over: its body mirrors go on alone when it came whole. */
 static void mirrors_let_go(struct conn *c)
 {
-	struct req *r = &c->r;
-
-	while (r->n_body_mirrors) {
-		struct upconn *u = r->body_mirrors[r->n_body_mirrors - 1];
-		if (r->req_body_done)
-			mirror_detach(u);
-		else
-			up_free(u); /* detaches it */
-	}
+	if (!c->r.body_mirrored)
+		return;
+	conn_mirrors_end(c->r.body_mirrors, c->r.req_body_done);
+	c->r.body_mirrored = false;
 }
 
 /*
@@ -691,20 +683,16 @@ static int mirror_connected(struct upconn *u)
 	return 1;
 }
 
-/*
- * Copies body bytes going upstream to each mirror fed by c. A mirror never
- * holds the client back: one that falls more than PX_MIRROR_LAG_BYTES
- * behind, or that failed, is dropped. Each copy restarts its deadline.
- */
-static void mirrors_feed(struct conn *c, struct iovec *iov, int n)
+void conn_mirrors_feed(struct upconn **v, struct iovec *iov, int n)
 {
-	struct req *r = &c->r;
 	size_t total = 0;
 
 	for (int k = 0; k < n; k++)
 		total += iov[k].iov_len;
-	for (size_t i = r->n_body_mirrors; i-- > 0;) {
-		struct upconn *u = r->body_mirrors[i];
+	for (size_t i = 0; i < PX_MAX_MIRRORS; i++) {
+		struct upconn *u = v[i];
+		if (!u)
+			continue;
 		int rc = u->connecting ? mirror_connected(u) : 0;
 		if (rc >= 0)
 			rc = mirror_room(u, total);
@@ -818,7 +806,7 @@ static char *build_up_head(struct conn *c, const struct h1_msg *m, struct hlist 
 	};
 
 	wr_up_head(&o, &h, hl);
-	if (!mirror) /* a mirror's framing is conn_mirror_send's */
+	if (!mirror) /* a mirror's framing is fire_mirrors' */
 		wr_framing(&o, r, m);
 	if (o.overflow)
 		return NULL;
@@ -1235,31 +1223,29 @@ static int start_attempt(struct conn *c)
 	return 0;
 }
 
-/*
- * Opens a connection to one of b's endpoints with head and then tail (the
- * framing and the blank line) queued, under the mirror deadline. NULL when
- * it cannot: a mirror is never worth an error.
- */
-static struct upconn *mirror_open(struct worker *w, const struct snap_backend *b,
-				  const char *head, size_t len, struct str tail)
+void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len, struct str tail, struct upconn **slot)
 {
 	struct upep *ep = up_pick_endpoint(w, b);
 	int err;
 	struct upconn *u = ep ? up_new(w, ep, &err) : NULL;
 	if (!u)
-		return NULL;
+		return;
 	u->mirror = true;
 	u->next_mirror = w->mirrors;
 	w->mirrors = u;
 	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + tail.len) {
 		up_free(u);
-		return NULL;
+		return;
 	}
 	memcpy(buf_wptr(&u->out), head, len);
 	memcpy(buf_wptr(&u->out) + len, tail.p, tail.len);
 	buf_commit(&u->out, len + tail.len);
 	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
-	return u;
+	if (slot) {
+		u->slot = slot;
+		*slot = u;
+	}
 }
 
 /*
@@ -1283,26 +1269,17 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 		wr_put(&o, "\r\n", 2);
 	}
 	wr_cstr(&o, "Connection: close\r\n\r\n");
+	r->body_mirrored = r->req_body != H1_BODY_NONE;
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
 		if (!px_mirror_is_due(mi))
 			continue;
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
-		struct upconn *u =
-			head ? mirror_open(c->w, mi->backend, head, len, (struct str){tail, o.len})
-			     : NULL;
-		if (u && r->req_body != H1_BODY_NONE) {
-			u->body_from = c;
-			r->body_mirrors[r->n_body_mirrors++] = u;
-		}
+		if (head)
+			conn_mirror_open(c->w, mi->backend, head, len, (struct str){tail, o.len},
+					 r->body_mirrored ? &r->body_mirrors[i] : NULL);
 	}
-}
-
-void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
-		      size_t len)
-{
-	mirror_open(w, b, head, len, STR_LIT("Content-Length: 0\r\nConnection: close\r\n\r\n"));
 }
 
 static bool is_preflight(const struct h1_msg *m)
@@ -1645,13 +1622,12 @@ static int resp_head(struct conn *c)
  * (a Content-Length is checked against the limit before the body starts).
  * Returns 1 when the body is complete, 0 when it needs more input or the
  * destination is full, negative on a framing error (-WG_EPROTO), a body
- * over the limit (-WG_ELIMIT) or a write error. mirrored: the client
- * connection whose request body this is, when its mirrors get a copy of
- * what goes out (else NULL).
+ * over the limit (-WG_ELIMIT) or a write error. mirrors: a request's body
+ * mirrors (conn_mirrors_feed), which get a copy of what goes out, or NULL.
  */
 static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t *remaining,
 		struct h1_chunked *ch, uint64_t chunked_max, bool out_chunked, struct buf *dst_out,
-		writev_fn fn, void *ctx, uint64_t *counter, bool *done, struct conn *mirrored)
+		writev_fn fn, void *ctx, uint64_t *counter, bool *done, struct upconn **mirrors)
 {
 	if (!buf_is_empty(src) && !*done && wbuf_get(wk, dst_out))
 		return -ENOMEM;
@@ -1709,8 +1685,8 @@ static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t 
 			iov[n].iov_base = (void *)(uintptr_t)H1_CHUNK_LAST;
 			iov[n++].iov_len = sizeof(H1_CHUNK_LAST) - 1;
 		}
-		if (mirrored && mirrored->r.n_body_mirrors)
-			mirrors_feed(mirrored, iov, n);
+		if (mirrors)
+			conn_mirrors_feed(mirrors, iov, n);
 		int r = send_or_queue(wk, dst_out, fn, ctx, iov, n, counter);
 		buf_consume(src, used);
 		if (r < 0)
@@ -1955,7 +1931,8 @@ static bool proxy_step(struct conn *c)
 		if (!buf_is_empty(&c->in)) {
 			rc = pump(c->w, &c->in, r->req_body, &r->req_remaining, &r->req_ch,
 				  LIM(c)->max_body_bytes, r->req_body == H1_BODY_CHUNKED, &u->out,
-				  up_writev, u, NULL, &r->req_body_done, c);
+				  up_writev, u, NULL, &r->req_body_done,
+				  r->body_mirrored ? r->body_mirrors : NULL);
 			if (rc == -WG_EPROTO || rc == -WG_ELIMIT) {
 				if (rc == -WG_EPROTO)
 					req_client_failed(c, 400, "invalid chunked body");

@@ -15,9 +15,10 @@
  *   - HTTP/1.1 backends (plain or TLS): straight to a pooled upstream
  *     connection through an exchange of upx.c, which carries the HTTP/1.1
  *     path's attempt rules; the response body is decoded from that
- *     connection's buffer into the stream's DATA frames. A bodiless
- *     request also goes, fire and forget, to each mirror that is due
- *     (conn_mirror_send); the client never waits for a mirror;
+ *     connection's buffer into the stream's DATA frames. The request
+ *     also goes, fire and forget, to each mirror that is due, its body
+ *     copied as its DATA frames arrive (conn_mirror_open,
+ *     conn_mirrors_feed); the client never waits for a mirror;
  *   - answered here: redirects and CORS preflights (the filters), 400 (a
  *     request line or Host HTTP/1.1 cannot carry),
  *     404 (no listener or route), 421 (Host outside the TLS server name's
@@ -109,6 +110,10 @@ struct strm {
 	/* STRM_H1 */
 	struct upx *x;
 	char *up_head; /* the HTTP/1.1 head, in the arena (x borrows it) */
+	/* mirrors fed with the request body (NULL holes), framed chunked when
+	 * the request announced no length */
+	struct upconn *mirrors[PX_MAX_MIRRORS];
+	bool mirrored, mirror_chunked;
 };
 
 struct h2conn {
@@ -324,6 +329,36 @@ static const char *log_copy(struct arena *a, struct str v)
 	return p;
 }
 
+/* Copies request body bytes to the stream's mirrors. */
+static void strm_mirrors_feed(struct strm *st, const uint8_t *p, size_t n)
+{
+	char hdr[24];
+	struct iovec iov[3];
+	int k = 0;
+
+	if (st->mirror_chunked) {
+		iov[k++] = (struct iovec){hdr, h1_chunk_header(hdr, n)};
+		iov[k++] = (struct iovec){(void *)(uintptr_t)p, n};
+		iov[k++] = (struct iovec){(void *)(uintptr_t) "\r\n", 2};
+	} else {
+		iov[k++] = (struct iovec){(void *)(uintptr_t)p, n};
+	}
+	conn_mirrors_feed(st->mirrors, iov, k);
+}
+
+/* The body is over (whole: it ended with END_STREAM) or abandoned. */
+static void strm_mirrors_end(struct strm *st, bool whole)
+{
+	if (!st->mirrored)
+		return;
+	if (whole && st->mirror_chunked) {
+		struct iovec last = {(void *)(uintptr_t)H1_CHUNK_LAST, sizeof(H1_CHUNK_LAST) - 1};
+		conn_mirrors_feed(st->mirrors, &last, 1);
+	}
+	conn_mirrors_end(st->mirrors, whole);
+	st->mirrored = false;
+}
+
 static void strm_free(struct strm *st)
 {
 	struct h2conn *hc = st->hc;
@@ -333,6 +368,7 @@ static void strm_free(struct strm *st)
 	timer_cancel(hc->w->loop, &st->be_timer);
 	upx_free(st->x);
 	st->x = NULL;
+	strm_mirrors_end(st, false);
 	struct strm **pp = &hc->streams;
 	while (*pp && *pp != st)
 		pp = &(*pp)->next;
@@ -427,6 +463,7 @@ static void strm_grpc_error(struct strm *st, int code, const char *msg)
 
 static void strm_fail(struct strm *st, int status, int grpc_code, const char *why)
 {
+	strm_mirrors_end(st, false); /* the body stops here */
 	if (st->resp_sub) {
 		h2_reset(st->hc->s, st->sid, H2_INTERNAL_ERROR);
 		return;
@@ -620,8 +657,36 @@ static bool h2_forwardable(const struct h2_hdr *h)
 }
 
 /*
+ * Opens the stream's mirrors that are due: head is the request head
+ * without its framing; the body (when !end) follows as it arrives.
+ */
+static void strm_mirrors_open(struct strm *st, const struct px_plan *plan, struct str head,
+			      bool end, struct str content_length)
+{
+	char tail[96];
+	struct wr o = {tail, 0, sizeof(tail), false};
+
+	if (!end && !content_length.len) {
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else {
+		wr_cstr(&o, "Content-Length: ");
+		wr_str(&o, end ? STR_LIT("0") : content_length);
+		wr_put(&o, "\r\n", 2);
+	}
+	wr_cstr(&o, "Connection: close\r\n\r\n");
+	if (o.overflow)
+		return;
+	st->mirrored = !end;
+	st->mirror_chunked = !end && !content_length.len;
+	for (size_t i = 0; i < plan->n_mirrors; i++)
+		if (px_mirror_is_due(plan->mirrors[i]))
+			conn_mirror_open(st->hc->w, plan->mirrors[i]->backend, head.p, head.len,
+					 (struct str){tail, o.len}, end ? NULL : &st->mirrors[i]);
+}
+
+/*
  * Sends the stream to an HTTP/1.1 backend over a pooled connection of
- * upx.c, and a copy of a bodiless request to each mirror that is due.
+ * upx.c, and a copy of the request to each mirror that is due.
  * authority: the request's Host (raw). 0, or -ENOMEM (the caller answers).
  */
 static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_plan *plan,
@@ -632,13 +697,15 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_pl
 	struct worker *w = hc->w;
 	struct hlist hl;
 	bool has_cl = false;
-	struct str cookie = {NULL, 0};
+	struct str cookie = {NULL, 0}, content_length = {NULL, 0};
 
 	if (hlist_init(&hl, st->arena, n + 16))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (hname_is(&h[i], "content-length"))
+		if (hname_is(&h[i], "content-length")) {
 			has_cl = true;
+			content_length = (struct str){h[i].value, h[i].vlen};
+		}
 		if (hname_is(&h[i], "cookie")) {
 			/* HTTP/2 splits cookies; HTTP/1.1 wants one field */
 			char *c = cookie.len ? arena_printf(st->arena, "%.*s; %.*s",
@@ -676,10 +743,8 @@ static int strm_start_h1(struct strm *st, const struct rt_rule *rr, struct px_pl
 		.via = px_via(w->p, true, 1),
 	};
 	wr_up_head(&o, &uh, &hl);
-	if (end && !o.overflow) /* before the framing, which mirrors set apart */
-		for (size_t i = 0; i < plan->n_mirrors; i++)
-			if (px_mirror_is_due(plan->mirrors[i]))
-				conn_mirror_send(w, plan->mirrors[i]->backend, o.p, o.len);
+	if (plan->n_mirrors && !o.overflow) /* before the framing, which mirrors set apart */
+		strm_mirrors_open(st, plan, (struct str){o.p, o.len}, end, content_length);
 	bool chunked = false;
 	if (!end && has_cl) {
 		for (size_t i = 0; i < n; i++)
@@ -1520,6 +1585,8 @@ static int hc_on_data(void *ctx, int32_t sid, const uint8_t *p, size_t n)
 			hc_schedule(hc);
 			break;
 		}
+		if (st->mirrored)
+			strm_mirrors_feed(st, p, n);
 		if (buf_append(&st->reqbody, p, n))
 			return -1;
 		upx_kick(st->x);
@@ -1562,6 +1629,7 @@ static void hc_on_end(void *ctx, int32_t sid)
 	if (!st || st->req_end)
 		return;
 	st->req_end = true;
+	strm_mirrors_end(st, true);
 	if (st->kind == STRM_H1 && st->x) {
 		upx_kick(st->x);
 	} else if (st->kind == STRM_UP && st->up && !st->up->dead) {

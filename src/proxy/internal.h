@@ -599,13 +599,26 @@ void conn_drain_all(struct worker *w, bool force);
 void conn_mirrors_free(struct worker *w);
 void conn_free_cached(struct worker *w);
 /*
- * Sends a copy of a bodiless request to an endpoint of b and forgets it:
- * the answer is read and dropped, the connection closed after it or after
- * PX_MIRROR_TIMEOUT_MS. head: the request line and fields, without the
- * body framing and the blank line (copied before the call returns).
+ * Sends a copy of a request to an endpoint of b and forgets it: the answer
+ * is read and dropped, the connection closed after it or after
+ * PX_MIRROR_TIMEOUT_MS. head: the request line and fields; tail: the body
+ * framing, "Connection: close" and the blank line (both copied before the
+ * call returns). Nothing happens when it cannot be sent: a mirror is never
+ * worth an error. slot: NULL for a bodiless request; else where the owner
+ * keeps the mirror while it feeds it the body, cleared when the mirror is
+ * dropped (its array of PX_MAX_MIRRORS starts all NULL).
  */
-void conn_mirror_send(struct worker *w, const struct snap_backend *b, const char *head,
-		      size_t len);
+void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char *head,
+		      size_t len, struct str tail, struct upconn **slot);
+/*
+ * Copies body bytes to each mirror in v (NULL holes skipped). A mirror
+ * never holds the client back: one that falls more than
+ * PX_MIRROR_LAG_BYTES behind, or that failed, is dropped.
+ */
+void conn_mirrors_feed(struct upconn **v, struct iovec *iov, int n);
+/* The body is over: whole, the mirrors in v go on alone; else they are
+ * dropped (a backend must not get a cut body framed as a whole one). */
+void conn_mirrors_end(struct upconn **v, bool whole);
 
 /* upstream.c */
 struct upep *upep_get(struct worker *w, const char *addr, uint16_t port);

@@ -24,7 +24,7 @@
  * owner pulls the body.
  *
  * It does not do: upgrades (HTTP/2 has no Upgrade), mirrors (h2.c sends
- * them through conn_mirror_send). Worker thread only.
+ * them through conn_mirror_open). Worker thread only.
  */
 #include <errno.h>
 #include <stdlib.h>

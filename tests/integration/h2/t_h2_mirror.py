@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """RequestMirror for requests that arrive over HTTP/2: each mirror backend
-gets a copy of a bodiless request (the rewritten path, the filtered
-fields), a percentage is respected, two mirrors each get theirs, and the
-client gets the main backend's answer without waiting for a slow mirror.
+gets a copy of the request (the rewritten path, the filtered fields; a
+body framed by its length, or chunked when the request announced none),
+a percentage is respected, two mirrors each get theirs, and the client
+gets the main backend's answer without waiting for a slow mirror.
 The stream is served on the direct path: the gateway holds no in-process
 socket pair while the client connection stays open. Needs python3-h2."""
+import hashlib
 import http.server
 import os
 import socket
@@ -29,6 +31,7 @@ from t_h2_h1 import Backend, Server, h2req, route  # noqa: E402
 
 check = wg.check
 seen = {"m1": [], "m2": []}
+bodies = {"m1": [], "m2": []}
 lock = threading.Lock()
 
 
@@ -39,6 +42,11 @@ def mirror_handler(name, delay):
         def do_GET(self):
             with lock:
                 seen[name].append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            if self.command == "POST":
+                body, framing = wg.read_request_body(self)
+                with lock:
+                    bodies[name].append((self.path, framing,
+                                         body and hashlib.sha256(body).hexdigest()))
             time.sleep(delay)  # the client must not wait for this
             body = b"from the mirror\n"
             self.send_response(299)
@@ -46,6 +54,8 @@ def mirror_handler(name, delay):
             self.send_header("X-Mirror", name)
             self.end_headers()
             self.wfile.write(body)
+
+        do_POST = do_GET
 
         def log_message(self, *a):
             pass
@@ -130,6 +140,25 @@ def main():
     check(wg.wait_for(lambda: [p for p, _ in seen["m1"]].count("/both") == 1 and
                       [p for p, _ in seen["m2"]].count("/both") == 1, timeout=4),
           "h2 mirrors: each of two mirrors got one copy")
+
+    # bodies: with a content-length, each mirror gets it by length; without
+    # one, chunked; both whole
+    big = os.urandom(200 * 1024)
+    want = hashlib.sha256(big).hexdigest()
+    st = h2req(port, "two.test", "/post", method="POST", body=big,
+               headers=[("content-length", str(len(big)))])[0]
+    check(st == 200, "h2 mirrors, body: main answer %r" % st)
+    check(wg.wait_for(lambda: ("/post", "length %d" % len(big), want) in bodies["m1"] and
+                      ("/post", "length %d" % len(big), want) in bodies["m2"], timeout=5),
+          "h2 mirrors, body with a length: each mirror got it whole: %r" %
+          [b[:2] for b in bodies["m1"] + bodies["m2"]])
+    small = os.urandom(50 * 1024 + 3)
+    want = hashlib.sha256(small).hexdigest()
+    st = h2req(port, "two.test", "/chunks", method="POST", body=small)[0]
+    check(st == 200, "h2 mirrors, body without a length: main answer %r" % st)
+    check(wg.wait_for(lambda: ("/chunks", "chunked", want) in bodies["m2"], timeout=5),
+          "h2 mirror, body without a length: the mirror got it chunked and whole: %r" %
+          [b[:2] for b in bodies["m2"]])
 
     # percent 50: about half the requests are mirrored
     with lock:

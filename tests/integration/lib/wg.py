@@ -153,6 +153,29 @@ def recv_until_close(s):
     return out
 
 
+def read_request_body(h):
+    """The body of the request an http.server handler h is serving, as its
+    client framed it, and the framing ("length N" or "chunked"); (None,
+    framing) when the connection ended before the body did."""
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = b""
+        while True:
+            line = h.rfile.readline()
+            if not line.endswith(b"\r\n"):
+                return None, "chunked"
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                h.rfile.readline()
+                return out, "chunked"
+            data = h.rfile.read(size + 2)
+            if len(data) != size + 2:
+                return None, "chunked"
+            out += data[:-2]
+    n = int(h.headers.get("Content-Length", "0"))
+    data = h.rfile.read(n) if n else b""
+    return (data if len(data) == n else None), "length %d" % n
+
+
 def echo_pod(body):
     """The backend name an echo response came from."""
     return json.loads(body).get("pod")

@@ -23,28 +23,6 @@ lock = threading.Lock()
 seen = {"main": [], "m1": [], "m2": [], "stuck": []}
 
 
-def read_body(h):
-    """The request body as the handler's client framed it, and the framing;
-    (None, framing) when the connection ended before the body did."""
-    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        out = b""
-        while True:
-            line = h.rfile.readline()
-            if not line.endswith(b"\r\n"):
-                return None, "chunked"
-            size = int(line.split(b";")[0], 16)
-            if size == 0:
-                h.rfile.readline()
-                return out, "chunked"
-            data = h.rfile.read(size + 2)
-            if len(data) != size + 2:
-                return None, "chunked"
-            out += data[:-2]
-    n = int(h.headers.get("Content-Length", "0"))
-    data = h.rfile.read(n) if n else b""
-    return (data if len(data) == n else None), "length %d" % n
-
-
 def handler(name, stall=0.0):
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -53,7 +31,7 @@ def handler(name, stall=0.0):
             if stall:  # reads nothing for a while: its window fills up
                 time.sleep(stall)
             try:
-                body, framing = read_body(self)
+                body, framing = wg.read_request_body(self)
             except (OSError, ValueError):
                 body, framing = None, "error"
             digest = hashlib.sha256(body).hexdigest() if body is not None else None
