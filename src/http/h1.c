@@ -749,6 +749,18 @@ ssize_t h1_chunked_decode(struct h1_chunked *c, const char *p, size_t len, struc
 	return (ssize_t)i;
 }
 
+int h1_body_iov(struct iovec *iov, char *hdr, const void *p, size_t n, bool chunked)
+{
+	if (!chunked) {
+		iov[0] = (struct iovec){(void *)(uintptr_t)p, n};
+		return 1;
+	}
+	iov[0] = (struct iovec){hdr, h1_chunk_header(hdr, n)};
+	iov[1] = (struct iovec){(void *)(uintptr_t)p, n};
+	iov[2] = (struct iovec){(void *)(uintptr_t) "\r\n", 2};
+	return 3;
+}
+
 size_t h1_chunk_header(char *out, uint64_t n)
 {
 	char tmp[16];

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/str.h"
 
@@ -149,6 +150,10 @@ static inline bool h1_chunked_is_done(const struct h1_chunked *c)
  * least 19 bytes); returns its length. The data must be followed by CRLF. */
 size_t h1_chunk_header(char *out, uint64_t n);
 #define H1_CHUNK_LAST "0\r\n\r\n"
+/* Fills iov with what carries n > 0 body bytes at p: the bytes as they
+ * are, or (chunked) one chunk, its header written to hdr (24 bytes).
+ * Returns how many entries it used (1 or 3). */
+int h1_body_iov(struct iovec *iov, char *hdr, const void *p, size_t n, bool chunked);
 
 /* -------- header table helpers -------- */
 

@@ -48,7 +48,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -633,54 +632,17 @@ static void mirrors_let_go(struct conn *c)
 
 /*
  * Makes room in a mirror's out for need more bytes: its lag may grow past
- * the pool's buffer size up to PX_MIRROR_LAG_BYTES, in memory of its own.
+ * the pool's buffer size up to PX_MIRROR_LAG_BYTES (-WG_ELIMIT beyond);
+ * a grown buffer is the mirror's own memory, never given back to the pool.
  */
 static int mirror_room(struct upconn *u, size_t need)
 {
-	struct buf *b = &u->out;
-
-	if (!b->data && wbuf_get(u->w, b))
+	if (!u->out.data && wbuf_get(u->w, &u->out))
 		return -ENOMEM;
-	size_t len = buf_len(b);
-	if (buf_room(b) < need)
-		buf_compact(b);
-	if (buf_room(b) >= need)
-		return 0;
-	if (len + need > PX_MIRROR_LAG_BYTES)
-		return -ENOBUFS;
-	size_t cap = b->cap * 2 > len + need ? b->cap * 2 : len + need;
-	if (cap > PX_MIRROR_LAG_BYTES)
-		cap = PX_MIRROR_LAG_BYTES;
-	char *d = malloc(cap);
-	if (!d)
-		return -ENOMEM;
-	memcpy(d, buf_rptr(b), len);
-	if (u->out_grown)
-		free(b->data);
-	else
-		wbuf_put(u->w, b);
-	*b = (struct buf){d, cap, 0, len};
-	u->out_grown = true;
-	return 0;
-}
-
-/*
- * Whether a mirror's connect has ended, without waiting for the loop to
- * say so: a body read in one turn may be larger than a mirror's lag.
- * 1 connected, 0 not yet, negative when it failed.
- */
-static int mirror_connected(struct upconn *u)
-{
-	struct pollfd p = {.fd = u->io.fd, .events = POLLOUT};
-	int err = 0;
-	socklen_t l = sizeof(err);
-
-	if (poll(&p, 1, 0) <= 0)
-		return 0;
-	if (getsockopt(u->io.fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err)
-		return -ECONNREFUSED;
-	u->connecting = false;
-	return 1;
+	size_t cap = u->out.cap;
+	int rc = buf_reserve(&u->out, need, PX_MIRROR_LAG_BYTES);
+	u->out_grown = u->out_grown || u->out.cap != cap;
+	return rc;
 }
 
 void conn_mirrors_feed(struct upconn **v, struct iovec *iov, int n)
@@ -693,24 +655,18 @@ void conn_mirrors_feed(struct upconn **v, struct iovec *iov, int n)
 		struct upconn *u = v[i];
 		if (!u)
 			continue;
-		int rc = u->connecting ? mirror_connected(u) : 0;
-		if (rc >= 0)
-			rc = mirror_room(u, total);
-		if (!rc && u->connecting) {
-			for (int k = 0; k < n; k++) {
-				memcpy(buf_wptr(&u->out), iov[k].iov_base, iov[k].iov_len);
-				buf_commit(&u->out, iov[k].iov_len);
-			}
-		} else if (!rc) {
-			/* what the socket leaves fits: out has room for all of it */
+		/* room for all of it beside what waits, so that what the
+		 * socket leaves fits; a socket still connecting takes nothing
+		 * (EAGAIN): then all of it is queued */
+		int rc = mirror_room(u, total);
+		if (!rc)
 			rc = send_or_queue(u->w, &u->out, up_writev, u, iov, n, NULL);
-		}
 		if (rc < 0) {
 			up_free(u);
 			continue;
 		}
 		timer_add(u->w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
-		if (!u->connecting)
+		if (!u->connecting) /* until then the loop waits for the connect */
 			loop_io_mod(u->w->loop, &u->io,
 				    buf_is_empty(&u->out) ? LOOP_READ : LOOP_READ | LOOP_WRITE);
 	}
@@ -1224,7 +1180,7 @@ static int start_attempt(struct conn *c)
 }
 
 void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char *head,
-		      size_t len, struct str tail, struct upconn **slot)
+		      size_t len, struct str body_length, struct upconn **slot)
 {
 	struct upep *ep = up_pick_endpoint(w, b);
 	int err;
@@ -1234,13 +1190,25 @@ void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char
 	u->mirror = true;
 	u->next_mirror = w->mirrors;
 	w->mirrors = u;
-	if (wbuf_get(w, &u->out) || buf_room(&u->out) < len + tail.len) {
+	if (wbuf_get(w, &u->out)) {
 		up_free(u);
 		return;
 	}
-	memcpy(buf_wptr(&u->out), head, len);
-	memcpy(buf_wptr(&u->out) + len, tail.p, tail.len);
-	buf_commit(&u->out, len + tail.len);
+	struct wr o = {buf_wptr(&u->out), 0, buf_room(&u->out), false};
+	wr_put(&o, head, len);
+	if (slot && !body_length.len) {
+		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
+	} else {
+		wr_cstr(&o, "Content-Length: ");
+		wr_str(&o, slot ? body_length : STR_LIT("0"));
+		wr_put(&o, "\r\n", 2);
+	}
+	wr_cstr(&o, "Connection: close\r\n\r\n");
+	if (o.overflow) {
+		up_free(u);
+		return;
+	}
+	buf_commit(&u->out, o.len);
 	timer_add(w->loop, &u->timer, PX_MIRROR_TIMEOUT_MS, on_mirror_timer, u);
 	if (slot) {
 		u->slot = slot;
@@ -1251,24 +1219,18 @@ void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char
 /*
  * Fires the request's mirrors that are due. A request with a body frames
  * it as the client did (length or chunked); the body follows as it goes
- * upstream (mirrors_feed).
+ * upstream (conn_mirrors_feed).
  */
 static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, size_t n,
 			 const struct h1_msg *m, struct hlist *hl, const char *path,
 			 const char *query, const char *host)
 {
 	struct req *r = &c->r;
-	char tail[80];
-	struct wr o = {tail, 0, sizeof(tail), false};
+	char num[24];
+	struct wr length = {num, 0, sizeof(num), false};
 
-	if (r->req_body == H1_BODY_CHUNKED) {
-		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
-	} else {
-		wr_cstr(&o, "Content-Length: ");
-		wr_u64(&o, r->req_body == H1_BODY_LENGTH ? r->req_remaining : 0);
-		wr_put(&o, "\r\n", 2);
-	}
-	wr_cstr(&o, "Connection: close\r\n\r\n");
+	if (r->req_body == H1_BODY_LENGTH)
+		wr_u64(&length, r->req_remaining);
 	r->body_mirrored = r->req_body != H1_BODY_NONE;
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_mirror *mi = mv[i];
@@ -1277,7 +1239,7 @@ static void fire_mirrors(struct conn *c, const struct snap_mirror *const *mv, si
 		size_t len;
 		char *head = build_up_head(c, m, hl, path, query, host, true, &len);
 		if (head)
-			conn_mirror_open(c->w, mi->backend, head, len, (struct str){tail, o.len},
+			conn_mirror_open(c->w, mi->backend, head, len, (struct str){num, length.len},
 					 r->body_mirrored ? &r->body_mirrors[i] : NULL);
 	}
 }
@@ -1669,18 +1631,8 @@ static int pump(struct worker *wk, struct buf *src, enum h1_body kind, uint64_t 
 		char hdr[24];
 		struct iovec iov[4];
 		int n = 0;
-		if (data.len) {
-			if (out_chunked) {
-				iov[n].iov_base = hdr;
-				iov[n++].iov_len = h1_chunk_header(hdr, data.len);
-			}
-			iov[n].iov_base = (void *)(uintptr_t)data.p;
-			iov[n++].iov_len = data.len;
-			if (out_chunked) {
-				iov[n].iov_base = (void *)(uintptr_t) "\r\n";
-				iov[n++].iov_len = 2;
-			}
-		}
+		if (data.len)
+			n = h1_body_iov(iov, hdr, data.p, data.len, out_chunked);
 		if (*done && out_chunked) {
 			iov[n].iov_base = (void *)(uintptr_t)H1_CHUNK_LAST;
 			iov[n++].iov_len = sizeof(H1_CHUNK_LAST) - 1;

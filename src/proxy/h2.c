@@ -334,16 +334,10 @@ static void strm_mirrors_feed(struct strm *st, const uint8_t *p, size_t n)
 {
 	char hdr[24];
 	struct iovec iov[3];
-	int k = 0;
 
-	if (st->mirror_chunked) {
-		iov[k++] = (struct iovec){hdr, h1_chunk_header(hdr, n)};
-		iov[k++] = (struct iovec){(void *)(uintptr_t)p, n};
-		iov[k++] = (struct iovec){(void *)(uintptr_t) "\r\n", 2};
-	} else {
-		iov[k++] = (struct iovec){(void *)(uintptr_t)p, n};
-	}
-	conn_mirrors_feed(st->mirrors, iov, k);
+	if (!n) /* an empty chunk would end a chunked body */
+		return;
+	conn_mirrors_feed(st->mirrors, iov, h1_body_iov(iov, hdr, p, n, st->mirror_chunked));
 }
 
 /* The body is over (whole: it ended with END_STREAM) or abandoned. */
@@ -658,30 +652,18 @@ static bool h2_forwardable(const struct h2_hdr *h)
 
 /*
  * Opens the stream's mirrors that are due: head is the request head
- * without its framing; the body (when !end) follows as it arrives.
+ * without its framing; the body (when !end) follows as it arrives, chunked
+ * when the request announced no content-length.
  */
 static void strm_mirrors_open(struct strm *st, const struct px_plan *plan, struct str head,
 			      bool end, struct str content_length)
 {
-	char tail[96];
-	struct wr o = {tail, 0, sizeof(tail), false};
-
-	if (!end && !content_length.len) {
-		wr_cstr(&o, "Transfer-Encoding: chunked\r\n");
-	} else {
-		wr_cstr(&o, "Content-Length: ");
-		wr_str(&o, end ? STR_LIT("0") : content_length);
-		wr_put(&o, "\r\n", 2);
-	}
-	wr_cstr(&o, "Connection: close\r\n\r\n");
-	if (o.overflow)
-		return;
 	st->mirrored = !end;
 	st->mirror_chunked = !end && !content_length.len;
 	for (size_t i = 0; i < plan->n_mirrors; i++)
 		if (px_mirror_is_due(plan->mirrors[i]))
 			conn_mirror_open(st->hc->w, plan->mirrors[i]->backend, head.p, head.len,
-					 (struct str){tail, o.len}, end ? NULL : &st->mirrors[i]);
+					 content_length, end ? NULL : &st->mirrors[i]);
 }
 
 /*

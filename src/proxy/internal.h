@@ -601,15 +601,16 @@ void conn_free_cached(struct worker *w);
 /*
  * Sends a copy of a request to an endpoint of b and forgets it: the answer
  * is read and dropped, the connection closed after it or after
- * PX_MIRROR_TIMEOUT_MS. head: the request line and fields; tail: the body
- * framing, "Connection: close" and the blank line (both copied before the
- * call returns). Nothing happens when it cannot be sent: a mirror is never
- * worth an error. slot: NULL for a bodiless request; else where the owner
- * keeps the mirror while it feeds it the body, cleared when the mirror is
- * dropped (its array of PX_MAX_MIRRORS starts all NULL).
+ * PX_MIRROR_TIMEOUT_MS. head: the request line and fields, without the
+ * body framing and the blank line (copied before the call returns).
+ * Nothing happens when it cannot be sent: a mirror is never worth an
+ * error. slot: NULL for a bodiless request; else where the owner keeps the
+ * mirror while it feeds it the body (conn_mirrors_feed), cleared when the
+ * mirror is dropped (its array of PX_MAX_MIRRORS starts all NULL), and
+ * body_length the body's announced length, empty when it goes chunked.
  */
 void conn_mirror_open(struct worker *w, const struct snap_backend *b, const char *head,
-		      size_t len, struct str tail, struct upconn **slot);
+		      size_t len, struct str body_length, struct upconn **slot);
 /*
  * Copies body bytes to each mirror in v (NULL holes skipped). A mirror
  * never holds the client back: one that falls more than
